@@ -1,0 +1,267 @@
+"""Users and groups: the logic behind the admin console, the CLI and the local seed.
+
+Every function validates its whole input before it writes anything, then writes with a
+condition so that concurrent admins cannot silently overwrite each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
+
+from idp_core import audit
+from idp_core.audit import AuditContext
+from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.errors import BadRequest, Conflict, NotFound
+from idp_core.models import FACTORS, Group, User, condition_failed
+from idp_core.names import canonical_group, canonical_username, group_forms, username_forms
+from idp_core.passwords import hash_password, validate_new_password
+
+MAX_EMAIL_CHARS = 254
+MAX_DISPLAY_NAME_CHARS = 128
+
+
+def _clean_email(email: str | None) -> str | None:
+    if email is None or not email.strip():
+        return None
+    email = email.strip()
+    local, _, domain = email.rpartition("@")
+    if len(email) > MAX_EMAIL_CHARS or not local or "." not in domain or any(ch.isspace() for ch in email):
+        raise BadRequest(f"{email!r} is not a valid e-mail address.")
+    return email
+
+
+def _clean_display_name(display_name: str | None) -> str | None:
+    if display_name is None or not display_name.strip():
+        return None
+    display_name = display_name.strip()
+    if len(display_name) > MAX_DISPLAY_NAME_CHARS or not display_name.isprintable():
+        raise BadRequest(f"A display name is at most {MAX_DISPLAY_NAME_CHARS} printable characters.")
+    return display_name
+
+
+# ---------------------------------------------------------------- users
+
+
+def find_user(username: str) -> User | None:
+    try:
+        return User.get(canonical_username(username))
+    except User.DoesNotExist:
+        return None
+
+
+def get_user(username: str) -> User:
+    user = find_user(username)
+    if user is None:
+        raise NotFound(f"There is no user {username!r}.")
+    return user
+
+
+def list_users() -> list[User]:
+    return sorted(User.scan(), key=lambda user: user.username)
+
+
+def existing_groups(names: Iterable[str]) -> set[str]:
+    """Canonical names of the given groups, raising NotFound for any that does not exist."""
+    wanted = {canonical_group(name) for name in names}
+    if not wanted:
+        return set()
+    found = {group.name for group in Group.batch_get(list(wanted))}
+    missing = sorted(wanted - found)
+    if missing:
+        raise NotFound(f"There is no group {missing[0]!r}; create it first.")
+    return wanted
+
+
+def create_user(
+    username: str,
+    *,
+    password: str | None = None,
+    email: str | None = None,
+    display_name: str | None = None,
+    groups: Iterable[str] = (),
+    is_admin: bool = False,
+    source: str = "local",
+    context: AuditContext | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> User:
+    key, display = username_forms(username)
+    if password is not None:
+        validate_new_password(password, username=display)
+    clean_email = _clean_email(email)
+    clean_display_name = _clean_display_name(display_name)
+    group_names = existing_groups(groups)
+    now = clock.now()
+    user = User(
+        key,
+        display_username=display,
+        email=clean_email,
+        display_name=clean_display_name,
+        password_hash=hash_password(password) if password is not None else None,
+        is_admin=is_admin,
+        groups=group_names or None,
+        source=source,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        user.save(condition=User.username.does_not_exist())
+    except PutError as exc:
+        if condition_failed(exc):
+            raise Conflict(f"The user {display!r} already exists.") from exc
+        raise
+    audit.record(
+        "user.created",
+        "success",
+        context=context,
+        subject=key,
+        details={"admin": is_admin, "groups": ",".join(sorted(group_names))},
+        clock=clock,
+    )
+    return user
+
+
+def _update_user(username: str, actions: list, event: str, context, clock, **details) -> User:  # type: ignore[no-untyped-def]
+    user = get_user(username)
+    try:
+        user.update(
+            actions=[*actions, User.updated_at.set(clock.now())],
+            condition=User.username.exists(),
+        )
+    except UpdateError as exc:
+        if condition_failed(exc):
+            raise NotFound(f"There is no user {username!r}.") from exc
+        raise
+    audit.record(event, "success", context=context, subject=user.username, details=details, clock=clock)
+    return user
+
+
+def set_user_disabled(
+    username: str, disabled: bool, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
+) -> User:
+    user = _update_user(
+        username,
+        [User.disabled.set(disabled)],
+        "user.disabled" if disabled else "user.enabled",
+        context,
+        clock,
+    )
+    if disabled:
+        from idp_core.sessions import end_user_sessions
+
+        end_user_sessions(user.username)
+    return user
+
+
+def set_admin(
+    username: str, is_admin: bool, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
+) -> User:
+    return _update_user(
+        username, [User.is_admin.set(is_admin)], "user.admin_changed", context, clock, admin=is_admin
+    )
+
+
+def reset_password(
+    username: str, new_password: str, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
+) -> User:
+    user = get_user(username)
+    validate_new_password(new_password, username=user.display_username)
+    return _update_user(
+        username, [User.password_hash.set(hash_password(new_password))], "user.password_reset", context, clock
+    )
+
+
+def set_user_groups(
+    username: str, groups: Iterable[str], *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
+) -> User:
+    group_names = existing_groups(groups)
+    action = User.groups.set(group_names) if group_names else User.groups.remove()
+    return _update_user(
+        username, [action], "user.groups_changed", context, clock, groups=",".join(sorted(group_names))
+    )
+
+
+def unlock_user(username: str, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK) -> User:
+    actions = [getattr(User, f"fail_{factor}").set(0) for factor in FACTORS]
+    actions += [User.locked.set(False), User.locked_until.remove(), User.last_failure_at.remove()]
+    return _update_user(username, actions, "user.unlocked", context, clock)
+
+
+def delete_user(username: str, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+    user = get_user(username)
+    try:
+        user.delete(condition=User.username.exists())
+    except DeleteError as exc:
+        if condition_failed(exc):
+            raise NotFound(f"There is no user {username!r}.") from exc
+        raise
+    from idp_core.sessions import end_user_sessions
+
+    end_user_sessions(user.username)
+    audit.record("user.deleted", "success", context=context, subject=user.username, clock=clock)
+
+
+# ---------------------------------------------------------------- groups
+
+
+def find_group(name: str) -> Group | None:
+    try:
+        return Group.get(canonical_group(name))
+    except Group.DoesNotExist:
+        return None
+
+
+def get_group(name: str) -> Group:
+    group = find_group(name)
+    if group is None:
+        raise NotFound(f"There is no group {name!r}.")
+    return group
+
+
+def list_groups() -> list[Group]:
+    return sorted(Group.scan(), key=lambda group: group.name)
+
+
+def create_group(
+    name: str,
+    *,
+    description: str | None = None,
+    source: str = "local",
+    context: AuditContext | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Group:
+    key, display = group_forms(name)
+    if description is not None and (len(description) > 256 or not description.isprintable()):
+        raise BadRequest("A group description is at most 256 printable characters.")
+    group = Group(
+        key, display_name=display, description=description or None, source=source, created_at=clock.now()
+    )
+    try:
+        group.save(condition=Group.name.does_not_exist())
+    except PutError as exc:
+        if condition_failed(exc):
+            raise Conflict(f"The group {display!r} already exists.") from exc
+        raise
+    audit.record("group.created", "success", context=context, subject=key, clock=clock)
+    return group
+
+
+def set_group_disabled(
+    name: str, disabled: bool, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
+) -> Group:
+    group = get_group(name)
+    try:
+        group.update(actions=[Group.disabled.set(disabled)], condition=Group.name.exists())
+    except UpdateError as exc:
+        if condition_failed(exc):
+            raise NotFound(f"There is no group {name!r}.") from exc
+        raise
+    event = "group.disabled" if disabled else "group.enabled"
+    audit.record(event, "success", context=context, subject=group.name, clock=clock)
+    return group
+
+
+def group_members(name: str) -> list[User]:
+    key = get_group(name).name
+    return sorted(User.scan(User.groups.contains(key)), key=lambda user: user.username)

@@ -1,0 +1,204 @@
+"""SAML apps. An AWS app maps directory or local groups to IAM roles in one account."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
+
+from idp_core import audit
+from idp_core.accounts import existing_groups
+from idp_core.audit import AuditContext
+from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.errors import BadRequest, Conflict, NotFound
+from idp_core.models import App, Group, RoleMapping, User, condition_failed
+from idp_core.names import canonical_app_name, canonical_group
+
+AWS_CONSOLE_URL = "https://console.aws.amazon.com/"
+AWS_SIGNIN_ACS_URL = "https://signin.aws.amazon.com/saml"
+AWS_AUDIENCE = "urn:amazon:webservices"
+DEFAULT_PROVIDER_NAME = "serverless-idp"
+MIN_SESSION_SECONDS = 900
+MAX_SESSION_SECONDS = 43200
+
+_ACCOUNT_ID = re.compile(r"\d{12}")
+_ROLE_NAME = re.compile(r"(/[\w+=,.@-]+)*/?[\w+=,.@-]{1,64}", re.ASCII)
+_ROLE_ARN = re.compile(r"arn:aws[\w-]*:iam::(\d{12}):role/((?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64})", re.ASCII)
+_PROVIDER_NAME = re.compile(r"[\w.-]{1,128}", re.ASCII)
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def role_arn(account_id: str, role: str) -> str:
+    """A role configured as a bare name lives in the app's account."""
+    return role if role.startswith("arn:") else f"arn:aws:iam::{account_id}:role/{role.lstrip('/')}"
+
+
+def provider_arn(app: App) -> str:
+    return f"arn:aws:iam::{app.account_id}:saml-provider/{app.provider_name}"
+
+
+def _check_url(url: str, *, what: str, allow_loopback_http: bool) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    loopback_http = allow_loopback_http and parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+    if len(url) > 1024 or not parts.hostname or (parts.scheme != "https" and not loopback_http):
+        raise BadRequest(f"The {what} must be an https URL, got {url!r}.")
+    return url
+
+
+def _check_roles(account_id: str, roles: Sequence[tuple[str, str]]) -> list[RoleMapping]:
+    if not roles:
+        raise BadRequest("An AWS app needs at least one role mapping (ROLE_NAME=GROUP).")
+    mappings = []
+    for role, group in roles:
+        role = role.strip()
+        arn = _ROLE_ARN.fullmatch(role)
+        if arn:
+            if arn.group(1) != account_id:
+                raise BadRequest(f"The role {role!r} is not in the app's account {account_id}.")
+        elif not _ROLE_NAME.fullmatch(role):
+            raise BadRequest(f"{role!r} is not a valid IAM role name or role ARN.")
+        mappings.append((role, group))
+    existing_groups(group for _, group in mappings)
+    return [RoleMapping(role=role, group=canonical_group(group)) for role, group in mappings]
+
+
+def create_aws_app(
+    name: str,
+    *,
+    account_id: str,
+    roles: Sequence[tuple[str, str]],
+    session_duration: int = 3600,
+    relay_state: str | None = None,
+    provider_name: str | None = None,
+    acs_url: str | None = None,
+    audience: str | None = None,
+    display_name: str | None = None,
+    context: AuditContext | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> App:
+    app_name = canonical_app_name(name)
+    account_id = (account_id or "").strip()
+    if not _ACCOUNT_ID.fullmatch(account_id):
+        raise BadRequest(f"An AWS account id is 12 digits, got {account_id!r}.")
+    if (
+        not isinstance(session_duration, int)
+        or not MIN_SESSION_SECONDS <= session_duration <= MAX_SESSION_SECONDS
+    ):
+        raise BadRequest(
+            f"The session duration must be between {MIN_SESSION_SECONDS} and {MAX_SESSION_SECONDS} seconds."
+        )
+    provider = (provider_name or DEFAULT_PROVIDER_NAME).strip()
+    if not _PROVIDER_NAME.fullmatch(provider):
+        raise BadRequest(f"{provider!r} is not a valid IAM SAML provider name.")
+    audience = (audience or AWS_AUDIENCE).strip()
+    if not audience or len(audience) > 1024:
+        raise BadRequest("The audience must be 1-1024 characters.")
+    display = (display_name or app_name).strip()
+    if len(display) > 128 or not display.isprintable():
+        raise BadRequest("An app's display name is at most 128 printable characters.")
+    app = App(
+        app_name,
+        display_name=display,
+        kind="aws",
+        account_id=account_id,
+        provider_name=provider,
+        roles=_check_roles(account_id, roles),
+        session_duration=session_duration,
+        relay_state=_check_url(relay_state or AWS_CONSOLE_URL, what="relay state", allow_loopback_http=False),
+        acs_url=_check_url(acs_url or AWS_SIGNIN_ACS_URL, what="ACS URL", allow_loopback_http=True),
+        audience=audience,
+        created_at=clock.now(),
+    )
+    try:
+        app.save(condition=App.name.does_not_exist())
+    except PutError as exc:
+        if condition_failed(exc):
+            raise Conflict(f"The app {app_name!r} already exists.") from exc
+        raise
+    audit.record(
+        "app.created",
+        "success",
+        context=context,
+        subject=app_name,
+        details={"account_id": account_id, "roles": len(app.roles)},
+        clock=clock,
+    )
+    return app
+
+
+def find_app(name: str) -> App | None:
+    try:
+        return App.get(canonical_app_name(name))
+    except App.DoesNotExist:
+        return None
+
+
+def get_app(name: str) -> App:
+    app = find_app(name)
+    if app is None:
+        raise NotFound(f"There is no app {name!r}.")
+    return app
+
+
+def list_apps() -> list[App]:
+    return sorted(App.scan(), key=lambda app: app.name)
+
+
+def set_app_disabled(
+    name: str, disabled: bool, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
+) -> App:
+    app = get_app(name)
+    try:
+        app.update(actions=[App.disabled.set(disabled)], condition=App.name.exists())
+    except UpdateError as exc:
+        if condition_failed(exc):
+            raise NotFound(f"There is no app {name!r}.") from exc
+        raise
+    audit.record(
+        "app.disabled" if disabled else "app.enabled",
+        "success",
+        context=context,
+        subject=app.name,
+        clock=clock,
+    )
+    return app
+
+
+def delete_app(name: str, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+    app = get_app(name)
+    try:
+        app.delete(condition=App.name.exists())
+    except DeleteError as exc:
+        if condition_failed(exc):
+            raise NotFound(f"There is no app {name!r}.") from exc
+        raise
+    audit.record("app.deleted", "success", context=context, subject=app.name, clock=clock)
+
+
+def enabled_groups(user: User) -> set[str]:
+    """The user's groups that exist and are not disabled (one BatchGet)."""
+    names = list(user.groups or ())
+    if not names:
+        return set()
+    return {group.name for group in Group.batch_get(names) if not group.disabled}
+
+
+def roles_for_user(app: App, groups: set[str]) -> list[str]:
+    """Role ARNs the app gives to members of ``groups``, in the app's order, without repeats."""
+    arns: list[str] = []
+    for mapping in app.roles:
+        arn = role_arn(app.account_id, mapping.role)
+        if mapping.group in groups and arn not in arns:
+            arns.append(arn)
+    return arns
+
+
+def apps_for_user(user: User) -> list[App]:
+    """Enabled apps in which the user has at least one role."""
+    if user.disabled:
+        return []
+    groups = enabled_groups(user)
+    return [app for app in list_apps() if not app.disabled and roles_for_user(app, groups)]

@@ -1,0 +1,150 @@
+"""Typed settings, read once from the environment at cold start.
+
+Logic never reads ``os.environ``; it receives a ``Settings`` object. A missing required
+setting fails at start-up with the name of the variable, never later with a ``KeyError``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class ConfigurationError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+# Environment variable names shared by the CDK constructs (infra/) and the functions.
+ENV_USERS_TABLE = "USERS_TABLE"
+ENV_GROUPS_TABLE = "GROUPS_TABLE"
+ENV_APPS_TABLE = "APPS_TABLE"
+ENV_SESSIONS_TABLE = "SESSIONS_TABLE"
+ENV_SETTINGS_TABLE = "SETTINGS_TABLE"
+ENV_AUDIT_TABLE = "AUDIT_TABLE"
+ENV_SIGNING_KEY_ID = "SIGNING_KEY_ID"
+ENV_PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
+ENV_COOKIE_SECURE = "COOKIE_SECURE"
+ENV_SESSION_IDLE_SECONDS = "SESSION_IDLE_SECONDS"
+ENV_SESSION_MAX_SECONDS = "SESSION_MAX_SECONDS"
+
+
+@dataclass(frozen=True)
+class Tables:
+    users: str
+    groups: str
+    apps: str
+    sessions: str
+    settings: str
+    audit: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Tables:
+        return cls(
+            users=_required(env, ENV_USERS_TABLE),
+            groups=_required(env, ENV_GROUPS_TABLE),
+            apps=_required(env, ENV_APPS_TABLE),
+            sessions=_required(env, ENV_SESSIONS_TABLE),
+            settings=_required(env, ENV_SETTINGS_TABLE),
+            audit=_required(env, ENV_AUDIT_TABLE),
+        )
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> Tables:
+        """Table names used by the local stack and the tests."""
+        return cls(
+            users=f"{prefix}users",
+            groups=f"{prefix}groups",
+            apps=f"{prefix}apps",
+            sessions=f"{prefix}sessions",
+            settings=f"{prefix}settings",
+            audit=f"{prefix}audit",
+        )
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """S15: idle timeout and absolute lifetime of a signed-in session."""
+
+    idle_seconds: int = 30 * 60
+    max_seconds: int = 12 * 60 * 60
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings of the sso function (and of the CLI and local stack that share its core)."""
+
+    tables: Tables
+    signing_key_id: str
+    # Set when the API sits behind a custom domain; otherwise URLs are derived from the
+    # API Gateway request context (https://{domainName}/{stage}).
+    public_base_url: str | None = None
+    # Only the local http stack turns this off (S13): it drops Secure and the __Host- prefix.
+    cookie_secure: bool = True
+    sessions: SessionPolicy = field(default_factory=SessionPolicy)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        base = env.get(ENV_PUBLIC_BASE_URL, "").strip().rstrip("/") or None
+        if base is not None and not base.startswith(("https://", "http://")):
+            raise ConfigurationError(f"{ENV_PUBLIC_BASE_URL} must be an absolute http(s) URL, got {base!r}")
+        return cls(
+            tables=Tables.from_env(env),
+            signing_key_id=_required(env, ENV_SIGNING_KEY_ID),
+            public_base_url=base,
+            cookie_secure=_bool(env, ENV_COOKIE_SECURE, default=True),
+            sessions=SessionPolicy(
+                idle_seconds=_int(env, ENV_SESSION_IDLE_SECONDS, SessionPolicy.idle_seconds, 60, 24 * 3600),
+                max_seconds=_int(env, ENV_SESSION_MAX_SECONDS, SessionPolicy.max_seconds, 300, 7 * 24 * 3600),
+            ),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that ``from_env`` reads back; used by the local stack."""
+        env = {
+            ENV_USERS_TABLE: self.tables.users,
+            ENV_GROUPS_TABLE: self.tables.groups,
+            ENV_APPS_TABLE: self.tables.apps,
+            ENV_SESSIONS_TABLE: self.tables.sessions,
+            ENV_SETTINGS_TABLE: self.tables.settings,
+            ENV_AUDIT_TABLE: self.tables.audit,
+            ENV_SIGNING_KEY_ID: self.signing_key_id,
+            ENV_COOKIE_SECURE: "true" if self.cookie_secure else "false",
+            ENV_SESSION_IDLE_SECONDS: str(self.sessions.idle_seconds),
+            ENV_SESSION_MAX_SECONDS: str(self.sessions.max_seconds),
+        }
+        if self.public_base_url:
+            env[ENV_PUBLIC_BASE_URL] = self.public_base_url
+        return env
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"the setting {name} is required but not set")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    if raw.lower() in ("0", "false", "no"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from exc
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be between {low} and {high}, got {value}")
+    return value

@@ -1,0 +1,34 @@
+"""Fixtures shared by the integration tests: one moto server per test session, fresh
+tables per test (unique names, so tests never see each other's items)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from idp_core.clock import FakeClock
+from idp_core.config import Tables
+from tests.support.aws import fresh_tables, moto_server
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint() -> Iterator[str]:
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+# The name other helpers were told about.
+@pytest.fixture(scope="session")
+def moto_server_url(aws_endpoint: str) -> str:
+    return aws_endpoint
+
+
+@pytest.fixture
+def tables(aws_endpoint: str) -> Tables:
+    return fresh_tables()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()

@@ -1,0 +1,66 @@
+"""The embedded AWS for tests: a real moto server on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from moto.server import ThreadedMotoServer
+
+from idp_core.config import Tables
+from idp_core.models import create_tables
+
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """Start moto, point every boto3/botocore client of this process at it, stop it after."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {name: os.environ.get(name) for name in _ENV}
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_REGION=REGION,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 - moto's dummy credentials
+        AWS_SESSION_TOKEN="testing",  # noqa: S105
+    )
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
+
+
+def fresh_tables() -> Tables:
+    """A new set of tables with a unique prefix, bound to the models."""
+    tables = Tables.with_prefix(f"t{uuid.uuid4().hex[:8]}-")
+    create_tables(tables)
+    return tables
