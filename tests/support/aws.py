@@ -8,10 +8,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from moto.server import ThreadedMotoServer
-
 from idp_core.config import Tables
 from idp_core.models import create_tables
+from idp_local.request_count import CountingMotoServer, RequestCounter
 
 REGION = "us-east-1"
 
@@ -23,12 +22,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
+def moto_server(counter: RequestCounter | None = None) -> Iterator[str]:
     """Start moto, point every boto3/botocore client of this process at it, stop it after."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = CountingMotoServer(counter or RequestCounter(), port=free_port())
     server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
     saved = {name: os.environ.get(name) for name in _ENV}
     os.environ.update(
         AWS_ENDPOINT_URL=endpoint,
