@@ -1,0 +1,68 @@
+"""The DynamoDB tables, one per concern, keyed exactly as ``idp_core.models`` expects."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+SESSIONS_BY_USER_INDEX = "by_user"
+TTL_ATTRIBUTE = "expires_at"
+
+
+class Tables(Construct):
+    """Users, groups, apps, sessions, settings and audit tables.
+
+    Names are left to CloudFormation so that several stacks can live in one account and
+    region; the function finds them through its environment. Every table is retained when
+    the stack is deleted: it holds the identity store and the audit trail.
+
+    Encryption uses the AWS managed key (aws/dynamodb): every use shows in the customer's
+    CloudTrail, there is no key policy to get wrong, and no scheduled key deletion can make
+    the identity store unreadable. Secrets inside items (TOTP seeds, bind passwords) are
+    additionally encrypted by the application with the customer managed data key.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.users = self._table("Users", "username")
+        self.groups = self._table("Groups", "name")
+        self.apps = self._table("Apps", "name")
+        self.sessions = self._table("Sessions", "id_hash", ttl=True)
+        self.sessions.add_global_secondary_index(
+            index_name=SESSIONS_BY_USER_INDEX,
+            partition_key=dynamodb.Attribute(name="username", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+        self.settings = self._table("Settings", "name")
+        self.audit = self._table("Audit", "day", sort_key="event_id", ttl=True)
+
+    def all(self) -> dict[str, dynamodb.Table]:
+        """The tables by concern, in the order of ``idp_core.config.Tables``."""
+        return {
+            "users": self.users,
+            "groups": self.groups,
+            "apps": self.apps,
+            "sessions": self.sessions,
+            "settings": self.settings,
+            "audit": self.audit,
+        }
+
+    def _table(
+        self, construct_id: str, partition_key: str, *, sort_key: str | None = None, ttl: bool = False
+    ) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            construct_id,
+            partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING)
+            if sort_key
+            else None,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            time_to_live_attribute=TTL_ATTRIBUTE if ttl else None,
+            removal_policy=RemovalPolicy.RETAIN,
+        )

@@ -1,0 +1,89 @@
+"""Deployment settings read from CDK context (cdk.json or ``cdk deploy -c key=value``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from constructs import Node
+
+NumberT = TypeVar("NumberT", int, float)
+
+DEFAULT_STACK_NAME = "ServerlessIdp"
+DEFAULT_THROTTLE_RATE = 50.0
+DEFAULT_THROTTLE_BURST = 100
+
+
+class InfraConfigurationError(ValueError):
+    """A context value is missing, malformed or inconsistent with another one."""
+
+
+@dataclass(frozen=True)
+class CustomDomain:
+    """A custom domain in front of the API; the certificate must be in the stack's region."""
+
+    domain_name: str
+    certificate_arn: str
+    # Both set: the stack creates an alias record in this public hosted zone.
+    hosted_zone_id: str | None = None
+    hosted_zone_name: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{self.domain_name}"
+
+
+@dataclass(frozen=True)
+class DeploymentSettings:
+    stack_name: str = DEFAULT_STACK_NAME
+    throttle_rate: float = DEFAULT_THROTTLE_RATE
+    throttle_burst: int = DEFAULT_THROTTLE_BURST
+    custom_domain: CustomDomain | None = None
+
+    @classmethod
+    def from_context(cls, node: Node) -> DeploymentSettings:
+        def text(key: str) -> str | None:
+            value = node.try_get_context(key)
+            if value is None:
+                return None
+            value = str(value).strip()
+            return value or None
+
+        domain_name = text("customDomainName")
+        certificate_arn = text("certificateArn")
+        zone_id = text("hostedZoneId")
+        zone_name = text("hostedZoneName")
+        if bool(domain_name) != bool(certificate_arn):
+            raise InfraConfigurationError(
+                "customDomainName and certificateArn go together: set both for a custom domain, or neither"
+            )
+        if (zone_id or zone_name) and not (zone_id and zone_name and domain_name):
+            raise InfraConfigurationError(
+                "hostedZoneId and hostedZoneName are both needed, and only with customDomainName"
+            )
+        custom_domain = None
+        if domain_name and certificate_arn:
+            if not certificate_arn.startswith("arn:"):
+                raise InfraConfigurationError(
+                    f"certificateArn must be an ACM certificate ARN, got {certificate_arn!r}"
+                )
+            custom_domain = CustomDomain(domain_name.rstrip("."), certificate_arn, zone_id, zone_name)
+        return cls(
+            stack_name=text("stackName") or DEFAULT_STACK_NAME,
+            throttle_rate=_number(text("apiThrottleRate"), "apiThrottleRate", DEFAULT_THROTTLE_RATE, float),
+            throttle_burst=_number(text("apiThrottleBurst"), "apiThrottleBurst", DEFAULT_THROTTLE_BURST, int),
+            custom_domain=custom_domain,
+        )
+
+
+def _number(raw: str | None, key: str, default: NumberT, kind: type[NumberT]) -> NumberT:
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError as exc:
+        raise InfraConfigurationError(f"{key} must be a {kind.__name__}, got {raw!r}") from exc
+    if value <= 0:
+        raise InfraConfigurationError(f"{key} must be greater than zero, got {raw!r}")
+    return value

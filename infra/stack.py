@@ -1,0 +1,58 @@
+"""The one stack of the product; it composes the constructs and names the outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.constructs.api import PublicApi
+from infra.constructs.keys import Keys
+from infra.constructs.layer import CoreLayer
+from infra.constructs.sso_function import SsoFunction
+from infra.constructs.tables import Tables
+from infra.settings import DeploymentSettings
+
+# The `idp --stack NAME` CLI finds the deployed resources by these output keys.
+TABLE_OUTPUTS = {
+    "users": "UsersTable",
+    "groups": "GroupsTable",
+    "apps": "AppsTable",
+    "sessions": "SessionsTable",
+    "settings": "SettingsTable",
+    "audit": "AuditTable",
+}
+
+
+class IdpStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: DeploymentSettings, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        tables = Tables(self, "Tables")
+        keys = Keys(self, "Keys")
+        layer = CoreLayer(self, "CoreLayer")
+        domain = settings.custom_domain
+        sso = SsoFunction(
+            self,
+            "Sso",
+            tables=tables,
+            signing_key=keys.signing_key,
+            layer=layer.layer,
+            public_base_url=domain.base_url if domain else None,
+        )
+        api = PublicApi(
+            self,
+            "Api",
+            handler=sso.function,
+            throttle_rate=settings.throttle_rate,
+            throttle_burst=settings.throttle_burst,
+            custom_domain=domain,
+        )
+
+        CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the IdP (ends with /)")
+        CfnOutput(self, "MetadataUrl", value=f"{api.url}saml/metadata", description="SAML IdP metadata")
+        CfnOutput(self, "SigningKeyId", value=keys.signing_key.key_id, description="KMS key that signs SAML")
+        for concern, output_key in TABLE_OUTPUTS.items():
+            CfnOutput(self, output_key, value=tables.all()[concern].table_name)

@@ -1,0 +1,104 @@
+"""The layer holds Linux arm64 / CPython 3.13 builds of the compiled dependencies, and
+the code assets stay well under Lambda's size limits."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from infra.layer_build import RUNTIME_PROVIDED, directory_size, layer_package_names, normalise
+from tests.infra.conftest import Synthesis
+
+ELF_MAGIC = b"\x7fELF"
+EM_AARCH64 = 183
+COMPILED_DISTRIBUTIONS = ("lxml", "cryptography", "argon2_cffi_bindings", "cffi")
+MAX_TOTAL_BYTES = 60 * 1024 * 1024
+MAX_FUNCTION_BYTES = 1024 * 1024
+
+
+def _layer_site(synthesis: Synthesis) -> Path:
+    (layer_id,) = synthesis.resources("AWS::Lambda::LayerVersion")
+    return synthesis.asset_dir(layer_id) / "python"
+
+
+def _dist_info(site: Path, distribution: str) -> Path:
+    matches = [
+        path
+        for path in site.glob("*.dist-info")
+        if normalise(path.name.split("-")[0]) == normalise(distribution)
+    ]
+    assert len(matches) == 1, f"expected one {distribution} distribution in the layer, found {matches}"
+    return matches[0]
+
+
+def _elf_machine(path: Path) -> int:
+    header = path.read_bytes()[:20]
+    assert header[:4] == ELF_MAGIC, f"{path.name} is not an ELF file"
+    byte_order = "<" if header[5] == 1 else ">"
+    return int(struct.unpack(f"{byte_order}H", header[18:20])[0])
+
+
+@pytest.mark.parametrize("distribution", COMPILED_DISTRIBUTIONS)
+def test_compiled_wheels_are_for_cpython_3_13_on_linux_arm64(synthesis: Synthesis, distribution: str) -> None:
+    site = _layer_site(synthesis)
+    dist_info = _dist_info(site, distribution)
+    tags = [
+        line.split(":", 1)[1].strip()
+        for line in (dist_info / "WHEEL").read_text().splitlines()
+        if line.startswith("Tag:")
+    ]
+    assert tags
+    for tag in tags:
+        python_tag, abi_tag, platform_tag = tag.split("-")
+        assert platform_tag.endswith("_aarch64") and platform_tag.startswith("manylinux"), tag
+        assert python_tag == "cp313" or abi_tag == "abi3", tag
+
+    shared_objects = [
+        site / line.split(",")[0]
+        for line in (dist_info / "RECORD").read_text().splitlines()
+        if line.split(",")[0].endswith(".so") or ".so." in line.split(",")[0]
+    ]
+    assert shared_objects, f"{distribution} is expected to ship compiled extensions"
+    for shared_object in shared_objects:
+        assert _elf_machine(shared_object) == EM_AARCH64, f"{shared_object.name} is not built for AArch64"
+
+
+def test_layer_ships_the_core_package_without_bytecode_or_test_suites(synthesis: Synthesis) -> None:
+    site = _layer_site(synthesis)
+    assert (site / "idp_core" / "config.py").is_file()
+    assert (site / "idp_core" / "models.py").is_file()
+    assert not list(site.rglob("__pycache__"))
+    assert not [path for path in site.rglob("tests") if path.is_dir()]
+
+
+def test_layer_leaves_out_what_the_lambda_runtime_provides(synthesis: Synthesis) -> None:
+    shipped = {normalise(path.name.split("-")[0]) for path in _layer_site(synthesis).glob("*.dist-info")}
+    assert shipped == layer_package_names()
+    assert not shipped & (RUNTIME_PROVIDED | {"urllib3", "python-dateutil", "six"})
+    assert {
+        "lxml",
+        "cryptography",
+        "argon2-cffi",
+        "signxml",
+        "pynamodb",
+        "aws-lambda-powertools",
+        "jinja2",
+    } <= shipped
+
+
+def test_code_assets_stay_small(synthesis: Synthesis, record_property: Callable[[str, object], None]) -> None:
+    function_id = next(iter(synthesis.resources("AWS::Lambda::Function")))
+    (layer_id,) = synthesis.resources("AWS::Lambda::LayerVersion")
+    function_bytes = directory_size([synthesis.asset_dir(function_id)])
+    layer_bytes = directory_size([synthesis.asset_dir(layer_id)])
+    record_property("function_asset_bytes", function_bytes)
+    record_property("layer_asset_bytes", layer_bytes)
+    print(
+        f"\nsso function asset: {function_bytes / 1024:.1f} KiB, layer asset: {layer_bytes / 1024**2:.1f} MiB"
+    )
+    assert function_bytes < MAX_FUNCTION_BYTES
+    assert function_bytes + layer_bytes < MAX_TOTAL_BYTES
+    assert not list(synthesis.asset_dir(function_id).rglob("__pycache__"))

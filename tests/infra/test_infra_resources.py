@@ -1,0 +1,300 @@
+"""The synthesised template has the resources, keys and limits the product relies on."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from idp_core.config import (
+    ENV_APPS_TABLE,
+    ENV_AUDIT_TABLE,
+    ENV_COOKIE_SECURE,
+    ENV_GROUPS_TABLE,
+    ENV_PUBLIC_BASE_URL,
+    ENV_SESSIONS_TABLE,
+    ENV_SETTINGS_TABLE,
+    ENV_SIGNING_KEY_ID,
+    ENV_USERS_TABLE,
+)
+
+from tests.infra.conftest import CUSTOM_DOMAIN_CONTEXT, REPO_ROOT, Synthesis
+
+# Keys as idp_core.models declares them: (partition key, sort key or None).
+EXPECTED_TABLE_KEYS = {
+    "UsersTable": ("username", None),
+    "GroupsTable": ("name", None),
+    "AppsTable": ("name", None),
+    "SessionsTable": ("id_hash", None),
+    "SettingsTable": ("name", None),
+    "AuditTable": ("day", "event_id"),
+}
+OUTPUT_KEYS = {"ApiUrl", "MetadataUrl", "SigningKeyId", *EXPECTED_TABLE_KEYS}
+
+
+def _template(synthesis: Synthesis) -> Any:
+    from aws_cdk.assertions import Template
+
+    return Template.from_json(synthesis.template)
+
+
+def _table_for_output(synthesis: Synthesis, output_key: str) -> dict[str, Any]:
+    logical_id = synthesis.template["Outputs"][output_key]["Value"]["Ref"]
+    return synthesis.template["Resources"][logical_id]
+
+
+def _sso_function(synthesis: Synthesis) -> tuple[str, dict[str, Any]]:
+    functions = synthesis.resources("AWS::Lambda::Function")
+    assert len(functions) == 1, f"expected only the sso function, found {sorted(functions)}"
+    return next(iter(functions.items()))
+
+
+def _logical_id(ref: Any) -> str:
+    if "Ref" in ref:
+        return ref["Ref"]
+    return ref["Fn::GetAtt"][0]
+
+
+def test_each_concern_has_an_on_demand_retained_table_with_point_in_time_recovery(
+    synthesis: Synthesis,
+) -> None:
+    template = _template(synthesis)
+    template.resource_count_is("AWS::DynamoDB::Table", 6)
+    for logical_id, table in synthesis.resources("AWS::DynamoDB::Table").items():
+        properties = table["Properties"]
+        assert properties["BillingMode"] == "PAY_PER_REQUEST", logical_id
+        assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, (
+            logical_id
+        )
+        assert properties["SSESpecification"]["SSEEnabled"] is True, logical_id
+        assert "TableName" not in properties, f"{logical_id}: table names are left to CloudFormation"
+        assert table["DeletionPolicy"] == "Retain", logical_id
+        assert table["UpdateReplacePolicy"] == "Retain", logical_id
+
+
+@pytest.mark.parametrize(("output_key", "keys"), sorted(EXPECTED_TABLE_KEYS.items()))
+def test_table_keys_match_the_pynamodb_models(
+    synthesis: Synthesis, output_key: str, keys: tuple[str, str | None]
+) -> None:
+    properties = _table_for_output(synthesis, output_key)["Properties"]
+    partition_key, sort_key = keys
+    expected_schema = [{"AttributeName": partition_key, "KeyType": "HASH"}]
+    if sort_key:
+        expected_schema.append({"AttributeName": sort_key, "KeyType": "RANGE"})
+    assert properties["KeySchema"] == expected_schema
+    assert all(attribute["AttributeType"] == "S" for attribute in properties["AttributeDefinitions"])
+
+
+def test_sessions_and_audit_expire_through_ttl_and_sessions_are_indexed_by_user(synthesis: Synthesis) -> None:
+    for output_key in ("SessionsTable", "AuditTable"):
+        properties = _table_for_output(synthesis, output_key)["Properties"]
+        assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    for output_key in ("UsersTable", "GroupsTable", "AppsTable", "SettingsTable"):
+        assert "TimeToLiveSpecification" not in _table_for_output(synthesis, output_key)["Properties"]
+    sessions = _table_for_output(synthesis, "SessionsTable")["Properties"]
+    assert sessions["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": "by_user",
+            "KeySchema": [{"AttributeName": "username", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ]
+
+
+def test_signing_key_is_a_retained_rsa_sign_verify_key_and_the_data_key_rotates(synthesis: Synthesis) -> None:
+    keys = synthesis.resources("AWS::KMS::Key")
+    assert len(keys) == 2
+    signing = [key for key in keys.values() if key["Properties"].get("KeySpec") == "RSA_2048"]
+    symmetric = [key for key in keys.values() if "KeySpec" not in key["Properties"]]
+    assert len(signing) == 1 and len(symmetric) == 1
+    assert signing[0]["Properties"]["KeyUsage"] == "SIGN_VERIFY"
+    assert symmetric[0]["Properties"]["EnableKeyRotation"] is True
+    assert all(key["DeletionPolicy"] == "Retain" for key in keys.values())
+    signing_id = synthesis.template["Outputs"]["SigningKeyId"]["Value"]["Ref"]
+    assert keys[signing_id]["Properties"]["KeySpec"] == "RSA_2048"
+
+
+def test_sso_function_runs_python_3_13_on_arm64_with_the_core_layer(synthesis: Synthesis) -> None:
+    _, function = _sso_function(synthesis)
+    properties = function["Properties"]
+    assert properties["Runtime"] == "python3.13"
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["Handler"] == "handler.lambda_handler"
+    assert properties["MemorySize"] == 1024
+    assert properties["Timeout"] == 15
+    (layer_id,) = synthesis.resources("AWS::Lambda::LayerVersion")
+    assert properties["Layers"] == [{"Ref": layer_id}]
+    layer = synthesis.template["Resources"][layer_id]["Properties"]
+    assert layer["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_sso_function_environment_names_every_table_and_the_signing_key(synthesis: Synthesis) -> None:
+    _, function = _sso_function(synthesis)
+    variables = function["Properties"]["Environment"]["Variables"]
+    table_env = {
+        ENV_USERS_TABLE: "UsersTable",
+        ENV_GROUPS_TABLE: "GroupsTable",
+        ENV_APPS_TABLE: "AppsTable",
+        ENV_SESSIONS_TABLE: "SessionsTable",
+        ENV_SETTINGS_TABLE: "SettingsTable",
+        ENV_AUDIT_TABLE: "AuditTable",
+    }
+    assert set(variables) == {*table_env, ENV_SIGNING_KEY_ID, ENV_COOKIE_SECURE, "POWERTOOLS_SERVICE_NAME"}
+    for variable, output_key in table_env.items():
+        assert variables[variable] == synthesis.template["Outputs"][output_key]["Value"]
+    assert variables[ENV_SIGNING_KEY_ID] == synthesis.template["Outputs"]["SigningKeyId"]["Value"]
+    assert variables[ENV_COOKIE_SECURE] == "true"
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "sso"
+
+
+def test_sso_function_environment_is_accepted_by_the_settings_loader(synthesis: Synthesis) -> None:
+    from idp_core.config import Settings
+
+    _, function = _sso_function(synthesis)
+    variables = function["Properties"]["Environment"]["Variables"]
+    # CloudFormation fills in the references at deploy time; any non-empty text stands in.
+    resolved = {
+        name: value if isinstance(value, str) else f"resolved-{name.lower()}"
+        for name, value in variables.items()
+    }
+    settings = Settings.from_env(resolved)
+    assert settings.cookie_secure is True
+    assert settings.public_base_url is None
+
+
+def test_sso_role_has_no_managed_policies_and_signs_with_the_signing_key_only(synthesis: Synthesis) -> None:
+    _, function = _sso_function(synthesis)
+    role_id = _logical_id(function["Properties"]["Role"])
+    role = synthesis.template["Resources"][role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role
+    policies = [
+        policy["Properties"]
+        for policy in synthesis.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+    ]
+    statements = [statement for policy in policies for statement in policy["PolicyDocument"]["Statement"]]
+    signing_key_id = synthesis.template["Outputs"]["SigningKeyId"]["Value"]["Ref"]
+
+    kms_statements = [s for s in statements if any(str(a).startswith("kms:") for a in _as_list(s["Action"]))]
+    assert len(kms_statements) == 1
+    (kms_statement,) = kms_statements
+    assert sorted(_as_list(kms_statement["Action"])) == ["kms:GetPublicKey", "kms:Sign"]
+    assert _as_list(kms_statement["Resource"]) == [{"Fn::GetAtt": [signing_key_id, "Arn"]}]
+    assert "*" not in json.dumps(kms_statement["Resource"])
+
+
+def test_sso_role_reaches_exactly_its_six_tables_and_the_sessions_index(synthesis: Synthesis) -> None:
+    _, function = _sso_function(synthesis)
+    role_id = _logical_id(function["Properties"]["Role"])
+    statements = [
+        statement
+        for policy in synthesis.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (dynamodb_statement,) = [
+        s for s in statements if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))
+    ]
+    resources = _as_list(dynamodb_statement["Resource"])
+    table_ids = {_table_id(synthesis, key) for key in EXPECTED_TABLE_KEYS}
+    assert {_logical_id(r) for r in resources if "Fn::GetAtt" in r} == table_ids
+    sessions_id = _table_id(synthesis, "SessionsTable")
+    assert {"Fn::Join": ["", [{"Fn::GetAtt": [sessions_id, "Arn"]}, "/index/by_user"]]} in resources
+    assert "*" not in json.dumps(resources)
+    assert not any(
+        action.endswith("*") for statement in statements for action in _as_list(statement["Action"])
+    )
+
+
+def test_prod_stage_is_throttled_and_writes_access_logs(synthesis: Synthesis) -> None:
+    from aws_cdk.assertions import Match
+
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    _template(synthesis).has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "StageName": "prod",
+            "AccessLogSetting": {
+                "DestinationArn": {"Fn::GetAtt": [Match.any_value(), "Arn"]},
+                "Format": Match.any_value(),
+            },
+            "MethodSettings": [
+                Match.object_like(
+                    {
+                        "HttpMethod": "*",
+                        "ResourcePath": "/*",
+                        "ThrottlingRateLimit": context["apiThrottleRate"],
+                        "ThrottlingBurstLimit": context["apiThrottleBurst"],
+                        "DataTraceEnabled": False,
+                    }
+                )
+            ],
+        },
+    )
+    (stage,) = synthesis.resources("AWS::ApiGateway::Stage").values()
+    log_group_id = stage["Properties"]["AccessLogSetting"]["DestinationArn"]["Fn::GetAtt"][0]
+    log_group = synthesis.template["Resources"][log_group_id]
+    assert log_group["Type"] == "AWS::Logs::LogGroup"
+    assert log_group["Properties"]["RetentionInDays"] > 0
+    access_log_format = stage["Properties"]["AccessLogSetting"]["Format"]
+    # Query strings and bodies carry SAML messages and passwords; they never reach the logs.
+    assert "querystring" not in access_log_format.lower() and "body" not in access_log_format.lower()
+    (rest_api,) = synthesis.resources("AWS::ApiGateway::RestApi").values()
+    assert rest_api["Properties"]["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+    assert not synthesis.resources("AWS::ApiGateway::Account"), (
+        "the account-wide CloudWatch role is not ours to set"
+    )
+
+
+def test_root_and_proxy_route_every_method_to_the_sso_function(synthesis: Synthesis) -> None:
+    function_id, _ = _sso_function(synthesis)
+    methods = synthesis.resources("AWS::ApiGateway::Method")
+    assert len(methods) == 2
+    for method in methods.values():
+        properties = method["Properties"]
+        assert properties["HttpMethod"] == "ANY"
+        assert properties["Integration"]["Type"] == "AWS_PROXY"
+        assert function_id in json.dumps(properties["Integration"]["Uri"])
+    (resource,) = synthesis.resources("AWS::ApiGateway::Resource").values()
+    assert resource["Properties"]["PathPart"] == "{proxy+}"
+
+
+def test_outputs_name_what_the_idp_cli_looks_up(synthesis: Synthesis) -> None:
+    outputs = synthesis.template["Outputs"]
+    assert set(outputs) >= OUTPUT_KEYS
+    metadata_url = outputs["MetadataUrl"]["Value"]["Fn::Join"][1]
+    assert metadata_url[-1] == "/saml/metadata"
+    assert metadata_url[:-1] == outputs["ApiUrl"]["Value"]["Fn::Join"][1][:-1]
+
+
+def test_custom_domain_maps_the_api_and_sets_the_public_base_url(custom_domain_synthesis: Synthesis) -> None:
+    synthesis = custom_domain_synthesis
+    domain_name = CUSTOM_DOMAIN_CONTEXT["customDomainName"]
+    (domain,) = synthesis.resources("AWS::ApiGateway::DomainName").values()
+    assert domain["Properties"]["DomainName"] == domain_name
+    assert domain["Properties"]["RegionalCertificateArn"] == CUSTOM_DOMAIN_CONTEXT["certificateArn"]
+    assert domain["Properties"]["SecurityPolicy"] == "TLS_1_2"
+    (mapping,) = synthesis.resources("AWS::ApiGateway::BasePathMapping").values()
+    assert "BasePath" not in mapping["Properties"], "mapped at the root, so URLs carry no stage name"
+    (record,) = synthesis.resources("AWS::Route53::RecordSet").values()
+    assert record["Properties"]["HostedZoneId"] == CUSTOM_DOMAIN_CONTEXT["hostedZoneId"]
+    assert record["Properties"]["Type"] == "A"
+    _, function = _sso_function(synthesis)
+    assert function["Properties"]["Environment"]["Variables"][ENV_PUBLIC_BASE_URL] == f"https://{domain_name}"
+    assert synthesis.template["Outputs"]["ApiUrl"]["Value"] == f"https://{domain_name}/"
+    assert synthesis.template["Outputs"]["MetadataUrl"]["Value"] == f"https://{domain_name}/saml/metadata"
+
+
+def test_without_custom_domain_the_function_derives_urls_from_the_request(synthesis: Synthesis) -> None:
+    _, function = _sso_function(synthesis)
+    assert ENV_PUBLIC_BASE_URL not in function["Properties"]["Environment"]["Variables"]
+    assert not synthesis.resources("AWS::ApiGateway::DomainName")
+
+
+def _table_id(synthesis: Synthesis, output_key: str) -> str:
+    return synthesis.template["Outputs"][output_key]["Value"]["Ref"]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

@@ -1,0 +1,67 @@
+"""Deployment settings from CDK context: defaults, numbers given as text, and mistakes
+that must stop the synth with a readable message instead of deploying something odd."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.settings import DEFAULT_STACK_NAME, DeploymentSettings, InfraConfigurationError
+
+CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0f3c3a49-8d51-4d4c-9a0e-6d6f1f0b7e2c"
+
+
+class FakeNode:
+    """Stands in for ``constructs.Node``: only context lookups are needed."""
+
+    def __init__(self, context: dict[str, Any]) -> None:
+        self._context = context
+
+    def try_get_context(self, key: str) -> Any:
+        return self._context.get(key)
+
+
+def settings_from(**context: Any) -> DeploymentSettings:
+    return DeploymentSettings.from_context(FakeNode(context))  # type: ignore[arg-type]
+
+
+def test_empty_context_gives_the_default_stack_without_a_custom_domain() -> None:
+    settings = settings_from(customDomainName="", certificateArn="")
+    assert settings.stack_name == DEFAULT_STACK_NAME
+    assert settings.custom_domain is None
+    assert settings.throttle_rate > 0 and settings.throttle_burst > 0
+
+
+def test_throttling_given_on_the_command_line_as_text_is_parsed() -> None:
+    settings = settings_from(apiThrottleRate="12.5", apiThrottleBurst="30")
+    assert settings.throttle_rate == 12.5
+    assert settings.throttle_burst == 30
+
+
+@pytest.mark.parametrize(("key", "value"), [("apiThrottleRate", "fast"), ("apiThrottleBurst", "0")])
+def test_malformed_throttling_stops_the_synth(key: str, value: str) -> None:
+    with pytest.raises(InfraConfigurationError, match=key):
+        settings_from(**{key: value})
+
+
+def test_custom_domain_gives_an_https_public_base_url() -> None:
+    settings = settings_from(customDomainName="sso.example.org.", certificateArn=CERTIFICATE_ARN)
+    assert settings.custom_domain is not None
+    assert settings.custom_domain.base_url == "https://sso.example.org"
+    assert settings.custom_domain.hosted_zone_id is None
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"customDomainName": "sso.example.org"},
+        {"certificateArn": CERTIFICATE_ARN},
+        {"customDomainName": "sso.example.org", "certificateArn": "not-an-arn"},
+        {"customDomainName": "sso.example.org", "certificateArn": CERTIFICATE_ARN, "hostedZoneId": "Z123"},
+        {"hostedZoneId": "Z123", "hostedZoneName": "example.org"},
+    ],
+)
+def test_incomplete_custom_domain_settings_stop_the_synth(context: dict[str, str]) -> None:
+    with pytest.raises(InfraConfigurationError):
+        settings_from(**context)
