@@ -1,0 +1,42 @@
+"""The IdP's SAML metadata (what an admin uploads to IAM as the SAML provider document)."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from idp_core.saml.aws import NAMEID_PERSISTENT, NAMEID_UNSPECIFIED
+from idp_core.saml.xml import NS_DS, NS_MD
+
+PROTOCOL_SAML2 = "urn:oasis:names:tc:SAML:2.0:protocol"
+BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+SSO_PATH = "/saml/sso"
+METADATA_PATH = "/saml/metadata"
+
+
+def entity_id_for(base_url: str) -> str:
+    """The IdP entity id is its metadata URL, the convention AWS documents."""
+    return base_url.rstrip("/") + METADATA_PATH
+
+
+def build_idp_metadata(*, entity_id: str, base_url: str, certificate_der_b64: str) -> bytes:
+    """An EntityDescriptor with one IDPSSODescriptor signing with ``certificate_der_b64``."""
+    md = f"{{{NS_MD}}}"
+    ds = f"{{{NS_DS}}}"
+    root = etree.Element(f"{md}EntityDescriptor", entityID=entity_id, nsmap={"md": NS_MD, "ds": NS_DS})
+    idp = etree.SubElement(
+        root,
+        f"{md}IDPSSODescriptor",
+        WantAuthnRequestsSigned="false",
+        protocolSupportEnumeration=PROTOCOL_SAML2,
+    )
+    key_descriptor = etree.SubElement(idp, f"{md}KeyDescriptor", use="signing")
+    key_info = etree.SubElement(key_descriptor, f"{ds}KeyInfo")
+    x509_data = etree.SubElement(key_info, f"{ds}X509Data")
+    etree.SubElement(x509_data, f"{ds}X509Certificate").text = certificate_der_b64
+    for name_id_format in (NAMEID_PERSISTENT, NAMEID_UNSPECIFIED):
+        etree.SubElement(idp, f"{md}NameIDFormat").text = name_id_format
+    sso_url = base_url.rstrip("/") + SSO_PATH
+    for binding in (BINDING_REDIRECT, BINDING_POST):
+        etree.SubElement(idp, f"{md}SingleSignOnService", Binding=binding, Location=sso_url)
+    return bytes(etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True))

@@ -1,0 +1,152 @@
+"""Launching an AWS app: roles from groups, refusals with audit events, RelayState allowlist."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from idp_core import accounts, apps
+from idp_core.audit import AuditContext, recent
+from idp_core.clock import FakeClock
+from idp_core.config import Tables
+from idp_core.errors import BadRequest, Forbidden
+from idp_core.launch import launch_aws_app
+from idp_core.models import User
+from idp_core.saml import certificate as certificate_module
+from idp_core.saml.aws import AssertionRuleViolation
+from idp_core.saml.certificate import SigningIdentity, signing_identity
+from idp_core.saml.xml import NAMESPACES, parse_xml
+
+ACCOUNT = "111122223333"
+ISSUER = "https://idp.example.com/saml/metadata"
+PROVIDER = f"arn:aws:iam::{ACCOUNT}:saml-provider/serverless-idp"
+CONTEXT = AuditContext(source_ip="192.0.2.1", actor="alice")
+
+
+@pytest.fixture
+def identity(aws_endpoint: str, tables: Tables, clock: FakeClock) -> Iterator[SigningIdentity]:
+    kms = boto3.client("kms")
+    key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    yield signing_identity(kms, key_id, clock)
+    certificate_module.forget_cached_identities()
+
+
+@pytest.fixture
+def directory(tables: Tables, clock: FakeClock) -> None:
+    for group in ("developers", "readers", "retired"):
+        accounts.create_group(group, clock=clock)
+    accounts.set_group_disabled("retired", True, clock=clock)
+    apps.create_aws_app(
+        "aws-prod",
+        account_id=ACCOUNT,
+        roles=[
+            ("Developers", "developers"),
+            (f"arn:aws:iam::{ACCOUNT}:role/teams/ReadOnly", "readers"),
+            ("Legacy", "retired"),
+        ],
+        session_duration=7200,
+        clock=clock,
+    )
+
+
+def _launch(user: User, clock: FakeClock, identity: SigningIdentity, relay_state: str | None = None) -> Any:
+    return launch_aws_app(
+        user,
+        apps.get_app("aws-prod"),
+        requested_relay_state=relay_state,
+        issuer_entity_id=ISSUER,
+        identity=identity,
+        clock=clock,
+        audit_context=CONTEXT,
+    )
+
+
+def _role_values(saml_response_b64: str) -> list[str]:
+    root = parse_xml(base64.b64decode(saml_response_b64))
+    path = "//saml:Attribute[@Name='https://aws.amazon.com/SAML/Attributes/Role']/saml:AttributeValue/text()"
+    return list(root.xpath(path, namespaces=NAMESPACES))
+
+
+def _events(event_type: str, clock: FakeClock) -> list[Any]:
+    return [event for event in recent(clock=clock) if event.type == event_type]
+
+
+def test_each_enabled_group_gives_one_role_and_disabled_groups_give_none(
+    directory: None, identity: SigningIdentity, clock: FakeClock
+) -> None:
+    user = accounts.create_user("Alice", groups=["developers", "readers", "retired"], clock=clock)
+
+    result = _launch(user, clock, identity)
+
+    assert result.acs_url == "https://signin.aws.amazon.com/saml"
+    assert result.relay_state == "https://console.aws.amazon.com/"
+    assert _role_values(result.saml_response_b64) == [
+        f"arn:aws:iam::{ACCOUNT}:role/Developers,{PROVIDER}",
+        f"arn:aws:iam::{ACCOUNT}:role/teams/ReadOnly,{PROVIDER}",
+    ]
+    (issued,) = _events("saml.assertion_issued", clock)
+    assert issued.subject == "alice"
+    assert issued.details["roles"] == "2"
+    assert "SAMLResponse" not in str(issued.details) and result.saml_response_b64[:40] not in str(
+        issued.details
+    )
+
+
+def test_role_session_name_is_the_display_username(
+    directory: None, identity: SigningIdentity, clock: FakeClock
+) -> None:
+    user = accounts.create_user("Alice.Smith@example.com", groups=["developers"], clock=clock)
+    root = parse_xml(base64.b64decode(_launch(user, clock, identity).saml_response_b64))
+    path = "//saml:Attribute[@Name='https://aws.amazon.com/SAML/Attributes/RoleSessionName']/saml:AttributeValue/text()"
+    assert root.xpath(path, namespaces=NAMESPACES) == ["Alice.Smith@example.com"]
+
+
+def test_disabled_user_is_refused_and_audited(
+    directory: None, identity: SigningIdentity, clock: FakeClock
+) -> None:
+    accounts.create_user("bob", groups=["developers"], clock=clock)
+    accounts.set_user_disabled("bob", True, clock=clock)
+
+    with pytest.raises(Forbidden, match="disabled"):
+        _launch(accounts.get_user("bob"), clock, identity)
+
+    (refused,) = _events("saml.assertion_refused", clock)
+    assert refused.details["rule"] == "user-disabled"
+
+
+def test_disabled_app_is_refused(directory: None, identity: SigningIdentity, clock: FakeClock) -> None:
+    user = accounts.create_user("carol", groups=["developers"], clock=clock)
+    apps.set_app_disabled("aws-prod", True, clock=clock)
+    with pytest.raises(Forbidden, match="is disabled"):
+        _launch(user, clock, identity)
+
+
+def test_user_without_a_role_is_refused(directory: None, identity: SigningIdentity, clock: FakeClock) -> None:
+    user = accounts.create_user("dave", groups=["retired"], clock=clock)
+    with pytest.raises(Forbidden, match="no role in the app"):
+        _launch(user, clock, identity)
+    assert _events("saml.assertion_refused", clock)[0].details["rule"] == "no-role"
+
+
+def test_username_outside_the_role_session_name_charset_is_refused_naming_the_rule(
+    directory: None, identity: SigningIdentity, clock: FakeClock
+) -> None:
+    user = accounts.create_user("jörg", groups=["developers"], clock=clock)
+    with pytest.raises(AssertionRuleViolation, match="role session name"):
+        _launch(user, clock, identity)
+    assert _events("saml.assertion_refused", clock)[0].details["rule"] == "role-session-name"
+
+
+def test_console_relay_state_is_accepted_and_others_refused(
+    directory: None, identity: SigningIdentity, clock: FakeClock
+) -> None:
+    user = accounts.create_user("erin", groups=["developers"], clock=clock)
+    deep_link = "https://us-east-1.console.aws.amazon.com/s3/home"
+    assert _launch(user, clock, identity, relay_state=deep_link).relay_state == deep_link
+
+    with pytest.raises(BadRequest, match="open redirect"):
+        _launch(user, clock, identity, relay_state="https://evil.example.com/")
+    assert _events("saml.assertion_refused", clock)[0].details["rule"] == "relay-state"
