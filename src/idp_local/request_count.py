@@ -7,6 +7,7 @@ do not depend on the machine's speed (BENCHMARKS.md).
 from __future__ import annotations
 
 import io
+import logging
 import re
 import threading
 from collections import Counter
@@ -68,6 +69,8 @@ class CountingMotoServer(ThreadedMotoServer):
         self.counter = counter
 
     def _server_entry(self) -> None:
+        # werkzeug logs every request at INFO, which would drown the tests' and the stack's output.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         backend = DomainDispatcherApplication(create_backend_app)
         counter = self.counter
 
