@@ -58,10 +58,10 @@ bench: setup
 	$(UV) run python -m bench
 
 synth: setup
-	cdk synth --quiet
+	cdk synth --quiet $(CDK_ARGS)
 
 deploy: setup
-	cdk deploy
+	cdk deploy $(CDK_ARGS)
 
 clean:
 	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache .idp

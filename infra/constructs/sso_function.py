@@ -8,6 +8,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
 from idp_core.config import (
     ENV_APPS_TABLE,
     ENV_AUDIT_TABLE,
@@ -19,7 +20,6 @@ from idp_core.config import (
     ENV_SIGNING_KEY_ID,
     ENV_USERS_TABLE,
 )
-
 from infra.constructs.layer import ARCHITECTURE, RUNTIME
 from infra.constructs.tables import SESSIONS_BY_USER_INDEX, Tables
 from infra.layer_build import REPO_ROOT

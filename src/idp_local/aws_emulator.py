@@ -32,6 +32,10 @@ from urllib.parse import unquote, urlsplit
 
 from botocore.exceptions import ClientError
 from cryptography import x509
+from lxml import etree
+from signxml import InvalidInput, InvalidSignature, SignatureConfiguration, XMLVerifier  # type: ignore[attr-defined]
+from signxml.algorithms import DigestAlgorithm, SignatureMethod
+
 from idp_core.clock import Clock
 from idp_core.errors import IdpError
 from idp_core.saml.aws import (
@@ -50,9 +54,6 @@ from idp_core.saml.aws import (
     check_session_duration,
 )
 from idp_core.saml.xml import NS_DS, NS_MD, NS_SAML, NS_SAMLP, decode_base64, hardened_parser, parse_xml
-from lxml import etree
-from signxml import InvalidInput, InvalidSignature, SignatureConfiguration, XMLVerifier  # type: ignore[attr-defined]
-from signxml.algorithms import DigestAlgorithm, SignatureMethod
 
 DEFAULT_ACS_URL = "http://127.0.0.1:8000/_local/aws/saml"
 DEFAULT_SESSION_DURATION = 3600

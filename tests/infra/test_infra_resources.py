@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from idp_core.config import (
     ENV_APPS_TABLE,
     ENV_AUDIT_TABLE,
@@ -17,7 +18,6 @@ from idp_core.config import (
     ENV_SIGNING_KEY_ID,
     ENV_USERS_TABLE,
 )
-
 from tests.infra.conftest import CUSTOM_DOMAIN_CONTEXT, REPO_ROOT, Synthesis
 
 # Keys as idp_core.models declares them: (partition key, sort key or None).

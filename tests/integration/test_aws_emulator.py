@@ -11,14 +11,14 @@ from typing import Any
 
 import boto3
 import pytest
+from lxml import etree
+
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.saml import certificate as certificate_module
 from idp_core.saml.aws import AwsAssertion, build_signed_response
 from idp_core.saml.certificate import SigningIdentity, signing_identity
 from idp_core.saml.metadata import build_idp_metadata
-from lxml import etree
-
 from idp_local.aws_emulator import AwsSignInEmulator
 
 ACS_URL = "http://127.0.0.1:8000/_local/aws/saml"

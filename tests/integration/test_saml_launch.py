@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from idp_core import accounts, apps
 from idp_core.audit import AuditContext, recent
 from idp_core.clock import FakeClock

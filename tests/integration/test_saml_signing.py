@@ -13,6 +13,10 @@ import boto3
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
+from saml2 import BINDING_HTTP_POST
+from saml2.client import Saml2Client
+from saml2.config import SPConfig
+
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.models import KeyValue
@@ -27,9 +31,6 @@ from idp_core.saml.certificate import (
 )
 from idp_core.saml.kms_key import KmsKeyError, KmsRsaPrivateKey
 from idp_core.saml.metadata import build_idp_metadata
-from saml2 import BINDING_HTTP_POST
-from saml2.client import Saml2Client
-from saml2.config import SPConfig
 
 ACCOUNT = "123456789012"
 ACS_URL = "https://signin.aws.amazon.com/saml"

@@ -34,8 +34,8 @@ def moto_server(counter: RequestCounter | None = None) -> Iterator[str]:
         AWS_DEFAULT_REGION=REGION,
         AWS_REGION=REGION,
         AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 - moto's dummy credentials
-        AWS_SESSION_TOKEN="testing",  # noqa: S105
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SESSION_TOKEN="testing",
     )
     try:
         yield endpoint

@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from lxml import etree
+from signxml import SignatureConfiguration, XMLVerifier  # type: ignore[attr-defined]
+
 from idp_core.clock import FakeClock
 from idp_core.errors import BadRequest
 from idp_core.launch import choose_relay_state
@@ -18,8 +21,6 @@ from idp_core.saml.kms_key import KmsRsaPrivateKey
 from idp_core.saml.metadata import build_idp_metadata
 from idp_core.saml.post_form import AUTO_POST_SCRIPT_CSP_HASH, auto_post_form
 from idp_core.saml.xml import NAMESPACES, parse_xml
-from lxml import etree
-from signxml import SignatureConfiguration, XMLVerifier  # type: ignore[attr-defined]
 
 ACS = "https://signin.aws.amazon.com/saml"
 ROLE = "arn:aws:iam::123456789012:role/Developers"

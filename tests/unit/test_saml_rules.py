@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 import pytest
+
 from idp_core.saml.aws import AssertionRuleViolation, AwsAssertion, check_aws_rules
 
 ROLE = "arn:aws:iam::123456789012:role/path/Developers"

@@ -6,6 +6,7 @@ import base64
 import zlib
 
 import pytest
+
 from idp_core.errors import PayloadTooLarge
 from idp_core.saml.xml import XmlRejected, decode_base64, inflate_raw, parse_base64_xml, parse_xml
 

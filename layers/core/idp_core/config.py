@@ -27,6 +27,11 @@ ENV_PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
 ENV_COOKIE_SECURE = "COOKIE_SECURE"
 ENV_SESSION_IDLE_SECONDS = "SESSION_IDLE_SECONDS"
 ENV_SESSION_MAX_SECONDS = "SESSION_MAX_SECONDS"
+ENV_LOCKOUT_MAX_FAILURES = "LOCKOUT_MAX_FAILURES"
+ENV_LOCKOUT_FAILURE_FACTOR = "LOCKOUT_FAILURE_FACTOR"
+ENV_LOCKOUT_WAIT_INCREMENT_SECONDS = "LOCKOUT_WAIT_INCREMENT_SECONDS"
+ENV_LOCKOUT_MAX_WAIT_SECONDS = "LOCKOUT_MAX_WAIT_SECONDS"
+ENV_LOCKOUT_FAILURE_RESET_SECONDS = "LOCKOUT_FAILURE_RESET_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,27 @@ class SessionPolicy:
     max_seconds: int = 12 * 60 * 60
 
 
+DAY = 24 * 3600
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    """S1: brute-force protection in the Keycloak model.
+
+    Every ``failure_factor`` consecutive failures lock the account for
+    ``wait_increment_seconds * failures // failure_factor`` (at most ``max_wait_seconds``);
+    at ``max_failures`` the account is locked until an admin unlocks it. Failures older
+    than ``failure_reset_seconds`` no longer count. ``failure_factor = 0`` turns the
+    temporary lockout off and leaves only the hard lock.
+    """
+
+    max_failures: int = 100
+    failure_factor: int = 10
+    wait_increment_seconds: int = 60
+    max_wait_seconds: int = 15 * 60
+    failure_reset_seconds: int = 12 * 60 * 60
+
+
 @dataclass(frozen=True)
 class Settings:
     """Settings of the sso function (and of the CLI and local stack that share its core)."""
@@ -82,6 +108,7 @@ class Settings:
     # Only the local http stack turns this off (S13): it drops Secure and the __Host- prefix.
     cookie_secure: bool = True
     sessions: SessionPolicy = field(default_factory=SessionPolicy)
+    lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +125,19 @@ class Settings:
                 idle_seconds=_int(env, ENV_SESSION_IDLE_SECONDS, SessionPolicy.idle_seconds, 60, 24 * 3600),
                 max_seconds=_int(env, ENV_SESSION_MAX_SECONDS, SessionPolicy.max_seconds, 300, 7 * 24 * 3600),
             ),
+            lockout=LockoutPolicy(
+                max_failures=_int(env, ENV_LOCKOUT_MAX_FAILURES, LockoutPolicy.max_failures, 1, 100),
+                failure_factor=_int(env, ENV_LOCKOUT_FAILURE_FACTOR, LockoutPolicy.failure_factor, 0, 100),
+                wait_increment_seconds=_int(
+                    env, ENV_LOCKOUT_WAIT_INCREMENT_SECONDS, LockoutPolicy.wait_increment_seconds, 1, DAY
+                ),
+                max_wait_seconds=_int(
+                    env, ENV_LOCKOUT_MAX_WAIT_SECONDS, LockoutPolicy.max_wait_seconds, 1, 7 * DAY
+                ),
+                failure_reset_seconds=_int(
+                    env, ENV_LOCKOUT_FAILURE_RESET_SECONDS, LockoutPolicy.failure_reset_seconds, 60, 30 * DAY
+                ),
+            ),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -113,6 +153,11 @@ class Settings:
             ENV_COOKIE_SECURE: "true" if self.cookie_secure else "false",
             ENV_SESSION_IDLE_SECONDS: str(self.sessions.idle_seconds),
             ENV_SESSION_MAX_SECONDS: str(self.sessions.max_seconds),
+            ENV_LOCKOUT_MAX_FAILURES: str(self.lockout.max_failures),
+            ENV_LOCKOUT_FAILURE_FACTOR: str(self.lockout.failure_factor),
+            ENV_LOCKOUT_WAIT_INCREMENT_SECONDS: str(self.lockout.wait_increment_seconds),
+            ENV_LOCKOUT_MAX_WAIT_SECONDS: str(self.lockout.max_wait_seconds),
+            ENV_LOCKOUT_FAILURE_RESET_SECONDS: str(self.lockout.failure_reset_seconds),
         }
         if self.public_base_url:
             env[ENV_PUBLIC_BASE_URL] = self.public_base_url

@@ -6,6 +6,9 @@ model classes themselves carry no environment lookups.
 
 from __future__ import annotations
 
+import botocore.loaders
+import botocore.session
+import pynamodb.connection.base
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
@@ -18,6 +21,20 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from idp_core.config import Tables
+
+_shared_loader = botocore.loaders.create_loader()
+
+
+def _session_with_shared_loader(env_vars: dict | None = None) -> botocore.session.Session:
+    session = botocore.session.get_session(env_vars)
+    session.register_component("data_loader", _shared_loader)
+    return session
+
+
+# PynamoDB gives each model (and each thread) its own botocore session, and each session
+# would parse the DynamoDB service model again: about 150 ms per table on a Lambda's first
+# request. One shared loader parses it once per process.
+pynamodb.connection.base.get_session = _session_with_shared_loader
 
 # Every factor that can fail has its own consecutive-failure counter on the user item
 # (S2: a success resets only its own count); the lock looks at their sum (S1).

@@ -1,0 +1,272 @@
+"""The sso function: sign-in, sessions, the app launcher and the SAML metadata.
+
+A thin route table: each route reads its input through ``idp_core.web``, calls one logic
+function and maps the result to a page or a redirect. Exceptions become responses in one
+place (``web.error_response``), and ``web.finalize`` adds the security headers to every
+response. Settings are validated when this module is imported (the Lambda cold start).
+
+Adding routes: put them in a module next to this one with ``router = APIGatewayRouter()``
+(``admin_routes.py`` is included automatically when it exists; add other names to
+``OPTIONAL_ROUTERS``), and use ``web.request()``, ``web.require_session``/``require_admin``,
+``web.read_form``, ``web.render`` and ``web.redirect`` inside the routes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+
+from idp_core import sessions, signin, web
+from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.config import Settings
+from idp_core.errors import BadRequest
+from idp_core.models import bind_tables
+from idp_core.names import MAX_USERNAME_CHARS, canonical_app_name
+from idp_core.passwords import MAX_PASSWORD_CHARS
+
+# Longer than any valid username so a too-long name is refused like a wrong one, not with
+# a message that reveals the rules; the form still refuses anything absurd (S26).
+MAX_USERNAME_FIELD_CHARS = max(256, MAX_USERNAME_CHARS)
+MAX_RELAY_STATE_CHARS = 2048
+MAX_APP_NAME_CHARS = 63
+OPTIONAL_ROUTERS = ("admin_routes",)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    clock: Clock
+
+
+_runtime: Runtime
+
+
+def configure(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Bind the settings (and a clock: tests move a FakeClock) for the following requests."""
+    global _runtime
+    bind_tables(settings.tables)
+    _runtime = Runtime(settings=settings, clock=clock)
+
+
+configure(Settings.from_env())
+
+app = APIGatewayRestResolver()
+
+
+@cache
+def kms_client() -> Any:
+    """One KMS client per container, created when the first route needs it."""
+    import boto3
+
+    return boto3.client("kms")
+
+
+def _signing_identity(req: web.WebRequest) -> Any:
+    from idp_core.saml.certificate import signing_identity
+
+    return signing_identity(kms_client(), req.settings.signing_key_id, req.clock)
+
+
+# ---------------------------------------------------------------- sign-in target
+
+
+@dataclass(frozen=True)
+class LoginTarget:
+    """Where the browser goes after signing in: a page of this site, or an app to launch."""
+
+    next: str | None = None
+    app: str | None = None
+    relay_state: str | None = None
+
+    @classmethod
+    def read(cls, values: dict[str, str]) -> LoginTarget:
+        app_name = values.get("app") or None
+        relay_state = values.get("RelayState") or None
+        if relay_state is not None and len(relay_state) > MAX_RELAY_STATE_CHARS:
+            raise BadRequest(f"RelayState must be at most {MAX_RELAY_STATE_CHARS} characters long.")
+        return cls(
+            next=web.safe_next_path(values.get("next")),
+            app=canonical_app_name(app_name) if app_name is not None else None,
+            relay_state=relay_state,
+        )
+
+    def fields(self) -> dict[str, Any]:
+        """The login template's hidden fields."""
+        return {"next": self.next, "app": self.app, "relay_state": self.relay_state}
+
+    def query(self) -> dict[str, str | None]:
+        return {"next": self.next, "app": self.app, "RelayState": self.relay_state}
+
+    def redirect(self, req: web.WebRequest, cookies: list[str]) -> Response[str]:
+        if self.app:
+            return web.redirect(
+                req, f"/apps/{self.app}/launch", cookies=cookies, query={"RelayState": self.relay_state}
+            )
+        return web.redirect(req, self.next or "/me", cookies=cookies)
+
+
+LOGIN_FIELDS = {
+    "username": web.Field("Username", MAX_USERNAME_FIELD_CHARS),
+    "password": web.Field("Password", MAX_PASSWORD_CHARS),
+    "next": web.Field("The page to continue to", 512, required=False),
+    "app": web.Field("The app", MAX_APP_NAME_CHARS, required=False),
+    "RelayState": web.Field("RelayState", MAX_RELAY_STATE_CHARS, required=False),
+}
+
+
+# ---------------------------------------------------------------- routes
+
+
+@app.get("/")
+def home() -> Response[str]:
+    req = web.request()
+    return web.redirect(req, "/me" if web.current_session(req) else "/login")
+
+
+@app.get("/static/idp.css")
+def stylesheet() -> Response[str]:
+    return web.stylesheet_response()
+
+
+@app.get("/login")
+def login_page() -> Response[str]:
+    req = web.request()
+    target = LoginTarget.read(dict(req.query))
+    if web.current_session(req) is not None:
+        return target.redirect(req, [])
+    token, cookies = web.login_csrf_token(req)
+    return web.render(req, "login.html", cookies=cookies, login_csrf=token, username="", **target.fields())
+
+
+@app.post("/login")
+def login_submit() -> Response[str]:
+    req = web.request()
+    form = web.read_login_form(req, LOGIN_FIELDS)
+    target = LoginTarget.read(form)
+    # A refused sign-in shows the form again with the message (same body for every cause, S5).
+    req.error_page = (
+        "login.html",
+        {"login_csrf": web.login_csrf_token(req)[0], "username": form["username"], **target.fields()},
+    )
+    result = signin.password_sign_in(
+        form["username"],
+        form["password"],
+        settings=req.settings,
+        previous_session=web.session_token(req),
+        context=req.audit_context(),
+        user_agent=req.user_agent,
+        clock=req.clock,
+    )
+    cookies = [web.session_cookie(req, result.issued.token)]
+    if result.pending:
+        return web.redirect(req, "/mfa", cookies=cookies, query=target.query())
+    return target.redirect(req, cookies)
+
+
+@app.post("/logout")
+def logout() -> Response[str]:
+    req = web.request()
+    token = web.session_token(req)
+    session = sessions.find_session(token, policy=req.settings.sessions, clock=req.clock) if token else None
+    if token is not None and session is not None:
+        web.read_form(req, session, {})
+        signin.sign_out(token, session, context=req.audit_context(session.username), clock=req.clock)
+    return web.redirect(req, "/login", cookies=[web.clear_session_cookie(req)])
+
+
+@app.get("/me")
+def my_apps() -> Response[str]:
+    from idp_core.apps import apps_for_user
+
+    req = web.request()
+    signed_in = web.require_session(req)
+    return web.render(req, "me.html", apps=apps_for_user(signed_in.user))
+
+
+@app.get("/apps/<name>/launch")
+def launch(name: str) -> Response[str]:
+    from idp_core.saml.post_form import auto_post_form
+
+    req = web.request()
+    relay_state = req.query_param("RelayState", max_chars=MAX_RELAY_STATE_CHARS)
+    signed_in = web.require_session(req, login_query={"app": name, "RelayState": relay_state})
+    result = signin.launch_app(
+        signed_in.user,
+        name,
+        requested_relay_state=relay_state,
+        issuer_entity_id=_entity_id(req),
+        identity=lambda: _signing_identity(req),
+        context=req.audit_context(signed_in.user.username),
+        clock=req.clock,
+    )
+    req.allow_nonce_script = True
+    req.extra_form_actions.append(_origin(result.acs_url))
+    page = auto_post_form(result.acs_url, result.saml_response_b64, result.relay_state, req.nonce)
+    return web.html_response(page)
+
+
+@app.get("/saml/metadata")
+def metadata() -> Response[str]:
+    from idp_core.saml.metadata import build_idp_metadata
+
+    req = web.request()
+    document = build_idp_metadata(
+        entity_id=_entity_id(req),
+        base_url=req.base_url,
+        certificate_der_b64=_signing_identity(req).certificate_der_b64,
+    )
+    return Response(
+        status_code=200,
+        content_type="application/samlmetadata+xml",
+        body=document.decode("utf-8"),
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+def _entity_id(req: web.WebRequest) -> str:
+    from idp_core.saml.metadata import entity_id_for
+
+    return entity_id_for(req.base_url)
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+# ---------------------------------------------------------------- errors, routers, entry point
+
+
+@app.not_found
+def not_found(exc: Exception) -> Response[str]:
+    return web.not_found_response()
+
+
+@app.exception_handler(Exception)
+def any_error(exc: Exception) -> Response[str]:
+    return web.error_response(exc)
+
+
+def _include_optional_routers() -> None:
+    for module_name in OPTIONAL_ROUTERS:
+        qualified = f"{__package__}.{module_name}" if __package__ else module_name
+        if importlib.util.find_spec(qualified) is not None:
+            app.include_router(importlib.import_module(qualified).router)
+
+
+_include_optional_routers()
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    runtime = _runtime
+    req = web.WebRequest.from_event(event, settings=runtime.settings, clock=runtime.clock)
+    with web.bound(req):
+        result = app.resolve(event, context)
+    return web.finalize(result, req)

@@ -1,0 +1,126 @@
+"""Server-side sessions (S13-S15).
+
+The browser holds an opaque 256-bit random value; the table holds only its SHA-256, so a
+copy of the table yields no usable session. Each authentication step issues a new value
+and deletes the old item. Idle timeout and absolute lifetime are checked here on every
+load; the DynamoDB TTL (the absolute end) only cleans up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pynamodb.exceptions import DeleteError, UpdateError
+
+from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.config import SessionPolicy
+from idp_core.models import Session, condition_failed
+
+SECURE_COOKIE_NAME = "__Host-idp_session"
+# Only the local http stack uses this name: browsers refuse __Host- cookies without Secure.
+LOCAL_COOKIE_NAME = "idp_session"
+# ``last_seen_at`` moves at most once a minute, so a busy session costs one write a minute.
+LAST_SEEN_RESOLUTION_SECONDS = 60
+# A factor recorded with this prefix is still owed: the session is half-way (S14).
+PENDING_PREFIX = "pending:"
+_MAX_TOKEN_CHARS = 128
+
+
+def cookie_name(secure: bool) -> str:
+    return SECURE_COOKIE_NAME if secure else LOCAL_COOKIE_NAME
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    """A new session: ``token`` goes into the cookie and is never stored."""
+
+    token: str
+    session: Session
+
+
+def is_complete(session: Session) -> bool:
+    """True when no factor is still owed (a half-way session reaches only the MFA pages)."""
+    return not any(factor.startswith(PENDING_PREFIX) for factor in session.factors or ())
+
+
+def start_session(
+    username: str,
+    *,
+    factors: Iterable[str],
+    policy: SessionPolicy,
+    replaces: str | None = None,
+    source_ip: str | None = None,
+    user_agent: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> IssuedSession:
+    """Store a new session for ``username`` and end the one it replaces (a new id per step, S14)."""
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    session = Session(
+        hash_token(token),
+        username=username,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=int(now + policy.max_seconds),
+        csrf_token=secrets.token_urlsafe(32),
+        factors=set(factors) or None,
+        source_ip=source_ip,
+        user_agent=(user_agent or "")[:256] or None,
+    )
+    session.save(condition=Session.id_hash.does_not_exist())
+    if replaces:
+        end_session(replaces)
+    return IssuedSession(token=token, session=session)
+
+
+def find_session(token: str | None, *, policy: SessionPolicy, clock: Clock = SYSTEM_CLOCK) -> Session | None:
+    """The live session behind a cookie value, or None when there is none or it has expired."""
+    if not token or len(token) > _MAX_TOKEN_CHARS:
+        return None
+    try:
+        session = Session.get(hash_token(token))
+    except Session.DoesNotExist:
+        return None
+    now = clock.now()
+    created = float(session.created_at)
+    last_seen = float(session.last_seen_at)
+    if now >= created + policy.max_seconds or now >= float(session.expires_at):
+        return None
+    if now - last_seen >= policy.idle_seconds:
+        return None
+    if now - last_seen >= LAST_SEEN_RESOLUTION_SECONDS:
+        try:
+            session.update(actions=[Session.last_seen_at.set(now)], condition=Session.id_hash.exists())
+        except UpdateError as exc:
+            if condition_failed(exc):
+                return None  # Ended (logout elsewhere) between the read and the write.
+            raise
+    return session
+
+
+def end_session(token: str) -> None:
+    """Delete the session behind ``token``; ending a session that is already gone is fine."""
+    if not token or len(token) > _MAX_TOKEN_CHARS:
+        return
+    try:
+        Session(hash_token(token)).delete()
+    except DeleteError as exc:
+        if not condition_failed(exc):
+            raise
+
+
+def end_user_sessions(username: str) -> int:
+    """End every session of ``username`` (on disable, delete, factor removal); returns how many."""
+    ended = 0
+    with Session.batch_write() as batch:
+        for session in Session.by_user.query(username):
+            batch.delete(session)
+            ended += 1
+    return ended

@@ -1,0 +1,190 @@
+"""The sign-in pipeline: identify -> first factor -> decide -> (second factor) -> issue.
+
+Every refusal on the password step is the same ``SignInFailed`` (same status, same body)
+whether the user is unknown, the password wrong, the account locked or disabled (S5), and
+an unknown username leaves no record behind (S3). Later issues insert the second factor
+between ``decide`` and ``issue``: ``decide`` then names the factors still owed and the
+session is issued half-way (``sessions.PENDING_PREFIX``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from idp_core import audit, lockout, sessions
+from idp_core.audit import AuditContext
+from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.config import Settings
+from idp_core.errors import BadRequest, Forbidden, SignInFailed
+from idp_core.models import Session, User
+from idp_core.names import canonical_username
+from idp_core.passwords import WrongPassword, verify_password
+
+if TYPE_CHECKING:
+    from idp_core.launch import LaunchResult
+    from idp_core.saml.certificate import SigningIdentity
+
+PASSWORD_FACTOR = "password"  # noqa: S105 - the name of a factor, not a secret
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    user: User
+    issued: sessions.IssuedSession
+    # Factors the user still has to prove before the session is complete (none yet).
+    pending: frozenset[str] = frozenset()
+
+
+def identify(raw_username: str) -> User | None:
+    """The user behind what was typed (one strongly consistent GetItem), or None.
+
+    A name that cannot be a username is treated like an unknown one, so the answer does
+    not tell an attacker more than a wrong password would.
+    """
+    try:
+        key = canonical_username(raw_username)
+    except BadRequest:
+        return None
+    try:
+        return User.get(key, consistent_read=True)
+    except User.DoesNotExist:
+        return None
+
+
+def verify_password_factor(
+    user: User | None,
+    password: str,
+    *,
+    settings: Settings,
+    context: AuditContext | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> User:
+    """First factor: raise ``SignInFailed`` unless ``user`` may sign in with ``password``.
+
+    The password is always verified (a dummy hash for unknown users) so every refusal
+    takes about as long as the others. Only a wrong password for a usable account counts
+    as a failure: attempts while locked are refused without being checked or counted.
+    """
+    try:
+        verify_password(user.password_hash if user is not None else None, password)
+        password_ok = True
+    except WrongPassword:
+        password_ok = False
+
+    if user is None:
+        # No subject and no typed name: people type passwords into the username field.
+        audit.record(
+            "auth.failure", "failure", context=context, details={"reason": "unknown user"}, clock=clock
+        )
+        raise SignInFailed()
+    if user.disabled:
+        _refused(user, "disabled", context, clock)
+    try:
+        lockout.ensure_not_locked(user, clock)
+    except lockout.AccountLocked as exc:
+        _refused(user, "locked", context, clock)
+        raise SignInFailed() from exc
+    if not password_ok:
+        lockout.record_failure(user, PASSWORD_FACTOR, policy=settings.lockout, context=context, clock=clock)
+        raise SignInFailed()
+    lockout.record_success(user, PASSWORD_FACTOR)
+    return user
+
+
+def _refused(user: User, reason: str, context: AuditContext | None, clock: Clock) -> None:
+    audit.record(
+        "auth.failure",
+        "failure",
+        context=context,
+        subject=user.username,
+        details={"reason": reason},
+        clock=clock,
+    )
+    raise SignInFailed()
+
+
+def decide(user: User) -> frozenset[str]:
+    """Factors still owed after the first factor; the MFA and adaptive issues fill this in."""
+    return frozenset()
+
+
+def ensure_account_usable(user: User, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Re-check before issuing a session or an assertion (S3): no bypass around a lock."""
+    if user.disabled:
+        raise Forbidden("This account is disabled. Ask an administrator.")
+    lockout.ensure_not_locked(user, clock)
+
+
+def password_sign_in(
+    raw_username: str,
+    password: str,
+    *,
+    settings: Settings,
+    previous_session: str | None = None,
+    context: AuditContext | None = None,
+    user_agent: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> SignInResult:
+    """Run the pipeline for a username and password and issue a new session."""
+    user = verify_password_factor(
+        identify(raw_username), password, settings=settings, context=context, clock=clock
+    )
+    pending = decide(user)
+    issued = sessions.start_session(
+        user.username,
+        factors={PASSWORD_FACTOR, *(sessions.PENDING_PREFIX + factor for factor in pending)},
+        policy=settings.sessions,
+        replaces=previous_session,
+        source_ip=context.source_ip if context else None,
+        user_agent=user_agent,
+        clock=clock,
+    )
+    audit.record(
+        "auth.signin",
+        "success" if not pending else "pending",
+        context=context,
+        subject=user.username,
+        details={"factors": PASSWORD_FACTOR},
+        clock=clock,
+    )
+    return SignInResult(user=user, issued=issued, pending=pending)
+
+
+def launch_app(
+    user: User,
+    app_name: str,
+    *,
+    requested_relay_state: str | None,
+    issuer_entity_id: str,
+    identity: Callable[[], SigningIdentity],
+    context: AuditContext | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> LaunchResult:
+    """The last step for an app: re-check the account (S3), then a signed SAMLResponse.
+
+    ``identity`` is called only once everything else is known to be fine, so a request
+    for an unknown app never touches KMS or stores a certificate.
+    """
+    from idp_core.apps import get_app
+    from idp_core.launch import launch_aws_app
+
+    app = get_app(app_name)
+    ensure_account_usable(user, clock)
+    return launch_aws_app(
+        user,
+        app,
+        requested_relay_state=requested_relay_state,
+        issuer_entity_id=issuer_entity_id,
+        identity=identity(),
+        clock=clock,
+        audit_context=context,
+    )
+
+
+def sign_out(
+    token: str, session: Session, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
+) -> None:
+    sessions.end_session(token)
+    audit.record("auth.signout", "success", context=context, subject=session.username, clock=clock)

@@ -1,0 +1,68 @@
+"""The web layer shared by every function's pages: requests, forms, CSRF, sessions,
+templates, security headers and the one error mapping.
+
+A route typically does::
+
+    req = web.request()
+    signed_in = web.require_session(req)          # or web.require_admin(req)
+    form = web.read_form(req, signed_in.session, {"name": web.Field("Name", 64)})
+    ...call one logic function...
+    return web.redirect(req, "/admin/users")      # or web.render(req, "page.html", **context)
+"""
+
+from idp_core.web.auth import (
+    LoginRequired,
+    SignedIn,
+    clear_session_cookie,
+    current_session,
+    require_admin,
+    require_session,
+    session_cookie,
+    session_token,
+)
+from idp_core.web.context import bound, request, request_or_none
+from idp_core.web.errors import error_response, not_found_response
+from idp_core.web.forms import (
+    MAX_BODY_BYTES,
+    Field,
+    UnsupportedMediaType,
+    login_csrf_token,
+    read_form,
+    read_login_form,
+)
+from idp_core.web.pages import render, render_text, stylesheet_response
+from idp_core.web.request import WebRequest
+from idp_core.web.responses import clear_cookie, finalize, html_response, redirect, set_cookie
+from idp_core.web.urls import safe_next_path
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "Field",
+    "LoginRequired",
+    "SignedIn",
+    "UnsupportedMediaType",
+    "WebRequest",
+    "bound",
+    "clear_cookie",
+    "clear_session_cookie",
+    "current_session",
+    "error_response",
+    "finalize",
+    "html_response",
+    "login_csrf_token",
+    "not_found_response",
+    "read_form",
+    "read_login_form",
+    "redirect",
+    "render",
+    "render_text",
+    "request",
+    "request_or_none",
+    "require_admin",
+    "require_session",
+    "safe_next_path",
+    "session_cookie",
+    "session_token",
+    "set_cookie",
+    "stylesheet_response",
+]

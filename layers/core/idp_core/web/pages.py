@@ -1,0 +1,73 @@
+"""Page rendering: jinja2 templates with autoescaping and the shared layout.
+
+jinja2 is imported on the first render, not at cold start: the redirects and the
+metadata never need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from idp_core.web.responses import html_response
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from idp_core.web.request import WebRequest
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+STYLESHEET_PATH = "/static/idp.css"
+
+
+@cache
+def environment() -> jinja2.Environment:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_text(req: WebRequest, template: str, **context: Any) -> str:
+    signed_in = req.signed_in_cache
+    base = {
+        "req": req,
+        "link": req.link,
+        "signed_in": signed_in,
+        "user": signed_in.user if signed_in else None,
+        "csrf_token": signed_in.csrf_token if signed_in else None,
+        "stylesheet": req.link(STYLESHEET_PATH),
+        "error": None,
+    }
+    return environment().get_template(template).render(**{**base, **context})
+
+
+def render(
+    req: WebRequest, template: str, *, status: int = 200, cookies: Iterable[str] = (), **context: Any
+) -> Response[str]:
+    """A full HTML page from ``templates/<template>`` (which extends ``layout.html``)."""
+    return html_response(render_text(req, template, **context), status=status, cookies=cookies)
+
+
+@cache
+def _stylesheet() -> str:
+    return (STATIC_DIR / "idp.css").read_text("utf-8")
+
+
+def stylesheet_response() -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type="text/css; charset=utf-8",
+        body=_stylesheet(),
+        headers={"Cache-Control": "public, max-age=3600"},
+    )

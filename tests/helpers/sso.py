@@ -1,0 +1,140 @@
+"""The sso function behind the local gateway, for tests that drive it over HTTP.
+
+Each stack uses the test's fresh tables and FakeClock; the handler module is imported
+once per process (its cold start reads the settings from the environment) and then
+re-configured per test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import importlib
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import boto3
+import requests
+
+from idp_core.clock import FakeClock
+from idp_core.config import LockoutPolicy, SessionPolicy, Settings, Tables
+from idp_local.gateway import LocalGateway, build_event
+
+PASSWORD = "correct horse battery staple"
+_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def handler_module(settings: Settings) -> ModuleType:
+    """The handler module; its first import (the cold start) reads the settings from the environment."""
+    saved = {name: os.environ.get(name) for name in settings.to_env()}
+    os.environ.update(settings.to_env())
+    try:
+        return importlib.import_module("functions.sso.handler")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def new_signing_key() -> str:
+    return str(
+        boto3.client("kms").create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    )
+
+
+@dataclass
+class Sso:
+    url: str
+    settings: Settings
+    clock: FakeClock
+    handler: ModuleType
+
+    def browser(self) -> requests.Session:
+        return requests.Session()
+
+    def get(self, browser: requests.Session, path: str, **kwargs: Any) -> requests.Response:
+        return browser.get(self.url + path, allow_redirects=False, timeout=30, **kwargs)
+
+    def post(
+        self, browser: requests.Session, path: str, data: Any = None, **kwargs: Any
+    ) -> requests.Response:
+        return browser.post(self.url + path, data=data, allow_redirects=False, timeout=30, **kwargs)
+
+    def login_form_token(self, browser: requests.Session, query: str = "") -> str:
+        page = self.get(browser, "/login" + query)
+        assert page.status_code == 200, page.text
+        return csrf_token(page.text)
+
+    def sign_in(
+        self, browser: requests.Session, username: str, password: str = PASSWORD, **extra: str
+    ) -> requests.Response:
+        token = self.login_form_token(browser)
+        return self.post(
+            browser, "/login", {"csrf_token": token, "username": username, "password": password, **extra}
+        )
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Call the Lambda handler directly with a hand-made event (bypassing the gateway)."""
+        return dict(self.handler.lambda_handler(event, None))
+
+
+def csrf_token(page: str) -> str:
+    match = _CSRF_FIELD.search(page)
+    assert match, "the page has no CSRF field"
+    return html.unescape(match.group(1))
+
+
+def event(
+    method: str,
+    path: str,
+    *,
+    query: str = "",
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    stage: str = "prod",
+) -> dict[str, Any]:
+    items = list({"Host": "abc123.execute-api.us-east-1.amazonaws.com", **(headers or {})}.items())
+    return build_event(
+        method=method,
+        path=path,
+        query=query,
+        header_items=items,
+        body=body,
+        source_ip="198.51.100.7",
+        stage=stage,
+    )
+
+
+@contextmanager
+def running_sso(
+    tables: Tables,
+    clock: FakeClock,
+    *,
+    public_base_url: bool = True,
+    cookie_secure: bool = False,
+    lockout: LockoutPolicy | None = None,
+    sessions: SessionPolicy | None = None,
+) -> Iterator[Sso]:
+    gateway = LocalGateway(lambda event, context: {"statusCode": 503})
+    settings = Settings(
+        tables=tables,
+        signing_key_id=new_signing_key(),
+        public_base_url=gateway.url if public_base_url else None,
+        cookie_secure=cookie_secure,
+    )
+    if lockout is not None:
+        settings = dataclasses.replace(settings, lockout=lockout)
+    if sessions is not None:
+        settings = dataclasses.replace(settings, sessions=sessions)
+    handler = handler_module(settings)
+    handler.configure(settings, clock)
+    gateway.handler = handler.lambda_handler
+    with gateway:
+        yield Sso(url=gateway.url, settings=settings, clock=clock, handler=handler)

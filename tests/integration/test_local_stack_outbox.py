@@ -1,0 +1,53 @@
+"""The local outbox shows what the embedded SNS and SES were asked to send, and nothing else."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from idp_local.gateway import LocalRequest
+from idp_local.outbox import outbox_route
+from idp_local.stack import aws_env, start_moto
+
+
+@pytest.fixture
+def embedded_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    server, endpoint = start_moto()
+    for name, value in aws_env(endpoint).items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def outbox(query: dict[str, list[str]]) -> tuple[int, str]:
+    response = outbox_route(LocalRequest("GET", "/_local/outbox", query, {}, b"", "127.0.0.1"))
+    return response.status, response.body.decode("utf-8")
+
+
+@pytest.mark.usefixtures("embedded_aws")
+def test_sent_sms_and_email_appear_in_the_outbox() -> None:
+    boto3.client("sns").publish(PhoneNumber="+15555550100", Message="Your code is 123456")
+    ses = boto3.client("ses")
+    ses.verify_email_identity(EmailAddress="idp@example.com")
+    ses.send_email(
+        Source="idp@example.com",
+        Destination={"ToAddresses": ["alice@example.com"]},
+        Message={"Subject": {"Data": "Your code"}, "Body": {"Text": {"Data": "Code <b>654321</b>"}}},
+    )
+
+    status, body = outbox({"format": ["json"]})
+    _, page = outbox({})
+
+    # moto's backends are process-wide: other tests' messages may be there too.
+    messages = [m for m in json.loads(body) if m["to"] in (["+15555550100"], ["alice@example.com"])]
+    assert status == 200
+    assert [(m["kind"], m["to"], m["subject"], m["body"]) for m in messages] == [
+        ("sms", ["+15555550100"], None, "Your code is 123456"),
+        ("email", ["alice@example.com"], "Your code", "Code <b>654321</b>"),
+    ]
+    assert "Code &lt;b&gt;654321&lt;/b&gt;" in page  # message text is escaped, never rendered as HTML

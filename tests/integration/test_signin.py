@@ -1,0 +1,207 @@
+"""Sign-in through the local gateway: the pipeline, enumeration resistance (S5), no
+records for unknown names (S3), redirects (S17) and app launch (S3)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from idp_core import accounts, apps
+from idp_core.clock import FakeClock
+from idp_core.config import Tables
+from idp_core.models import AuditEvent, Session, User
+from tests.helpers.sso import PASSWORD, Sso, running_sso
+
+FULLWIDTH_ALICE = "\uff21\uff4c\uff49\uff43\uff45"  # NFKC folds it to "Alice"
+
+
+@pytest.fixture
+def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
+    with running_sso(tables, clock) as stack:
+        yield stack
+
+
+@pytest.fixture
+def alice(tables: Tables) -> User:
+    return accounts.create_user("Alice", password=PASSWORD)
+
+
+def test_login_page_has_labelled_fields_and_sign_in_button(sso: Sso) -> None:
+    page = sso.get(sso.browser(), "/login")
+    assert page.status_code == 200
+    assert '<label for="username">Username</label>' in page.text
+    assert '<label for="password">Password</label>' in page.text
+    assert '<button type="submit">Sign in</button>' in page.text
+    assert 'id="username"' in page.text and 'id="password"' in page.text
+
+
+def test_right_password_signs_in_and_lands_on_my_apps(sso: Sso, alice: User) -> None:
+    browser = sso.browser()
+    response = sso.sign_in(browser, "alice")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/me"
+    page = sso.get(browser, "/me")
+    assert page.status_code == 200
+    assert "Alice" in page.text and "Sign out" in page.text
+
+
+def test_root_sends_signed_out_visitors_to_login(sso: Sso) -> None:
+    response = sso.get(sso.browser(), "/")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/login"
+
+
+def test_unknown_user_and_wrong_password_get_the_same_status_and_body(sso: Sso, alice: User) -> None:
+    browser = sso.browser()
+    token = sso.login_form_token(browser)
+    wrong = sso.post(
+        browser, "/login", {"csrf_token": token, "username": "alice", "password": "not it at all"}
+    )
+    unknown = sso.post(
+        browser, "/login", {"csrf_token": token, "username": "alice", "password": "not it at all"}
+    )
+    nobody = sso.post(
+        browser, "/login", {"csrf_token": token, "username": "bob", "password": "not it at all"}
+    )
+    assert wrong.status_code == unknown.status_code == nobody.status_code == 401
+    assert "The username or password is incorrect." in wrong.text
+    assert 'role="alert"' in wrong.text
+    # Only the echoed username differs; with the same name typed, the bodies are identical.
+    assert wrong.text == unknown.text
+    assert nobody.text == wrong.text.replace('value="alice"', 'value="bob"')
+
+
+def test_disabled_account_gets_the_same_answer_as_a_wrong_password(sso: Sso, alice: User) -> None:
+    accounts.set_user_disabled("alice", True)
+    browser = sso.browser()
+    right = sso.sign_in(browser, "alice")
+    wrong = sso.sign_in(browser, "alice", "not it at all")
+    assert right.status_code == wrong.status_code == 401
+    assert right.text == wrong.text
+    assert list(Session.scan()) == []
+
+
+def test_unknown_usernames_create_no_records(sso: Sso, alice: User) -> None:
+    browser = sso.browser()
+    for name in ("bob", "BOB", "someone.else@example.com", "not a valid name!"):
+        assert sso.sign_in(browser, name, "whatever password").status_code == 401
+    assert [user.username for user in User.scan()] == ["alice"]
+    assert list(Session.scan()) == []
+    failures = [event for event in AuditEvent.scan() if event.type == "auth.failure"]
+    assert len(failures) == 4
+    assert all(event.subject is None for event in failures)
+
+
+def test_username_variants_sign_in_to_the_same_account(sso: Sso, alice: User) -> None:
+    for variant in ("ALICE", FULLWIDTH_ALICE, " alice "):
+        response = sso.sign_in(sso.browser(), variant)
+        assert response.status_code == 303, variant
+
+
+def test_sign_in_continues_to_a_same_site_next_page(sso: Sso, alice: User) -> None:
+    browser = sso.browser()
+    response = sso.get(browser, "/me")
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert urlsplit(location).path == "/login"
+    assert parse_qs(urlsplit(location).query) == {"next": ["/me"]}
+    signed_in = sso.sign_in(browser, "alice", next="/me?tab=apps")
+    assert signed_in.headers["Location"] == "/me?tab=apps"
+
+
+OFF_SITE_TARGETS = (
+    "https://evil.example/",
+    "//evil.example/",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "javascript:alert(1)",
+    "/\r\nSet-Cookie:x=y",
+    "evil.example",
+)
+
+
+def test_open_redirects_are_refused(sso: Sso, alice: User) -> None:
+    browser = sso.browser()
+    for target in OFF_SITE_TARGETS:
+        page = sso.get(browser, "/login", params={"next": target})
+        assert page.status_code == 400, target
+        assert "must be a page of this site" in page.text
+        response = sso.sign_in(browser, "alice", next=target)
+        assert response.status_code == 400, target
+    assert list(Session.scan()) == []
+
+
+def test_launch_requires_sign_in_and_continues_to_the_app_after_it(sso: Sso, tables: Tables) -> None:
+    accounts.create_group("devs")
+    accounts.create_user("carol", password=PASSWORD, groups=["devs"])
+    apps.create_aws_app("prod", account_id="123456789012", roles=[("Developer", "devs")])
+    browser = sso.browser()
+    console = "https://console.aws.amazon.com/ec2/home"
+    response = sso.get(browser, "/apps/prod/launch", params={"RelayState": console})
+    assert response.status_code == 303
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/login"
+    assert parse_qs(location.query) == {"app": ["prod"], "RelayState": [console]}
+
+    login_page = sso.get(browser, "/login?" + location.query)
+    assert 'name="app" value="prod"' in login_page.text
+    signed_in = sso.sign_in(browser, "carol", app="prod", RelayState=console)
+    assert signed_in.status_code == 303
+    launch_location = signed_in.headers["Location"]
+    assert launch_location.startswith("/apps/prod/launch?")
+
+    launch = sso.get(browser, launch_location)
+    assert launch.status_code == 200, launch.text
+    assert 'name="SAMLResponse"' in launch.text
+    assert 'action="https://signin.aws.amazon.com/saml"' in launch.text
+    csp = launch.headers["Content-Security-Policy"]
+    assert "form-action 'self' https://signin.aws.amazon.com" in csp
+    nonce = csp.split("'nonce-")[1].split("'")[0]
+    assert f'<script nonce="{nonce}">' in launch.text
+
+
+def test_my_apps_lists_the_apps_with_launch_links(sso: Sso) -> None:
+    accounts.create_group("devs")
+    accounts.create_user("carol", password=PASSWORD, groups=["devs"])
+    apps.create_aws_app(
+        "prod", account_id="123456789012", roles=[("Developer", "devs")], display_name="Production"
+    )
+    apps.create_aws_app("other", account_id="123456789012", roles=[("Developer", "devs")])
+    apps.set_app_disabled("other", True)
+    browser = sso.browser()
+    sso.sign_in(browser, "carol")
+    page = sso.get(browser, "/me")
+    assert 'href="/apps/prod/launch"' in page.text and "Production" in page.text
+    assert "/apps/other/launch" not in page.text
+
+
+def test_launch_refuses_a_user_locked_after_sign_in(sso: Sso) -> None:
+    accounts.create_group("devs")
+    accounts.create_user("carol", password=PASSWORD, groups=["devs"])
+    apps.create_aws_app("prod", account_id="123456789012", roles=[("Developer", "devs")])
+    browser = sso.browser()
+    sso.sign_in(browser, "carol")
+    User("carol").update(actions=[User.locked.set(True)])
+    response = sso.get(browser, "/apps/prod/launch")
+    assert response.status_code == 403
+    assert "This account is locked." in response.text
+    assert not [event for event in AuditEvent.scan() if event.type == "saml.assertion_issued"]
+
+
+def test_unknown_app_is_a_clear_404(sso: Sso, alice: User) -> None:
+    browser = sso.browser()
+    sso.sign_in(browser, "alice")
+    response = sso.get(browser, "/apps/nope/launch")
+    assert response.status_code == 404
+    assert "There is no app 'nope'." in html.unescape(response.text)
+
+
+def test_metadata_names_the_entity_and_the_signing_certificate(sso: Sso) -> None:
+    response = sso.get(sso.browser(), "/saml/metadata")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/samlmetadata+xml")
+    assert f'entityID="{sso.url}/saml/metadata"' in response.text
+    assert "X509Certificate>" in response.text
