@@ -1,0 +1,691 @@
+"""The ``idp`` command: every admin action, against the local stack or a deployed stack.
+
+It calls the same core functions as the admin console (``idp_core.accounts``,
+``idp_core.apps``); it never talks to DynamoDB directly. Bad input ends with one
+readable line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NoReturn, TextIO, cast
+
+from idp_core.config import (
+    ENV_APPS_TABLE,
+    ENV_AUDIT_TABLE,
+    ENV_GROUPS_TABLE,
+    ENV_PUBLIC_BASE_URL,
+    ENV_SESSIONS_TABLE,
+    ENV_SETTINGS_TABLE,
+    ENV_SIGNING_KEY_ID,
+    ENV_USERS_TABLE,
+    ConfigurationError,
+    Settings,
+)
+from idp_core.errors import IdpError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+# CloudFormation outputs of the deployed stack, and the setting each one provides.
+STACK_OUTPUTS = {
+    "ApiUrl": ENV_PUBLIC_BASE_URL,
+    "SigningKeyId": ENV_SIGNING_KEY_ID,
+    "UsersTable": ENV_USERS_TABLE,
+    "GroupsTable": ENV_GROUPS_TABLE,
+    "AppsTable": ENV_APPS_TABLE,
+    "SessionsTable": ENV_SESSIONS_TABLE,
+    "SettingsTable": ENV_SETTINGS_TABLE,
+    "AuditTable": ENV_AUDIT_TABLE,
+}
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message is one sentence for the user."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line (not the usage block) and never exits by itself."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+# ---------------------------------------------------------------- output helpers
+
+
+def _table(out: TextIO, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    text_rows = [[_cell(value) for value in row] for row in rows]
+    widths = [len(header) for header in headers]
+    for row in text_rows:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+    for row in [list(headers), *text_rows]:
+        out.write(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n"
+        )
+    if not text_rows:
+        out.write("(none)\n")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ",".join(str(item) for item in value) or "-"
+    return str(value)
+
+
+def _time(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _json(out: TextIO, payload: object) -> None:
+    out.write(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def _details(out: TextIO, fields: Mapping[str, object]) -> None:
+    width = max(len(name) for name in fields)
+    for name, value in fields.items():
+        out.write(f"{name.ljust(width)}  {_cell(value)}\n")
+
+
+def _user_dict(user: Any) -> dict[str, object]:
+    # Never the password hash: the CLI shows what an admin may see.
+    return {
+        "username": user.display_username,
+        "key": user.username,
+        "display_name": user.display_name,
+        "email": user.email,
+        "admin": bool(user.is_admin),
+        "disabled": bool(user.disabled),
+        "groups": user.group_names(),
+        "source": user.source,
+        "has_password": user.password_hash is not None,
+        "failed_attempts": user.total_failures(),
+        "locked": bool(user.locked),
+        "locked_until": _time(user.locked_until),
+        "created_at": _time(user.created_at),
+        "updated_at": _time(user.updated_at),
+    }
+
+
+def _group_dict(group: Any) -> dict[str, object]:
+    return {
+        "name": group.display_name,
+        "key": group.name,
+        "description": group.description,
+        "disabled": bool(group.disabled),
+        "source": group.source,
+        "created_at": _time(group.created_at),
+    }
+
+
+def _app_dict(app: Any) -> dict[str, object]:
+    from idp_core.apps import provider_arn, role_arn
+
+    return {
+        "name": app.name,
+        "display_name": app.display_name,
+        "kind": app.kind,
+        "account_id": app.account_id,
+        "provider_name": app.provider_name,
+        "provider_arn": provider_arn(app),
+        "roles": [
+            {"role": mapping.role, "role_arn": role_arn(app.account_id, mapping.role), "group": mapping.group}
+            for mapping in app.roles
+        ],
+        "session_duration": int(app.session_duration),
+        "relay_state": app.relay_state,
+        "acs_url": app.acs_url,
+        "audience": app.audience,
+        "disabled": bool(app.disabled),
+        "created_at": _time(app.created_at),
+    }
+
+
+def _roles(app: Mapping[str, object]) -> list[dict[str, str]]:
+    return cast(list[dict[str, str]], app["roles"])
+
+
+# ---------------------------------------------------------------- input helpers
+
+
+def _read_password(stdin: TextIO, err: TextIO) -> str:
+    """The secret from standard input: a prompt without echo on a terminal, else the first line."""
+    if stdin.isatty():
+        return getpass.getpass("Password: ", stream=err)
+    text = stdin.read()
+    # Only the line break a shell or ``echo`` adds is removed; other whitespace is part of the password.
+    if text.endswith("\r\n"):
+        text = text[:-2]
+    elif text.endswith("\n"):
+        text = text[:-1]
+    if "\n" in text:
+        raise UsageError("--password-stdin expects a single line on standard input.")
+    if not text:
+        raise UsageError("--password-stdin read an empty password from standard input.")
+    return text
+
+
+def _role_mappings(raw: Sequence[str]) -> list[tuple[str, str]]:
+    mappings = []
+    for item in raw:
+        # Role names may contain "=" but group names may not, so the last "=" separates them.
+        role, separator, group = item.rpartition("=")
+        if not separator or not role.strip() or not group.strip():
+            raise UsageError(f"--role expects ROLE_NAME=GROUP (or ROLE_ARN=GROUP), got {item!r}.")
+        mappings.append((role.strip(), group.strip()))
+    return mappings
+
+
+# ---------------------------------------------------------------- commands
+
+
+class Cli:
+    def __init__(self, args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> None:
+        self.args = args
+        self.out = out
+        self.err = err
+        self.stdin = stdin
+        from idp_core.audit import AuditContext
+
+        self.context = AuditContext(actor=f"cli:{_os_user()}")
+
+    # users
+
+    def user_add(self) -> None:
+        from idp_core import accounts
+
+        a = self.args
+        password = _read_password(self.stdin, self.err) if a.password_stdin else None
+        user = accounts.create_user(
+            a.username,
+            password=password,
+            email=a.email,
+            display_name=a.display_name,
+            groups=a.group,
+            is_admin=a.admin,
+            context=self.context,
+        )
+        if password is None:
+            self.out.write(
+                f"Created user {user.display_username} without a password; set one with "
+                f"`idp user set-password {user.display_username} --password-stdin`.\n"
+            )
+        else:
+            self.out.write(f"Created user {user.display_username}.\n")
+
+    def user_list(self) -> None:
+        from idp_core import accounts
+
+        users = [_user_dict(user) for user in accounts.list_users()]
+        if self.args.json:
+            _json(self.out, users)
+            return
+        _table(
+            self.out,
+            ["USERNAME", "NAME", "EMAIL", "ADMIN", "DISABLED", "LOCKED", "GROUPS"],
+            [
+                [
+                    u["username"],
+                    u["display_name"],
+                    u["email"],
+                    u["admin"],
+                    u["disabled"],
+                    u["locked"],
+                    u["groups"],
+                ]
+                for u in users
+            ],
+        )
+
+    def user_show(self) -> None:
+        from idp_core import accounts
+
+        user = _user_dict(accounts.get_user(self.args.username))
+        if self.args.json:
+            _json(self.out, user)
+        else:
+            _details(self.out, user)
+
+    def user_disable(self) -> None:
+        from idp_core import accounts
+
+        user = accounts.set_user_disabled(self.args.username, True, context=self.context)
+        self.out.write(f"Disabled user {user.display_username}; their sessions have ended.\n")
+
+    def user_enable(self) -> None:
+        from idp_core import accounts
+
+        user = accounts.set_user_disabled(self.args.username, False, context=self.context)
+        self.out.write(f"Enabled user {user.display_username}.\n")
+
+    def user_delete(self) -> None:
+        from idp_core import accounts
+
+        user = accounts.get_user(self.args.username)
+        accounts.delete_user(self.args.username, context=self.context)
+        self.out.write(f"Deleted user {user.display_username}.\n")
+
+    def user_unlock(self) -> None:
+        from idp_core import accounts
+
+        user = accounts.unlock_user(self.args.username, context=self.context)
+        self.out.write(f"Unlocked user {user.display_username}; failed attempts reset.\n")
+
+    def user_set_password(self) -> None:
+        from idp_core import accounts
+
+        password = _read_password(self.stdin, self.err)
+        user = accounts.reset_password(self.args.username, password, context=self.context)
+        self.out.write(f"Set a new password for {user.display_username}.\n")
+
+    def user_groups(self) -> None:
+        from idp_core import accounts
+
+        groups = [] if self.args.clear else self.args.group
+        accounts.set_user_groups(self.args.username, groups, context=self.context)
+        user = accounts.get_user(self.args.username)
+        self.out.write(f"Groups of {user.display_username}: {_cell(user.group_names())}\n")
+
+    # groups
+
+    def group_add(self) -> None:
+        from idp_core import accounts
+
+        group = accounts.create_group(self.args.name, description=self.args.description, context=self.context)
+        self.out.write(f"Created group {group.display_name}.\n")
+
+    def group_list(self) -> None:
+        from idp_core import accounts
+
+        groups = [_group_dict(group) for group in accounts.list_groups()]
+        if self.args.json:
+            _json(self.out, groups)
+            return
+        _table(
+            self.out,
+            ["NAME", "DISABLED", "SOURCE", "DESCRIPTION"],
+            [[g["name"], g["disabled"], g["source"], g["description"]] for g in groups],
+        )
+
+    def group_disable(self) -> None:
+        from idp_core import accounts
+
+        group = accounts.set_group_disabled(self.args.name, True, context=self.context)
+        self.out.write(f"Disabled group {group.display_name}; it no longer grants app roles.\n")
+
+    def group_enable(self) -> None:
+        from idp_core import accounts
+
+        group = accounts.set_group_disabled(self.args.name, False, context=self.context)
+        self.out.write(f"Enabled group {group.display_name}.\n")
+
+    # apps
+
+    def app_add_aws(self) -> None:
+        from idp_core import apps
+
+        a = self.args
+        app = apps.create_aws_app(
+            a.name,
+            account_id=a.account_id,
+            roles=_role_mappings(a.role),
+            session_duration=a.session_duration,
+            relay_state=a.relay_state,
+            provider_name=a.provider_name,
+            acs_url=a.acs_url,
+            display_name=a.display_name,
+            context=self.context,
+        )
+        self.out.write(
+            f"Created AWS app {app.name}. In account {app.account_id}, create the IAM SAML provider "
+            f"{app.provider_name!r} from the IdP metadata (`idp metadata`) and let each role trust it.\n"
+        )
+
+    def app_list(self) -> None:
+        from idp_core import apps
+
+        items = [_app_dict(app) for app in apps.list_apps()]
+        if self.args.json:
+            _json(self.out, items)
+            return
+        _table(
+            self.out,
+            ["NAME", "KIND", "ACCOUNT", "DISABLED", "ROLES"],
+            [
+                [
+                    i["name"],
+                    i["kind"],
+                    i["account_id"],
+                    i["disabled"],
+                    [f"{r['role']}={r['group']}" for r in _roles(i)],
+                ]
+                for i in items
+            ],
+        )
+
+    def app_show(self) -> None:
+        from idp_core import apps
+
+        app = _app_dict(apps.get_app(self.args.name))
+        if self.args.json:
+            _json(self.out, app)
+            return
+        roles = _roles(app)
+        del app["roles"]
+        _details(self.out, app)
+        _table(
+            self.out, ["ROLE", "GROUP", "ROLE ARN"], [[r["role"], r["group"], r["role_arn"]] for r in roles]
+        )
+
+    def app_delete(self) -> None:
+        from idp_core import apps
+
+        app = apps.get_app(self.args.name)
+        apps.delete_app(self.args.name, context=self.context)
+        self.out.write(f"Deleted app {app.name}.\n")
+
+    # metadata and audit
+
+    def metadata(self) -> None:
+        import boto3
+
+        from idp_core.clock import SYSTEM_CLOCK
+        from idp_local.idp_metadata import idp_metadata_xml
+
+        xml = idp_metadata_xml(self.args.settings, boto3.client("kms"), SYSTEM_CLOCK)
+        self.out.write(xml if xml.endswith("\n") else xml + "\n")
+
+    def audit(self) -> None:
+        from idp_core import audit
+
+        if not 1 <= self.args.days <= 400:
+            raise UsageError("--days must be between 1 and 400.")
+        events = audit.recent(days=self.args.days, limit=self.args.limit)
+        rows = [
+            {
+                "at": _time(event.at),
+                "type": event.type,
+                "outcome": event.outcome,
+                "actor": event.actor,
+                "subject": event.subject,
+                "source_ip": event.source_ip,
+                "details": dict(event.details.as_dict()) if event.details else {},
+            }
+            for event in events
+        ]
+        if self.args.json:
+            _json(self.out, rows)
+            return
+        _table(
+            self.out,
+            ["TIME", "EVENT", "OUTCOME", "ACTOR", "SUBJECT", "SOURCE IP"],
+            [[r["at"], r["type"], r["outcome"], r["actor"], r["subject"], r["source_ip"]] for r in rows],
+        )
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="idp", description="Administer the serverless IdP.")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--local", action="store_true", help="act on the running local stack (idp local)")
+    target.add_argument("--stack", metavar="NAME", help="act on the deployed CloudFormation stack NAME")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    local = commands.add_parser("local", help="run the local stack (same as make dev)")
+    local.add_argument("--host", help="address to listen on (default $IDP_HOST or 127.0.0.1)")
+    local.add_argument("--port", type=int, help="port to listen on (default $IDP_PORT or 8000)")
+    local.set_defaults(run="local", needs_target=False)
+
+    # users
+    user = commands.add_parser("user", help="manage users").add_subparsers(
+        dest="action", metavar="ACTION", parser_class=_Parser
+    )
+    user.required = True
+    add = user.add_parser("add", help="create a user")
+    add.add_argument("username")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.add_argument("--group", action="append", default=[], metavar="G", help="a group (repeatable)")
+    add.add_argument("--admin", action="store_true", help="make the user an admin")
+    add.add_argument("--email")
+    add.add_argument("--display-name")
+    add.set_defaults(run="user_add")
+    _listing(user.add_parser("list", help="list users"), "user_list")
+    _listing(user.add_parser("show", help="show one user"), "user_show").add_argument("username")
+    for action, text in [
+        ("disable", "disable a user and end their sessions"),
+        ("enable", "enable a user"),
+        ("delete", "delete a user"),
+        ("unlock", "lift a lockout and reset failed attempts"),
+    ]:
+        user.add_parser(action, help=text).set_defaults(run=f"user_{action}")
+        user.choices[action].add_argument("username")
+    set_password = user.add_parser("set-password", help="set a user's password (from standard input)")
+    set_password.add_argument("username")
+    set_password.add_argument("--password-stdin", action="store_true", required=True)
+    set_password.set_defaults(run="user_set_password")
+    groups = user.add_parser("groups", help="replace a user's groups")
+    groups.add_argument("username")
+    which = groups.add_mutually_exclusive_group(required=True)
+    which.add_argument("--group", action="append", metavar="G", help="a group (repeatable)")
+    which.add_argument("--clear", action="store_true", help="remove the user from every group")
+    groups.set_defaults(run="user_groups")
+
+    # groups
+    group = commands.add_parser("group", help="manage groups").add_subparsers(
+        dest="action", metavar="ACTION", parser_class=_Parser
+    )
+    group.required = True
+    group_add = group.add_parser("add", help="create a group")
+    group_add.add_argument("name")
+    group_add.add_argument("--description")
+    group_add.set_defaults(run="group_add")
+    _listing(group.add_parser("list", help="list groups"), "group_list")
+    for action in ("disable", "enable"):
+        group.add_parser(action, help=f"{action} a group").set_defaults(run=f"group_{action}")
+        group.choices[action].add_argument("name")
+
+    # apps
+    app = commands.add_parser("app", help="manage SAML apps").add_subparsers(
+        dest="action", metavar="ACTION", parser_class=_Parser
+    )
+    app.required = True
+    aws = app.add_parser("add-aws", help="add an AWS console app (one account)")
+    aws.add_argument("name")
+    aws.add_argument("--account-id", required=True)
+    aws.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        metavar="ROLE_NAME=GROUP",
+        help="a role for a group (repeatable)",
+    )
+    aws.add_argument("--session-duration", type=int, default=3600, metavar="SECONDS")
+    aws.add_argument("--relay-state", metavar="URL")
+    aws.add_argument("--provider-name", metavar="NAME")
+    aws.add_argument("--acs-url", metavar="URL")
+    aws.add_argument("--display-name")
+    aws.set_defaults(run="app_add_aws")
+    _listing(app.add_parser("list", help="list apps"), "app_list")
+    _listing(app.add_parser("show", help="show one app"), "app_show").add_argument("name")
+    app.add_parser("delete", help="delete an app").set_defaults(run="app_delete")
+    app.choices["delete"].add_argument("name")
+
+    commands.add_parser("metadata", help="print the IdP's SAML metadata XML").set_defaults(run="metadata")
+    audit = _listing(commands.add_parser("audit", help="show recent audit events"), "audit")
+    audit.add_argument("--days", type=int, default=1)
+    audit.add_argument("--limit", type=int, default=100)
+    return parser
+
+
+def _listing(parser: argparse.ArgumentParser, run: str) -> argparse.ArgumentParser:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(run=run)
+    return parser
+
+
+# ---------------------------------------------------------------- targets
+
+
+def _use_local() -> Settings:
+    from idp_local.state import StateError, read_state
+
+    try:
+        state = read_state()
+    except StateError as exc:
+        raise UsageError(str(exc)) from exc
+    _check_local_alive(state.base_url)
+    os.environ.update(state.aws_env())
+    return state.settings()
+
+
+def _check_local_alive(base_url: str) -> None:
+    from urllib.error import URLError
+    from urllib.request import urlopen
+
+    try:
+        with urlopen(f"{base_url}/_local/health", timeout=5):  # noqa: S310 - the loopback URL from the state file.
+            return
+    except (URLError, OSError, ValueError) as exc:
+        raise UsageError(
+            f"The local stack at {base_url} does not answer; start it with `idp local` or `make dev`."
+        ) from exc
+
+
+def _use_stack(name: str) -> Settings:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        stacks = boto3.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
+    except ClientError as exc:
+        raise UsageError(
+            f"Cannot read the CloudFormation stack {name!r}: {exc.response['Error']['Message']}"
+        ) from exc
+    except BotoCoreError as exc:
+        raise UsageError(f"Cannot reach CloudFormation to read the stack {name!r}: {exc}") from exc
+    outputs = {item["OutputKey"]: item["OutputValue"] for item in stacks[0].get("Outputs", [])}
+    missing = sorted(key for key in STACK_OUTPUTS if key not in outputs)
+    if missing:
+        raise UsageError(f"The stack {name!r} has no output {missing[0]}; is it a serverless-idp stack?")
+    return Settings.from_env({setting: outputs[key] for key, setting in STACK_OUTPUTS.items()})
+
+
+def _settings_for(args: argparse.Namespace) -> Settings:
+    if args.local:
+        return _use_local()
+    if args.stack:
+        return _use_stack(args.stack)
+    try:
+        return Settings.from_env()
+    except ConfigurationError as exc:
+        raise UsageError(
+            "Choose where to act: --local for the local stack, or --stack NAME for a deployed stack."
+        ) from exc
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    stdin: TextIO | None = None,
+) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    stdin = stdin or sys.stdin
+    try:
+        return _main(argv, out, err, stdin)
+    except UsageError as exc:
+        err.write(f"idp: {exc}\n")
+        return EXIT_USAGE
+    except IdpError as exc:
+        err.write(f"idp: {exc.message}\n")
+        return EXIT_USAGE
+    except ConfigurationError as exc:
+        err.write(f"idp: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.write("idp: interrupted\n")
+        return 130
+    except Exception as exc:
+        err.write(f"idp: {_describe_failure(exc)}\n")
+        return EXIT_FAILURE
+
+
+def _describe_failure(exc: Exception) -> str:
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    from pynamodb.exceptions import PynamoDBException
+
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials found; configure a profile or use --local."
+    if isinstance(exc, ClientError):
+        return f"AWS refused the request: {exc.response['Error'].get('Message', exc)}"
+    if isinstance(exc, BotoCoreError):
+        return f"cannot reach AWS: {exc}"
+    if isinstance(exc, PynamoDBException):
+        cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+        return f"the database call failed: {cause}"
+    return f"unexpected error ({type(exc).__name__}): {exc}"
+
+
+def _main(argv: Sequence[str] | None, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help and --version exit through argparse.
+        return int(exc.code or 0)
+    if args.run == "local":
+        return _run_local(args, out, err)
+
+    settings = _settings_for(args)
+    from idp_core.models import bind_tables
+
+    bind_tables(settings.tables)
+    args.settings = settings
+    command: Callable[[], None] = getattr(Cli(args, out, err, stdin), args.run)
+    command()
+    return EXIT_OK
+
+
+def _run_local(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from idp_local.stack import StackError, run
+
+    if args.local or args.stack:
+        raise UsageError("`idp local` starts the local stack; it takes no --local or --stack.")
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535, got {args.port}.")
+    try:
+        return run(args.host, args.port, out=out)
+    except StackError as exc:
+        err.write(f"idp: {exc}\n")
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,396 @@
+"""The local stack behind ``make dev`` / ``idp local``: an embedded AWS, the real handlers, demo data.
+
+A moto server in this process plays DynamoDB, KMS, IAM, STS, SNS, SES and EventBridge;
+``AWS_ENDPOINT_URL`` points every boto3 and PynamoDB client at it. The sso handler runs
+in-process behind the local gateway, exactly as API Gateway would call it.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import importlib.util
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+from urllib.error import URLError
+from urllib.request import urlopen
+
+import boto3
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from idp_core.config import Settings, Tables
+from idp_core.models import create_tables
+from idp_local.gateway import LambdaHandler, LocalGateway, LocalRequest, LocalResponse, LocalRoute
+from idp_local.idp_metadata import idp_metadata_xml
+from idp_local.outbox import outbox_route
+from idp_local.state import (
+    CREDENTIALS_FILE_NAME,
+    DUMMY_CREDENTIALS,
+    REGION,
+    DemoAccount,
+    LocalState,
+    StateError,
+    read_state,
+    state_dir,
+    write_private_file,
+    write_state,
+)
+
+ENV_HOST = "IDP_HOST"
+ENV_PORT = "IDP_PORT"
+ENV_DEMO_ADMIN_PASSWORD = "IDP_DEMO_ADMIN_PASSWORD"  # noqa: S105 - a variable name, not a secret.
+ENV_DEMO_USER_PASSWORD = "IDP_DEMO_USER_PASSWORD"  # noqa: S105 - a variable name, not a secret.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+TABLE_PREFIX = "idp-local-"
+DEMO_ADMIN = "admin"
+DEMO_USER = "alice"
+DEMO_GROUP = "engineers"
+DEMO_APP = "aws-demo"
+DEMO_ACCOUNT_ID = "123456789012"  # moto's default account, so IAM and STS agree on ARNs.
+DEMO_ROLE = "IdpDemoEngineer"
+DEMO_PROVIDER = "serverless-idp-local"
+SAML_EMULATOR_PATH = "/_local/aws/saml"
+
+
+class StackError(Exception):
+    """The local stack cannot start; the message says why in one sentence."""
+
+
+@dataclass
+class RunningStack:
+    """Everything a caller (``idp local`` or a test) needs to talk to a started stack."""
+
+    state: LocalState
+    state_file: Path
+    gateway: LocalGateway
+    moto: ThreadedMotoServer
+
+    def stop(self) -> None:
+        # The state file goes first, so no CLI call starts against a stack that is stopping.
+        self.state_file.unlink(missing_ok=True)
+        try:
+            self.gateway.stop()
+        finally:
+            self.moto.stop()
+
+
+def start_moto(host: str = "127.0.0.1") -> tuple[ThreadedMotoServer, str]:
+    """An in-process moto server on a free port, and its endpoint URL."""
+    # werkzeug logs every moto request at INFO; the gateway's access log is the useful one.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
+    server.start()
+    bound_host, port = server.get_host_and_port()
+    return server, f"http://{bound_host}:{port}"
+
+
+def aws_env(endpoint_url: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        **DUMMY_CREDENTIALS,
+    }
+
+
+def _url_host(host: str) -> str:
+    """The host to put in URLs: a wildcard bind address is reached through loopback."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.is_unspecified:
+        return "127.0.0.1"
+    return f"[{host}]" if address.version == 6 else host
+
+
+def _demo_passwords(directory: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """Random per state directory and kept there, so a restart does not change them."""
+    path = directory / CREDENTIALS_FILE_NAME
+    saved: dict[str, str] = {}
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    passwords = {
+        DEMO_ADMIN: saved.get(DEMO_ADMIN) or secrets.token_urlsafe(12),
+        DEMO_USER: saved.get(DEMO_USER) or secrets.token_urlsafe(12),
+    }
+    if passwords != saved:
+        write_private_file(path, json.dumps(passwords, indent=2) + "\n")
+    overrides = {DEMO_ADMIN: env.get(ENV_DEMO_ADMIN_PASSWORD), DEMO_USER: env.get(ENV_DEMO_USER_PASSWORD)}
+    return {name: overrides[name] or password for name, password in passwords.items()}
+
+
+def _create_keys() -> tuple[str, str]:
+    kms = boto3.client("kms", region_name=REGION)
+    signing = kms.create_key(
+        KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY", Description="idp-local SAML signing key"
+    )["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/idp-local-saml-signing", TargetKeyId=signing)
+    data = kms.create_key(Description="idp-local data key")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/idp-local-data", TargetKeyId=data)
+    return signing, data
+
+
+def seed_demo_data(*, admin: DemoAccount, user: DemoAccount, acs_url: str) -> None:
+    """Create the demo group, admin, user and AWS app unless they already exist."""
+    from idp_core import accounts, apps
+    from idp_core.audit import AuditContext
+
+    context = AuditContext(actor="idp-local-seed")
+    if accounts.find_group(DEMO_GROUP) is None:
+        accounts.create_group(
+            DEMO_GROUP, description="Demo group with a role in the demo AWS app", context=context
+        )
+    if accounts.find_user(admin.username) is None:
+        accounts.create_user(
+            admin.username,
+            password=admin.password,
+            display_name="Demo Admin",
+            email="admin@example.com",
+            groups=[DEMO_GROUP],
+            is_admin=True,
+            context=context,
+        )
+    if accounts.find_user(user.username) is None:
+        accounts.create_user(
+            user.username,
+            password=user.password,
+            display_name="Alice Demo",
+            email="alice@example.com",
+            groups=[DEMO_GROUP],
+            context=context,
+        )
+    if apps.find_app(DEMO_APP) is None:
+        apps.create_aws_app(
+            DEMO_APP,
+            account_id=DEMO_ACCOUNT_ID,
+            roles=[(DEMO_ROLE, DEMO_GROUP)],
+            provider_name=DEMO_PROVIDER,
+            acs_url=acs_url,
+            display_name="AWS console (demo account)",
+            context=context,
+        )
+
+
+def _emulator_route(clock: Any, metadata_provider: Callable[[], str], acs_url: str) -> LocalRoute:
+    from idp_local.aws_emulator import AwsSignInEmulator
+
+    emulator = AwsSignInEmulator(
+        boto3.client("iam", region_name=REGION),
+        boto3.client("sts", region_name=REGION),
+        clock,
+        metadata_provider,
+        acs_url,
+    )
+
+    def route(request: LocalRequest) -> LocalResponse:
+        status, html = emulator.handle(request.form())
+        return LocalResponse(status, html.encode("utf-8"))
+
+    return route
+
+
+def _metadata_provider(settings: Settings, clock: Any) -> Callable[[], str]:
+    def provide() -> str:
+        return idp_metadata_xml(settings, boto3.client("kms", region_name=REGION), clock)
+
+    return provide
+
+
+def _refuse_if_running(path: Path) -> None:
+    try:
+        state = read_state(path)
+    except StateError:
+        return
+    try:
+        with urlopen(f"{state.base_url}/_local/health", timeout=2):  # noqa: S310 - a loopback URL we wrote.
+            pass
+    except (URLError, OSError, ValueError):
+        return  # A stale file from a stack that was killed; it is overwritten below.
+    raise StackError(f"A local stack is already running at {state.base_url} (state file {path}).")
+
+
+def start_stack(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    env: Mapping[str, str] | None = None,
+    access_log: TextIO | None = None,
+) -> RunningStack:
+    """Start everything and write the state file; the caller must call ``stop()``.
+
+    This changes ``os.environ`` (AWS endpoint, credentials and the handler's settings),
+    because the handler, boto3 and PynamoDB read them there: run it in its own process.
+    """
+    env = os.environ if env is None else env
+    directory = state_dir(env)
+    path = directory / "local.json"
+    _refuse_if_running(path)
+
+    # Bind the public port first, so a taken port fails before anything else starts.
+    try:
+        gateway = LocalGateway(_not_ready, host=host, port=port, access_log=access_log)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise StackError(
+                f"Port {port} on {host} is already in use; stop whatever uses it or choose another port "
+                f"with --port or {ENV_PORT}."
+            ) from exc
+        raise StackError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from exc
+
+    moto: ThreadedMotoServer | None = None
+    try:
+        moto, endpoint_url = start_moto()
+        os.environ.update(aws_env(endpoint_url))
+
+        base_url = f"http://{_url_host(gateway.host)}:{gateway.port}"
+        acs_url = f"{base_url}{SAML_EMULATOR_PATH}"
+        tables = Tables.with_prefix(TABLE_PREFIX)
+        create_tables(tables)
+        signing_key_id, data_key_id = _create_keys()
+        # Only the local http stack turns Secure cookies off (S13).
+        settings = Settings(
+            tables=tables, signing_key_id=signing_key_id, public_base_url=base_url, cookie_secure=False
+        )
+        # The handler reads its settings when it is imported, so they must be in place first.
+        os.environ.update(settings.to_env())
+
+        passwords = _demo_passwords(directory, env)
+        admin = DemoAccount(DEMO_ADMIN, passwords[DEMO_ADMIN])
+        user = DemoAccount(DEMO_USER, passwords[DEMO_USER])
+        seed_demo_data(admin=admin, user=user, acs_url=acs_url)
+
+        from idp_core.clock import SYSTEM_CLOCK
+
+        handler_module = importlib.import_module("functions.sso.handler")
+        gateway.handler = handler_module.lambda_handler
+        metadata = _metadata_provider(settings, SYSTEM_CLOCK)
+        gateway.local_routes[("POST", SAML_EMULATOR_PATH)] = _emulator_route(SYSTEM_CLOCK, metadata, acs_url)
+        gateway.local_routes[("GET", "/_local/outbox")] = outbox_route
+
+        state = LocalState(
+            base_url=base_url,
+            aws_endpoint_url=endpoint_url,
+            region=REGION,
+            tables={concern: getattr(tables, concern) for concern in Tables.__dataclass_fields__},
+            signing_key_id=signing_key_id,
+            data_key_id=data_key_id,
+            admin=admin,
+            user=user,
+            demo_group=DEMO_GROUP,
+            demo_app=DEMO_APP,
+            pid=os.getpid(),
+            settings_env=settings.to_env(),
+        )
+        gateway.start()
+        write_state(state, path)
+    except BaseException:
+        gateway.stop()
+        if moto is not None:
+            moto.stop()
+        raise
+    return RunningStack(state=state, state_file=path, gateway=gateway, moto=moto)
+
+
+def _not_ready(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {
+        "statusCode": 503,
+        "headers": {"Content-Type": "text/plain"},
+        "body": "The local stack is starting.",
+    }
+
+
+def _has_admin_console() -> bool:
+    return importlib.util.find_spec("functions.sso.admin_routes") is not None
+
+
+def instructions(state: LocalState) -> str:
+    admin_console = [f"  Admin console:  {state.base_url}/admin"] if _has_admin_console() else []
+    return "\n".join(
+        [
+            "",
+            "The local IdP is running (embedded AWS by moto; nothing leaves this machine).",
+            "",
+            f"  Sign in:        {state.base_url}/login",
+            f"  Your apps:      {state.base_url}/me",
+            *admin_console,
+            f"  IdP metadata:   {state.base_url}/saml/metadata",
+            f"  Sent SMS/mail:  {state.base_url}/_local/outbox",
+            "",
+            f"  Demo user:      {state.user.username:<10} password {state.user.password}",
+            f"  Demo admin:     {state.admin.username:<10} password {state.admin.password}",
+            "",
+            f"  The demo user can launch the app '{state.demo_app}': it signs in to a local stand-in",
+            f"  for the AWS console ({state.base_url}{SAML_EMULATOR_PATH}) that shows the assumed role.",
+            "",
+            "  Admin commands from another terminal, in this directory:",
+            "      uv run idp --local user list",
+            "      uv run idp --local user add bob --group engineers --password-stdin",
+            "",
+            f"  State file: {Path(state_dir()) / 'local.json'} (removed on exit). Stop with Ctrl-C.",
+            "",
+        ]
+    )
+
+
+def run(host: str | None = None, port: int | None = None, *, out: TextIO = sys.stdout) -> int:
+    """``idp local``: run until SIGINT or SIGTERM, then stop everything and remove the state file."""
+    host = host or os.environ.get(ENV_HOST, "").strip() or DEFAULT_HOST
+    if port is None:
+        raw_port = os.environ.get(ENV_PORT, "").strip() or str(DEFAULT_PORT)
+        if not raw_port.isdigit() or not 0 <= int(raw_port) <= 65535:
+            raise StackError(f"{ENV_PORT} must be a port number, got {raw_port!r}.")
+        port = int(raw_port)
+
+    # The handler logs unexpected errors (with their stack trace) through ``logging``.
+    # botocore's INFO lines (credentials and endpoint found) would drown the access log.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("idp").setLevel(logging.INFO)
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stack = start_stack(host, port, access_log=sys.stderr)
+        try:
+            out.write(instructions(stack.state))
+            out.flush()
+            # A bounded wait keeps the main thread responsive to signals on every platform.
+            while not stopping.wait(0.5):
+                pass
+            out.write("Stopping the local IdP.\n")
+            out.flush()
+        finally:
+            stack.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+__all__ = [
+    "LambdaHandler",
+    "RunningStack",
+    "StackError",
+    "instructions",
+    "run",
+    "seed_demo_data",
+    "start_stack",
+]
