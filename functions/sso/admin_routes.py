@@ -21,11 +21,11 @@ from urllib.parse import quote, unquote
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from idp_core import accounts, apps, audit, web
+from idp_core import accounts, apps, audit, lockout, web
 from idp_core.audit import AuditContext
 from idp_core.errors import BadRequest, NotFound
-from idp_core.models import App, Group, User
-from idp_core.names import MAX_GROUP_CHARS, MAX_USERNAME_CHARS, canonical_username
+from idp_core.models import Group
+from idp_core.names import MAX_GROUP_CHARS, MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
 
 router = APIGatewayRouter()
@@ -147,16 +147,6 @@ def _checked_groups(form: Mapping[str, str]) -> list[str]:
     return [name[len(GROUP_FIELD_PREFIX) :] for name in form if name.startswith(GROUP_FIELD_PREFIX)]
 
 
-def _refuse_on_self(signed_in: web.SignedIn, username: str, action: str) -> None:
-    """An admin must not lock themselves out of the console by mistake."""
-    if canonical_username(username) == signed_in.user.username:
-        raise BadRequest(f"You cannot {action} your own account. Ask another administrator to do it.")
-
-
-def _is_locked(user: User, now: float) -> bool:
-    return bool(user.locked) or (user.locked_until is not None and user.locked_until > now)
-
-
 def _role_rows(form: Mapping[str, str]) -> list[dict[str, str]]:
     return [
         {"role": form.get(f"role_{row}", ""), "group": form.get(f"group_{row}", "")}
@@ -183,21 +173,6 @@ def _session_duration(raw: str | None) -> int:
     if not raw.strip().isdigit():
         raise BadRequest("The session duration must be a whole number of seconds.")
     return int(raw.strip())
-
-
-def trust_policy(app: App) -> dict[str, Any]:
-    """The trust policy each role of the app needs (what the AWS console wizard writes for SAML)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Federated": apps.provider_arn(app)},
-                "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"],
-                "Condition": {"StringEquals": {"SAML:aud": app.acs_url}},
-            }
-        ],
-    }
 
 
 # ---------------------------------------------------------------- overview
@@ -265,7 +240,7 @@ def _user_context(req: web.WebRequest, username: str) -> dict[str, Any]:
     return {
         "account": account,
         "groups": accounts.list_groups(),
-        "locked": _is_locked(account, req.clock.now()),
+        "locked": lockout.is_locked(account, req.clock),
     }
 
 
@@ -291,7 +266,6 @@ def _user_action(
 @router.post("/admin/users/<username>/disable")
 def disable_user(username: str) -> Response[str]:
     req, signed_in, name, _ = _user_action(username, {})
-    _refuse_on_self(signed_in, name, "disable")
     accounts.set_user_disabled(name, True, context=_actor(req, signed_in), clock=req.clock)
     return _done(req, _user_path(name), "user-disabled")
 
@@ -328,7 +302,6 @@ def grant_admin(username: str) -> Response[str]:
 @router.post("/admin/users/<username>/revoke-admin")
 def revoke_admin(username: str) -> Response[str]:
     req, signed_in, name, _ = _user_action(username, {})
-    _refuse_on_self(signed_in, name, "revoke administrator rights from")
     accounts.set_admin(name, False, context=_actor(req, signed_in), clock=req.clock)
     return _done(req, _user_path(name), "admin-revoked")
 
@@ -343,7 +316,6 @@ def unlock_user(username: str) -> Response[str]:
 @router.post("/admin/users/<username>/delete")
 def delete_user(username: str) -> Response[str]:
     req, signed_in, name, form = _user_action(username, CONFIRM_FIELDS)
-    _refuse_on_self(signed_in, name, "delete")
     if not form.get("confirm"):
         raise BadRequest("Tick the box to confirm that the user should be deleted.")
     accounts.delete_user(name, context=_actor(req, signed_in), clock=req.clock)
@@ -477,7 +449,7 @@ def _app_context(req: web.WebRequest, name: str) -> dict[str, Any]:
         "metadata_url": req.absolute_url("/saml/metadata"),
         "entity_id": entity_id_for(req.base_url),
         "launch_url": req.absolute_url(f"/apps/{app.name}/launch"),
-        "trust_policy": json.dumps(trust_policy(app), indent=2),
+        "trust_policy": json.dumps(apps.saml_trust_policy(apps.provider_arn(app), app.acs_url), indent=2),
     }
 
 

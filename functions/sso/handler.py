@@ -5,16 +5,14 @@ function and maps the result to a page or a redirect. Exceptions become response
 place (``web.error_response``), and ``web.finalize`` adds the security headers to every
 response. Settings are validated when this module is imported (the Lambda cold start).
 
-Adding routes: put them in a module next to this one with ``router = APIGatewayRouter()``
-(``admin_routes.py`` is included automatically when it exists; add other names to
-``OPTIONAL_ROUTERS``), and use ``web.request()``, ``web.require_session``/``require_admin``,
+Adding routes: put them in a module next to this one with ``router = APIGatewayRouter()``,
+add its name to ``ROUTERS``, and use ``web.request()``, ``web.require_session``/``require_admin``,
 ``web.read_form``, ``web.render`` and ``web.redirect`` inside the routes.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -34,7 +32,7 @@ from idp_core.passwords import MAX_PASSWORD_CHARS
 MAX_USERNAME_FIELD_CHARS = max(256, MAX_USERNAME_CHARS)
 MAX_RELAY_STATE_CHARS = 2048
 MAX_APP_NAME_CHARS = 63
-OPTIONAL_ROUTERS = ("admin_routes",)
+ROUTERS = ("admin_routes",)
 
 
 @dataclass(frozen=True)
@@ -228,6 +226,15 @@ def metadata() -> Response[str]:
     )
 
 
+@app.route("/saml/sso", method=["GET", "POST"])
+def sp_initiated_sign_in() -> Response[str]:
+    # The metadata must name a SingleSignOnService; AWS starts sign-in at the IdP instead.
+    raise BadRequest(
+        "This identity provider does not accept sign-in requests from service providers yet. "
+        "Sign in and open the app from your list of apps."
+    )
+
+
 def _entity_id(req: web.WebRequest) -> str:
     from idp_core.saml.metadata import entity_id_for
 
@@ -254,14 +261,11 @@ def any_error(exc: Exception) -> Response[str]:
     return web.error_response(exc)
 
 
-def _include_optional_routers() -> None:
-    for module_name in OPTIONAL_ROUTERS:
-        qualified = f"{__package__}.{module_name}" if __package__ else module_name
-        if importlib.util.find_spec(qualified) is not None:
-            app.include_router(importlib.import_module(qualified).router)
-
-
-_include_optional_routers()
+# In the Lambda asset these modules are top-level; locally they live in the functions.sso package.
+for _module_name in ROUTERS:
+    app.include_router(
+        importlib.import_module(f"{__package__}.{_module_name}" if __package__ else _module_name).router
+    )
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from lxml import etree
 from signxml import InvalidInput, InvalidSignature, SignatureConfiguration, XMLVerifier  # type: ignore[attr-defined]
 from signxml.algorithms import DigestAlgorithm, SignatureMethod
 
+from idp_core.apps import saml_trust_policy
 from idp_core.clock import Clock
 from idp_core.errors import IdpError
 from idp_core.saml.aws import (
@@ -446,21 +447,6 @@ class AwsSignInEmulator:
                 f"Not authorized to perform sts:AssumeRoleWithSAML: the trust policy of {chosen.role_arn} "
                 f"does not trust {chosen.provider_arn}.",
             )
-
-
-def saml_trust_policy(provider_arn: str, acs_url: str) -> dict[str, Any]:
-    """The trust policy AWS's console wizard writes for a SAML 2.0 federation role."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Federated": provider_arn},
-                "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"],
-                "Condition": {"StringEquals": {"SAML:aud": acs_url}},
-            }
-        ],
-    }
 
 
 def _trusts_provider(document: Any, provider_arn: str) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import importlib
-import importlib.util
 import ipaddress
 import json
 import logging
@@ -315,12 +314,7 @@ def _not_ready(event: dict[str, Any], context: Any) -> dict[str, Any]:
     }
 
 
-def _has_admin_console() -> bool:
-    return importlib.util.find_spec("functions.sso.admin_routes") is not None
-
-
 def instructions(state: LocalState) -> str:
-    admin_console = [f"  Admin console:  {state.base_url}/admin"] if _has_admin_console() else []
     return "\n".join(
         [
             "",
@@ -328,7 +322,7 @@ def instructions(state: LocalState) -> str:
             "",
             f"  Sign in:        {state.base_url}/login",
             f"  Your apps:      {state.base_url}/me",
-            *admin_console,
+            f"  Admin console:  {state.base_url}/admin (as the demo admin)",
             f"  IdP metadata:   {state.base_url}/saml/metadata",
             f"  Sent SMS/mail:  {state.base_url}/_local/outbox",
             "",

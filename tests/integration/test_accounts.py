@@ -67,3 +67,22 @@ def test_apps_for_user_lists_only_apps_with_a_role(tables):
     apps.create_aws_app("prod", account_id="123456789012", roles=[("Admin", "admins")])
     assert [a.name for a in apps.apps_for_user(member)] == ["prod"]
     assert apps.apps_for_user(outsider) == []
+
+
+def test_an_admin_cannot_disable_demote_or_delete_themselves(tables):
+    from idp_core.audit import AuditContext
+
+    accounts.create_user("root", password="a long enough passphrase", is_admin=True)
+    accounts.create_user("other", password="a long enough passphrase", is_admin=True)
+    as_root = AuditContext(actor="root")
+    for change in (
+        lambda: accounts.set_user_disabled("root", True, context=as_root),
+        lambda: accounts.set_admin("root", False, context=as_root),
+        lambda: accounts.delete_user("root", context=as_root),
+    ):
+        with pytest.raises(BadRequest, match="your own account"):
+            change()
+    root = accounts.get_user("root")
+    assert root.is_admin and not root.disabled
+    accounts.set_user_disabled("other", True, context=as_root)
+    assert accounts.get_user("other").disabled

@@ -136,6 +136,9 @@ def test_unknown_pages_and_bad_app_names_get_clear_answers(sso: Sso, alice: User
     assert unknown.status_code == 404
     too_long = sso.get(browser, "/apps/nope/launch", params={"RelayState": "x" * 3000})
     assert too_long.status_code == 400
+    sp_initiated = sso.get(browser, "/saml/sso", params={"SAMLRequest": "abc"})
+    assert sp_initiated.status_code == 400
+    assert "does not accept sign-in requests from service providers yet" in sp_initiated.text
     assert stored_state()[0] == before[0]
     assert stored_state()[1] == before[1]
 

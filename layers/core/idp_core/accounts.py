@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from idp_core import audit
 from idp_core.audit import AuditContext
@@ -17,6 +18,7 @@ from idp_core.errors import BadRequest, Conflict, NotFound
 from idp_core.models import FACTORS, Group, User, condition_failed
 from idp_core.names import canonical_group, canonical_username, group_forms, username_forms
 from idp_core.passwords import hash_password, validate_new_password
+from idp_core.sessions import end_user_sessions
 
 MAX_EMAIL_CHARS = 254
 MAX_DISPLAY_NAME_CHARS = 128
@@ -122,8 +124,19 @@ def create_user(
     return user
 
 
-def _update_user(username: str, actions: list, event: str, context, clock, **details) -> User:  # type: ignore[no-untyped-def]
+def _update_user(
+    username: str,
+    actions: list[Action],
+    event: str,
+    context: AuditContext | None,
+    clock: Clock,
+    *,
+    refuse_self: str | None = None,
+    **details: object,
+) -> User:
     user = get_user(username)
+    if refuse_self is not None:
+        _refuse_on_self(user, context, refuse_self)
     try:
         user.update(
             actions=[*actions, User.updated_at.set(clock.now())],
@@ -137,6 +150,12 @@ def _update_user(username: str, actions: list, event: str, context, clock, **det
     return user
 
 
+def _refuse_on_self(user: User, context: AuditContext | None, action: str) -> None:
+    """An admin must not lock themselves out of the console by mistake."""
+    if context is not None and context.actor == user.username:
+        raise BadRequest(f"You cannot {action} your own account. Ask another administrator to do it.")
+
+
 def set_user_disabled(
     username: str, disabled: bool, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> User:
@@ -146,10 +165,9 @@ def set_user_disabled(
         "user.disabled" if disabled else "user.enabled",
         context,
         clock,
+        refuse_self="disable" if disabled else None,
     )
     if disabled:
-        from idp_core.sessions import end_user_sessions
-
         end_user_sessions(user.username)
     return user
 
@@ -158,7 +176,13 @@ def set_admin(
     username: str, is_admin: bool, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> User:
     return _update_user(
-        username, [User.is_admin.set(is_admin)], "user.admin_changed", context, clock, admin=is_admin
+        username,
+        [User.is_admin.set(is_admin)],
+        "user.admin_changed",
+        context,
+        clock,
+        refuse_self=None if is_admin else "revoke administrator rights from",
+        admin=is_admin,
     )
 
 
@@ -190,14 +214,13 @@ def unlock_user(username: str, *, context: AuditContext | None = None, clock: Cl
 
 def delete_user(username: str, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
     user = get_user(username)
+    _refuse_on_self(user, context, "delete")
     try:
         user.delete(condition=User.username.exists())
     except DeleteError as exc:
         if condition_failed(exc):
             raise NotFound(f"There is no user {username!r}.") from exc
         raise
-    from idp_core.sessions import end_user_sessions
-
     end_user_sessions(user.username)
     audit.record("user.deleted", "success", context=context, subject=user.username, clock=clock)
 

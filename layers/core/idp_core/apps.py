@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
@@ -37,6 +38,21 @@ def role_arn(account_id: str, role: str) -> str:
 
 def provider_arn(app: App) -> str:
     return f"arn:aws:iam::{app.account_id}:saml-provider/{app.provider_name}"
+
+
+def saml_trust_policy(provider_arn: str, acs_url: str) -> dict[str, Any]:
+    """The trust policy a role needs for this IdP (what the AWS console wizard writes for SAML)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"],
+                "Condition": {"StringEquals": {"SAML:aud": acs_url}},
+            }
+        ],
+    }
 
 
 def _check_url(url: str, *, what: str, allow_loopback_http: bool) -> str:

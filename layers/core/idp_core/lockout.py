@@ -34,11 +34,14 @@ def _counter(factor: str):  # type: ignore[no-untyped-def]
     return getattr(User, f"fail_{factor}")
 
 
+def is_locked(user: User, clock: Clock = SYSTEM_CLOCK) -> bool:
+    """For display (the admin console); checks on the sign-in path use ``ensure_not_locked``."""
+    return bool(user.locked) or (user.locked_until is not None and clock.now() < float(user.locked_until))
+
+
 def ensure_not_locked(user: User, clock: Clock = SYSTEM_CLOCK) -> None:
     """Raise ``AccountLocked`` while a hard or a temporary lock holds."""
-    if user.locked:
-        raise AccountLocked()
-    if user.locked_until is not None and clock.now() < float(user.locked_until):
+    if is_locked(user, clock):
         raise AccountLocked()
 
 
