@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from bench.common import median_of, verdict
+from idp_core.config import Tables
 
 RUNS = 5
 HANDLERS = ("functions.sso.handler",)
@@ -16,12 +17,7 @@ _IMPORT_LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|\s*(\S+)")
 
 # Dummy settings so the handler's cold-start validation passes without AWS.
 _ENV = {
-    "USERS_TABLE": "u",
-    "GROUPS_TABLE": "g",
-    "APPS_TABLE": "a",
-    "SESSIONS_TABLE": "s",
-    "SETTINGS_TABLE": "k",
-    "AUDIT_TABLE": "l",
+    **Tables.with_prefix("bench-").to_env(),
     "SIGNING_KEY_ID": "key",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",

@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from idp_core.config import Tables as ConfigTables
 from infra.constructs.api import PublicApi
 from infra.constructs.keys import Keys
 from infra.constructs.layer import CoreLayer
@@ -15,14 +16,6 @@ from infra.constructs.tables import Tables
 from infra.settings import DeploymentSettings
 
 # The `idp --stack NAME` CLI finds the deployed resources by these output keys.
-TABLE_OUTPUTS = {
-    "users": "UsersTable",
-    "groups": "GroupsTable",
-    "apps": "AppsTable",
-    "sessions": "SessionsTable",
-    "settings": "SettingsTable",
-    "audit": "AuditTable",
-}
 
 
 class IdpStack(Stack):
@@ -54,5 +47,5 @@ class IdpStack(Stack):
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the IdP (ends with /)")
         CfnOutput(self, "MetadataUrl", value=f"{api.url}saml/metadata", description="SAML IdP metadata")
         CfnOutput(self, "SigningKeyId", value=keys.signing_key.key_id, description="KMS key that signs SAML")
-        for concern, output_key in TABLE_OUTPUTS.items():
-            CfnOutput(self, output_key, value=tables.all()[concern].table_name)
+        for concern, table in tables.all().items():
+            CfnOutput(self, ConfigTables.output_name(concern), value=table.table_name)

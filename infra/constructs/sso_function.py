@@ -9,17 +9,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from idp_core.config import (
-    ENV_APPS_TABLE,
-    ENV_AUDIT_TABLE,
-    ENV_COOKIE_SECURE,
-    ENV_GROUPS_TABLE,
-    ENV_PUBLIC_BASE_URL,
-    ENV_SESSIONS_TABLE,
-    ENV_SETTINGS_TABLE,
-    ENV_SIGNING_KEY_ID,
-    ENV_USERS_TABLE,
-)
+from idp_core.config import ENV_COOKIE_SECURE, ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID
+from idp_core.config import Tables as ConfigTables
 from infra.constructs.layer import ARCHITECTURE, RUNTIME
 from infra.constructs.tables import SESSIONS_BY_USER_INDEX, Tables
 from infra.layer_build import REPO_ROOT
@@ -92,12 +83,7 @@ class SsoFunction(Construct):
         )
 
         environment = {
-            ENV_USERS_TABLE: tables.users.table_name,
-            ENV_GROUPS_TABLE: tables.groups.table_name,
-            ENV_APPS_TABLE: tables.apps.table_name,
-            ENV_SESSIONS_TABLE: tables.sessions.table_name,
-            ENV_SETTINGS_TABLE: tables.settings.table_name,
-            ENV_AUDIT_TABLE: tables.audit.table_name,
+            **{ConfigTables.env_name(concern): table.table_name for concern, table in tables.all().items()},
             ENV_SIGNING_KEY_ID: signing_key.key_id,
             ENV_COOKIE_SECURE: "true",
             "POWERTOOLS_SERVICE_NAME": "sso",

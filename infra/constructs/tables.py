@@ -6,12 +6,15 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from idp_core.config import Tables as ConfigTables
+
 SESSIONS_BY_USER_INDEX = "by_user"
 TTL_ATTRIBUTE = "expires_at"
 
 
 class Tables(Construct):
-    """Users, groups, apps, sessions, settings and audit tables.
+    """The tables of ``idp_core.config.Tables``: users, groups, apps, sessions, settings, audit,
+    factors, OATH tokens, login transactions and rate limits.
 
     Names are left to CloudFormation so that several stacks can live in one account and
     region; the function finds them through its environment. Every table is retained when
@@ -36,17 +39,14 @@ class Tables(Construct):
         )
         self.settings = self._table("Settings", "name")
         self.audit = self._table("Audit", "day", sort_key="event_id", ttl=True)
+        self.factors = self._table("Factors", "username", sort_key="factor_id")
+        self.tokens = self._table("Tokens", "serial")
+        self.transactions = self._table("Transactions", "id_hash", ttl=True)
+        self.rate_limits = self._table("RateLimits", "key", ttl=True)
 
     def all(self) -> dict[str, dynamodb.Table]:
         """The tables by concern, in the order of ``idp_core.config.Tables``."""
-        return {
-            "users": self.users,
-            "groups": self.groups,
-            "apps": self.apps,
-            "sessions": self.sessions,
-            "settings": self.settings,
-            "audit": self.audit,
-        }
+        return {concern: getattr(self, concern) for concern in ConfigTables.concerns()}
 
     def _table(
         self, construct_id: str, partition_key: str, *, sort_key: str | None = None, ttl: bool = False

@@ -16,18 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn, TextIO, cast
 
-from idp_core.config import (
-    ENV_APPS_TABLE,
-    ENV_AUDIT_TABLE,
-    ENV_GROUPS_TABLE,
-    ENV_PUBLIC_BASE_URL,
-    ENV_SESSIONS_TABLE,
-    ENV_SETTINGS_TABLE,
-    ENV_SIGNING_KEY_ID,
-    ENV_USERS_TABLE,
-    ConfigurationError,
-    Settings,
-)
+from idp_core.config import ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID, ConfigurationError, Settings, Tables
 from idp_core.errors import IdpError
 
 EXIT_OK = 0
@@ -38,12 +27,7 @@ EXIT_USAGE = 2
 STACK_OUTPUTS = {
     "ApiUrl": ENV_PUBLIC_BASE_URL,
     "SigningKeyId": ENV_SIGNING_KEY_ID,
-    "UsersTable": ENV_USERS_TABLE,
-    "GroupsTable": ENV_GROUPS_TABLE,
-    "AppsTable": ENV_APPS_TABLE,
-    "SessionsTable": ENV_SESSIONS_TABLE,
-    "SettingsTable": ENV_SETTINGS_TABLE,
-    "AuditTable": ENV_AUDIT_TABLE,
+    **{Tables.output_name(concern): Tables.env_name(concern) for concern in Tables.concerns()},
 }
 
 

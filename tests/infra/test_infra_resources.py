@@ -7,17 +7,7 @@ from typing import Any
 
 import pytest
 
-from idp_core.config import (
-    ENV_APPS_TABLE,
-    ENV_AUDIT_TABLE,
-    ENV_COOKIE_SECURE,
-    ENV_GROUPS_TABLE,
-    ENV_PUBLIC_BASE_URL,
-    ENV_SESSIONS_TABLE,
-    ENV_SETTINGS_TABLE,
-    ENV_SIGNING_KEY_ID,
-    ENV_USERS_TABLE,
-)
+from idp_core.config import ENV_COOKIE_SECURE, ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID, Tables
 from tests.infra.conftest import CUSTOM_DOMAIN_CONTEXT, REPO_ROOT, Synthesis
 
 # Keys as idp_core.models declares them: (partition key, sort key or None).
@@ -28,6 +18,10 @@ EXPECTED_TABLE_KEYS = {
     "SessionsTable": ("id_hash", None),
     "SettingsTable": ("name", None),
     "AuditTable": ("day", "event_id"),
+    "FactorsTable": ("username", "factor_id"),
+    "TokensTable": ("serial", None),
+    "TransactionsTable": ("id_hash", None),
+    "RateLimitsTable": ("key", None),
 }
 OUTPUT_KEYS = {"ApiUrl", "MetadataUrl", "SigningKeyId", *EXPECTED_TABLE_KEYS}
 
@@ -59,7 +53,7 @@ def test_each_concern_has_an_on_demand_retained_table_with_point_in_time_recover
     synthesis: Synthesis,
 ) -> None:
     template = _template(synthesis)
-    template.resource_count_is("AWS::DynamoDB::Table", 6)
+    template.resource_count_is("AWS::DynamoDB::Table", len(Tables.concerns()))
     for logical_id, table in synthesis.resources("AWS::DynamoDB::Table").items():
         properties = table["Properties"]
         assert properties["BillingMode"] == "PAY_PER_REQUEST", logical_id
@@ -86,10 +80,17 @@ def test_table_keys_match_the_pynamodb_models(
 
 
 def test_sessions_and_audit_expire_through_ttl_and_sessions_are_indexed_by_user(synthesis: Synthesis) -> None:
-    for output_key in ("SessionsTable", "AuditTable"):
+    for output_key in ("SessionsTable", "AuditTable", "TransactionsTable", "RateLimitsTable"):
         properties = _table_for_output(synthesis, output_key)["Properties"]
         assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    for output_key in ("UsersTable", "GroupsTable", "AppsTable", "SettingsTable"):
+    for output_key in (
+        "UsersTable",
+        "GroupsTable",
+        "AppsTable",
+        "SettingsTable",
+        "FactorsTable",
+        "TokensTable",
+    ):
         assert "TimeToLiveSpecification" not in _table_for_output(synthesis, output_key)["Properties"]
     sessions = _table_for_output(synthesis, "SessionsTable")["Properties"]
     assert sessions["GlobalSecondaryIndexes"] == [
@@ -132,14 +133,7 @@ def test_sso_function_runs_python_3_13_on_arm64_with_the_core_layer(synthesis: S
 def test_sso_function_environment_names_every_table_and_the_signing_key(synthesis: Synthesis) -> None:
     _, function = _sso_function(synthesis)
     variables = function["Properties"]["Environment"]["Variables"]
-    table_env = {
-        ENV_USERS_TABLE: "UsersTable",
-        ENV_GROUPS_TABLE: "GroupsTable",
-        ENV_APPS_TABLE: "AppsTable",
-        ENV_SESSIONS_TABLE: "SessionsTable",
-        ENV_SETTINGS_TABLE: "SettingsTable",
-        ENV_AUDIT_TABLE: "AuditTable",
-    }
+    table_env = {Tables.env_name(concern): Tables.output_name(concern) for concern in Tables.concerns()}
     assert set(variables) == {*table_env, ENV_SIGNING_KEY_ID, ENV_COOKIE_SECURE, "POWERTOOLS_SERVICE_NAME"}
     for variable, output_key in table_env.items():
         assert variables[variable] == synthesis.template["Outputs"][output_key]["Value"]

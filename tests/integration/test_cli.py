@@ -307,12 +307,7 @@ def test_stack_target_reads_the_cloudformation_outputs(
         "ApiUrl": "https://idp.example.com",
         "MetadataUrl": "https://idp.example.com/saml/metadata",
         "SigningKeyId": "key-id",
-        "UsersTable": tables.users,
-        "GroupsTable": tables.groups,
-        "AppsTable": tables.apps,
-        "SessionsTable": tables.sessions,
-        "SettingsTable": tables.settings,
-        "AuditTable": tables.audit,
+        **{Tables.output_name(concern): getattr(tables, concern) for concern in Tables.concerns()},
     }
     template = {
         "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},

@@ -6,7 +6,7 @@ import pytest
 
 from idp_core import lockout
 from idp_core.clock import FakeClock
-from idp_core.config import LockoutPolicy, Settings
+from idp_core.config import LockoutPolicy, Settings, Tables
 from idp_core.models import User
 
 POLICY = LockoutPolicy()
@@ -47,15 +47,7 @@ def test_unknown_factor_is_a_programming_error() -> None:
 
 
 def test_lockout_policy_defaults_and_environment_overrides() -> None:
-    env = {
-        "USERS_TABLE": "u",
-        "GROUPS_TABLE": "g",
-        "APPS_TABLE": "a",
-        "SESSIONS_TABLE": "s",
-        "SETTINGS_TABLE": "k",
-        "AUDIT_TABLE": "e",
-        "SIGNING_KEY_ID": "key",
-    }
+    env = {**Tables.with_prefix("unit-").to_env(), "SIGNING_KEY_ID": "key"}
     assert Settings.from_env(env).lockout == LockoutPolicy(100, 10, 60, 900, 43200)
     custom = Settings.from_env({**env, "LOCKOUT_MAX_FAILURES": "20", "LOCKOUT_FAILURE_FACTOR": "0"})
     assert (custom.lockout.max_failures, custom.lockout.failure_factor) == (20, 0)

@@ -16,12 +16,6 @@ class ConfigurationError(RuntimeError):
 
 
 # Environment variable names shared by the CDK constructs (infra/) and the functions.
-ENV_USERS_TABLE = "USERS_TABLE"
-ENV_GROUPS_TABLE = "GROUPS_TABLE"
-ENV_APPS_TABLE = "APPS_TABLE"
-ENV_SESSIONS_TABLE = "SESSIONS_TABLE"
-ENV_SETTINGS_TABLE = "SETTINGS_TABLE"
-ENV_AUDIT_TABLE = "AUDIT_TABLE"
 ENV_SIGNING_KEY_ID = "SIGNING_KEY_ID"
 ENV_PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
 ENV_COOKIE_SECURE = "COOKIE_SECURE"
@@ -36,35 +30,43 @@ ENV_LOCKOUT_FAILURE_RESET_SECONDS = "LOCKOUT_FAILURE_RESET_SECONDS"
 
 @dataclass(frozen=True)
 class Tables:
+    """One DynamoDB table per concern; each is named by the variable ``<CONCERN>_TABLE``."""
+
     users: str
     groups: str
     apps: str
     sessions: str
     settings: str
     audit: str
+    factors: str
+    tokens: str
+    transactions: str
+    rate_limits: str
+
+    @staticmethod
+    def env_name(concern: str) -> str:
+        return f"{concern.upper()}_TABLE"
+
+    @staticmethod
+    def output_name(concern: str) -> str:
+        """The CloudFormation output that names the table, e.g. ``RateLimitsTable``."""
+        return "".join(part.title() for part in concern.split("_")) + "Table"
+
+    @classmethod
+    def concerns(cls) -> tuple[str, ...]:
+        return tuple(cls.__dataclass_fields__)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Tables:
-        return cls(
-            users=_required(env, ENV_USERS_TABLE),
-            groups=_required(env, ENV_GROUPS_TABLE),
-            apps=_required(env, ENV_APPS_TABLE),
-            sessions=_required(env, ENV_SESSIONS_TABLE),
-            settings=_required(env, ENV_SETTINGS_TABLE),
-            audit=_required(env, ENV_AUDIT_TABLE),
-        )
+        return cls(**{concern: _required(env, cls.env_name(concern)) for concern in cls.concerns()})
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Tables:
         """Table names used by the local stack and the tests."""
-        return cls(
-            users=f"{prefix}users",
-            groups=f"{prefix}groups",
-            apps=f"{prefix}apps",
-            sessions=f"{prefix}sessions",
-            settings=f"{prefix}settings",
-            audit=f"{prefix}audit",
-        )
+        return cls(**{concern: f"{prefix}{concern.replace('_', '-')}" for concern in cls.concerns()})
+
+    def to_env(self) -> dict[str, str]:
+        return {self.env_name(concern): getattr(self, concern) for concern in self.concerns()}
 
 
 @dataclass(frozen=True)
@@ -143,12 +145,7 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """The environment that ``from_env`` reads back; used by the local stack."""
         env = {
-            ENV_USERS_TABLE: self.tables.users,
-            ENV_GROUPS_TABLE: self.tables.groups,
-            ENV_APPS_TABLE: self.tables.apps,
-            ENV_SESSIONS_TABLE: self.tables.sessions,
-            ENV_SETTINGS_TABLE: self.tables.settings,
-            ENV_AUDIT_TABLE: self.tables.audit,
+            **self.tables.to_env(),
             ENV_SIGNING_KEY_ID: self.signing_key_id,
             ENV_COOKIE_SECURE: "true" if self.cookie_secure else "false",
             ENV_SESSION_IDLE_SECONDS: str(self.sessions.idle_seconds),

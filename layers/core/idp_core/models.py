@@ -113,6 +113,10 @@ class App(Model):
     audience = UnicodeAttribute()
     disabled = BooleanAttribute(default=False)
     created_at = NumberAttribute()
+    # App authentication policy: "Enable 2-Factor Authentication (MFA)" (on for new apps) and
+    # the second factors this app accepts (None: every method the MFA settings allow).
+    mfa_required = BooleanAttribute(default=True)
+    mfa_methods = UnicodeSetAttribute(null=True)
 
 
 class SessionsByUser(GlobalSecondaryIndex["Session"]):
@@ -169,6 +173,86 @@ class AuditEvent(Model):
     expires_at = NumberAttribute()
 
 
+class Factor(Model):
+    """One second factor of one user: an authenticator app, a phone, an e-mail address,
+    a set of backup codes or a hardware OATH token."""
+
+    class Meta:
+        table_name = "unbound-factors"
+
+    username = UnicodeAttribute(hash_key=True)
+    factor_id = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()  # totp | sms | email | backup | token
+    label = UnicodeAttribute()
+    # "pending" until the first valid code (S11), then "active".
+    status = UnicodeAttribute(default="pending")
+    is_default = BooleanAttribute(default=False)
+    created_at = NumberAttribute()
+    confirmed_at = NumberAttribute(null=True)
+    last_used_at = NumberAttribute(null=True)
+    # KMS ciphertext (base64) of the TOTP/HOTP secret; context {user, factor} (S6).
+    secret = UnicodeAttribute(null=True)
+    digits = NumberAttribute(null=True)
+    period = NumberAttribute(null=True)
+    # The last accepted TOTP time step, advanced only by a conditional write (S6).
+    last_used_step = NumberAttribute(null=True)
+    counter = NumberAttribute(null=True)  # HOTP moving factor
+    phone = UnicodeAttribute(null=True)  # E.164
+    email = UnicodeAttribute(null=True)
+    # Hashes of the unused backup codes; a use removes one with a conditional DELETE (S12).
+    code_hashes = UnicodeSetAttribute(null=True)
+    token_serial = UnicodeAttribute(null=True)
+
+
+class OathToken(Model):
+    """A hardware OATH token imported by an admin, assigned to at most one user."""
+
+    class Meta:
+        table_name = "unbound-tokens"
+
+    serial = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()  # totp | hotp
+    secret = UnicodeAttribute()  # KMS ciphertext (base64)
+    digits = NumberAttribute(default=6)
+    period = NumberAttribute(default=30)
+    counter = NumberAttribute(default=0)
+    assigned_to = UnicodeAttribute(null=True)
+    imported_at = NumberAttribute()
+
+
+class Transaction(Model):
+    """A short-lived step of a sign-in or enrollment: the one-time code sent by SMS or
+    e-mail is bound to it (S7)."""
+
+    class Meta:
+        table_name = "unbound-transactions"
+
+    id_hash = UnicodeAttribute(hash_key=True)
+    username = UnicodeAttribute()
+    purpose = UnicodeAttribute()  # signin | enrol | test | reauth
+    session_hash = UnicodeAttribute(null=True)
+    factor_id = UnicodeAttribute(null=True)
+    code_hash = UnicodeAttribute(null=True)
+    code_expires_at = NumberAttribute(null=True)
+    tries = NumberAttribute(default=0)
+    sends = NumberAttribute(default=0)
+    last_sent_at = NumberAttribute(null=True)
+    created_at = NumberAttribute()
+    expires_at = NumberAttribute()  # DynamoDB TTL
+
+
+class RateCounter(Model):
+    """A counter for one rate limit window, e.g. SMS sends to one number today (S9)."""
+
+    class Meta:
+        table_name = "unbound-rate-limits"
+
+    key = UnicodeAttribute(hash_key=True)
+    count = NumberAttribute(default=0)
+    last_at = NumberAttribute(null=True)
+    expires_at = NumberAttribute()  # DynamoDB TTL: the end of the window
+
+
 ALL_MODELS: dict[str, type[Model]] = {
     "users": User,
     "groups": Group,
@@ -176,6 +260,10 @@ ALL_MODELS: dict[str, type[Model]] = {
     "sessions": Session,
     "settings": KeyValue,
     "audit": AuditEvent,
+    "factors": Factor,
+    "tokens": OathToken,
+    "transactions": Transaction,
+    "rate_limits": RateCounter,
 }
 
 
