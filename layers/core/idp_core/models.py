@@ -248,7 +248,7 @@ class RateCounter(Model):
         table_name = "unbound-rate-limits"
 
     key = UnicodeAttribute(hash_key=True)
-    count = NumberAttribute(default=0)
+    hits = NumberAttribute(default=0)
     last_at = NumberAttribute(null=True)
     expires_at = NumberAttribute()  # DynamoDB TTL: the end of the window
 
