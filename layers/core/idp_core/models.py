@@ -142,6 +142,9 @@ class Session(Model):
     csrf_token = UnicodeAttribute()
     # The factors this session has proven, e.g. ["password"]; later issues add more.
     factors = UnicodeSetAttribute(null=True)
+    # When this session last proved a second factor: app launches that require MFA, the
+    # admin console and factor changes (S10) look at it.
+    second_factor_at = NumberAttribute(null=True)
     source_ip = UnicodeAttribute(null=True)
     user_agent = UnicodeAttribute(null=True)
 
