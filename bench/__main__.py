@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import cold_start, deployment_size, passwords, saml_signing, signin
+from bench import cold_start, deployment_size, passwords, saml_signing, signin, totp_verify
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 
@@ -21,6 +21,7 @@ def main() -> int:
         ("cold start", cold_start.run),
         ("SAML build + sign", saml_signing.run),
         ("password verify", passwords.run),
+        ("TOTP verify", totp_verify.run),
         ("full sign-in", signin.run),
         ("deployment size", deployment_size.run),
     ]

@@ -11,7 +11,7 @@ from bench.common import median_of, verdict
 from idp_core.config import Tables
 
 RUNS = 5
-HANDLERS = ("functions.sso.handler",)
+HANDLERS = ("functions.sso.handler", "functions.otp.handler")
 TARGET_RATIO = 1.5
 _IMPORT_LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|\s*(\S+)")
 
@@ -19,6 +19,7 @@ _IMPORT_LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|\s*(\S+)")
 _ENV = {
     **Tables.with_prefix("bench-").to_env(),
     "SIGNING_KEY_ID": "key",
+    "DATA_KEY_ID": "data-key",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "POWERTOOLS_SERVICE_NAME": "bench",

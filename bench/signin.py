@@ -1,21 +1,26 @@
-"""Full sign-in through the local gateway against moto: password + SAML issue, 200 times.
+"""Full sign-in through the local gateway against moto: password + TOTP + SAML issue, 200 times.
 
-Reports sign-ins per second (machine-dependent, for comparison within a run only), the
-AWS requests per sign-in by service (exact counts) and the cost per 1,000 sign-ins from
-those counts and public us-east-1 prices."""
+Each sign-in is what a browser does: POST /login for an app that requires MFA, GET the
+challenge page, POST the authenticator code, GET the launch that answers with the signed
+SAMLResponse. Reports sign-ins per second (machine-dependent, for comparison within a run
+only), the AWS requests per sign-in by service and by step (exact counts) and the cost
+per 1,000 sign-ins from those counts and public us-east-1 prices."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 
+import pyotp
 import requests
 
 from bench.common import verdict
 from idp_core import accounts, apps
 from idp_core.clock import SYSTEM_CLOCK
 from idp_local.request_count import RequestCounter
-from tests.helpers.sso import PASSWORD, csrf_token, running_sso
+from tests.helpers.mfa import give_totp
+from tests.helpers.sso import PASSWORD, Sso, csrf_token, running_sso
 from tests.support.aws import fresh_tables, moto_server
 
 SIGN_INS = 200
@@ -34,26 +39,74 @@ DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "Tra
 COST_TARGET = 0.02
 
 
-def _sign_in_once(url: str, username: str, counter: RequestCounter) -> tuple[Counter, int, float]:
+STEPS = ("POST /login", "GET /mfa", "POST /mfa/verify", "GET launch")
+_FACTOR_FIELD = re.compile(r'name="factor" value="([^"]+)"')
+
+
+def _sign_in_once(
+    url: str, username: str, secret: str, counter: RequestCounter
+) -> tuple[Counter, dict[str, int], float]:
+    """One browser sign-in; returns the AWS requests, the DynamoDB requests per step and the time."""
     browser = requests.Session()
     token = csrf_token(browser.get(f"{url}/login?app={APP}", timeout=30).text)
     counter.reset()
+    per_step: dict[str, int] = {}
+    total: Counter = Counter()
+
+    def step(name: str, response: requests.Response) -> requests.Response:
+        counts = counter.snapshot()
+        per_step[name] = sum(c for (service, _), c in counts.items() if service == "dynamodb")
+        total.update(counts)
+        counter.reset()
+        return response
+
+    def follow(response: requests.Response) -> str:
+        return url + response.headers["Location"].removeprefix(url)
+
     started = time.perf_counter()
-    signed_in = browser.post(
-        f"{url}/login",
-        data={"csrf_token": token, "username": username, "password": PASSWORD, "app": APP},
-        allow_redirects=False,
-        timeout=30,
+    signed_in = step(
+        "POST /login",
+        browser.post(
+            f"{url}/login",
+            data={"csrf_token": token, "username": username, "password": PASSWORD, "app": APP},
+            allow_redirects=False,
+            timeout=30,
+        ),
     )
-    launch = browser.get(
-        url + signed_in.headers["Location"].removeprefix(url), allow_redirects=False, timeout=30
+    page = step("GET /mfa", browser.get(follow(signed_in), allow_redirects=False, timeout=30))
+    factor = _FACTOR_FIELD.search(page.text)
+    if factor is None:
+        raise RuntimeError(f"no challenge after the password: {page.status_code} {page.text[:300]}")
+    verified = step(
+        "POST /mfa/verify",
+        browser.post(
+            f"{url}/mfa/verify",
+            data={
+                "csrf_token": csrf_token(page.text),
+                "factor": factor.group(1),
+                "code": pyotp.TOTP(secret).now(),
+                "app": APP,
+            },
+            allow_redirects=False,
+            timeout=30,
+        ),
     )
+    launch = step("GET launch", browser.get(follow(verified), allow_redirects=False, timeout=30))
     elapsed = time.perf_counter() - started
     if "SAMLResponse" not in launch.text:
         raise RuntimeError(
             f"the sign-in did not end in a SAML Response: {launch.status_code} {launch.text[:300]}"
         )
-    return counter.snapshot(), 2, elapsed  # two Lambda invocations counted: POST /login, GET launch
+    return total, per_step, elapsed
+
+
+def _users_with_authenticators(sso: Sso, count: int) -> list[tuple[str, str]]:
+    users = []
+    for i in range(count):
+        name = f"bench{i}"
+        accounts.create_user(name, password=PASSWORD, groups=["bench"])
+        users.append((name, give_totp(sso, name)))
+    return users
 
 
 def run() -> dict:
@@ -62,19 +115,18 @@ def run() -> dict:
         tables = fresh_tables()
         accounts.create_group("bench")
         apps.create_aws_app(APP, account_id="123456789012", roles=[("BenchRole", "bench")])
-        users = [f"bench{i}" for i in range(SIGN_INS)]
-        for name in users:
-            accounts.create_user(name, password=PASSWORD, groups=["bench"])
         with running_sso(tables, SYSTEM_CLOCK) as sso:  # type: ignore[arg-type]
-            _sign_in_once(sso.url, users[0], counter)  # warm: certificate created and cached
+            warm, *users = _users_with_authenticators(sso, SIGN_INS + 1)
+            _sign_in_once(sso.url, *warm, counter)  # warm: certificate created and cached
             totals: Counter = Counter()
-            invocations = 0
+            steps: Counter[str] = Counter()
             seconds = 0.0
-            for name in users:
-                counts, calls, elapsed = _sign_in_once(sso.url, name, counter)
+            for name, secret in users:
+                counts, per_step, elapsed = _sign_in_once(sso.url, name, secret, counter)
                 totals.update(counts)
-                invocations += calls
+                steps.update(per_step)
                 seconds += elapsed
+            invocations = len(STEPS) * SIGN_INS
 
     per_service: Counter[str] = Counter()
     for (service, _), count in totals.items():
@@ -97,7 +149,7 @@ def run() -> dict:
             + per_service["kms"] * PRICE_KMS_REQUEST
         )
     )
-    rows = [("sign-ins per second (password + SAML, local)", f"{rate:.1f}/s", "", "")]
+    rows = [("sign-ins per second (password + TOTP + SAML, local)", f"{rate:.1f}/s", "", "")]
     for service, mean in per_sign_in.items():
         target = TARGETS.get(service, 0)
         rows.append(
@@ -110,9 +162,11 @@ def run() -> dict:
         "sign-ins per second": round(rate, 1),
         "requests per sign-in": per_sign_in,
         "requests per sign-in by operation": by_operation,
+        "dynamodb requests per step": {name: steps[name] / SIGN_INS for name in STEPS},
         "cost per 1000 sign-ins USD": round(cost, 5),
         "cost assumptions": "Lambda arm64 1024 MB billed for the measured local time, "
-        "2 API Gateway REST requests, a DynamoDB read as one read unit and a write as one write unit, "
+        f"{len(STEPS)} API Gateway REST requests, "
+        "a DynamoDB read as one read unit and a write as one write unit, "
         "KMS $0.03 per 10k",
     }
     return {"figures": figures, "rows": rows}

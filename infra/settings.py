@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
+
+from idp_core.config import ConfigurationError, MessagingConfig
 
 if TYPE_CHECKING:
     from constructs import Node
@@ -34,12 +36,22 @@ class CustomDomain:
         return f"https://{self.domain_name}"
 
 
+# The CDK context key of each messaging setting, for error messages.
+MESSAGING_CONTEXT_KEYS = {
+    "sms_sender_id": "smsSenderId",
+    "sms_origination_number": "smsOriginationNumber",
+    "email_sender": "emailSender",
+    "sms_countries": "smsAllowedCountries",
+}
+
+
 @dataclass(frozen=True)
 class DeploymentSettings:
     stack_name: str = DEFAULT_STACK_NAME
     throttle_rate: float = DEFAULT_THROTTLE_RATE
     throttle_burst: int = DEFAULT_THROTTLE_BURST
     custom_domain: CustomDomain | None = None
+    messaging: MessagingConfig = field(default_factory=MessagingConfig)
 
     @classmethod
     def from_context(cls, node: Node) -> DeploymentSettings:
@@ -74,7 +86,16 @@ class DeploymentSettings:
             throttle_rate=_number(text("apiThrottleRate"), "apiThrottleRate", DEFAULT_THROTTLE_RATE, float),
             throttle_burst=_number(text("apiThrottleBurst"), "apiThrottleBurst", DEFAULT_THROTTLE_BURST, int),
             custom_domain=custom_domain,
+            messaging=_messaging({key: text(name) for key, name in MESSAGING_CONTEXT_KEYS.items()}),
         )
+
+
+def _messaging(values: dict[str, str | None]) -> MessagingConfig:
+    # The functions check these again at start-up with the same rules (idp_core.config).
+    try:
+        return MessagingConfig.parse(values, MESSAGING_CONTEXT_KEYS)
+    except ConfigurationError as exc:
+        raise InfraConfigurationError(str(exc)) from exc
 
 
 def _number(raw: str | None, key: str, default: NumberT, kind: type[NumberT]) -> NumberT:

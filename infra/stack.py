@@ -11,11 +11,15 @@ from idp_core.config import Tables as ConfigTables
 from infra.constructs.api import PublicApi
 from infra.constructs.keys import Keys
 from infra.constructs.layer import CoreLayer
+from infra.constructs.otp_function import OtpFunction
 from infra.constructs.sso_function import SsoFunction
 from infra.constructs.tables import Tables
 from infra.settings import DeploymentSettings
 
 # The `idp --stack NAME` CLI finds the deployed resources by these output keys.
+
+# The paths served by the otp function; everything else goes to the sso function.
+OTP_PATH_PREFIXES = ("/mfa", "/me/mfa", "/admin/mfa")
 
 
 class IdpStack(Stack):
@@ -35,10 +39,22 @@ class IdpStack(Stack):
             layer=layer.layer,
             public_base_url=domain.base_url if domain else None,
         )
+        otp = OtpFunction(
+            self,
+            "Otp",
+            tables=tables,
+            signing_key=keys.signing_key,
+            data_key=keys.data_key,
+            layer=layer.layer,
+            public_base_url=domain.base_url if domain else None,
+            messaging=settings.messaging,
+        )
         api = PublicApi(
             self,
             "Api",
             handler=sso.function,
+            # More specific resources win over the root's {proxy+} in API Gateway.
+            prefix_handlers={prefix: otp.function for prefix in OTP_PATH_PREFIXES},
             throttle_rate=settings.throttle_rate,
             throttle_burst=settings.throttle_burst,
             custom_domain=domain,
@@ -47,5 +63,11 @@ class IdpStack(Stack):
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the IdP (ends with /)")
         CfnOutput(self, "MetadataUrl", value=f"{api.url}saml/metadata", description="SAML IdP metadata")
         CfnOutput(self, "SigningKeyId", value=keys.signing_key.key_id, description="KMS key that signs SAML")
+        CfnOutput(
+            self,
+            "DataKeyId",
+            value=keys.data_key.key_id,
+            description="KMS key that encrypts TOTP and token secrets (used by `idp token import`)",
+        )
         for concern, table in tables.all().items():
             CfnOutput(self, ConfigTables.output_name(concern), value=table.table_name)

@@ -12,20 +12,20 @@ add its name to ``ROUTERS``, and use ``web.request()``, ``web.require_session``/
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 
 from idp_core import sessions, signin, web
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
 from idp_core.errors import BadRequest
-from idp_core.models import bind_tables
+from idp_core.mfa import flow
 from idp_core.names import MAX_USERNAME_CHARS, canonical_app_name
 from idp_core.passwords import MAX_PASSWORD_CHARS
+from idp_core.web.function import PageFunction
 
 # Longer than any valid username so a too-long name is refused like a wrong one, not with
 # a message that reveals the rules; the form still refuses anything absurd (S26).
@@ -35,25 +35,16 @@ MAX_APP_NAME_CHARS = 63
 ROUTERS = ("admin_routes",)
 
 
-@dataclass(frozen=True)
-class Runtime:
-    settings: Settings
-    clock: Clock
-
-
-_runtime: Runtime
+function = PageFunction()
+app = function.app
 
 
 def configure(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
     """Bind the settings (and a clock: tests move a FakeClock) for the following requests."""
-    global _runtime
-    bind_tables(settings.tables)
-    _runtime = Runtime(settings=settings, clock=clock)
+    function.configure(settings, clock)
 
 
 configure(Settings.from_env())
-
-app = APIGatewayRestResolver()
 
 
 @cache
@@ -156,11 +147,15 @@ def login_submit() -> Response[str]:
         form["password"],
         settings=req.settings,
         previous_session=web.session_token(req),
+        app_name=target.app,
         context=req.audit_context(),
         user_agent=req.user_agent,
         clock=req.clock,
     )
     cookies = [web.session_cookie(req, result.issued.token)]
+    # A half-way session reaches only the MFA pages (S14): enrolment first, else the challenge.
+    if flow.OWES_ENROLMENT in result.pending:
+        return web.redirect(req, "/me/mfa", cookies=cookies, query=target.query())
     if result.pending:
         return web.redirect(req, "/mfa", cookies=cookies, query=target.query())
     return target.redirect(req, cookies)
@@ -192,16 +187,24 @@ def launch(name: str) -> Response[str]:
 
     req = web.request()
     relay_state = req.query_param("RelayState", max_chars=MAX_RELAY_STATE_CHARS)
-    signed_in = web.require_session(req, login_query={"app": name, "RelayState": relay_state})
-    result = signin.launch_app(
-        signed_in.user,
-        name,
-        requested_relay_state=relay_state,
-        issuer_entity_id=_entity_id(req),
-        identity=lambda: _signing_identity(req),
-        context=req.audit_context(signed_in.user.username),
-        clock=req.clock,
-    )
+    target = {"app": name, "RelayState": relay_state}
+    signed_in = web.require_session(req, login_query=target)
+    try:
+        result = signin.launch_app(
+            signed_in.user,
+            name,
+            session=signed_in.session,
+            requested_relay_state=relay_state,
+            issuer_entity_id=_entity_id(req),
+            identity=lambda: _signing_identity(req),
+            context=req.audit_context(signed_in.user.username),
+            clock=req.clock,
+        )
+    except flow.EnrolmentRequired:
+        return web.redirect(req, "/me/mfa", query=target)
+    except flow.SecondFactorRequired:
+        # The app's policy holds at every launch: step up with a method it accepts.
+        return web.redirect(req, "/mfa", query=target)
     req.allow_nonce_script = True
     req.extra_form_actions.append(_origin(result.acs_url))
     page = auto_post_form(result.acs_url, result.saml_response_b64, result.relay_state, req.nonce)
@@ -248,29 +251,10 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-# ---------------------------------------------------------------- errors, routers, entry point
+# ---------------------------------------------------------------- routers, entry point
 
-
-@app.not_found
-def not_found(exc: Exception) -> Response[str]:
-    return web.not_found_response()
-
-
-@app.exception_handler(Exception)
-def any_error(exc: Exception) -> Response[str]:
-    return web.error_response(exc)
-
-
-# In the Lambda asset these modules are top-level; locally they live in the functions.sso package.
-for _module_name in ROUTERS:
-    app.include_router(
-        importlib.import_module(f"{__package__}.{_module_name}" if __package__ else _module_name).router
-    )
+function.include_routers(__package__, ROUTERS)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    runtime = _runtime
-    req = web.WebRequest.from_event(event, settings=runtime.settings, clock=runtime.clock)
-    with web.bound(req):
-        result = app.resolve(event, context)
-    return web.finalize(result, req)
+    return function.handle(event, context)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Acknowledgment, RemovalPolicy, Validations
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_certificatemanager as acm
@@ -17,7 +19,13 @@ STAGE_NAME = "prod"
 
 
 class PublicApi(Construct):
-    """A regional REST API: the root and ``{proxy+}`` go to the sso function (Lambda proxy).
+    """A regional REST API (Lambda proxy integrations).
+
+    The root and ``{proxy+}`` go to ``handler``; each path prefix in ``prefix_handlers``
+    (e.g. ``/me/mfa``) and everything below it go to its own function. API Gateway picks
+    the most specific resource, so the prefix resources win over the root's ``{proxy+}``.
+    Every resource on the way to a prefix (``/me`` for ``/me/mfa``) gets ANY and
+    ``{proxy+}`` for the default handler too, so ``/me`` and ``/me/apps`` keep reaching it.
 
     Access logs go to a log group of their own. They use the standard JSON fields, which
     name the resource template and never the query string or body, so no SAML message or
@@ -30,6 +38,7 @@ class PublicApi(Construct):
         construct_id: str,
         *,
         handler: lambda_.IFunction,
+        prefix_handlers: Mapping[str, lambda_.IFunction] | None = None,
         throttle_rate: float,
         throttle_burst: int,
         custom_domain: CustomDomain | None,
@@ -68,9 +77,16 @@ class PublicApi(Construct):
                 metrics_enabled=True,
             ),
         )
-        integration = apigateway.LambdaIntegration(handler, proxy=True)
-        self.rest_api.root.add_method("ANY", integration)
-        self.rest_api.root.add_proxy(default_integration=integration, any_method=True)
+        self._route(self.rest_api.root, handler)
+        routed = {self.rest_api.root.path}
+        for prefix, prefix_handler in sorted((prefix_handlers or {}).items()):
+            resource = self.rest_api.root
+            for part in prefix.strip("/").split("/"):
+                resource = resource.get_resource(part) or resource.add_resource(part)
+                if resource.path not in routed:
+                    is_prefix = resource.path == "/" + prefix.strip("/")
+                    self._route(resource, prefix_handler if is_prefix else handler)
+                    routed.add(resource.path)
         self._acknowledge_findings()
 
         self.domain: apigateway.DomainName | None = None
@@ -78,6 +94,13 @@ class PublicApi(Construct):
         if custom_domain is not None:
             self.domain = self._custom_domain(custom_domain)
             self.url = f"{custom_domain.base_url}/"
+
+    @staticmethod
+    def _route(resource: apigateway.IResource, handler: lambda_.IFunction) -> None:
+        """``resource`` itself and everything below it go to ``handler``."""
+        integration = apigateway.LambdaIntegration(handler, proxy=True)
+        resource.add_method("ANY", integration)
+        resource.add_proxy(default_integration=integration, any_method=True)
 
     def _custom_domain(self, custom_domain: CustomDomain) -> apigateway.DomainName:
         domain = apigateway.DomainName(

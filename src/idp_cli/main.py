@@ -16,12 +16,22 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn, TextIO, cast
 
-from idp_core.config import ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID, ConfigurationError, Settings, Tables
+from idp_core.config import (
+    ENV_DATA_KEY_ID,
+    ENV_PUBLIC_BASE_URL,
+    ENV_SIGNING_KEY_ID,
+    ConfigurationError,
+    Settings,
+    Tables,
+)
 from idp_core.errors import IdpError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+
+# An OATH token file is a few lines per token; anything bigger is not one.
+MAX_TOKEN_FILE_BYTES = 1024 * 1024
 
 # CloudFormation outputs of the deployed stack, and the setting each one provides.
 STACK_OUTPUTS = {
@@ -29,6 +39,8 @@ STACK_OUTPUTS = {
     "SigningKeyId": ENV_SIGNING_KEY_ID,
     **{Tables.output_name(concern): Tables.env_name(concern) for concern in Tables.concerns()},
 }
+# Only the token commands need the data key; a stack without the output still serves the rest.
+OPTIONAL_STACK_OUTPUTS = {"DataKeyId": ENV_DATA_KEY_ID}
 
 
 class UsageError(Exception):
@@ -171,6 +183,80 @@ def _role_mappings(raw: Sequence[str]) -> list[tuple[str, str]]:
             raise UsageError(f"--role expects ROLE_NAME=GROUP (or ROLE_ARN=GROUP), got {item!r}.")
         mappings.append((role.strip(), group.strip()))
     return mappings
+
+
+def _methods(raw: str, option: str) -> tuple[str, ...]:
+    """``totp,sms`` -> ("totp", "sms"), checked against the known methods."""
+    from idp_core.mfa import METHODS
+
+    methods = tuple(dict.fromkeys(item.strip().lower() for item in raw.split(",") if item.strip()))
+    if not methods:
+        raise UsageError(f"{option} expects a comma-separated list of methods: {', '.join(METHODS)}.")
+    unknown = [method for method in methods if method not in METHODS]
+    if unknown:
+        raise UsageError(f"{option}: unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}.")
+    return methods
+
+
+def _countries(raw: str) -> tuple[str, ...]:
+    codes = tuple(dict.fromkeys(item.strip().upper() for item in raw.split(",") if item.strip()))
+    bad = [code for code in codes if len(code) != 2 or not code.isascii() or not code.isalpha()]
+    if not codes or bad:
+        raise UsageError(
+            "--sms-countries expects two-letter country codes such as US,GB"
+            + (f"; got {bad[0]!r}." if bad else ".")
+        )
+    return codes
+
+
+def _read_token_file(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_TOKEN_FILE_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"Cannot read the token file {path}: {exc.strerror}.") from exc
+    if len(data) > MAX_TOKEN_FILE_BYTES:
+        raise UsageError(f"The token file {path} is larger than 1 MB; split it into smaller files.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"The token file {path} is not UTF-8 text.") from exc
+
+
+def _factor_dict(factor: Any) -> dict[str, object]:
+    # Never the secret or the backup code hashes: only what an admin may see.
+    return {
+        "id": factor.factor_id,
+        "kind": factor.kind,
+        "label": factor.label,
+        "status": factor.status,
+        "default": bool(factor.is_default),
+        "phone": factor.phone,
+        "email": factor.email,
+        "token_serial": factor.token_serial,
+        "backup_codes_left": len(factor.code_hashes or ()) if factor.kind == "backup" else None,
+        "created_at": _time(factor.created_at),
+        "confirmed_at": _time(factor.confirmed_at),
+        "last_used_at": _time(factor.last_used_at),
+    }
+
+
+def _token_dict(token: Any) -> dict[str, object]:
+    return {
+        "serial": token.serial,
+        "kind": token.kind,
+        "digits": int(token.digits),
+        "period": int(token.period) if token.kind == "totp" else None,
+        "assigned_to": token.assigned_to,
+        "imported_at": _time(token.imported_at),
+    }
+
+
+def _mfa_settings_dict(settings: Any) -> dict[str, object]:
+    from dataclasses import asdict
+
+    raw = asdict(settings)
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in raw.items()}
 
 
 # ---------------------------------------------------------------- commands
@@ -381,6 +467,148 @@ class Cli:
         apps.delete_app(self.args.name, context=self.context)
         self.out.write(f"Deleted app {app.name}.\n")
 
+    # second factors
+
+    def _kms(self) -> Any:
+        import boto3
+
+        return boto3.client("kms")
+
+    def _data_key_id(self) -> str:
+        key_id: str | None = self.args.settings.data_key_id
+        if not key_id:
+            raise UsageError(
+                "The data key is not known: redeploy the stack so that it has the DataKeyId output."
+            )
+        return key_id
+
+    def policy_set(self) -> None:
+        a = self.args
+        methods = _methods(a.methods, "--methods") if a.methods is not None else None
+        from idp_core.mfa import policy
+
+        app = policy.set_app_policy(
+            a.app, mfa_required=a.mfa == "required", methods=methods, context=self.context
+        )
+        self._show_policy(app)
+
+    def policy_show(self) -> None:
+        from idp_core import apps
+
+        self._show_policy(apps.get_app(self.args.app))
+
+    def _show_policy(self, app: Any) -> None:
+        from idp_core.mfa import policy
+
+        accepted = policy.app_methods(app, policy.load_settings())
+        payload = {
+            "app": app.name,
+            "mfa_required": bool(app.mfa_required),
+            "methods": sorted(app.mfa_methods) if app.mfa_methods else None,
+            "accepted_methods": list(accepted),
+        }
+        if getattr(self.args, "json", False):
+            _json(self.out, payload)
+            return
+        _details(
+            self.out,
+            {
+                "app": payload["app"],
+                "mfa": "required" if payload["mfa_required"] else "off",
+                "methods": payload["methods"] or "(every method the MFA settings allow)",
+                "accepted now": payload["accepted_methods"],
+            },
+        )
+
+    def mfa_settings(self) -> None:
+        import dataclasses
+
+        from idp_core.mfa import policy
+
+        a = self.args
+        current = policy.load_settings()
+        changes: dict[str, Any] = {}
+        if a.default is not None:
+            chosen = _methods(a.default, "--default")
+            if len(chosen) != 1:
+                raise UsageError("--default takes one method, e.g. --default totp.")
+            changes["default_method"] = chosen[0]
+        if a.allowed is not None:
+            changes["allowed_methods"] = _methods(a.allowed, "--allowed")
+        if a.enrol_at_sign_in is not None:
+            changes["enrol_at_sign_in"] = a.enrol_at_sign_in
+        if a.sms_countries is not None:
+            changes["sms"] = dataclasses.replace(current.sms, allowed_countries=_countries(a.sms_countries))
+        if changes:
+            current = policy.save_settings(dataclasses.replace(current, **changes), context=self.context)
+        shown = _mfa_settings_dict(current)
+        if a.json:
+            _json(self.out, shown)
+            return
+        sms = cast(dict[str, object], shown.pop("sms", {}))
+        _details(self.out, {**shown, **{f"sms.{name}": value for name, value in sms.items()}})
+
+    def token_import(self) -> None:
+        text = _read_token_file(self.args.file)
+        from idp_core.mfa import tokens
+
+        serials = tokens.import_csv(text, kms=self._kms(), key_id=self._data_key_id())
+        self.out.write(f"Imported {len(serials)} token(s): {_cell(serials)}\n")
+
+    def token_list(self) -> None:
+        from idp_core.mfa import tokens
+
+        items = [_token_dict(token) for token in tokens.list_tokens()]
+        if self.args.json:
+            _json(self.out, items)
+            return
+        _table(
+            self.out,
+            ["SERIAL", "KIND", "DIGITS", "PERIOD", "ASSIGNED TO", "IMPORTED"],
+            [
+                [i["serial"], i["kind"], i["digits"], i["period"], i["assigned_to"], i["imported_at"]]
+                for i in items
+            ],
+        )
+
+    def token_assign(self) -> None:
+        from idp_core import accounts
+        from idp_core.mfa import tokens
+
+        user = accounts.get_user(self.args.username)
+        factor = tokens.assign(
+            self.args.serial, user.username, kms=self._kms(), key_id=self._data_key_id(), context=self.context
+        )
+        self.out.write(
+            f"Assigned token {self.args.serial} to {user.display_username} as factor {factor.factor_id}.\n"
+        )
+
+    def user_factors(self) -> None:
+        from idp_core import accounts
+        from idp_core.mfa import factors
+
+        user = accounts.get_user(self.args.username)
+        items = [_factor_dict(factor) for factor in factors.list_factors(user.username)]
+        if self.args.json:
+            _json(self.out, items)
+            return
+        _table(
+            self.out,
+            ["ID", "KIND", "LABEL", "STATUS", "DEFAULT", "DETAIL", "LAST USED"],
+            [
+                [
+                    i["id"],
+                    i["kind"],
+                    i["label"],
+                    i["status"],
+                    i["default"],
+                    i["phone"] or i["email"] or i["token_serial"] or _codes_left(i["backup_codes_left"]),
+                    i["last_used_at"],
+                ]
+                for i in items
+            ],
+        )
+
     # metadata and audit
 
     def metadata(self) -> None:
@@ -418,6 +646,10 @@ class Cli:
             ["TIME", "EVENT", "OUTCOME", "ACTOR", "SUBJECT", "SOURCE IP"],
             [[r["at"], r["type"], r["outcome"], r["actor"], r["subject"], r["source_ip"]] for r in rows],
         )
+
+
+def _codes_left(count: object) -> str | None:
+    return None if count is None else f"{count} codes left"
 
 
 def _os_user() -> str:
@@ -476,6 +708,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--group", action="append", metavar="G", help="a group (repeatable)")
     which.add_argument("--clear", action="store_true", help="remove the user from every group")
     groups.set_defaults(run="user_groups")
+    _listing(user.add_parser("factors", help="list a user's second factors (never secrets)"), "user_factors")
+    user.choices["factors"].add_argument("username")
 
     # groups
     group = commands.add_parser("group", help="manage groups").add_subparsers(
@@ -516,6 +750,50 @@ def build_parser() -> argparse.ArgumentParser:
     _listing(app.add_parser("show", help="show one app"), "app_show").add_argument("name")
     app.add_parser("delete", help="delete an app").set_defaults(run="app_delete")
     app.choices["delete"].add_argument("name")
+
+    # second factors
+    policy = commands.add_parser("policy", help="an app's second-factor policy").add_subparsers(
+        dest="action", metavar="ACTION", parser_class=_Parser
+    )
+    policy.required = True
+    policy_set = policy.add_parser("set", help="require a second factor for an app, or not")
+    policy_set.add_argument("app")
+    policy_set.add_argument("--mfa", required=True, choices=["required", "off"])
+    policy_set.add_argument(
+        "--methods", metavar="M,...", help="the methods the app accepts (totp,sms,email,backup,token)"
+    )
+    policy_set.set_defaults(run="policy_set")
+    _listing(policy.add_parser("show", help="show an app's policy"), "policy_show").add_argument("app")
+
+    mfa = commands.add_parser("mfa", help="second-factor settings").add_subparsers(
+        dest="action", metavar="ACTION", parser_class=_Parser
+    )
+    mfa.required = True
+    settings = _listing(mfa.add_parser("settings", help="show or change the MFA settings"), "mfa_settings")
+    settings.add_argument("--default", metavar="METHOD", help="the method offered first")
+    settings.add_argument("--allowed", metavar="M,...", help="the methods users may enrol")
+    settings.add_argument(
+        "--enrol-at-sign-in",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="users without a factor must enrol at their next sign-in",
+    )
+    settings.add_argument("--sms-countries", metavar="CC,...", help="countries SMS codes may be sent to")
+
+    token = commands.add_parser("token", help="hardware OATH tokens").add_subparsers(
+        dest="action", metavar="ACTION", parser_class=_Parser
+    )
+    token.required = True
+    token_import = token.add_parser("import", help="import tokens from a CSV file")
+    token_import.add_argument(
+        "file", metavar="FILE", help="CSV: serial, base32 secret, totp|hotp, digits, period"
+    )
+    token_import.set_defaults(run="token_import")
+    _listing(token.add_parser("list", help="list imported tokens"), "token_list")
+    assign = token.add_parser("assign", help="assign a token to a user")
+    assign.add_argument("serial")
+    assign.add_argument("username")
+    assign.set_defaults(run="token_assign")
 
     commands.add_parser("metadata", help="print the IdP's SAML metadata XML").set_defaults(run="metadata")
     audit = _listing(commands.add_parser("audit", help="show recent audit events"), "audit")
@@ -574,7 +852,8 @@ def _use_stack(name: str) -> Settings:
     missing = sorted(key for key in STACK_OUTPUTS if key not in outputs)
     if missing:
         raise UsageError(f"The stack {name!r} has no output {missing[0]}; is it a serverless-idp stack?")
-    return Settings.from_env({setting: outputs[key] for key, setting in STACK_OUTPUTS.items()})
+    known = {**STACK_OUTPUTS, **OPTIONAL_STACK_OUTPUTS}
+    return Settings.from_env({setting: outputs[key] for key, setting in known.items() if key in outputs})
 
 
 def _settings_for(args: argparse.Namespace) -> Settings:

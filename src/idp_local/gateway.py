@@ -104,6 +104,9 @@ class LocalGateway:
         self.access_log = access_log
         self.local_routes: dict[tuple[str, str], LocalRoute] = {("GET", "/_local/health"): health_route}
         self.local_routes.update(local_routes or {})
+        # Path prefixes served by another function, like the API's /mfa resources; the
+        # longest matching prefix wins, as the most specific API Gateway resource does.
+        self.prefix_handlers: dict[str, LambdaHandler] = {}
         # Lambda runs one event at a time per execution environment, and Powertools keeps
         # the current event on the resolver instance, so handler calls are serialised.
         self._handler_lock = threading.Lock()
@@ -143,10 +146,19 @@ class LocalGateway:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    def route_prefix(self, prefix: str, handler: LambdaHandler) -> None:
+        """Send ``prefix`` and every path below it to ``handler``."""
+        self.prefix_handlers["/" + prefix.strip("/")] = handler
+
+    def handler_for(self, path: str) -> LambdaHandler:
+        matches = [p for p in self.prefix_handlers if path == p or path.startswith(p + "/")]
+        return self.prefix_handlers[max(matches, key=len)] if matches else self.handler
+
     def invoke(self, event: dict[str, Any]) -> Mapping[str, Any]:
         context = LambdaContext(event["requestContext"]["requestId"])
+        handler = self.handler_for(str(event.get("path") or "/"))
         with self._handler_lock:
-            return self.handler(event, context)
+            return handler(event, context)
 
 
 class _Server(ThreadingHTTPServer):

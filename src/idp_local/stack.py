@@ -1,8 +1,9 @@
 """The local stack behind ``make dev`` / ``idp local``: an embedded AWS, the real handlers, demo data.
 
 A moto server in this process plays DynamoDB, KMS, IAM, STS, SNS, SES and EventBridge;
-``AWS_ENDPOINT_URL`` points every boto3 and PynamoDB client at it. The sso handler runs
-in-process behind the local gateway, exactly as API Gateway would call it.
+``AWS_ENDPOINT_URL`` points every boto3 and PynamoDB client at it. The sso and otp handlers
+run in-process behind the local gateway, exactly as API Gateway would call them: the
+second-factor paths go to the otp handler, everything else to the sso handler.
 """
 
 from __future__ import annotations
@@ -28,11 +29,19 @@ from urllib.request import urlopen
 import boto3
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from idp_core.config import Settings, Tables
+from idp_core.config import (
+    ENV_COOKIE_SECURE,
+    ENV_DATA_KEY_ID,
+    ENV_EMAIL_SENDER,
+    ENV_PUBLIC_BASE_URL,
+    ENV_SIGNING_KEY_ID,
+    Settings,
+    Tables,
+)
 from idp_core.models import create_tables
 from idp_local.gateway import LambdaHandler, LocalGateway, LocalRequest, LocalResponse, LocalRoute
 from idp_local.idp_metadata import idp_metadata_xml
-from idp_local.outbox import outbox_route
+from idp_local.outbox import outbox_route, record_send_times
 from idp_local.state import (
     CREDENTIALS_FILE_NAME,
     DUMMY_CREDENTIALS,
@@ -62,6 +71,10 @@ DEMO_ACCOUNT_ID = "123456789012"  # moto's default account, so IAM and STS agree
 DEMO_ROLE = "IdpDemoEngineer"
 DEMO_PROVIDER = "serverless-idp-local"
 SAML_EMULATOR_PATH = "/_local/aws/saml"
+# The sender of e-mail codes, verified in the embedded SES; nothing is really sent.
+LOCAL_EMAIL_SENDER = "idp@local.test"
+# The paths the API sends to the otp function (infra.stack.OTP_PATH_PREFIXES).
+OTP_PATH_PREFIXES = ("/mfa", "/me/mfa", "/admin/mfa")
 
 
 class StackError(Exception):
@@ -92,6 +105,7 @@ def start_moto(host: str = "127.0.0.1") -> tuple[ThreadedMotoServer, str]:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
     server.start()
+    record_send_times(DEMO_ACCOUNT_ID, REGION)
     bound_host, port = server.get_host_and_port()
     return server, f"http://{bound_host}:{port}"
 
@@ -145,8 +159,35 @@ def _create_keys() -> tuple[str, str]:
     return signing, data
 
 
+def _verify_email_sender(address: str) -> None:
+    # moto's SES, like SES in its sandbox, refuses to send from an unverified identity.
+    boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=address)
+
+
+def local_settings_env(
+    *, tables: Tables, signing_key_id: str, data_key_id: str, base_url: str
+) -> dict[str, str]:
+    """The environment both handlers read their settings from, as the deployed functions do."""
+    env = {
+        **tables.to_env(),
+        ENV_SIGNING_KEY_ID: signing_key_id,
+        ENV_DATA_KEY_ID: data_key_id,
+        ENV_PUBLIC_BASE_URL: base_url,
+        # Only the local http stack turns Secure cookies off (S13).
+        ENV_COOKIE_SECURE: "false",
+        ENV_EMAIL_SENDER: LOCAL_EMAIL_SENDER,
+    }
+    # Settings.to_env adds the defaults of everything else, so the state file is complete.
+    return {**Settings.from_env(env).to_env(), **env}
+
+
 def seed_demo_data(*, admin: DemoAccount, user: DemoAccount, acs_url: str) -> None:
-    """Create the demo group, admin, user and AWS app unless they already exist."""
+    """Create the demo group, admin, user and AWS app unless they already exist.
+
+    The demo app requires a second factor (the default for new apps), so the demo user
+    enrols one at the first sign-in; the user has an e-mail address, so e-mail codes work
+    and land in the local outbox.
+    """
     from idp_core import accounts, apps
     from idp_core.audit import AuditContext
 
@@ -184,6 +225,10 @@ def seed_demo_data(*, admin: DemoAccount, user: DemoAccount, acs_url: str) -> No
             display_name="AWS console (demo account)",
             context=context,
         )
+    if not apps.get_app(DEMO_APP).mfa_required:
+        from idp_core.mfa import policy
+
+        policy.set_app_policy(DEMO_APP, mfa_required=True, context=context)
 
 
 def _emulator_route(clock: Any, metadata_provider: Callable[[], str], acs_url: str) -> LocalRoute:
@@ -262,12 +307,13 @@ def start_stack(
         tables = Tables.with_prefix(TABLE_PREFIX)
         create_tables(tables)
         signing_key_id, data_key_id = _create_keys()
-        # Only the local http stack turns Secure cookies off (S13).
-        settings = Settings(
-            tables=tables, signing_key_id=signing_key_id, public_base_url=base_url, cookie_secure=False
+        _verify_email_sender(LOCAL_EMAIL_SENDER)
+        settings_env = local_settings_env(
+            tables=tables, signing_key_id=signing_key_id, data_key_id=data_key_id, base_url=base_url
         )
-        # The handler reads its settings when it is imported, so they must be in place first.
-        os.environ.update(settings.to_env())
+        settings = Settings.from_env(settings_env)
+        # The handlers read their settings when they are imported, so they must be in place first.
+        os.environ.update(settings_env)
 
         passwords = _demo_passwords(directory, env)
         admin = DemoAccount(DEMO_ADMIN, passwords[DEMO_ADMIN])
@@ -276,8 +322,10 @@ def start_stack(
 
         from idp_core.clock import SYSTEM_CLOCK
 
-        handler_module = importlib.import_module("functions.sso.handler")
-        gateway.handler = handler_module.lambda_handler
+        gateway.handler = importlib.import_module("functions.sso.handler").lambda_handler
+        otp_handler = importlib.import_module("functions.otp.handler").lambda_handler
+        for prefix in OTP_PATH_PREFIXES:
+            gateway.route_prefix(prefix, otp_handler)
         metadata = _metadata_provider(settings, SYSTEM_CLOCK)
         gateway.local_routes[("POST", SAML_EMULATOR_PATH)] = _emulator_route(SYSTEM_CLOCK, metadata, acs_url)
         gateway.local_routes[("GET", "/_local/outbox")] = outbox_route
@@ -294,7 +342,7 @@ def start_stack(
             demo_group=DEMO_GROUP,
             demo_app=DEMO_APP,
             pid=os.getpid(),
-            settings_env=settings.to_env(),
+            settings_env=settings_env,
         )
         gateway.start()
         write_state(state, path)
@@ -332,9 +380,18 @@ def instructions(state: LocalState) -> str:
             f"  The demo user can launch the app '{state.demo_app}': it signs in to a local stand-in",
             f"  for the AWS console ({state.base_url}{SAML_EMULATOR_PATH}) that shows the assumed role.",
             "",
+            f"  The demo app requires a second factor. Sign in as {state.user.username}: you will be asked",
+            f"  to set one up (or do it any time at {state.base_url}/me/mfa):",
+            '    - "Authenticator app": scan the QR code with Google Authenticator, Microsoft',
+            "      Authenticator or Authy (or type the secret shown), then enter the 6-digit code;",
+            f'    - "E-mail": the code goes to {state.user.username}\'s e-mail address; read it at',
+            f'      {state.base_url}/_local/outbox (codes sent by "Text message (SMS)" land there too).',
+            "",
             "  Admin commands from another terminal, in this directory:",
             "      uv run idp --local user list",
             "      uv run idp --local user add bob --group engineers --password-stdin",
+            f"      uv run idp --local policy show {state.demo_app}",
+            f"      uv run idp --local user factors {state.user.username}",
             "",
             f"  State file: {Path(state_dir()) / 'local.json'} (removed on exit). Stop with Ctrl-C.",
             "",

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from idp_core.config import Settings, Tables
+from idp_core.config import ENV_DATA_KEY_ID, Settings, Tables
 
 ENV_STATE_DIR = "IDP_STATE_DIR"
 STATE_FILE_NAME = "local.json"
@@ -59,7 +59,8 @@ class LocalState:
         }
 
     def settings(self) -> Settings:
-        return Settings.from_env(self.settings_env)
+        # A state file written before the data key was a setting still names the key.
+        return Settings.from_env({ENV_DATA_KEY_ID: self.data_key_id, **self.settings_env})
 
     def table_names(self) -> Tables:
         return Tables(**self.tables)

@@ -9,15 +9,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import LocalIdp
+from tests.e2e.steps import enrol_authenticator, expect_signed_in_to_aws, sign_in
 
 SCREENSHOT_DIR_NAME = "screenshots"
-
-
-def sign_in(page: Page, base_url: str, username: str, password: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def sign_in_error(page: Page) -> str:
@@ -29,17 +23,18 @@ def sign_in_error(page: Page) -> str:
 def test_demo_user_launches_the_aws_app_and_sees_the_assumed_role(
     page: Page, local_idp: LocalIdp, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    sign_in(page, local_idp.base_url, local_idp.user.username, local_idp.user.password)
+    base = local_idp.base_url
+    sign_in(page, base, local_idp.user.username, local_idp.user.password)
 
-    expect(page).to_have_url(f"{local_idp.base_url}/me")
+    # The demo user has no second factor yet: every page leads to setting one up (S11).
+    expect(page).to_have_url(re.compile(rf"^{re.escape(base)}/me/mfa"))
+    page.goto(f"{base}/me")
+    expect(page).to_have_url(re.compile(rf"^{re.escape(base)}/me/mfa"))
+    enrol_authenticator(page, base)
+
+    page.goto(f"{base}/me")
     page.get_by_role("link", name="AWS console (demo account)").click()
-
-    expect(page).to_have_url(f"{local_idp.base_url}/_local/aws/saml")
-    expect(page.get_by_role("heading", name="Signed in to AWS")).to_be_visible()
-    assumed_role = page.locator("#assumed-role")
-    expect(assumed_role).to_have_text(
-        re.compile(rf"^arn:aws:sts::123456789012:assumed-role/IdpDemoEngineer/{local_idp.user.username}$")
-    )
+    expect_signed_in_to_aws(page, base, local_idp.user.username)
     screenshot: Path = tmp_path_factory.mktemp(SCREENSHOT_DIR_NAME) / "aws-emulator.png"
     page.screenshot(path=str(screenshot), full_page=True)
     print(f"emulator screenshot: {screenshot}")
@@ -77,12 +72,13 @@ def test_a_user_disabled_with_the_cli_cannot_sign_in_and_loses_their_session(
     try:
         earlier = signed_in.new_page()
         sign_in(earlier, local_idp.base_url, "erin", password)
-        expect(earlier).to_have_url(f"{local_idp.base_url}/me")
+        # Signed in half-way: the password is done, a second factor is still to be set up.
+        expect(earlier).to_have_url(re.compile(rf"^{re.escape(local_idp.base_url)}/me/mfa"))
 
         disabled = local_idp.idp("user", "disable", "erin")
         assert disabled.returncode == 0, disabled.stderr
 
-        earlier.goto(f"{local_idp.base_url}/me")
+        earlier.goto(f"{local_idp.base_url}/me/mfa")
         expect(earlier).to_have_url(re.compile(rf"^{re.escape(local_idp.base_url)}/login"))
     finally:
         signed_in.close()

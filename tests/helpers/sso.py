@@ -1,8 +1,9 @@
-"""The sso function behind the local gateway, for tests that drive it over HTTP.
+"""The sso and otp functions behind the local gateway, for tests that drive them over HTTP.
 
-Each stack uses the test's fresh tables and FakeClock; the handler module is imported
+Each stack uses the test's fresh tables and FakeClock; each handler module is imported
 once per process (its cold start reads the settings from the environment) and then
-re-configured per test.
+re-configured per test. The gateway sends the MFA paths to the otp handler and
+everything else to the sso handler, as the deployed API does.
 """
 
 from __future__ import annotations
@@ -22,19 +23,22 @@ import boto3
 import requests
 
 from idp_core.clock import FakeClock
-from idp_core.config import LockoutPolicy, SessionPolicy, Settings, Tables
+from idp_core.config import LockoutPolicy, MessagingConfig, SessionPolicy, Settings, Tables
 from idp_local.gateway import LocalGateway, build_event
 
 PASSWORD = "correct horse battery staple"
+EMAIL_SENDER = "idp@tests.example"
+# The paths the API sends to the otp function (infra.stack / idp_local.stack).
+OTP_PATH_PREFIXES = ("/mfa", "/me/mfa", "/admin/mfa")
 _CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def handler_module(settings: Settings) -> ModuleType:
-    """The handler module; its first import (the cold start) reads the settings from the environment."""
+def handler_module(settings: Settings, function: str = "sso") -> ModuleType:
+    """A handler module; its first import (the cold start) reads the settings from the environment."""
     saved = {name: os.environ.get(name) for name in settings.to_env()}
     os.environ.update(settings.to_env())
     try:
-        return importlib.import_module("functions.sso.handler")
+        return importlib.import_module(f"functions.{function}.handler")
     finally:
         for name, value in saved.items():
             if value is None:
@@ -49,12 +53,23 @@ def new_signing_key() -> str:
     )
 
 
+def new_data_key() -> str:
+    """The symmetric key that encrypts TOTP and token secrets."""
+    return str(boto3.client("kms").create_key(KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"])
+
+
+def verify_email_sender(address: str = EMAIL_SENDER) -> None:
+    # moto's SES, like SES in its sandbox, sends only from a verified identity.
+    boto3.client("ses").verify_email_identity(EmailAddress=address)
+
+
 @dataclass
 class Sso:
     url: str
     settings: Settings
     clock: FakeClock
     handler: ModuleType
+    otp_handler: ModuleType
 
     def browser(self) -> requests.Session:
         return requests.Session()
@@ -123,11 +138,14 @@ def running_sso(
     sessions: SessionPolicy | None = None,
 ) -> Iterator[Sso]:
     gateway = LocalGateway(lambda event, context: {"statusCode": 503})
+    verify_email_sender()
     settings = Settings(
         tables=tables,
         signing_key_id=new_signing_key(),
+        data_key_id=new_data_key(),
         public_base_url=gateway.url if public_base_url else None,
         cookie_secure=cookie_secure,
+        messaging=MessagingConfig(email_sender=EMAIL_SENDER),
     )
     if lockout is not None:
         settings = dataclasses.replace(settings, lockout=lockout)
@@ -135,6 +153,10 @@ def running_sso(
         settings = dataclasses.replace(settings, sessions=sessions)
     handler = handler_module(settings)
     handler.configure(settings, clock)
+    otp_handler = handler_module(settings, "otp")
+    otp_handler.configure(settings, clock)
     gateway.handler = handler.lambda_handler
+    for prefix in OTP_PATH_PREFIXES:
+        gateway.route_prefix(prefix, otp_handler.lambda_handler)
     with gateway:
-        yield Sso(url=gateway.url, settings=settings, clock=clock, handler=handler)
+        yield Sso(url=gateway.url, settings=settings, clock=clock, handler=handler, otp_handler=otp_handler)

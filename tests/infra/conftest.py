@@ -27,6 +27,15 @@ CUSTOM_DOMAIN_CONTEXT = {
     "hostedZoneName": "example.com",
 }
 
+# Messaging settings go with the custom-domain synthesis, so the default one shows a stack
+# without them (no SES permission at all) and this one a fully configured sender.
+MESSAGING_CONTEXT = {
+    "smsSenderId": "ExampleIdP",
+    "smsOriginationNumber": "+15555550123",
+    "emailSender": "Sign-in <sign-in@idp.example.com>",
+    "smsAllowedCountries": "US,GB,DE",
+}
+
 
 @dataclass(frozen=True)
 class Synthesis:
@@ -94,4 +103,4 @@ def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
 
 @pytest.fixture(scope="session")
 def custom_domain_synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
-    return synthesise(tmp_path_factory.mktemp("cdk-out-domain"), CUSTOM_DOMAIN_CONTEXT)
+    return synthesise(tmp_path_factory.mktemp("cdk-out-domain"), CUSTOM_DOMAIN_CONTEXT | MESSAGING_CONTEXT)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from idp_core.config import ENV_COOKIE_SECURE, ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID, Tables
+from idp_local.stack import OTP_PATH_PREFIXES
 from tests.infra.conftest import CUSTOM_DOMAIN_CONTEXT, REPO_ROOT, Synthesis
 
 # Keys as idp_core.models declares them: (partition key, sort key or None).
@@ -23,7 +24,16 @@ EXPECTED_TABLE_KEYS = {
     "TransactionsTable": ("id_hash", None),
     "RateLimitsTable": ("key", None),
 }
-OUTPUT_KEYS = {"ApiUrl", "MetadataUrl", "SigningKeyId", *EXPECTED_TABLE_KEYS}
+OUTPUT_KEYS = {"ApiUrl", "MetadataUrl", "SigningKeyId", "DataKeyId", *EXPECTED_TABLE_KEYS}
+SSO_TABLE_KEYS = {
+    "UsersTable",
+    "GroupsTable",
+    "AppsTable",
+    "SessionsTable",
+    "SettingsTable",
+    "AuditTable",
+    "TransactionsTable",
+}
 
 
 def _template(synthesis: Synthesis) -> Any:
@@ -37,10 +47,30 @@ def _table_for_output(synthesis: Synthesis, output_key: str) -> dict[str, Any]:
     return synthesis.template["Resources"][logical_id]
 
 
-def _sso_function(synthesis: Synthesis) -> tuple[str, dict[str, Any]]:
+def function_of(synthesis: Synthesis, service: str) -> tuple[str, dict[str, Any]]:
+    """The function whose Powertools service name is ``service`` (sso or otp)."""
     functions = synthesis.resources("AWS::Lambda::Function")
-    assert len(functions) == 1, f"expected only the sso function, found {sorted(functions)}"
-    return next(iter(functions.items()))
+    assert len(functions) == 2, f"expected the sso and otp functions, found {sorted(functions)}"
+    (found,) = [
+        (logical_id, function)
+        for logical_id, function in functions.items()
+        if function["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == service
+    ]
+    return found
+
+
+def _sso_function(synthesis: Synthesis) -> tuple[str, dict[str, Any]]:
+    return function_of(synthesis, "sso")
+
+
+def role_statements(synthesis: Synthesis, function: dict[str, Any]) -> list[dict[str, Any]]:
+    role_id = _logical_id(function["Properties"]["Role"])
+    return [
+        statement
+        for policy in synthesis.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
 
 
 def _logical_id(ref: Any) -> str:
@@ -115,8 +145,11 @@ def test_signing_key_is_a_retained_rsa_sign_verify_key_and_the_data_key_rotates(
     assert keys[signing_id]["Properties"]["KeySpec"] == "RSA_2048"
 
 
-def test_sso_function_runs_python_3_13_on_arm64_with_the_core_layer(synthesis: Synthesis) -> None:
-    _, function = _sso_function(synthesis)
+@pytest.mark.parametrize("service", ["sso", "otp"])
+def test_each_function_runs_python_3_13_on_arm64_with_the_core_layer(
+    synthesis: Synthesis, service: str
+) -> None:
+    _, function = function_of(synthesis, service)
     properties = function["Properties"]
     assert properties["Runtime"] == "python3.13"
     assert properties["Architectures"] == ["arm64"]
@@ -178,24 +211,30 @@ def test_sso_role_has_no_managed_policies_and_signs_with_the_signing_key_only(sy
     assert "*" not in json.dumps(kms_statement["Resource"])
 
 
-def test_sso_role_reaches_exactly_its_six_tables_and_the_sessions_index(synthesis: Synthesis) -> None:
+def test_sso_role_reaches_its_tables_and_only_reads_the_factors(synthesis: Synthesis) -> None:
     _, function = _sso_function(synthesis)
-    role_id = _logical_id(function["Properties"]["Role"])
-    statements = [
-        statement
-        for policy in synthesis.resources("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-    (dynamodb_statement,) = [
-        s for s in statements if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))
-    ]
-    resources = _as_list(dynamodb_statement["Resource"])
-    table_ids = {_table_id(synthesis, key) for key in EXPECTED_TABLE_KEYS}
+    statements = role_statements(synthesis, function)
+    dynamodb_statements = {
+        s["Sid"]: s for s in statements if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))
+    }
+    assert set(dynamodb_statements) == {"ItemAccessOnOwnTables", "ItemReadsOnSharedTables"}
+    resources = _as_list(dynamodb_statements["ItemAccessOnOwnTables"]["Resource"])
+    table_ids = {_table_id(synthesis, key) for key in SSO_TABLE_KEYS}
     assert {_logical_id(r) for r in resources if "Fn::GetAtt" in r} == table_ids
     sessions_id = _table_id(synthesis, "SessionsTable")
     assert {"Fn::Join": ["", [{"Fn::GetAtt": [sessions_id, "Arn"]}, "/index/by_user"]]} in resources
-    assert "*" not in json.dumps(resources)
+    reads = dynamodb_statements["ItemReadsOnSharedTables"]
+    assert _as_list(reads["Resource"]) == [{"Fn::GetAtt": [_table_id(synthesis, "FactorsTable"), "Arn"]}]
+    assert not {
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    } & set(_as_list(reads["Action"]))
+    everything = json.dumps([s["Resource"] for s in dynamodb_statements.values()])
+    assert _table_id(synthesis, "TokensTable") not in everything
+    assert _table_id(synthesis, "RateLimitsTable") not in everything
+    assert "*" not in everything
     assert not any(
         action.endswith("*") for statement in statements for action in _as_list(statement["Action"])
     )
@@ -241,17 +280,48 @@ def test_prod_stage_is_throttled_and_writes_access_logs(synthesis: Synthesis) ->
     )
 
 
-def test_root_and_proxy_route_every_method_to_the_sso_function(synthesis: Synthesis) -> None:
-    function_id, _ = _sso_function(synthesis)
-    methods = synthesis.resources("AWS::ApiGateway::Method")
-    assert len(methods) == 2
-    for method in methods.values():
+def _routes(synthesis: Synthesis) -> dict[str, str]:
+    """Each API path (``/`` and resources such as ``/me/mfa/{proxy+}``) -> the function it calls."""
+    resources = synthesis.resources("AWS::ApiGateway::Resource")
+    (rest_api_id,) = synthesis.resources("AWS::ApiGateway::RestApi")
+
+    def path(ref: dict[str, Any]) -> str:
+        if "Fn::GetAtt" in ref and ref["Fn::GetAtt"][0] == rest_api_id:
+            return ""
+        properties = resources[_logical_id(ref)]["Properties"]
+        return f"{path(properties['ParentId'])}/{properties['PathPart']}"
+
+    functions = {
+        logical_id: function["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+        for logical_id, function in synthesis.resources("AWS::Lambda::Function").items()
+    }
+    routes = {}
+    for method in synthesis.resources("AWS::ApiGateway::Method").values():
         properties = method["Properties"]
         assert properties["HttpMethod"] == "ANY"
         assert properties["Integration"]["Type"] == "AWS_PROXY"
-        assert function_id in json.dumps(properties["Integration"]["Uri"])
-    (resource,) = synthesis.resources("AWS::ApiGateway::Resource").values()
-    assert resource["Properties"]["PathPart"] == "{proxy+}"
+        uri = json.dumps(properties["Integration"]["Uri"])
+        (service,) = [name for logical_id, name in functions.items() if logical_id in uri]
+        routes[path(properties["ResourceId"]) or "/"] = service
+    return routes
+
+
+def test_mfa_paths_go_to_the_otp_function_and_everything_else_to_sso(synthesis: Synthesis) -> None:
+    from infra.stack import OTP_PATH_PREFIXES as API_OTP_PATH_PREFIXES
+
+    # The local gateway routes the same prefixes as the API.
+    assert tuple(API_OTP_PATH_PREFIXES) == tuple(OTP_PATH_PREFIXES)
+    routes = _routes(synthesis)
+    expected = {"/": "sso", "/{proxy+}": "sso"}
+    for prefix in OTP_PATH_PREFIXES:
+        expected[prefix] = "otp"
+        expected[f"{prefix}/{{proxy+}}"] = "otp"
+    # /me and /admin become resources on the way to /me/mfa and /admin/mfa; they and the
+    # rest of their subtrees (/me/apps, /admin/users) must still reach the sso function.
+    for parent in ("/me", "/admin"):
+        expected[parent] = "sso"
+        expected[f"{parent}/{{proxy+}}"] = "sso"
+    assert routes == expected
 
 
 def test_outputs_name_what_the_idp_cli_looks_up(synthesis: Synthesis) -> None:

@@ -65,3 +65,34 @@ def test_custom_domain_gives_an_https_public_base_url() -> None:
 def test_incomplete_custom_domain_settings_stop_the_synth(context: dict[str, str]) -> None:
     with pytest.raises(InfraConfigurationError):
         settings_from(**context)
+
+
+def test_messaging_settings_default_to_none_and_accept_a_named_sender() -> None:
+    assert settings_from().messaging.email_sender is None
+    messaging = settings_from(
+        smsSenderId="MyIdP", emailSender="Sign-in <idp@example.org>", smsAllowedCountries="us, gb"
+    ).messaging
+    assert messaging.sms_sender_id == "MyIdP"
+    assert messaging.email_address == "idp@example.org"
+    assert messaging.email_domain == "example.org"
+    assert messaging.sms_countries == ("US", "GB")
+
+
+def test_country_allowlist_from_cdk_json_may_be_a_list() -> None:
+    assert settings_from(smsAllowedCountries=["DE", "FR"]).messaging.sms_countries == ("DE", "FR")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("smsSenderId", "TwelveLetter"),
+        ("smsSenderId", "12345"),
+        ("smsOriginationNumber", "5555550100"),
+        ("emailSender", "not an address"),
+        ("emailSender", "Name <idp@localhost>"),
+        ("smsAllowedCountries", "USA,GB"),
+    ],
+)
+def test_malformed_messaging_settings_stop_the_synth(key: str, value: str) -> None:
+    with pytest.raises(InfraConfigurationError, match=key):
+        settings_from(**{key: value})

@@ -17,6 +17,7 @@ from idp_core import accounts
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.models import App, AuditEvent, Group, User
+from tests.helpers.mfa import give_totp, password_only, prove_second_factor
 from tests.helpers.sso import PASSWORD, Sso, csrf_token, event, running_sso
 
 ADMIN_GETS = [
@@ -54,6 +55,8 @@ ADMIN_EVENT_PREFIXES = ("user.", "group.", "app.")
 @pytest.fixture
 def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
     with running_sso(tables, clock) as stack:
+        # The users these tests create have no second factor; the admin has one (below).
+        password_only(clock)
         yield stack
 
 
@@ -62,11 +65,18 @@ def root(tables: Tables) -> User:
     return accounts.create_user("root", password=PASSWORD, is_admin=True, display_name="Root Admin")
 
 
-@pytest.fixture
-def admin(sso: Sso, root: User) -> requests.Session:
+def signed_in_admin(sso: Sso) -> requests.Session:
+    """root, signed in and stepped up with an authenticator app: the console wants both."""
+    secret = give_totp(sso, "root")
     browser = sso.browser()
     assert sso.sign_in(browser, "root").status_code == 303
+    prove_second_factor(sso, browser, secret)
     return browser
+
+
+@pytest.fixture
+def admin(sso: Sso, root: User) -> requests.Session:
+    return signed_in_admin(sso)
 
 
 def page_token(sso: Sso, browser: requests.Session, path: str = "/admin") -> str:
@@ -487,8 +497,7 @@ def test_links_forms_and_redirects_carry_the_stage_prefix(
     tables: Tables, clock: FakeClock, root: User
 ) -> None:
     with running_sso(tables, clock, public_base_url=False) as sso:
-        browser = sso.browser()
-        sso.sign_in(browser, "root")
+        browser = signed_in_admin(sso)
         cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
         page = sso.invoke(event("GET", "/admin/groups", headers={"Cookie": cookie}))
         body = page["body"]

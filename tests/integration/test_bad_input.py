@@ -13,6 +13,7 @@ from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.models import AuditEvent, Session, User
 from idp_core.passwords import MAX_PASSWORD_CHARS
+from tests.helpers.mfa import password_only
 from tests.helpers.sso import PASSWORD, Sso, running_sso
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -27,6 +28,7 @@ SECURITY_HEADERS = {
 @pytest.fixture
 def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
     with running_sso(tables, clock) as stack:
+        password_only(clock)  # The password step alone; second factors are tested in test_mfa_*.
         yield stack
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterator
 
 import boto3
@@ -30,7 +32,8 @@ def outbox(query: dict[str, list[str]]) -> tuple[int, str]:
 
 
 @pytest.mark.usefixtures("embedded_aws")
-def test_sent_sms_and_email_appear_in_the_outbox() -> None:
+def test_sent_sms_and_email_appear_in_the_outbox_newest_first_with_their_time() -> None:
+    before = time.time()
     boto3.client("sns").publish(PhoneNumber="+15555550100", Message="Your code is 123456")
     ses = boto3.client("ses")
     ses.verify_email_identity(EmailAddress="idp@example.com")
@@ -47,7 +50,21 @@ def test_sent_sms_and_email_appear_in_the_outbox() -> None:
     messages = [m for m in json.loads(body) if m["to"] in (["+15555550100"], ["alice@example.com"])]
     assert status == 200
     assert [(m["kind"], m["to"], m["subject"], m["body"]) for m in messages] == [
-        ("sms", ["+15555550100"], None, "Your code is 123456"),
         ("email", ["alice@example.com"], "Your code", "Code <b>654321</b>"),
+        ("sms", ["+15555550100"], None, "Your code is 123456"),
     ]
+    assert before <= messages[1]["sent_at"] <= messages[0]["sent_at"] <= time.time()
     assert "Code &lt;b&gt;654321&lt;/b&gt;" in page  # message text is escaped, never rendered as HTML
+    # The page shows when each message was sent, the e-mail (sent last) above the SMS.
+    assert re.search(r"<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time> <strong>E-mail</strong>", page)
+    assert page.index("654321") < page.index("123456")
+
+
+@pytest.mark.usefixtures("embedded_aws")
+def test_three_codes_to_one_number_are_listed_newest_first() -> None:
+    sns = boto3.client("sns")
+    for n in range(3):
+        sns.publish(PhoneNumber="+15555550199", Message=f"Your code is 00000{n}")
+    _, body = outbox({"format": ["json"]})
+    texts = [m["body"] for m in json.loads(body) if m["to"] == ["+15555550199"]]
+    assert texts == ["Your code is 000002", "Your code is 000001", "Your code is 000000"]

@@ -13,6 +13,7 @@ from idp_core import accounts, sessions
 from idp_core.clock import FakeClock
 from idp_core.config import SessionPolicy, Tables
 from idp_core.models import Session, User
+from tests.helpers.mfa import password_only
 from tests.helpers.sso import PASSWORD, Sso, csrf_token, event, running_sso
 
 POLICY = SessionPolicy()
@@ -21,6 +22,7 @@ POLICY = SessionPolicy()
 @pytest.fixture
 def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
     with running_sso(tables, clock) as stack:
+        password_only(clock)  # The password step alone; second factors are tested in test_mfa_*.
         yield stack
 
 
@@ -150,6 +152,7 @@ def test_deployed_cookies_are_host_prefixed_secure_and_links_carry_the_stage(
 ) -> None:
     # No PUBLIC_BASE_URL: URLs come from the execute-api domain and the stage.
     with running_sso(tables, clock, public_base_url=False, cookie_secure=True) as sso:
+        password_only(clock)
         page = sso.invoke(event("GET", "/login"))
         [csrf_cookie] = page["multiValueHeaders"]["Set-Cookie"]
         assert csrf_cookie.startswith("__Host-idp_csrf=")

@@ -13,6 +13,7 @@ from idp_core import accounts, apps
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.models import AuditEvent, Session, User
+from tests.helpers.mfa import password_only
 from tests.helpers.sso import PASSWORD, Sso, running_sso
 
 FULLWIDTH_ALICE = "\uff21\uff4c\uff49\uff43\uff45"  # NFKC folds it to "Alice"
@@ -21,6 +22,7 @@ FULLWIDTH_ALICE = "\uff21\uff4c\uff49\uff43\uff45"  # NFKC folds it to "Alice"
 @pytest.fixture
 def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
     with running_sso(tables, clock) as stack:
+        password_only(clock)  # The password step alone; second factors are tested in test_mfa_*.
         yield stack
 
 
@@ -137,7 +139,7 @@ def test_open_redirects_are_refused(sso: Sso, alice: User) -> None:
 def test_launch_requires_sign_in_and_continues_to_the_app_after_it(sso: Sso, tables: Tables) -> None:
     accounts.create_group("devs")
     accounts.create_user("carol", password=PASSWORD, groups=["devs"])
-    apps.create_aws_app("prod", account_id="123456789012", roles=[("Developer", "devs")])
+    apps.create_aws_app("prod", account_id="123456789012", roles=[("Developer", "devs")], mfa_required=False)
     browser = sso.browser()
     console = "https://console.aws.amazon.com/ec2/home"
     response = sso.get(browser, "/apps/prod/launch", params={"RelayState": console})
@@ -167,9 +169,13 @@ def test_my_apps_lists_the_apps_with_launch_links(sso: Sso) -> None:
     accounts.create_group("devs")
     accounts.create_user("carol", password=PASSWORD, groups=["devs"])
     apps.create_aws_app(
-        "prod", account_id="123456789012", roles=[("Developer", "devs")], display_name="Production"
+        "prod",
+        account_id="123456789012",
+        roles=[("Developer", "devs")],
+        display_name="Production",
+        mfa_required=False,
     )
-    apps.create_aws_app("other", account_id="123456789012", roles=[("Developer", "devs")])
+    apps.create_aws_app("other", account_id="123456789012", roles=[("Developer", "devs")], mfa_required=False)
     apps.set_app_disabled("other", True)
     browser = sso.browser()
     sso.sign_in(browser, "carol")
@@ -181,7 +187,7 @@ def test_my_apps_lists_the_apps_with_launch_links(sso: Sso) -> None:
 def test_launch_refuses_a_user_locked_after_sign_in(sso: Sso) -> None:
     accounts.create_group("devs")
     accounts.create_user("carol", password=PASSWORD, groups=["devs"])
-    apps.create_aws_app("prod", account_id="123456789012", roles=[("Developer", "devs")])
+    apps.create_aws_app("prod", account_id="123456789012", roles=[("Developer", "devs")], mfa_required=False)
     browser = sso.browser()
     sso.sign_in(browser, "carol")
     User("carol").update(actions=[User.locked.set(True)])

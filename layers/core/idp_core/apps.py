@@ -92,9 +92,11 @@ def create_aws_app(
     acs_url: str | None = None,
     audience: str | None = None,
     display_name: str | None = None,
+    mfa_required: bool = True,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> App:
+    """Register an AWS account as an app; it requires a second factor unless told otherwise."""
     app_name = canonical_app_name(name)
     account_id = (account_id or "").strip()
     if not _ACCOUNT_ID.fullmatch(account_id):
@@ -126,6 +128,7 @@ def create_aws_app(
         relay_state=_check_url(relay_state or AWS_CONSOLE_URL, what="relay state", allow_loopback_http=False),
         acs_url=_check_url(acs_url or AWS_SIGNIN_ACS_URL, what="ACS URL", allow_loopback_http=True),
         audience=audience,
+        mfa_required=bool(mfa_required),
         created_at=clock.now(),
     )
     try:
@@ -139,7 +142,7 @@ def create_aws_app(
         "success",
         context=context,
         subject=app_name,
-        details={"account_id": account_id, "roles": len(app.roles)},
+        details={"account_id": account_id, "roles": len(app.roles), "mfa_required": app.mfa_required},
         clock=clock,
     )
     return app

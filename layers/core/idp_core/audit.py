@@ -31,9 +31,25 @@ def record(
     clock: Clock = SYSTEM_CLOCK,
 ) -> AuditEvent:
     """Write one audit event. ``details`` values are stringified; callers never pass secrets."""
+    event = new_event(event_type, outcome, context=context, subject=subject, details=details, clock=clock)
+    event.save()
+    return event
+
+
+def new_event(
+    event_type: str,
+    outcome: str,
+    *,
+    context: AuditContext | None = None,
+    subject: str | None = None,
+    details: Mapping[str, object] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> AuditEvent:
+    """An audit event not yet written, for a caller that writes it in one transaction with
+    the change it describes (a session and its sign-in event commit together or not at all)."""
     now = clock.now()
     context = context or AuditContext()
-    event = AuditEvent(
+    return AuditEvent(
         day=time.strftime("%Y-%m-%d", time.gmtime(now)),
         event_id=f"{int(now * 1000):013d}-{secrets.token_hex(4)}",
         at=now,
@@ -45,8 +61,6 @@ def record(
         details={key: str(value) for key, value in (details or {}).items()} or None,
         expires_at=int(now + RETENTION_SECONDS),
     )
-    event.save()
-    return event
 
 
 def recent(days: int = 1, limit: int = 100, clock: Clock = SYSTEM_CLOCK) -> list[AuditEvent]:

@@ -6,7 +6,9 @@ setting fails at start-up with the name of the variable, never later with a ``Ke
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -26,6 +28,11 @@ ENV_LOCKOUT_FAILURE_FACTOR = "LOCKOUT_FAILURE_FACTOR"
 ENV_LOCKOUT_WAIT_INCREMENT_SECONDS = "LOCKOUT_WAIT_INCREMENT_SECONDS"
 ENV_LOCKOUT_MAX_WAIT_SECONDS = "LOCKOUT_MAX_WAIT_SECONDS"
 ENV_LOCKOUT_FAILURE_RESET_SECONDS = "LOCKOUT_FAILURE_RESET_SECONDS"
+ENV_DATA_KEY_ID = "DATA_KEY_ID"
+ENV_SMS_SENDER_ID = "SMS_SENDER_ID"
+ENV_SMS_ORIGINATION_NUMBER = "SMS_ORIGINATION_NUMBER"
+ENV_EMAIL_SENDER = "EMAIL_SENDER"
+ENV_SMS_ALLOWED_COUNTRIES = "SMS_ALLOWED_COUNTRIES"
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,106 @@ class LockoutPolicy:
     failure_reset_seconds: int = 12 * 60 * 60
 
 
+# An alphanumeric SMS sender ID: 1-11 letters or digits with at least one letter, no spaces.
+_SENDER_ID = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9]{1,11}")
+# An origination identity: an E.164 phone number, or the ID or ARN of an AWS End User
+# Messaging phone number or pool.
+_ORIGINATION = re.compile(r"\+[1-9][0-9]{6,14}|(phone|pool)-[0-9a-f]{32}|arn:aws[a-z-]*:sms-voice:\S+")
+_ADDRESS = re.compile(r"[^@\s<>]+@([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+# How each messaging setting is named in the environment of the functions.
+MESSAGING_ENV_NAMES = {
+    "sms_sender_id": ENV_SMS_SENDER_ID,
+    "sms_origination_number": ENV_SMS_ORIGINATION_NUMBER,
+    "email_sender": ENV_EMAIL_SENDER,
+    "sms_countries": ENV_SMS_ALLOWED_COUNTRIES,
+}
+
+
+@dataclass(frozen=True)
+class MessagingConfig:
+    """Who SMS and e-mail codes and notices come from, and where SMS may go; all optional.
+
+    ``sms_sender_id`` and ``sms_origination_number`` are passed to SNS when set;
+    ``email_sender`` is the SES-verified From address, e.g. ``Sign-in <idp@example.com>``.
+    ``sms_countries`` is the deployment's outer bound for SMS destinations (S9): when set,
+    a text goes only to a country both it and the admin's MFA settings allow, so the
+    console can narrow what the account owner deployed but never widen it.
+    """
+
+    sms_sender_id: str | None = None
+    sms_origination_number: str | None = None
+    email_sender: str | None = None
+    sms_countries: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, values: Mapping[str, str | None], names: Mapping[str, str]) -> MessagingConfig:
+        """Check raw text values (keys as ``MESSAGING_ENV_NAMES``); errors quote ``names[key]``.
+
+        The CDK app checks its context with the same rules the functions apply at start-up,
+        so a value that synthesises is one the functions accept.
+        """
+        clean = {key: (values.get(key) or "").strip() or None for key in MESSAGING_ENV_NAMES}
+        sender_id, origination, sender = (
+            clean["sms_sender_id"],
+            clean["sms_origination_number"],
+            clean["email_sender"],
+        )
+        if sender_id is not None and not _SENDER_ID.fullmatch(sender_id):
+            raise ConfigurationError(
+                f"{names['sms_sender_id']} must be 1-11 letters or digits with at least one letter "
+                f"(no spaces), got {sender_id!r}"
+            )
+        if origination is not None and not _ORIGINATION.fullmatch(origination):
+            raise ConfigurationError(
+                f"{names['sms_origination_number']} must be an E.164 number (+15555550100) or the ID or ARN "
+                f"of an origination phone number or pool, got {origination!r}"
+            )
+        config = cls(sms_sender_id=sender_id, sms_origination_number=origination, email_sender=sender)
+        if sender is not None and not _ADDRESS.fullmatch(config.email_address or ""):
+            raise ConfigurationError(
+                f"{names['email_sender']} must be an e-mail address, optionally as 'Name <address>', "
+                f"got {sender!r}"
+            )
+        # cdk.json may hold a JSON list; the environment and -c give comma-separated text.
+        items = (item.strip(" '\"[]").upper() for item in (clean["sms_countries"] or "").split(","))
+        countries = tuple(dict.fromkeys(item for item in items if item))
+        bad = [code for code in countries if not _COUNTRY.fullmatch(code)]
+        if bad:
+            raise ConfigurationError(
+                f"{names['sms_countries']} must be two-letter country codes such as US,GB; got {bad[0]!r}"
+            )
+        return dataclasses.replace(config, sms_countries=countries)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> MessagingConfig:
+        return cls.parse(
+            {key: env.get(name) for key, name in MESSAGING_ENV_NAMES.items()}, MESSAGING_ENV_NAMES
+        )
+
+    @property
+    def email_address(self) -> str | None:
+        """The bare address inside ``email_sender``."""
+        if self.email_sender is None:
+            return None
+        match = re.search(r"<([^<>]+)>\s*$", self.email_sender)
+        return (match.group(1) if match else self.email_sender).strip()
+
+    @property
+    def email_domain(self) -> str | None:
+        address = self.email_address
+        return address.rpartition("@")[2] if address else None
+
+    def to_env(self) -> dict[str, str]:
+        values = {
+            ENV_SMS_SENDER_ID: self.sms_sender_id,
+            ENV_SMS_ORIGINATION_NUMBER: self.sms_origination_number,
+            ENV_EMAIL_SENDER: self.email_sender,
+            ENV_SMS_ALLOWED_COUNTRIES: ",".join(self.sms_countries),
+        }
+        return {name: value for name, value in values.items() if value}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Settings of the sso function (and of the CLI and local stack that share its core)."""
@@ -111,6 +218,16 @@ class Settings:
     cookie_secure: bool = True
     sessions: SessionPolicy = field(default_factory=SessionPolicy)
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
+    messaging: MessagingConfig = field(default_factory=MessagingConfig)
+    # The symmetric KMS key that encrypts TOTP and token secrets (S6); only the code that
+    # handles second factors needs it, so it is optional here and required on use.
+    data_key_id: str | None = None
+
+    def require_data_key(self) -> str:
+        """The data key id, or a ConfigurationError naming the variable when it is not set."""
+        if not self.data_key_id:
+            raise ConfigurationError(f"the setting {ENV_DATA_KEY_ID} is required but not set")
+        return self.data_key_id
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -122,6 +239,7 @@ class Settings:
             tables=Tables.from_env(env),
             signing_key_id=_required(env, ENV_SIGNING_KEY_ID),
             public_base_url=base,
+            data_key_id=env.get(ENV_DATA_KEY_ID, "").strip() or None,
             cookie_secure=_bool(env, ENV_COOKIE_SECURE, default=True),
             sessions=SessionPolicy(
                 idle_seconds=_int(env, ENV_SESSION_IDLE_SECONDS, SessionPolicy.idle_seconds, 60, 24 * 3600),
@@ -140,6 +258,7 @@ class Settings:
                     env, ENV_LOCKOUT_FAILURE_RESET_SECONDS, LockoutPolicy.failure_reset_seconds, 60, 30 * DAY
                 ),
             ),
+            messaging=MessagingConfig.from_env(env),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -155,9 +274,12 @@ class Settings:
             ENV_LOCKOUT_WAIT_INCREMENT_SECONDS: str(self.lockout.wait_increment_seconds),
             ENV_LOCKOUT_MAX_WAIT_SECONDS: str(self.lockout.max_wait_seconds),
             ENV_LOCKOUT_FAILURE_RESET_SECONDS: str(self.lockout.failure_reset_seconds),
+            **self.messaging.to_env(),
         }
         if self.public_base_url:
             env[ENV_PUBLIC_BASE_URL] = self.public_base_url
+        if self.data_key_id:
+            env[ENV_DATA_KEY_ID] = self.data_key_id
         return env
 
 

@@ -13,11 +13,13 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import SessionPolicy
-from idp_core.models import Session, condition_failed
+from idp_core.models import AuditEvent, Session, condition_failed
 
 SECURE_COOKIE_NAME = "__Host-idp_session"
 # Only the local http stack uses this name: browsers refuse __Host- cookies without Secure.
@@ -26,6 +28,8 @@ LOCAL_COOKIE_NAME = "idp_session"
 LAST_SEEN_RESOLUTION_SECONDS = 60
 # A factor recorded with this prefix is still owed: the session is half-way (S14).
 PENDING_PREFIX = "pending:"
+# A second factor this session has proven, e.g. "mfa:totp"; app launches look for the method.
+SECOND_FACTOR_PREFIX = "mfa:"
 _MAX_TOKEN_CHARS = 128
 
 
@@ -50,6 +54,22 @@ def is_complete(session: Session) -> bool:
     return not any(factor.startswith(PENDING_PREFIX) for factor in session.factors or ())
 
 
+def pending_factors(session: Session) -> frozenset[str]:
+    """What the session still owes, without the prefix (e.g. ``{"mfa"}`` or ``{"enrol"}``)."""
+    return frozenset(
+        factor[len(PENDING_PREFIX) :] for factor in session.factors or () if factor.startswith(PENDING_PREFIX)
+    )
+
+
+def second_factor_methods(session: Session) -> frozenset[str]:
+    """The second-factor methods this session has proven (e.g. ``{"totp"}``)."""
+    return frozenset(
+        factor[len(SECOND_FACTOR_PREFIX) :]
+        for factor in session.factors or ()
+        if factor.startswith(SECOND_FACTOR_PREFIX)
+    )
+
+
 def start_session(
     username: str,
     *,
@@ -58,9 +78,13 @@ def start_session(
     replaces: str | None = None,
     source_ip: str | None = None,
     user_agent: str | None = None,
+    events: Iterable[AuditEvent] = (),
     clock: Clock = SYSTEM_CLOCK,
 ) -> IssuedSession:
-    """Store a new session for ``username`` and end the one it replaces (a new id per step, S14)."""
+    """Store a new session for ``username`` and end the one it replaces (a new id per step, S14).
+
+    The session, the end of the old one and ``events`` are one DynamoDB transaction.
+    """
     token = secrets.token_urlsafe(32)
     now = clock.now()
     session = Session(
@@ -74,10 +98,54 @@ def start_session(
         source_ip=source_ip,
         user_agent=(user_agent or "")[:256] or None,
     )
-    session.save(condition=Session.id_hash.does_not_exist())
-    if replaces:
-        end_session(replaces)
+    _swap(session, replaces, events)
     return IssuedSession(token=token, session=session)
+
+
+def _swap(new: Session, old_token: str | None, events: Iterable[AuditEvent]) -> None:
+    """Write ``new``, delete the session of ``old_token`` and write ``events``, all or nothing."""
+    with TransactWrite(connection=Connection()) as transaction:
+        # A 256-bit id never collides; the condition only keeps a bug from overwriting a session.
+        transaction.save(new, condition=Session.id_hash.does_not_exist())
+        if old_token and len(old_token) <= _MAX_TOKEN_CHARS and hash_token(old_token) != new.id_hash:
+            transaction.delete(Session(hash_token(old_token)))
+        for event in events:
+            transaction.save(event)
+
+
+def complete_second_factor(
+    token: str,
+    session: Session,
+    *,
+    method: str,
+    events: Iterable[AuditEvent] = (),
+    clock: Clock = SYSTEM_CLOCK,
+) -> IssuedSession:
+    """Record a proven second factor on a NEW session id and end the old one (S14).
+
+    Whatever the session still owed (``pending:mfa``, ``pending:enrol``) is settled, the
+    method is added as ``mfa:<method>`` and ``second_factor_at`` is now. The new session
+    keeps the old one's creation time and absolute end, so stepping up never extends the
+    lifetime (S15). The new session, the end of the old one and ``events`` are one transaction.
+    """
+    new_token = secrets.token_urlsafe(32)
+    now = clock.now()
+    factors = {factor for factor in session.factors or () if not factor.startswith(PENDING_PREFIX)}
+    factors.add(SECOND_FACTOR_PREFIX + method)
+    renewed = Session(
+        hash_token(new_token),
+        username=session.username,
+        created_at=session.created_at,
+        last_seen_at=now,
+        expires_at=session.expires_at,
+        csrf_token=secrets.token_urlsafe(32),
+        factors=factors,
+        second_factor_at=now,
+        source_ip=session.source_ip,
+        user_agent=session.user_agent,
+    )
+    _swap(renewed, token, events)
+    return IssuedSession(token=new_token, session=renewed)
 
 
 def find_session(token: str | None, *, policy: SessionPolicy, clock: Clock = SYSTEM_CLOCK) -> Session | None:

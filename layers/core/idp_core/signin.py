@@ -2,9 +2,10 @@
 
 Every refusal on the password step is the same ``SignInFailed`` (same status, same body)
 whether the user is unknown, the password wrong, the account locked or disabled (S5), and
-an unknown username leaves no record behind (S3). Later issues insert the second factor
-between ``decide`` and ``issue``: ``decide`` then names the factors still owed and the
-session is issued half-way (``sessions.PENDING_PREFIX``).
+an unknown username leaves no record behind (S3). ``decide`` names what is still owed
+after the password (a second factor for the target app, or enrolment); the session is
+then issued half-way (``sessions.PENDING_PREFIX``) and reaches only the MFA pages until
+``mfa.flow`` completes it with a new session id (S14).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
 from idp_core.errors import BadRequest, Forbidden, SignInFailed
-from idp_core.models import Session, User
+from idp_core.models import App, Session, User
 from idp_core.names import canonical_username
 from idp_core.passwords import WrongPassword, verify_password
 
@@ -33,7 +34,7 @@ PASSWORD_FACTOR = "password"  # noqa: S105 - the name of a factor, not a secret
 class SignInResult:
     user: User
     issued: sessions.IssuedSession
-    # Factors the user still has to prove before the session is complete (none yet).
+    # What the user still owes before the session is complete: "mfa" or "enrol" (or nothing).
     pending: frozenset[str] = frozenset()
 
 
@@ -105,9 +106,24 @@ def _refused(user: User, reason: str, context: AuditContext | None, clock: Clock
     raise SignInFailed()
 
 
-def decide(user: User) -> frozenset[str]:
-    """Factors still owed after the first factor; the MFA and adaptive issues fill this in."""
-    return frozenset()
+def decide(user: User, app_name: str | None = None) -> frozenset[str]:
+    """What is still owed after the first factor, for a sign-in aimed at ``app_name`` (if any).
+
+    ``mfa``: the app requires a second factor; ``enrol``: the user has no active factor and
+    must set one up first (the MFA settings, or an app that requires MFA). An unknown app
+    name decides like no app: the launch that follows answers it with "not found".
+    """
+    from idp_core.mfa import flow, policy
+
+    app = _find_app(app_name) if app_name else None
+    return flow.owed_after_password(user, app, policy.load_settings)
+
+
+def _find_app(name: str) -> App | None:
+    try:
+        return App.get(name)
+    except App.DoesNotExist:
+        return None
 
 
 def ensure_account_usable(user: User, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -123,15 +139,29 @@ def password_sign_in(
     *,
     settings: Settings,
     previous_session: str | None = None,
+    app_name: str | None = None,
     context: AuditContext | None = None,
     user_agent: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> SignInResult:
-    """Run the pipeline for a username and password and issue a new session."""
+    """Run the pipeline for a username and password and issue a new session.
+
+    ``app_name`` is the app the sign-in is for (IdP-initiated launch): its policy decides
+    whether a second factor is owed before the session is complete.
+    """
     user = verify_password_factor(
         identify(raw_username), password, settings=settings, context=context, clock=clock
     )
-    pending = decide(user)
+    pending = decide(user, app_name)
+    signed_in_event = audit.new_event(
+        "auth.signin",
+        "success" if not pending else "pending",
+        context=context,
+        subject=user.username,
+        # A pending sign-in is the start of a second-factor challenge (S25).
+        details={"factors": PASSWORD_FACTOR, **({"owed": ",".join(sorted(pending))} if pending else {})},
+        clock=clock,
+    )
     issued = sessions.start_session(
         user.username,
         factors={PASSWORD_FACTOR, *(sessions.PENDING_PREFIX + factor for factor in pending)},
@@ -139,14 +169,7 @@ def password_sign_in(
         replaces=previous_session,
         source_ip=context.source_ip if context else None,
         user_agent=user_agent,
-        clock=clock,
-    )
-    audit.record(
-        "auth.signin",
-        "success" if not pending else "pending",
-        context=context,
-        subject=user.username,
-        details={"factors": PASSWORD_FACTOR},
+        events=[signed_in_event],
         clock=clock,
     )
     return SignInResult(user=user, issued=issued, pending=pending)
@@ -156,22 +179,28 @@ def launch_app(
     user: User,
     app_name: str,
     *,
+    session: Session,
     requested_relay_state: str | None,
     issuer_entity_id: str,
     identity: Callable[[], SigningIdentity],
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> LaunchResult:
-    """The last step for an app: re-check the account (S3), then a signed SAMLResponse.
+    """The last step for an app: re-check the account (S3) and the app's second-factor
+    policy, then a signed SAMLResponse.
 
-    ``identity`` is called only once everything else is known to be fine, so a request
-    for an unknown app never touches KMS or stores a certificate.
+    A session without a second factor the app accepts gets ``flow.SecondFactorRequired``
+    (step-up at /mfa), or ``flow.NoAcceptedFactor`` when the user has none of the app's
+    methods. ``identity`` is called only once everything else is known to be fine, so a
+    request for an unknown app never touches KMS or stores a certificate.
     """
     from idp_core.apps import get_app
     from idp_core.launch import launch_aws_app
 
     app = get_app(app_name)
     ensure_account_usable(user, clock)
+    if app.mfa_required and not app.disabled:
+        _ensure_second_factor_for(app, session, user, context, clock)
     return launch_aws_app(
         user,
         app,
@@ -181,6 +210,32 @@ def launch_app(
         clock=clock,
         audit_context=context,
     )
+
+
+def _ensure_second_factor_for(
+    app: App, session: Session, user: User, context: AuditContext | None, clock: Clock
+) -> None:
+    from idp_core.mfa import factors, flow, policy
+
+    settings = policy.load_settings()
+    try:
+        flow.ensure_app_second_factor(session, app, settings)
+    except flow.SecondFactorRequired:
+        methods = flow.accepted_methods(app, settings)
+        active = factors.list_factors(user.username, active_only=True)
+        if not active:
+            raise flow.EnrolmentRequired() from None
+        if not flow.order_factors(active, methods):
+            raise flow.NoAcceptedFactor(methods) from None
+        audit.record(
+            "mfa.challenge",
+            "pending",
+            context=context,
+            subject=user.username,
+            details={"app": app.name, "reason": "step-up"},
+            clock=clock,
+        )
+        raise
 
 
 def sign_out(

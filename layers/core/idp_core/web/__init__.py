@@ -12,12 +12,14 @@ A route typically does::
 
 from idp_core.web.auth import (
     LoginRequired,
+    RedirectRequired,
     SignedIn,
     clear_session_cookie,
     current_session,
     require_admin,
     require_session,
     session_cookie,
+    session_in_progress,
     session_token,
 )
 from idp_core.web.context import bound, request, request_or_none
@@ -39,6 +41,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "Field",
     "LoginRequired",
+    "RedirectRequired",
     "SignedIn",
     "UnsupportedMediaType",
     "WebRequest",
@@ -62,6 +65,7 @@ __all__ = [
     "require_session",
     "safe_next_path",
     "session_cookie",
+    "session_in_progress",
     "session_token",
     "set_cookie",
     "stylesheet_response",

@@ -15,12 +15,28 @@ from idp_core.web.responses import clear_cookie, cookie_name, set_cookie
 SESSION_COOKIE = "idp_session"
 
 
-class LoginRequired(AuthenticationRequired):
+class RedirectRequired(AuthenticationRequired):
+    """The browser must first visit another page (sign in, a second factor, enrolment)."""
+
+    def __init__(self, message: str, path: str, query: Mapping[str, str | None]) -> None:
+        super().__init__(message)
+        self.path = path
+        self.query = dict(query)
+
+
+class LoginRequired(RedirectRequired):
     """Not signed in: the error mapping sends the browser to /login with these parameters."""
 
     def __init__(self, login_query: Mapping[str, str | None]) -> None:
-        super().__init__("Sign in to continue.")
+        super().__init__("Sign in to continue.", "/login", login_query)
         self.login_query = dict(login_query)
+
+
+# A half-way session (S14) is sent to the page that finishes it, and nowhere else.
+MFA_PAGE = "/mfa"
+ENROL_PAGE = "/me/mfa"
+# The admin console needs a second factor proven this recently (when the admin has one).
+ADMIN_SECOND_FACTOR_MAX_AGE_SECONDS = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -47,18 +63,20 @@ def clear_session_cookie(req: WebRequest) -> str:
     return clear_cookie(req, SESSION_COOKIE)
 
 
-def current_session(req: WebRequest) -> SignedIn | None:
-    """The complete, live session of an enabled user, or None; looked up once per request.
+def session_in_progress(req: WebRequest) -> SignedIn | None:
+    """The live session of an enabled user, complete or half-way; looked up once per request.
 
-    A session whose user was disabled or deleted is ended on the spot, so the check does
-    not depend on the by_user index having caught up with the disabling.
+    Only the MFA pages accept a half-way session (S14); every other page goes through
+    ``current_session``/``require_session``. A session whose user was disabled or deleted
+    is ended on the spot, so the check does not depend on the by_user index having caught
+    up with the disabling.
     """
     if req.session_loaded:
-        return req.signed_in_cache
+        return req.any_session_cache
     req.session_loaded = True
     token = session_token(req)
     session = sessions.find_session(token, policy=req.settings.sessions, clock=req.clock)
-    if token is None or session is None or not sessions.is_complete(session):
+    if token is None or session is None:
         return None
     try:
         user = User.get(session.username)
@@ -67,7 +85,16 @@ def current_session(req: WebRequest) -> SignedIn | None:
     if user is None or user.disabled:
         sessions.end_session(token)
         return None
-    req.signed_in_cache = SignedIn(token=token, session=session, user=user)
+    signed_in = SignedIn(token=token, session=session, user=user)
+    req.any_session_cache = signed_in
+    if sessions.is_complete(session):
+        req.signed_in_cache = signed_in
+    return signed_in
+
+
+def current_session(req: WebRequest) -> SignedIn | None:
+    """The complete, live session of an enabled user, or None; looked up once per request."""
+    session_in_progress(req)
     return req.signed_in_cache
 
 
@@ -80,15 +107,39 @@ def require_session(req: WebRequest, *, login_query: Mapping[str, str | None] | 
     signed_in = current_session(req)
     if signed_in is None:
         if login_query is None:
-            query_string = urlencode(dict(req.query))
-            next_page = req.path + (f"?{query_string}" if query_string else "")
-            login_query = {"next": next_page} if req.method == "GET" else {}
+            login_query = {"next": _this_page(req)} if req.method == "GET" else {}
+        half_way = session_in_progress(req)
+        if half_way is not None:
+            # Password done, second factor or enrolment still owed: only the MFA pages (S14).
+            owed = sessions.pending_factors(half_way.session)
+            page = ENROL_PAGE if "enrol" in owed else MFA_PAGE
+            raise RedirectRequired("Finish signing in first.", page, login_query)
         raise LoginRequired(login_query)
     return signed_in
 
 
 def require_admin(req: WebRequest) -> SignedIn:
+    """An administrator who proved a second factor recently (when they have one)."""
+    from idp_core.mfa import flow
+
     signed_in = require_session(req)
     if not signed_in.user.is_admin:
         raise Forbidden("This page is for administrators.")
+    next_page = _this_page(req) if req.method == "GET" else "/admin"
+    try:
+        flow.ensure_fresh_second_factor(
+            signed_in.session,
+            signed_in.user,
+            max_age_seconds=ADMIN_SECOND_FACTOR_MAX_AGE_SECONDS,
+            clock=req.clock,
+        )
+    except flow.EnrolmentRequired as exc:
+        raise RedirectRequired(exc.message, ENROL_PAGE, {"next": next_page}) from exc
+    except flow.SecondFactorRequired as exc:
+        raise RedirectRequired(exc.message, MFA_PAGE, {"next": next_page}) from exc
     return signed_in
+
+
+def _this_page(req: WebRequest) -> str:
+    query_string = urlencode(dict(req.query))
+    return req.path + (f"?{query_string}" if query_string else "")

@@ -13,7 +13,7 @@ import logging
 from aws_lambda_powertools.event_handler import Response
 
 from idp_core.errors import IdpError
-from idp_core.web.auth import LoginRequired
+from idp_core.web.auth import RedirectRequired
 from idp_core.web.context import request_or_none
 from idp_core.web.pages import render
 from idp_core.web.responses import redirect
@@ -29,8 +29,8 @@ def error_response(exc: Exception) -> Response[str]:
     if req is None:
         logger.error("error outside a web request", exc_info=exc)
         return Response(status_code=500, content_type="text/plain; charset=utf-8", body=GENERIC_ERROR)
-    if isinstance(exc, LoginRequired):
-        return redirect(req, "/login", query=exc.login_query)
+    if isinstance(exc, RedirectRequired):
+        return redirect(req, exc.path, query=exc.query)
     try:
         if isinstance(exc, IdpError):
             if req.error_page is not None:

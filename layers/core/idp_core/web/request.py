@@ -46,6 +46,8 @@ class WebRequest:
     error_page: tuple[str, dict[str, Any]] | None = None
     # Cached result of the session lookup (web.auth), so a request reads its session once.
     signed_in_cache: SignedIn | None = None
+    # The same lookup when the session is half-way (only the MFA pages accept it, S14).
+    any_session_cache: SignedIn | None = None
     session_loaded: bool = False
 
     @classmethod

@@ -1,0 +1,41 @@
+"""The otp function: the second-factor challenge (/mfa), the end-user 2FA set-up (/me/mfa)
+and the admin pages for MFA settings and app policies (/admin/mfa).
+
+A thin route table like the sso function: each route reads its input through
+``idp_core.web``, calls ``idp_core.mfa`` logic and maps the result to a page or a
+redirect; exceptions become responses in one place (``web.error_response``) and
+``web.finalize`` adds the security headers. Settings are validated at import (the
+Lambda cold start); the MFA modules (pyotp, segno, phonenumbers) and the boto3 clients
+load on the first route that needs them, so the cold start stays light.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.config import Settings
+from idp_core.web.function import PageFunction
+
+ROUTERS = ("challenge_routes", "setup_routes", "mfa_admin_routes")
+
+function = PageFunction()
+app = function.app
+
+
+def configure(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Bind the settings (and a clock: tests move a FakeClock) for the following requests.
+
+    The data key is required here: without it no authenticator app can be enrolled or
+    checked, which must fail at start-up rather than on a user's first sign-in.
+    """
+    settings.require_data_key()
+    function.configure(settings, clock)
+
+
+configure(Settings.from_env())
+function.include_routers(__package__, ROUTERS)
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return function.handle(event, context)

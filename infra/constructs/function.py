@@ -1,0 +1,154 @@
+"""What every function of the product shares: its own log group, its own least-privilege
+role with item access to the tables it names, the layer, the runtime and the settings
+environment. ``SsoFunction`` and ``OtpFunction`` add only what differs between them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from idp_core.config import ENV_COOKIE_SECURE, ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID
+from idp_core.config import Tables as ConfigTables
+from infra.constructs.layer import ARCHITECTURE, RUNTIME
+from infra.constructs.tables import SESSIONS_BY_USER_INDEX, Tables
+
+# Item-level access only: no table management, no streams, no PartiQL. DescribeTable is
+# read-only metadata that PynamoDB may ask for.
+READ_ACTIONS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+)
+WRITE_ACTIONS = (
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+)
+TABLE_ACTIONS = tuple(sorted(READ_ACTIONS + WRITE_ACTIONS))
+
+
+class Access(Enum):
+    READ = "read"
+    READ_WRITE = "read-write"
+
+
+class IdpFunction(Construct):
+    """One Lambda function of the IdP with its own log group and its own role.
+
+    The role carries no managed policy: log writing is granted on the function's own log
+    group and item access on the named tables (and the sessions index when the sessions
+    table is named) by ARN. Callers add their service grants with ``allow``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        service_name: str,
+        code_dir: Path,
+        description: str,
+        tables: Tables,
+        table_access: Mapping[str, Access],
+        signing_key_id: str,
+        layer: lambda_.ILayerVersion,
+        public_base_url: str | None,
+        extra_environment: Mapping[str, str] | None = None,
+        memory_size: int = 1024,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        unknown = sorted(set(table_access) - set(ConfigTables.concerns()))
+        if unknown:
+            raise ValueError(f"unknown table concern(s) {unknown} for the {service_name} function")
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Runs the {service_name} function of the serverless IdP",
+        )
+        self.log_group.grant_write(self.role)
+        self._grant_tables(tables, table_access)
+
+        environment = {
+            # Every table name is set, because the settings loader requires all of them; the
+            # role decides which of them the function may actually touch.
+            **{ConfigTables.env_name(concern): table.table_name for concern, table in tables.all().items()},
+            ENV_SIGNING_KEY_ID: signing_key_id,
+            ENV_COOKIE_SECURE: "true",
+            "POWERTOOLS_SERVICE_NAME": service_name,
+            **(extra_environment or {}),
+        }
+        if public_base_url:
+            environment[ENV_PUBLIC_BASE_URL] = public_base_url
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            code=lambda_.Code.from_asset(str(code_dir), exclude=["__pycache__", "*.pyc"]),
+            handler="handler.lambda_handler",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            memory_size=memory_size,
+            timeout=Duration.seconds(15),
+            layers=[layer],
+            role=self.role,
+            log_group=self.log_group,
+            environment=environment,
+            description=description,
+        )
+        Validations.of(self.function).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-L1",
+                reason=(
+                    "The runtime is pinned to python3.13 on purpose: the layer's compiled wheels "
+                    "(lxml, cryptography, argon2) are built for cp313, and a runtime upgrade is a "
+                    "deliberate change that rebuilds and retests the layer."
+                ),
+            )
+        )
+
+    def allow(self, statement: iam.PolicyStatement) -> None:
+        self.role.add_to_principal_policy(statement)
+
+    def _grant_tables(self, tables: Tables, table_access: Mapping[str, Access]) -> None:
+        by_access: dict[Access, list[str]] = {Access.READ_WRITE: [], Access.READ: []}
+        for concern in ConfigTables.concerns():
+            if concern in table_access:
+                table = tables.all()[concern]
+                arns = [table.table_arn]
+                if concern == "sessions":
+                    arns.append(Fn.join("", [table.table_arn, f"/index/{SESSIONS_BY_USER_INDEX}"]))
+                by_access[table_access[concern]].extend(arns)
+        if by_access[Access.READ_WRITE]:
+            self.allow(
+                iam.PolicyStatement(
+                    sid="ItemAccessOnOwnTables",
+                    actions=list(TABLE_ACTIONS),
+                    resources=by_access[Access.READ_WRITE],
+                )
+            )
+        if by_access[Access.READ]:
+            self.allow(
+                iam.PolicyStatement(
+                    sid="ItemReadsOnSharedTables",
+                    actions=list(READ_ACTIONS),
+                    resources=by_access[Access.READ],
+                )
+            )

@@ -1,0 +1,134 @@
+"""The otp function: second-factor challenge, enrolment and settings (``/mfa``, ``/me/mfa``,
+``/admin/mfa``)."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from idp_core.config import ENV_DATA_KEY_ID, MessagingConfig
+from infra.constructs.function import Access, IdpFunction
+from infra.constructs.tables import Tables
+from infra.layer_build import REPO_ROOT
+
+FUNCTION_DIR = REPO_ROOT / "functions" / "otp"
+
+
+# Groups are the only table it never needs: it does not issue assertions.
+OTP_TABLES = {
+    "users": Access.READ_WRITE,
+    "apps": Access.READ_WRITE,
+    "sessions": Access.READ_WRITE,
+    "settings": Access.READ_WRITE,
+    "audit": Access.READ_WRITE,
+    "factors": Access.READ_WRITE,
+    "tokens": Access.READ_WRITE,
+    "transactions": Access.READ_WRITE,
+    "rate_limits": Access.READ_WRITE,
+}
+# The encryption context every secret is sealed with (idp_core.mfa.secrets_box).
+ENCRYPTION_CONTEXT_KEYS = ["user", "factor"]
+# Every SNS resource ARN: topics and platform application endpoints.
+ANY_SNS_RESOURCE = "arn:*:sns:*:*:*"
+
+
+class OtpFunction(IdpFunction):
+    """The shared function shape, plus exactly what second factors need.
+
+    - SMS: ``sns:Publish`` to phone numbers only. A direct SMS publish has no resource ARN,
+      so IAM evaluates it against ``*``; a second statement denies publishing to any SNS
+      ARN, which leaves topics and mobile push endpoints out of reach.
+    - E-mail: ``ses:SendEmail``/``ses:SendRawEmail`` on the configured sender identity only,
+      and only with that From address.
+    - Secrets: encrypt/decrypt on the data key only, and only when the encryption context
+      has exactly the keys ``user`` and ``factor`` (TOTP seeds, token secrets). No signing.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        tables: Tables,
+        signing_key: kms.IKey,
+        data_key: kms.IKey,
+        layer: lambda_.ILayerVersion,
+        public_base_url: str | None,
+        messaging: MessagingConfig,
+    ) -> None:
+        environment = {ENV_DATA_KEY_ID: data_key.key_id, **messaging.to_env()}
+        super().__init__(
+            scope,
+            construct_id,
+            service_name="otp",
+            code_dir=FUNCTION_DIR,
+            description="serverless IdP: second factors (challenge, enrolment, settings)",
+            tables=tables,
+            table_access=OTP_TABLES,
+            # Only so that the shared settings loader accepts the environment: this function
+            # has no kms:Sign permission and never signs.
+            signing_key_id=signing_key.key_id,
+            layer=layer,
+            public_base_url=public_base_url,
+            extra_environment=environment,
+        )
+        self._allow_sms()
+        if messaging.email_address:
+            self._allow_email(messaging)
+        self.allow(
+            iam.PolicyStatement(
+                sid="SealSecretsWithTheDataKey",
+                actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[data_key.key_arn],
+                conditions={
+                    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ENCRYPTION_CONTEXT_KEYS},
+                    # ForAllValues is also true for a request without any context; this
+                    # requires one.
+                    "Null": {"kms:EncryptionContextKeys": "false"},
+                },
+            )
+        )
+
+    def _allow_sms(self) -> None:
+        self.allow(
+            iam.PolicyStatement(
+                sid="PublishSmsToPhoneNumbers",
+                actions=["sns:Publish"],
+                resources=["*"],
+            )
+        )
+        self.allow(
+            iam.PolicyStatement(
+                sid="NeverPublishToTopicsOrEndpoints",
+                effect=iam.Effect.DENY,
+                actions=["sns:Publish"],
+                resources=[ANY_SNS_RESOURCE],
+            )
+        )
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason=(
+                    "sns:Publish to a phone number has no resource ARN, so IAM can only grant it on '*'; "
+                    "the role's explicit Deny on arn:aws:sns:*:*:* keeps every topic and push endpoint "
+                    "out of reach, leaving direct SMS as the only thing it can publish."
+                ),
+            )
+        )
+
+    def _allow_email(self, messaging: MessagingConfig) -> None:
+        stack = Stack.of(self)
+        prefix = f"arn:{stack.partition}:ses:{stack.region}:{stack.account}:identity"
+        # SES authorises against the identity that is verified: the address itself or its
+        # domain. Both stand for this one sender, and the From address is pinned as well.
+        self.allow(
+            iam.PolicyStatement(
+                sid="SendEmailFromTheConfiguredSender",
+                actions=["ses:SendEmail", "ses:SendRawEmail"],
+                resources=[f"{prefix}/{messaging.email_address}", f"{prefix}/{messaging.email_domain}"],
+                conditions={"StringEquals": {"ses:FromAddress": messaging.email_address}},
+            )
+        )

@@ -1,0 +1,233 @@
+"""Sending one-time codes by SMS (SNS) and e-mail (SES), behind the S9 limits.
+
+``send_code`` checks every limit BEFORE anything is sent: the destination country, the
+growing wait between sends of one transaction, and the per-user, per-destination, per-IP
+and account-wide counters. All of them are counted in one DynamoDB transaction (see
+``ratelimit``), so a refusal moves no counter, sends nothing, and says which limit refused
+and when to try again. Only then is a new code issued and handed to SNS or SES.
+Audit events name the channel and a masked destination, never the code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from idp_core import audit
+from idp_core.audit import AuditContext
+from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.config import ENV_EMAIL_SENDER, ConfigurationError, MessagingConfig
+from idp_core.errors import BadRequest, IdpError
+from idp_core.mfa import SendRefused, codes, phone, policy, ratelimit
+from idp_core.mfa.policy import MfaSettings, SmsLimits
+from idp_core.models import Factor, Transaction
+
+__all__ = ["DeliveryFailed", "MessagingConfig", "message_text", "send_code"]
+
+DEFAULT_ISSUER = "Identity"
+# Resend waits double from ``first_resend_wait_seconds``; beyond an hour the per-user
+# limit has long taken over, so the wait stops growing there.
+MAX_RESEND_WAIT_SECONDS = 3600
+
+
+class DeliveryFailed(IdpError):
+    """SNS or SES did not accept the message; the counters were spent, the user may retry."""
+
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The code could not be sent just now. Try again in a minute or choose another method."
+        )
+
+
+def message_text(code: str, issuer: str) -> str:
+    """The SMS and e-mail body: the code first (phones show it in notifications), no links."""
+    minutes = codes.CODE_TTL_SECONDS // 60
+    return f"{code} is your verification code for {issuer}. It expires in {minutes} minutes."
+
+
+def resend_wait_seconds(sends: int, first_wait_seconds: int) -> int:
+    """How long after the last send the next one may go: 0 for the first send, then the
+    first wait doubling with every further send (30 s, 60 s, 120 s, ...)."""
+    if sends <= 0:
+        return 0
+    return min(MAX_RESEND_WAIT_SECONDS, first_wait_seconds * 2 ** min(sends - 1, 16))
+
+
+def _destination(factor: Factor) -> str:
+    if factor.kind == "sms" and factor.phone:
+        return factor.phone
+    if factor.kind == "email" and factor.email:
+        return factor.email
+    raise BadRequest("This method does not receive codes by text message or e-mail.")
+
+
+def _masked(factor: Factor, destination: str) -> str:
+    return phone.mask_phone(destination) if factor.kind == "sms" else phone.mask_email(destination)
+
+
+def _resend_guard(txn: Transaction, limits: SmsLimits, now: float) -> ratelimit.Guard:
+    sends = int(txn.sends or 0)
+    wait = resend_wait_seconds(sends, limits.first_resend_wait_seconds)
+    last = float(txn.last_sent_at) if txn.last_sent_at is not None else None
+    condition = Transaction.id_hash.exists() & (Transaction.expires_at > now)
+    # ``sends = :seen`` makes the wait computed from this read the one that holds: of two
+    # parallel sends, one passes and the other is refused as too soon.
+    if sends:
+        condition &= Transaction.sends == sends
+    else:
+        condition &= Transaction.sends.does_not_exist() | (Transaction.sends == 0)
+    if wait and last is not None:
+        condition &= Transaction.last_sent_at <= now - wait
+    retry = (last + wait - now) if (wait and last is not None) else 1
+    return ratelimit.Guard(
+        item=Transaction(id_hash=txn.id_hash),
+        actions=[Transaction.sends.add(1), Transaction.last_sent_at.set(now)],
+        condition=condition,
+        refusal=f"A code was sent a moment ago. You can ask for another {ratelimit.describe_wait(retry)}.",
+        name="resend_wait",
+    )
+
+
+def _limits(
+    channel: str, username: str, destination: str, source_ip: str | None, limits: SmsLimits
+) -> list[ratelimit.Limit]:
+    what = "codes were sent" if channel == "sms" else "codes were e-mailed"
+    target = "this phone number" if channel == "sms" else "this address"
+    hour, day = ratelimit.HOUR, ratelimit.DAY
+    # A request without a known source shares one counter with all such requests.
+    ip = source_ip or "unknown"
+    return [
+        ratelimit.Limit(
+            f"{channel}:user:{username}",
+            limits.per_user_per_hour,
+            hour,
+            f"{what} to your account",
+            "per_user",
+        ),
+        ratelimit.Limit(
+            f"{channel}:dest:{destination}",
+            limits.per_number_per_day,
+            day,
+            f"{what} to {target}",
+            "per_destination",
+        ),
+        ratelimit.Limit(
+            f"{channel}:ip:{ip}", limits.per_ip_per_hour, hour, f"{what} from your network", "per_ip"
+        ),
+        ratelimit.Limit(
+            f"{channel}:account", limits.account_per_day, day, f"{what} by this service", "account_per_day"
+        ),
+    ]
+
+
+def send_code(
+    txn: Transaction,
+    factor: Factor,
+    *,
+    settings: MfaSettings,
+    messaging: MessagingConfig,
+    source_ip: str | None,
+    sns: Any,
+    ses: Any,
+    code_key: bytes,
+    clock: Clock = SYSTEM_CLOCK,
+    issuer: str = DEFAULT_ISSUER,
+    context: AuditContext | None = None,
+) -> None:
+    """Send a new code for ``factor`` in ``txn`` by SMS or e-mail, or raise ``SendRefused``.
+
+    ``settings`` is the ``MfaSettings`` (its SMS limits and country allowlist apply to both
+    channels, each with its own counters; the allowlist only to SMS). On refusal nothing is
+    sent and no counter moves. ``sns`` and ``ses`` are boto3 clients.
+    """
+    if factor.username != txn.username:
+        raise BadRequest("This method does not belong to the account that is signing in.")
+    destination = _destination(factor)
+    limits = settings.sms
+    channel = "sms" if factor.kind == "sms" else "email"
+    context = context or AuditContext(source_ip=source_ip, actor=txn.username)
+    details = {"channel": channel, "to": _masked(factor, destination), "purpose": txn.purpose}
+
+    def refuse(exc: SendRefused, reason: str) -> SendRefused:
+        audit.record(
+            "otp.send_refused",
+            "failure",
+            context=context,
+            subject=txn.username,
+            details={**details, "reason": reason, "message": exc.message},
+            clock=clock,
+        )
+        return exc
+
+    now = clock.now()
+    if float(txn.expires_at) <= now:
+        raise codes.TransactionExpired()
+    if channel == "sms":
+        country = phone.country_of(destination)
+        allowed = policy.sms_countries(settings, messaging)
+        if country is None or country not in allowed:
+            shown = country or "an unknown country"
+            raise refuse(
+                SendRefused(
+                    f"Text messages to numbers in {shown} are not allowed here; "
+                    "choose another method or ask an administrator."
+                ),
+                "country",
+            )
+    elif not messaging.email_sender:
+        raise ConfigurationError(f"the setting {ENV_EMAIL_SENDER} is required to send codes by e-mail")
+
+    guard = _resend_guard(txn, limits, now)
+    rules = _limits(channel, txn.username, destination, source_ip, limits)
+    try:
+        ratelimit.consume_all(rules, clock=clock, guards=[guard])
+    except ratelimit.LimitReached as exc:
+        raise refuse(exc, exc.reason) from exc
+    txn.sends = int(txn.sends or 0) + 1
+    txn.last_sent_at = now
+
+    code = codes.issue_code(txn, factor, key=code_key, clock=clock)
+    text = message_text(code, issuer)
+    try:
+        if channel == "sms":
+            _publish_sms(sns, destination, text, messaging)
+        else:
+            _send_email(ses, destination, f"Your verification code for {issuer}", text, messaging)
+    except (BotoCoreError, ClientError) as exc:
+        # The provider's error may quote the request; only its type goes to the audit trail.
+        audit.record(
+            "otp.sent",
+            "failure",
+            context=context,
+            subject=txn.username,
+            details={**details, "error": type(exc).__name__},
+            clock=clock,
+        )
+        raise DeliveryFailed() from exc
+    audit.record("otp.sent", "success", context=context, subject=txn.username, details=details, clock=clock)
+
+
+def _publish_sms(sns: Any, phone_number: str, text: str, messaging: MessagingConfig) -> None:
+    attributes = {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}
+    if messaging.sms_sender_id:
+        attributes["AWS.SNS.SMS.SenderID"] = {"DataType": "String", "StringValue": messaging.sms_sender_id}
+    if messaging.sms_origination_number:
+        attributes["AWS.MM.SMS.OriginationNumber"] = {
+            "DataType": "String",
+            "StringValue": messaging.sms_origination_number,
+        }
+    sns.publish(PhoneNumber=phone_number, Message=text, MessageAttributes=attributes)
+
+
+def _send_email(ses: Any, to: str, subject: str, text: str, messaging: MessagingConfig) -> None:
+    ses.send_email(
+        Source=messaging.email_sender,
+        Destination={"ToAddresses": [to]},
+        Message={
+            "Subject": {"Data": subject, "Charset": "UTF-8"},
+            "Body": {"Text": {"Data": text, "Charset": "UTF-8"}},
+        },
+    )

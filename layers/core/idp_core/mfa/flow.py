@@ -1,0 +1,427 @@
+"""The second-factor step of sign-in, step-up and factor changes (S1-S3, S6, S7, S10, S11, S14).
+
+After the password, ``owed_after_password`` says what the session still owes: enrolment
+(the user has no active factor and must get one), a second factor (the target app
+requires one) or nothing. A half-way session carries ``pending:<what>`` in its factors
+and reaches only the MFA pages; ``sessions.complete_second_factor`` then issues a new
+session id with ``mfa:<method>`` and ``second_factor_at``.
+
+The checks that guard later steps raise, they never return a bool:
+``ensure_app_second_factor`` at every app launch (the app's policy holds even for a
+session that signed in without it) and ``ensure_fresh_second_factor`` before factor
+changes (S10) and the admin console.
+
+``verify_second_factor`` is the one place where a submitted code is checked: it refuses a
+locked account even with a right code, dispatches by the factor's kind and counts a
+failure in the same lockout counters as the password (S1-S2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pynamodb.exceptions import PutError
+
+from idp_core import audit, lockout, sessions
+from idp_core.audit import AuditContext
+from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.config import LockoutPolicy
+from idp_core.errors import AuthenticationRequired, BadRequest, Forbidden
+from idp_core.mfa import METHOD_LABELS, METHODS, WrongCode, codes
+from idp_core.models import App, AuditEvent, Factor, Session, Transaction, User, condition_failed
+
+if TYPE_CHECKING:
+    from idp_core.mfa.policy import MfaSettings
+
+# What a half-way session may owe (``sessions.PENDING_PREFIX`` + one of these).
+OWES_SECOND_FACTOR = "mfa"
+OWES_ENROLMENT = "enrol"
+# A factor change needs a second factor proven this recently (S10).
+CHANGE_MAX_AGE_SECONDS = 10 * 60
+# A login transaction (the code sent by SMS or e-mail is bound to it) lives this long.
+TRANSACTION_SECONDS = 10 * 60
+PURPOSES = ("signin", "enrol", "test", "reauth")
+# Methods whose code arrives by a message the user asks for with "Send code".
+SENT_METHODS = ("sms", "email")
+# Longer input is refused before anything is read or written (S26); no code is this long.
+MAX_CODE_CHARS = 64
+
+
+class SecondFactorRequired(AuthenticationRequired):
+    """A second factor (or a fresher one) is needed first: the browser goes to /mfa."""
+
+    def __init__(self, message: str = "Confirm it is you with your second factor to continue.") -> None:
+        super().__init__(message)
+
+
+class EnrolmentRequired(AuthenticationRequired):
+    """The user must set up a second factor first: the browser goes to /me/mfa."""
+
+    def __init__(self, message: str = "Set up a second factor to continue.") -> None:
+        super().__init__(message)
+
+
+class NoAcceptedFactor(Forbidden):
+    """The app accepts only methods the user has not set up."""
+
+    def __init__(self, methods: Sequence[str]) -> None:
+        names = ", ".join(METHOD_LABELS.get(method, method) for method in methods) or "none"
+        super().__init__(
+            "This app needs a second factor you have not set up yet. "
+            f"It accepts: {names}. Set one up on your 2FA page, then try again."
+        )
+
+
+# ---------------------------------------------------------------- which factors
+
+
+def accepted_methods(app: App | None, settings: MfaSettings | None) -> tuple[str, ...]:
+    """The methods a challenge accepts: the app's (default first), or any method without an app.
+
+    Without an app (step-up for a factor change or the admin console) every active factor
+    counts, including a hardware token that the end-user pages do not offer.
+    """
+    if app is None:
+        return METHODS
+    if settings is None:
+        raise ValueError("the MFA settings are needed to know an app's methods")
+    from idp_core.mfa import policy
+
+    return tuple(policy.app_methods(app, settings))
+
+
+def order_factors(factors: Iterable[Factor], methods: Sequence[str]) -> list[Factor]:
+    """Active factors of the accepted ``methods``: the user's default first, then by method order."""
+    rank = {method: index for index, method in enumerate(methods)}
+    usable = [f for f in factors if f.status == "active" and f.kind in rank]
+    return sorted(usable, key=lambda f: (not f.is_default, rank[f.kind], float(f.created_at or 0)))
+
+
+def usable_factors(username: str, methods: Sequence[str]) -> list[Factor]:
+    from idp_core.mfa import factors
+
+    return order_factors(factors.list_factors(username, active_only=True), methods)
+
+
+def owed_after_password(
+    user: User, app: App | None, load_settings: Callable[[], MfaSettings]
+) -> frozenset[str]:
+    """What a new session still owes after the password (``signin.decide``).
+
+    - ``enrol``: the user has no active factor, and the MFA settings say users must enrol
+      at sign-in or the target app requires a second factor (S11: no route skips it);
+    - ``mfa``: the target app requires a second factor and the user has one it accepts;
+    - nothing otherwise. A user whose factors the app does not accept gets a password-only
+      session; the launch then explains which methods the app accepts.
+
+    ``load_settings`` is called only when the answer depends on the settings, which
+    saves a read on most sign-ins.
+    """
+    from idp_core.mfa import factors
+
+    active = factors.list_factors(user.username, active_only=True)
+    app_requires = app is not None and bool(app.mfa_required) and not app.disabled
+    if not active:
+        if app_requires or load_settings().enrol_at_sign_in:
+            return frozenset({OWES_ENROLMENT})
+        return frozenset()
+    if app_requires and order_factors(active, accepted_methods(app, load_settings())):
+        return frozenset({OWES_SECOND_FACTOR})
+    return frozenset()
+
+
+def ensure_app_second_factor(session: Session, app: App, settings: MfaSettings) -> None:
+    """Raise ``SecondFactorRequired`` unless the session proved a method the app accepts.
+
+    This runs at every launch, so a session that signed in with a password only (at
+    /login, or for an app without MFA) steps up before it reaches an app that requires MFA.
+    """
+    if not app.mfa_required:
+        return
+    proven = sessions.second_factor_methods(session)
+    if not proven.intersection(accepted_methods(app, settings)):
+        raise SecondFactorRequired()
+
+
+def ensure_fresh_second_factor(
+    session: Session, user: User, *, max_age_seconds: int, clock: Clock = SYSTEM_CLOCK
+) -> None:
+    """Raise unless the session proved a second factor in the last ``max_age_seconds`` (S10).
+
+    A user without an active factor has nothing to prove: they pass, unless the MFA
+    settings say they must enrol, in which case ``EnrolmentRequired`` sends them to set
+    one up. The factor lookup runs only when the session's proof is missing or stale.
+    """
+    proven_at = session.second_factor_at
+    if proven_at is not None and clock.now() - float(proven_at) <= max_age_seconds:
+        return
+    from idp_core.mfa import factors, policy
+
+    if factors.has_active_factor(user.username):
+        raise SecondFactorRequired()
+    if policy.load_settings().enrol_at_sign_in:
+        raise EnrolmentRequired()
+
+
+def change_needs_second_factor(session: Session, user: User, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    """S10 before adding, replacing or removing a factor or changing a phone or e-mail.
+
+    Unlike the admin console, a user without an active factor may always add their first
+    one here (that is how enrolment works).
+    """
+    proven_at = session.second_factor_at
+    if proven_at is not None and clock.now() - float(proven_at) <= CHANGE_MAX_AGE_SECONDS:
+        return
+    from idp_core.mfa import factors
+
+    if factors.has_active_factor(user.username):
+        raise SecondFactorRequired("Confirm it is you with your current second factor before changing it.")
+
+
+# ---------------------------------------------------------------- transactions
+
+
+def transaction_id_hash(session_hash: str, purpose: str, factor_id: str) -> str:
+    """One login transaction per session, purpose and factor: a resend reuses it (S9's growing
+    wait), and a code sent in one session's transaction is worthless in any other (S7)."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}")
+    return hashlib.sha256(f"txn\x00{session_hash}\x00{purpose}\x00{factor_id}".encode()).hexdigest()
+
+
+def open_transaction(
+    session: Session, factor: Factor, *, purpose: str, clock: Clock = SYSTEM_CLOCK
+) -> Transaction:
+    """The live transaction for sending ``factor`` a code in this session, created when needed."""
+    id_hash = transaction_id_hash(session.id_hash, purpose, factor.factor_id)
+    now = clock.now()
+    try:
+        existing = Transaction.get(id_hash, consistent_read=True)
+        if float(existing.expires_at) > now and existing.username == session.username:
+            return existing
+    except Transaction.DoesNotExist:
+        existing = None
+    txn = Transaction(
+        id_hash,
+        username=session.username,
+        purpose=purpose,
+        session_hash=session.id_hash,
+        factor_id=factor.factor_id,
+        tries=0,
+        sends=0,
+        created_at=now,
+        expires_at=int(now + TRANSACTION_SECONDS),
+    )
+    # Replace only an expired item (the TTL sweep lags); a parallel creation wins once.
+    condition = Transaction.id_hash.does_not_exist()
+    if existing is not None:
+        condition = condition | (Transaction.expires_at <= now)
+    try:
+        txn.save(condition=condition)
+    except PutError as exc:
+        if not condition_failed(exc):
+            raise
+        return Transaction.get(id_hash, consistent_read=True)
+    return txn
+
+
+def send_code(
+    session: Session,
+    user: User,
+    factor: Factor,
+    *,
+    session_token: str,
+    purpose: str,
+    mfa_settings: MfaSettings,
+    messaging: Any,
+    source_ip: str | None,
+    sns: Any,
+    ses: Any,
+    context: AuditContext | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> None:
+    """Send ``factor`` (SMS or e-mail) a new code bound to this session's transaction.
+
+    ``session_token`` is the cookie value of ``session``: the code's stored hash is keyed by it.
+
+    Raises ``SendRefused`` (a limit, the growing wait, the country allowlist) with nothing sent.
+    """
+    from idp_core.mfa import delivery
+
+    if factor.kind not in SENT_METHODS:
+        raise BadRequest("This method does not send codes; enter the code your app or token shows.")
+    lockout.ensure_not_locked(user, clock)
+    txn = open_transaction(session, factor, purpose=purpose, clock=clock)
+    delivery.send_code(
+        txn,
+        factor,
+        settings=mfa_settings,
+        messaging=messaging,
+        source_ip=source_ip,
+        sns=sns,
+        ses=ses,
+        code_key=codes.key_for_session(session_token),
+        clock=clock,
+        context=context,
+    )
+
+
+# ---------------------------------------------------------------- verification
+
+
+def check_code_shape(factor: Factor, code: str) -> str:
+    """The code without spaces, or ``BadRequest`` before anything is written (S26).
+
+    Authenticator apps, tokens and sent codes are 6-8 digits; backup codes are checked by
+    their own module, which knows their alphabet.
+    """
+    if len(code) > MAX_CODE_CHARS:
+        raise BadRequest("The verification code is too long.")
+    cleaned = "".join(code.split())
+    if not cleaned:
+        raise BadRequest("Verification code is required.")
+    if factor.kind != "backup":
+        cleaned = cleaned.replace("-", "")
+        if not (cleaned.isascii() and cleaned.isdigit() and 6 <= len(cleaned) <= 8):
+            raise BadRequest("The verification code is the 6-digit number from your app, message or token.")
+    return cleaned
+
+
+def verify_second_factor(
+    user: User,
+    factor: Factor,
+    code: str,
+    *,
+    session: Session,
+    session_token: str,
+    purpose: str,
+    lockout_policy: LockoutPolicy,
+    kms: Any = None,
+    context: AuditContext | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> AuditEvent:
+    """Accept ``code`` for ``factor`` or raise (``WrongCode``, ``AccountLocked``, ``BadRequest``).
+
+    Returns the ``mfa.success`` audit event unwritten: the caller writes it in one
+    transaction with what the success changes (a new session, an activated factor).
+
+    Only an active factor of this user counts (S11: an unconfirmed one is treated like a
+    wrong code); ``purpose="enrol"`` confirms a pending factor instead. A locked account is
+    refused before the code is looked at, even a right one (S1, S3). A wrong code counts
+    in the user's lockout counter for the factor's kind, shared with the password; a right
+    one resets only that kind's counter (S2).
+    """
+    if factor.username != user.username:
+        raise WrongCode()
+    cleaned = check_code_shape(factor, code)
+    try:
+        lockout.ensure_not_locked(user, clock)
+    except lockout.AccountLocked:
+        audit.record(
+            "mfa.failure",
+            "failure",
+            context=context,
+            subject=user.username,
+            details={"factor": factor.kind, "reason": "locked", "purpose": purpose},
+            clock=clock,
+        )
+        raise
+    expected_status = "pending" if purpose == "enrol" else "active"
+    try:
+        if factor.status != expected_status:
+            raise WrongCode()
+        _dispatch(
+            factor,
+            cleaned,
+            session=session,
+            code_key=codes.key_for_session(session_token),
+            purpose=purpose,
+            kms=kms,
+            clock=clock,
+        )
+    except WrongCode:
+        lockout.record_failure(user, factor.kind, policy=lockout_policy, context=context, clock=clock)
+        raise
+    lockout.record_success(user, factor.kind)
+    return audit.new_event(
+        "mfa.success",
+        "success",
+        context=context,
+        subject=user.username,
+        details={"factor": factor.kind, "factor_id": factor.factor_id, "purpose": purpose},
+        clock=clock,
+    )
+
+
+def _dispatch(
+    factor: Factor, code: str, *, session: Session, code_key: bytes, purpose: str, kms: Any, clock: Clock
+) -> None:
+    # A pending authenticator app or token is checked only to confirm it (S11).
+    confirming = purpose == "enrol"
+    if factor.kind == "totp":
+        from idp_core.mfa import totp
+
+        totp.verify(factor, code, kms=kms, clock=clock, confirming=confirming)
+    elif factor.kind == "token":
+        from idp_core.mfa import tokens
+
+        tokens.verify(factor, code, kms=kms, clock=clock, confirming=confirming)
+    elif factor.kind == "backup":
+        from idp_core.mfa import backup_codes
+
+        backup_codes.verify(factor.username, code, clock=clock)
+    elif factor.kind in SENT_METHODS:
+        codes.verify_code(
+            transaction_id_hash(session.id_hash, purpose, factor.factor_id),
+            factor,
+            code,
+            key=code_key,
+            clock=clock,
+        )
+    else:
+        raise WrongCode()
+
+
+# ---------------------------------------------------------------- new SMS and e-mail factors
+
+MAX_EMAIL_CHARS = 254
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+
+
+def clean_email_address(raw: str) -> str:
+    """An e-mail address to send codes to, or ``BadRequest`` with a sentence (S26)."""
+    address = (raw or "").strip()
+    if len(address) > MAX_EMAIL_CHARS or not _EMAIL.fullmatch(address) or not address.isprintable():
+        raise BadRequest("Enter a valid e-mail address, e.g. name@example.com.")
+    return address
+
+
+def start_contact_factor(
+    username: str, kind: str, destination: str, *, clock: Clock = SYSTEM_CLOCK
+) -> Factor:
+    """A pending SMS or e-mail factor; it becomes usable only after its first code (S11).
+
+    ``destination`` is already validated (E.164 by ``phone.normalize``, or an e-mail
+    address by ``clean_email_address``).
+    """
+    from idp_core.mfa import factors
+
+    if kind not in SENT_METHODS:
+        raise ValueError(f"not a method that sends codes: {kind!r}")
+    factors.ensure_room_for_another(username)
+    factor = Factor(
+        username,
+        factors.new_factor_id(),
+        kind=kind,
+        label=METHOD_LABELS[kind],
+        status="pending",
+        is_default=False,
+        created_at=clock.now(),
+        phone=destination if kind == "sms" else None,
+        email=destination if kind == "email" else None,
+    )
+    factor.save(condition=Factor.factor_id.does_not_exist())
+    return factor

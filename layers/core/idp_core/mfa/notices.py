@@ -1,0 +1,89 @@
+"""Security notices by e-mail (S8): the user hears of every change to a factor, phone or e-mail.
+
+A notice is a side effect of a change that has already happened: if it cannot be sent (no
+address, no configured sender, SES refuses) the change stands, and the audit trail says
+that the notice was not sent. Notices never contain codes, secrets or links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from idp_core import audit
+from idp_core.audit import AuditContext
+from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.config import MessagingConfig
+from idp_core.mfa.phone import mask_email
+from idp_core.models import User
+
+FOOTER = (
+    "\n\nIf you did not make this change, contact your administrator at once: "
+    "someone else may be able to sign in as you."
+)
+
+
+def change_text(what: str, *, when: str | None = None) -> str:
+    """A notice body, e.g. ``change_text("A text message (SMS) method was added to your account")``."""
+    sentence = what.rstrip(".") + "."
+    if when:
+        sentence += f" Time: {when}."
+    return sentence + FOOTER
+
+
+def notify(
+    user: User,
+    subject: str,
+    text: str,
+    *,
+    ses: Any,
+    messaging: MessagingConfig,
+    clock: Clock = SYSTEM_CLOCK,
+    to: Sequence[str] | None = None,
+    context: AuditContext | None = None,
+) -> bool:
+    """E-mail ``user`` a notice; True when SES accepted it.
+
+    ``to`` overrides the recipients (e.g. both the old and the new address when the e-mail
+    address changes); by default it is the user's address. A user without an address gets
+    no notice, and that is not an error.
+    """
+    recipients = sorted({address for address in (to if to is not None else [user.email]) if address})
+    if not recipients:
+        return False
+    details: dict[str, object] = {"subject": subject, "to": ", ".join(mask_email(a) for a in recipients)}
+    if not messaging.email_sender:
+        audit.record(
+            "notice.sent",
+            "skipped",
+            context=context,
+            subject=user.username,
+            details={**details, "reason": "no e-mail sender configured"},
+            clock=clock,
+        )
+        return False
+    try:
+        ses.send_email(
+            Source=messaging.email_sender,
+            Destination={"ToAddresses": recipients},
+            Message={
+                "Subject": {"Data": subject, "Charset": "UTF-8"},
+                "Body": {"Text": {"Data": text, "Charset": "UTF-8"}},
+            },
+        )
+    except (BotoCoreError, ClientError) as exc:
+        audit.record(
+            "notice.sent",
+            "failure",
+            context=context,
+            subject=user.username,
+            details={**details, "error": type(exc).__name__},
+            clock=clock,
+        )
+        return False
+    audit.record(
+        "notice.sent", "success", context=context, subject=user.username, details=details, clock=clock
+    )
+    return True

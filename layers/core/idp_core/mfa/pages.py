@@ -1,0 +1,243 @@
+"""Page plumbing shared by the otp function's routers: where to continue after a second
+factor, which sessions each group of pages accepts (S14), and the AWS clients.
+
+The MFA pages are the only pages a half-way session reaches: ``/mfa`` accepts a session
+that owes a second factor (and a complete one that steps up), ``/me/mfa`` accepts a
+session that owes enrolment (and a complete one). Everything else is refused by
+``web.require_session``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from idp_core import sessions, web
+from idp_core.errors import BadRequest
+from idp_core.mfa import flow
+from idp_core.names import canonical_app_name
+
+MAX_RELAY_STATE_CHARS = 2048
+MAX_APP_NAME_CHARS = 63
+MAX_NEXT_CHARS = 512
+MAX_FACTOR_ID_CHARS = 64
+
+TARGET_FIELDS = {
+    "app": web.Field("The app", MAX_APP_NAME_CHARS, required=False),
+    "RelayState": web.Field("RelayState", MAX_RELAY_STATE_CHARS, required=False),
+    "next": web.Field("The page to continue to", MAX_NEXT_CHARS, required=False),
+}
+
+
+@cache
+def aws_client(service: str) -> Any:
+    """One boto3 client per service and container, created when a route first needs it."""
+    import boto3
+
+    return boto3.client(service)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the browser continues once the second factor is done: an app, a page, or /me."""
+
+    app: str | None = None
+    relay_state: str | None = None
+    next: str | None = None
+
+    @classmethod
+    def read(cls, values: Mapping[str, str]) -> Target:
+        app_name = values.get("app") or None
+        relay_state = values.get("RelayState") or None
+        if app_name is not None and len(app_name) > MAX_APP_NAME_CHARS:
+            raise BadRequest(f"The app name must be at most {MAX_APP_NAME_CHARS} characters long.")
+        if relay_state is not None and len(relay_state) > MAX_RELAY_STATE_CHARS:
+            raise BadRequest(f"RelayState must be at most {MAX_RELAY_STATE_CHARS} characters long.")
+        return cls(
+            app=canonical_app_name(app_name) if app_name is not None else None,
+            relay_state=relay_state,
+            next=web.safe_next_path(values.get("next")),
+        )
+
+    def query(self) -> dict[str, str | None]:
+        return {"app": self.app, "RelayState": self.relay_state, "next": self.next}
+
+    def fields(self) -> dict[str, str]:
+        """Hidden form fields that carry the target through a POST."""
+        return {name: value for name, value in self.query().items() if value}
+
+    def redirect(self, req: web.WebRequest, cookies: list[str] | None = None) -> Response[str]:
+        if self.app:
+            return web.redirect(
+                req, f"/apps/{self.app}/launch", cookies=cookies or [], query={"RelayState": self.relay_state}
+            )
+        return web.redirect(req, self.next or "/me", cookies=cookies or [])
+
+
+def send_code(
+    req: web.WebRequest, signed_in: web.SignedIn, factor: Any, purpose: str, mfa_settings: Any = None
+) -> None:
+    """``flow.send_code`` for the signed-in user, from this request (S7, S9)."""
+    from idp_core.mfa import policy
+
+    flow.send_code(
+        signed_in.session,
+        signed_in.user,
+        factor,
+        session_token=signed_in.token,
+        purpose=purpose,
+        mfa_settings=mfa_settings or policy.load_settings(),
+        messaging=req.settings.messaging,
+        source_ip=req.source_ip,
+        sns=aws_client("sns"),
+        ses=aws_client("ses"),
+        context=req.audit_context(signed_in.user.username),
+        clock=req.clock,
+    )
+
+
+def verify_code(req: web.WebRequest, signed_in: web.SignedIn, factor: Any, code: str, purpose: str) -> Any:
+    """``flow.verify_second_factor`` for the signed-in user; returns the unwritten success event."""
+    return flow.verify_second_factor(
+        signed_in.user,
+        factor,
+        code,
+        session=signed_in.session,
+        session_token=signed_in.token,
+        purpose=purpose,
+        lockout_policy=req.settings.lockout,
+        kms=aws_client("kms"),
+        context=req.audit_context(signed_in.user.username),
+        clock=req.clock,
+    )
+
+
+def challenge_session(req: web.WebRequest, target: Target) -> web.SignedIn:
+    """The session for /mfa: one that owes a second factor, or a complete one stepping up."""
+    signed_in = web.session_in_progress(req)
+    if signed_in is None:
+        raise web.LoginRequired(target.query() if req.method == "GET" else {})
+    if flow.OWES_ENROLMENT in sessions.pending_factors(signed_in.session):
+        raise web.RedirectRequired("Set up a second factor first.", "/me/mfa", target.query())
+    return signed_in
+
+
+def setup_session(req: web.WebRequest, target: Target | None = None) -> web.SignedIn:
+    """The session for /me/mfa: a complete one, or one that owes enrolment (S11, S14)."""
+    signed_in = web.session_in_progress(req)
+    query = (target or Target()).query()
+    if signed_in is None:
+        if req.method == "GET" and target is None:
+            query = {"next": req.path}
+        raise web.LoginRequired(query if req.method == "GET" else {})
+    owed = sessions.pending_factors(signed_in.session)
+    if owed and flow.OWES_ENROLMENT not in owed:
+        raise web.RedirectRequired("Finish signing in first.", "/mfa", query)
+    return signed_in
+
+
+def is_enrolling(signed_in: web.SignedIn) -> bool:
+    return flow.OWES_ENROLMENT in sessions.pending_factors(signed_in.session)
+
+
+def page_context(signed_in: web.SignedIn) -> dict[str, Any]:
+    """What the layout needs on an MFA page, also for a half-way session (no nav, but a CSRF token)."""
+    return {"csrf_token": signed_in.csrf_token, "half_way": not sessions.is_complete(signed_in.session)}
+
+
+# ---------------------------------------------------------------- the challenge page
+
+
+@dataclass(frozen=True)
+class ChallengePaths:
+    """The challenge page serves sign-in/step-up (/mfa) and "Test 2FA" (/me/mfa/test)."""
+
+    page: str
+    send: str
+    verify: str
+    purpose: str
+    heading: str
+
+
+SIGN_IN_CHALLENGE = ChallengePaths(
+    page="/mfa", send="/mfa/send", verify="/mfa/verify", purpose="signin", heading="Confirm it is you"
+)
+TEST_CHALLENGE = ChallengePaths(
+    page="/me/mfa/test",
+    send="/me/mfa/test/send",
+    verify="/me/mfa/test/verify",
+    purpose="test",
+    heading="Test 2FA",
+)
+
+
+def factor_choice(factor: Any) -> dict[str, Any]:
+    """What a page shows of a factor: never a secret, a phone or address only masked."""
+    from idp_core.mfa import METHOD_LABELS, phone
+
+    destination = None
+    if factor.kind == "sms" and factor.phone:
+        destination = phone.mask_phone(factor.phone)
+    elif factor.kind == "email" and factor.email:
+        destination = phone.mask_email(factor.email)
+    return {
+        "id": factor.factor_id,
+        "label": factor.label,
+        "kind": factor.kind,
+        "kind_label": METHOD_LABELS.get(factor.kind, factor.kind),
+        "destination": destination,
+        "sends_code": factor.kind in flow.SENT_METHODS,
+    }
+
+
+def challenge_context(
+    signed_in: web.SignedIn,
+    choices: list[Any],
+    selected: Any | None,
+    target: Target,
+    paths: ChallengePaths,
+    *,
+    sent: bool = False,
+    methods_text: str | None = None,
+) -> dict[str, Any]:
+    return {
+        **page_context(signed_in),
+        "paths": paths,
+        "factors": [factor_choice(factor) for factor in choices],
+        "selected": factor_choice(selected) if selected is not None else None,
+        "target": target.fields(),
+        "sent": sent,
+        "methods_text": methods_text,
+    }
+
+
+def own_factor(signed_in: web.SignedIn, factor_id: str) -> Any:
+    """The signed-in user's active factor ``factor_id`` (one strongly consistent read), or
+    ``BadRequest`` before anything is written: an unconfirmed factor is no choice (S11)."""
+    from idp_core.mfa import factors
+    from idp_core.models import Factor
+
+    try:
+        factor = Factor.get(signed_in.user.username, factor_id, consistent_read=True)
+    except Factor.DoesNotExist:
+        raise BadRequest(_NOT_A_CHOICE) from None
+    if not factors.is_usable(factor):
+        raise BadRequest(_NOT_A_CHOICE)
+    return factor
+
+
+_NOT_A_CHOICE = "That method is not one you can use here; choose one from the list."
+
+
+def pick_factor(choices: list[Any], factor_id: str | None) -> Any | None:
+    """The factor the user chose among ``choices`` (default first), or the first one."""
+    if factor_id:
+        for factor in choices:
+            if factor.factor_id == factor_id:
+                return factor
+        raise BadRequest(_NOT_A_CHOICE)
+    return choices[0] if choices else None

@@ -1,0 +1,53 @@
+"""What every page-serving Lambda function shares: its resolver with the one error mapping,
+its routers, the settings it was configured with, and the entry point."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+
+from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.config import Settings
+from idp_core.models import bind_tables
+from idp_core.web.context import bound
+from idp_core.web.errors import error_response, not_found_response
+from idp_core.web.request import WebRequest
+from idp_core.web.responses import finalize
+
+
+class PageFunction:
+    """A function's route table; ``handle`` is its Lambda entry point."""
+
+    def __init__(self) -> None:
+        self.app = APIGatewayRestResolver()
+        self._settings: Settings | None = None
+        self._clock: Clock = SYSTEM_CLOCK
+
+        @self.app.not_found
+        def not_found(exc: Exception) -> Response[str]:
+            return not_found_response()
+
+        @self.app.exception_handler(Exception)
+        def any_error(exc: Exception) -> Response[str]:
+            return error_response(exc)
+
+    def configure(self, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
+        """Bind the settings (and a clock: tests move a FakeClock) for the following requests."""
+        bind_tables(settings.tables)
+        self._settings, self._clock = settings, clock
+
+    def include_routers(self, package: str | None, module_names: Iterable[str]) -> None:
+        # In the Lambda asset the route modules are top-level; locally they live in a package.
+        for name in module_names:
+            self.app.include_router(importlib.import_module(f"{package}.{name}" if package else name).router)
+
+    def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if self._settings is None:
+            raise RuntimeError("configure() the function before it handles requests")
+        req = WebRequest.from_event(event, settings=self._settings, clock=self._clock)
+        with bound(req):
+            result = self.app.resolve(event, context)
+        return finalize(result, req)

@@ -1,0 +1,74 @@
+"""What a person does in the browser, shared by the browser tests."""
+
+from __future__ import annotations
+
+import re
+
+import pyotp
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.e2e.conftest import LocalIdp
+
+
+def sign_in(page: Page, base_url: str, username: str, password: str) -> None:
+    page.goto(f"{base_url}/login")
+    submit_password(page, username, password)
+
+
+def submit_password(page: Page, username: str, password: str) -> None:
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def add_demo_user(local_idp: LocalIdp, username: str, password: str) -> None:
+    """A user in the demo app's group, added with the CLI as an admin would."""
+    state = local_idp.process.state
+    assert state is not None
+    added = local_idp.idp(
+        "user", "add", username, "--group", state.demo_group, "--password-stdin", stdin=password + "\n"
+    )
+    assert added.returncode == 0, added.stderr
+
+
+def enrol_authenticator(page: Page, base_url: str) -> pyotp.TOTP:
+    """Add an authenticator app on the 2FA page, typing the secret shown for manual entry."""
+    page.goto(f"{base_url}/me/mfa")
+    page.get_by_role("button", name="Authenticator app").click()
+    expect(page.locator(".qr svg")).to_be_visible()
+    authenticator = pyotp.TOTP(page.locator("#totp-secret").inner_text().strip())
+    page.get_by_label("Verification code").fill(authenticator.now())
+    page.get_by_role("button", name="Verify").click()
+    expect(page).not_to_have_url(re.compile(r"/confirm"))
+    return authenticator
+
+
+def latest_message_to(context: BrowserContext, base_url: str, recipient: str) -> str:
+    """The newest SMS or e-mail body for ``recipient`` on the local outbox page, read in another tab."""
+    outbox = context.new_page()
+    try:
+        outbox.goto(f"{base_url}/_local/outbox")
+        newest = outbox.locator("li").filter(has_text=recipient).first
+        return newest.locator("pre").inner_text()
+    finally:
+        outbox.close()
+
+
+def code_in(message: str) -> str:
+    match = re.search(r"\b(\d{6})\b", message)
+    assert match, f"no code in {message!r}"
+    return match.group(1)
+
+
+def sign_out(page: Page, base_url: str) -> None:
+    page.goto(f"{base_url}/me")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(rf"^{re.escape(base_url)}/login"))
+
+
+def expect_signed_in_to_aws(page: Page, base_url: str, username: str) -> None:
+    expect(page).to_have_url(f"{base_url}/_local/aws/saml")
+    expect(page.get_by_role("heading", name="Signed in to AWS")).to_be_visible()
+    expect(page.locator("#assumed-role")).to_have_text(
+        re.compile(rf"^arn:aws:sts::123456789012:assumed-role/IdpDemoEngineer/{re.escape(username)}$")
+    )
