@@ -1,8 +1,8 @@
 """Full sign-in through the local gateway against moto: password + TOTP + SAML issue, 200 times.
 
-Each sign-in is what a browser does: POST /login for an app that requires MFA, GET the
-challenge page, POST the authenticator code, GET the launch that answers with the signed
-SAMLResponse. Reports sign-ins per second (machine-dependent, for comparison within a run
+Each sign-in is what a browser does: POST /login for an app that requires MFA (answered
+with the challenge page), then POST the authenticator code (answered with the signed
+SAMLResponse for the app). Reports sign-ins per second (machine-dependent, for comparison within a run
 only), the AWS requests per sign-in by service and by step (exact counts) and the cost
 per 1,000 sign-ins from those counts and public us-east-1 prices."""
 
@@ -39,7 +39,7 @@ DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "Tra
 COST_TARGET = 0.02
 
 
-STEPS = ("POST /login", "GET /mfa", "POST /mfa/verify", "GET launch")
+STEPS = ("POST /login", "POST /mfa/verify")
 _FACTOR_FIELD = re.compile(r'name="factor" value="([^"]+)"')
 
 
@@ -60,11 +60,8 @@ def _sign_in_once(
         counter.reset()
         return response
 
-    def follow(response: requests.Response) -> str:
-        return url + response.headers["Location"].removeprefix(url)
-
     started = time.perf_counter()
-    signed_in = step(
+    page = step(
         "POST /login",
         browser.post(
             f"{url}/login",
@@ -73,11 +70,10 @@ def _sign_in_once(
             timeout=30,
         ),
     )
-    page = step("GET /mfa", browser.get(follow(signed_in), allow_redirects=False, timeout=30))
     factor = _FACTOR_FIELD.search(page.text)
     if factor is None:
         raise RuntimeError(f"no challenge after the password: {page.status_code} {page.text[:300]}")
-    verified = step(
+    launch = step(
         "POST /mfa/verify",
         browser.post(
             f"{url}/mfa/verify",
@@ -91,7 +87,6 @@ def _sign_in_once(
             timeout=30,
         ),
     )
-    launch = step("GET launch", browser.get(follow(verified), allow_redirects=False, timeout=30))
     elapsed = time.perf_counter() - started
     if "SAMLResponse" not in launch.text:
         raise RuntimeError(

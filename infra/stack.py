@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from idp_core.config import Tables as ConfigTables
+from idp_core.routing import DEFAULT_FUNCTION, PATH_FUNCTIONS
 from infra.constructs.api import PublicApi
 from infra.constructs.keys import Keys
 from infra.constructs.layer import CoreLayer
@@ -17,9 +18,6 @@ from infra.constructs.tables import Tables
 from infra.settings import DeploymentSettings
 
 # The `idp --stack NAME` CLI finds the deployed resources by these output keys.
-
-# The paths served by the otp function; everything else goes to the sso function.
-OTP_PATH_PREFIXES = ("/mfa", "/me/mfa", "/admin/mfa")
 
 
 class IdpStack(Stack):
@@ -36,6 +34,7 @@ class IdpStack(Stack):
             "Sso",
             tables=tables,
             signing_key=keys.signing_key,
+            data_key=keys.data_key,
             layer=layer.layer,
             public_base_url=domain.base_url if domain else None,
         )
@@ -49,12 +48,13 @@ class IdpStack(Stack):
             public_base_url=domain.base_url if domain else None,
             messaging=settings.messaging,
         )
+        functions = {"sso": sso.function, "otp": otp.function}
         api = PublicApi(
             self,
             "Api",
-            handler=sso.function,
+            handler=functions[DEFAULT_FUNCTION],
             # More specific resources win over the root's {proxy+} in API Gateway.
-            prefix_handlers={prefix: otp.function for prefix in OTP_PATH_PREFIXES},
+            prefix_handlers={prefix: functions[name] for prefix, name in PATH_FUNCTIONS.items()},
             throttle_rate=settings.throttle_rate,
             throttle_burst=settings.throttle_burst,
             custom_domain=domain,

@@ -39,11 +39,9 @@ NOTICES = {
     "tested": "The test worked: this method confirms it is you.",
     "sent": "We sent a new code.",
 }
-CODE_FIELDS = {"code": web.Field("Verification code", flow.MAX_CODE_CHARS)}
 LABEL_FIELDS = {"label": web.Field("Name", MAX_LABEL_CHARS)}
 PHONE_FIELDS = {"phone": web.Field("Phone number", MAX_PHONE_FIELD_CHARS)}
 EMAIL_FIELDS = {"email": web.Field("E-mail address", MAX_EMAIL_CHARS)}
-FACTOR_FIELD = {"factor": web.Field("Method", pages.MAX_FACTOR_ID_CHARS)}
 
 
 # ---------------------------------------------------------------- helpers
@@ -317,7 +315,7 @@ def confirm_factor(factor_id: str) -> Response[str]:
 
     req, signed_in = _session()
     factor = _factor(signed_in, factor_id)
-    form, target = _form(req, signed_in, CODE_FIELDS)
+    form, target = _form(req, signed_in, pages.CODE_FIELD)
     req.error_page = (_confirm_template(factor), _confirm_context(req, signed_in, factor, target, sent=False))
     _require_change_allowed(req, signed_in)
     verified = pages.verify_code(req, signed_in, factor, form["code"], "enrol")
@@ -489,7 +487,7 @@ def test_page() -> Response[str]:
 def test_send() -> Response[str]:
     req = web.request()
     signed_in = _complete_session(req)
-    form = web.read_form(req, signed_in.session, FACTOR_FIELD)
+    form = web.read_form(req, signed_in.session, pages.FACTOR_FIELD)
     context, factor = _test_context(signed_in, form["factor"])
     req.error_page = ("mfa/challenge.html", context)
     if factor is None:
@@ -502,7 +500,7 @@ def test_send() -> Response[str]:
 def test_verify() -> Response[str]:
     req = web.request()
     signed_in = _complete_session(req)
-    form = web.read_form(req, signed_in.session, {**FACTOR_FIELD, **CODE_FIELDS})
+    form = web.read_form(req, signed_in.session, {**pages.FACTOR_FIELD, **pages.CODE_FIELD})
     context, factor = _test_context(signed_in, form["factor"])
     req.error_page = ("mfa/challenge.html", context)
     if factor is None:

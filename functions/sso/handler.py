@@ -156,9 +156,39 @@ def login_submit() -> Response[str]:
     # A half-way session reaches only the MFA pages (S14): enrolment first, else the challenge.
     if flow.OWES_ENROLMENT in result.pending:
         return web.redirect(req, "/me/mfa", cookies=cookies, query=target.query())
+    if result.choices:
+        return _challenge_page(req, result, target, cookies)
     if result.pending:
         return web.redirect(req, "/mfa", cookies=cookies, query=target.query())
     return target.redirect(req, cookies)
+
+
+def _challenge_page(
+    req: web.WebRequest, result: signin.SignInResult, target: LoginTarget, cookies: list[str]
+) -> Response[str]:
+    """The challenge as the answer to the password, with what the sign-in already read: one
+    round trip less than a redirect to /mfa. The address bar is set to that /mfa page, so
+    reloading shows the challenge again instead of posting the password once more."""
+    from idp_core.mfa import METHOD_LABELS, pages
+
+    signed_in = web.SignedIn(token=result.issued.token, session=result.issued.session, user=result.user)
+    challenge_target = pages.Target(app=target.app, relay_state=target.relay_state, next=target.next)
+    context = pages.challenge_context(
+        signed_in,
+        list(result.choices),
+        result.choices[0],
+        challenge_target,
+        pages.SIGN_IN_CHALLENGE,
+        methods_text=", ".join(METHOD_LABELS.get(method, method) for method in result.methods),
+    )
+    req.allow_nonce_script = True
+    return web.render(
+        req,
+        pages.CHALLENGE_TEMPLATE,
+        cookies=cookies,
+        address=req.link("/mfa", **challenge_target.query()),
+        **context,
+    )
 
 
 @app.post("/logout")
@@ -183,12 +213,72 @@ def my_apps() -> Response[str]:
 
 @app.get("/apps/<name>/launch")
 def launch(name: str) -> Response[str]:
-    from idp_core.saml.post_form import auto_post_form
-
     req = web.request()
     relay_state = req.query_param("RelayState", max_chars=MAX_RELAY_STATE_CHARS)
+    signed_in = web.require_session(req, login_query={"app": name, "RelayState": relay_state})
+    return _post_to_app(req, signed_in, name, relay_state)
+
+
+@app.post("/mfa/verify")
+def verify_second_factor() -> Response[str]:
+    """The answer to the second-factor challenge (sign-in or step-up).
+
+    Served by this function rather than the otp function: when the sign-in is for an app,
+    this response already carries the signed SAMLResponse, saving a round trip.
+    """
+    from idp_core.errors import IdpError
+    from idp_core.mfa import pages
+
+    req = web.request()
+    # The chosen factor is read by its key; the page's choices (the app, the user's factors)
+    # only to show the page again after a refusal. Whether the method suits the app is the
+    # launch's decision, which every launch makes again.
+    signed_in, target, form, factor, app_item = pages.read_challenge_answer(req)
+    try:
+        verified = pages.verify_code(req, signed_in, factor, form["code"], pages.SIGN_IN_CHALLENGE.purpose)
+    except IdpError:
+        req.error_page = (
+            pages.CHALLENGE_TEMPLATE,
+            pages.sign_in_challenge(signed_in, target, form["factor"])[0],
+        )
+        raise
+    renewed = sessions.after_second_factor(signed_in.session, method=factor.kind, clock=req.clock)
+    cookies = [web.session_cookie(req, renewed.token)]
+    events = [verified]
+    if not target.app:
+        sessions.commit_renewal(renewed, signed_in.token, events)
+        return target.redirect(req, cookies)
+    # Sign first, then store the new session with both events in one transaction.
+    stepped_up = web.SignedIn(token=renewed.token, session=renewed.session, user=signed_in.user)
+    try:
+        response = _post_to_app(
+            req, stepped_up, target.app, target.relay_state, cookies, app=app_item, events=events
+        )
+    except IdpError as exc:
+        # The second factor was proven: keep that, then say why the app refused.
+        sessions.commit_renewal(renewed, signed_in.token, events)
+        refused = web.error_response(exc)
+        refused.headers["Set-Cookie"] = cookies
+        return refused
+    sessions.commit_renewal(renewed, signed_in.token, events)
+    return response
+
+
+def _post_to_app(
+    req: web.WebRequest,
+    signed_in: web.SignedIn,
+    name: str,
+    relay_state: str | None,
+    cookies: list[str] | None = None,
+    app: Any = None,
+    events: list[Any] | None = None,
+) -> Response[str]:
+    """The page that posts a signed SAMLResponse for app ``name`` to its ACS URL, or the
+    redirect to the second factor the app's policy asks for first. With ``events``, the
+    issued assertion's event is added there for the caller to write instead of written."""
+    from idp_core.saml.post_form import auto_post_form
+
     target = {"app": name, "RelayState": relay_state}
-    signed_in = web.require_session(req, login_query=target)
     try:
         result = signin.launch_app(
             signed_in.user,
@@ -197,18 +287,22 @@ def launch(name: str) -> Response[str]:
             requested_relay_state=relay_state,
             issuer_entity_id=_entity_id(req),
             identity=lambda: _signing_identity(req),
+            app=app,
+            write_event=events is None,
             context=req.audit_context(signed_in.user.username),
             clock=req.clock,
         )
     except flow.EnrolmentRequired:
-        return web.redirect(req, "/me/mfa", query=target)
+        return web.redirect(req, "/me/mfa", query=target, cookies=cookies or [])
     except flow.SecondFactorRequired:
         # The app's policy holds at every launch: step up with a method it accepts.
-        return web.redirect(req, "/mfa", query=target)
+        return web.redirect(req, "/mfa", query=target, cookies=cookies or [])
+    if events is not None:
+        events.append(result.event)
     req.allow_nonce_script = True
     req.extra_form_actions.append(_origin(result.acs_url))
     page = auto_post_form(result.acs_url, result.saml_response_b64, result.relay_state, req.nonce)
-    return web.html_response(page)
+    return web.html_response(page, cookies=cookies or [])
 
 
 @app.get("/saml/metadata")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Validations
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -18,6 +19,9 @@ from idp_core.config import ENV_COOKIE_SECURE, ENV_PUBLIC_BASE_URL, ENV_SIGNING_
 from idp_core.config import Tables as ConfigTables
 from infra.constructs.layer import ARCHITECTURE, RUNTIME
 from infra.constructs.tables import SESSIONS_BY_USER_INDEX, Tables
+
+# The encryption context every secret is sealed with (idp_core.mfa.secrets_box).
+ENCRYPTION_CONTEXT_KEYS = ["user", "factor"]
 
 # Item-level access only: no table management, no streams, no PartiQL. DescribeTable is
 # read-only metadata that PynamoDB may ask for.
@@ -126,6 +130,22 @@ class IdpFunction(Construct):
 
     def allow(self, statement: iam.PolicyStatement) -> None:
         self.role.add_to_principal_policy(statement)
+
+    def allow_data_key(self, data_key: kms.IKey, actions: list[str], sid: str) -> None:
+        """``actions`` on the data key, only with the ``{user, factor}`` encryption context."""
+        self.allow(
+            iam.PolicyStatement(
+                sid=sid,
+                actions=actions,
+                resources=[data_key.key_arn],
+                conditions={
+                    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ENCRYPTION_CONTEXT_KEYS},
+                    # ForAllValues is also true for a request without any context; this
+                    # requires one.
+                    "Null": {"kms:EncryptionContextKeys": "false"},
+                },
+            )
+        )
 
     def _grant_tables(self, tables: Tables, table_access: Mapping[str, Access]) -> None:
         by_access: dict[Access, list[str]] = {Access.READ_WRITE: [], Access.READ: []}

@@ -29,8 +29,6 @@ OTP_TABLES = {
     "transactions": Access.READ_WRITE,
     "rate_limits": Access.READ_WRITE,
 }
-# The encryption context every secret is sealed with (idp_core.mfa.secrets_box).
-ENCRYPTION_CONTEXT_KEYS = ["user", "factor"]
 # Every SNS resource ARN: topics and platform application endpoints.
 ANY_SNS_RESOURCE = "arn:*:sns:*:*:*"
 
@@ -78,18 +76,8 @@ class OtpFunction(IdpFunction):
         self._allow_sms()
         if messaging.email_address:
             self._allow_email(messaging)
-        self.allow(
-            iam.PolicyStatement(
-                sid="SealSecretsWithTheDataKey",
-                actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[data_key.key_arn],
-                conditions={
-                    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ENCRYPTION_CONTEXT_KEYS},
-                    # ForAllValues is also true for a request without any context; this
-                    # requires one.
-                    "Null": {"kms:EncryptionContextKeys": "false"},
-                },
-            )
+        self.allow_data_key(
+            data_key, ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"], "SealSecretsWithTheDataKey"
         )
 
     def _allow_sms(self) -> None:

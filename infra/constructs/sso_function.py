@@ -13,10 +13,10 @@ from infra.layer_build import REPO_ROOT
 
 FUNCTION_DIR = REPO_ROOT / "functions" / "sso"
 
-# The sso function owns accounts, apps, sessions and the audit trail. It creates the login
-# transaction that the otp function completes, and it reads (never writes) the factors to
-# decide whether a sign-in needs a second factor. OATH tokens and rate counters are the
-# otp function's alone.
+# The sso function owns accounts, apps, sessions and the audit trail. It checks the answer
+# to the second-factor challenge (idp_core.routing), which spends a TOTP step, a backup
+# code, an HOTP counter or a sent code. Rate counters are the otp function's alone: the sso
+# function never sends a message.
 SSO_TABLES = {
     "users": Access.READ_WRITE,
     "groups": Access.READ_WRITE,
@@ -25,12 +25,14 @@ SSO_TABLES = {
     "settings": Access.READ_WRITE,
     "audit": Access.READ_WRITE,
     "transactions": Access.READ_WRITE,
-    "factors": Access.READ,
+    "factors": Access.READ_WRITE,
+    "tokens": Access.READ_WRITE,
 }
 
 
 class SsoFunction(IdpFunction):
-    """The shared function shape, plus signing with the SAML signing key (and nothing else in KMS)."""
+    """The shared function shape, plus signing with the SAML signing key and reading (never
+    sealing) TOTP and token secrets with the data key, only under their encryption context."""
 
     def __init__(
         self,
@@ -39,6 +41,7 @@ class SsoFunction(IdpFunction):
         *,
         tables: Tables,
         signing_key: kms.IKey,
+        data_key: kms.IKey,
         layer: lambda_.ILayerVersion,
         public_base_url: str | None,
     ) -> None:
@@ -61,3 +64,4 @@ class SsoFunction(IdpFunction):
                 resources=[signing_key.key_arn],
             )
         )
+        self.allow_data_key(data_key, ["kms:Decrypt"], "ReadSecretsWithTheDataKey")

@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
+from idp_core.routing import DEFAULT_FUNCTION, PATH_FUNCTIONS
+
 LambdaHandler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
 
 # API Gateway refuses payloads above 10 MB; the IdP never needs more than a form post.
@@ -145,6 +147,12 @@ class LocalGateway:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def route_like_the_api(self, handlers: Mapping[str, LambdaHandler]) -> None:
+        """Route as the deployed API does (``idp_core.routing``); ``handlers`` by function name."""
+        self.handler = handlers[DEFAULT_FUNCTION]
+        for prefix, name in PATH_FUNCTIONS.items():
+            self.route_prefix(prefix, handlers[name])
 
     def route_prefix(self, prefix: str, handler: LambdaHandler) -> None:
         """Send ``prefix`` and every path below it to ``handler``."""

@@ -73,8 +73,6 @@ DEMO_PROVIDER = "serverless-idp-local"
 SAML_EMULATOR_PATH = "/_local/aws/saml"
 # The sender of e-mail codes, verified in the embedded SES; nothing is really sent.
 LOCAL_EMAIL_SENDER = "idp@local.test"
-# The paths the API sends to the otp function (infra.stack.OTP_PATH_PREFIXES).
-OTP_PATH_PREFIXES = ("/mfa", "/me/mfa", "/admin/mfa")
 
 
 class StackError(Exception):
@@ -322,10 +320,12 @@ def start_stack(
 
         from idp_core.clock import SYSTEM_CLOCK
 
-        gateway.handler = importlib.import_module("functions.sso.handler").lambda_handler
-        otp_handler = importlib.import_module("functions.otp.handler").lambda_handler
-        for prefix in OTP_PATH_PREFIXES:
-            gateway.route_prefix(prefix, otp_handler)
+        gateway.route_like_the_api(
+            {
+                name: importlib.import_module(f"functions.{name}.handler").lambda_handler
+                for name in ("sso", "otp")
+            }
+        )
         metadata = _metadata_provider(settings, SYSTEM_CLOCK)
         gateway.local_routes[("POST", SAML_EMULATOR_PATH)] = _emulator_route(SYSTEM_CLOCK, metadata, acs_url)
         gateway.local_routes[("GET", "/_local/outbox")] = outbox_route

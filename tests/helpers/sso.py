@@ -28,8 +28,6 @@ from idp_local.gateway import LocalGateway, build_event
 
 PASSWORD = "correct horse battery staple"
 EMAIL_SENDER = "idp@tests.example"
-# The paths the API sends to the otp function (infra.stack / idp_local.stack).
-OTP_PATH_PREFIXES = ("/mfa", "/me/mfa", "/admin/mfa")
 _CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -155,8 +153,6 @@ def running_sso(
     handler.configure(settings, clock)
     otp_handler = handler_module(settings, "otp")
     otp_handler.configure(settings, clock)
-    gateway.handler = handler.lambda_handler
-    for prefix in OTP_PATH_PREFIXES:
-        gateway.route_prefix(prefix, otp_handler.lambda_handler)
+    gateway.route_like_the_api({"sso": handler.lambda_handler, "otp": otp_handler.lambda_handler})
     with gateway:
         yield Sso(url=gateway.url, settings=settings, clock=clock, handler=handler, otp_handler=otp_handler)

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from idp_core.config import ENV_COOKIE_SECURE, ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID, Tables
-from idp_local.stack import OTP_PATH_PREFIXES
 from tests.infra.conftest import CUSTOM_DOMAIN_CONTEXT, REPO_ROOT, Synthesis
 
 # Keys as idp_core.models declares them: (partition key, sort key or None).
@@ -33,6 +32,9 @@ SSO_TABLE_KEYS = {
     "SettingsTable",
     "AuditTable",
     "TransactionsTable",
+    # The answer to the challenge spends a TOTP step, a backup code or an HOTP counter.
+    "FactorsTable",
+    "TokensTable",
 }
 
 
@@ -190,7 +192,7 @@ def test_sso_function_environment_is_accepted_by_the_settings_loader(synthesis: 
     assert settings.public_base_url is None
 
 
-def test_sso_role_has_no_managed_policies_and_signs_with_the_signing_key_only(synthesis: Synthesis) -> None:
+def test_sso_role_has_no_managed_policies_signs_and_only_decrypts_secrets(synthesis: Synthesis) -> None:
     _, function = _sso_function(synthesis)
     role_id = _logical_id(function["Properties"]["Role"])
     role = synthesis.template["Resources"][role_id]["Properties"]
@@ -203,36 +205,40 @@ def test_sso_role_has_no_managed_policies_and_signs_with_the_signing_key_only(sy
     statements = [statement for policy in policies for statement in policy["PolicyDocument"]["Statement"]]
     signing_key_id = synthesis.template["Outputs"]["SigningKeyId"]["Value"]["Ref"]
 
-    kms_statements = [s for s in statements if any(str(a).startswith("kms:") for a in _as_list(s["Action"]))]
-    assert len(kms_statements) == 1
-    (kms_statement,) = kms_statements
-    assert sorted(_as_list(kms_statement["Action"])) == ["kms:GetPublicKey", "kms:Sign"]
-    assert _as_list(kms_statement["Resource"]) == [{"Fn::GetAtt": [signing_key_id, "Arn"]}]
-    assert "*" not in json.dumps(kms_statement["Resource"])
+    data_key_id = synthesis.template["Outputs"]["DataKeyId"]["Value"]["Ref"]
+
+    kms_statements = {
+        s["Sid"]: s for s in statements if any(str(a).startswith("kms:") for a in _as_list(s["Action"]))
+    }
+    assert set(kms_statements) == {"SignSamlAssertions", "ReadSecretsWithTheDataKey"}
+    signing = kms_statements["SignSamlAssertions"]
+    assert sorted(_as_list(signing["Action"])) == ["kms:GetPublicKey", "kms:Sign"]
+    assert _as_list(signing["Resource"]) == [{"Fn::GetAtt": [signing_key_id, "Arn"]}]
+    # Secrets are only read, never sealed, and only under their {user, factor} context.
+    reading = kms_statements["ReadSecretsWithTheDataKey"]
+    assert _as_list(reading["Action"]) == ["kms:Decrypt"]
+    assert _as_list(reading["Resource"]) == [{"Fn::GetAtt": [data_key_id, "Arn"]}]
+    assert reading["Condition"]["ForAllValues:StringEquals"] == {
+        "kms:EncryptionContextKeys": ["user", "factor"]
+    }
+    assert reading["Condition"]["Null"] == {"kms:EncryptionContextKeys": "false"}
+    assert "*" not in json.dumps([s["Resource"] for s in kms_statements.values()])
 
 
-def test_sso_role_reaches_its_tables_and_only_reads_the_factors(synthesis: Synthesis) -> None:
+def test_sso_role_reaches_its_tables_and_never_the_rate_limits(synthesis: Synthesis) -> None:
     _, function = _sso_function(synthesis)
     statements = role_statements(synthesis, function)
     dynamodb_statements = {
         s["Sid"]: s for s in statements if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))
     }
-    assert set(dynamodb_statements) == {"ItemAccessOnOwnTables", "ItemReadsOnSharedTables"}
+    assert set(dynamodb_statements) == {"ItemAccessOnOwnTables"}
     resources = _as_list(dynamodb_statements["ItemAccessOnOwnTables"]["Resource"])
     table_ids = {_table_id(synthesis, key) for key in SSO_TABLE_KEYS}
     assert {_logical_id(r) for r in resources if "Fn::GetAtt" in r} == table_ids
     sessions_id = _table_id(synthesis, "SessionsTable")
     assert {"Fn::Join": ["", [{"Fn::GetAtt": [sessions_id, "Arn"]}, "/index/by_user"]]} in resources
-    reads = dynamodb_statements["ItemReadsOnSharedTables"]
-    assert _as_list(reads["Resource"]) == [{"Fn::GetAtt": [_table_id(synthesis, "FactorsTable"), "Arn"]}]
-    assert not {
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:BatchWriteItem",
-    } & set(_as_list(reads["Action"]))
     everything = json.dumps([s["Resource"] for s in dynamodb_statements.values()])
-    assert _table_id(synthesis, "TokensTable") not in everything
+    # Only the otp function sends messages, so only it counts them.
     assert _table_id(synthesis, "RateLimitsTable") not in everything
     assert "*" not in everything
     assert not any(
@@ -307,15 +313,15 @@ def _routes(synthesis: Synthesis) -> dict[str, str]:
 
 
 def test_mfa_paths_go_to_the_otp_function_and_everything_else_to_sso(synthesis: Synthesis) -> None:
-    from infra.stack import OTP_PATH_PREFIXES as API_OTP_PATH_PREFIXES
-
-    # The local gateway routes the same prefixes as the API.
-    assert tuple(API_OTP_PATH_PREFIXES) == tuple(OTP_PATH_PREFIXES)
+    # The API routes by the table the local gateway uses (idp_core.routing).
     routes = _routes(synthesis)
     expected = {"/": "sso", "/{proxy+}": "sso"}
-    for prefix in OTP_PATH_PREFIXES:
+    for prefix in ("/mfa", "/me/mfa", "/admin/mfa"):
         expected[prefix] = "otp"
         expected[f"{prefix}/{{proxy+}}"] = "otp"
+    # The answer to the challenge goes to the function that can sign the assertion.
+    expected["/mfa/verify"] = "sso"
+    expected["/mfa/verify/{proxy+}"] = "sso"
     # /me and /admin become resources on the way to /me/mfa and /admin/mfa; they and the
     # rest of their subtrees (/me/apps, /admin/users) must still reach the sso function.
     for parent in ("/me", "/admin"):

@@ -15,7 +15,7 @@ import requests
 
 from idp_local.gateway import LocalGateway
 from idp_local.process import LocalStackProcess, idp_command
-from idp_local.stack import LOCAL_EMAIL_SENDER, OTP_PATH_PREFIXES
+from idp_local.stack import LOCAL_EMAIL_SENDER
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -101,7 +101,8 @@ def _answer(name: str) -> Any:
         ("/me", "sso"),
         ("/me/apps", "sso"),
         ("/mfa", "otp"),
-        ("/mfa/verify", "otp"),
+        ("/mfa/send", "otp"),
+        ("/mfa/verify", "sso"),
         ("/mfaxyz", "sso"),
         ("/me/mfa", "otp"),
         ("/me/mfa/totp/start", "otp"),
@@ -110,8 +111,7 @@ def _answer(name: str) -> Any:
     ],
 )
 def test_the_gateway_routes_by_path_prefix_like_the_api(path: str, served_by: str) -> None:
-    with LocalGateway(_answer("sso")) as gateway:
-        for prefix in OTP_PATH_PREFIXES:
-            gateway.route_prefix(prefix, _answer("otp"))
+    with LocalGateway(_answer("nobody")) as gateway:
+        gateway.route_like_the_api({"sso": _answer("sso"), "otp": _answer("otp")})
         response = requests.get(f"{gateway.url}{path}", timeout=30)
     assert response.text == served_by

@@ -15,7 +15,7 @@ from idp_core.apps import enabled_groups, provider_arn, roles_for_user
 from idp_core.audit import AuditContext
 from idp_core.clock import Clock
 from idp_core.errors import BadRequest, Forbidden, IdpError
-from idp_core.models import App, User
+from idp_core.models import App, AuditEvent, User
 from idp_core.saml.aws import (
     AssertionRuleViolation,
     AwsAssertion,
@@ -35,6 +35,8 @@ class LaunchResult:
     saml_response_b64: str
     relay_state: str
     role_count: int
+    # The ``saml.assertion_issued`` event; already written unless the caller asked to write it.
+    event: AuditEvent
 
 
 class LaunchRefused(Forbidden):
@@ -97,8 +99,12 @@ def launch_aws_app(
     identity: SigningIdentity,
     clock: Clock,
     audit_context: AuditContext | None,
+    write_event: bool = True,
 ) -> LaunchResult:
-    """A signed SAMLResponse giving ``user`` the roles ``app`` maps to the user's enabled groups."""
+    """A signed SAMLResponse giving ``user`` the roles ``app`` maps to the user's enabled groups.
+
+    ``write_event=False`` leaves the issued event to the caller, to write with its own changes.
+    """
 
     def refuse(error: IdpError, rule: str) -> IdpError:
         return _refuse(error, user=user, app=app, clock=clock, audit_context=audit_context, rule=rule)
@@ -145,7 +151,7 @@ def launch_aws_app(
         response = build_signed_response(assertion, identity, clock)
     except AssertionRuleViolation as exc:
         raise refuse(exc, exc.rule) from exc
-    audit.record(
+    event = audit.new_event(
         "saml.assertion_issued",
         "success",
         context=audit_context,
@@ -153,9 +159,12 @@ def launch_aws_app(
         details={"app": app.name, "roles": len(roles)},
         clock=clock,
     )
+    if write_event:
+        event.save()
     return LaunchResult(
         acs_url=str(app.acs_url),
         saml_response_b64=base64.b64encode(response).decode("ascii"),
         relay_state=relay_state,
         role_count=len(roles),
+        event=event,
     )

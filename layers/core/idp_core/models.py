@@ -6,6 +6,8 @@ model classes themselves carry no environment lookups.
 
 from __future__ import annotations
 
+from typing import Any
+
 import botocore.loaders
 import botocore.session
 import pynamodb.connection.base
@@ -288,3 +290,48 @@ def create_tables(tables: Tables) -> None:
     for model in ALL_MODELS.values():
         if not model.exists():
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+
+
+# Keys of up to 100 items a BatchGetItem may ask for.
+MAX_BATCH_KEYS = 100
+
+
+def get_items(*wanted: tuple[type[Model], tuple[str, ...], bool]) -> list[Any]:
+    """Several items, possibly of several tables, in one BatchGetItem request.
+
+    ``wanted`` holds (model, string key values, strongly consistent?) per item; the answer
+    has the items in that order, None for an item that does not exist. The sign-in reads
+    its user and app, and the challenge its factor and app, this way: one round trip
+    instead of two.
+    """
+    if not 0 < len(wanted) <= MAX_BATCH_KEYS:
+        raise ValueError(f"between 1 and {MAX_BATCH_KEYS} items, got {len(wanted)}")
+    request: dict[str, dict[str, Any]] = {}
+    key_names: dict[str, list[str]] = {}
+    for model, key, consistent in wanted:
+        names = _key_names(model)
+        if len(names) != len(key):
+            raise ValueError(f"{model.__name__} has {len(names)} key attribute(s), got {len(key)} value(s)")
+        key_names[model.Meta.table_name] = names
+        table = request.setdefault(model.Meta.table_name, {"Keys": [], "ConsistentRead": False})
+        table["Keys"].append({name: {"S": value} for name, value in zip(names, key, strict=True)})
+        table["ConsistentRead"] = table["ConsistentRead"] or consistent
+    found: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
+    client: Any = pynamodb.connection.Connection().client
+    while request:
+        answer = client.batch_get_item(RequestItems=request)
+        for table_name, items in answer.get("Responses", {}).items():
+            for item in items:
+                found[(table_name, tuple(item[name]["S"] for name in key_names[table_name]))] = item
+        # DynamoDB may leave keys for later under load; ask for those again.
+        request = answer.get("UnprocessedKeys") or {}
+    results = []
+    for model, key, _ in wanted:
+        item = found.get((model.Meta.table_name, tuple(key)))
+        results.append(model.from_raw_data(item) if item is not None else None)
+    return results
+
+
+def _key_names(model: type[Model]) -> list[str]:
+    range_key = model._range_keyname
+    return [str(model._hash_keyname), *([range_key] if range_key else [])]

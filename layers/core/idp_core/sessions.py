@@ -121,12 +121,19 @@ def complete_second_factor(
     events: Iterable[AuditEvent] = (),
     clock: Clock = SYSTEM_CLOCK,
 ) -> IssuedSession:
+    """``after_second_factor`` and ``commit_renewal`` in one go."""
+    renewed = after_second_factor(session, method=method, clock=clock)
+    commit_renewal(renewed, token, events)
+    return renewed
+
+
+def after_second_factor(session: Session, *, method: str, clock: Clock = SYSTEM_CLOCK) -> IssuedSession:
     """Record a proven second factor on a NEW session id and end the old one (S14).
 
     Whatever the session still owed (``pending:mfa``, ``pending:enrol``) is settled, the
     method is added as ``mfa:<method>`` and ``second_factor_at`` is now. The new session
     keeps the old one's creation time and absolute end, so stepping up never extends the
-    lifetime (S15). The new session, the end of the old one and ``events`` are one transaction.
+    lifetime (S15). Nothing is written: ``commit_renewal`` stores it.
     """
     new_token = secrets.token_urlsafe(32)
     now = clock.now()
@@ -144,8 +151,12 @@ def complete_second_factor(
         source_ip=session.source_ip,
         user_agent=session.user_agent,
     )
-    _swap(renewed, token, events)
     return IssuedSession(token=new_token, session=renewed)
+
+
+def commit_renewal(renewed: IssuedSession, old_token: str, events: Iterable[AuditEvent] = ()) -> None:
+    """Store ``renewed``, end the session of ``old_token`` and write ``events``, all or nothing."""
+    _swap(renewed.session, old_token, events)
 
 
 def find_session(token: str | None, *, policy: SessionPolicy, clock: Clock = SYSTEM_CLOCK) -> Session | None:

@@ -19,12 +19,13 @@ from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
 from idp_core.errors import BadRequest, Forbidden, SignInFailed
-from idp_core.models import App, Session, User
+from idp_core.models import App, Factor, Session, User, get_items
 from idp_core.names import canonical_username
 from idp_core.passwords import WrongPassword, verify_password
 
 if TYPE_CHECKING:
     from idp_core.launch import LaunchResult
+    from idp_core.mfa.flow import AfterPassword
     from idp_core.saml.certificate import SigningIdentity
 
 PASSWORD_FACTOR = "password"  # noqa: S105 - the name of a factor, not a secret
@@ -36,10 +37,14 @@ class SignInResult:
     issued: sessions.IssuedSession
     # What the user still owes before the session is complete: "mfa" or "enrol" (or nothing).
     pending: frozenset[str] = frozenset()
+    # For a second factor owed: the user's factors the app accepts (default first), its methods.
+    choices: tuple[Factor, ...] = ()
+    methods: tuple[str, ...] = ()
 
 
-def identify(raw_username: str) -> User | None:
-    """The user behind what was typed (one strongly consistent GetItem), or None.
+def identify(raw_username: str, app_name: str | None = None) -> tuple[User | None, App | None]:
+    """The user behind what was typed (strongly consistent) and the app the sign-in is for,
+    in one request; None for either that does not exist.
 
     A name that cannot be a username is treated like an unknown one, so the answer does
     not tell an attacker more than a wrong password would.
@@ -47,11 +52,11 @@ def identify(raw_username: str) -> User | None:
     try:
         key = canonical_username(raw_username)
     except BadRequest:
-        return None
-    try:
-        return User.get(key, consistent_read=True)
-    except User.DoesNotExist:
-        return None
+        return None, _find_app(app_name) if app_name else None
+    if not app_name:
+        return get_items((User, (key,), True))[0], None
+    user, app = get_items((User, (key,), True), (App, (app_name,), False))
+    return user, app
 
 
 def verify_password_factor(
@@ -106,7 +111,7 @@ def _refused(user: User, reason: str, context: AuditContext | None, clock: Clock
     raise SignInFailed()
 
 
-def decide(user: User, app_name: str | None = None) -> frozenset[str]:
+def decide(user: User, app: App | None = None) -> AfterPassword:
     """What is still owed after the first factor, for a sign-in aimed at ``app_name`` (if any).
 
     ``mfa``: the app requires a second factor; ``enrol``: the user has no active factor and
@@ -115,7 +120,6 @@ def decide(user: User, app_name: str | None = None) -> frozenset[str]:
     """
     from idp_core.mfa import flow, policy
 
-    app = _find_app(app_name) if app_name else None
     return flow.owed_after_password(user, app, policy.load_settings)
 
 
@@ -149,10 +153,10 @@ def password_sign_in(
     ``app_name`` is the app the sign-in is for (IdP-initiated launch): its policy decides
     whether a second factor is owed before the session is complete.
     """
-    user = verify_password_factor(
-        identify(raw_username), password, settings=settings, context=context, clock=clock
-    )
-    pending = decide(user, app_name)
+    found, app = identify(raw_username, app_name)
+    user = verify_password_factor(found, password, settings=settings, context=context, clock=clock)
+    decided = decide(user, app)
+    pending = decided.owed
     signed_in_event = audit.new_event(
         "auth.signin",
         "success" if not pending else "pending",
@@ -172,7 +176,9 @@ def password_sign_in(
         events=[signed_in_event],
         clock=clock,
     )
-    return SignInResult(user=user, issued=issued, pending=pending)
+    return SignInResult(
+        user=user, issued=issued, pending=pending, choices=decided.choices, methods=decided.methods
+    )
 
 
 def launch_app(
@@ -183,6 +189,8 @@ def launch_app(
     requested_relay_state: str | None,
     issuer_entity_id: str,
     identity: Callable[[], SigningIdentity],
+    app: App | None = None,
+    write_event: bool = True,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> LaunchResult:
@@ -192,12 +200,14 @@ def launch_app(
     A session without a second factor the app accepts gets ``flow.SecondFactorRequired``
     (step-up at /mfa), or ``flow.NoAcceptedFactor`` when the user has none of the app's
     methods. ``identity`` is called only once everything else is known to be fine, so a
-    request for an unknown app never touches KMS or stores a certificate.
+    request for an unknown app never touches KMS or stores a certificate. ``app`` is the
+    app's item when the caller has read it already.
     """
     from idp_core.apps import get_app
     from idp_core.launch import launch_aws_app
 
-    app = get_app(app_name)
+    if app is None or app.name != app_name:
+        app = get_app(app_name)
     ensure_account_usable(user, clock)
     if app.mfa_required and not app.disabled:
         _ensure_second_factor_for(app, session, user, context, clock)
@@ -209,6 +219,7 @@ def launch_app(
         identity=identity(),
         clock=clock,
         audit_context=context,
+        write_event=write_event,
     )
 
 

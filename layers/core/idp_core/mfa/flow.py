@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import PutError
@@ -106,9 +107,19 @@ def usable_factors(username: str, methods: Sequence[str]) -> list[Factor]:
     return order_factors(factors.list_factors(username, active_only=True), methods)
 
 
+@dataclass(frozen=True)
+class AfterPassword:
+    """What a sign-in still owes after the password, and for a challenge what can answer it."""
+
+    owed: frozenset[str] = frozenset()
+    # For OWES_SECOND_FACTOR: the user's factors the app accepts (default first), and its methods.
+    choices: tuple[Factor, ...] = ()
+    methods: tuple[str, ...] = ()
+
+
 def owed_after_password(
     user: User, app: App | None, load_settings: Callable[[], MfaSettings]
-) -> frozenset[str]:
+) -> AfterPassword:
     """What a new session still owes after the password (``signin.decide``).
 
     - ``enrol``: the user has no active factor, and the MFA settings say users must enrol
@@ -126,11 +137,14 @@ def owed_after_password(
     app_requires = app is not None and bool(app.mfa_required) and not app.disabled
     if not active:
         if app_requires or load_settings().enrol_at_sign_in:
-            return frozenset({OWES_ENROLMENT})
-        return frozenset()
-    if app_requires and order_factors(active, accepted_methods(app, load_settings())):
-        return frozenset({OWES_SECOND_FACTOR})
-    return frozenset()
+            return AfterPassword(frozenset({OWES_ENROLMENT}))
+        return AfterPassword()
+    if app_requires:
+        methods = accepted_methods(app, load_settings())
+        choices = order_factors(active, methods)
+        if choices:
+            return AfterPassword(frozenset({OWES_SECOND_FACTOR}), tuple(choices), methods)
+    return AfterPassword()
 
 
 def ensure_app_second_factor(session: Session, app: App, settings: MfaSettings) -> None:

@@ -26,6 +26,10 @@ MAX_APP_NAME_CHARS = 63
 MAX_NEXT_CHARS = 512
 MAX_FACTOR_ID_CHARS = 64
 
+CHALLENGE_TEMPLATE = "mfa/challenge.html"
+CODE_FIELD = {"code": web.Field("Verification code", flow.MAX_CODE_CHARS)}
+FACTOR_FIELD = {"factor": web.Field("Method", MAX_FACTOR_ID_CHARS)}
+
 TARGET_FIELDS = {
     "app": web.Field("The app", MAX_APP_NAME_CHARS, required=False),
     "RelayState": web.Field("RelayState", MAX_RELAY_STATE_CHARS, required=False),
@@ -215,22 +219,68 @@ def challenge_context(
     }
 
 
-def own_factor(signed_in: web.SignedIn, factor_id: str) -> Any:
-    """The signed-in user's active factor ``factor_id`` (one strongly consistent read), or
-    ``BadRequest`` before anything is written: an unconfirmed factor is no choice (S11)."""
-    from idp_core.mfa import factors
-    from idp_core.models import Factor
-
-    try:
-        factor = Factor.get(signed_in.user.username, factor_id, consistent_read=True)
-    except Factor.DoesNotExist:
-        raise BadRequest(_NOT_A_CHOICE) from None
-    if not factors.is_usable(factor):
-        raise BadRequest(_NOT_A_CHOICE)
-    return factor
-
-
 _NOT_A_CHOICE = "That method is not one you can use here; choose one from the list."
+
+
+def sign_in_choices(signed_in: web.SignedIn, target: Target) -> tuple[list[Any], str | None]:
+    """The user's factors the sign-in challenge accepts, and a sentence naming the app's methods."""
+    from idp_core.apps import get_app
+    from idp_core.mfa import METHOD_LABELS, policy
+
+    app = get_app(target.app) if target.app else None
+    methods = flow.accepted_methods(app, policy.load_settings() if app is not None else None)
+    text = ", ".join(METHOD_LABELS.get(method, method) for method in methods) if app is not None else None
+    return flow.usable_factors(signed_in.user.username, methods), text
+
+
+def sign_in_challenge(
+    signed_in: web.SignedIn, target: Target, factor_id: str | None, *, sent: bool = False
+) -> tuple[dict[str, Any], Any | None]:
+    """The sign-in challenge page's context, and the factor it shows (None: the user has none)."""
+    choices, methods_text = sign_in_choices(signed_in, target)
+    selected = pick_factor(choices, factor_id)
+    context = challenge_context(
+        signed_in, choices, selected, target, SIGN_IN_CHALLENGE, sent=sent, methods_text=methods_text
+    )
+    return context, selected
+
+
+def read_challenge_form(
+    req: web.WebRequest, fields: dict[str, web.Field]
+) -> tuple[web.SignedIn, Target, dict[str, str]]:
+    """A post to the sign-in challenge: its session, where to continue, and the form."""
+    signed_in = challenge_session(req, Target())
+    form = web.read_form(req, signed_in.session, {**fields, **FACTOR_FIELD, **TARGET_FIELDS})
+    return signed_in, Target.read(form), form
+
+
+def read_challenge_answer(req: web.WebRequest) -> tuple[web.SignedIn, Target, dict[str, str], Any, Any]:
+    """A code posted to the challenge: the session, the target, the form, the chosen factor
+    and the target's app. The user, the factor and the app are read in one request, once
+    the session is known and the form has passed its CSRF check (S16); an unknown or
+    unconfirmed factor is ``BadRequest`` before anything is written (S11)."""
+    from idp_core.mfa import factors
+    from idp_core.models import App, Factor
+
+    posted: dict[str, Any] = {}
+
+    def factor_and_app(session: Any) -> list[tuple[Any, tuple[str, ...], bool]]:
+        if flow.OWES_ENROLMENT in sessions.pending_factors(session):  # S14 before anything else
+            raise web.RedirectRequired("Set up a second factor first.", "/me/mfa", {})
+        form = web.read_form(req, session, {**CODE_FIELD, **FACTOR_FIELD, **TARGET_FIELDS})
+        posted.update(form=form, target=Target.read(form))
+        app_name = posted["target"].app
+        return [(Factor, (session.username, form["factor"]), True)] + (
+            [(App, (app_name,), False)] if app_name else []
+        )
+
+    if web.session_in_progress(req, also=factor_and_app) is None:
+        raise web.LoginRequired({})
+    signed_in = challenge_session(req, Target())
+    factor, app = [*signed_in.items, None][:2]
+    if factor is None or not factors.is_usable(factor):
+        raise BadRequest(_NOT_A_CHOICE)
+    return signed_in, posted["target"], posted["form"], factor, app
 
 
 def pick_factor(choices: list[Any], factor_id: str | None) -> Any | None:

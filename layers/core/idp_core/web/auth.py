@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from idp_core import sessions
 from idp_core.errors import AuthenticationRequired, Forbidden
-from idp_core.models import Session, User
+from idp_core.models import Session, User, get_items
 from idp_core.web.request import WebRequest
 from idp_core.web.responses import clear_cookie, cookie_name, set_cookie
 
@@ -44,6 +45,8 @@ class SignedIn:
     token: str
     session: Session
     user: User
+    # Items read together with the user (``session_in_progress(also=...)``), None if missing.
+    items: tuple[Any, ...] = ()
 
     @property
     def csrf_token(self) -> str:
@@ -63,13 +66,18 @@ def clear_session_cookie(req: WebRequest) -> str:
     return clear_cookie(req, SESSION_COOKIE)
 
 
-def session_in_progress(req: WebRequest) -> SignedIn | None:
+def session_in_progress(
+    req: WebRequest, also: Callable[[Session], Sequence[tuple[Any, tuple[str, ...], bool]]] | None = None
+) -> SignedIn | None:
     """The live session of an enabled user, complete or half-way; looked up once per request.
 
     Only the MFA pages accept a half-way session (S14); every other page goes through
     ``current_session``/``require_session``. A session whose user was disabled or deleted
     is ended on the spot, so the check does not depend on the by_user index having caught
     up with the disabling.
+
+    ``also`` names more items to read in the same request as the user, once the session is
+    known (``models.get_items``); they come back as ``SignedIn.items``.
     """
     if req.session_loaded:
         return req.any_session_cache
@@ -78,14 +86,11 @@ def session_in_progress(req: WebRequest) -> SignedIn | None:
     session = sessions.find_session(token, policy=req.settings.sessions, clock=req.clock)
     if token is None or session is None:
         return None
-    try:
-        user = User.get(session.username)
-    except User.DoesNotExist:
-        user = None
+    user, *items = get_items((User, (session.username,), False), *(also(session) if also else ()))
     if user is None or user.disabled:
         sessions.end_session(token)
         return None
-    signed_in = SignedIn(token=token, session=session, user=user)
+    signed_in = SignedIn(token=token, session=session, user=user, items=tuple(items))
     req.any_session_cache = signed_in
     if sessions.is_complete(session):
         req.signed_in_cache = signed_in
