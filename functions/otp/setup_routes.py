@@ -18,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from idp_core import sessions, web
+from idp_core import aws, sessions, web
 from idp_core.errors import BadRequest, NotFound
 from idp_core.mfa import METHOD_LABELS, flow, pages, policy
 from idp_core.mfa.pages import TEST_CHALLENGE, Target
@@ -91,7 +91,7 @@ def _notify(req: web.WebRequest, signed_in: web.SignedIn, subject: str, what: st
         signed_in.user,
         subject,
         notices.change_text(what),
-        ses=pages.aws_client("ses"),
+        ses=aws.client("ses"),
         messaging=req.settings.messaging,
         clock=req.clock,
         context=req.audit_context(signed_in.user.username),
@@ -190,7 +190,7 @@ def _totp_page(
     from idp_core.mfa import totp
 
     secret_base32, uri, qr_svg = totp.enrolment_view(
-        factor, kms=pages.aws_client("kms"), issuer=ISSUER, account=signed_in.user.display_username
+        factor, kms=aws.client("kms"), issuer=ISSUER, account=signed_in.user.display_username
     )
     return {
         **pages.page_context(signed_in),
@@ -214,7 +214,7 @@ def start_totp() -> Response[str]:
     enrolment = totp.start_enrolment(
         signed_in.user.username,
         METHOD_LABELS["totp"],
-        kms=pages.aws_client("kms"),
+        kms=aws.client("kms"),
         key_id=req.settings.require_data_key(),
         issuer=ISSUER,
         clock=req.clock,

@@ -13,12 +13,11 @@ add its name to ``ROUTERS``, and use ``web.request()``, ``web.require_session``/
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from idp_core import sessions, signin, web
+from idp_core import aws, sessions, signin, web
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
 from idp_core.errors import BadRequest
@@ -47,18 +46,10 @@ def configure(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
 configure(Settings.from_env())
 
 
-@cache
-def kms_client() -> Any:
-    """One KMS client per container, created when the first route needs it."""
-    import boto3
-
-    return boto3.client("kms")
-
-
 def _signing_identity(req: web.WebRequest) -> Any:
     from idp_core.saml.certificate import signing_identity
 
-    return signing_identity(kms_client(), req.settings.signing_key_id, req.clock)
+    return signing_identity(aws.client("kms"), req.settings.signing_key_id, req.clock)
 
 
 # ---------------------------------------------------------------- sign-in target

@@ -116,6 +116,19 @@ class LocalStackProcess:
                 self.process.wait()
         return self.process.returncode
 
+    def idp(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the ``idp`` CLI against this stack, as an admin would from a terminal."""
+        return subprocess.run(  # noqa: S603 - our own CLI, arguments as a list, no shell.
+            [*idp_command(), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.cwd,
+            timeout=60,
+            check=False,
+        )
+
     def log(self) -> str:
         try:
             return self.log_path.read_text(encoding="utf-8", errors="replace")

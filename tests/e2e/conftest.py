@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from idp_local.process import LocalStackProcess, idp_command
+from idp_local.process import LocalStackProcess
 from idp_local.state import DemoAccount
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,16 +35,7 @@ class LocalIdp:
 
     def idp(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run `idp --local ...` against this stack, as an admin would from a terminal."""
-        return subprocess.run(
-            [*idp_command(), "--local", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=self.process.env,
-            cwd=REPO,
-            timeout=60,
-            check=False,
-        )
+        return self.process.idp("--local", *args, stdin=stdin)
 
 
 @pytest.fixture(scope="session")

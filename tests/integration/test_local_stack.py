@@ -26,19 +26,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProces
         yield process
 
 
-def idp(stack: LocalStackProcess, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*idp_command(), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=stack.env,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_state_file_is_private_and_describes_the_stack(stack: LocalStackProcess) -> None:
     state = stack.state
     assert isinstance(state, LocalState)
@@ -63,9 +50,9 @@ def test_prints_how_to_sign_in(stack: LocalStackProcess) -> None:
 
 
 def test_seeds_demo_admin_user_group_and_aws_app(stack: LocalStackProcess) -> None:
-    users = json.loads(idp(stack, "--local", "user", "list", "--json").stdout)
-    apps = json.loads(idp(stack, "--local", "app", "list", "--json").stdout)
-    groups = json.loads(idp(stack, "--local", "group", "list", "--json").stdout)
+    users = json.loads(stack.idp("--local", "user", "list", "--json").stdout)
+    apps = json.loads(stack.idp("--local", "app", "list", "--json").stdout)
+    groups = json.loads(stack.idp("--local", "group", "list", "--json").stdout)
 
     assert {(u["username"], u["admin"], tuple(u["groups"])) for u in users} == {
         ("admin", True, ("engineers",)),
@@ -81,8 +68,8 @@ def test_seeds_demo_admin_user_group_and_aws_app(stack: LocalStackProcess) -> No
 
 def test_cli_changes_are_visible_to_the_running_stack(stack: LocalStackProcess) -> None:
     passphrase = "a long enough passphrase\n"
-    added = idp(stack, "--local", "user", "add", "bob", "--password-stdin", stdin=passphrase)
-    shown = idp(stack, "--local", "user", "show", "bob", "--json")
+    added = stack.idp("--local", "user", "add", "bob", "--password-stdin", stdin=passphrase)
+    shown = stack.idp("--local", "user", "show", "bob", "--json")
 
     assert (added.returncode, added.stderr) == (0, "")
     assert json.loads(shown.stdout)["username"] == "bob"
@@ -90,7 +77,7 @@ def test_cli_changes_are_visible_to_the_running_stack(stack: LocalStackProcess) 
 
 def test_serves_health_and_metadata(stack: LocalStackProcess) -> None:
     health = requests.get(f"{stack.base_url}/_local/health", timeout=10)
-    metadata = idp(stack, "--local", "metadata")
+    metadata = stack.idp("--local", "metadata")
 
     assert health.json() == {"status": "ok"}
     assert metadata.returncode == 0, metadata.stderr

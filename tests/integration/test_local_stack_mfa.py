@@ -5,7 +5,6 @@ otp handler and the printed instructions say how to enrol."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 import requests
 
 from idp_local.gateway import LocalGateway
-from idp_local.process import LocalStackProcess, idp_command
+from idp_local.process import LocalStackProcess
 from idp_local.stack import LOCAL_EMAIL_SENDER
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,18 +24,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProces
     process = LocalStackProcess(tmp_path_factory.mktemp("local-mfa") / "state", cwd=REPO)
     with process:
         yield process
-
-
-def idp(stack: LocalStackProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*idp_command(), "--local", *args],
-        capture_output=True,
-        text=True,
-        env=stack.env,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_settings_name_the_data_key_and_the_email_sender(stack: LocalStackProcess) -> None:
@@ -64,8 +51,8 @@ def test_the_email_sender_is_verified_in_the_embedded_ses(stack: LocalStackProce
 def test_the_demo_app_requires_mfa_and_the_demo_user_has_an_email_address(stack: LocalStackProcess) -> None:
     state = stack.state
     assert state is not None
-    policy = idp(stack, "policy", "show", state.demo_app, "--json")
-    user = idp(stack, "user", "show", state.user.username, "--json")
+    policy = stack.idp("--local", "policy", "show", state.demo_app, "--json")
+    user = stack.idp("--local", "user", "show", state.user.username, "--json")
     assert policy.returncode == 0, policy.stderr
     assert json.loads(policy.stdout)["mfa_required"] is True
     assert "@" in json.loads(user.stdout)["email"]

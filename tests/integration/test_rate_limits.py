@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from idp_core.clock import FakeClock
@@ -11,6 +9,7 @@ from idp_core.config import Tables
 from idp_core.mfa import SendRefused
 from idp_core.mfa.ratelimit import HOUR, Guard, Limit, LimitReached, consume, consume_all, counter_key
 from idp_core.models import RateCounter, Transaction
+from tests.support.parallel import outcomes_of_parallel
 
 
 def hits(key: str, window: int, clock: FakeClock) -> int:
@@ -46,20 +45,10 @@ def test_a_new_window_starts_a_new_count_that_expires_with_the_window(clock: Fak
 
 @pytest.mark.usefixtures("tables")
 def test_parallel_hits_never_exceed_the_limit(clock: FakeClock) -> None:
-    outcomes: list[str] = []
-
     def hit() -> None:
-        try:
-            consume("sms:ip:192.0.2.1", limit=5, window_seconds=HOUR, clock=clock)
-            outcomes.append("ok")
-        except SendRefused:
-            outcomes.append("refused")
+        consume("sms:ip:192.0.2.1", limit=5, window_seconds=HOUR, clock=clock)
 
-    threads = [threading.Thread(target=hit) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = outcomes_of_parallel([hit] * 12, SendRefused)
     assert outcomes.count("ok") == 5 and outcomes.count("refused") == 7
     assert hits("sms:ip:192.0.2.1", HOUR, clock) == 5
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from idp_core import sessions, web
+from idp_core import aws, sessions, web
 from idp_core.errors import BadRequest
 from idp_core.mfa import flow
 from idp_core.names import canonical_app_name
@@ -35,14 +34,6 @@ TARGET_FIELDS = {
     "RelayState": web.Field("RelayState", MAX_RELAY_STATE_CHARS, required=False),
     "next": web.Field("The page to continue to", MAX_NEXT_CHARS, required=False),
 }
-
-
-@cache
-def aws_client(service: str) -> Any:
-    """One boto3 client per service and container, created when a route first needs it."""
-    import boto3
-
-    return boto3.client(service)  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
@@ -97,8 +88,8 @@ def send_code(
         mfa_settings=mfa_settings or policy.load_settings(),
         messaging=req.settings.messaging,
         source_ip=req.source_ip,
-        sns=aws_client("sns"),
-        ses=aws_client("ses"),
+        sns=aws.client("sns"),
+        ses=aws.client("ses"),
         context=req.audit_context(signed_in.user.username),
         clock=req.clock,
     )
@@ -114,7 +105,7 @@ def verify_code(req: web.WebRequest, signed_in: web.SignedIn, factor: Any, code:
         session_token=signed_in.token,
         purpose=purpose,
         lockout_policy=req.settings.lockout,
-        kms=aws_client("kms"),
+        kms=aws.client("kms"),
         context=req.audit_context(signed_in.user.username),
         clock=req.clock,
     )

@@ -34,13 +34,6 @@ def encryption_context(*, username: str, factor_id: str) -> dict[str, str]:
     return {"user": username, "factor": factor_id}
 
 
-def kms_client() -> Any:
-    """A KMS client for the current region (AWS_ENDPOINT_URL points it at moto in tests)."""
-    import boto3
-
-    return boto3.client("kms")
-
-
 def encrypt_secret(kms: Any, key_id: str, plaintext: bytes, *, username: str, factor_id: str) -> str:
     """Base64 KMS ciphertext of ``plaintext`` under the context {user, factor}."""
     if not plaintext or len(plaintext) > MAX_PLAINTEXT_BYTES:
