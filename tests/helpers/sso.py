@@ -2,8 +2,8 @@
 
 Each stack uses the test's fresh tables and FakeClock; each handler module is imported
 once per process (its cold start reads the settings from the environment) and then
-re-configured per test. The gateway sends the MFA paths to the otp handler and
-everything else to the sso handler, as the deployed API does.
+re-configured per test. The gateway routes by ``idp_core.routing``, as the deployed API
+does.
 """
 
 from __future__ import annotations

@@ -116,8 +116,10 @@ def require_session(req: WebRequest, *, login_query: Mapping[str, str | None] | 
         half_way = session_in_progress(req)
         if half_way is not None:
             # Password done, second factor or enrolment still owed: only the MFA pages (S14).
+            from idp_core.mfa import flow
+
             owed = sessions.pending_factors(half_way.session)
-            page = ENROL_PAGE if "enrol" in owed else MFA_PAGE
+            page = ENROL_PAGE if flow.OWES_ENROLMENT in owed else MFA_PAGE
             raise RedirectRequired("Finish signing in first.", page, login_query)
         raise LoginRequired(login_query)
     return signed_in
