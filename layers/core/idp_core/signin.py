@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from idp_core import audit, lockout, sessions
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
 from idp_core.errors import BadRequest, Forbidden, SignInFailed
-from idp_core.models import App, Factor, Session, User, get_items
+from idp_core.models import App, Factor, KeyValue, Session, User, get_items
 from idp_core.names import canonical_username
 from idp_core.passwords import WrongPassword, verify_password
 
@@ -44,19 +44,24 @@ class SignInResult:
 
 def identify(raw_username: str, app_name: str | None = None) -> tuple[User | None, App | None]:
     """The user behind what was typed (strongly consistent) and the app the sign-in is for,
-    in one request; None for either that does not exist.
+    in one request; None for either that does not exist. The same request refreshes the
+    container's copy of the MFA settings, which the rest of the sign-in reads.
 
     A name that cannot be a username is treated like an unknown one, so the answer does
     not tell an attacker more than a wrong password would.
     """
+    from idp_core.mfa import policy
+
     try:
         key = canonical_username(raw_username)
     except BadRequest:
         return None, _find_app(app_name) if app_name else None
-    if not app_name:
-        return get_items((User, (key,), True))[0], None
-    user, app = get_items((User, (key,), True), (App, (app_name,), False))
-    return user, app
+    wanted: list[Any] = [(User, (key,), True), (KeyValue, (policy.SETTINGS_KEY,), False)]
+    if app_name:
+        wanted.append((App, (app_name,), False))
+    user, settings_item, *app = get_items(*wanted)
+    policy.settings_read_with(settings_item)
+    return user, (app[0] if app else None)
 
 
 def verify_password_factor(

@@ -198,10 +198,24 @@ def forget_cached_settings() -> None:
     _cached = None
 
 
+def settings_read_with(item: KeyValue | None) -> MfaSettings:
+    """The settings from their item (None: not stored), read by the caller in a request it
+    makes anyway (the sign-in's BatchGetItem); the container's cached copy is refreshed."""
+    settings = _settings_from(item)
+    _remember(KeyValue.Meta.table_name, settings)
+    return settings
+
+
 def _read_settings() -> MfaSettings:
     try:
         item = KeyValue.get(SETTINGS_KEY)
     except KeyValue.DoesNotExist:
+        item = None
+    return _settings_from(item)
+
+
+def _settings_from(item: KeyValue | None) -> MfaSettings:
+    if item is None:
         return MfaSettings()
     try:
         data = json.loads(item.value)
