@@ -144,9 +144,12 @@ def save_settings() -> Response[str]:
 
     req, signed_in = _admin()
     current = policy.load_settings()
-    req.error_page = ("admin/mfa.html", {"notice": None, **_settings_page_context(_settings_view(current))})
+    req.error_page = lambda: (
+        "admin/mfa.html",
+        {"notice": None, **_settings_page_context(_settings_view(current))},
+    )
     form = web.read_form(req, signed_in.session, SETTINGS_FIELDS)
-    req.error_page = ("admin/mfa.html", {"notice": None, **_settings_page_context(_form_view(form))})
+    req.error_page = lambda: ("admin/mfa.html", {"notice": None, **_settings_page_context(_form_view(form))})
     policy.save_settings(
         _settings_from_form(current, form),
         context=req.audit_context(signed_in.user.username),

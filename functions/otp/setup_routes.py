@@ -316,7 +316,10 @@ def confirm_factor(factor_id: str) -> Response[str]:
     req, signed_in = _session()
     factor = _factor(signed_in, factor_id)
     form, target = _form(req, signed_in, pages.CODE_FIELD)
-    req.error_page = (_confirm_template(factor), _confirm_context(req, signed_in, factor, target, sent=False))
+    req.error_page = lambda: (
+        _confirm_template(factor),
+        _confirm_context(req, signed_in, factor, target, sent=False),
+    )
     _require_change_allowed(req, signed_in)
     verified = pages.verify_code(req, signed_in, factor, form["code"], "enrol")
     first = _had_no_active_factor(signed_in, factor.factor_id)
@@ -325,8 +328,7 @@ def confirm_factor(factor_id: str) -> Response[str]:
         req,
         signed_in,
         "A sign-in method was added to your account",
-        f"{METHOD_LABELS[factor.kind]} ({factor.label}) was added to your account "
-        "as a way to confirm it is you",
+        f"{factors.describe(factor)} was added to your account as a way to confirm it is you",
     )
     return _finish_enrolment(req, signed_in, factor, target, first=first, verified=verified)
 
@@ -336,7 +338,10 @@ def resend_confirmation(factor_id: str) -> Response[str]:
     req, signed_in = _session()
     factor = _factor(signed_in, factor_id)
     _, target = _form(req, signed_in, {})
-    req.error_page = ("me_mfa_confirm.html", _confirm_context(req, signed_in, factor, target, sent=True))
+    req.error_page = lambda: (
+        "me_mfa_confirm.html",
+        _confirm_context(req, signed_in, factor, target, sent=True),
+    )
     pages.send_code(req, signed_in, factor, "enrol")
     return web.redirect(req, f"/me/mfa/factors/{factor.factor_id}/confirm", query=target.query())
 
@@ -362,9 +367,8 @@ def generate_backup_codes() -> Response[str]:
     )
     cookies: list[str] = []
     if had_none:
-        backup = next(f for f in factors.list_factors(signed_in.user.username) if f.kind == "backup")
         issued = sessions.complete_second_factor(
-            signed_in.token, signed_in.session, method=backup.kind, clock=req.clock
+            signed_in.token, signed_in.session, method="backup", clock=req.clock
         )
         cookies.append(web.session_cookie(req, issued.token))
         signed_in = web.SignedIn(token=issued.token, session=issued.session, user=signed_in.user)
@@ -448,7 +452,7 @@ def remove_factor(factor_id: str) -> Response[str]:
             req,
             signed_in,
             "A sign-in method was removed from your account",
-            f"{METHOD_LABELS.get(factor.kind, factor.kind)} ({factor.label}) was removed from your account",
+            f"{factors.describe(factor)} was removed from your account",
         )
     return _done(req, "removed")
 

@@ -237,20 +237,18 @@ def verify_second_factor() -> Response[str]:
     cookies = [web.session_cookie(req, renewed.token)]
     events = [verified]
     if not target.app:
-        sessions.commit_renewal(renewed, signed_in.token, events)
-        return target.redirect(req, cookies)
-    # Sign first, then store the new session with both events in one transaction.
-    stepped_up = web.SignedIn(token=renewed.token, session=renewed.session, user=signed_in.user)
-    try:
-        response = _post_to_app(
-            req, stepped_up, target.app, target.relay_state, cookies, app=app_item, events=events
-        )
-    except IdpError as exc:
-        # The second factor was proven: keep that, then say why the app refused.
-        sessions.commit_renewal(renewed, signed_in.token, events)
-        refused = web.error_response(exc)
-        refused.headers["Set-Cookie"] = cookies
-        return refused
+        response = target.redirect(req, cookies)
+    else:
+        # Sign first, then store the new session with both events in one transaction.
+        stepped_up = web.SignedIn(token=renewed.token, session=renewed.session, user=signed_in.user)
+        try:
+            response = _post_to_app(
+                req, stepped_up, target.app, target.relay_state, cookies, app=app_item, events=events
+            )
+        except IdpError as exc:
+            # The second factor was proven: keep that, and say why the app refused.
+            response = web.error_response(exc)
+            response.headers["Set-Cookie"] = cookies
     sessions.commit_renewal(renewed, signed_in.token, events)
     return response
 

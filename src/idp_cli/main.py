@@ -470,11 +470,6 @@ class Cli:
 
     # second factors
 
-    def _kms(self) -> Any:
-        import boto3
-
-        return boto3.client("kms")
-
     def _data_key_id(self) -> str:
         key_id: str | None = self.args.settings.data_key_id
         if not key_id:
@@ -624,9 +619,10 @@ class Cli:
 
     def token_import(self) -> None:
         text = _read_token_file(self.args.file)
+        from idp_core import aws
         from idp_core.mfa import tokens
 
-        serials = tokens.import_csv(text, kms=self._kms(), key_id=self._data_key_id())
+        serials = tokens.import_csv(text, kms=aws.client("kms"), key_id=self._data_key_id())
         self.out.write(f"Imported {len(serials)} token(s): {_cell(serials)}\n")
 
     def token_list(self) -> None:
@@ -646,12 +642,16 @@ class Cli:
         )
 
     def token_assign(self) -> None:
-        from idp_core import accounts
+        from idp_core import accounts, aws
         from idp_core.mfa import tokens
 
         user = accounts.get_user(self.args.username)
         factor = tokens.assign(
-            self.args.serial, user.username, kms=self._kms(), key_id=self._data_key_id(), context=self.context
+            self.args.serial,
+            user.username,
+            kms=aws.client("kms"),
+            key_id=self._data_key_id(),
+            context=self.context,
         )
         self.out.write(
             f"Assigned token {self.args.serial} to {user.display_username} as factor {factor.factor_id}.\n"

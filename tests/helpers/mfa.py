@@ -4,6 +4,7 @@ pages, codes from the authenticator's secret or from moto's SNS/SES, and reading
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import boto3
@@ -138,9 +139,9 @@ def sign_in_with_totp(sso: Sso, username: str, secret: str, app: str = MFA_APP) 
     signed_in = sso.sign_in(browser, username, app=app)
     assert is_challenge(signed_in), (signed_in.status_code, signed_in.text[:500])
     verified = submit_code(sso, browser, f"/mfa?app={app}", totp_code(secret, sso.clock))
-    # For an app the answer is the SAMLResponse itself; otherwise a redirect onwards.
-    assert verified.status_code in (200, 303), verified.text[:500]
-    assert verified.status_code == 303 or "SAMLResponse" in verified.text, verified.text[:500]
+    # For an app the answer to the code is the SAMLResponse itself.
+    assert verified.status_code == 200 and "SAMLResponse" in verified.text, verified.text[:500]
+    assert sso.get(browser, "/me").status_code == 200
     return browser
 
 
@@ -153,13 +154,30 @@ def is_challenge(response: requests.Response) -> bool:
     )
 
 
-def sns_messages_to(phone_number: str) -> list[str]:
-    """The texts moto's SNS accepted for ``phone_number``, oldest first."""
-    from moto.core import DEFAULT_ACCOUNT_ID
+def sms_to(number: str) -> list[str]:
+    """The texts moto's SNS accepted for ``number``, oldest first (moto's backends are process-wide)."""
     from moto.sns.models import sns_backends
 
-    backend = sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
-    return [text for number, text in backend.sms_messages.values() if number == phone_number]
+    return [
+        text
+        for regions in list(sns_backends.values())
+        for backend in list(regions.values())
+        for phone, text in list(backend.sms_messages.values())
+        if phone == number
+    ]
+
+
+def emails_to(address: str) -> list[Any]:
+    """The e-mails moto's SES accepted for ``address``, oldest first."""
+    from moto.ses.models import ses_backends
+
+    return [
+        message
+        for regions in list(ses_backends.values())
+        for backend in list(regions.values())
+        for message in list(backend.sent_messages)
+        if address in (getattr(message, "destinations", None) or {}).get("ToAddresses", [])
+    ]
 
 
 def code_in(text: str) -> str:

@@ -4,7 +4,9 @@ tables per test (unique names, so tests never see each other's items)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+import boto3
 import pytest
 
 from idp_core.clock import FakeClock
@@ -32,3 +34,15 @@ def tables(aws_endpoint: str) -> Tables:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def kms(aws_endpoint: str) -> Any:
+    return boto3.client("kms")
+
+
+@pytest.fixture
+def key_id(kms: Any) -> str:
+    """A symmetric KMS key like the stack's data key, which seals TOTP and token secrets
+    (test_saml_signing overrides it with its signing key)."""
+    return str(kms.create_key(Description="data key for tests")["KeyMetadata"]["KeyId"])

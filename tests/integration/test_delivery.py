@@ -19,6 +19,7 @@ from idp_core.mfa.codes import TransactionExpired, key_for_session, verify_code
 from idp_core.mfa.delivery import send_code
 from idp_core.mfa.policy import MfaSettings, SmsLimits
 from idp_core.models import Factor, RateCounter, Transaction, User
+from tests.helpers.mfa import emails_to, sms_to
 
 SENDER = "no-reply@idp.example.com"
 MESSAGING = MessagingConfig(email_sender=SENDER)
@@ -45,31 +46,6 @@ class Spy:
             return method(**kwargs)
 
         return call
-
-
-def sms_to(number: str) -> list[str]:
-    """The texts moto's SNS accepted for ``number`` (moto's backends are process-wide)."""
-    from moto.sns.models import sns_backends
-
-    return [
-        text
-        for regions in list(sns_backends.values())
-        for backend in list(regions.values())
-        for phone, text in list(backend.sms_messages.values())
-        if phone == number
-    ]
-
-
-def emails_to(address: str) -> list[Any]:
-    from moto.ses.models import ses_backends
-
-    return [
-        message
-        for regions in list(ses_backends.values())
-        for backend in list(regions.values())
-        for message in list(backend.sent_messages)
-        if address in (getattr(message, "destinations", None) or {}).get("ToAddresses", [])
-    ]
 
 
 def new_number() -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
 
 from idp_core import sessions
@@ -10,16 +9,6 @@ from idp_core.config import SessionPolicy
 from idp_core.errors import BadRequest, Conflict, NotFound
 from idp_core.mfa import backup_codes, factors, secrets_box, totp
 from idp_core.models import AuditEvent, Factor, Session
-
-
-@pytest.fixture
-def kms(aws_endpoint):
-    return boto3.client("kms")
-
-
-@pytest.fixture
-def key_id(kms):
-    return kms.create_key(Description="data key for tests")["KeyMetadata"]["KeyId"]
 
 
 def _active_totp(kms, key_id, clock, label="Phone", username="alice"):

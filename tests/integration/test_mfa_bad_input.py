@@ -19,7 +19,7 @@ from tests.helpers.mfa import (
     directory,
     give_totp,
     sign_in_with_totp,
-    sns_messages_to,
+    sms_to,
 )
 from tests.helpers.sso import Sso, csrf_token, running_sso
 
@@ -96,4 +96,4 @@ def test_a_phone_number_without_its_country_code_is_refused_and_nothing_is_sent(
     assert answer.status_code == 400
     assert "country code" in alert(answer.text)
     assert stored() == before
-    assert sns_messages_to("+442079460958") == [] and sns_messages_to("+2079460958") == []
+    assert sms_to("+442079460958") == [] and sms_to("+2079460958") == []

@@ -26,7 +26,7 @@ from tests.helpers.mfa import (
     path_of,
     secret_on,
     sign_in_with_totp,
-    sns_messages_to,
+    sms_to,
     submit_code,
     totp_code,
 )
@@ -178,7 +178,7 @@ def test_a_code_sent_by_sms_signs_in_and_a_code_from_another_transaction_fails(s
     confirmed = sso.post(
         browser,
         location_path(added),
-        {"csrf_token": csrf_token(confirm.text), "code": code_in(sns_messages_to(phone)[-1])},
+        {"csrf_token": csrf_token(confirm.text), "code": code_in(sms_to(phone)[-1])},
     )
     assert confirmed.status_code == 303 and location_query(confirmed)["notice"] == ["added"]
     sms_factor = next(f for f in Factor.query("frank") if f.kind == "sms")
@@ -198,9 +198,9 @@ def test_a_code_sent_by_sms_signs_in_and_a_code_from_another_transaction_fails(s
 
     browser_a, browser_b = sso.browser(), sso.browser()
     path_a = start(browser_a)
-    code_a = code_in(sns_messages_to(phone)[-1])
+    code_a = code_in(sms_to(phone)[-1])
     path_b = start(browser_b)
-    code_b = code_in(sns_messages_to(phone)[-1])
+    code_b = code_in(sms_to(phone)[-1])
     assert code_a != code_b  # two random 6-digit codes: equal once in a million runs
 
     cross = submit_code(sso, browser_b, path_b, code_a)
@@ -264,7 +264,7 @@ def test_changing_the_phone_needs_the_current_second_factor(sso: Sso) -> None:
     assert refused.status_code == 303
     assert location_path(refused) == "/mfa" and location_query(refused)["next"] == ["/me/mfa"]
     assert [f.kind for f in Factor.query("hank")] == ["totp"]
-    assert sns_messages_to("+447400123457") == []
+    assert sms_to("+447400123457") == []
 
 
 def test_removing_a_factor_ends_the_users_other_sessions(sso: Sso) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 
-import boto3
 import pytest
 
 from idp_core import accounts
@@ -26,16 +25,6 @@ HOTP-1,{b32(SECRET_A)},hotp,6,
 TOTP-1,{b32(SECRET_B).lower()},TOTP,8,60
 TOTP-2,{b32(SECRET_C)},totp,6,30
 """
-
-
-@pytest.fixture
-def kms(aws_endpoint):
-    return boto3.client("kms")
-
-
-@pytest.fixture
-def key_id(kms):
-    return kms.create_key(Description="data key for tests")["KeyMetadata"]["KeyId"]
 
 
 @pytest.fixture

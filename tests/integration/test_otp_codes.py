@@ -10,7 +10,7 @@ import pytest
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.errors import BadRequest
-from idp_core.mfa import WrongCode
+from idp_core.mfa import WrongCode, codes
 from idp_core.mfa.codes import (
     CODE_TTL_SECONDS,
     MAX_TRIES,
@@ -105,18 +105,20 @@ def test_the_right_code_is_accepted_once_and_then_refused_as_wrong(
     assert reused.value.message == WrongCode().message
 
 
-def test_a_code_from_transaction_a_fails_in_transaction_b(sms_factor: Factor, clock: FakeClock) -> None:
+def test_a_code_from_transaction_a_fails_in_transaction_b(
+    sms_factor: Factor, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same code in two sessions' transactions: each is good only where it was sent.
+    monkeypatch.setattr(codes, "new_code", lambda: "123456")
+    key_a, key_b = key_for_session("session a"), key_for_session("session b")
     txn_a = make_transaction("alice", clock)
     txn_b = make_transaction("alice", clock)
-    code_a = issue_code(txn_a, sms_factor, key=KEY, clock=clock)
-    code_b = issue_code(txn_b, sms_factor, key=KEY, clock=clock)
-    if code_a == code_b:  # one chance in a million: make the codes differ
-        code_b = issue_code(txn_b, sms_factor, key=KEY, clock=clock)
-    with pytest.raises(WrongCode):
-        verify_code(txn_b.id_hash, sms_factor, code_a, key=KEY, clock=clock)
-    # Equal codes in two transactions have different hashes, so no stored hash fits elsewhere.
+    issue_code(txn_a, sms_factor, key=key_a, clock=clock)
+    issue_code(txn_b, sms_factor, key=key_b, clock=clock)
     assert Transaction.get(txn_a.id_hash).code_hash != Transaction.get(txn_b.id_hash).code_hash
-    verify_code(txn_a.id_hash, sms_factor, code_a, key=KEY, clock=clock)
+    with pytest.raises(WrongCode):
+        verify_code(txn_b.id_hash, sms_factor, "123456", key=key_a, clock=clock)
+    verify_code(txn_a.id_hash, sms_factor, "123456", key=key_a, clock=clock)
 
 
 def test_a_code_works_only_for_the_factor_it_was_sent_to(sms_factor: Factor, clock: FakeClock) -> None:

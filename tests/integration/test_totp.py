@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
 
 from idp_core import audit
@@ -12,16 +11,6 @@ from idp_core.models import AuditEvent, Factor
 from tests.support.parallel import outcomes_of_parallel
 
 ISSUER = "Example IdP"
-
-
-@pytest.fixture
-def kms(aws_endpoint):
-    return boto3.client("kms")
-
-
-@pytest.fixture
-def key_id(kms):
-    return kms.create_key(Description="data key for tests")["KeyMetadata"]["KeyId"]
 
 
 def _secret(kms, factor):

@@ -195,11 +195,14 @@ def end_session(token: str) -> None:
             raise
 
 
-def end_user_sessions(username: str) -> int:
-    """End every session of ``username`` (on disable, delete, factor removal); returns how many."""
+def end_user_sessions(username: str, *, keep_hash: str | None = None) -> int:
+    """End every session of ``username`` (on disable, delete, factor removal) but the one
+    whose id hash is ``keep_hash`` (the session making the change); returns how many."""
     ended = 0
     with Session.batch_write() as batch:
         for session in Session.by_user.query(username):
+            if keep_hash is not None and session.id_hash == keep_hash:
+                continue
             batch.delete(session)
             ended += 1
     return ended

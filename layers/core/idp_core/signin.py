@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from idp_core import audit, lockout, sessions
+from idp_core.apps import find_app
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
@@ -55,7 +56,7 @@ def identify(raw_username: str, app_name: str | None = None) -> tuple[User | Non
     try:
         key = canonical_username(raw_username)
     except BadRequest:
-        return None, _find_app(app_name) if app_name else None
+        return None, find_app(app_name) if app_name else None
     wanted: list[Any] = [(User, (key,), True), (KeyValue, (policy.SETTINGS_KEY,), False)]
     if app_name:
         wanted.append((App, (app_name,), False))
@@ -126,13 +127,6 @@ def decide(user: User, app: App | None = None) -> AfterPassword:
     from idp_core.mfa import flow, policy
 
     return flow.owed_after_password(user, app, policy.load_settings)
-
-
-def _find_app(name: str) -> App | None:
-    try:
-        return App.get(name)
-    except App.DoesNotExist:
-        return None
 
 
 def ensure_account_usable(user: User, clock: Clock = SYSTEM_CLOCK) -> None:

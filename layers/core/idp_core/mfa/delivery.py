@@ -19,7 +19,7 @@ from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import ENV_EMAIL_SENDER, ConfigurationError, MessagingConfig
 from idp_core.errors import BadRequest, IdpError
-from idp_core.mfa import SendRefused, codes, phone, policy, ratelimit
+from idp_core.mfa import SendRefused, codes, notices, phone, policy, ratelimit
 from idp_core.mfa.policy import MfaSettings, SmsLimits
 from idp_core.models import Factor, Transaction
 
@@ -195,7 +195,8 @@ def send_code(
         if channel == "sms":
             _publish_sms(sns, destination, text, messaging)
         else:
-            _send_email(ses, destination, f"Your verification code for {issuer}", text, messaging)
+            subject = f"Your verification code for {issuer}"
+            notices.send_text_email(ses, str(messaging.email_sender), [destination], subject, text)
     except (BotoCoreError, ClientError) as exc:
         # The provider's error may quote the request; only its type goes to the audit trail.
         audit.record(
@@ -220,14 +221,3 @@ def _publish_sms(sns: Any, phone_number: str, text: str, messaging: MessagingCon
             "StringValue": messaging.sms_origination_number,
         }
     sns.publish(PhoneNumber=phone_number, Message=text, MessageAttributes=attributes)
-
-
-def _send_email(ses: Any, to: str, subject: str, text: str, messaging: MessagingConfig) -> None:
-    ses.send_email(
-        Source=messaging.email_sender,
-        Destination={"ToAddresses": [to]},
-        Message={
-            "Subject": {"Data": subject, "Charset": "UTF-8"},
-            "Body": {"Text": {"Data": text, "Charset": "UTF-8"}},
-        },
-    )

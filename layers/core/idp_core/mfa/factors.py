@@ -17,12 +17,12 @@ from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from idp_core import audit
+from idp_core import audit, sessions
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, Conflict, NotFound
 from idp_core.mfa import METHOD_LABELS
-from idp_core.models import Factor, OathToken, Session, condition_failed
+from idp_core.models import Factor, OathToken, condition_failed
 
 MAX_LABEL_CHARS = 64
 # Enough for every kind several times over; it bounds what one account can pile up.
@@ -219,7 +219,9 @@ def remove_factor(
                     raise
     if factor.kind == "token" and factor.token_serial:
         _release_token(factor)
-    ended = _end_other_sessions(username, keep_session_hash) if factor.status == "active" else 0
+    ended = (
+        sessions.end_user_sessions(username, keep_hash=keep_session_hash) if factor.status == "active" else 0
+    )
     audit.record(
         "mfa.factor.removed",
         "success",
@@ -249,17 +251,6 @@ def _release_token(factor: Factor) -> None:
     except UpdateError as exc:
         if not condition_failed(exc):  # Deleted or reassigned by an admin meanwhile: nothing to free.
             raise
-
-
-def _end_other_sessions(username: str, keep_session_hash: str | None) -> int:
-    ended = 0
-    with Session.batch_write() as batch:
-        for session in Session.by_user.query(username):
-            if keep_session_hash is not None and session.id_hash == keep_session_hash:
-                continue
-            batch.delete(session)
-            ended += 1
-    return ended
 
 
 def describe(factor: Factor) -> str:

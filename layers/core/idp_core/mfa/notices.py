@@ -25,12 +25,21 @@ FOOTER = (
 )
 
 
-def change_text(what: str, *, when: str | None = None) -> str:
+def change_text(what: str) -> str:
     """A notice body, e.g. ``change_text("A text message (SMS) method was added to your account")``."""
-    sentence = what.rstrip(".") + "."
-    if when:
-        sentence += f" Time: {when}."
-    return sentence + FOOTER
+    return what.rstrip(".") + "." + FOOTER
+
+
+def send_text_email(ses: Any, sender: str, recipients: Sequence[str], subject: str, text: str) -> None:
+    """One plain-text e-mail through SES from the configured sender (codes and notices)."""
+    ses.send_email(
+        Source=sender,
+        Destination={"ToAddresses": list(recipients)},
+        Message={
+            "Subject": {"Data": subject, "Charset": "UTF-8"},
+            "Body": {"Text": {"Data": text, "Charset": "UTF-8"}},
+        },
+    )
 
 
 def notify(
@@ -65,14 +74,7 @@ def notify(
         )
         return False
     try:
-        ses.send_email(
-            Source=messaging.email_sender,
-            Destination={"ToAddresses": recipients},
-            Message={
-                "Subject": {"Data": subject, "Charset": "UTF-8"},
-                "Body": {"Text": {"Data": text, "Charset": "UTF-8"}},
-            },
-        )
+        send_text_email(ses, messaging.email_sender, recipients, subject, text)
     except (BotoCoreError, ClientError) as exc:
         audit.record(
             "notice.sent",

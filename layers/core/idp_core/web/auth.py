@@ -30,7 +30,6 @@ class LoginRequired(RedirectRequired):
 
     def __init__(self, login_query: Mapping[str, str | None]) -> None:
         super().__init__("Sign in to continue.", "/login", login_query)
-        self.login_query = dict(login_query)
 
 
 # A half-way session (S14) is sent to the page that finishes it, and nowhere else.

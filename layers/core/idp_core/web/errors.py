@@ -34,7 +34,7 @@ def error_response(exc: Exception) -> Response[str]:
     try:
         if isinstance(exc, IdpError):
             if req.error_page is not None:
-                template, context = req.error_page
+                template, context = req.error_page() if callable(req.error_page) else req.error_page
                 return render(req, template, status=exc.status, **{**context, "error": exc.message})
             return render(req, "error.html", status=exc.status, message=exc.message)
         logger.error("unhandled error on %s %s", req.method, req.path, exc_info=exc)

@@ -7,7 +7,7 @@ query parameters), so every refusal becomes a clear 4xx through the one error ma
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
@@ -43,7 +43,8 @@ class WebRequest:
     allow_nonce_script: bool = False
     extra_form_actions: list[str] = field(default_factory=list)
     # The page to show again (with the error message) when the request fails with an IdpError.
-    error_page: tuple[str, dict[str, Any]] | None = None
+    # A callable is called only when the request is refused: building the page may read data.
+    error_page: tuple[str, dict[str, Any]] | Callable[[], tuple[str, dict[str, Any]]] | None = None
     # Cached result of the session lookup (web.auth), so a request reads its session once.
     signed_in_cache: SignedIn | None = None
     # The same lookup when the session is half-way (only the MFA pages accept it, S14).
