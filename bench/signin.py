@@ -25,6 +25,9 @@ from tests.support.aws import fresh_tables, moto_server
 
 SIGN_INS = 200
 TARGETS = {"dynamodb": 8, "kms": 2}
+# Issue 4: what an app's adaptive policy may add to a sign-in.
+ADAPTIVE_TARGET = 2
+ADAPTIVE_SIGN_INS = 100
 APP = "bench-aws"
 
 # Public prices (us-east-1, on-demand, November 2026). Lambda arm64 at 1024 MB.
@@ -44,10 +47,16 @@ _FACTOR_FIELD = re.compile(r'name="factor" value="([^"]+)"')
 
 
 def _sign_in_once(
-    url: str, username: str, secret: str, counter: RequestCounter
+    url: str,
+    username: str,
+    secret: str,
+    counter: RequestCounter,
+    browser: requests.Session | None = None,
+    code_at: float | None = None,
 ) -> tuple[Counter, dict[str, int], float]:
-    """One browser sign-in; returns the AWS requests, the DynamoDB requests per step and the time."""
-    browser = requests.Session()
+    """One browser sign-in (a new browser unless one is given); returns the AWS requests, the
+    DynamoDB requests per step and the time."""
+    browser = browser or requests.Session()
     token = csrf_token(browser.get(f"{url}/login?app={APP}", timeout=30).text)
     counter.reset()
     per_step: dict[str, int] = {}
@@ -80,7 +89,7 @@ def _sign_in_once(
             data={
                 "csrf_token": csrf_token(page.text),
                 "factor": factor.group(1),
-                "code": pyotp.TOTP(secret).now(),
+                "code": pyotp.TOTP(secret).at(code_at or time.time()),
                 "app": APP,
             },
             allow_redirects=False,
@@ -95,10 +104,10 @@ def _sign_in_once(
     return total, per_step, elapsed
 
 
-def _users_with_authenticators(sso: Sso, count: int) -> list[tuple[str, str]]:
+def _users_with_authenticators(sso: Sso, count: int, prefix: str = "bench") -> list[tuple[str, str]]:
     users = []
     for i in range(count):
-        name = f"bench{i}"
+        name = f"{prefix}{i}"
         accounts.create_user(name, password=PASSWORD, groups=["bench"])
         users.append((name, give_totp(sso, name)))
     return users
@@ -122,6 +131,7 @@ def run() -> dict:
                 steps.update(per_step)
                 seconds += elapsed
             invocations = len(STEPS) * SIGN_INS
+            adaptive = _with_adaptive_policy(sso, counter)
 
     per_service: Counter[str] = Counter()
     for (service, _), count in totals.items():
@@ -153,15 +163,67 @@ def run() -> dict:
     rows.append(
         ("cost per 1,000 sign-ins", f"${cost:.4f}", f"<= ${COST_TARGET}", verdict(cost <= COST_TARGET))
     )
+    baseline = per_service["dynamodb"] / SIGN_INS
+    added = {case: round(mean - baseline, 2) for case, mean in adaptive.items()}
+    for case, extra in added.items():
+        rows.append(
+            (
+                f"added DynamoDB requests per sign-in, adaptive policy, {case}",
+                f"{extra:+.2f}",
+                f"<= {ADAPTIVE_TARGET}",
+                verdict(extra <= ADAPTIVE_TARGET),
+            )
+        )
     figures = {
         "sign-ins per second": round(rate, 1),
         "requests per sign-in": per_sign_in,
         "requests per sign-in by operation": by_operation,
         "dynamodb requests per step": {name: steps[name] / SIGN_INS for name in STEPS},
         "cost per 1000 sign-ins USD": round(cost, 5),
+        "adaptive policy: dynamodb requests per sign-in": adaptive,
+        "adaptive policy: added dynamodb requests per sign-in": added,
         "cost assumptions": "Lambda arm64 1024 MB billed for the measured local time, "
         f"{len(STEPS)} API Gateway REST requests, "
         "a DynamoDB read as one read unit and a write as one write unit, "
         "KMS $0.03 per 10k",
     }
     return {"figures": figures, "rows": rows}
+
+
+def _with_adaptive_policy(sso: Sso, counter: RequestCounter) -> dict[str, float]:
+    """The same sign-in for the app under an adaptive policy (IP lists, device registration,
+    trusted devices allowed): DynamoDB requests per sign-in from a new browser (which
+    registers) and from the same browser a day later (a known device, last seen moved)."""
+    from idp_core.adaptive import policies
+    from idp_core.mfa import policy
+    from idp_core.models import Device
+
+    policies.save_policy(
+        policies.AdaptivePolicy(
+            name="bench",
+            allow_cidrs=("127.0.0.0/8", "::1/128"),
+            deny_cidrs=("10.0.0.0/8",),
+            outside_allow="challenge",
+            register_devices=True,
+            max_devices=5,
+            trust_days=30,
+        ),
+        create=True,
+    )
+    policy.set_app_policy(APP, adaptive="bench")
+    cases: dict[str, Counter] = {"new device": Counter(), "returning device": Counter()}
+    for name, secret in _users_with_authenticators(sso, ADAPTIVE_SIGN_INS, prefix="adaptive"):
+        browser = requests.Session()
+        counts, _, _ = _sign_in_once(sso.url, name, secret, counter, browser)
+        cases["new device"].update(counts)
+        for device in Device.query(name):  # as if the next sign-in came a day later
+            device.update(actions=[Device.last_seen_at.set(float(device.last_seen_at) - 86400)])
+        browser.cookies.pop("idp_session", None)
+        # The first code's time step is spent (S6); the next step is accepted.
+        counts, _, _ = _sign_in_once(sso.url, name, secret, counter, browser, code_at=time.time() + 30)
+        cases["returning device"].update(counts)
+    policy.set_app_policy(APP, adaptive="none")
+    return {
+        case: sum(c for (service, _), c in counts.items() if service == "dynamodb") / ADAPTIVE_SIGN_INS
+        for case, counts in cases.items()
+    }

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from idp_core.config import Tables as ConfigTables
 from idp_core.routing import DEFAULT_FUNCTION, PATH_FUNCTIONS
+from infra.constructs.adaptive_function import AdaptiveFunction
 from infra.constructs.api import PublicApi
 from infra.constructs.keys import Keys
 from infra.constructs.layer import CoreLayer
@@ -37,6 +38,7 @@ class IdpStack(Stack):
             data_key=keys.data_key,
             layer=layer.layer,
             public_base_url=domain.base_url if domain else None,
+            messaging=settings.messaging,
         )
         otp = OtpFunction(
             self,
@@ -48,7 +50,15 @@ class IdpStack(Stack):
             public_base_url=domain.base_url if domain else None,
             messaging=settings.messaging,
         )
-        functions = {"sso": sso.function, "otp": otp.function}
+        adaptive = AdaptiveFunction(
+            self,
+            "Adaptive",
+            tables=tables,
+            signing_key=keys.signing_key,
+            layer=layer.layer,
+            public_base_url=domain.base_url if domain else None,
+        )
+        functions = {"sso": sso.function, "otp": otp.function, "adaptive": adaptive.function}
         api = PublicApi(
             self,
             "Api",

@@ -12,13 +12,13 @@ the session gets a new id (S14) and continues to where the sign-in was going.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from idp_core import aws, sessions, web
+from idp_core.clock import readable_utc
 from idp_core.errors import BadRequest, NotFound
 from idp_core.mfa import METHOD_LABELS, flow, pages, policy
 from idp_core.mfa.pages import TEST_CHALLENGE, Target
@@ -98,10 +98,6 @@ def _notify(req: web.WebRequest, signed_in: web.SignedIn, subject: str, what: st
     )
 
 
-def _when(epoch: float | None) -> str | None:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(float(epoch))) if epoch else None
-
-
 def _done(req: web.WebRequest, notice: str) -> Response[str]:
     return web.redirect(req, "/me/mfa", query={"notice": notice})
 
@@ -159,7 +155,7 @@ def setup_page() -> Response[str]:
                 **pages.factor_choice(factor),
                 "active": factor.status == "active",
                 "is_default": bool(factor.is_default),
-                "last_used": _when(factor.last_used_at),
+                "last_used": readable_utc(factor.last_used_at),
             }
         )
     rows.sort(key=lambda row: (not row["is_default"], not row["active"], row["label"]))

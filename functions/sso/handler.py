@@ -141,6 +141,7 @@ def login_submit() -> Response[str]:
         app_name=target.app,
         context=req.audit_context(),
         user_agent=req.user_agent,
+        device_token=web.device_token(req),
         clock=req.clock,
     )
     cookies = [web.session_cookie(req, result.issued.token)]
@@ -171,6 +172,7 @@ def _challenge_page(
         challenge_target,
         pages.SIGN_IN_CHALLENGE,
         methods_text=", ".join(METHOD_LABELS.get(method, method) for method in result.methods),
+        trust_days=result.trust_days,
     )
     req.allow_nonce_script = True
     return web.render(
@@ -224,7 +226,7 @@ def verify_second_factor() -> Response[str]:
     # The chosen factor is read by its key; the page's choices (the app, the user's factors)
     # only to show the page again after a refusal. Whether the method suits the app is the
     # launch's decision, which every launch makes again.
-    signed_in, target, form, factor, app_item = pages.read_challenge_answer(req)
+    signed_in, target, form, factor, app_item, device = pages.read_challenge_answer(req)
     try:
         verified = pages.verify_code(req, signed_in, factor, form["code"], pages.SIGN_IN_CHALLENGE.purpose)
     except IdpError:
@@ -243,7 +245,14 @@ def verify_second_factor() -> Response[str]:
         stepped_up = web.SignedIn(token=renewed.token, session=renewed.session, user=signed_in.user)
         try:
             response = _post_to_app(
-                req, stepped_up, target.app, target.relay_state, cookies, app=app_item, events=events
+                req,
+                stepped_up,
+                target.app,
+                target.relay_state,
+                cookies,
+                read=(app_item, device),
+                trust_device=form.get("trust") == "1",
+                events=events,
             )
         except IdpError as exc:
             # The second factor was proven: keep that, and say why the app refused.
@@ -259,12 +268,14 @@ def _post_to_app(
     name: str,
     relay_state: str | None,
     cookies: list[str] | None = None,
-    app: Any = None,
+    read: tuple[Any, Any] | None = None,
+    trust_device: bool = False,
     events: list[Any] | None = None,
 ) -> Response[str]:
     """The page that posts a signed SAMLResponse for app ``name`` to its ACS URL, or the
-    redirect to the second factor the app's policy asks for first. With ``events``, the
-    issued assertion's event is added there for the caller to write instead of written."""
+    redirect to the second factor the app's policies ask for first. With ``events``, the
+    launch's audit events are added there for the caller to write instead of written."""
+    from idp_core.adaptive.enforce import Mailer
     from idp_core.saml.post_form import auto_post_form
 
     target = {"app": name, "RelayState": relay_state}
@@ -276,8 +287,11 @@ def _post_to_app(
             requested_relay_state=relay_state,
             issuer_entity_id=_entity_id(req),
             identity=lambda: _signing_identity(req),
-            app=app,
-            write_event=events is None,
+            browser=web.browser(req),
+            mailer=Mailer.for_settings(req.settings),
+            read=read,
+            trust_device=trust_device,
+            events=events,
             context=req.audit_context(signed_in.user.username),
             clock=req.clock,
         )
@@ -286,11 +300,11 @@ def _post_to_app(
     except flow.SecondFactorRequired:
         # The app's policy holds at every launch: step up with a method it accepts.
         return web.redirect(req, "/mfa", query=target, cookies=cookies or [])
-    if events is not None:
-        events.append(result.event)
     req.allow_nonce_script = True
     req.extra_form_actions.append(_origin(result.acs_url))
     page = auto_post_form(result.acs_url, result.saml_response_b64, result.relay_state, req.nonce)
+    if result.device_cookie:
+        cookies = [*(cookies or []), web.device_cookie(req, result.device_cookie)]
     return web.html_response(page, cookies=cookies or [])
 
 

@@ -1,6 +1,7 @@
 """What every function of the product shares: its own log group, its own least-privilege
 role with item access to the tables it names, the layer, the runtime and the settings
-environment. ``SsoFunction`` and ``OtpFunction`` add only what differs between them."""
+environment. ``SsoFunction``, ``OtpFunction`` and ``AdaptiveFunction`` add only what differs
+between them."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from idp_core.config import ENV_COOKIE_SECURE, ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID
+from idp_core.config import ENV_COOKIE_SECURE, ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID, MessagingConfig
 from idp_core.config import Tables as ConfigTables
 from infra.constructs.layer import ARCHITECTURE, RUNTIME
 from infra.constructs.tables import SESSIONS_BY_USER_INDEX, Tables
@@ -144,6 +145,24 @@ class IdpFunction(Construct):
                     # requires one.
                     "Null": {"kms:EncryptionContextKeys": "false"},
                 },
+            )
+        )
+
+    def allow_email(self, messaging: MessagingConfig) -> None:
+        """``ses:SendEmail``/``ses:SendRawEmail`` from the configured sender only; nothing
+        without one."""
+        if not messaging.email_address:
+            return
+        stack = Stack.of(self)
+        prefix = f"arn:{stack.partition}:ses:{stack.region}:{stack.account}:identity"
+        # SES authorises against the identity that is verified: the address itself or its
+        # domain. Both stand for this one sender, and the From address is pinned as well.
+        self.allow(
+            iam.PolicyStatement(
+                sid="SendEmailFromTheConfiguredSender",
+                actions=["ses:SendEmail", "ses:SendRawEmail"],
+                resources=[f"{prefix}/{messaging.email_address}", f"{prefix}/{messaging.email_domain}"],
+                conditions={"StringEquals": {"ses:FromAddress": messaging.email_address}},
             )
         )
 

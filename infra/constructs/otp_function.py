@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -74,8 +74,7 @@ class OtpFunction(IdpFunction):
             extra_environment=environment,
         )
         self._allow_sms()
-        if messaging.email_address:
-            self._allow_email(messaging)
+        self.allow_email(messaging)
         self.allow_data_key(
             data_key, ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"], "SealSecretsWithTheDataKey"
         )
@@ -104,19 +103,5 @@ class OtpFunction(IdpFunction):
                     "the role's explicit Deny on arn:aws:sns:*:*:* keeps every topic and push endpoint "
                     "out of reach, leaving direct SMS as the only thing it can publish."
                 ),
-            )
-        )
-
-    def _allow_email(self, messaging: MessagingConfig) -> None:
-        stack = Stack.of(self)
-        prefix = f"arn:{stack.partition}:ses:{stack.region}:{stack.account}:identity"
-        # SES authorises against the identity that is verified: the address itself or its
-        # domain. Both stand for this one sender, and the From address is pinned as well.
-        self.allow(
-            iam.PolicyStatement(
-                sid="SendEmailFromTheConfiguredSender",
-                actions=["ses:SendEmail", "ses:SendRawEmail"],
-                resources=[f"{prefix}/{messaging.email_address}", f"{prefix}/{messaging.email_domain}"],
-                conditions={"StringEquals": {"ses:FromAddress": messaging.email_address}},
             )
         )

@@ -7,6 +7,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from idp_core.config import MessagingConfig
 from infra.constructs.function import Access, IdpFunction
 from infra.constructs.tables import Tables
 from infra.layer_build import REPO_ROOT
@@ -15,8 +16,10 @@ FUNCTION_DIR = REPO_ROOT / "functions" / "sso"
 
 # The sso function owns accounts, apps, sessions and the audit trail. It checks the answer
 # to the second-factor challenge (idp_core.routing), which spends a TOTP step, a backup
-# code, an HOTP counter or a sent code. Rate counters are the otp function's alone: the sso
-# function never sends a message.
+# code, an HOTP counter or a sent code. It applies the apps' adaptive policies at sign-in,
+# which registers and recognises devices (idp_core.adaptive). Rate counters are the otp
+# function's alone: the only messages the sso function sends are the adaptive policies'
+# e-mail alerts, which are not codes anyone can request.
 SSO_TABLES = {
     "users": Access.READ_WRITE,
     "groups": Access.READ_WRITE,
@@ -27,12 +30,14 @@ SSO_TABLES = {
     "transactions": Access.READ_WRITE,
     "factors": Access.READ_WRITE,
     "tokens": Access.READ_WRITE,
+    "devices": Access.READ_WRITE,
 }
 
 
 class SsoFunction(IdpFunction):
-    """The shared function shape, plus signing with the SAML signing key and reading (never
-    sealing) TOTP and token secrets with the data key, only under their encryption context."""
+    """The shared function shape, plus signing with the SAML signing key, reading (never
+    sealing) TOTP and token secrets with the data key, only under their encryption context,
+    and sending the adaptive policies' e-mail alerts from the configured sender only."""
 
     def __init__(
         self,
@@ -44,6 +49,7 @@ class SsoFunction(IdpFunction):
         data_key: kms.IKey,
         layer: lambda_.ILayerVersion,
         public_base_url: str | None,
+        messaging: MessagingConfig,
     ) -> None:
         super().__init__(
             scope,
@@ -56,6 +62,7 @@ class SsoFunction(IdpFunction):
             signing_key_id=signing_key.key_id,
             layer=layer,
             public_base_url=public_base_url,
+            extra_environment=messaging.to_env(),
         )
         self.allow(
             iam.PolicyStatement(
@@ -65,3 +72,4 @@ class SsoFunction(IdpFunction):
             )
         )
         self.allow_data_key(data_key, ["kms:Decrypt"], "ReadSecretsWithTheDataKey")
+        self.allow_email(messaging)

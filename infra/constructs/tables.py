@@ -14,7 +14,7 @@ TTL_ATTRIBUTE = "expires_at"
 
 class Tables(Construct):
     """The tables of ``idp_core.config.Tables``: users, groups, apps, sessions, settings, audit,
-    factors, OATH tokens, login transactions and rate limits.
+    factors, OATH tokens, login transactions, rate limits and the devices users sign in from.
 
     Names are left to CloudFormation so that several stacks can live in one account and
     region; the function finds them through its environment. Every table is retained when
@@ -43,6 +43,9 @@ class Tables(Construct):
         self.tokens = self._table("Tokens", "serial")
         self.transactions = self._table("Transactions", "id_hash", ttl=True)
         self.rate_limits = self._table("RateLimits", "key", ttl=True)
+        # A device stays until its user or an admin removes it (it counts against the
+        # adaptive policy's device limit), so it has no TTL.
+        self.devices = self._table("Devices", "username", sort_key="key_hash")
 
     def all(self) -> dict[str, dynamodb.Table]:
         """The tables by concern, in the order of ``idp_core.config.Tables``."""

@@ -147,6 +147,7 @@ def _app_dict(app: Any) -> dict[str, object]:
         "acs_url": app.acs_url,
         "audience": app.audience,
         "disabled": bool(app.disabled),
+        "adaptive_policy": app.adaptive_policy,
         "created_at": _time(app.created_at),
     }
 
@@ -239,6 +240,22 @@ def _factor_dict(factor: Any) -> dict[str, object]:
         "created_at": _time(factor.created_at),
         "confirmed_at": _time(factor.confirmed_at),
         "last_used_at": _time(factor.last_used_at),
+    }
+
+
+def _device_dict(device: Any, user: Any, now: float) -> dict[str, object]:
+    from idp_core.adaptive.devices import is_trusted
+
+    return {
+        "id": device.device_id,
+        "name": device.name,
+        "browser": device.browser,
+        "os": device.os,
+        "first_seen": _time(device.first_seen_at),
+        "last_seen": _time(device.last_seen_at),
+        "last_ip": device.last_ip,
+        # A trust that a factor change or a disabling ended is no trust, whatever its end date.
+        "trusted_until": _time(device.trusted_until) if is_trusted(device, user, now) else None,
     }
 
 
@@ -480,11 +497,19 @@ class Cli:
 
     def policy_set(self) -> None:
         a = self.args
+        if a.mfa is None and a.methods is None and a.adaptive is None:
+            raise UsageError(
+                "one of the arguments --mfa --methods --adaptive is required (see `idp policy set --help`)"
+            )
         methods = _methods(a.methods, "--methods") if a.methods is not None else None
         from idp_core.mfa import policy
 
         app = policy.set_app_policy(
-            a.app, mfa_required=a.mfa == "required", methods=methods, context=self.context
+            a.app,
+            mfa_required=None if a.mfa is None else a.mfa == "required",
+            methods=methods,
+            adaptive=a.adaptive,
+            context=self.context,
         )
         self._show_policy(app)
 
@@ -502,6 +527,7 @@ class Cli:
             "mfa_required": bool(app.mfa_required),
             "methods": sorted(app.mfa_methods) if app.mfa_methods else None,
             "accepted_methods": list(accepted),
+            "adaptive_policy": app.adaptive_policy,
         }
         if getattr(self.args, "json", False):
             _json(self.out, payload)
@@ -513,6 +539,7 @@ class Cli:
                 "mfa": "required" if payload["mfa_required"] else "off",
                 "methods": payload["methods"] or "(every method the MFA settings allow)",
                 "accepted now": payload["accepted_methods"],
+                "adaptive policy": payload["adaptive_policy"] or "none",
             },
         )
 
@@ -537,15 +564,14 @@ class Cli:
             "alert_user": a.alert_user,
             "alert_email": a.alert_email,
             "on_new_device": a.on_new_device,
+            "notify_new_sign_in": a.notify_new_sign_in,
+            "trust_days": a.trust_days,
         }
         changes = {name: value for name, value in options.items() if value is not None}
         saved = policies.save_policy(
             dataclasses.replace(current, **changes), create=create, context=self.context
         )
         self._show_adaptive(saved)
-        if not a.json:
-            # Said plainly until the sign-in applies them, so nobody relies on one too early.
-            self.out.write("Note: adaptive policies are stored but not yet applied at sign-in.\n")
 
     def adaptive_show(self) -> None:
         from idp_core.adaptive import policies
@@ -561,7 +587,17 @@ class Cli:
             return
         _table(
             self.out,
-            ["NAME", "ALLOW", "DENY", "OUTSIDE ALLOW", "DEVICES", "ON EXCEED", "NEW DEVICE"],
+            [
+                "NAME",
+                "ALLOW",
+                "DENY",
+                "OUTSIDE ALLOW",
+                "DEVICES",
+                "ON EXCEED",
+                "NEW DEVICE",
+                "NOTIFY",
+                "TRUST DAYS",
+            ],
             [
                 (
                     p["name"],
@@ -571,6 +607,8 @@ class Cli:
                     p["max_devices"] if p["register_devices"] else "not registered",
                     p["on_exceed"],
                     p["on_new_device"],
+                    p["notify_new_sign_in"],
+                    p["trust_days"] or "off",
                 )
                 for p in items
             ],
@@ -588,6 +626,58 @@ class Cli:
             _json(self.out, payload)
             return
         _details(self.out, {name.replace("_", " "): value for name, value in payload.items()})
+
+    # devices
+
+    def device_list(self) -> None:
+        from idp_core import accounts
+        from idp_core.adaptive import devices
+        from idp_core.clock import SYSTEM_CLOCK
+
+        user = accounts.get_user(self.args.username)
+        now = SYSTEM_CLOCK.now()
+        items = [_device_dict(device, user, now) for device in devices.list_devices(user.username)]
+        if self.args.json:
+            _json(self.out, items)
+            return
+        _table(
+            self.out,
+            ["ID", "NAME", "BROWSER", "OS", "FIRST SEEN", "LAST SEEN", "LAST IP", "TRUSTED UNTIL"],
+            [
+                [
+                    i["id"],
+                    i["name"],
+                    i["browser"],
+                    i["os"],
+                    i["first_seen"],
+                    i["last_seen"],
+                    i["last_ip"],
+                    i["trusted_until"],
+                ]
+                for i in items
+            ],
+        )
+
+    def device_remove(self) -> None:
+        from idp_core import accounts
+        from idp_core.adaptive import devices
+
+        user = accounts.get_user(self.args.username)
+        device = devices.remove(user.username, self.args.device_id, context=self.context)
+        self.out.write(
+            f"Removed device {device.device_id} ({device.name}) of {user.display_username}; "
+            "it no longer counts against the device limit.\n"
+        )
+
+    def device_untrust(self) -> None:
+        from idp_core import accounts
+        from idp_core.adaptive import devices
+
+        user = accounts.get_user(self.args.username)
+        device = devices.untrust(user.username, self.args.device_id, context=self.context)
+        self.out.write(
+            f"Device {device.device_id} ({device.name}) of {user.display_username} is no longer trusted.\n"
+        )
 
     def mfa_settings(self) -> None:
         import dataclasses
@@ -830,11 +920,18 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", metavar="ACTION", parser_class=_Parser
     )
     policy.required = True
-    policy_set = policy.add_parser("set", help="require a second factor for an app, or not")
+    policy_set = policy.add_parser(
+        "set", help="an app's second factor and adaptive policy (options left out stay as they are)"
+    )
     policy_set.add_argument("app")
-    policy_set.add_argument("--mfa", required=True, choices=["required", "off"])
+    policy_set.add_argument("--mfa", choices=["required", "off"], help="require a second factor, or not")
     policy_set.add_argument(
         "--methods", metavar="M,...", help="the methods the app accepts (totp,sms,email,backup,token)"
+    )
+    policy_set.add_argument(
+        "--adaptive",
+        metavar="NAME",
+        help="the adaptive policy of the app (idp adaptive), or none to remove it",
     )
     policy_set.set_defaults(run="policy_set")
     _listing(policy.add_parser("show", help="show an app's policy"), "policy_show").add_argument("app")
@@ -883,6 +980,19 @@ def build_parser() -> argparse.ArgumentParser:
     delete_policy.add_argument("name")
     delete_policy.set_defaults(run="adaptive_delete")
 
+    device = commands.add_parser("device", help="the devices users sign in from").add_subparsers(
+        dest="action", metavar="ACTION", parser_class=_Parser
+    )
+    device.required = True
+    _listing(device.add_parser("list", help="list a user's devices"), "device_list").add_argument("username")
+    for action, text in (
+        ("remove", "forget a device; it frees a place under the device limit"),
+        ("untrust", "end a device's trust; it no longer skips the second factor"),
+    ):
+        device.add_parser(action, help=text).set_defaults(run=f"device_{action}")
+        device.choices[action].add_argument("username")
+        device.choices[action].add_argument("device_id", metavar="DEVICE_ID")
+
     commands.add_parser("metadata", help="print the IdP's SAML metadata XML").set_defaults(run="metadata")
     audit = _listing(commands.add_parser("audit", help="show recent audit events"), "audit")
     audit.add_argument("--days", type=int, default=1)
@@ -901,6 +1011,7 @@ def _adaptive_options(parser: argparse.ArgumentParser) -> None:
     for option, text in (
         ("--register-devices", "register the devices users sign in from"),
         ("--alert-user", "e-mail the user when the device limit is exceeded"),
+        ("--notify-new-sign-in", "e-mail the user about a sign-in from a new device or address"),
     ):
         parser.add_argument(option, action=argparse.BooleanOptionalAction, default=None, help=text)
     parser.add_argument("--outside-allow", choices=ACTIONS, help="the action outside the allow list")
@@ -908,6 +1019,12 @@ def _adaptive_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--on-exceed", choices=EXCEED_ACTIONS, help="the action beyond the device limit")
     parser.add_argument("--alert-email", metavar="ADDRESS", help="also e-mail this address")
     parser.add_argument("--on-new-device", choices=ACTIONS, help="the action for a new device or address")
+    parser.add_argument(
+        "--trust-days",
+        type=int,
+        metavar="N",
+        help="days a device stays trusted after a second factor (0-365, 0: off; needs --register-devices)",
+    )
 
 
 def _listing(parser: argparse.ArgumentParser, run: str) -> argparse.ArgumentParser:

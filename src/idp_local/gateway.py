@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import sys
 import threading
 import time
@@ -126,7 +127,8 @@ class LocalGateway:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def start(self) -> LocalGateway:
         self._thread = threading.Thread(
@@ -177,6 +179,9 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], handler_class: type, gateway: LocalGateway) -> None:
         self.gateway = gateway
+        # An IPv6 host (e.g. ::1) needs an IPv6 socket; the tests sign in from ::1 too.
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, handler_class)
 
 

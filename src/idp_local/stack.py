@@ -323,7 +323,7 @@ def start_stack(
         gateway.route_like_the_api(
             {
                 name: importlib.import_module(f"functions.{name}.handler").lambda_handler
-                for name in ("sso", "otp")
+                for name in ("sso", "otp", "adaptive")
             }
         )
         metadata = _metadata_provider(settings, SYSTEM_CLOCK)

@@ -1,4 +1,4 @@
-"""The sso and otp functions behind the local gateway, for tests that drive them over HTTP.
+"""The sso, otp and adaptive functions behind the local gateway, for tests that drive them over HTTP.
 
 Each stack uses the test's fresh tables and FakeClock; each handler module is imported
 once per process (its cold start reads the settings from the environment) and then
@@ -68,6 +68,7 @@ class Sso:
     clock: FakeClock
     handler: ModuleType
     otp_handler: ModuleType
+    adaptive_handler: ModuleType
 
     def browser(self) -> requests.Session:
         return requests.Session()
@@ -153,6 +154,21 @@ def running_sso(
     handler.configure(settings, clock)
     otp_handler = handler_module(settings, "otp")
     otp_handler.configure(settings, clock)
-    gateway.route_like_the_api({"sso": handler.lambda_handler, "otp": otp_handler.lambda_handler})
+    adaptive_handler = handler_module(settings, "adaptive")
+    adaptive_handler.configure(settings, clock)
+    gateway.route_like_the_api(
+        {
+            "sso": handler.lambda_handler,
+            "otp": otp_handler.lambda_handler,
+            "adaptive": adaptive_handler.lambda_handler,
+        }
+    )
     with gateway:
-        yield Sso(url=gateway.url, settings=settings, clock=clock, handler=handler, otp_handler=otp_handler)
+        yield Sso(
+            url=gateway.url,
+            settings=settings,
+            clock=clock,
+            handler=handler,
+            otp_handler=otp_handler,
+            adaptive_handler=adaptive_handler,
+        )

@@ -22,6 +22,7 @@ EXPECTED_TABLE_KEYS = {
     "TokensTable": ("serial", None),
     "TransactionsTable": ("id_hash", None),
     "RateLimitsTable": ("key", None),
+    "DevicesTable": ("username", "key_hash"),
 }
 OUTPUT_KEYS = {"ApiUrl", "MetadataUrl", "SigningKeyId", "DataKeyId", *EXPECTED_TABLE_KEYS}
 SSO_TABLE_KEYS = {
@@ -35,7 +36,11 @@ SSO_TABLE_KEYS = {
     # The answer to the challenge spends a TOTP step, a backup code or an HOTP counter.
     "FactorsTable",
     "TokensTable",
+    # Adaptive policies register and recognise devices at sign-in.
+    "DevicesTable",
 }
+# The services the product deploys, one function each (idp_core.routing names them).
+SERVICES = ("sso", "otp", "adaptive")
 
 
 def _template(synthesis: Synthesis) -> Any:
@@ -50,9 +55,9 @@ def _table_for_output(synthesis: Synthesis, output_key: str) -> dict[str, Any]:
 
 
 def function_of(synthesis: Synthesis, service: str) -> tuple[str, dict[str, Any]]:
-    """The function whose Powertools service name is ``service`` (sso or otp)."""
+    """The function whose Powertools service name is ``service`` (one of ``SERVICES``)."""
     functions = synthesis.resources("AWS::Lambda::Function")
-    assert len(functions) == 2, f"expected the sso and otp functions, found {sorted(functions)}"
+    assert len(functions) == len(SERVICES), f"expected the {SERVICES} functions, found {sorted(functions)}"
     (found,) = [
         (logical_id, function)
         for logical_id, function in functions.items()
@@ -122,6 +127,8 @@ def test_sessions_and_audit_expire_through_ttl_and_sessions_are_indexed_by_user(
         "SettingsTable",
         "FactorsTable",
         "TokensTable",
+        # A device counts against the device limit until it is removed; it never expires.
+        "DevicesTable",
     ):
         assert "TimeToLiveSpecification" not in _table_for_output(synthesis, output_key)["Properties"]
     sessions = _table_for_output(synthesis, "SessionsTable")["Properties"]
@@ -147,7 +154,7 @@ def test_signing_key_is_a_retained_rsa_sign_verify_key_and_the_data_key_rotates(
     assert keys[signing_id]["Properties"]["KeySpec"] == "RSA_2048"
 
 
-@pytest.mark.parametrize("service", ["sso", "otp"])
+@pytest.mark.parametrize("service", SERVICES)
 def test_each_function_runs_python_3_13_on_arm64_with_the_core_layer(
     synthesis: Synthesis, service: str
 ) -> None:
@@ -312,13 +319,16 @@ def _routes(synthesis: Synthesis) -> dict[str, str]:
     return routes
 
 
-def test_mfa_paths_go_to_the_otp_function_and_everything_else_to_sso(synthesis: Synthesis) -> None:
+def test_mfa_and_device_paths_go_to_their_functions_and_everything_else_to_sso(synthesis: Synthesis) -> None:
     # The API routes by the table the local gateway uses (idp_core.routing).
     routes = _routes(synthesis)
     expected = {"/": "sso", "/{proxy+}": "sso"}
     for prefix in ("/mfa", "/me/mfa", "/admin/mfa"):
         expected[prefix] = "otp"
         expected[f"{prefix}/{{proxy+}}"] = "otp"
+    for prefix in ("/me/devices", "/admin/devices", "/admin/adaptive"):
+        expected[prefix] = "adaptive"
+        expected[f"{prefix}/{{proxy+}}"] = "adaptive"
     # The answer to the challenge goes to the function that can sign the assertion.
     expected["/mfa/verify"] = "sso"
     expected["/mfa/verify/{proxy+}"] = "sso"

@@ -170,6 +170,7 @@ def test_aws_app_add_list_show_delete(capsys: pytest.CaptureFixture[str]) -> Non
 
     [app] = listing(capsys, "app", "list")
     assert app["account_id"] == "210987654321" and app["session_duration"] == 7200
+    assert app["adaptive_policy"] is None, "a new app has no adaptive policy"
     assert app["provider_arn"] == "arn:aws:iam::210987654321:saml-provider/corp-idp"
     assert [(r["role_arn"], r["group"]) for r in app["roles"]] == [
         ("arn:aws:iam::210987654321:role/Admin", "admins"),

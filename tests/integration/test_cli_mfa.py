@@ -60,6 +60,19 @@ def test_policy_set_and_show_change_an_apps_mfa_requirement(
     assert sorted(policy["methods"]) == ["backup", "totp"]
     assert policy["accepted_methods"] == ["totp", "backup"]
     assert apps.get_app(demo_app).mfa_required is True
+    assert json.loads(shown_new[1])["adaptive_policy"] is None
+
+
+def test_policy_set_without_mfa_changes_only_what_it_names(
+    capsys: pytest.CaptureFixture[str], demo_app: str
+) -> None:
+    # --mfa is optional: --methods alone keeps the app's requirement as it is.
+    idp(capsys, "policy", "set", demo_app, "--mfa", "off")
+    code, _, err = idp(capsys, "policy", "set", demo_app, "--methods", "totp")
+
+    assert (code, err) == (0, "")
+    app = apps.get_app(demo_app)
+    assert (app.mfa_required, app.mfa_methods) == (False, {"totp"})
 
 
 @pytest.mark.parametrize(
@@ -69,6 +82,8 @@ def test_policy_set_and_show_change_an_apps_mfa_requirement(
         ("policy", "set", "aws-demo", "--mfa", "sometimes"),
         ("policy", "set", "aws-demo", "--mfa", "off", "--methods", ","),
         ("policy", "set", "no-such-app", "--mfa", "off"),
+        ("policy", "set", "aws-demo"),
+        ("policy", "set", "aws-demo", "--mfa", "off", "--adaptive", "no-such-policy"),
     ],
 )
 def test_bad_policy_input_exits_2_with_one_sentence_and_changes_nothing(

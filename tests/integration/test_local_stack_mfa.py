@@ -95,10 +95,15 @@ def _answer(name: str) -> Any:
         ("/me/mfa/totp/start", "otp"),
         ("/admin", "sso"),
         ("/admin/mfa/settings", "otp"),
+        ("/me/devices", "adaptive"),
+        ("/me/devices/abc/remove", "adaptive"),
+        ("/admin/devices/bob", "adaptive"),
+        ("/admin/adaptive/office", "adaptive"),
+        ("/admin/adaptivex", "sso"),
     ],
 )
 def test_the_gateway_routes_by_path_prefix_like_the_api(path: str, served_by: str) -> None:
     with LocalGateway(_answer("nobody")) as gateway:
-        gateway.route_like_the_api({"sso": _answer("sso"), "otp": _answer("otp")})
+        gateway.route_like_the_api({name: _answer(name) for name in ("sso", "otp", "adaptive")})
         response = requests.get(f"{gateway.url}{path}", timeout=30)
     assert response.text == served_by

@@ -12,6 +12,7 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from idp_core import audit
+from idp_core.adaptive.devices import remove_all as remove_all_devices
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, Conflict, NotFound
@@ -159,9 +160,11 @@ def _refuse_on_self(user: User, context: AuditContext | None, action: str) -> No
 def set_user_disabled(
     username: str, disabled: bool, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> User:
+    # Disabling also ends the trust of the user's devices (it stays ended after re-enabling).
+    actions: list[Action] = [User.disabled.set(disabled), *([User.trust_epoch.add(1)] if disabled else [])]
     user = _update_user(
         username,
-        [User.disabled.set(disabled)],
+        actions,
         "user.disabled" if disabled else "user.enabled",
         context,
         clock,
@@ -222,6 +225,7 @@ def delete_user(username: str, *, context: AuditContext | None = None, clock: Cl
             raise NotFound(f"There is no user {username!r}.") from exc
         raise
     end_user_sessions(user.username)
+    remove_all_devices(user.username)
     audit.record("user.deleted", "success", context=context, subject=user.username, clock=clock)
 
 

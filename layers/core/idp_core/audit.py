@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from idp_core.clock import SYSTEM_CLOCK, Clock
@@ -34,6 +34,16 @@ def record(
     event = new_event(event_type, outcome, context=context, subject=subject, details=details, clock=clock)
     event.save()
     return event
+
+
+def write_all(events: Sequence[AuditEvent]) -> None:
+    """Write events made with ``new_event``; several in one BatchWriteItem request."""
+    if len(events) == 1:
+        events[0].save()
+        return
+    with AuditEvent.batch_write() as batch:
+        for event in events:
+            batch.save(event)
 
 
 def new_event(

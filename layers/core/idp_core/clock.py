@@ -31,3 +31,8 @@ class FakeClock:
 
 
 SYSTEM_CLOCK: Clock = SystemClock()
+
+
+def readable_utc(epoch: float | None) -> str | None:
+    """A time as pages and e-mails show it, e.g. "2026-11-27 09:30 UTC" (None stays None)."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(float(epoch))) if epoch else None

@@ -49,6 +49,7 @@ class Tables:
     tokens: str
     transactions: str
     rate_limits: str
+    devices: str
 
     @staticmethod
     def env_name(concern: str) -> str:

@@ -37,6 +37,8 @@ class LaunchResult:
     role_count: int
     # The ``saml.assertion_issued`` event; already written unless the caller asked to write it.
     event: AuditEvent
+    # A new device cookie value for the browser (the launch registered this device).
+    device_cookie: str | None = None
 
 
 class LaunchRefused(Forbidden):

@@ -72,6 +72,15 @@ class User(Model):
     # after the maximum number of failures, lifted only by an admin.
     locked_until = NumberAttribute(null=True)
     locked = BooleanAttribute(default=False)
+    # Registered devices, changed only together with a device item in one transaction, so
+    # the cap holds under parallel sign-ins (idp_core.adaptive.devices).
+    device_count = NumberAttribute(default=0)
+    # Raised when the user is disabled or a factor changes: a device trusted under an older
+    # value is no longer trusted.
+    trust_epoch = NumberAttribute(default=0)
+    # The networks (IPv4 /24, IPv6 /64) of the user's recent successful sign-ins, newest last:
+    # a sign-in from any other is a behaviour change for the adaptive policies.
+    known_networks = ListAttribute[str](null=True)
 
     def total_failures(self) -> int:
         return sum(int(getattr(self, f"fail_{factor}") or 0) for factor in FACTORS)
@@ -119,6 +128,8 @@ class App(Model):
     # the second factors this app accepts (None: every method the MFA settings allow).
     mfa_required = BooleanAttribute(default=True)
     mfa_methods = UnicodeSetAttribute(null=True)
+    # The adaptive policy (IP lists, devices) every sign-in and launch of this app passes.
+    adaptive_policy = UnicodeAttribute(null=True)
 
 
 class SessionsByUser(GlobalSecondaryIndex["Session"]):
@@ -225,6 +236,29 @@ class OathToken(Model):
     imported_at = NumberAttribute()
 
 
+class Device(Model):
+    """A browser a user signed in from: a long-lived random id in its own cookie, stored
+    only as a hash (like the session), with a readable summary."""
+
+    class Meta:
+        table_name = "unbound-devices"
+
+    username = UnicodeAttribute(hash_key=True)
+    # SHA-256 of the device cookie: the sign-in finds the item by key, in its BatchGetItem.
+    key_hash = UnicodeAttribute(range_key=True)
+    # A short id for pages, URLs and the CLI; never the cookie or its hash.
+    device_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    browser = UnicodeAttribute(null=True)
+    os = UnicodeAttribute(null=True)
+    first_seen_at = NumberAttribute()
+    last_seen_at = NumberAttribute()
+    last_ip = UnicodeAttribute(null=True)
+    # Trusted until this time, while the user's trust_epoch still equals ``trust_epoch``.
+    trusted_until = NumberAttribute(null=True)
+    trust_epoch = NumberAttribute(null=True)
+
+
 class Transaction(Model):
     """A short-lived step of a sign-in or enrollment: the one-time code sent by SMS or
     e-mail is bound to it (S7)."""
@@ -269,6 +303,7 @@ ALL_MODELS: dict[str, type[Model]] = {
     "tokens": OathToken,
     "transactions": Transaction,
     "rate_limits": RateCounter,
+    "devices": Device,
 }
 
 

@@ -14,4 +14,7 @@ PATH_FUNCTIONS = {
     "/mfa/verify": "sso",
     "/me/mfa": "otp",
     "/admin/mfa": "otp",
+    "/me/devices": "adaptive",
+    "/admin/devices": "adaptive",
+    "/admin/adaptive": "adaptive",
 }

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from time import monotonic as time_monotonic
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError
@@ -28,7 +29,15 @@ ACTIONS = (ALLOW, CHALLENGE, DENY)
 EXCEED_ACTIONS = (CHALLENGE, DENY)
 MAX_CIDRS = 500
 MAX_DEVICES = 100
+MAX_TRUST_DAYS = 365
+# Every sign-in for an app with a policy reads it; a container keeps a policy this long, so
+# a change made elsewhere (the CLI, another container's console) applies within it.
+POLICY_CACHE_SECONDS = 30.0
 KEY_PREFIX = "adaptive-policy:"
+# What `idp policy set APP --adaptive none` says: the app has no policy.
+NO_POLICY = "none"
+# "none" means no policy, and /admin/adaptive/new is the console's form for a new policy.
+RESERVED_NAMES = (NO_POLICY, "new")
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 
@@ -37,6 +46,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 def clean_name(raw: str) -> str:
     name = (raw or "").strip().lower()
+    if name in RESERVED_NAMES:
+        raise BadRequest(f"{name!r} is reserved; choose another name for the policy.")
     if not _NAME.fullmatch(name):
         raise BadRequest(
             "A policy name is 1-63 lower-case letters, digits and hyphens, starting with a letter or digit."
@@ -89,6 +100,11 @@ class AdaptivePolicy:
     alert_email: str | None = None
     # The action for a sign-in from a device or address this user has not used before.
     on_new_device: str = ALLOW
+    # E-mail the user "new sign-in from ..." on a new device or address.
+    notify_new_sign_in: bool = False
+    # Users may tick "Trust this device" for this many days after a second factor, and a
+    # trusted device then skips the app's second factor (0: off).
+    trust_days: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", clean_name(self.name))
@@ -97,12 +113,21 @@ class AdaptivePolicy:
         _choice(self.outside_allow, ACTIONS, "action outside the allow list")
         _choice(self.on_exceed, EXCEED_ACTIONS, "action when the device limit is exceeded")
         _choice(self.on_new_device, ACTIONS, "action for a new device or address")
-        for flag, what in ((self.register_devices, "device registration"), (self.alert_user, "user alert")):
+        for flag, what in (
+            (self.register_devices, "device registration"),
+            (self.alert_user, "user alert"),
+            (self.notify_new_sign_in, "new sign-in notice"),
+        ):
             if not isinstance(flag, bool):
                 raise BadRequest(f"The {what} is either on or off.")
-        count = self.max_devices
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_DEVICES:
+        if not _whole(self.max_devices, 1, MAX_DEVICES):
             raise BadRequest(f"The number of devices allowed must be a whole number from 1 to {MAX_DEVICES}.")
+        if not _whole(self.trust_days, 0, MAX_TRUST_DAYS):
+            raise BadRequest(
+                f"The days a device stays trusted must be a whole number from 0 (off) to {MAX_TRUST_DAYS}."
+            )
+        if self.trust_days and not self.register_devices:
+            raise BadRequest("Trusted devices need device registration: turn on registering devices too.")
         if self.alert_email is not None and not _EMAIL.fullmatch(self.alert_email.strip()):
             raise BadRequest(f"{self.alert_email!r} is not an e-mail address.")
 
@@ -122,6 +147,10 @@ class AdaptivePolicy:
             [ipaddress.ip_network(cidr) for cidr in self.allow_cidrs],
             [ipaddress.ip_network(cidr) for cidr in self.deny_cidrs],
         )
+
+
+def _whole(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def ip_decision(policy: AdaptivePolicy, source_ip: str | None) -> str:
@@ -170,6 +199,30 @@ def get_policy(name: str) -> AdaptivePolicy:
     return AdaptivePolicy.from_mapping(json.loads(item.value))
 
 
+# (settings table name, policy name) -> (monotonic expiry, policy or None when there is none).
+_cached: dict[tuple[str, str], tuple[float, AdaptivePolicy | None]] = {}
+_monotonic = time_monotonic
+
+
+def load_policy(name: str) -> AdaptivePolicy | None:
+    """The policy an app names, as the sign-in reads it (cached for ``POLICY_CACHE_SECONDS``);
+    None when it does not exist (deleting a policy that apps use is refused)."""
+    key = (KeyValue.Meta.table_name, name)
+    cached = _cached.get(key)
+    if cached is not None and _monotonic() < cached[0]:
+        return cached[1]
+    try:
+        policy: AdaptivePolicy | None = get_policy(name)
+    except NotFound:
+        policy = None
+    _cached[key] = (_monotonic() + POLICY_CACHE_SECONDS, policy)
+    return policy
+
+
+def forget_cached_policies() -> None:
+    _cached.clear()
+
+
 def list_policies() -> list[AdaptivePolicy]:
     items = KeyValue.scan(KeyValue.name.startswith(KEY_PREFIX))
     return sorted(
@@ -198,6 +251,7 @@ def save_policy(
                 raise Conflict(f"The adaptive policy {checked.name!r} already exists.") from exc
             raise NotFound(f"There is no adaptive policy {checked.name!r}.") from exc
         raise
+    forget_cached_policies()
     audit.record(
         "adaptive.policy.created" if create else "adaptive.policy.changed",
         "success",
@@ -211,18 +265,34 @@ def save_policy(
             "max_devices": checked.max_devices,
             "on_exceed": checked.on_exceed,
             "on_new_device": checked.on_new_device,
+            "notify_new_sign_in": checked.notify_new_sign_in,
+            "trust_days": checked.trust_days,
         },
         clock=clock,
     )
     return checked
 
 
+def apps_using(name: str) -> list[str]:
+    from idp_core.models import App
+
+    return sorted(app.name for app in App.scan(App.adaptive_policy == clean_name(name)))
+
+
 def delete_policy(name: str, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Delete a policy no app uses (an app must never lose its policy silently)."""
     key = _key(name)
+    users = apps_using(name)
+    if users:
+        raise Conflict(
+            f"The adaptive policy {clean_name(name)!r} is used by the app(s) {', '.join(users)}; "
+            "choose another policy for them first (idp policy set APP --adaptive NAME|none)."
+        )
     try:
         KeyValue(key).delete(condition=KeyValue.name.exists())
     except DeleteError as exc:
         if condition_failed(exc):
             raise NotFound(f"There is no adaptive policy {clean_name(name)!r}.") from exc
         raise
+    forget_cached_policies()
     audit.record("adaptive.policy.deleted", "success", context=context, subject=clean_name(name), clock=clock)

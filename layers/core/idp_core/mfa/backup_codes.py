@@ -78,6 +78,7 @@ def generate(username: str, *, clock: Clock = SYSTEM_CLOCK, context: AuditContex
         confirmed_at=now,
         code_hashes=hashes,
     ).save()
+    factors.end_trust(username)
     audit.record(
         "mfa.backup_codes.generated",
         "success",

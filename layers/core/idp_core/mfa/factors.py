@@ -18,6 +18,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from idp_core import audit, sessions
+from idp_core.adaptive.devices import end_trust
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, Conflict, NotFound
@@ -116,6 +117,7 @@ def activate_factor(
         if condition_failed(exc):
             raise Conflict("This sign-in method is no longer waiting for confirmation.") from exc
         raise
+    end_trust(factor.username)
     audit.record(
         "mfa.factor.activated",
         "success",
@@ -219,6 +221,7 @@ def remove_factor(
                     raise
     if factor.kind == "token" and factor.token_serial:
         _release_token(factor)
+    end_trust(username)
     ended = (
         sessions.end_user_sessions(username, keep_hash=keep_session_hash) if factor.status == "active" else 0
     )

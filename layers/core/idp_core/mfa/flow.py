@@ -118,13 +118,21 @@ class AfterPassword:
 
 
 def owed_after_password(
-    user: User, app: App | None, load_settings: Callable[[], MfaSettings]
+    user: User,
+    app: App | None,
+    load_settings: Callable[[], MfaSettings],
+    *,
+    force_second_factor: bool = False,
+    trusted_device: bool = False,
 ) -> AfterPassword:
     """What a new session still owes after the password (``signin.decide``).
 
     - ``enrol``: the user has no active factor, and the MFA settings say users must enrol
-      at sign-in or the target app requires a second factor (S11: no route skips it);
-    - ``mfa``: the target app requires a second factor and the user has one it accepts;
+      at sign-in or the target app requires a second factor (S11: no route skips it, a
+      trusted device neither);
+    - ``mfa``: the target app requires a second factor (or the app's adaptive policy
+      challenges this sign-in: ``force_second_factor``) and the user has one it accepts,
+      unless a ``trusted_device`` waives the app's own requirement;
     - nothing otherwise. A user whose factors the app does not accept gets a password-only
       session; the launch then explains which methods the app accepts.
 
@@ -134,12 +142,12 @@ def owed_after_password(
     from idp_core.mfa import factors
 
     active = factors.list_factors(user.username, active_only=True)
-    app_requires = app is not None and bool(app.mfa_required) and not app.disabled
+    app_requires = (app is not None and bool(app.mfa_required) and not app.disabled) or force_second_factor
     if not active:
         if app_requires or load_settings().enrol_at_sign_in:
             return AfterPassword(frozenset({OWES_ENROLMENT}))
         return AfterPassword()
-    if app_requires:
+    if app_requires and (force_second_factor or not trusted_device):
         methods = accepted_methods(app, load_settings())
         choices = order_factors(active, methods)
         if choices:
@@ -147,13 +155,16 @@ def owed_after_password(
     return AfterPassword()
 
 
-def ensure_app_second_factor(session: Session, app: App, settings: MfaSettings) -> None:
+def ensure_app_second_factor(
+    session: Session, app: App, settings: MfaSettings, *, challenged: bool = False
+) -> None:
     """Raise ``SecondFactorRequired`` unless the session proved a method the app accepts.
 
     This runs at every launch, so a session that signed in with a password only (at
-    /login, or for an app without MFA) steps up before it reaches an app that requires MFA.
+    /login, or for an app without MFA) steps up before it reaches an app that requires MFA,
+    or an app whose adaptive policy ``challenged`` this launch.
     """
-    if not app.mfa_required:
+    if not (app.mfa_required or challenged):
         return
     proven = sessions.second_factor_methods(session)
     if not proven.intersection(accepted_methods(app, settings)):

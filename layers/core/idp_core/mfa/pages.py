@@ -29,6 +29,7 @@ CHALLENGE_TEMPLATE = "mfa/challenge.html"
 CODE_FIELD = {"code": web.Field("Verification code", flow.MAX_CODE_CHARS)}
 FACTOR_FIELD = {"factor": web.Field("Method", MAX_FACTOR_ID_CHARS)}
 
+TRUST_FIELD = {"trust": web.Field("Trust this device", 1, required=False)}
 TARGET_FIELDS = {
     "app": web.Field("The app", MAX_APP_NAME_CHARS, required=False),
     "RelayState": web.Field("RelayState", MAX_RELAY_STATE_CHARS, required=False),
@@ -198,7 +199,9 @@ def challenge_context(
     *,
     sent: bool = False,
     methods_text: str | None = None,
+    trust_days: int = 0,
 ) -> dict[str, Any]:
+    """``trust_days``: offer "Trust this device" for that many days (the app's adaptive policy)."""
     return {
         **page_context(signed_in),
         "paths": paths,
@@ -207,31 +210,38 @@ def challenge_context(
         "target": target.fields(),
         "sent": sent,
         "methods_text": methods_text,
+        "trust_days": trust_days,
     }
 
 
 _NOT_A_CHOICE = "That method is not one you can use here; choose one from the list."
 
 
-def sign_in_choices(signed_in: web.SignedIn, target: Target) -> tuple[list[Any], str | None]:
-    """The user's factors the sign-in challenge accepts, and a sentence naming the app's methods."""
+def sign_in_challenge(
+    signed_in: web.SignedIn, target: Target, factor_id: str | None, *, sent: bool = False
+) -> tuple[dict[str, Any], Any | None]:
+    """The sign-in challenge page's context, and the factor it shows (None: the user has none):
+    the user's factors the app accepts, a sentence naming the app's methods, and "Trust this
+    device" when the app's adaptive policy allows it."""
+    from idp_core.adaptive.enforce import policy_of
     from idp_core.apps import get_app
     from idp_core.mfa import METHOD_LABELS, policy
 
     app = get_app(target.app) if target.app else None
     methods = flow.accepted_methods(app, policy.load_settings() if app is not None else None)
-    text = ", ".join(METHOD_LABELS.get(method, method) for method in methods) if app is not None else None
-    return flow.usable_factors(signed_in.user.username, methods), text
-
-
-def sign_in_challenge(
-    signed_in: web.SignedIn, target: Target, factor_id: str | None, *, sent: bool = False
-) -> tuple[dict[str, Any], Any | None]:
-    """The sign-in challenge page's context, and the factor it shows (None: the user has none)."""
-    choices, methods_text = sign_in_choices(signed_in, target)
+    methods_text = ", ".join(METHOD_LABELS.get(method, method) for method in methods) if app else None
+    choices = flow.usable_factors(signed_in.user.username, methods)
     selected = pick_factor(choices, factor_id)
+    adaptive = policy_of(app)
     context = challenge_context(
-        signed_in, choices, selected, target, SIGN_IN_CHALLENGE, sent=sent, methods_text=methods_text
+        signed_in,
+        choices,
+        selected,
+        target,
+        SIGN_IN_CHALLENGE,
+        sent=sent,
+        methods_text=methods_text,
+        trust_days=adaptive.trust_days if adaptive is not None else 0,
     )
     return context, selected
 
@@ -245,33 +255,41 @@ def read_challenge_form(
     return signed_in, Target.read(form), form
 
 
-def read_challenge_answer(req: web.WebRequest) -> tuple[web.SignedIn, Target, dict[str, str], Any, Any]:
-    """A code posted to the challenge: the session, the target, the form, the chosen factor
-    and the target's app. The user, the factor and the app are read in one request, once
-    the session is known and the form has passed its CSRF check (S16); an unknown or
-    unconfirmed factor is ``BadRequest`` before anything is written (S11)."""
+def read_challenge_answer(
+    req: web.WebRequest,
+) -> tuple[web.SignedIn, Target, dict[str, str], Any, Any, Any]:
+    """A code posted to the challenge: the session, the target, the form, the chosen factor,
+    the target's app and the user's device behind the device cookie. The user, the factor,
+    the app and the device are read in one request, once the session is known and the form
+    has passed its CSRF check (S16); an unknown or unconfirmed factor is ``BadRequest``
+    before anything is written (S11)."""
+    from idp_core.adaptive import devices
     from idp_core.mfa import factors
-    from idp_core.models import App, Factor
+    from idp_core.models import App, Device, Factor
 
     posted: dict[str, Any] = {}
 
-    def factor_and_app(session: Any) -> list[tuple[Any, tuple[str, ...], bool]]:
+    def factor_app_and_device(session: Any) -> list[tuple[Any, tuple[str, ...], bool]]:
         if flow.OWES_ENROLMENT in sessions.pending_factors(session):  # S14 before anything else
             raise web.RedirectRequired("Set up a second factor first.", "/me/mfa", {})
-        form = web.read_form(req, session, {**CODE_FIELD, **FACTOR_FIELD, **TARGET_FIELDS})
+        form = web.read_form(req, session, {**CODE_FIELD, **FACTOR_FIELD, **TARGET_FIELDS, **TRUST_FIELD})
         posted.update(form=form, target=Target.read(form))
+        wanted: list[tuple[Any, tuple[str, ...], bool]] = [(Factor, (session.username, form["factor"]), True)]
         app_name = posted["target"].app
-        return [(Factor, (session.username, form["factor"]), True)] + (
-            [(App, (app_name,), False)] if app_name else []
-        )
+        device_key = devices.item_key(session.username, web.device_token(req)) if app_name else None
+        if app_name:
+            wanted.append((App, (app_name,), False))
+        if device_key:
+            wanted.append((Device, device_key, False))
+        return wanted
 
-    if web.session_in_progress(req, also=factor_and_app) is None:
+    if web.session_in_progress(req, also=factor_app_and_device) is None:
         raise web.LoginRequired({})
     signed_in = challenge_session(req, Target())
-    factor, app = [*signed_in.items, None][:2]
+    factor, app, device = [*signed_in.items, None, None][:3]
     if factor is None or not factors.is_usable(factor):
         raise BadRequest(_NOT_A_CHOICE)
-    return signed_in, posted["target"], posted["form"], factor, app
+    return signed_in, posted["target"], posted["form"], factor, app, device
 
 
 def pick_factor(choices: list[Any], factor_id: str | None) -> Any | None:

@@ -19,6 +19,7 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from idp_core import audit
+from idp_core.adaptive.policies import NO_POLICY, get_policy
 from idp_core.apps import get_app
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
@@ -258,6 +259,7 @@ def set_app_policy(
     *,
     mfa_required: bool | None = None,
     methods: Iterable[str] | None = None,
+    adaptive: str | None = None,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> App:
@@ -266,10 +268,15 @@ def set_app_policy(
     ``methods`` are the second factors the app accepts. An empty list is refused while
     MFA is required (nobody could sign in); with MFA off it clears the list, so the app
     accepts every allowed method again once MFA is turned on.
+
+    ``adaptive`` names the adaptive policy every sign-in to the app passes; ``"none"`` (or
+    an empty name) removes it. The policy must exist: it is looked up before anything is
+    written, so a typo can never leave an app pointing at nothing.
     """
     if mfa_required is not None and not isinstance(mfa_required, bool):
         raise BadRequest("MFA for an app is either required or off.")
     cleaned = None if methods is None else _clean_methods(methods, what="app's methods")
+    adaptive_name = None if adaptive is None else _adaptive_policy_name(adaptive)
     app = get_app(app_name)
     required = bool(app.mfa_required) if mfa_required is None else mfa_required
     if cleaned is not None and not cleaned and required:
@@ -279,6 +286,10 @@ def set_app_policy(
         actions.append(App.mfa_required.set(mfa_required))
     if cleaned is not None:
         actions.append(App.mfa_methods.set(set(cleaned)) if cleaned else App.mfa_methods.remove())
+    if adaptive_name is not None:
+        actions.append(
+            App.adaptive_policy.set(adaptive_name) if adaptive_name else App.adaptive_policy.remove()
+        )
     if actions:
         try:
             app.update(actions=actions, condition=App.name.exists())
@@ -294,10 +305,21 @@ def set_app_policy(
         details={
             "mfa_required": bool(app.mfa_required),
             "methods": ",".join(sorted(app.mfa_methods)) if app.mfa_methods else "(allowed methods)",
+            "adaptive": app.adaptive_policy or NO_POLICY,
         },
         clock=clock,
     )
     return app
+
+
+def _adaptive_policy_name(raw: str) -> str:
+    """The stored name of an existing adaptive policy, or "" for ``none``; ``NotFound`` or
+    ``BadRequest`` with a sentence otherwise."""
+    if not isinstance(raw, str):
+        raise BadRequest("Name an adaptive policy, or none.")
+    if raw.strip().lower() in ("", NO_POLICY):
+        return ""
+    return get_policy(raw).name
 
 
 def app_methods(app: App, settings: MfaSettings) -> tuple[str, ...]:

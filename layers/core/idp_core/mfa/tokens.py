@@ -258,6 +258,7 @@ def assign(
     except PutError:
         token.update(actions=[OathToken.assigned_to.remove()], condition=OathToken.assigned_to == username)
         raise
+    factors.end_trust(username)
     audit.record(
         "mfa.token.assigned",
         "success",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from idp_core import sessions
@@ -12,6 +12,9 @@ from idp_core.errors import AuthenticationRequired, Forbidden
 from idp_core.models import Session, User, get_items
 from idp_core.web.request import WebRequest
 from idp_core.web.responses import clear_cookie, cookie_name, set_cookie
+
+if TYPE_CHECKING:
+    from idp_core.adaptive.enforce import Browser
 
 SESSION_COOKIE = "idp_session"
 
@@ -63,6 +66,28 @@ def session_cookie(req: WebRequest, token: str) -> str:
 
 def clear_session_cookie(req: WebRequest) -> str:
     return clear_cookie(req, SESSION_COOKIE)
+
+
+def device_token(req: WebRequest) -> str | None:
+    """The device cookie's value (``idp_core.adaptive.devices``), if the browser sent one."""
+    from idp_core.adaptive.devices import DEVICE_COOKIE
+
+    return req.cookies.get(cookie_name(req, DEVICE_COOKIE)) or None
+
+
+def device_cookie(req: WebRequest, token: str) -> str:
+    """The long-lived device cookie: it outlives sessions so that the browser is recognised."""
+    from idp_core.adaptive.devices import DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_SECONDS
+
+    return set_cookie(req, DEVICE_COOKIE, token, max_age=DEVICE_COOKIE_MAX_AGE_SECONDS)
+
+
+def browser(req: WebRequest) -> Browser:
+    """What the adaptive policies judge: the API's source address (never a client header),
+    the user agent and the device cookie."""
+    from idp_core.adaptive.enforce import Browser
+
+    return Browser(source_ip=req.source_ip, user_agent=req.user_agent, device_token=device_token(req))
 
 
 def session_in_progress(

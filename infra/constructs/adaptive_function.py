@@ -1,0 +1,58 @@
+"""The adaptive function: devices and adaptive policies (``/me/devices``, ``/admin/devices``,
+``/admin/adaptive``)."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.constructs.function import Access, IdpFunction
+from infra.constructs.tables import Tables
+from infra.layer_build import REPO_ROOT
+
+FUNCTION_DIR = REPO_ROOT / "functions" / "adaptive"
+
+# Users: an admin unlocks an account and removing a device lowers the user's device count.
+# Sessions: looking up the caller's session refreshes its last use. Settings: the policies
+# themselves. Apps are only read (which apps use a policy); the function never changes an
+# app, so it cannot weaken an app's second-factor policy either. It issues no assertion,
+# checks no second factor and sends no message: groups, factors, tokens, transactions and
+# rate limits stay out of its reach.
+ADAPTIVE_TABLES = {
+    "users": Access.READ_WRITE,
+    "devices": Access.READ_WRITE,
+    "sessions": Access.READ_WRITE,
+    "settings": Access.READ_WRITE,
+    "apps": Access.READ,
+    "audit": Access.READ_WRITE,
+}
+
+
+class AdaptiveFunction(IdpFunction):
+    """The shared function shape and nothing more: no KMS, SNS or SES permission."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        tables: Tables,
+        signing_key: kms.IKey,
+        layer: lambda_.ILayerVersion,
+        public_base_url: str | None,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            service_name="adaptive",
+            code_dir=FUNCTION_DIR,
+            description="serverless IdP: devices and adaptive authentication policies",
+            tables=tables,
+            table_access=ADAPTIVE_TABLES,
+            # Only so that the shared settings loader accepts the environment: this function
+            # has no kms:Sign permission and never signs.
+            signing_key_id=signing_key.key_id,
+            layer=layer,
+            public_base_url=public_base_url,
+        )
