@@ -7,7 +7,7 @@ from pathlib import Path
 from bench.common import verdict
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ("sso", "otp")
+FUNCTIONS = ("sso", "otp", "adaptive")
 
 
 def tree_bytes(path: Path) -> int:

@@ -277,6 +277,44 @@ def test_ten_parallel_registrations_under_a_limit_of_three_leave_exactly_three(
     assert int(User.get("ann").device_count) == 3
 
 
+def test_ten_parallel_launches_from_new_devices_under_a_limit_of_three_register_exactly_three(
+    sso: Sso, clock: FakeClock
+) -> None:
+    """Every launch decides on the count it read; the losers of the race are refused by the
+    transaction's condition and then get the policy's action for an exceeded limit."""
+    import boto3
+
+    from idp_core import aws, sessions, signin
+    from idp_core.adaptive.enforce import AccessDenied, Browser, Mailer
+    from idp_core.saml.certificate import signing_identity
+    from tests.support.parallel import outcomes_of_parallel
+
+    add_user("ann", clock)
+    give_policy(OPEN_APP, clock, register_devices=True, max_devices=3, on_exceed="deny")
+    user = User.get("ann")
+    session = sessions.start_session(
+        "ann", factors={"password"}, policy=sso.settings.sessions, clock=clock
+    ).session
+    identity = signing_identity(boto3.client("kms"), sso.settings.signing_key_id, clock)
+
+    def launch() -> object:
+        return signin.launch_app(
+            user,
+            OPEN_APP,
+            session=session,
+            requested_relay_state=None,
+            issuer_entity_id="https://idp.example/saml/metadata",
+            identity=lambda: identity,
+            browser=Browser(source_ip="127.0.0.2", user_agent="Mozilla/5.0 Firefox/128.0"),
+            mailer=Mailer(ses=lambda: aws.client("ses"), messaging=sso.settings.messaging),
+            clock=clock,
+        )
+
+    outcomes = outcomes_of_parallel([launch] * 10, AccessDenied)
+    assert sorted(outcomes) == ["ok"] * 3 + ["refused"] * 7
+    assert len(list(Device.query("ann"))) == 3 and int(User.get("ann").device_count) == 3
+
+
 # ---------------------------------------------------------------- behaviour change
 
 
