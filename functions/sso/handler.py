@@ -12,7 +12,6 @@ add its name to ``ROUTERS``, and use ``web.request()``, ``web.require_session``/
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -22,15 +21,14 @@ from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
 from idp_core.errors import BadRequest
 from idp_core.mfa import flow
-from idp_core.names import MAX_USERNAME_CHARS, canonical_app_name
+from idp_core.names import MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
 from idp_core.web.function import PageFunction
+from idp_core.web.target import MAX_RELAY_STATE_CHARS, TARGET_FIELDS, Target
 
 # Longer than any valid username so a too-long name is refused like a wrong one, not with
 # a message that reveals the rules; the form still refuses anything absurd (S26).
 MAX_USERNAME_FIELD_CHARS = max(256, MAX_USERNAME_CHARS)
-MAX_RELAY_STATE_CHARS = 2048
-MAX_APP_NAME_CHARS = 63
 ROUTERS = ("admin_routes",)
 
 
@@ -52,50 +50,10 @@ def _signing_identity(req: web.WebRequest) -> Any:
     return signing_identity(aws.client("kms"), req.settings.signing_key_id, req.clock)
 
 
-# ---------------------------------------------------------------- sign-in target
-
-
-@dataclass(frozen=True)
-class LoginTarget:
-    """Where the browser goes after signing in: a page of this site, or an app to launch."""
-
-    next: str | None = None
-    app: str | None = None
-    relay_state: str | None = None
-
-    @classmethod
-    def read(cls, values: dict[str, str]) -> LoginTarget:
-        app_name = values.get("app") or None
-        relay_state = values.get("RelayState") or None
-        if relay_state is not None and len(relay_state) > MAX_RELAY_STATE_CHARS:
-            raise BadRequest(f"RelayState must be at most {MAX_RELAY_STATE_CHARS} characters long.")
-        return cls(
-            next=web.safe_next_path(values.get("next")),
-            app=canonical_app_name(app_name) if app_name is not None else None,
-            relay_state=relay_state,
-        )
-
-    def fields(self) -> dict[str, Any]:
-        """The login template's hidden fields."""
-        return {"next": self.next, "app": self.app, "relay_state": self.relay_state}
-
-    def query(self) -> dict[str, str | None]:
-        return {"next": self.next, "app": self.app, "RelayState": self.relay_state}
-
-    def redirect(self, req: web.WebRequest, cookies: list[str]) -> Response[str]:
-        if self.app:
-            return web.redirect(
-                req, f"/apps/{self.app}/launch", cookies=cookies, query={"RelayState": self.relay_state}
-            )
-        return web.redirect(req, self.next or "/me", cookies=cookies)
-
-
 LOGIN_FIELDS = {
     "username": web.Field("Username", MAX_USERNAME_FIELD_CHARS),
     "password": web.Field("Password", MAX_PASSWORD_CHARS),
-    "next": web.Field("The page to continue to", 512, required=False),
-    "app": web.Field("The app", MAX_APP_NAME_CHARS, required=False),
-    "RelayState": web.Field("RelayState", MAX_RELAY_STATE_CHARS, required=False),
+    **TARGET_FIELDS,
 }
 
 
@@ -116,22 +74,24 @@ def stylesheet() -> Response[str]:
 @app.get("/login")
 def login_page() -> Response[str]:
     req = web.request()
-    target = LoginTarget.read(dict(req.query))
+    target = Target.read(req.query)
     if web.current_session(req) is not None:
-        return target.redirect(req, [])
+        return target.redirect(req)
     token, cookies = web.login_csrf_token(req)
-    return web.render(req, "login.html", cookies=cookies, login_csrf=token, username="", **target.fields())
+    return web.render(
+        req, "login.html", cookies=cookies, login_csrf=token, username="", target=target.fields()
+    )
 
 
 @app.post("/login")
 def login_submit() -> Response[str]:
     req = web.request()
     form = web.read_login_form(req, LOGIN_FIELDS)
-    target = LoginTarget.read(form)
+    target = Target.read(form)
     # A refused sign-in shows the form again with the message (same body for every cause, S5).
     req.error_page = (
         "login.html",
-        {"login_csrf": web.login_csrf_token(req)[0], "username": form["username"], **target.fields()},
+        {"login_csrf": web.login_csrf_token(req)[0], "username": form["username"], "target": target.fields()},
     )
     result = signin.password_sign_in(
         form["username"],
@@ -156,7 +116,7 @@ def login_submit() -> Response[str]:
 
 
 def _challenge_page(
-    req: web.WebRequest, result: signin.SignInResult, target: LoginTarget, cookies: list[str]
+    req: web.WebRequest, result: signin.SignInResult, target: Target, cookies: list[str]
 ) -> Response[str]:
     """The challenge as the answer to the password, with what the sign-in already read: one
     round trip less than a redirect to /mfa. The address bar is set to that /mfa page, so
@@ -164,12 +124,11 @@ def _challenge_page(
     from idp_core.mfa import METHOD_LABELS, pages
 
     signed_in = web.SignedIn(token=result.issued.token, session=result.issued.session, user=result.user)
-    challenge_target = pages.Target(app=target.app, relay_state=target.relay_state, next=target.next)
     context = pages.challenge_context(
         signed_in,
         list(result.choices),
         result.choices[0],
-        challenge_target,
+        target,
         pages.SIGN_IN_CHALLENGE,
         methods_text=", ".join(METHOD_LABELS.get(method, method) for method in result.methods),
         trust_days=result.trust_days,
@@ -179,7 +138,7 @@ def _challenge_page(
         req,
         pages.CHALLENGE_TEMPLATE,
         cookies=cookies,
-        address=req.link("/mfa", **challenge_target.query()),
+        address=req.link("/mfa", **target.query()),
         **context,
     )
 

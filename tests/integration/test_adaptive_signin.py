@@ -92,7 +92,11 @@ def test_the_deny_list_wins_over_the_allow_list_and_is_checked_before_the_passwo
     reference = reference_on(refused.text)
     [event] = decisions("deny")
     assert event.details["reference"] == reference and event.source_ip == "127.0.0.5"
-    assert event.details["policy"] == "office" and event.details["app"] == OPEN_APP
+    assert (event.details["policy"], event.details["app"], event.details["reasons"]) == (
+        "office",
+        OPEN_APP,
+        "deny-list",
+    )
 
     # A wrong password from there gets the same refusal and counts no failure: the address
     # learns nothing about the password.

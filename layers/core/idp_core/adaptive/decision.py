@@ -96,15 +96,9 @@ def evaluate(
 ) -> Decision:
     """Decide for ``user`` signing in from ``source_ip`` with ``device`` (their registered
     device behind the request's device cookie, or None)."""
-    reasons: list[str] = []
-    ip_result = ip_decision(policy, source_ip)
+    ip_result, ip_reasons = address_rule(policy, source_ip)
     outcome = ip_result
-    if ip_result != ALLOW:
-        reasons.append(
-            DENY_LIST
-            if ip_result == DENY and policy.deny_cidrs and _denied(policy, source_ip)
-            else OUTSIDE_ALLOW_LIST
-        )
+    reasons = list(ip_reasons)
 
     state, register, exceeded = UNTRACKED, False, False
     if policy.register_devices:
@@ -144,9 +138,15 @@ def evaluate(
     )
 
 
-def _denied(policy: AdaptivePolicy, source_ip: str | None) -> bool:
-    """True when the address is on the deny list (rather than outside a Deny allow list)."""
-    return ip_decision(AdaptivePolicy(name=policy.name, deny_cidrs=policy.deny_cidrs), source_ip) == DENY
+def address_rule(policy: AdaptivePolicy, source_ip: str | None) -> tuple[str, tuple[str, ...]]:
+    """The IP lists' outcome for ``source_ip`` and why: on the deny list, or outside the allow list."""
+    result = ip_decision(policy, source_ip)
+    if result == ALLOW:
+        return result, ()
+    on_deny_list = policy.deny_cidrs and (
+        ip_decision(AdaptivePolicy(name=policy.name, deny_cidrs=policy.deny_cidrs), source_ip) == DENY
+    )
+    return result, (DENY_LIST if on_deny_list else OUTSIDE_ALLOW_LIST,)
 
 
 def remembered_networks(user: User, network: str) -> list[str]:

@@ -22,8 +22,15 @@ from typing import Any, NoReturn
 
 from idp_core import audit
 from idp_core.adaptive import devices
-from idp_core.adaptive.decision import DEVICE_LIMIT, Decision, evaluate, remembered_networks, stricter
-from idp_core.adaptive.policies import CHALLENGE, DENY, AdaptivePolicy, ip_decision, load_policy
+from idp_core.adaptive.decision import (
+    DEVICE_LIMIT,
+    Decision,
+    address_rule,
+    evaluate,
+    remembered_networks,
+    stricter,
+)
+from idp_core.adaptive.policies import CHALLENGE, DENY, AdaptivePolicy, load_policy
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock, readable_utc
 from idp_core.config import MessagingConfig, Settings
@@ -91,10 +98,19 @@ def check_address(
     if app is None:
         return
     policy = policy_of(app)
-    if policy is None or ip_decision(policy, browser.source_ip) != DENY:
+    if policy is None:
+        return
+    result, reasons = address_rule(policy, browser.source_ip)
+    if result != DENY:
         return
     _deny(
-        {"policy": policy.name, "outcome": DENY, "reasons": "address", "app": app.name},
+        {
+            "policy": policy.name,
+            "outcome": DENY,
+            "reasons": ",".join(reasons),
+            "ip_result": result,
+            "app": app.name,
+        },
         subject=None,
         context=context,
         clock=clock,

@@ -1,5 +1,7 @@
-"""Page plumbing shared by the otp function's routers: where to continue after a second
-factor, which sessions each group of pages accepts (S14), and the AWS clients.
+"""Page plumbing shared by the otp function's routers (and the sso function's answer to the
+challenge): which sessions each group of pages accepts (S14), the challenge page, and
+sending and checking codes from a request. Where the browser continues afterwards is
+``idp_core.web.target``.
 
 The MFA pages are the only pages a half-way session reaches: ``/mfa`` accepts a session
 that owes a second factor (and a complete one that steps up), ``/me/mfa`` accepts a
@@ -9,20 +11,14 @@ session that owes enrolment (and a complete one). Everything else is refused by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
 
 from idp_core import aws, sessions, web
 from idp_core.errors import BadRequest
 from idp_core.mfa import flow
-from idp_core.names import canonical_app_name
+from idp_core.web.target import TARGET_FIELDS, Target
 
-MAX_RELAY_STATE_CHARS = 2048
-MAX_APP_NAME_CHARS = 63
-MAX_NEXT_CHARS = 512
 MAX_FACTOR_ID_CHARS = 64
 
 CHALLENGE_TEMPLATE = "mfa/challenge.html"
@@ -30,48 +26,6 @@ CODE_FIELD = {"code": web.Field("Verification code", flow.MAX_CODE_CHARS)}
 FACTOR_FIELD = {"factor": web.Field("Method", MAX_FACTOR_ID_CHARS)}
 
 TRUST_FIELD = {"trust": web.Field("Trust this device", 1, required=False)}
-TARGET_FIELDS = {
-    "app": web.Field("The app", MAX_APP_NAME_CHARS, required=False),
-    "RelayState": web.Field("RelayState", MAX_RELAY_STATE_CHARS, required=False),
-    "next": web.Field("The page to continue to", MAX_NEXT_CHARS, required=False),
-}
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the browser continues once the second factor is done: an app, a page, or /me."""
-
-    app: str | None = None
-    relay_state: str | None = None
-    next: str | None = None
-
-    @classmethod
-    def read(cls, values: Mapping[str, str]) -> Target:
-        app_name = values.get("app") or None
-        relay_state = values.get("RelayState") or None
-        if app_name is not None and len(app_name) > MAX_APP_NAME_CHARS:
-            raise BadRequest(f"The app name must be at most {MAX_APP_NAME_CHARS} characters long.")
-        if relay_state is not None and len(relay_state) > MAX_RELAY_STATE_CHARS:
-            raise BadRequest(f"RelayState must be at most {MAX_RELAY_STATE_CHARS} characters long.")
-        return cls(
-            app=canonical_app_name(app_name) if app_name is not None else None,
-            relay_state=relay_state,
-            next=web.safe_next_path(values.get("next")),
-        )
-
-    def query(self) -> dict[str, str | None]:
-        return {"app": self.app, "RelayState": self.relay_state, "next": self.next}
-
-    def fields(self) -> dict[str, str]:
-        """Hidden form fields that carry the target through a POST."""
-        return {name: value for name, value in self.query().items() if value}
-
-    def redirect(self, req: web.WebRequest, cookies: list[str] | None = None) -> Response[str]:
-        if self.app:
-            return web.redirect(
-                req, f"/apps/{self.app}/launch", cookies=cookies or [], query={"RelayState": self.relay_state}
-            )
-        return web.redirect(req, self.next or "/me", cookies=cookies or [])
 
 
 def send_code(
