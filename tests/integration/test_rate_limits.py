@@ -7,9 +7,18 @@ import pytest
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.mfa import SendRefused
-from idp_core.mfa.ratelimit import HOUR, Guard, Limit, LimitReached, consume, consume_all, counter_key
+from idp_core.mfa.ratelimit import HOUR, Guard, Limit, LimitReached, consume_all, counter_key
 from idp_core.models import RateCounter, Transaction
 from tests.support.parallel import outcomes_of_parallel
+
+
+def consume(
+    key: str, *, limit: int, window_seconds: int, clock: FakeClock, description: str = "requests were made"
+) -> None:
+    """One hit on one limit (the sends count several at once through ``consume_all``)."""
+    consume_all(
+        [Limit(key=key, limit=limit, window_seconds=window_seconds, description=description)], clock=clock
+    )
 
 
 def hits(key: str, window: int, clock: FakeClock) -> int:

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.mfa import SendRefused
-from idp_core.models import RateCounter, condition_failed
+from idp_core.models import RateCounter
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -114,28 +114,6 @@ def _update_for(limit: Limit, now: float) -> tuple[RateCounter, list[Any], Any]:
     ]
     condition = RateCounter.hits.does_not_exist() | (RateCounter.hits < limit.limit)
     return item, actions, condition
-
-
-def consume(
-    key: str,
-    *,
-    limit: int,
-    window_seconds: int,
-    clock: Clock = SYSTEM_CLOCK,
-    description: str = "requests were made",
-) -> None:
-    """Count one hit on ``key`` in the current window, or raise ``SendRefused`` (nothing counted)."""
-    rule = Limit(key=key, limit=limit, window_seconds=window_seconds, description=description)
-    now = clock.now()
-    if limit <= 0:
-        raise LimitReached(refusal_message(rule, now), rule.name)
-    item, actions, condition = _update_for(rule, now)
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if condition_failed(exc):
-            raise LimitReached(refusal_message(rule, now), rule.name) from exc
-        raise
 
 
 def consume_all(
