@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export UV_FROZEN := 1
 
-DEBIAN_PACKAGES := chromium xmlsec1
+DEBIAN_PACKAGES := chromium xmlsec1 slapd ldap-utils
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 
 .PHONY: help setup system-packages python-env node-env dev test lint unit integration e2e infra bench synth deploy clean
@@ -17,8 +17,10 @@ help:
 
 setup: system-packages python-env node-env
 
-# Debian packages the tests and the local stack use: Chromium for the browser tests and
-# xmlsec1 for pysaml2, the service provider our assertions are checked against.
+# Debian packages the tests and the local stack use: Chromium for the browser tests,
+# xmlsec1 for pysaml2, the service provider our assertions are checked against, and
+# OpenLDAP's slapd (with ldap-utils) for the directory tests. Those start slapd processes
+# of their own (tests/support/slapd.py); the package's system service is not used.
 system-packages:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

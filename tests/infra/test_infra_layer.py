@@ -102,6 +102,15 @@ def test_layer_ships_the_second_factor_libraries(synthesis: Synthesis) -> None:
         assert (site / module / "__init__.py").is_file()
 
 
+def test_layer_ships_the_directory_client(synthesis: Synthesis) -> None:
+    """ldap3 (and its pyasn1) are pure Python, so directories need no aarch64 build either."""
+    site = _layer_site(synthesis)
+    for distribution, module in (("ldap3", "ldap3"), ("pyasn1", "pyasn1")):
+        dist_info = _dist_info(site, distribution)
+        assert "Root-Is-Purelib: true" in (dist_info / "WHEEL").read_text()
+        assert (site / module / "__init__.py").is_file()
+
+
 def test_code_assets_stay_small(synthesis: Synthesis, record_property: Callable[[str, object], None]) -> None:
     functions = synthesis.resources("AWS::Lambda::Function")
     assert len(functions) == 3

@@ -1,5 +1,6 @@
 """Fixtures shared by the integration tests: one moto server per test session, fresh
-tables per test (unique names, so tests never see each other's items)."""
+tables per test (unique names, so tests never see each other's items); likewise one
+OpenLDAP slapd per session and a fresh subtree of it per test."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from tests.support.aws import fresh_tables, moto_server
+from tests.support.slapd import Slapd, Subtree
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +48,18 @@ def key_id(kms: Any) -> str:
     """A symmetric KMS key like the stack's data key, which seals TOTP and token secrets
     (test_saml_signing overrides it with its signing key)."""
     return str(kms.create_key(Description="data key for tests")["KeyMetadata"]["KeyId"])
+
+
+@pytest.fixture(scope="session")
+def slapd() -> Iterator[Slapd]:
+    """One real OpenLDAP server for the session (a size limit of 500, as AD's default 1000
+    would be, so imports must page); tests take a fresh subtree each with ``ldap_tree``."""
+    with Slapd(size_limit=500) as server:
+        yield server
+
+
+@pytest.fixture
+def ldap_tree(slapd: Slapd) -> Iterator[Subtree]:
+    """A fresh ``ou=t<hex>`` with ``ou=people`` and ``ou=groups``, deleted after the test."""
+    with slapd.subtree() as tree:
+        yield tree

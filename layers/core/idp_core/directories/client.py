@@ -1,0 +1,378 @@
+"""Talking to an LDAP or Active Directory server: bind authentication (S22, S23) and the
+admin's four tests of a directory's settings.
+
+The service account searches for the user with an escaped filter, exactly one entry must
+match, and the password is checked by a bind as that entry's DN on a fresh connection.
+Server URLs are tried in order; a URL that cannot be reached (or secured) moves on to the
+next one. Every failure is a typed error from ``idp_core.directories.errors``.
+"""
+
+from __future__ import annotations
+
+import math
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import ldap3
+from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError, LDAPStartTLSError
+from ldap3.core.results import RESULT_NO_SUCH_OBJECT, RESULT_SIZE_LIMIT_EXCEEDED
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import parse_dn
+
+from idp_core.directories.errors import (
+    AttributeMissing,
+    BadServiceBind,
+    DirectoryError,
+    EmptyPassword,
+    NoSuchUser,
+    SeveralUsers,
+    TlsFailure,
+    Unreachable,
+    WrongPassword,
+)
+from idp_core.directories.settings import GROUP_SEARCH, DirectorySettings
+
+DEFAULT_TIMEOUT = 5.0
+# Enough to tell "one" from "several" without reading a whole directory.
+USER_SEARCH_LIMIT = 2
+GROUP_SEARCH_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class DirectoryUser:
+    """A directory entry with the mapped fields; ``groups`` are group names (their ``cn``)."""
+
+    dn: str
+    username: str
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    display_name: str | None = None
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The answer of one of the admin's tests: a sentence, and for the mapping test the
+    mapped attributes. A failed test raises instead."""
+
+    ok: bool
+    message: str
+    attributes: dict[str, str | list[str] | None] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- authentication
+
+
+def authenticate(
+    settings: DirectorySettings,
+    bind_password: str,
+    username: str,
+    password: str | None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> DirectoryUser:
+    """The directory user ``username`` if ``password`` is theirs; raises otherwise."""
+    # S22: checked before anything touches the network. An empty simple bind is an
+    # anonymous bind, which many servers answer with success.
+    if not password:
+        raise EmptyPassword("An empty password is never sent to the directory.")
+    user = find_user(settings, bind_password, username, timeout=timeout)
+    with _connection(settings, timeout) as conn:
+        if not _bind(conn, user.dn, password):
+            raise WrongPassword(f"The directory refused the password of {user.dn}.")
+    return user
+
+
+def find_user(
+    settings: DirectorySettings, bind_password: str, username: str, *, timeout: float = DEFAULT_TIMEOUT
+) -> DirectoryUser:
+    """The one entry the user filter matches for ``username``, searched with the service account."""
+    name = (username or "").strip()
+    if not name:
+        raise NoSuchUser("A username is required.")
+    with _service_connection(settings, bind_password, timeout) as conn:
+        entry = _one_entry(conn, settings, name)
+        return _user(conn, settings, entry)
+
+
+def _one_entry(conn: ldap3.Connection, settings: DirectorySettings, username: str) -> dict[str, Any]:
+    search_filter = settings.user_search_filter(username)
+    mapping = settings.mapping.as_dict()
+    wanted = sorted({value for key, value in mapping.items() if key != "groups" or _by_member_of(settings)})
+    found: dict[str, dict[str, Any]] = {}
+    for base in settings.bases:
+        _search(
+            conn,
+            base,
+            search_filter,
+            attributes=wanted,
+            size_limit=USER_SEARCH_LIMIT,
+            time_limit=int(max(1, conn.receive_timeout or DEFAULT_TIMEOUT)),
+        )
+        code = conn.result.get("result")
+        if code == RESULT_SIZE_LIMIT_EXCEEDED:
+            raise SeveralUsers(f"Several entries under {base} match {search_filter}; exactly one must.")
+        if code == RESULT_NO_SUCH_OBJECT:
+            continue  # This base does not exist (yet): it holds no one.
+        if code != 0:
+            raise DirectoryError(
+                f"The search under {base} failed: {conn.result.get('description')} "
+                f"{conn.result.get('message') or ''}".strip()
+            )
+        for item in conn.response or []:
+            if item.get("type") == "searchResEntry":
+                found[str(item["dn"]).lower()] = item
+    if not found:
+        raise NoSuchUser(f"No entry under {', '.join(settings.bases)} matches {search_filter}.")
+    if len(found) > 1:
+        names = ", ".join(sorted(str(item["dn"]) for item in found.values()))
+        raise SeveralUsers(f"{len(found)} entries match {search_filter} ({names}); exactly one must.")
+    return next(iter(found.values()))
+
+
+def _by_member_of(settings: DirectorySettings) -> bool:
+    return settings.group_lookup != GROUP_SEARCH
+
+
+def _user(conn: ldap3.Connection, settings: DirectorySettings, entry: dict[str, Any]) -> DirectoryUser:
+    dn = str(entry["dn"])
+    attributes = entry.get("attributes") or {}
+    mapping = settings.mapping
+    username = _first(attributes, mapping.username)
+    if username is None:
+        raise AttributeMissing(
+            f"The entry {dn} has no {mapping.username!r} attribute, which is mapped to the username."
+        )
+    if _by_member_of(settings):
+        group_dns = _values(attributes, mapping.groups)
+    else:
+        group_dns = _group_search(conn, settings, dn)
+    return DirectoryUser(
+        dn=dn,
+        username=username,
+        email=_first(attributes, mapping.email),
+        phone=_first(attributes, mapping.phone),
+        first_name=_first(attributes, mapping.first_name),
+        last_name=_first(attributes, mapping.last_name),
+        display_name=_first(attributes, mapping.display_name),
+        groups=tuple(sorted({name for name in map(group_name, group_dns) if name})),
+    )
+
+
+def _group_search(conn: ldap3.Connection, settings: DirectorySettings, user_dn: str) -> list[str]:
+    base = settings.group_base or settings.bases[0]
+    _search(
+        conn,
+        base,
+        f"({settings.group_member_attribute}={escape_filter_chars(user_dn)})",
+        attributes=[],
+        size_limit=GROUP_SEARCH_LIMIT,
+    )
+    return [str(item["dn"]) for item in conn.response or [] if item.get("type") == "searchResEntry"]
+
+
+def _search(conn: ldap3.Connection, base: str, search_filter: str, **options: Any) -> None:
+    try:
+        conn.search(base, search_filter, search_scope=ldap3.SUBTREE, **options)
+    except LDAPException as exc:
+        # The server went away (or timed out) between the bind and the search.
+        raise Unreachable(f"The directory did not answer the search under {base}: {exc}") from exc
+
+
+def _values(attributes: Any, name: str) -> list[str]:
+    # ldap3 keys the attributes case-insensitively; values of unknown syntax may be bytes.
+    raw = attributes.get(name)
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, list | tuple) else [raw]
+    return [item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item) for item in items]
+
+
+def _first(attributes: Any, name: str) -> str | None:
+    values = _values(attributes, name)
+    return values[0] if values else None
+
+
+def group_name(group_dn: str) -> str | None:
+    """The name a group goes by here: the ``cn`` of its DN's first RDN (for
+    ``cn=awsadmins,ou=groups,dc=example,dc=com`` the name ``awsadmins``), unescaped (RFC 4514)."""
+    try:
+        parts = parse_dn(group_dn)
+    except LDAPInvalidDnError:
+        return None
+    first_rdn: list[tuple[str, str]] = []
+    for attribute, value, separator in parts:
+        first_rdn.append((attribute, value))
+        if separator != "+":
+            break
+    for attribute, value in first_rdn:
+        if attribute.lower() in ("cn", "2.5.4.3"):
+            return unescape_dn_value(value)
+    return unescape_dn_value(first_rdn[0][1]) if first_rdn else None
+
+
+def unescape_dn_value(value: str) -> str:
+    """An attribute value of a DN without its RFC 4514 escapes (``\\,`` and ``\\C3\\BC``)."""
+    out = bytearray()
+    i = 0
+    while i < len(value):
+        char = value[i]
+        if char == "\\" and i + 1 < len(value):
+            pair = value[i + 1 : i + 3]
+            if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
+                out.append(int(pair, 16))
+                i += 3
+                continue
+            out.extend(value[i + 1].encode("utf-8"))
+            i += 2
+            continue
+        out.extend(char.encode("utf-8"))
+        i += 1
+    return out.decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------- connections
+
+
+@contextmanager
+def _connection(settings: DirectorySettings, timeout: float) -> Iterator[ldap3.Connection]:
+    """An open, unbound connection to the first URL that answers (secured as configured)."""
+    failures: list[tuple[str, str, bool]] = []
+    for url in settings.urls:
+        conn = ldap3.Connection(
+            ldap3.Server(url, connect_timeout=timeout, tls=_tls(settings), get_info=ldap3.NONE),
+            # ldap3 packs this into SO_RCVTIMEO as whole seconds; a float breaks it.
+            receive_timeout=max(1, math.ceil(timeout)),
+            read_only=True,
+            raise_exceptions=False,
+            auto_referrals=False,
+        )
+        try:
+            conn.open()
+            if settings.start_tls and not conn.start_tls():
+                raise LDAPStartTLSError(str(conn.result.get("description") or "StartTLS was refused"))
+        except LDAPException as exc:
+            _close(conn)
+            failures.append((url, str(exc), _is_tls(exc, url, settings)))
+            continue
+        try:
+            yield conn
+        finally:
+            _close(conn)
+        return
+    reasons = "; ".join(f"{url}: {reason}" for url, reason, _ in failures)
+    if any(tls for _, _, tls in failures):
+        raise TlsFailure(f"No directory server could be reached securely ({reasons}).")
+    raise Unreachable(f"No directory server could be reached ({reasons}).")
+
+
+@contextmanager
+def _service_connection(
+    settings: DirectorySettings, bind_password: str, timeout: float
+) -> Iterator[ldap3.Connection]:
+    if not bind_password:
+        # S22 for the service account too: an empty password would bind anonymously.
+        raise BadServiceBind("The bind password of the service account is empty.")
+    with _connection(settings, timeout) as conn:
+        if not _bind(conn, settings.bind_dn, bind_password):
+            raise BadServiceBind(
+                f"The directory refused the bind DN {settings.bind_dn} or its password "
+                f"({conn.result.get('description')})."
+            )
+        yield conn
+
+
+def _bind(conn: ldap3.Connection, dn: str, password: str) -> bool:
+    """True when the simple bind succeeds; False when the server refuses the credentials."""
+    if not password:
+        raise EmptyPassword("An empty password is never sent to the directory.")
+    conn.user = dn
+    conn.password = password
+    conn.authentication = ldap3.SIMPLE
+    try:
+        # Disabled, locked or expired accounts answer with other codes than invalidCredentials;
+        # each is a refusal all the same.
+        return bool(conn.bind())
+    except LDAPException as exc:
+        raise Unreachable(f"The directory did not answer the bind: {exc}") from exc
+
+
+def _tls(settings: DirectorySettings) -> ldap3.Tls:
+    return ldap3.Tls(
+        validate=ssl.CERT_REQUIRED if settings.verify_certificates else ssl.CERT_NONE,
+        ca_certs_data=settings.ca_cert_pem,
+    )
+
+
+def _is_tls(exc: LDAPException, url: str, settings: DirectorySettings) -> bool:
+    # ldap3 reports a failed handshake as a socket error; its text names SSL or the certificate.
+    if isinstance(exc, LDAPStartTLSError):
+        return True
+    text = str(exc).lower()
+    return (url.startswith("ldaps://") or settings.start_tls) and ("ssl" in text or "certificate" in text)
+
+
+def _close(conn: ldap3.Connection) -> None:
+    with suppress(LDAPException):
+        conn.unbind()
+
+
+# ---------------------------------------------------------------- the admin's tests
+
+
+def test_connection(settings: DirectorySettings, *, timeout: float = DEFAULT_TIMEOUT) -> TestResult:
+    with _connection(settings, timeout) as conn:
+        url = _url_of(conn)
+    secured = " over TLS" if settings.encrypted else ""
+    return TestResult(True, f"Connected to {url}{secured}.")
+
+
+def test_service_bind(
+    settings: DirectorySettings, bind_password: str, *, timeout: float = DEFAULT_TIMEOUT
+) -> TestResult:
+    with _service_connection(settings, bind_password, timeout) as conn:
+        url = _url_of(conn)
+    return TestResult(True, f"Bound to {url} as {settings.bind_dn}.")
+
+
+def test_configuration(
+    settings: DirectorySettings,
+    bind_password: str,
+    username: str,
+    password: str | None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> TestResult:
+    user = authenticate(settings, bind_password, username, password, timeout=timeout)
+    return TestResult(True, f"{user.username} signed in as {user.dn}.")
+
+
+def test_attribute_mapping(
+    settings: DirectorySettings, bind_password: str, username: str, *, timeout: float = DEFAULT_TIMEOUT
+) -> TestResult:
+    """The mapped attributes of ``username``; every mapped attribute but the groups must be
+    on the entry (a user in no group has no ``memberOf``, which is not an error)."""
+    user = find_user(settings, bind_password, username, timeout=timeout)
+    mapping = settings.mapping.as_dict()
+    values: dict[str, str | list[str] | None] = {
+        name: getattr(user, name) for name in mapping if name not in ("groups",)
+    }
+    missing = [
+        f"{name.replace('_', ' ')} ({mapping[name]})" for name, value in values.items() if value is None
+    ]
+    if missing:
+        raise AttributeMissing(f"The entry {user.dn} has no attribute for: {', '.join(missing)}.")
+    values["groups"] = list(user.groups)
+    groups = ", ".join(user.groups) if user.groups else "no groups"
+    return TestResult(True, f"{user.username} ({user.dn}) maps to all fields; groups: {groups}.", values)
+
+
+def _url_of(conn: ldap3.Connection) -> str:
+    server = conn.server
+    scheme = "ldaps" if server.ssl else "ldap"
+    return f"{scheme}://{server.host}:{server.port}"

@@ -1,0 +1,53 @@
+"""Typed failures of a directory, each with a precise reason the admin can act on.
+
+All are ``BadRequest``s: the thing at fault is what the admin configured or typed (a URL,
+a certificate, a bind DN, a test username), so ``idp_core.web`` answers with a 400 and the
+sentence (S26), never a 500. The sign-in never shows these sentences to the person
+signing in: it turns a ``CredentialsRejected`` into the one ``SignInFailed`` message (S5)
+and may fall back to the local password on ``Unreachable`` (backup authentication).
+"""
+
+from __future__ import annotations
+
+from idp_core.errors import BadRequest
+
+
+class DirectoryError(BadRequest):
+    """A directory could not answer the question; ``message`` names the reason."""
+
+
+class Unreachable(DirectoryError):
+    """No server URL accepted a connection (closed port, unknown host, timeout)."""
+
+
+class TlsFailure(DirectoryError):
+    """The connection could not be secured: LDAPS handshake, StartTLS or certificate check."""
+
+
+class BadServiceBind(DirectoryError):
+    """The directory refused the service account's DN or password."""
+
+
+class AttributeMissing(DirectoryError):
+    """A mapped attribute is absent from the user's entry."""
+
+
+class CredentialsRejected(DirectoryError):
+    """The directory answered, and the username and password do not sign in."""
+
+
+class EmptyPassword(CredentialsRejected):
+    """S22: an empty password is never sent (an empty simple bind is an anonymous bind,
+    which many servers answer with success)."""
+
+
+class NoSuchUser(CredentialsRejected):
+    pass
+
+
+class SeveralUsers(CredentialsRejected):
+    """The user filter matched more than one entry; none of them is trusted (S23)."""
+
+
+class WrongPassword(CredentialsRejected):
+    pass
