@@ -23,6 +23,8 @@ from infra.constructs.tables import SESSIONS_BY_USER_INDEX, Tables
 
 # The encryption context every secret is sealed with (idp_core.mfa.secrets_box).
 ENCRYPTION_CONTEXT_KEYS = ["user", "factor"]
+# The encryption context of a directory's bind password (idp_core.directories.store).
+DIRECTORY_CONTEXT_KEYS = ["directory"]
 
 # Item-level access only: no table management, no streams, no PartiQL. DescribeTable is
 # read-only metadata that PynamoDB may ask for.
@@ -134,13 +136,23 @@ class IdpFunction(Construct):
 
     def allow_data_key(self, data_key: kms.IKey, actions: list[str], sid: str) -> None:
         """``actions`` on the data key, only with the ``{user, factor}`` encryption context."""
+        self._allow_data_key_under(data_key, actions, sid, ENCRYPTION_CONTEXT_KEYS)
+
+    def allow_directory_data_key(self, data_key: kms.IKey, actions: list[str], sid: str) -> None:
+        """``actions`` on the data key, only with the ``{directory}`` encryption context that
+        directory bind passwords are sealed with (idp_core.directories.store)."""
+        self._allow_data_key_under(data_key, actions, sid, DIRECTORY_CONTEXT_KEYS)
+
+    def _allow_data_key_under(
+        self, data_key: kms.IKey, actions: list[str], sid: str, context_keys: list[str]
+    ) -> None:
         self.allow(
             iam.PolicyStatement(
                 sid=sid,
                 actions=actions,
                 resources=[data_key.key_arn],
                 conditions={
-                    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ENCRYPTION_CONTEXT_KEYS},
+                    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": list(context_keys)},
                     # ForAllValues is also true for a request without any context; this
                     # requires one.
                     "Null": {"kms:EncryptionContextKeys": "false"},

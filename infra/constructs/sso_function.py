@@ -19,7 +19,9 @@ FUNCTION_DIR = REPO_ROOT / "functions" / "sso"
 # code, an HOTP counter or a sent code. It applies the apps' adaptive policies at sign-in,
 # which registers and recognises devices (idp_core.adaptive). Rate counters are the otp
 # function's alone: the only messages the sso function sends are the adaptive policies'
-# e-mail alerts, which are not codes anyone can request.
+# e-mail alerts, which are not codes anyone can request. It reads the directories (LDAP /
+# Active Directory user stores) and unseals their bind passwords to sign users in through
+# them; their settings are changed by admins (the CLI), not by the sign-in.
 SSO_TABLES = {
     "users": Access.READ_WRITE,
     "groups": Access.READ_WRITE,
@@ -31,13 +33,15 @@ SSO_TABLES = {
     "factors": Access.READ_WRITE,
     "tokens": Access.READ_WRITE,
     "devices": Access.READ_WRITE,
+    "directories": Access.READ,
 }
 
 
 class SsoFunction(IdpFunction):
     """The shared function shape, plus signing with the SAML signing key, reading (never
-    sealing) TOTP and token secrets with the data key, only under their encryption context,
-    and sending the adaptive policies' e-mail alerts from the configured sender only."""
+    sealing) TOTP and token secrets and directory bind passwords with the data key, each only
+    under its own encryption context, and sending the adaptive policies' e-mail alerts from the
+    configured sender only."""
 
     def __init__(
         self,
@@ -72,4 +76,5 @@ class SsoFunction(IdpFunction):
             )
         )
         self.allow_data_key(data_key, ["kms:Decrypt"], "ReadSecretsWithTheDataKey")
+        self.allow_directory_data_key(data_key, ["kms:Decrypt"], "ReadBindPasswordsWithTheDataKey")
         self.allow_email(messaging)

@@ -14,7 +14,8 @@ TTL_ATTRIBUTE = "expires_at"
 
 class Tables(Construct):
     """The tables of ``idp_core.config.Tables``: users, groups, apps, sessions, settings, audit,
-    factors, OATH tokens, login transactions, rate limits and the devices users sign in from.
+    factors, OATH tokens, login transactions, rate limits, the devices users sign in from and
+    the LDAP / Active Directory user stores.
 
     Names are left to CloudFormation so that several stacks can live in one account and
     region; the function finds them through its environment. Every table is retained when
@@ -46,6 +47,8 @@ class Tables(Construct):
         # A device stays until its user or an admin removes it (it counts against the
         # adaptive policy's device limit), so it has no TTL.
         self.devices = self._table("Devices", "username", sort_key="key_hash")
+        # A directory's settings, its sealed bind password and its import watermark.
+        self.directories = self._table("Directories", "name")
 
     def all(self) -> dict[str, dynamodb.Table]:
         """The tables by concern, in the order of ``idp_core.config.Tables``."""

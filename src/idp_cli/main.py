@@ -33,6 +33,8 @@ EXIT_USAGE = 2
 
 # An OATH token file is a few lines per token; anything bigger is not one.
 MAX_TOKEN_FILE_BYTES = 1024 * 1024
+# A CA bundle of a few certificates; anything bigger is not one.
+MAX_CA_CERT_BYTES = 256 * 1024
 
 # CloudFormation outputs of the deployed stack, and the setting each one provides.
 STACK_OUTPUTS = {
@@ -42,6 +44,29 @@ STACK_OUTPUTS = {
 }
 # Only the token commands need the data key; a stack without the output still serves the rest.
 OPTIONAL_STACK_OUTPUTS = {"DataKeyId": ENV_DATA_KEY_ID}
+# The switches of a directory (idp_core.directories.settings.SWITCHES), one --x/--no-x option each.
+DIRECTORY_SWITCHES = (
+    "activate",
+    "sync_users",
+    "backup_auth",
+    "allow_password_change",
+    "admin_login",
+    "show_to_users",
+    "send_configured_attributes",
+    "auto_register",
+    "welcome_emails",
+)
+DIRECTORY_SWITCH_HELP = {
+    "activate": "sign users in by binding to the directory with their password",
+    "sync_users": "create a user who signs in through the directory and is not yet known",
+    "backup_auth": "try the local password when the directory refuses or cannot be reached",
+    "allow_password_change": "write users' new passwords to the directory",
+    "admin_login": "console admins authenticate against the directory",
+    "show_to_users": "let users pick this directory on the sign-in page",
+    "send_configured_attributes": "put only the mapped attributes into assertions",
+    "auto_register": "create users found by imports",
+    "welcome_emails": "e-mail users created from the directory",
+}
 
 
 class UsageError(Exception):
@@ -152,6 +177,32 @@ def _app_dict(app: Any) -> dict[str, object]:
     }
 
 
+def _directory_dict(settings: Any, item: Any) -> dict[str, object]:
+    # Never the bind password or its ciphertext: only whether one is stored.
+    return {
+        "name": settings.name,
+        "display_name": settings.display_name,
+        "type": settings.kind,
+        "urls": list(settings.urls),
+        "start_tls": settings.start_tls,
+        "ca_certificate": settings.ca_cert_pem is not None,
+        "verify_certificates": settings.verify_certificates,
+        "bind_dn": settings.bind_dn,
+        "bind_password_stored": bool(item.bind_password),
+        "bases": list(settings.bases),
+        "user_filter": settings.user_filter,
+        "search_filter": settings.search_filter,
+        "attribute_map": settings.mapping.as_dict(),
+        "group_lookup": settings.group_lookup,
+        "group_base": settings.group_base,
+        "group_member_attribute": settings.group_member_attribute,
+        **{switch: getattr(settings, switch) for switch in DIRECTORY_SWITCHES},
+        "schedule": settings.schedule,
+        "created_at": _time(item.created_at),
+        "updated_at": _time(item.updated_at),
+    }
+
+
 def _roles(app: Mapping[str, object]) -> list[dict[str, str]]:
     return cast(list[dict[str, str]], app["roles"])
 
@@ -159,10 +210,12 @@ def _roles(app: Mapping[str, object]) -> list[dict[str, str]]:
 # ---------------------------------------------------------------- input helpers
 
 
-def _read_password(stdin: TextIO, err: TextIO) -> str:
+def _read_password(
+    stdin: TextIO, err: TextIO, option: str = "--password-stdin", prompt: str = "Password"
+) -> str:
     """The secret from standard input: a prompt without echo on a terminal, else the first line."""
     if stdin.isatty():
-        return getpass.getpass("Password: ", stream=err)
+        return getpass.getpass(f"{prompt}: ", stream=err)
     text = stdin.read()
     # Only the line break a shell or ``echo`` adds is removed; other whitespace is part of the password.
     if text.endswith("\r\n"):
@@ -170,10 +223,36 @@ def _read_password(stdin: TextIO, err: TextIO) -> str:
     elif text.endswith("\n"):
         text = text[:-1]
     if "\n" in text:
-        raise UsageError("--password-stdin expects a single line on standard input.")
+        raise UsageError(f"{option} expects a single line on standard input.")
     if not text:
-        raise UsageError("--password-stdin read an empty password from standard input.")
+        raise UsageError(f"{option} read an empty password from standard input.")
     return text
+
+
+def _attribute_overrides(raw: Sequence[str]) -> dict[str, str]:
+    """``--map email=mail --map phone=mobile`` -> {"email": "mail", "phone": "mobile"}; the
+    field names and attribute names are checked by ``AttributeMap``."""
+    overrides: dict[str, str] = {}
+    for item in raw:
+        field, separator, attribute = item.partition("=")
+        if not separator or not field.strip() or not attribute.strip():
+            raise UsageError(f"--map expects FIELD=ATTRIBUTE, e.g. --map email=mail, got {item!r}.")
+        overrides[field.strip().replace("-", "_")] = attribute.strip()
+    return overrides
+
+
+def _read_ca_cert(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CA_CERT_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read the CA certificate {path!r}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_CA_CERT_BYTES:
+        raise UsageError(f"the CA certificate {path!r} is larger than {MAX_CA_CERT_BYTES // 1024} KiB.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"the CA certificate {path!r} is not PEM text.") from exc
 
 
 def _role_mappings(raw: Sequence[str]) -> list[tuple[str, str]]:
@@ -811,6 +890,190 @@ class Cli:
             [[r["at"], r["type"], r["outcome"], r["actor"], r["subject"], r["source_ip"]] for r in rows],
         )
 
+    # directories (LDAP / Active Directory user stores)
+
+    def directory_save(self) -> None:
+        """``directory add-ldap`` and ``directory update``: options left out keep their value
+        (on add: the defaults); the bind password changes only with --bind-password-stdin."""
+        from idp_core.directories import store
+        from idp_core.directories.settings import DirectorySettings
+
+        a = self.args
+        create = a.action == "add-ldap"
+        password = (
+            _read_password(self.stdin, self.err, "--bind-password-stdin", "Bind password")
+            if a.bind_password_stdin
+            else None
+        )
+        if create:
+            settings = DirectorySettings(
+                **self._directory_changes(None),
+                name=a.name,
+                display_name=a.display_name or a.name,
+                kind=a.type,
+                urls=tuple(a.url),
+                bind_dn=a.bind_dn,
+                bases=tuple(a.base),
+            )
+        else:
+            current = store.load(a.name)
+            settings = dataclasses.replace(current, **self._directory_changes(current))
+        from idp_core import aws
+
+        saved = store.save_directory(
+            settings,
+            create=create,
+            bind_password=password,
+            kms=aws.client("kms") if password is not None else None,
+            key_id=self._data_key_id() if password is not None else None,
+            context=self.context,
+        )
+        self._show_directory(saved)
+
+    def _directory_changes(self, current: Any) -> dict[str, Any]:
+        """The settings the options name; ``current`` (None on add) supplies the attribute
+        mapping that ``--map`` changes field by field."""
+        from idp_core.directories.settings import AttributeMap
+
+        a = self.args
+        changes: dict[str, Any] = {}
+        if current is not None:
+            for option, name in (("display_name", "display_name"), ("type", "kind"), ("bind_dn", "bind_dn")):
+                if getattr(a, option) is not None:
+                    changes[name] = getattr(a, option)
+            if a.url:
+                changes["urls"] = tuple(a.url)
+            if a.base:
+                changes["bases"] = tuple(a.base)
+        kind = changes.get("kind", current.kind if current is not None else a.type)
+        mapping = current.mapping.as_dict() if current is not None else {}
+        if (
+            current is not None
+            and kind != current.kind
+            and current.mapping == AttributeMap.for_kind(current.kind)
+        ):
+            # The old type's defaults follow the type; a mapping the admin chose stays.
+            mapping = {}
+        if a.map or current is None or mapping == {}:
+            changes["attribute_map"] = AttributeMap.for_kind(kind, {**mapping, **_attribute_overrides(a.map)})
+        if a.filter is not None:
+            changes["user_filter"] = a.filter
+        elif (
+            current is not None and kind != current.kind and current.user_filter in ("uid", "sAMAccountName")
+        ):
+            changes["user_filter"] = None  # the new type's usual filter
+        if a.ca_cert is not None:
+            changes["ca_cert_pem"] = _read_ca_cert(a.ca_cert)
+        if a.starttls is not None:
+            changes["start_tls"] = a.starttls
+        for option, name in (("group_lookup", "group_lookup"), ("group_base", "group_base")):
+            if getattr(a, option) is not None:
+                changes[name] = getattr(a, option)
+        if a.group_member_attribute is not None:
+            changes["group_member_attribute"] = a.group_member_attribute
+        for switch in DIRECTORY_SWITCHES:
+            if getattr(a, switch) is not None:
+                changes[switch] = getattr(a, switch)
+        if a.schedule is not None:
+            changes["schedule"] = None if a.schedule.strip().lower() == "none" else a.schedule
+        return changes
+
+    def directory_list(self) -> None:
+        from idp_core.directories import store
+
+        items = [
+            _directory_dict(settings, store.get_directory(settings.name))
+            for settings in store.list_directories()
+        ]
+        if self.args.json:
+            _json(self.out, items)
+            return
+        _table(
+            self.out,
+            ["NAME", "TYPE", "DISPLAY NAME", "URLS", "ACTIVATE", "SYNC USERS", "SCHEDULE"],
+            [
+                (
+                    i["name"],
+                    i["type"],
+                    i["display_name"],
+                    i["urls"],
+                    i["activate"],
+                    i["sync_users"],
+                    i["schedule"],
+                )
+                for i in items
+            ],
+        )
+
+    def directory_show(self) -> None:
+        from idp_core.directories import store
+
+        self._show_directory(store.load(self.args.name))
+
+    def _show_directory(self, settings: Any) -> None:
+        from idp_core.directories import store
+
+        payload = _directory_dict(settings, store.get_directory(settings.name))
+        if getattr(self.args, "json", False):
+            _json(self.out, payload)
+            return
+        mapping = cast(dict[str, str], payload.pop("attribute_map"))
+        _details(
+            self.out,
+            {
+                **{name.replace("_", " "): value for name, value in payload.items()},
+                **{f"map {name.replace('_', ' ')}": value for name, value in mapping.items()},
+            },
+        )
+
+    def directory_delete(self) -> None:
+        from idp_core.directories import store
+
+        store.delete_directory(self.args.name, context=self.context)
+        self.out.write(f"Deleted the directory {self.args.name!r}; its bind password is gone with it.\n")
+
+    def directory_test(self) -> int:
+        """The admin's tests of a stored directory, one line each; exit 0 only if every test
+        that ran passed. A test that needs what failed before it does not run."""
+        from idp_core import aws
+        from idp_core.directories import client, store
+        from idp_core.directories.errors import DirectoryError
+
+        a = self.args
+        if a.password_stdin and not a.user:
+            raise UsageError("--password-stdin is the password of --user U; give --user too.")
+        user_password = _read_password(self.stdin, self.err) if a.password_stdin else None
+        item = store.get_directory(a.name)
+        settings = store.settings_of(item)
+        bind_password = store.bind_password(item, kms=aws.client("kms")) or ""
+        tests: list[tuple[str, Callable[[], Any]]] = [
+            ("connection", lambda: client.test_connection(settings)),
+            ("bind", lambda: client.test_service_bind(settings, bind_password)),
+        ]
+        if a.user:
+            tests.append(
+                ("attributes", lambda: client.test_attribute_mapping(settings, bind_password, a.user))
+            )
+        if a.user and user_password is not None:
+            tests.append(
+                ("sign-in", lambda: client.test_configuration(settings, bind_password, a.user, user_password))
+            )
+        passed = True
+        for label, run in tests:
+            if not passed and label in ("bind", "attributes", "sign-in"):
+                self.out.write(f"{label:<10}  not run: it needs the tests above to pass\n")
+                continue
+            try:
+                result = run()
+            except DirectoryError as exc:
+                passed = False
+                self.out.write(f"{label:<10}  FAILED: {exc.message}\n")
+                continue
+            self.out.write(f"{label:<10}  ok: {result.message}\n")
+            for name, value in result.attributes.items():
+                self.out.write(f"{'':<10}    {name.replace('_', ' ')}: {_cell(value)}\n")
+        return EXIT_OK if passed else EXIT_FAILURE
+
 
 def _codes_left(count: object) -> str | None:
     return None if count is None else f"{count} codes left"
@@ -993,6 +1256,33 @@ def build_parser() -> argparse.ArgumentParser:
         device.choices[action].add_argument("username")
         device.choices[action].add_argument("device_id", metavar="DEVICE_ID")
 
+    directory = commands.add_parser("directory", help="LDAP and Active Directory user stores").add_subparsers(
+        dest="action", metavar="ACTION", parser_class=_Parser
+    )
+    directory.required = True
+    for action, text in (
+        ("add-ldap", "add an LDAP or Active Directory user store (saving does not connect)"),
+        ("update", "change a user store; options left out stay as they are"),
+    ):
+        saving = _listing(directory.add_parser(action, help=text), "directory_save")
+        saving.add_argument("name")
+        _directory_options(saving, adding=action == "add-ldap")
+    _listing(directory.add_parser("list", help="list the user stores"), "directory_list")
+    _listing(directory.add_parser("show", help="show one user store (never its password)"), "directory_show")
+    directory.choices["show"].add_argument("name")
+    delete_directory = directory.add_parser("delete", help="delete a user store")
+    delete_directory.add_argument("name")
+    delete_directory.set_defaults(run="directory_delete")
+    test = directory.add_parser("test", help="test a user store's connection, bind, users and sign-in")
+    test.add_argument("name")
+    test.add_argument("--user", metavar="U", help="also show the mapped attributes of this user")
+    test.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="also sign in as --user with the password read from stdin",
+    )
+    test.set_defaults(run="directory_test")
+
     commands.add_parser("metadata", help="print the IdP's SAML metadata XML").set_defaults(run="metadata")
     audit = _listing(commands.add_parser("audit", help="show recent audit events"), "audit")
     audit.add_argument("--days", type=int, default=1)
@@ -1024,6 +1314,75 @@ def _adaptive_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="days a device stays trusted after a second factor (0-365, 0: off; needs --register-devices)",
+    )
+
+
+def _directory_options(parser: argparse.ArgumentParser, *, adding: bool) -> None:
+    from idp_core.directories.settings import GROUP_LOOKUPS, KINDS
+
+    parser.add_argument(
+        "--type", choices=KINDS, required=adding, help="Active Directory, OpenLDAP or other LDAP"
+    )
+    parser.add_argument(
+        "--url",
+        action="append",
+        required=adding,
+        metavar="URL",
+        help="ldap://host[:port] or ldaps://host[:port], tried in order (repeat; replaces the list)",
+    )
+    parser.add_argument("--bind-dn", required=adding, metavar="DN", help="the service account that searches")
+    parser.add_argument(
+        "--bind-password-stdin",
+        action="store_true",
+        required=adding,
+        help="read the service account's password from standard input (stored encrypted)",
+    )
+    parser.add_argument(
+        "--base",
+        action="append",
+        required=adding,
+        metavar="DN",
+        help="a search base (repeat; replaces the list)",
+    )
+    parser.add_argument(
+        "--filter",
+        metavar="FILTER",
+        help="uid, sAMAccountName, userPrincipalName, mail, or a filter with {username}",
+    )
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD=ATTRIBUTE",
+        help="the attribute of a field: username, email, phone, first_name, last_name, display_name, groups",
+    )
+    parser.add_argument(
+        "--ca-cert", metavar="FILE", help="PEM CA certificate(s) the servers' certificates chain to"
+    )
+    parser.add_argument(
+        "--starttls",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="secure ldap:// URLs with StartTLS",
+    )
+    parser.add_argument("--display-name", metavar="TEXT", help="the name users and admins see")
+    parser.add_argument(
+        "--group-lookup", choices=GROUP_LOOKUPS, help="groups from memberOf, or by a group search"
+    )
+    parser.add_argument("--group-base", metavar="DN", help="where the group search looks")
+    parser.add_argument(
+        "--group-member-attribute", metavar="A", help="the group attribute listing members' DNs"
+    )
+    for switch in DIRECTORY_SWITCHES:
+        parser.add_argument(
+            f"--{switch.replace('_', '-')}",
+            dest=switch,
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=DIRECTORY_SWITCH_HELP[switch],
+        )
+    parser.add_argument(
+        "--schedule", metavar="EXPR", help="when imports run: rate(1 hour), cron(0 2 * * ? *), or none"
     )
 
 
@@ -1156,9 +1515,9 @@ def _main(argv: Sequence[str] | None, out: TextIO, err: TextIO, stdin: TextIO) -
 
     bind_tables(settings.tables)
     args.settings = settings
-    command: Callable[[], None] = getattr(Cli(args, out, err, stdin), args.run)
-    command()
-    return EXIT_OK
+    command: Callable[[], int | None] = getattr(Cli(args, out, err, stdin), args.run)
+    status = command()
+    return EXIT_OK if status is None else status
 
 
 def _run_local(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

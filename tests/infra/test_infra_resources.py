@@ -23,6 +23,7 @@ EXPECTED_TABLE_KEYS = {
     "TransactionsTable": ("id_hash", None),
     "RateLimitsTable": ("key", None),
     "DevicesTable": ("username", "key_hash"),
+    "DirectoriesTable": ("name", None),
 }
 OUTPUT_KEYS = {"ApiUrl", "MetadataUrl", "SigningKeyId", "DataKeyId", *EXPECTED_TABLE_KEYS}
 SSO_TABLE_KEYS = {
@@ -129,6 +130,8 @@ def test_sessions_and_audit_expire_through_ttl_and_sessions_are_indexed_by_user(
         "TokensTable",
         # A device counts against the device limit until it is removed; it never expires.
         "DevicesTable",
+        # A directory stays until an admin deletes it.
+        "DirectoriesTable",
     ):
         assert "TimeToLiveSpecification" not in _table_for_output(synthesis, output_key)["Properties"]
     sessions = _table_for_output(synthesis, "SessionsTable")["Properties"]
@@ -217,7 +220,11 @@ def test_sso_role_has_no_managed_policies_signs_and_only_decrypts_secrets(synthe
     kms_statements = {
         s["Sid"]: s for s in statements if any(str(a).startswith("kms:") for a in _as_list(s["Action"]))
     }
-    assert set(kms_statements) == {"SignSamlAssertions", "ReadSecretsWithTheDataKey"}
+    assert set(kms_statements) == {
+        "SignSamlAssertions",
+        "ReadSecretsWithTheDataKey",
+        "ReadBindPasswordsWithTheDataKey",
+    }
     signing = kms_statements["SignSamlAssertions"]
     assert sorted(_as_list(signing["Action"])) == ["kms:GetPublicKey", "kms:Sign"]
     assert _as_list(signing["Resource"]) == [{"Fn::GetAtt": [signing_key_id, "Arn"]}]
@@ -229,6 +236,14 @@ def test_sso_role_has_no_managed_policies_signs_and_only_decrypts_secrets(synthe
         "kms:EncryptionContextKeys": ["user", "factor"]
     }
     assert reading["Condition"]["Null"] == {"kms:EncryptionContextKeys": "false"}
+    # Directory bind passwords likewise: read only, only under their {directory} context.
+    binding = kms_statements["ReadBindPasswordsWithTheDataKey"]
+    assert _as_list(binding["Action"]) == ["kms:Decrypt"]
+    assert _as_list(binding["Resource"]) == [{"Fn::GetAtt": [data_key_id, "Arn"]}]
+    assert binding["Condition"] == {
+        "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["directory"]},
+        "Null": {"kms:EncryptionContextKeys": "false"},
+    }
     assert "*" not in json.dumps([s["Resource"] for s in kms_statements.values()])
 
 
@@ -238,7 +253,10 @@ def test_sso_role_reaches_its_tables_and_never_the_rate_limits(synthesis: Synthe
     dynamodb_statements = {
         s["Sid"]: s for s in statements if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))
     }
-    assert set(dynamodb_statements) == {"ItemAccessOnOwnTables"}
+    # The directories are read at sign-in and changed only by admins.
+    assert set(dynamodb_statements) == {"ItemAccessOnOwnTables", "ItemReadsOnSharedTables"}
+    shared = _as_list(dynamodb_statements["ItemReadsOnSharedTables"]["Resource"])
+    assert shared == [{"Fn::GetAtt": [_table_id(synthesis, "DirectoriesTable"), "Arn"]}]
     resources = _as_list(dynamodb_statements["ItemAccessOnOwnTables"]["Resource"])
     table_ids = {_table_id(synthesis, key) for key in SSO_TABLE_KEYS}
     assert {_logical_id(r) for r in resources if "Fn::GetAtt" in r} == table_ids

@@ -159,7 +159,9 @@ class Slapd:
         if self.memberof:
             lines.append("moduleload memberof")
         if self.size_limit is not None:
-            lines.append(f"sizelimit {self.size_limit}")
+            # Like AD's MaxPageSize: a plain search stops at the limit, a paged search (RFC 2696)
+            # gets every entry. slapd's default total for paged searches is the hard limit.
+            lines.append(f"sizelimit size={self.size_limit} size.prtotal=unlimited")
         lines += [
             "database mdb",
             "maxsize 104857600",

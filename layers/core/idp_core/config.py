@@ -50,6 +50,7 @@ class Tables:
     transactions: str
     rate_limits: str
     devices: str
+    directories: str
 
     @staticmethod
     def env_name(concern: str) -> str:

@@ -259,6 +259,26 @@ class Device(Model):
     trust_epoch = NumberAttribute(null=True)
 
 
+class Directory(Model):
+    """An LDAP or Active Directory user store: its settings (``DirectorySettings`` as JSON),
+    its sealed bind password and the state of its imports."""
+
+    class Meta:
+        table_name = "unbound-directories"
+
+    name = UnicodeAttribute(hash_key=True)
+    settings = UnicodeAttribute()
+    # KMS ciphertext (base64) of the service account's password; context {"directory": name}.
+    bind_password = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+    # Where the next incremental import starts: the highest modifyTimestamp (OpenLDAP) or
+    # uSNChanged (AD) the last complete run saw.
+    watermark = UnicodeAttribute(null=True)
+    # The counts of the last run (JSON: created, updated, disabled, unchanged, errors, ...).
+    last_run = UnicodeAttribute(null=True)
+
+
 class Transaction(Model):
     """A short-lived step of a sign-in or enrollment: the one-time code sent by SMS or
     e-mail is bound to it (S7)."""
@@ -304,6 +324,7 @@ ALL_MODELS: dict[str, type[Model]] = {
     "transactions": Transaction,
     "rate_limits": RateCounter,
     "devices": Device,
+    "directories": Directory,
 }
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from idp_core import audit, lockout, sessions
+from idp_core import audit, aws, lockout, sessions
 from idp_core.adaptive import enforce
 from idp_core.adaptive.enforce import Browser, Mailer
 from idp_core.adaptive.policies import DENY
@@ -84,20 +84,34 @@ def verify_password_factor(
     password: str,
     *,
     settings: Settings,
+    typed_username: str | None = None,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
-) -> User:
-    """First factor: raise ``SignInFailed`` unless ``user`` may sign in with ``password``.
+) -> tuple[User, str]:
+    """First factor: raise ``SignInFailed`` unless ``user`` may sign in with ``password``;
+    returns the user and who accepted the password ("password", or "ldap:<directory>").
 
-    The password is always verified (a dummy hash for unknown users) so every refusal
-    takes about as long as the others. Only a wrong password for a usable account counts
-    as a failure: attempts while locked are refused without being checked or counted.
+    A directory user (or, with ``typed_username``, an unknown name a syncing directory may
+    know) is checked by the directory (``idp_core.directories.signin``), unless the account
+    is disabled or locked: those never reach the directory. Otherwise the local password
+    is always verified (a dummy hash for unknown users) so every refusal takes about as
+    long as the others. Only a wrong password for a usable account counts as a failure:
+    attempts while locked are refused without being checked or counted.
     """
-    try:
-        verify_password(user.password_hash if user is not None else None, password)
-        password_ok = True
-    except WrongPassword:
-        password_ok = False
+    from idp_core.directories import signin as directory_signin
+
+    verdict = directory_signin.LOCAL
+    if typed_username is not None and _may_ask_directory(user, clock):
+        verdict = directory_signin.check(user, typed_username, password, kms=aws.client("kms"), clock=clock)
+        user = verdict.created or user
+    if verdict.accepted is not None:
+        password_ok = verdict.accepted
+    else:
+        try:
+            verify_password(user.password_hash if user is not None else None, password)
+            password_ok = True
+        except WrongPassword:
+            password_ok = False
 
     if user is None:
         # No subject and no typed name: people type passwords into the username field.
@@ -116,7 +130,15 @@ def verify_password_factor(
         lockout.record_failure(user, PASSWORD_FACTOR, policy=settings.lockout, context=context, clock=clock)
         raise SignInFailed()
     lockout.record_success(user, PASSWORD_FACTOR)
-    return user
+    return user, verdict.via
+
+
+def _may_ask_directory(user: User | None, clock: Clock) -> bool:
+    from idp_core.directories.signin import directory_of
+
+    if user is None:
+        return True
+    return directory_of(user) is not None and not user.disabled and not lockout.is_locked(user, clock)
 
 
 def _refused(user: User, reason: str, context: AuditContext | None, clock: Clock) -> None:
@@ -182,7 +204,9 @@ def password_sign_in(
         source_ip=context.source_ip if context else None, user_agent=user_agent, device_token=device_token
     )
     enforce.check_address(app, browser, context=context, clock=clock)
-    user = verify_password_factor(found, password, settings=settings, context=context, clock=clock)
+    user, via = verify_password_factor(
+        found, password, settings=settings, typed_username=raw_username, context=context, clock=clock
+    )
     events: list[AuditEvent] = []
     adaptive = enforce.assess(app, user, browser, device, clock=clock)
     if adaptive is not None and app is not None:
@@ -202,7 +226,11 @@ def password_sign_in(
             context=context,
             subject=user.username,
             # A pending sign-in is the start of a second-factor challenge (S25).
-            details={"factors": PASSWORD_FACTOR, **({"owed": ",".join(sorted(pending))} if pending else {})},
+            details={
+                "factors": PASSWORD_FACTOR,
+                "via": via,
+                **({"owed": ",".join(sorted(pending))} if pending else {}),
+            },
             clock=clock,
         ),
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import ssl
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -285,6 +285,13 @@ def _service_connection(
                 f"({conn.result.get('description')})."
             )
         yield conn
+
+
+def service_connection(
+    settings: DirectorySettings, bind_password: str | None, *, timeout: float = DEFAULT_TIMEOUT
+) -> AbstractContextManager[ldap3.Connection]:
+    """A connection bound as the service account (for imports), closed when the block ends."""
+    return _service_connection(settings, bind_password or "", timeout)
 
 
 def _bind(conn: ldap3.Connection, dn: str, password: str) -> bool:

@@ -36,18 +36,25 @@ def encryption_context(*, username: str, factor_id: str) -> dict[str, str]:
 
 def encrypt_secret(kms: Any, key_id: str, plaintext: bytes, *, username: str, factor_id: str) -> str:
     """Base64 KMS ciphertext of ``plaintext`` under the context {user, factor}."""
-    if not plaintext or len(plaintext) > MAX_PLAINTEXT_BYTES:
-        raise ValueError("an OATH secret is between 1 and 1024 bytes")
-    response = kms.encrypt(
-        KeyId=key_id,
-        Plaintext=plaintext,
-        EncryptionContext=encryption_context(username=username, factor_id=factor_id),
-    )
-    return base64.b64encode(response["CiphertextBlob"]).decode("ascii")
+    return seal(kms, key_id, plaintext, encryption_context(username=username, factor_id=factor_id))
 
 
 def decrypt_secret(kms: Any, ciphertext_b64: str | None, *, username: str, factor_id: str) -> bytes:
     """The plaintext secret; ``SecretUnreadable`` when the ciphertext or its context does not match."""
+    return unseal(kms, ciphertext_b64, encryption_context(username=username, factor_id=factor_id))
+
+
+def seal(kms: Any, key_id: str, plaintext: bytes, context: dict[str, str]) -> str:
+    """Base64 KMS ciphertext of ``plaintext`` under ``context`` (also an LDAP bind password,
+    under {"directory": name})."""
+    if not plaintext or len(plaintext) > MAX_PLAINTEXT_BYTES:
+        raise ValueError("a sealed secret is between 1 and 1024 bytes")
+    response = kms.encrypt(KeyId=key_id, Plaintext=plaintext, EncryptionContext=context)
+    return base64.b64encode(response["CiphertextBlob"]).decode("ascii")
+
+
+def unseal(kms: Any, ciphertext_b64: str | None, context: dict[str, str]) -> bytes:
+    """The plaintext of ``seal``; ``SecretUnreadable`` when the ciphertext or its context does not match."""
     if not ciphertext_b64:
         raise SecretUnreadable()
     try:
@@ -55,10 +62,7 @@ def decrypt_secret(kms: Any, ciphertext_b64: str | None, *, username: str, facto
     except (binascii.Error, ValueError) as exc:
         raise SecretUnreadable() from exc
     try:
-        response = kms.decrypt(
-            CiphertextBlob=blob,
-            EncryptionContext=encryption_context(username=username, factor_id=factor_id),
-        )
+        response = kms.decrypt(CiphertextBlob=blob, EncryptionContext=context)
     except ClientError as exc:
         # A wrong context surfaces as InvalidCiphertextException: the item was moved or forged.
         code = exc.response.get("Error", {}).get("Code")

@@ -1,0 +1,136 @@
+"""Stored directories: their settings, their sealed bind password, audited changes.
+
+The bind password is sealed with the KMS data key under the encryption context
+{"directory": name}: a ciphertext copied to another directory's item does not decrypt,
+and it never appears in the settings, the audit trail or a listing. A save is validated
+completely (``DirectorySettings`` and the password) before anything is written (S26).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.expressions.condition import Condition
+
+from idp_core import audit
+from idp_core.audit import AuditContext
+from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.directories.settings import DirectorySettings, clean_name
+from idp_core.errors import BadRequest, Conflict, NotFound
+from idp_core.mfa.secrets_box import seal, unseal
+from idp_core.models import Directory, condition_failed
+
+MAX_BIND_PASSWORD_CHARS = 256
+
+
+def password_context(name: str) -> dict[str, str]:
+    return {"directory": name}
+
+
+def _check_password(bind_password: str | None) -> None:
+    if bind_password is None:
+        return
+    if not bind_password or len(bind_password) > MAX_BIND_PASSWORD_CHARS or "\x00" in bind_password:
+        raise BadRequest(f"The bind password must be 1-{MAX_BIND_PASSWORD_CHARS} characters without NUL.")
+
+
+def get_directory(name: str) -> Directory:
+    try:
+        return Directory.get(clean_name(name), consistent_read=True)
+    except Directory.DoesNotExist:
+        raise NotFound(f"There is no directory {clean_name(name)!r}.") from None
+
+
+def settings_of(item: Directory) -> DirectorySettings:
+    return DirectorySettings.from_mapping(json.loads(item.settings))
+
+
+def load(name: str) -> DirectorySettings:
+    return settings_of(get_directory(name))
+
+
+def list_directories() -> list[DirectorySettings]:
+    return sorted((settings_of(item) for item in Directory.scan()), key=lambda s: s.name)
+
+
+def bind_password(item: Directory, *, kms: Any) -> str | None:
+    """The service account's password, unsealed (None when the directory binds anonymously)."""
+    if not item.bind_password:
+        return None
+    return unseal(kms, item.bind_password, password_context(str(item.name))).decode("utf-8")
+
+
+def save_directory(
+    settings: DirectorySettings,
+    *,
+    create: bool,
+    bind_password: str | None = None,
+    kms: Any = None,
+    key_id: str | None = None,
+    context: AuditContext | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> DirectorySettings:
+    """Store a new directory (``create``) or replace one's settings; ``bind_password`` (if
+    given) replaces the sealed password, otherwise an update keeps the stored one."""
+    if not isinstance(settings, DirectorySettings):
+        raise BadRequest("Directory settings are required.")
+    checked = DirectorySettings.from_mapping(json.loads(settings.to_json()))  # also a hand-built instance
+    _check_password(bind_password)
+    now = clock.now()
+    sealed = None
+    if bind_password is not None:
+        if kms is None or not key_id:
+            raise ValueError("sealing the bind password needs the KMS client and the data key id")
+        sealed = seal(kms, key_id, bind_password.encode("utf-8"), password_context(checked.name))
+    if create:
+        item = Directory(
+            checked.name, settings=checked.to_json(), bind_password=sealed, created_at=now, updated_at=now
+        )
+        condition: Condition = Directory.name.does_not_exist()
+    else:
+        existing = get_directory(checked.name)
+        item = Directory(
+            checked.name,
+            settings=checked.to_json(),
+            bind_password=sealed if sealed is not None else existing.bind_password,
+            created_at=existing.created_at,
+            updated_at=now,
+            watermark=existing.watermark,
+            last_run=existing.last_run,
+        )
+        condition = Directory.name.exists()
+    try:
+        item.save(condition=condition)
+    except PutError as exc:
+        if condition_failed(exc):
+            if create:
+                raise Conflict(f"The directory {checked.name!r} already exists.") from exc
+            raise NotFound(f"There is no directory {checked.name!r}.") from exc
+        raise
+    audit.record(
+        "directory.created" if create else "directory.changed",
+        "success",
+        context=context,
+        subject=checked.name,
+        details={
+            "kind": checked.kind,
+            "urls": ",".join(checked.urls),
+            "bind_password_changed": sealed is not None,
+            **{switch: getattr(checked, switch) for switch in ("activate", "sync_users", "backup_auth")},
+        },
+        clock=clock,
+    )
+    return checked
+
+
+def delete_directory(name: str, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+    key = clean_name(name)
+    try:
+        Directory(key).delete(condition=Directory.name.exists())
+    except DeleteError as exc:
+        if condition_failed(exc):
+            raise NotFound(f"There is no directory {key!r}.") from exc
+        raise
+    audit.record("directory.deleted", "success", context=context, subject=key, clock=clock)
