@@ -198,6 +198,7 @@ def _directory_dict(settings: Any, item: Any) -> dict[str, object]:
         "group_member_attribute": settings.group_member_attribute,
         **{switch: getattr(settings, switch) for switch in DIRECTORY_SWITCHES},
         "schedule": settings.schedule,
+        "last_import": json.loads(item.last_run) if item.last_run else None,
         "created_at": _time(item.created_at),
         "updated_at": _time(item.updated_at),
     }
@@ -1032,6 +1033,31 @@ class Cli:
         store.delete_directory(self.args.name, context=self.context)
         self.out.write(f"Deleted the directory {self.args.name!r}; its bind password is gone with it.\n")
 
+    def directory_sync(self) -> None:
+        """Import now: only what changed since the last run, or everyone with ``--full``
+        (which also disables users the directory no longer has)."""
+        from idp_core import aws
+        from idp_core.directories import imports
+
+        counts = imports.run_import(
+            self.args.name, full=self.args.full, kms=aws.client("kms"), context=self.context
+        )
+        payload = counts.as_dict()
+        if self.args.json:
+            _json(self.out, payload)
+            return
+        _details(
+            self.out,
+            {
+                "run": "full" if counts.full else "incremental",
+                **{key: payload[key] for key in ("created", "updated", "disabled", "unchanged", "errors")},
+                "groups created": counts.groups_created,
+                "seconds": round(counts.finished_at - counts.started_at, 2),
+            },
+        )
+        for problem in counts.problems:
+            self.out.write(f"problem: {problem}\n")
+
     def directory_test(self) -> int:
         """The admin's tests of a stored directory, one line each; exit 0 only if every test
         that ran passed. A test that needs what failed before it does not run."""
@@ -1282,6 +1308,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also sign in as --user with the password read from stdin",
     )
     test.set_defaults(run="directory_test")
+    sync = _listing(
+        directory.add_parser("sync", help="import the directory's users and groups now"), "directory_sync"
+    )
+    sync.add_argument("name")
+    sync.add_argument(
+        "--full", action="store_true", help="read everyone and disable users the directory lost"
+    )
 
     commands.add_parser("metadata", help="print the IdP's SAML metadata XML").set_defaults(run="metadata")
     audit = _listing(commands.add_parser("audit", help="show recent audit events"), "audit")

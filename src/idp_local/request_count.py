@@ -73,10 +73,19 @@ class CountingMotoServer(ThreadedMotoServer):
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         backend = DomainDispatcherApplication(create_backend_app)
         counter = self.counter
+        # DynamoDB applies each request atomically: a conditional write or a transaction sees
+        # no other request half done. moto checks conditions and then applies the writes
+        # without a lock, so parallel requests (the races the tests start on purpose) could
+        # both pass one condition. One DynamoDB request at a time restores DynamoDB's rule.
+        dynamodb_lock = threading.Lock()
 
         def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            counter.add(*_operation(environ))
-            return backend(environ, start_response)
+            service, operation = _operation(environ)
+            counter.add(service, operation)
+            if service != "dynamodb":
+                return backend(environ, start_response)
+            with dynamodb_lock:
+                return list(backend(environ, start_response))
 
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler

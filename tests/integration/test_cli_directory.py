@@ -297,3 +297,22 @@ def test_an_unknown_directory_exits_2(capsys: pytest.CaptureFixture[str], args: 
     code, out, err = idp(capsys, "directory", *args)
     assert (code, out) == (2, "")
     assert err == "idp: There is no directory 'ghost'.\n"
+
+
+def test_sync_imports_users_and_groups_now_and_shows_the_last_run(
+    capsys: pytest.CaptureFixture[str], corp: str, ldap_tree: Subtree
+) -> None:
+    from idp_core.models import User
+
+    counts = listing(capsys, "directory", "sync", corp, "--full")
+    assert (counts["created"], counts["errors"], counts["full"]) == (2, 0, True)  # alice and admin
+    assert User.get("alice").source == "ldap:corp" and User.get("alice").group_names() == [
+        "awsadmins",
+        "developers",
+    ]
+    text = ok(capsys, "directory", "sync", corp)
+    assert re.search(r"^run +incremental$", text, re.M) and re.search(r"^created +0$", text, re.M)
+    shown = listing(capsys, "directory", "show", corp)
+    assert shown["last_import"]["full"] is False and shown["last_import"]["unchanged"] >= 0
+    code, _, err = idp(capsys, "directory", "sync", "ghost")
+    assert code == 2 and "There is no directory 'ghost'" in err

@@ -1,0 +1,583 @@
+"""Imports of a directory's users and groups (issue 5, "Import and provisioning").
+
+A run binds with the service account and reads the directory with paged searches
+(RFC 2696), so no server size limit truncates it. A full run reads every user and also
+disables the users of this directory that it no longer has; an incremental run reads only
+the entries changed since the stored watermark (``modifyTimestamp`` for OpenLDAP and other
+LDAP servers, ``uSNChanged`` against the rootDSE's ``highestCommittedUSN`` for AD).
+
+Each page is written as it arrives, and an item is written only when something changed,
+so a run with no directory change writes no user or group. The watermark and the counts
+are stored only at the end of a successful run: a run that fails half way leaves the old
+watermark, and the next run reads (and writes) what the failed one did not.
+
+Limits of this version: a full run scans the users table once (a query would need an index
+on ``source``); a change of group membership alone does not change the member's
+``modifyTimestamp``/``uSNChanged``, so it reaches users with the next full run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import ldap3
+from ldap3.core.exceptions import LDAPException
+from ldap3.core.results import RESULT_NO_SUCH_OBJECT
+from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.expressions.update import Action
+
+from idp_core import audit
+from idp_core.audit import AuditContext
+from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.directories import client, store
+from idp_core.directories.errors import DirectoryError, Unreachable
+from idp_core.directories.settings import AD, GROUP_SEARCH, SLOT, DirectorySettings
+from idp_core.errors import BadRequest, NotFound
+from idp_core.models import Directory, Group, User, condition_failed
+from idp_core.names import group_forms, username_forms
+from idp_core.sessions import end_user_sessions
+
+# Below every common server limit (AD's MaxPageSize is 1000), so the server never cuts a page.
+PAGE_SIZE = 200
+BATCH_GET_KEYS = 100
+# The reasons kept in a run's record; the counts hold the full numbers.
+MAX_PROBLEMS = 20
+MAX_DISPLAY_NAME_CHARS = 128
+MAX_EMAIL_CHARS = 254
+PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+# AD's userAccountControl flag ACCOUNTDISABLE.
+AD_ACCOUNT_DISABLED = 0x2
+_GENERALIZED_TIME = re.compile(r"[0-9]{14}(?:\.[0-9]{1,6})?Z")
+_USN = re.compile(r"[0-9]{1,20}")
+# Only these are read for the comparison with the directory; counters and factors stay out.
+_COMPARED = ["username", "display_username", "email", "display_name", "groups", "disabled", "source"]
+
+
+def source_of(name: str) -> str:
+    """The ``source`` of the users and groups a directory imports."""
+    return f"ldap:{name}"
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    """What one import run did; stored as JSON in ``Directory.last_run``."""
+
+    created: int
+    updated: int
+    disabled: int
+    unchanged: int
+    errors: int
+    groups_created: int
+    groups_updated: int
+    full: bool
+    started_at: float
+    finished_at: float
+    watermark: str | None
+    # The first reasons for errors and skipped values, for the console and the CLI.
+    problems: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["problems"] = list(self.problems)
+        return data
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """A user as the directory says it should be here."""
+
+    key: str
+    dn: str
+    display_username: str
+    email: str | None
+    display_name: str | None
+    groups: frozenset[str]
+    disabled: bool
+
+
+@dataclass
+class _Tally:
+    created: int = 0
+    updated: int = 0
+    disabled: int = 0
+    unchanged: int = 0
+    errors: int = 0
+    groups_created: int = 0
+    groups_updated: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def problem(self, text: str, *, error: bool) -> None:
+        if error:
+            self.errors += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(text)
+
+
+def run_import(
+    name: str, *, full: bool, kms: Any, clock: Clock = SYSTEM_CLOCK, context: AuditContext | None = None
+) -> RunCounts:
+    """Import the users and groups of the directory ``name``; raises a ``DirectoryError``
+    (e.g. ``Unreachable``) when the directory fails, after which nothing of the run's
+    state is stored and the next run picks up from the previous watermark."""
+    item = store.get_directory(name)
+    settings = store.settings_of(item)
+    started_at = clock.now()
+    try:
+        run = _Run(settings, item.watermark, full=full, clock=clock)
+        with client.service_connection(settings, store.bind_password(item, kms=kms)) as conn:
+            run.execute(conn)
+    except DirectoryError as exc:
+        audit.record(
+            "directory.import",
+            "failure",
+            context=context,
+            subject=settings.name,
+            details={"full": full, "reason": str(exc)[:500]},
+            clock=clock,
+        )
+        raise
+    counts = run.counts(started_at, clock.now())
+    _store_run(settings.name, counts)
+    audit.record(
+        "directory.import",
+        "success",
+        context=context,
+        subject=settings.name,
+        details={k: v for k, v in counts.as_dict().items() if k != "problems"},
+        clock=clock,
+    )
+    return counts
+
+
+def _store_run(name: str, counts: RunCounts) -> None:
+    actions: list[Action] = [Directory.last_run.set(json.dumps(counts.as_dict(), sort_keys=True))]
+    if counts.watermark is not None:
+        actions.append(Directory.watermark.set(counts.watermark))
+    try:
+        Directory(name).update(actions=actions, condition=Directory.name.exists())
+    except UpdateError as exc:
+        if condition_failed(exc):
+            raise NotFound(f"The directory {name!r} was deleted during the import.") from exc
+        raise
+
+
+class _Run:
+    def __init__(self, settings: DirectorySettings, watermark: str | None, *, full: bool, clock: Clock):
+        self.settings = settings
+        self.source = source_of(settings.name)
+        self.full = full
+        self.clock = clock
+        self.ad = settings.kind == AD
+        self.old_mark = _checked_mark(watermark, ad=self.ad)
+        # Without a usable watermark an incremental run reads everything (but, unlike a full
+        # run, disables no one).
+        self.read_all = full or self.old_mark is None
+        self.new_mark = self.old_mark
+        self.tally = _Tally()
+        self.seen: dict[str, str] = {}  # user key -> DN of the entry that gave it
+        self.own: dict[str, User] = {}
+        self.foreign: dict[str, str] = {}  # user key -> source, for users of elsewhere
+        self.known_groups: set[str] = set()
+        self.bad_groups: set[str] = set()
+        self.memberships: dict[str, set[str]] | None = None
+
+    # ------------------------------------------------------------ reading
+
+    def execute(self, conn: ldap3.Connection) -> None:
+        if self.ad:
+            # Read before the search: whatever changes during the run has a higher USN and
+            # is read again by the next incremental run.
+            self.new_mark = _highest_usn(conn)
+        if self.full:
+            self._read_existing()
+        if self.settings.group_lookup == GROUP_SEARCH:
+            self.memberships = _memberships(conn, self.settings)
+        search_filter = self._filter()
+        attributes = self._attributes()
+        for base in self.settings.bases:
+            for page in _pages(conn, base, search_filter, attributes):
+                self._page(page)
+        if self.full:
+            self._disable_missing()
+
+    def _filter(self) -> str:
+        objects = self.settings.search_filter.replace(SLOT, "*")
+        if self.read_all:
+            return objects
+        if self.ad:
+            return f"(&{objects}(uSNChanged>={int(str(self.old_mark)) + 1}))"
+        # Inclusive: modifyTimestamp has whole seconds, and a change in the same second as
+        # the watermark must not be missed; re-reading an unchanged entry writes nothing.
+        return f"(&{objects}(modifyTimestamp>={self.old_mark}))"
+
+    def _attributes(self) -> list[str]:
+        mapping = self.settings.mapping
+        wanted = {mapping.username, mapping.email, mapping.display_name}
+        if self.settings.group_lookup != GROUP_SEARCH:
+            wanted.add(mapping.groups)
+        wanted |= {"uSNChanged", "userAccountControl"} if self.ad else {"modifyTimestamp"}
+        return sorted(wanted)
+
+    def _read_existing(self) -> None:
+        # One scan of the users table (see the module's note on an index): the users of this
+        # directory with what is compared, and the names of everyone else, never overwritten.
+        for user in User.scan(attributes_to_get=_COMPARED):
+            if user.source == self.source:
+                self.own[user.username] = user
+            else:
+                self.foreign[user.username] = str(user.source)
+
+    # ------------------------------------------------------------ one page
+
+    def _page(self, entries: list[dict[str, Any]]) -> None:
+        wanted: list[_Wanted] = []
+        for entry in entries:
+            user = self._wanted(entry)
+            if user is not None:
+                wanted.append(user)
+        if not wanted:
+            return
+        existing = self._existing([user.key for user in wanted])
+        creates: list[_Wanted] = []
+        updates: list[tuple[_Wanted, User]] = []
+        for user in wanted:
+            current = existing.get(user.key)
+            if user.key in self.foreign:
+                self._not_ours(user, self.foreign[user.key])
+            elif current is not None and current.source != self.source:
+                self._not_ours(user, current.source)
+            elif current is None:
+                creates.append(user)
+            elif _differs(user, current):
+                updates.append((user, current))
+            else:
+                self.tally.unchanged += 1
+        self._ensure_groups(
+            {g for user in creates for g in user.groups} | {g for user, _ in updates for g in user.groups}
+        )
+        self._create(creates)
+        for user, current in updates:
+            self._update(user, current)
+
+    def _wanted(self, entry: dict[str, Any]) -> _Wanted | None:
+        dn = str(entry.get("dn"))
+        attributes = entry.get("attributes") or {}
+        mapping = self.settings.mapping
+        self._advance_mark(attributes)
+        raw_name = _first(attributes, mapping.username)
+        if raw_name is None:
+            self.tally.problem(f"{dn}: no {mapping.username!r} attribute for the username.", error=True)
+            return None
+        try:
+            key, display = username_forms(raw_name)
+        except BadRequest as exc:
+            self.tally.problem(f"{dn}: the username {raw_name!r} is not allowed here: {exc}", error=True)
+            return None
+        earlier = self.seen.get(key)
+        if earlier is not None:
+            if earlier.lower() != dn.lower():  # Overlapping bases return one entry twice.
+                self.tally.problem(
+                    f"{dn}: {earlier} has the same username {display!r}; only the first is imported.",
+                    error=True,
+                )
+            return None
+        self.seen[key] = dn
+        if self.memberships is not None:
+            group_cns: Iterable[str] = self.memberships.get(dn.lower(), set())
+        else:
+            group_cns = (client.group_name(value) or "" for value in _values(attributes, mapping.groups))
+        disabled = False
+        if self.ad:
+            flags = _first(attributes, "userAccountControl")
+            disabled = bool(flags and flags.isdigit() and int(flags) & AD_ACCOUNT_DISABLED)
+        return _Wanted(
+            key=key,
+            dn=dn,
+            display_username=display,
+            email=self._email(dn, _first(attributes, mapping.email)),
+            display_name=_display_name(_first(attributes, mapping.display_name)),
+            groups=frozenset(self._group_keys(group_cns)),
+            disabled=disabled,
+        )
+
+    def _advance_mark(self, attributes: Any) -> None:
+        if self.ad:
+            return  # AD's watermark is the USN read before the search.
+        stamp = _first(attributes, "modifyTimestamp")
+        if stamp and _GENERALIZED_TIME.fullmatch(stamp) and (self.new_mark is None or stamp > self.new_mark):
+            self.new_mark = stamp
+
+    def _email(self, dn: str, raw: str | None) -> str | None:
+        email = (raw or "").strip()
+        if not email:
+            return None
+        local, _, domain = email.rpartition("@")
+        if len(email) > MAX_EMAIL_CHARS or not local or "." not in domain or any(c.isspace() for c in email):
+            self.tally.problem(f"{dn}: the e-mail address {email!r} is not valid; left empty.", error=False)
+            return None
+        return email
+
+    def _group_keys(self, names: Iterable[str]) -> Iterator[str]:
+        for name in names:
+            if not name:
+                continue
+            try:
+                yield group_forms(name)[0]
+            except BadRequest:
+                if name not in self.bad_groups:
+                    self.bad_groups.add(name)
+                    self.tally.problem(
+                        f"The group {name!r} has a name not allowed here (letters, digits and . _ @ + - '); "
+                        "its members are imported without it.",
+                        error=False,
+                    )
+
+    def _existing(self, keys: list[str]) -> dict[str, User]:
+        if self.full:
+            return {key: self.own[key] for key in keys if key in self.own}
+        found: dict[str, User] = {}
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            chunk = keys[start : start + BATCH_GET_KEYS]
+            for user in User.batch_get(chunk, attributes_to_get=_COMPARED):
+                found[user.username] = user
+        return found
+
+    def _not_ours(self, user: _Wanted, source: str | None) -> None:
+        where = f"source {source}" if source else "not from this directory"
+        self.tally.problem(
+            f"{user.dn}: a user {user.display_username!r} already exists here ({where}); not overwritten.",
+            error=True,
+        )
+
+    # ------------------------------------------------------------ writing
+
+    def _ensure_groups(self, keys: set[str]) -> None:
+        missing = sorted(keys - self.known_groups)
+        for start in range(0, len(missing), BATCH_GET_KEYS):
+            chunk = missing[start : start + BATCH_GET_KEYS]
+            for group in Group.batch_get(chunk):
+                self.known_groups.add(group.name)
+        for key in missing:
+            if key in self.known_groups:
+                continue
+            group = Group(key, display_name=key, source=self.source, created_at=self.clock.now())
+            try:
+                group.save(condition=Group.name.does_not_exist())
+                self.tally.groups_created += 1
+            except PutError as exc:
+                if not condition_failed(exc):
+                    raise
+            self.known_groups.add(key)
+
+    def _create(self, users: list[_Wanted]) -> None:
+        # A batch write carries no condition (and transactions are 3x slower per user), so the
+        # names are checked again just before the write: a user created here in between is
+        # kept, and the window left is that of one request.
+        now = self.clock.now()
+        taken: dict[str, str] = {}
+        keys = [user.key for user in users]
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            for item in User.batch_get(
+                keys[start : start + BATCH_GET_KEYS], attributes_to_get=["username", "source"]
+            ):
+                taken[item.username] = str(item.source)
+        with User.batch_write() as batch:
+            for user in users:
+                if user.key in taken:
+                    self._not_ours(user, taken[user.key])
+                    continue
+                batch.save(_new_user(user, self.source, now))
+                self.tally.created += 1
+
+    def _update(self, user: _Wanted, current: User) -> None:
+        actions: list[Action] = [User.updated_at.set(self.clock.now())]
+        if user.display_username != current.display_username:
+            actions.append(User.display_username.set(user.display_username))
+        for attribute, value, old in (
+            (User.email, user.email, current.email),
+            (User.display_name, user.display_name, current.display_name),
+        ):
+            if value != old:
+                actions.append(attribute.set(value) if value is not None else attribute.remove())
+        if set(current.groups or ()) != user.groups:
+            actions.append(User.groups.set(set(user.groups)) if user.groups else User.groups.remove())
+        # An import disables but never re-enables: a user disabled here (by an admin, or by an
+        # earlier run) stays disabled until an admin enables them.
+        newly_disabled = user.disabled and not current.disabled
+        if newly_disabled:
+            actions += [User.disabled.set(True), User.trust_epoch.add(1)]
+        if not self._write(user.key, actions):
+            self._not_ours(user, "changed during the import")
+            return
+        if newly_disabled:
+            end_user_sessions(user.key)
+            self.tally.disabled += 1
+        else:
+            self.tally.updated += 1
+
+    def _disable_missing(self) -> None:
+        for key, current in self.own.items():
+            if key in self.seen or current.disabled:
+                continue
+            actions: list[Action] = [
+                User.disabled.set(True),
+                User.trust_epoch.add(1),
+                User.updated_at.set(self.clock.now()),
+            ]
+            if self._write(key, actions):
+                end_user_sessions(key)
+                self.tally.disabled += 1
+
+    def _write(self, key: str, actions: list[Action]) -> bool:
+        """Update only the changed attributes (never the counters a sign-in moves), and only
+        while the user still belongs to this directory."""
+        try:
+            User(key).update(actions=actions, condition=User.source == self.source)
+        except UpdateError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def counts(self, started_at: float, finished_at: float) -> RunCounts:
+        tally = self.tally
+        return RunCounts(
+            created=tally.created,
+            updated=tally.updated,
+            disabled=tally.disabled,
+            unchanged=tally.unchanged,
+            errors=tally.errors,
+            groups_created=tally.groups_created,
+            groups_updated=tally.groups_updated,
+            full=self.full,
+            started_at=started_at,
+            finished_at=finished_at,
+            watermark=self.new_mark,
+            problems=tuple(tally.problems),
+        )
+
+
+def _differs(user: _Wanted, current: User) -> bool:
+    return (
+        user.display_username != current.display_username
+        or user.email != current.email
+        or user.display_name != current.display_name
+        or user.groups != frozenset(current.groups or ())
+        or (user.disabled and not current.disabled)
+    )
+
+
+def _new_user(user: _Wanted, source: str, now: float) -> User:
+    return User(
+        user.key,
+        display_username=user.display_username,
+        email=user.email,
+        display_name=user.display_name,
+        password_hash=None,
+        groups=set(user.groups) or None,
+        disabled=user.disabled,
+        source=source,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _display_name(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    text = "".join(ch for ch in unicodedata.normalize("NFC", raw) if ch.isprintable()).strip()
+    return text[:MAX_DISPLAY_NAME_CHARS] or None
+
+
+def _checked_mark(watermark: str | None, *, ad: bool) -> str | None:
+    # The watermark goes into a filter: only the exact shape the runs store is used.
+    if not watermark:
+        return None
+    pattern = _USN if ad else _GENERALIZED_TIME
+    return watermark if pattern.fullmatch(watermark) else None
+
+
+# ---------------------------------------------------------------- LDAP reads
+
+
+def _pages(
+    conn: ldap3.Connection, base: str, search_filter: str, attributes: list[str]
+) -> Iterator[list[dict[str, Any]]]:
+    """The entries under ``base`` matching ``search_filter``, one page (RFC 2696) at a time."""
+    cookie: bytes | None = None
+    while True:
+        try:
+            conn.search(
+                base,
+                search_filter,
+                search_scope=ldap3.SUBTREE,
+                attributes=attributes,
+                paged_size=PAGE_SIZE,
+                paged_cookie=cookie,
+            )
+        except LDAPException as exc:
+            raise Unreachable(f"The directory stopped answering the import under {base}: {exc}") from exc
+        result = conn.result or {}
+        code = result.get("result")
+        if code == RESULT_NO_SUCH_OBJECT:
+            return  # This base does not exist (yet): it holds no one.
+        if code is None:
+            raise Unreachable(f"The directory stopped answering the import under {base}.")
+        if code != 0:
+            raise DirectoryError(
+                f"The import's search under {base} failed: {result.get('description')} "
+                f"{result.get('message') or ''}".strip()
+            )
+        yield [item for item in conn.response or [] if item.get("type") == "searchResEntry"]
+        control = (result.get("controls") or {}).get(PAGED_RESULTS_OID) or {}
+        cookie = (control.get("value") or {}).get("cookie")
+        if not cookie:
+            return
+
+
+def _highest_usn(conn: ldap3.Connection) -> str:
+    try:
+        conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["highestCommittedUSN"])
+    except LDAPException as exc:
+        raise Unreachable(f"The directory did not answer the rootDSE read: {exc}") from exc
+    entries = [item for item in conn.response or [] if item.get("type") == "searchResEntry"]
+    value = _first(entries[0].get("attributes") or {}, "highestCommittedUSN") if entries else None
+    if value is None or not _USN.fullmatch(value):
+        raise DirectoryError(
+            "The directory's rootDSE has no highestCommittedUSN; is it really Active Directory?"
+        )
+    return value
+
+
+def _memberships(conn: ldap3.Connection, settings: DirectorySettings) -> dict[str, set[str]]:
+    """Member DN (lower case) -> group names, from one paged search of the groups (instead of
+    one group search per user)."""
+    base = settings.group_base or settings.bases[0]
+    member = settings.group_member_attribute
+    found: dict[str, set[str]] = {}
+    for page in _pages(conn, base, f"({member}=*)", [member]):
+        for entry in page:
+            name = client.group_name(str(entry.get("dn")))
+            if not name:
+                continue
+            for dn in _values(entry.get("attributes") or {}, member):
+                found.setdefault(dn.lower(), set()).add(name)
+    return found
+
+
+def _values(attributes: Any, name: str) -> list[str]:
+    raw = attributes.get(name)
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, list | tuple) else [raw]
+    return [item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item) for item in items]
+
+
+def _first(attributes: Any, name: str) -> str | None:
+    values = _values(attributes, name)
+    return values[0] if values else None
