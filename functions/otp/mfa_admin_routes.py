@@ -47,6 +47,7 @@ SETTINGS_FIELDS = {
 }
 APP_POLICY_FIELDS = {
     "mfa_required": web.Field("Enable 2-Factor Authentication (MFA)", 8, required=False),
+    "adaptive_policy": web.Field("Adaptive authentication policy", 63, required=False),
     **{
         f"method_{method}": web.Field(f"Accept {METHOD_LABELS[method]}", 8, required=False)
         for method in METHODS
@@ -160,12 +161,14 @@ def save_settings() -> Response[str]:
 
 def _app_context(name: str) -> dict[str, Any]:
     from idp_core import apps
+    from idp_core.adaptive import policies
     from idp_core.mfa import policy
 
     app = apps.get_app(name)
     settings = policy.load_settings()
     return {
         "app": app,
+        "adaptive_policies": [adaptive.name for adaptive in policies.list_policies()],
         "methods": _methods(),
         "accepted": set(app.mfa_methods or ()),
         "effective": [METHOD_LABELS[m] for m in policy.app_methods(app, settings)],
@@ -195,6 +198,7 @@ def save_app_policy(name: str) -> Response[str]:
         app.name,
         mfa_required=bool(form.get("mfa_required")),
         methods=methods,
+        adaptive=form.get("adaptive_policy") or "none",
         context=req.audit_context(signed_in.user.username),
         clock=req.clock,
     )

@@ -150,3 +150,25 @@ def test_a_pending_session_cannot_use_the_admin_pages_even_with_a_factor(sso: Ss
     for path in ("/admin/mfa", "/admin", "/me/mfa"):
         answer = sso.get(browser, path)
         assert answer.status_code == 303 and location_path(answer) == "/mfa", path
+
+
+def test_the_app_policy_page_chooses_the_apps_adaptive_policy(sso: Sso) -> None:
+    from idp_core.adaptive import policies
+
+    policies.save_policy(policies.AdaptivePolicy(name="office", allow_cidrs=("10.0.0.0/8",)), create=True)
+    browser, _ = _admin_with_totp(sso)
+    page = sso.get(browser, f"/admin/mfa/apps/{MFA_APP}")
+    assert '<option value="office">office</option>' in page.text
+    token = csrf_token(page.text)
+    chosen = {"csrf_token": token, "mfa_required": "on", "adaptive_policy": "office"}
+    assert sso.post(browser, f"/admin/mfa/apps/{MFA_APP}", chosen).status_code == 303
+    assert App.get(MFA_APP).adaptive_policy == "office"
+    assert '<option value="office" selected>' in sso.get(browser, f"/admin/mfa/apps/{MFA_APP}").text
+
+    unknown = sso.post(browser, f"/admin/mfa/apps/{MFA_APP}", {**chosen, "adaptive_policy": "ghost"})
+    assert unknown.status_code == 404 and "There is no adaptive policy" in unknown.text
+    assert App.get(MFA_APP).adaptive_policy == "office"  # nothing changed
+
+    cleared = {"csrf_token": token, "mfa_required": "on", "adaptive_policy": "none"}
+    assert sso.post(browser, f"/admin/mfa/apps/{MFA_APP}", cleared).status_code == 303
+    assert App.get(MFA_APP).adaptive_policy is None

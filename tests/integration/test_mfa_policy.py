@@ -79,16 +79,20 @@ def test_app_policy_changes_are_validated_stored_and_audited(demo_app, clock):
     policy.set_app_policy("demo", mfa_required=False, methods=[], clock=clock)
     stored = App.get("demo")
     assert stored.mfa_required is False and stored.mfa_methods is None
+    # With MFA on, an empty list also means every method the settings allow (never none).
+    policy.set_app_policy("demo", mfa_required=True, methods=["totp"], clock=clock)
+    again = policy.set_app_policy("demo", methods=[], clock=clock)
+    assert App.get("demo").mfa_methods is None
+    assert policy.app_methods(again, policy.MfaSettings()) == policy.MfaSettings().allowed_methods
     assert [e.type for e in AuditEvent.scan() if e.type.startswith("app.mfa")] == [
         "app.mfa_policy.changed"
-    ] * 2
+    ] * 4
 
 
 def test_bad_app_policy_writes_nothing(demo_app, clock):
     policy.set_app_policy("demo", methods=["totp"], clock=clock)
     before = App.get("demo").serialize()
     for kwargs in (
-        {"methods": []},  # MFA is required, so an empty list would lock everybody out
         {"methods": ["totp", "fax"]},
         {"methods": "totp"},
         {"mfa_required": "yes"},

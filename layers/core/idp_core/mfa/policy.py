@@ -265,9 +265,8 @@ def set_app_policy(
 ) -> App:
     """Change an app's authentication policy; ``None`` leaves that part unchanged.
 
-    ``methods`` are the second factors the app accepts. An empty list is refused while
-    MFA is required (nobody could sign in); with MFA off it clears the list, so the app
-    accepts every allowed method again once MFA is turned on.
+    ``methods`` are the second factors the app accepts; an empty list clears the app's own
+    list, so it accepts every method the MFA settings allow (as the console says).
 
     ``adaptive`` names the adaptive policy every sign-in to the app passes; ``"none"`` (or
     an empty name) removes it. The policy must exist: it is looked up before anything is
@@ -278,9 +277,6 @@ def set_app_policy(
     cleaned = None if methods is None else _clean_methods(methods, what="app's methods")
     adaptive_name = None if adaptive is None else _adaptive_policy_name(adaptive)
     app = get_app(app_name)
-    required = bool(app.mfa_required) if mfa_required is None else mfa_required
-    if cleaned is not None and not cleaned and required:
-        raise BadRequest("Choose at least one method the app accepts, or turn MFA off for it.")
     actions: list[Action] = []
     if mfa_required is not None:
         actions.append(App.mfa_required.set(mfa_required))
