@@ -143,23 +143,23 @@ def _user(conn: ldap3.Connection, settings: DirectorySettings, entry: dict[str, 
     dn = str(entry["dn"])
     attributes = entry.get("attributes") or {}
     mapping = settings.mapping
-    username = _first(attributes, mapping.username)
+    username = first_value(attributes, mapping.username)
     if username is None:
         raise AttributeMissing(
             f"The entry {dn} has no {mapping.username!r} attribute, which is mapped to the username."
         )
     if _by_member_of(settings):
-        group_dns = _values(attributes, mapping.groups)
+        group_dns = attribute_values(attributes, mapping.groups)
     else:
         group_dns = _group_search(conn, settings, dn)
     return DirectoryUser(
         dn=dn,
         username=username,
-        email=_first(attributes, mapping.email),
-        phone=_first(attributes, mapping.phone),
-        first_name=_first(attributes, mapping.first_name),
-        last_name=_first(attributes, mapping.last_name),
-        display_name=_first(attributes, mapping.display_name),
+        email=first_value(attributes, mapping.email),
+        phone=first_value(attributes, mapping.phone),
+        first_name=first_value(attributes, mapping.first_name),
+        last_name=first_value(attributes, mapping.last_name),
+        display_name=first_value(attributes, mapping.display_name),
         groups=tuple(sorted({name for name in map(group_name, group_dns) if name})),
     )
 
@@ -184,7 +184,7 @@ def _search(conn: ldap3.Connection, base: str, search_filter: str, **options: An
         raise Unreachable(f"The directory did not answer the search under {base}: {exc}") from exc
 
 
-def _values(attributes: Any, name: str) -> list[str]:
+def attribute_values(attributes: Any, name: str) -> list[str]:
     # ldap3 keys the attributes case-insensitively; values of unknown syntax may be bytes.
     raw = attributes.get(name)
     if raw is None:
@@ -193,8 +193,8 @@ def _values(attributes: Any, name: str) -> list[str]:
     return [item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item) for item in items]
 
 
-def _first(attributes: Any, name: str) -> str | None:
-    values = _values(attributes, name)
+def first_value(attributes: Any, name: str) -> str | None:
+    values = attribute_values(attributes, name)
     return values[0] if values else None
 
 

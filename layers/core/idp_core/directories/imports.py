@@ -269,7 +269,7 @@ class _Run:
         attributes = entry.get("attributes") or {}
         mapping = self.settings.mapping
         self._advance_mark(attributes)
-        raw_name = _first(attributes, mapping.username)
+        raw_name = client.first_value(attributes, mapping.username)
         if raw_name is None:
             self.tally.problem(f"{dn}: no {mapping.username!r} attribute for the username.", error=True)
             return None
@@ -290,17 +290,20 @@ class _Run:
         if self.memberships is not None:
             group_cns: Iterable[str] = self.memberships.get(dn.lower(), set())
         else:
-            group_cns = (client.group_name(value) or "" for value in _values(attributes, mapping.groups))
+            group_cns = (
+                client.group_name(value) or ""
+                for value in client.attribute_values(attributes, mapping.groups)
+            )
         disabled = False
         if self.ad:
-            flags = _first(attributes, "userAccountControl")
+            flags = client.first_value(attributes, "userAccountControl")
             disabled = bool(flags and flags.isdigit() and int(flags) & AD_ACCOUNT_DISABLED)
         return _Wanted(
             key=key,
             dn=dn,
             display_username=display,
-            email=self._email(dn, _first(attributes, mapping.email)),
-            display_name=_display_name(_first(attributes, mapping.display_name)),
+            email=self._email(dn, client.first_value(attributes, mapping.email)),
+            display_name=_display_name(client.first_value(attributes, mapping.display_name)),
             groups=frozenset(self._group_keys(group_cns)),
             disabled=disabled,
         )
@@ -308,7 +311,7 @@ class _Run:
     def _advance_mark(self, attributes: Any) -> None:
         if self.ad:
             return  # AD's watermark is the USN read before the search.
-        stamp = _first(attributes, "modifyTimestamp")
+        stamp = client.first_value(attributes, "modifyTimestamp")
         if stamp and _GENERALIZED_TIME.fullmatch(stamp) and (self.new_mark is None or stamp > self.new_mark):
             self.new_mark = stamp
 
@@ -546,7 +549,7 @@ def _highest_usn(conn: ldap3.Connection) -> str:
     except LDAPException as exc:
         raise Unreachable(f"The directory did not answer the rootDSE read: {exc}") from exc
     entries = [item for item in conn.response or [] if item.get("type") == "searchResEntry"]
-    value = _first(entries[0].get("attributes") or {}, "highestCommittedUSN") if entries else None
+    value = client.first_value(entries[0].get("attributes") or {}, "highestCommittedUSN") if entries else None
     if value is None or not _USN.fullmatch(value):
         raise DirectoryError(
             "The directory's rootDSE has no highestCommittedUSN; is it really Active Directory?"
@@ -565,19 +568,6 @@ def _memberships(conn: ldap3.Connection, settings: DirectorySettings) -> dict[st
             name = client.group_name(str(entry.get("dn")))
             if not name:
                 continue
-            for dn in _values(entry.get("attributes") or {}, member):
+            for dn in client.attribute_values(entry.get("attributes") or {}, member):
                 found.setdefault(dn.lower(), set()).add(name)
     return found
-
-
-def _values(attributes: Any, name: str) -> list[str]:
-    raw = attributes.get(name)
-    if raw is None:
-        return []
-    items = raw if isinstance(raw, list | tuple) else [raw]
-    return [item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item) for item in items]
-
-
-def _first(attributes: Any, name: str) -> str | None:
-    values = _values(attributes, name)
-    return values[0] if values else None
