@@ -28,7 +28,7 @@ from typing import Any
 import ldap3
 from ldap3.core.exceptions import LDAPException
 from ldap3.core.results import RESULT_NO_SUCH_OBJECT
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from idp_core import audit
@@ -37,6 +37,7 @@ from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.directories import client, store
 from idp_core.directories.errors import DirectoryError, Unreachable
 from idp_core.directories.settings import AD, GROUP_SEARCH, SLOT, DirectorySettings
+from idp_core.directories.signin import add_group_if_missing
 from idp_core.errors import BadRequest, NotFound
 from idp_core.models import Directory, Group, User, condition_failed
 from idp_core.names import group_forms, username_forms
@@ -368,13 +369,8 @@ class _Run:
         for key in missing:
             if key in self.known_groups:
                 continue
-            group = Group(key, display_name=key, source=self.source, created_at=self.clock.now())
-            try:
-                group.save(condition=Group.name.does_not_exist())
+            if add_group_if_missing(key, key, source=self.source, clock=self.clock):
                 self.tally.groups_created += 1
-            except PutError as exc:
-                if not condition_failed(exc):
-                    raise
             self.known_groups.add(key)
 
     def _create(self, users: list[_Wanted]) -> None:

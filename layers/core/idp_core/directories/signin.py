@@ -167,11 +167,18 @@ def ensure_groups(
         except BadRequest:
             continue
         kept.append(key)
-        try:
-            Group(key, display_name=display, source=source, created_at=clock.now()).save(
-                condition=Group.name.does_not_exist()
-            )
-        except PutError as exc:
-            if not condition_failed(exc):
-                raise
+        add_group_if_missing(key, display, source=source, clock=clock)
     return kept
+
+
+def add_group_if_missing(key: str, display: str, *, source: str, clock: Clock = SYSTEM_CLOCK) -> bool:
+    """Create the group ``key`` from a directory unless it exists (conditional put); True if created."""
+    try:
+        Group(key, display_name=display, source=source, created_at=clock.now()).save(
+            condition=Group.name.does_not_exist()
+        )
+    except PutError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
