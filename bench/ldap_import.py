@@ -58,6 +58,9 @@ def run() -> dict:
             urls=(server.url,),
             bind_dn=f"uid=svc,{tree.dn}",
             bases=(tree.people,),
+            auto_register=True,
+            # The group sits outside the people: incremental runs look for changed groups there.
+            group_base=server.base_dn,
         )
         store.save_directory(settings, create=True, bind_password=SERVICE_PASSWORD, kms=kms, key_id=key_id)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from idp_core.config import ConfigurationError, MessagingConfig
 
@@ -36,6 +37,25 @@ class CustomDomain:
         return f"https://{self.domain_name}"
 
 
+@dataclass(frozen=True)
+class DirectoryNetwork:
+    """Where the functions that talk to LDAP servers run: subnets of an existing VPC with a
+    route to the directory (e.g. an on-premises AD over a VPN). Those subnets also need a
+    way to DynamoDB, KMS and SES (VPC endpoints or a NAT gateway)."""
+
+    vpc_id: str
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+
+
+# The CDK context keys of the directory network.
+DIRECTORY_VPC_KEY = "directoryVpcId"
+DIRECTORY_SUBNETS_KEY = "directorySubnetIds"
+DIRECTORY_SECURITY_GROUPS_KEY = "directorySecurityGroupIds"
+_VPC_ID = re.compile(r"vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+_SUBNET_ID = re.compile(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+_SECURITY_GROUP_ID = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+
 # The CDK context key of each messaging setting, for error messages.
 MESSAGING_CONTEXT_KEYS = {
     "sms_sender_id": "smsSenderId",
@@ -52,6 +72,8 @@ class DeploymentSettings:
     throttle_burst: int = DEFAULT_THROTTLE_BURST
     custom_domain: CustomDomain | None = None
     messaging: MessagingConfig = field(default_factory=MessagingConfig)
+    # None: the functions run outside any VPC.
+    directory_network: DirectoryNetwork | None = None
 
     @classmethod
     def from_context(cls, node: Node) -> DeploymentSettings:
@@ -87,7 +109,53 @@ class DeploymentSettings:
             throttle_burst=_number(text("apiThrottleBurst"), "apiThrottleBurst", DEFAULT_THROTTLE_BURST, int),
             custom_domain=custom_domain,
             messaging=_messaging({key: text(name) for key, name in MESSAGING_CONTEXT_KEYS.items()}),
+            directory_network=_directory_network(
+                text(DIRECTORY_VPC_KEY),
+                node.try_get_context(DIRECTORY_SUBNETS_KEY),
+                node.try_get_context(DIRECTORY_SECURITY_GROUPS_KEY),
+            ),
         )
+
+
+def _directory_network(vpc_id: str | None, subnets: Any, security_groups: Any) -> DirectoryNetwork | None:
+    subnet_ids = _ids(subnets, DIRECTORY_SUBNETS_KEY, _SUBNET_ID, "subnet-0123456789abcdef0")
+    group_ids = _ids(
+        security_groups, DIRECTORY_SECURITY_GROUPS_KEY, _SECURITY_GROUP_ID, "sg-0123456789abcdef0"
+    )
+    if vpc_id is None:
+        if subnet_ids or group_ids:
+            raise InfraConfigurationError(
+                f"{DIRECTORY_SUBNETS_KEY} and {DIRECTORY_SECURITY_GROUPS_KEY} place the functions in a VPC: "
+                f"set {DIRECTORY_VPC_KEY} too (the VPC the subnets belong to)"
+            )
+        return None
+    if not _VPC_ID.fullmatch(vpc_id):
+        raise InfraConfigurationError(
+            f"{DIRECTORY_VPC_KEY} must be a VPC id such as vpc-0123456789abcdef0, got {vpc_id!r}"
+        )
+    if not subnet_ids:
+        raise InfraConfigurationError(
+            f"{DIRECTORY_VPC_KEY} needs {DIRECTORY_SUBNETS_KEY}: the comma-separated subnets of that VPC "
+            "that reach the directory servers"
+        )
+    if not group_ids:
+        raise InfraConfigurationError(
+            f"{DIRECTORY_VPC_KEY} needs {DIRECTORY_SECURITY_GROUPS_KEY}: the comma-separated security groups "
+            "that allow the functions to reach the directory servers"
+        )
+    return DirectoryNetwork(vpc_id, subnet_ids, group_ids)
+
+
+def _ids(raw: Any, key: str, pattern: re.Pattern[str], example: str) -> tuple[str, ...]:
+    """Ids from comma-separated text (-c key=a,b) or a list (cdk.json), in order, once each."""
+    if raw is None:
+        return ()
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    ids = tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
+    bad = [item for item in ids if not pattern.fullmatch(item)]
+    if bad:
+        raise InfraConfigurationError(f"{key} must be ids such as {example}, comma-separated; got {bad[0]!r}")
+    return ids
 
 
 def _messaging(values: dict[str, str | None]) -> MessagingConfig:

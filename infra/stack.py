@@ -13,7 +13,9 @@ from infra.constructs.adaptive_function import AdaptiveFunction
 from infra.constructs.api import PublicApi
 from infra.constructs.keys import Keys
 from infra.constructs.layer import CoreLayer
+from infra.constructs.network import ImportedNetwork
 from infra.constructs.otp_function import OtpFunction
+from infra.constructs.provisioning_function import ProvisioningFunction
 from infra.constructs.sso_function import SsoFunction
 from infra.constructs.tables import Tables
 from infra.settings import DeploymentSettings
@@ -30,6 +32,12 @@ class IdpStack(Stack):
         keys = Keys(self, "Keys")
         layer = CoreLayer(self, "CoreLayer")
         domain = settings.custom_domain
+        # The functions that bind to LDAP servers run in the directory's subnets when given.
+        network = (
+            ImportedNetwork(self, "DirectoryNetwork", network=settings.directory_network)
+            if settings.directory_network
+            else None
+        )
         sso = SsoFunction(
             self,
             "Sso",
@@ -39,6 +47,7 @@ class IdpStack(Stack):
             layer=layer.layer,
             public_base_url=domain.base_url if domain else None,
             messaging=settings.messaging,
+            network=network,
         )
         otp = OtpFunction(
             self,
@@ -58,7 +67,23 @@ class IdpStack(Stack):
             layer=layer.layer,
             public_base_url=domain.base_url if domain else None,
         )
-        functions = {"sso": sso.function, "otp": otp.function, "adaptive": adaptive.function}
+        provisioning = ProvisioningFunction(
+            self,
+            "Provisioning",
+            tables=tables,
+            signing_key=keys.signing_key,
+            data_key=keys.data_key,
+            layer=layer.layer,
+            public_base_url=domain.base_url if domain else None,
+            messaging=settings.messaging,
+            network=network,
+        )
+        functions = {
+            "sso": sso.function,
+            "otp": otp.function,
+            "adaptive": adaptive.function,
+            "provisioning": provisioning.function,
+        }
         api = PublicApi(
             self,
             "Api",

@@ -29,7 +29,7 @@ from idp_core.web.target import MAX_RELAY_STATE_CHARS, TARGET_FIELDS, Target
 # Longer than any valid username so a too-long name is refused like a wrong one, not with
 # a message that reveals the rules; the form still refuses anything absurd (S26).
 MAX_USERNAME_FIELD_CHARS = max(256, MAX_USERNAME_CHARS)
-ROUTERS = ("admin_routes",)
+ROUTERS = ("admin_routes", "password_routes")
 
 
 function = PageFunction()
@@ -53,8 +53,24 @@ def _signing_identity(req: web.WebRequest) -> Any:
 LOGIN_FIELDS = {
     "username": web.Field("Username", MAX_USERNAME_FIELD_CHARS),
     "password": web.Field("Password", MAX_PASSWORD_CHARS),
+    # Sent only when a directory is shown to users; without it the sign-in works as before.
+    "directory": web.Field("Sign in with", 64, required=False),
     **TARGET_FIELDS,
 }
+
+
+def _login_form(login_csrf: str, username: str, target: Target, chosen: str | None) -> dict[str, Any]:
+    """What login.html shows: the "Sign in with" options (none unless a directory is shown)
+    and the values to keep when the form is shown again."""
+    from idp_core.directories.signin import LOCAL_CHOICE, sign_in_choices
+
+    return {
+        "login_csrf": login_csrf,
+        "username": username,
+        "target": target.fields(),
+        "directories": sign_in_choices(),
+        "chosen": chosen or LOCAL_CHOICE,
+    }
 
 
 # ---------------------------------------------------------------- routes
@@ -78,9 +94,7 @@ def login_page() -> Response[str]:
     if web.current_session(req) is not None:
         return target.redirect(req)
     token, cookies = web.login_csrf_token(req)
-    return web.render(
-        req, "login.html", cookies=cookies, login_csrf=token, username="", target=target.fields()
-    )
+    return web.render(req, "login.html", cookies=cookies, **_login_form(token, "", target, None))
 
 
 @app.post("/login")
@@ -88,10 +102,11 @@ def login_submit() -> Response[str]:
     req = web.request()
     form = web.read_login_form(req, LOGIN_FIELDS)
     target = Target.read(form)
-    # A refused sign-in shows the form again with the message (same body for every cause, S5).
-    req.error_page = (
+    # A refused sign-in shows the form again with the message (same body for every cause, S5);
+    # built only then, so a successful sign-in does not read the directories for it.
+    req.error_page = lambda: (
         "login.html",
-        {"login_csrf": web.login_csrf_token(req)[0], "username": form["username"], "target": target.fields()},
+        _login_form(web.login_csrf_token(req)[0], form["username"], target, form.get("directory")),
     )
     result = signin.password_sign_in(
         form["username"],
@@ -99,6 +114,7 @@ def login_submit() -> Response[str]:
         settings=req.settings,
         previous_session=web.session_token(req),
         app_name=target.app,
+        directory=form.get("directory"),
         context=req.audit_context(),
         user_agent=req.user_agent,
         device_token=web.device_token(req),

@@ -19,7 +19,8 @@ from constructs import Construct
 from idp_core.config import ENV_COOKIE_SECURE, ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID, MessagingConfig
 from idp_core.config import Tables as ConfigTables
 from infra.constructs.layer import ARCHITECTURE, RUNTIME
-from infra.constructs.tables import SESSIONS_BY_USER_INDEX, Tables
+from infra.constructs.network import ImportedNetwork
+from infra.constructs.tables import SESSIONS_BY_USER_INDEX, USERS_BY_SOURCE_INDEX, Tables
 
 # The encryption context every secret is sealed with (idp_core.mfa.secrets_box).
 ENCRYPTION_CONTEXT_KEYS = ["user", "factor"]
@@ -43,6 +44,7 @@ WRITE_ACTIONS = (
     "dynamodb:UpdateItem",
 )
 TABLE_ACTIONS = tuple(sorted(READ_ACTIONS + WRITE_ACTIONS))
+DEFAULT_TIMEOUT = Duration.seconds(15)
 
 
 class Access(Enum):
@@ -73,6 +75,8 @@ class IdpFunction(Construct):
         public_base_url: str | None,
         extra_environment: Mapping[str, str] | None = None,
         memory_size: int = 1024,
+        timeout: Duration = DEFAULT_TIMEOUT,
+        network: ImportedNetwork | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         unknown = sorted(set(table_access) - set(ConfigTables.concerns()))
@@ -113,13 +117,16 @@ class IdpFunction(Construct):
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             memory_size=memory_size,
-            timeout=Duration.seconds(15),
+            timeout=timeout,
             layers=[layer],
             role=self.role,
             log_group=self.log_group,
             environment=environment,
             description=description,
+            **(network.function_placement() if network else {}),
         )
+        if network is not None:
+            network.allow_network_interfaces(self.role)
         Validations.of(self.function).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-L1",
@@ -186,6 +193,8 @@ class IdpFunction(Construct):
                 arns = [table.table_arn]
                 if concern == "sessions":
                     arns.append(Fn.join("", [table.table_arn, f"/index/{SESSIONS_BY_USER_INDEX}"]))
+                if concern == "users":
+                    arns.append(Fn.join("", [table.table_arn, f"/index/{USERS_BY_SOURCE_INDEX}"]))
                 by_access[table_access[concern]].extend(arns)
         if by_access[Access.READ_WRITE]:
             self.allow(

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from idp_core.config import MessagingConfig
 from infra.constructs.function import Access, IdpFunction
+from infra.constructs.network import ImportedNetwork
 from infra.constructs.tables import Tables
 from infra.layer_build import REPO_ROOT
 
@@ -54,6 +55,7 @@ class SsoFunction(IdpFunction):
         layer: lambda_.ILayerVersion,
         public_base_url: str | None,
         messaging: MessagingConfig,
+        network: ImportedNetwork | None = None,
     ) -> None:
         super().__init__(
             scope,
@@ -67,6 +69,8 @@ class SsoFunction(IdpFunction):
             layer=layer,
             public_base_url=public_base_url,
             extra_environment=messaging.to_env(),
+            # It binds to the directories at sign-in, so it runs where they are reachable.
+            network=network,
         )
         self.allow(
             iam.PolicyStatement(

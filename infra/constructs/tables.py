@@ -9,6 +9,10 @@ from constructs import Construct
 from idp_core.config import Tables as ConfigTables
 
 SESSIONS_BY_USER_INDEX = "by_user"
+USERS_BY_SOURCE_INDEX = "by_source"
+# What a directory import compares (idp_core.models.UsersBySource); the counters a sign-in
+# moves stay out, so those updates do not write the index as well.
+USERS_BY_SOURCE_ATTRIBUTES = ["display_username", "email", "display_name", "groups", "disabled"]
 TTL_ATTRIBUTE = "expires_at"
 
 
@@ -30,6 +34,13 @@ class Tables(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self.users = self._table("Users", "username")
+        self.users.add_global_secondary_index(
+            index_name=USERS_BY_SOURCE_INDEX,
+            partition_key=dynamodb.Attribute(name="source", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="username", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=USERS_BY_SOURCE_ATTRIBUTES,
+        )
         self.groups = self._table("Groups", "name")
         self.apps = self._table("Apps", "name")
         self.sessions = self._table("Sessions", "id_hash", ttl=True)

@@ -1033,30 +1033,45 @@ class Cli:
         store.delete_directory(self.args.name, context=self.context)
         self.out.write(f"Deleted the directory {self.args.name!r}; its bind password is gone with it.\n")
 
-    def directory_sync(self) -> None:
+    def directory_sync(self) -> int | None:
         """Import now: only what changed since the last run, or everyone with ``--full``
-        (which also disables users the directory no longer has)."""
+        (which also disables users the directory no longer has). It runs here, under the lock
+        of the scheduled imports: exit 1 while another run holds it."""
         from idp_core import aws
-        from idp_core.directories import imports
+        from idp_core.directories import scheduling
+        from idp_core.directories.welcome import WelcomeMail
+        from idp_core.errors import Conflict
 
-        counts = imports.run_import(
-            self.args.name, full=self.args.full, kms=aws.client("kms"), context=self.context
-        )
+        try:
+            counts = scheduling.run_import_now(
+                self.args.name,
+                full=self.args.full,
+                kms=aws.client("kms"),
+                context=self.context,
+                welcome=WelcomeMail.for_settings(self.args.settings),
+            )
+        except Conflict as exc:
+            # Not bad input: the same command succeeds once the other run has finished.
+            self.err.write(f"idp: {exc.message}\n")
+            return EXIT_FAILURE
         payload = counts.as_dict()
         if self.args.json:
             _json(self.out, payload)
-            return
+            return None
         _details(
             self.out,
             {
                 "run": "full" if counts.full else "incremental",
                 **{key: payload[key] for key in ("created", "updated", "disabled", "unchanged", "errors")},
+                "not registered": counts.not_registered,
                 "groups created": counts.groups_created,
+                "welcome e-mails": f"{counts.welcome_sent} sent, {counts.welcome_failed} failed",
                 "seconds": round(counts.finished_at - counts.started_at, 2),
             },
         )
         for problem in counts.problems:
             self.out.write(f"problem: {problem}\n")
+        return None
 
     def directory_test(self) -> int:
         """The admin's tests of a stored directory, one line each; exit 0 only if every test
@@ -1126,6 +1141,13 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="run the local stack (same as make dev)")
     local.add_argument("--host", help="address to listen on (default $IDP_HOST or 127.0.0.1)")
     local.add_argument("--port", type=int, help="port to listen on (default $IDP_PORT or 8000)")
+    local.add_argument(
+        "--tick-seconds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="deliver the scheduled imports' tick every N seconds, as EventBridge does (default 60; 0: off)",
+    )
     local.set_defaults(run="local", needs_target=False)
 
     # users
@@ -1560,8 +1582,10 @@ def _run_local(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("`idp local` starts the local stack; it takes no --local or --stack.")
     if args.port is not None and not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535, got {args.port}.")
+    if args.tick_seconds is not None and args.tick_seconds < 0:
+        raise UsageError(f"--tick-seconds must be 0 (no ticks) or more, got {args.tick_seconds}.")
     try:
-        return run(args.host, args.port, out=out)
+        return run(args.host, args.port, out=out, tick_seconds=args.tick_seconds)
     except StackError as exc:
         err.write(f"idp: {exc}\n")
         return EXIT_USAGE

@@ -3,7 +3,8 @@
 It checks a SAMLResponse the way AWS does: the signatures of the Response and of the Assertion
 against the certificate in the IdP metadata registered as the IAM SAML provider (never the
 certificate in KeyInfo, S21), Destination and Recipient, Audience, the validity window, exactly
-one assertion, and the Role, RoleSessionName and SessionDuration rules. It shows a role chooser
+one assertion, the Role, RoleSessionName and SessionDuration rules, and for session tags
+(PrincipalTag) IAM's tag rules and sts:TagSession in the role's trust policy. It shows a role chooser
 when several roles are offered, then calls STS AssumeRoleWithSAML and shows the assumed role.
 moto's STS checks no signature and breaks on several Role values, so every check lives here.
 
@@ -40,15 +41,21 @@ from idp_core.apps import saml_trust_policy
 from idp_core.clock import Clock
 from idp_core.errors import IdpError
 from idp_core.saml.aws import (
+    ATTR_PRINCIPAL_TAG_PREFIX,
     ATTR_ROLE,
     ATTR_ROLE_SESSION_NAME,
     ATTR_SESSION_DURATION,
     AWS_AUDIENCE,
     BEARER,
     LOOPBACK_HOSTS,
+    MAX_PRINCIPAL_TAGS,
+    MAX_TAG_KEY_CHARS,
+    MAX_TAG_VALUE_CHARS,
     PROVIDER_ARN,
     ROLE_ARN,
     STATUS_SUCCESS,
+    TAG_KEY,
+    TAG_VALUE,
     AssertionRuleViolation,
     check_role_pair,
     check_role_session_name,
@@ -100,6 +107,8 @@ class VerifiedClaims:
     role_session_name: str
     session_duration: int
     assertion: etree._Element  # the verified Assertion element
+    # Session tags (PrincipalTag:<key>), in the order of the assertion.
+    principal_tags: tuple[tuple[str, str], ...] = ()
 
 
 def _q(ns: str, tag: str) -> str:
@@ -127,6 +136,29 @@ def _role_pair(value: str) -> RolePair:
     role, provider = (second, first) if PROVIDER_ARN.fullmatch(first) else (first, second)
     check_role_pair(role, provider)
     return RolePair(role, provider)
+
+
+def _principal_tags(assertion: etree._Element) -> tuple[tuple[str, str], ...]:
+    """The session tags, each one key with one value, checked against IAM's tag rules."""
+    tags: dict[str, str] = {}
+    for attribute in assertion.iterfind(f"{_q(NS_SAML, 'AttributeStatement')}/{_q(NS_SAML, 'Attribute')}"):
+        name = attribute.get("Name") or ""
+        if not name.startswith(ATTR_PRINCIPAL_TAG_PREFIX):
+            continue
+        key = name[len(ATTR_PRINCIPAL_TAG_PREFIX) :]
+        values = [value.text or "" for value in attribute.findall(_q(NS_SAML, "AttributeValue"))]
+        if len(values) != 1 or key.lower() in (known.lower() for known in tags):
+            raise SignInRefused(403, f"The session tag {key!r} must appear once, with exactly one value.")
+        tags[key] = values[0]
+        if not 1 <= len(key) <= MAX_TAG_KEY_CHARS or not TAG_KEY.fullmatch(key):
+            raise SignInRefused(403, f"The session tag key {key!r} breaks IAM's rules for tag keys.")
+        if len(values[0]) > MAX_TAG_VALUE_CHARS or not TAG_VALUE.fullmatch(values[0]):
+            raise SignInRefused(
+                403, f"The value of the session tag {key!r} breaks IAM's rules for tag values."
+            )
+    if len(tags) > MAX_PRINCIPAL_TAGS:
+        raise SignInRefused(403, f"AWS accepts at most {MAX_PRINCIPAL_TAGS} session tags.")
+    return tuple(tags.items())
 
 
 def _attribute_values(assertion: etree._Element, name: str) -> list[str]:
@@ -194,7 +226,7 @@ class AwsSignInEmulator:
             claims = self._verified_claims(root, chosen.provider_arn)
         assertion_for_sts = self._assertion_for_sts(root, raw, claims, chosen)
         with self._in_account(chosen.account_id):
-            self._ensure_role_trusts_provider(chosen)
+            self._ensure_role_trusts_provider(chosen, tagged=bool(claims.principal_tags))
             try:
                 result = self._sts.assume_role_with_saml(
                     RoleArn=chosen.role_arn,
@@ -210,6 +242,7 @@ class AwsSignInEmulator:
             assumed_role_arn=result["AssumedRoleUser"]["Arn"],
             expiration=result["Credentials"]["Expiration"],
             relay_state=relay_state,
+            session_tags=claims.principal_tags,
         )
 
     # -- account scoping for moto ------------------------------------------------------------
@@ -392,7 +425,9 @@ class AwsSignInEmulator:
                 raise SignInRefused(403, "The SessionDuration must be one whole number of seconds.")
             duration = int(durations[0])
             check_session_duration(duration)
-        return VerifiedClaims(provider_arn, roles, session_names[0], duration, assertion)
+        return VerifiedClaims(
+            provider_arn, roles, session_names[0], duration, assertion, _principal_tags(assertion)
+        )
 
     def _chosen_role(self, claims: VerifiedClaims, role_index: str | None) -> RolePair:
         if len(claims.roles) == 1 and not role_index:
@@ -422,8 +457,9 @@ class AwsSignInEmulator:
                     attribute.remove(value)
         return base64.b64encode(etree.tostring(reduced)).decode("ascii")
 
-    def _ensure_role_trusts_provider(self, chosen: RolePair) -> None:
-        """Create a missing role (local convenience); refuse a role that does not trust the provider."""
+    def _ensure_role_trusts_provider(self, chosen: RolePair, *, tagged: bool = False) -> None:
+        """Create a missing role (local convenience); refuse a role that does not trust the provider
+        (and, for an assertion with session tags, does not allow sts:TagSession, as AWS refuses it)."""
         path_and_name = ROLE_ARN.fullmatch(chosen.role_arn)
         if path_and_name is None:
             raise SignInRefused(403, f"{chosen.role_arn!r} is not an IAM role ARN.")
@@ -441,15 +477,22 @@ class AwsSignInEmulator:
             )["Role"]
         if role.get("Arn") != chosen.role_arn:
             raise SignInRefused(403, f"The role {chosen.role_arn} does not exist (found {role.get('Arn')}).")
-        if not _trusts_provider(role.get("AssumeRolePolicyDocument"), chosen.provider_arn):
+        document = role.get("AssumeRolePolicyDocument")
+        if not _trusts_provider(document, chosen.provider_arn):
             raise SignInRefused(
                 403,
                 f"Not authorized to perform sts:AssumeRoleWithSAML: the trust policy of {chosen.role_arn} "
                 f"does not trust {chosen.provider_arn}.",
             )
+        if tagged and not _trusts_provider(document, chosen.provider_arn, "sts:TagSession"):
+            raise SignInRefused(
+                403,
+                f"Not authorized to perform sts:TagSession: the trust policy of {chosen.role_arn} does not "
+                f"allow {chosen.provider_arn} to pass session tags (PrincipalTag attributes).",
+            )
 
 
-def _trusts_provider(document: Any, provider_arn: str) -> bool:
+def _trusts_provider(document: Any, provider_arn: str, action: str = "sts:AssumeRoleWithSAML") -> bool:
     if isinstance(document, str):
         try:
             document = json.loads(unquote(document))
@@ -466,7 +509,7 @@ def _trusts_provider(document: Any, provider_arn: str) -> bool:
         federated = [federated] if isinstance(federated, str) else federated
         actions = statement.get("Action", [])
         actions = [actions] if isinstance(actions, str) else actions
-        if provider_arn in federated and "sts:AssumeRoleWithSAML" in actions:
+        if provider_arn in federated and action in actions:
             return True
     return False
 
@@ -520,7 +563,13 @@ def _role_chooser_page(acs_url: str, saml_response: str, relay_state: str, claim
     )
 
 
-def _signed_in_page(*, assumed_role_arn: str, expiration: Any, relay_state: str) -> str:
+def _signed_in_page(
+    *,
+    assumed_role_arn: str,
+    expiration: Any,
+    relay_state: str,
+    session_tags: tuple[tuple[str, str], ...] = (),
+) -> str:
     expires = expiration.isoformat() if isinstance(expiration, datetime.datetime) else str(expiration)
     destination = "<p>No RelayState was given.</p>"
     if relay_state:
@@ -537,5 +586,12 @@ def _signed_in_page(*, assumed_role_arn: str, expiration: Any, relay_state: str)
         "<h1>Signed in to AWS</h1>"
         f'<p>Assumed role: <code id="assumed-role">{escape(assumed_role_arn)}</code></p>'
         f'<p>Credentials expire at <time id="expiration">{escape(expires)}</time>.</p>'
-        f"{destination}",
+        f"{_session_tags_list(session_tags)}{destination}",
     )
+
+
+def _session_tags_list(tags: tuple[tuple[str, str], ...]) -> str:
+    if not tags:
+        return ""
+    items = "".join(f"<li><code>{escape(key)}</code>: {escape(value)}</li>" for key, value in tags)
+    return f'<p>Session tags:</p><ul id="session-tags">{items}</ul>'

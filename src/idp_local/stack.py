@@ -3,7 +3,9 @@
 A moto server in this process plays DynamoDB, KMS, IAM, STS, SNS, SES and EventBridge;
 ``AWS_ENDPOINT_URL`` points every boto3 and PynamoDB client at it. The sso and otp handlers
 run in-process behind the local gateway, exactly as API Gateway would call them: the
-second-factor paths go to the otp handler, everything else to the sso handler.
+second-factor paths go to the otp handler, everything else to the sso handler. An
+``ImportTicker`` plays the EventBridge rule that runs the directory imports: it delivers a
+"Scheduled Event" to the provisioning handler every ``DEFAULT_TICK_SECONDS``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import secrets
 import signal
 import sys
 import threading
+import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,10 +77,86 @@ DEMO_PROVIDER = "serverless-idp-local"
 SAML_EMULATOR_PATH = "/_local/aws/saml"
 # The sender of e-mail codes, verified in the embedded SES; nothing is really sent.
 LOCAL_EMAIL_SENDER = "idp@local.test"
+# The deployed rule ticks every 5 minutes; locally a minute keeps "Import now" brisk.
+DEFAULT_TICK_SECONDS = 60
+TICK_RULE_ARN = f"arn:aws:events:{REGION}:{DEMO_ACCOUNT_ID}:rule/idp-local-ProvisioningImportTick"
+
+_LOG = logging.getLogger("idp.local")
 
 
 class StackError(Exception):
     """The local stack cannot start; the message says why in one sentence."""
+
+
+def scheduled_event(now: float) -> dict[str, Any]:
+    """The event an EventBridge schedule rule delivers to its Lambda target at ``now``."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": DEMO_ACCOUNT_ID,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "region": REGION,
+        "resources": [TICK_RULE_ARN],
+        "detail": {},
+    }
+
+
+class ImportTicker:
+    """The EventBridge rule of the scheduled imports: a daemon thread that delivers a
+    "Scheduled Event" to the provisioning handler every ``interval`` seconds until stopped.
+
+    ``wait`` is how a loop waits for the next tick: it returns True when the ticker must stop
+    (``threading.Event.wait`` of the stop event by default; tests pass their own, so a loop
+    runs without sleeping). A tick's exception is logged and the next tick comes as usual,
+    as a failed Lambda invocation does not stop the rule.
+    """
+
+    def __init__(
+        self,
+        handler: LambdaHandler,
+        interval: float = DEFAULT_TICK_SECONDS,
+        *,
+        wait: Callable[[float], bool] | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.handler = handler
+        self.interval = interval
+        self.now = now
+        self._stopping = threading.Event()
+        self._wait = wait or self._stopping.wait
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> None:
+        """Deliver one Scheduled Event; what it returns goes to the log."""
+        try:
+            result = self.handler(scheduled_event(self.now()), None)
+        except Exception:
+            _LOG.exception("the scheduled imports' tick failed")
+            return
+        if isinstance(result, Mapping) and any(result.get(key) for key in ("ran", "failed")):
+            _LOG.info("scheduled imports: %s", json.dumps(result.get("directories"), sort_keys=True))
+
+    def run(self) -> None:
+        """The thread's loop: wait an interval, tick, until ``wait`` says stop."""
+        while not self._wait(self.interval):
+            self.tick()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="idp-local-import-ticker", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop ticking; a tick under way (an import) is given ``timeout`` seconds to end,
+        after which the daemon thread dies with the process."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
 
 
 @dataclass
@@ -87,11 +167,14 @@ class RunningStack:
     state_file: Path
     gateway: LocalGateway
     moto: ThreadedMotoServer
+    ticker: ImportTicker | None = None
 
     def stop(self) -> None:
         # The state file goes first, so no CLI call starts against a stack that is stopping.
         self.state_file.unlink(missing_ok=True)
         try:
+            if self.ticker is not None:
+                self.ticker.stop()
             self.gateway.stop()
         finally:
             self.moto.stop()
@@ -273,8 +356,10 @@ def start_stack(
     *,
     env: Mapping[str, str] | None = None,
     access_log: TextIO | None = None,
+    tick_seconds: float = DEFAULT_TICK_SECONDS,
 ) -> RunningStack:
     """Start everything and write the state file; the caller must call ``stop()``.
+    ``tick_seconds``: how often the scheduled imports' tick comes (0: never).
 
     This changes ``os.environ`` (AWS endpoint, credentials and the handler's settings),
     because the handler, boto3 and PynamoDB read them there: run it in its own process.
@@ -320,12 +405,14 @@ def start_stack(
 
         from idp_core.clock import SYSTEM_CLOCK
 
-        gateway.route_like_the_api(
-            {
-                name: importlib.import_module(f"functions.{name}.handler").lambda_handler
-                for name in ("sso", "otp", "adaptive")
-            }
-        )
+        handlers = {
+            name: importlib.import_module(f"functions.{name}.handler").lambda_handler
+            for name in ("sso", "otp", "adaptive", "provisioning")
+        }
+        gateway.route_like_the_api(handlers)
+        # Not behind the gateway's handler lock: a long import must not stall the pages, as
+        # in AWS, where the tick and the requests run in separate Lambda instances.
+        ticker = ImportTicker(handlers["provisioning"], tick_seconds) if tick_seconds > 0 else None
         metadata = _metadata_provider(settings, SYSTEM_CLOCK)
         gateway.local_routes[("POST", SAML_EMULATOR_PATH)] = _emulator_route(SYSTEM_CLOCK, metadata, acs_url)
         gateway.local_routes[("GET", "/_local/outbox")] = outbox_route
@@ -346,12 +433,14 @@ def start_stack(
         )
         gateway.start()
         write_state(state, path)
+        if ticker is not None:
+            ticker.start()
     except BaseException:
         gateway.stop()
         if moto is not None:
             moto.stop()
         raise
-    return RunningStack(state=state, state_file=path, gateway=gateway, moto=moto)
+    return RunningStack(state=state, state_file=path, gateway=gateway, moto=moto, ticker=ticker)
 
 
 def _not_ready(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -399,8 +488,16 @@ def instructions(state: LocalState) -> str:
     )
 
 
-def run(host: str | None = None, port: int | None = None, *, out: TextIO = sys.stdout) -> int:
-    """``idp local``: run until SIGINT or SIGTERM, then stop everything and remove the state file."""
+def run(
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    out: TextIO = sys.stdout,
+    tick_seconds: float | None = None,
+) -> int:
+    """``idp local``: run until SIGINT or SIGTERM, then stop everything and remove the state file.
+    ``tick_seconds``: how often the scheduled imports' tick comes (default
+    ``DEFAULT_TICK_SECONDS``; 0: never)."""
     host = host or os.environ.get(ENV_HOST, "").strip() or DEFAULT_HOST
     if port is None:
         raw_port = os.environ.get(ENV_PORT, "").strip() or str(DEFAULT_PORT)
@@ -419,7 +516,12 @@ def run(host: str | None = None, port: int | None = None, *, out: TextIO = sys.s
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        stack = start_stack(host, port, access_log=sys.stderr)
+        stack = start_stack(
+            host,
+            port,
+            access_log=sys.stderr,
+            tick_seconds=DEFAULT_TICK_SECONDS if tick_seconds is None else tick_seconds,
+        )
         try:
             out.write(instructions(stack.state))
             out.flush()
@@ -437,6 +539,7 @@ def run(host: str | None = None, port: int | None = None, *, out: TextIO = sys.s
 
 
 __all__ = [
+    "ImportTicker",
     "LambdaHandler",
     "RunningStack",
     "StackError",

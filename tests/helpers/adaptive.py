@@ -83,6 +83,7 @@ def ipv6_gateway(sso: Sso) -> Iterator[str]:
             "sso": sso.handler.lambda_handler,
             "otp": sso.otp_handler.lambda_handler,
             "adaptive": sso.adaptive_handler.lambda_handler,
+            "provisioning": sso.provisioning_handler.lambda_handler,
         }
     )
     with gateway:

@@ -1,4 +1,5 @@
-"""The sso, otp and adaptive functions behind the local gateway, for tests that drive them over HTTP.
+"""The sso, otp, adaptive and provisioning functions behind the local gateway, for tests that
+drive them over HTTP.
 
 Each stack uses the test's fresh tables and FakeClock; each handler module is imported
 once per process (its cold start reads the settings from the environment) and then
@@ -69,6 +70,7 @@ class Sso:
     handler: ModuleType
     otp_handler: ModuleType
     adaptive_handler: ModuleType
+    provisioning_handler: ModuleType
 
     def browser(self) -> requests.Session:
         return requests.Session()
@@ -156,11 +158,14 @@ def running_sso(
     otp_handler.configure(settings, clock)
     adaptive_handler = handler_module(settings, "adaptive")
     adaptive_handler.configure(settings, clock)
+    provisioning_handler = handler_module(settings, "provisioning")
+    provisioning_handler.configure(settings, clock)
     gateway.route_like_the_api(
         {
             "sso": handler.lambda_handler,
             "otp": otp_handler.lambda_handler,
             "adaptive": adaptive_handler.lambda_handler,
+            "provisioning": provisioning_handler.lambda_handler,
         }
     )
     with gateway:
@@ -171,4 +176,5 @@ def running_sso(
             handler=handler,
             otp_handler=otp_handler,
             adaptive_handler=adaptive_handler,
+            provisioning_handler=provisioning_handler,
         )

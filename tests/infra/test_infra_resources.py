@@ -41,7 +41,7 @@ SSO_TABLE_KEYS = {
     "DevicesTable",
 }
 # The services the product deploys, one function each (idp_core.routing names them).
-SERVICES = ("sso", "otp", "adaptive")
+SERVICES = ("sso", "otp", "adaptive", "provisioning")
 
 
 def _template(synthesis: Synthesis) -> Any:
@@ -144,6 +144,23 @@ def test_sessions_and_audit_expire_through_ttl_and_sessions_are_indexed_by_user(
     ]
 
 
+def test_users_are_indexed_by_source_with_what_an_import_compares(synthesis: Synthesis) -> None:
+    """The index a full directory import queries (idp_core.models.UsersBySource): the same keys
+    and projected attributes as the model, and no password hash or counters copied into it."""
+    from idp_core.models import User
+
+    users = _table_for_output(synthesis, "UsersTable")["Properties"]
+    [index] = users["GlobalSecondaryIndexes"]
+    model = User.by_source.Meta
+    assert (index["IndexName"], index["KeySchema"]) == (
+        model.index_name,
+        [{"AttributeName": "source", "KeyType": "HASH"}, {"AttributeName": "username", "KeyType": "RANGE"}],
+    )
+    assert index["Projection"]["ProjectionType"] == "INCLUDE"
+    assert sorted(index["Projection"]["NonKeyAttributes"]) == sorted(model.projection.non_key_attributes)
+    assert "password_hash" not in index["Projection"]["NonKeyAttributes"]
+
+
 def test_signing_key_is_a_retained_rsa_sign_verify_key_and_the_data_key_rotates(synthesis: Synthesis) -> None:
     keys = synthesis.resources("AWS::KMS::Key")
     assert len(keys) == 2
@@ -166,8 +183,10 @@ def test_each_function_runs_python_3_13_on_arm64_with_the_core_layer(
     assert properties["Runtime"] == "python3.13"
     assert properties["Architectures"] == ["arm64"]
     assert properties["Handler"] == "handler.lambda_handler"
-    assert properties["MemorySize"] == 1024
-    assert properties["Timeout"] == 15
+    # Imports page through a whole directory: the provisioning function may take 15 minutes.
+    assert (properties["MemorySize"], properties["Timeout"]) == (
+        (512, 900) if service == "provisioning" else (1024, 15)
+    )
     (layer_id,) = synthesis.resources("AWS::Lambda::LayerVersion")
     assert properties["Layers"] == [{"Ref": layer_id}]
     layer = synthesis.template["Resources"][layer_id]["Properties"]
@@ -347,6 +366,8 @@ def test_mfa_and_device_paths_go_to_their_functions_and_everything_else_to_sso(s
     for prefix in ("/me/devices", "/admin/devices", "/admin/adaptive"):
         expected[prefix] = "adaptive"
         expected[f"{prefix}/{{proxy+}}"] = "adaptive"
+    expected["/admin/directories"] = "provisioning"
+    expected["/admin/directories/{proxy+}"] = "provisioning"
     # The answer to the challenge goes to the function that can sign the assertion.
     expected["/mfa/verify"] = "sso"
     expected["/mfa/verify/{proxy+}"] = "sso"

@@ -5,6 +5,7 @@ reason for each failure, and bad input that exits 2 with one sentence and stores
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -304,8 +305,12 @@ def test_sync_imports_users_and_groups_now_and_shows_the_last_run(
 ) -> None:
     from idp_core.models import User
 
+    off = ok(capsys, "directory", "sync", corp, "--full")
+    assert re.search(r"^created +0$", off, re.M) and re.search(r"^not registered +2$", off, re.M)
+    assert "problem: auto registration is off: 2 directory users were not created" in off
+    ok(capsys, "directory", "update", corp, "--auto-register")
     counts = listing(capsys, "directory", "sync", corp, "--full")
-    assert (counts["created"], counts["errors"], counts["full"]) == (2, 0, True)  # alice and admin
+    assert (counts["created"], counts["not_registered"], counts["errors"], counts["full"]) == (2, 0, 0, True)
     assert User.get("alice").source == "ldap:corp" and User.get("alice").group_names() == [
         "awsadmins",
         "developers",
@@ -316,3 +321,46 @@ def test_sync_imports_users_and_groups_now_and_shows_the_last_run(
     assert shown["last_import"]["full"] is False and shown["last_import"]["unchanged"] >= 0
     code, _, err = idp(capsys, "directory", "sync", "ghost")
     assert code == 2 and "There is no directory 'ghost'" in err
+
+
+def test_sync_refuses_to_run_while_another_import_holds_the_lock_and_runs_once_it_expired(
+    capsys: pytest.CaptureFixture[str], corp: str
+) -> None:
+    """A scheduled or requested run is importing: `idp directory sync` exits 1 with when the
+    lock ends at the latest, and imports nothing; a lock whose run died runs out and no longer
+    stops it."""
+    from idp_core.directories import scheduling
+    from idp_core.models import AuditEvent, User
+
+    ok(capsys, "directory", "update", corp, "--auto-register")
+    now = time.time()
+    held = scheduling.take_lock(store.get_directory(corp), now, slot=False)
+    assert held is not None
+
+    code, out, err = idp(capsys, "directory", "sync", corp, "--full")
+
+    until = time.strftime("%H:%M", time.gmtime(held))
+    assert (code, out) == (1, "")
+    assert (
+        err
+        == f"idp: An import of corp is running (until at most {until} UTC); try again when it has finished.\n"
+    )
+    assert [user for user in User.scan() if user.source == "ldap:corp"] == []
+    assert [e for e in AuditEvent.scan() if e.type == "directory.import"] == []
+    assert store.get_directory(corp).running_until == held
+
+    # The run that held it was killed: its lock expired a second ago.
+    scheduling.release_lock(corp, held)
+    expired = scheduling.take_lock(store.get_directory(corp), now - scheduling.LOCK_SECONDS - 1, slot=False)
+    assert expired is not None and expired < time.time()
+
+    counts = listing(capsys, "directory", "sync", corp, "--full")
+
+    assert (counts["created"], counts["full"]) == (2, True)
+    item = store.get_directory(corp)
+    # The sync released its own lock, recorded its full run and took no scheduled slot.
+    assert (item.running_until, item.last_full_at, item.last_scheduled_at) == (
+        None,
+        counts["finished_at"],
+        None,
+    )

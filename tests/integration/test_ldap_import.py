@@ -1,5 +1,6 @@
 """Imports of directory users and groups from a real OpenLDAP slapd (size limit 500) into moto:
-paging, incremental runs, deletions, idempotency, a failure half way, local users kept."""
+paging, incremental runs (group-only changes too), deletions, idempotency, a failure half way,
+local users kept, auto registration off."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from idp_core.audit import AuditContext
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.directories import imports, store
+from idp_core.directories import signin as directory_signin
 from idp_core.directories.errors import Unreachable
 from idp_core.directories.settings import DirectorySettings
 from idp_core.models import AuditEvent, Directory, Group, Session, User
@@ -62,23 +64,43 @@ def delete(slapd: Slapd, dn: str) -> None:
         conn.unbind()
 
 
-@pytest.fixture
-def directory(
-    slapd: Slapd, ldap_tree: Subtree, tables: Tables, kms: Any, key_id: str, clock: FakeClock
-) -> str:
-    """The directory ``corp`` over the test's subtree, with its service account outside ou=people."""
-    ldap_tree.add_user("svc", SERVICE_PASSWORD, parent=ldap_tree.dn)
+def save_corp(
+    slapd: Slapd, tree: Subtree, kms: Any, key_id: str, clock: FakeClock, **options: Any
+) -> DirectorySettings:
+    """The directory ``corp`` over ``tree``'s people (``options``: its other settings)."""
     settings = DirectorySettings(
         name="corp",
         display_name="Corp LDAP",
         kind="openldap",
         urls=(slapd.url,),
-        bind_dn=f"uid=svc,{ldap_tree.dn}",
-        bases=(ldap_tree.people,),
+        bind_dn=f"uid=svc,{tree.dn}",
+        bases=(tree.people,),
+        **options,
     )
     store.save_directory(
         settings, create=True, bind_password=SERVICE_PASSWORD, kms=kms, key_id=key_id, clock=clock
     )
+    return settings
+
+
+@pytest.fixture
+def service_account(ldap_tree: Subtree) -> str:
+    """The service account, outside ou=people so that no import finds it."""
+    return ldap_tree.add_user("svc", SERVICE_PASSWORD, parent=ldap_tree.dn)
+
+
+@pytest.fixture
+def directory(
+    slapd: Slapd,
+    ldap_tree: Subtree,
+    service_account: str,
+    tables: Tables,
+    kms: Any,
+    key_id: str,
+    clock: FakeClock,
+) -> str:
+    """The directory ``corp`` over the test's subtree, creating users ("auto registration")."""
+    save_corp(slapd, ldap_tree, kms, key_id, clock, auto_register=True)
     return "corp"
 
 
@@ -94,6 +116,20 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
         return original(self, operation_name, operation_kwargs)
 
     monkeypatch.setattr(Connection, "_make_api_call", counting)
+    return seen
+
+
+@pytest.fixture
+def requests(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """Every DynamoDB request this process sends (operation, arguments), in order."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    original = Connection._make_api_call
+
+    def recording(self: Connection, operation_name: str, operation_kwargs: dict[str, Any]) -> Any:
+        seen.append((operation_name, operation_kwargs))
+        return original(self, operation_name, operation_kwargs)
+
+    monkeypatch.setattr(Connection, "_make_api_call", recording)
     return seen
 
 
@@ -269,9 +305,10 @@ def test_a_run_that_fails_half_way_keeps_the_watermark_and_the_next_run_complete
     pages = imports._pages
 
     def server_goes_away_after_one_page(*args: Any) -> Iterator[list[dict[str, Any]]]:
-        for number, page in enumerate(pages(*args)):
+        # The first page with entries (the search for changed groups finds none here).
+        for page in pages(*args):
             yield page
-            if number == 0:
+            if page:
                 slapd.stop()
 
     monkeypatch.setattr(imports, "_pages", server_goes_away_after_one_page)
@@ -325,3 +362,131 @@ def test_an_import_never_enables_a_user_an_admin_disabled(
     again = run(directory, kms, clock, full=True)
     assert User.get("user00000").disabled is True
     assert (again.updated, again.disabled, again.unchanged) == (0, 0, 2)
+
+
+def user_writes(writes: list[tuple[str, dict[str, Any]]], tables: Tables) -> list[tuple[str, str]]:
+    """(operation, username) of the writes to the users table."""
+    return [
+        (operation, kwargs["Key"]["username"]["S"])
+        for operation, kwargs in writes
+        if kwargs.get("TableName") == tables.users
+    ]
+
+
+def modify_timestamp(slapd: Slapd, dn: str) -> str:
+    conn = slapd.connection()
+    try:
+        conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["modifyTimestamp"])
+        return str(conn.response[0]["raw_attributes"]["modifyTimestamp"][0].decode())
+    finally:
+        conn.unbind()
+
+
+def test_a_membership_change_alone_reaches_exactly_those_members_in_an_incremental_run(
+    slapd: Slapd,
+    ldap_tree: Subtree,
+    service_account: str,
+    tables: Tables,
+    kms: Any,
+    key_id: str,
+    clock: FakeClock,
+    writes: list,
+    requests: list,
+) -> None:
+    """Given users whose groups change while their own entries do not (the memberof overlay
+    leaves the member's modifyTimestamp as it was), an incremental run updates exactly the
+    member added and the member removed, and the next one takes the group change for new
+    no more (it does not read everyone again)."""
+    save_corp(slapd, ldap_tree, kms, key_id, clock, auto_register=True, group_base=ldap_tree.groups)
+    dns = add_people(ldap_tree, 300)
+    staff = ldap_tree.add_group("staff", dns[:3])
+    assert run("corp", kms, clock, full=True).created == 300
+    stamps = {dn: modify_timestamp(slapd, dn) for dn in (dns[1], dns[7])}
+    conn = slapd.connection()
+    try:
+        conn.modify(staff, {"member": [(ldap3.MODIFY_ADD, [dns[7]]), (ldap3.MODIFY_DELETE, [dns[1]])]})
+        assert conn.result["result"] == 0
+    finally:
+        conn.unbind()
+    assert {dn: modify_timestamp(slapd, dn) for dn in stamps} == stamps  # the users' entries did not move
+    writes.clear()
+
+    counts = run("corp", kms, clock, full=False)
+
+    assert (counts.updated, counts.created, counts.disabled, counts.errors) == (2, 0, 0, 0)
+    assert sorted(user_writes(writes, tables)) == [("UpdateItem", "user00001"), ("UpdateItem", "user00007")]
+    assert User.get("user00001").groups is None
+    assert User.get("user00007").group_names() == ["staff"]
+    assert User.get("user00000").group_names() == ["staff"]
+    # The watermark moved to the group's change, so the next run does not read everyone again.
+    assert counts.watermark == modify_timestamp(slapd, staff)
+    [remembered] = counts.groups_at_watermark  # the group, with its OpenLDAP entryCSN
+    assert remembered.startswith(staff.lower() + " ")
+    writes.clear()
+    requests.clear()
+    again = run("corp", kms, clock, full=False)
+    assert (again.updated, again.created) == (0, 0) and user_writes(writes, tables) == []
+    # Reading everyone starts with the query of this directory's users; this run has none.
+    assert [kwargs.get("IndexName") for operation, kwargs in requests if operation == "Query"] == []
+
+
+def test_without_auto_registration_a_run_creates_no_one_but_keeps_the_users_already_here(
+    slapd: Slapd,
+    ldap_tree: Subtree,
+    service_account: str,
+    tables: Tables,
+    kms: Any,
+    key_id: str,
+    clock: FakeClock,
+) -> None:
+    """Given alice, created by "Sync users" at her sign-in, and three directory users never
+    seen here: with auto registration off a run creates none of the three (and says so),
+    while alice follows the directory: updated when her entry changes, disabled when it goes."""
+    save_corp(slapd, ldap_tree, kms, key_id, clock, activate=True, sync_users=True)
+    alice = ldap_tree.add_user("alice", "alice-Directory-1", mail="alice@corp.example")
+    directory_signin.forget_cached_directories()
+    verdict = directory_signin.check(None, "alice", "alice-Directory-1", kms=kms, clock=clock)
+    assert verdict.accepted is True and verdict.created is not None
+    add_people(ldap_tree, 3)
+
+    first = run("corp", kms, clock, full=True)
+
+    assert (first.created, first.not_registered, first.unchanged, first.errors) == (0, 3, 1, 0)
+    assert any(
+        text.startswith("auto registration is off: 3 directory users were not created")
+        for text in first.problems
+    )
+    assert sorted(own_users()) == ["alice"]
+    stored = json.loads(Directory.get("corp").last_run or "{}")
+    assert stored["not_registered"] == 3
+
+    modify(slapd, alice, mail="alice@new.example")
+    incremental = run("corp", kms, clock, full=False)
+    assert (incremental.updated, incremental.created) == (1, 0)
+    assert User.get("alice").email == "alice@new.example" and sorted(own_users()) == ["alice"]
+
+    delete(slapd, alice)
+    full = run("corp", kms, clock, full=True)
+    assert (full.disabled, full.created, full.not_registered) == (1, 0, 3)
+    assert User.get("alice").disabled is True and sorted(own_users()) == ["alice"]
+
+
+def test_a_full_run_reads_this_directorys_users_from_the_index_not_a_scan(
+    ldap_tree: Subtree, directory: str, kms: Any, clock: FakeClock, requests: list
+) -> None:
+    """A full run never scans the users table: it queries the ``by_source`` index, which holds
+    only this directory's users (a local user and another source's user are not in it)."""
+    add_people(ldap_tree, 250)
+    run(directory, kms, clock, full=True)
+    accounts.create_user("local-user", password="Local-Password-1")
+    User("other-user", display_username="other-user", source="ldap:other", created_at=0, updated_at=0).save()
+    requests.clear()
+
+    counts = run(directory, kms, clock, full=True)
+
+    assert (counts.unchanged, counts.disabled, counts.updated, counts.created) == (250, 0, 0, 0)
+    assert "Scan" not in [operation for operation, _ in requests]
+    queries = [kwargs for operation, kwargs in requests if operation == "Query"]
+    assert {kwargs.get("IndexName") for kwargs in queries} == {"by_source"}
+    assert {user.username for user in User.by_source.query(SOURCE)} == set(own_users())
+    assert User.get("local-user").disabled is False and User.get("other-user").disabled is False

@@ -100,10 +100,12 @@ def _answer(name: str) -> Any:
         ("/admin/devices/bob", "adaptive"),
         ("/admin/adaptive/office", "adaptive"),
         ("/admin/adaptivex", "sso"),
+        ("/admin/directories/corp/test/bind", "provisioning"),
     ],
 )
 def test_the_gateway_routes_by_path_prefix_like_the_api(path: str, served_by: str) -> None:
     with LocalGateway(_answer("nobody")) as gateway:
-        gateway.route_like_the_api({name: _answer(name) for name in ("sso", "otp", "adaptive")})
+        functions = ("sso", "otp", "adaptive", "provisioning")
+        gateway.route_like_the_api({name: _answer(name) for name in functions})
         response = requests.get(f"{gateway.url}{path}", timeout=30)
     assert response.text == served_by

@@ -6,6 +6,10 @@ tests neither need nor touch it. This server reads a ``slapd.conf`` written here
 keeps its mdb database in the temporary directory, and runs in the foreground (``-d 0``)
 as a child of the test process, so stopping it is a plain signal and no daemon is left
 behind when a test fails.
+
+With ``tls=True`` it also speaks TLS: a CA and a server certificate generated in the
+temporary directory (for 127.0.0.1 and localhost, or the given names), StartTLS on the
+``ldap://`` port and LDAPS on a second port.
 """
 
 from __future__ import annotations
@@ -18,10 +22,17 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address
 from pathlib import Path
 from types import TracebackType
 
 import ldap3
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.dn import escape_rdn
 
@@ -34,6 +45,8 @@ ROOT_DN = f"cn=admin,{BASE_DN}"
 ROOT_PASSWORD = "root-secret"  # The rootdn's password of a throwaway test server.
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
+# The names a TLS server's certificate is issued for: how the tests reach it.
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 
 
 def free_port() -> int:
@@ -54,12 +67,25 @@ class Slapd:
     also when the body raised.
     """
 
-    def __init__(self, *, size_limit: int | None = None, memberof: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        size_limit: int | None = None,
+        memberof: bool = True,
+        tls: bool = False,
+        certificate_names: tuple[str, ...] = LOOPBACK_NAMES,
+    ) -> None:
         self.size_limit = size_limit
         self.memberof = memberof
+        self.tls = tls
+        self.certificate_names = certificate_names
         self.port = free_port()
         # ldap3 refuses a trailing slash after the port; slapd's -h wants one.
         self.url = f"ldap://127.0.0.1:{self.port}"
+        # With TLS: LDAPS on a port of its own, and the PEM of the CA that issued the server's certificate.
+        self.ldaps_port = free_port() if tls else None
+        self.ldaps_url = f"ldaps://127.0.0.1:{self.ldaps_port}" if tls else None
+        self.ca_cert_pem: str | None = None
         self.base_dn = BASE_DN
         self.root_dn = ROOT_DN
         self.root_password = ROOT_PASSWORD
@@ -73,6 +99,8 @@ class Slapd:
         self._dir = Path(tempfile.mkdtemp(prefix="slapd-"))
         try:
             (self._dir / "data").mkdir()
+            if self.tls:
+                self._write_certificates()
             (self._dir / "slapd.conf").write_text(self._config(), encoding="utf-8")
             self.start()
             self._add_base()
@@ -104,9 +132,10 @@ class Slapd:
             return
         assert self._dir is not None, "use Slapd as a context manager"
         self._log = self._dir / "slapd.log"
+        listeners = " ".join(url + "/" for url in (self.url, self.ldaps_url) if url)
         with self._log.open("ab") as log:
             self._process = subprocess.Popen(
-                [SLAPD, "-d", "0", "-f", str(self._dir / "slapd.conf"), "-h", self.url + "/"],
+                [SLAPD, "-d", "0", "-f", str(self._dir / "slapd.conf"), "-h", listeners],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -156,6 +185,12 @@ class Slapd:
             f"modulepath {MODULE_PATH}",
             "moduleload back_mdb",
         ]
+        if self.tls:
+            lines += [
+                f"TLSCACertificateFile {self._dir / 'ca.pem'}",
+                f"TLSCertificateFile {self._dir / 'server.pem'}",
+                f"TLSCertificateKeyFile {self._dir / 'server.key'}",
+            ]
         if self.memberof:
             lines.append("moduleload memberof")
         if self.size_limit is not None:
@@ -178,6 +213,17 @@ class Slapd:
         if self.memberof:
             lines += ["overlay memberof", "memberof-refint TRUE"]
         return "\n".join(lines) + "\n"
+
+    def _write_certificates(self) -> None:
+        assert self._dir is not None
+        authority = certificate_authority("Test LDAP CA")
+        server = authority.issue(self.certificate_names)
+        self.ca_cert_pem = authority.certificate_pem
+        (self._dir / "ca.pem").write_text(authority.certificate_pem, encoding="utf-8")
+        (self._dir / "server.pem").write_text(server.certificate_pem, encoding="utf-8")
+        key_file = self._dir / "server.key"
+        key_file.write_text(server.key_pem, encoding="utf-8")
+        key_file.chmod(0o600)
 
     # ------------------------------------------------------------ data
 
@@ -212,6 +258,92 @@ class Slapd:
             # A test that stopped the server leaves it running again for the next one.
             self.start()
             tree.delete()
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    certificate_pem: str
+    key_pem: str
+
+
+@dataclass(frozen=True)
+class CertificateAuthority:
+    """A throwaway CA (EC P-256 keys: quick to generate, and GnuTLS in slapd takes them)."""
+
+    key: ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+
+    @property
+    def certificate_pem(self) -> str:
+        return self.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+    def issue(self, names: Iterable[str]) -> IssuedCertificate:
+        """A server certificate for ``names`` (IP addresses become IP SANs, the rest DNS SANs)."""
+        names = tuple(names)
+        key = ec.generate_private_key(ec.SECP256R1())
+        alternative_names: list[x509.GeneralName] = []
+        for name in names:
+            try:
+                alternative_names.append(x509.IPAddress(ip_address(name)))
+            except ValueError:
+                alternative_names.append(x509.DNSName(name))
+        now = datetime.now(UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(self.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(alternative_names), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            # Python's strict X.509 checks (the default from 3.13) want the issuer's key id.
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        return IssuedCertificate(
+            certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ).decode("ascii"),
+        )
+
+
+def certificate_authority(common_name: str) -> CertificateAuthority:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return CertificateAuthority(key, certificate)
 
 
 class Subtree:

@@ -294,3 +294,22 @@ def test_settings_round_trip_through_json_and_hold_no_password() -> None:
     )
     assert "search_filter" not in json.loads(settings.to_json())
     assert asdict(settings)["attribute_map"]["phone"] == "mobile"
+
+
+@pytest.mark.parametrize(
+    ("schedule", "reason"),
+    [
+        ("rate(1 minute)", "imports are checked every 5 minutes"),
+        ("rate(4 minutes)", "imports are checked every 5 minutes"),
+        ("cron(0 2 L * ? *)", "L, W and # .* are not supported"),
+        ("cron(0 2 ? * 6#3 *)", "L, W and # .* are not supported"),
+        ("cron(0 2 * * MON *)", "either the day of month or the day of week"),
+        ("cron(61 2 * * ? *)", "the minutes must be from 0 to 59"),
+    ],
+)
+def test_schedules_the_scheduled_imports_cannot_keep_are_refused_with_the_reason(
+    schedule: str, reason: str
+) -> None:
+    with pytest.raises(BadRequest, match=reason):
+        make(schedule=schedule)
+    assert make(schedule="rate(5 minutes)").schedule == "rate(5 minutes)"

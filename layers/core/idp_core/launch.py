@@ -14,6 +14,7 @@ from idp_core import audit
 from idp_core.apps import enabled_groups, provider_arn, roles_for_user
 from idp_core.audit import AuditContext
 from idp_core.clock import Clock
+from idp_core.directories.attributes import principal_tags_for
 from idp_core.errors import BadRequest, Forbidden, IdpError
 from idp_core.models import App, AuditEvent, User
 from idp_core.saml.aws import (
@@ -139,6 +140,8 @@ def launch_aws_app(
         roles=tuple((role, provider) for role in roles),
         role_session_name=user.display_username,
         session_duration=int(app.session_duration),
+        # Session tags for ABAC; AWS needs sts:TagSession in the role's trust policy for them.
+        principal_tags=principal_tags_for(user, clock=clock),
     )
     try:
         check_role_session_name(assertion.role_session_name)

@@ -19,7 +19,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from idp_core.config import Tables
@@ -43,6 +43,23 @@ pynamodb.connection.base.get_session = _session_with_shared_loader
 FACTORS = ("password", "totp", "sms", "email", "backup", "token", "webauthn")
 
 
+class UsersBySource(GlobalSecondaryIndex["User"]):
+    """The users of one source (e.g. ``ldap:corp``): a full import reads its directory's users
+    with one query instead of a scan of every user.
+
+    Only the attributes an import compares are projected: the counters a sign-in moves
+    (failures, networks, devices) are not, so their updates do not write the index too, and
+    no password hash is copied into it.
+    """
+
+    class Meta:
+        index_name = "by_source"
+        projection = IncludeProjection(["display_username", "email", "display_name", "groups", "disabled"])
+
+    source = UnicodeAttribute(hash_key=True)
+    username = UnicodeAttribute(range_key=True)
+
+
 class User(Model):
     class Meta:
         table_name = "unbound-users"
@@ -57,6 +74,7 @@ class User(Model):
     disabled = BooleanAttribute(default=False)
     groups = UnicodeSetAttribute(null=True)
     source = UnicodeAttribute(default="local")
+    by_source = UsersBySource()
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
 
@@ -153,7 +171,8 @@ class Session(Model):
     # DynamoDB TTL attribute; the code also checks it because TTL deletion lags.
     expires_at = NumberAttribute()
     csrf_token = UnicodeAttribute()
-    # The factors this session has proven, e.g. ["password"]; later issues add more.
+    # The factors this session has proven, e.g. ["password", "mfa:totp"], those still owed
+    # ("pending:mfa") and the directory that checked the password ("ldap:corp"): see sessions.
     factors = UnicodeSetAttribute(null=True)
     # When this session last proved a second factor: app launches that require MFA, the
     # admin console and factor changes (S10) look at it.
@@ -277,6 +296,19 @@ class Directory(Model):
     watermark = UnicodeAttribute(null=True)
     # The counts of the last run (JSON: created, updated, disabled, unchanged, errors, ...).
     last_run = UnicodeAttribute(null=True)
+    # Scheduled imports (idp_core.directories.scheduling): when the last scheduled run
+    # started, when the last full run finished, and until when a run holds the lock.
+    last_scheduled_at = NumberAttribute(null=True)
+    last_full_at = NumberAttribute(null=True)
+    running_until = NumberAttribute(null=True)
+    # The console's "Import now": a run the next tick starts whatever the schedule, when it
+    # was asked for, whether full, and by which admin (the run's audit events name them).
+    import_requested_at = NumberAttribute(null=True)
+    import_requested_full = BooleanAttribute(null=True)
+    import_requested_by = UnicodeAttribute(null=True)
+    # The last run that failed (JSON: failed_at, full, reason), until a run succeeds: a run
+    # the console requested ends after the admin's request did, so its page shows the reason.
+    last_failure = UnicodeAttribute(null=True)
 
 
 class Transaction(Model):

@@ -17,4 +17,5 @@ PATH_FUNCTIONS = {
     "/me/devices": "adaptive",
     "/admin/devices": "adaptive",
     "/admin/adaptive": "adaptive",
+    "/admin/directories": "provisioning",
 }

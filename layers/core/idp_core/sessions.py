@@ -30,6 +30,10 @@ LAST_SEEN_RESOLUTION_SECONDS = 60
 PENDING_PREFIX = "pending:"
 # A second factor this session has proven, e.g. "mfa:totp"; app launches look for the method.
 SECOND_FACTOR_PREFIX = "mfa:"
+# The directory that checked this session's password, e.g. "ldap:corp" (the user's source
+# and the sign-in's "via"); a local password leaves none. The admin console asks that
+# directory whether it allows administrator sign-in.
+DIRECTORY_PREFIX = "ldap:"
 _MAX_TOKEN_CHARS = 128
 
 
@@ -68,6 +72,14 @@ def second_factor_methods(session: Session) -> frozenset[str]:
         for factor in session.factors or ()
         if factor.startswith(SECOND_FACTOR_PREFIX)
     )
+
+
+def password_directory(session: Session) -> str | None:
+    """The name of the directory that checked this session's password, or None (a local one)."""
+    for factor in session.factors or ():
+        if factor.startswith(DIRECTORY_PREFIX):
+            return factor[len(DIRECTORY_PREFIX) :]
+    return None
 
 
 def start_session(

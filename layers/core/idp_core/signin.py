@@ -85,6 +85,7 @@ def verify_password_factor(
     *,
     settings: Settings,
     typed_username: str | None = None,
+    chosen: str | None = None,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> tuple[User, str]:
@@ -97,18 +98,34 @@ def verify_password_factor(
     is always verified (a dummy hash for unknown users) so every refusal takes about as
     long as the others. Only a wrong password for a usable account counts as a failure:
     attempts while locked are refused without being checked or counted.
+
+    ``chosen`` is the sign-in form's "Sign in with" (``directories.signin.chosen_directory``):
+    ``LOCAL_CHOICE`` checks the local password only; a directory name lets only that
+    directory decide, so a user from elsewhere fails like a wrong password; None: as above.
     """
     from idp_core.directories import signin as directory_signin
+    from idp_core.directories.welcome import WelcomeMail
 
     verdict = directory_signin.LOCAL
-    if typed_username is not None and _may_ask_directory(user, clock):
-        verdict = directory_signin.check(user, typed_username, password, kms=aws.client("kms"), clock=clock)
+    if typed_username is not None and _may_ask_directory(user, chosen, clock):
+        verdict = directory_signin.check(
+            user,
+            typed_username,
+            password,
+            kms=aws.client("kms"),
+            only=chosen,
+            clock=clock,
+            welcome=WelcomeMail.for_settings(settings),
+        )
         user = verdict.created or user
     if verdict.accepted is not None:
         password_ok = verdict.accepted
     else:
+        # A user the chosen directory does not own has no password that counts here: the
+        # dummy hash keeps the refusal as slow as the others (S5).
+        local_hash = user.password_hash if user is not None and _local_password_counts(user, chosen) else None
         try:
-            verify_password(user.password_hash if user is not None else None, password)
+            verify_password(local_hash, password)
             password_ok = True
         except WrongPassword:
             password_ok = False
@@ -133,12 +150,23 @@ def verify_password_factor(
     return user, verdict.via
 
 
-def _may_ask_directory(user: User | None, clock: Clock) -> bool:
-    from idp_core.directories.signin import directory_of
+def _may_ask_directory(user: User | None, chosen: str | None, clock: Clock) -> bool:
+    from idp_core.directories.signin import LOCAL_CHOICE, directory_of
 
+    if chosen == LOCAL_CHOICE:
+        return False
     if user is None:
         return True
+    if chosen is not None and directory_of(user) != chosen:
+        return False  # Refused with the dummy hash below, as slow as a real check.
     return directory_of(user) is not None and not user.disabled and not lockout.is_locked(user, clock)
+
+
+def _local_password_counts(user: User, chosen: str | None) -> bool:
+    """False when the form chose a directory the user does not belong to."""
+    from idp_core.directories.signin import LOCAL_CHOICE, directory_of
+
+    return chosen is None or chosen == LOCAL_CHOICE or directory_of(user) == chosen
 
 
 def _refused(user: User, reason: str, context: AuditContext | None, clock: Clock) -> None:
@@ -187,6 +215,7 @@ def password_sign_in(
     settings: Settings,
     previous_session: str | None = None,
     app_name: str | None = None,
+    directory: str | None = None,
     context: AuditContext | None = None,
     user_agent: str | None = None,
     device_token: str | None = None,
@@ -198,14 +227,27 @@ def password_sign_in(
     whether a second factor is owed before the session is complete, and its adaptive
     policy (``idp_core.adaptive``) may challenge or refuse the sign-in. An address the
     policy denies is refused before the password is looked at.
+
+    ``directory`` is the form's "Sign in with" value, if one was sent: "local" or a
+    directory shown to users; any other value is ``BadRequest`` before anything is read.
+    The session records the directory that checked the password, for the admin console.
     """
+    from idp_core.directories.signin import chosen_directory
+
+    chosen = chosen_directory(directory)
     found, app, device = identify(raw_username, app_name, device_token)
     browser = Browser(
         source_ip=context.source_ip if context else None, user_agent=user_agent, device_token=device_token
     )
     enforce.check_address(app, browser, context=context, clock=clock)
     user, via = verify_password_factor(
-        found, password, settings=settings, typed_username=raw_username, context=context, clock=clock
+        found,
+        password,
+        settings=settings,
+        typed_username=raw_username,
+        chosen=chosen,
+        context=context,
+        clock=clock,
     )
     events: list[AuditEvent] = []
     adaptive = enforce.assess(app, user, browser, device, clock=clock)
@@ -236,7 +278,12 @@ def password_sign_in(
     )
     issued = sessions.start_session(
         user.username,
-        factors={PASSWORD_FACTOR, *(sessions.PENDING_PREFIX + factor for factor in pending)},
+        factors={
+            PASSWORD_FACTOR,
+            # "ldap:<name>" when a directory accepted the password (not a backup's local one).
+            *([via] if via.startswith(sessions.DIRECTORY_PREFIX) else []),
+            *(sessions.PENDING_PREFIX + factor for factor in pending),
+        },
         policy=settings.sessions,
         replaces=previous_session,
         source_ip=context.source_ip if context else None,

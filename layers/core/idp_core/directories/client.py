@@ -10,11 +10,13 @@ next one. Every failure is a typed error from ``idp_core.directories.errors``.
 from __future__ import annotations
 
 import math
+import re
 import ssl
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import ldap3
 from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError, LDAPStartTLSError
@@ -240,7 +242,9 @@ def unescape_dn_value(value: str) -> str:
 
 
 @contextmanager
-def _connection(settings: DirectorySettings, timeout: float) -> Iterator[ldap3.Connection]:
+def _connection(
+    settings: DirectorySettings, timeout: float, *, writable: bool = False
+) -> Iterator[ldap3.Connection]:
     """An open, unbound connection to the first URL that answers (secured as configured)."""
     failures: list[tuple[str, str, bool]] = []
     for url in settings.urls:
@@ -248,7 +252,7 @@ def _connection(settings: DirectorySettings, timeout: float) -> Iterator[ldap3.C
             ldap3.Server(url, connect_timeout=timeout, tls=_tls(settings), get_info=ldap3.NONE),
             # ldap3 packs this into SO_RCVTIMEO as whole seconds; a float breaks it.
             receive_timeout=max(1, math.ceil(timeout)),
-            read_only=True,
+            read_only=not writable,
             raise_exceptions=False,
             auto_referrals=False,
         )
@@ -258,7 +262,8 @@ def _connection(settings: DirectorySettings, timeout: float) -> Iterator[ldap3.C
                 raise LDAPStartTLSError(str(conn.result.get("description") or "StartTLS was refused"))
         except LDAPException as exc:
             _close(conn)
-            failures.append((url, str(exc), _is_tls(exc, url, settings)))
+            tls = _is_tls(exc, url, settings)
+            failures.append((url, _tls_reason(exc, url) if tls else str(exc), tls))
             continue
         try:
             yield conn
@@ -294,6 +299,24 @@ def service_connection(
     return _service_connection(settings, bind_password or "", timeout)
 
 
+@contextmanager
+def _user_connection(
+    settings: DirectorySettings, dn: str, password: str, timeout: float
+) -> Iterator[ldap3.Connection]:
+    with _connection(settings, timeout, writable=True) as conn:
+        if not _bind(conn, dn, password):
+            raise WrongPassword(f"The directory refused the password of {dn}.")
+        yield conn
+
+
+def user_connection(
+    settings: DirectorySettings, dn: str, password: str, *, timeout: float = DEFAULT_TIMEOUT
+) -> AbstractContextManager[ldap3.Connection]:
+    """A writable connection bound as the entry ``dn`` with its ``password`` (for a user who
+    changes their own password), closed when the block ends; ``WrongPassword`` when refused."""
+    return _user_connection(settings, dn, password, timeout)
+
+
 def _bind(conn: ldap3.Connection, dn: str, password: str) -> bool:
     """True when the simple bind succeeds; False when the server refuses the credentials."""
     if not password:
@@ -309,11 +332,25 @@ def _bind(conn: ldap3.Connection, dn: str, password: str) -> bool:
         raise Unreachable(f"The directory did not answer the bind: {exc}") from exc
 
 
+class _HandshakeCheckedTls(ldap3.Tls):  # type: ignore[misc]
+    """TLS whose certificate chain AND host name OpenSSL checks during the handshake.
+
+    ldap3 turns the context's own host name check off and calls ``ssl.match_hostname``,
+    which Python 3.12 removed; there (the Lambda runtime is 3.13) ldap3 falls back to a copy
+    that never matches an IP address. The handshake's check is the same on every version.
+    """
+
+    def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:
+        context = ssl.create_default_context(cadata=self.ca_certs_data)
+        connection.socket = context.wrap_socket(
+            connection.socket, server_hostname=connection.server.host, do_handshake_on_connect=do_handshake
+        )
+
+
 def _tls(settings: DirectorySettings) -> ldap3.Tls:
-    return ldap3.Tls(
-        validate=ssl.CERT_REQUIRED if settings.verify_certificates else ssl.CERT_NONE,
-        ca_certs_data=settings.ca_cert_pem,
-    )
+    if not settings.verify_certificates:
+        return ldap3.Tls(validate=ssl.CERT_NONE)
+    return _HandshakeCheckedTls(validate=ssl.CERT_REQUIRED, ca_certs_data=settings.ca_cert_pem)
 
 
 def _is_tls(exc: LDAPException, url: str, settings: DirectorySettings) -> bool:
@@ -322,6 +359,35 @@ def _is_tls(exc: LDAPException, url: str, settings: DirectorySettings) -> bool:
         return True
     text = str(exc).lower()
     return (url.startswith("ldaps://") or settings.start_tls) and ("ssl" in text or "certificate" in text)
+
+
+# ldap3 nests the ssl module's text in reprs of tuples; these pick out the part an admin can act on.
+_VERIFY_FAILED = re.compile(r"certificate verify failed: ([^(')\"]+)")
+_NAME_MISMATCH = re.compile(r"(?:Hostname|IP address) mismatch")
+_SSL_REASON = re.compile(r"\[SSL: [A-Z0-9_]+\] ([^(')\"]+)")
+
+
+def _tls_reason(exc: LDAPException, url: str) -> str:
+    """A sentence naming why the connection to ``url`` could not be secured."""
+    text = str(exc)
+    if _NAME_MISMATCH.search(text):
+        return (
+            f"the server's certificate is not issued for {urlsplit(url).hostname}; "
+            "use a URL with a name the certificate holds"
+        )
+    verify = _VERIFY_FAILED.search(text)
+    if verify:
+        return (
+            f"the server's certificate was not accepted ({verify.group(1).strip()}); "
+            "check that the CA certificate is the one that issued it"
+        )
+    if isinstance(exc, LDAPStartTLSError) and "wrap socket" not in text:
+        return f"the server refused StartTLS ({text})"
+    reason = _SSL_REASON.search(text)
+    return (
+        f"the TLS handshake failed ({reason.group(1).strip() if reason else text}); "
+        "check that the port speaks LDAPS (ldaps://) or StartTLS (ldap:// with StartTLS)"
+    )
 
 
 def _close(conn: ldap3.Connection) -> None:

@@ -6,14 +6,31 @@ disables the users of this directory that it no longer has; an incremental run r
 the entries changed since the stored watermark (``modifyTimestamp`` for OpenLDAP and other
 LDAP servers, ``uSNChanged`` against the rootDSE's ``highestCommittedUSN`` for AD).
 
+A change of group membership alone does not move the member's ``modifyTimestamp`` (OpenLDAP's
+memberof overlay) or ``uSNChanged`` (AD's memberOf): an incremental run therefore also looks
+for groups changed since the watermark and, when it finds one, reads every user (still
+disabling no one), which writes only the users whose groups differ.
+
+Users are created only with "Enable user auto registration"; without it a run still updates
+(and disables) the users of this directory already here, e.g. those "Sync users" created at
+sign-in, and counts the entries it did not create. With "Send welcome e-mails after
+registration" each created user with an address gets one e-mail (``welcome``), sent after the
+user is written.
+
 Each page is written as it arrives, and an item is written only when something changed,
 so a run with no directory change writes no user or group. The watermark and the counts
 are stored only at the end of a successful run: a run that fails half way leaves the old
-watermark, and the next run reads (and writes) what the failed one did not.
+watermark, and the next run reads (and writes) what the failed one did not. A run that
+reads every user finds this directory's users here with one query of the users' ``by_source``
+index, not a scan of the table.
 
-Limits of this version: a full run scans the users table once (a query would need an index
-on ``source``); a change of group membership alone does not change the member's
-``modifyTimestamp``/``uSNChanged``, so it reaches users with the next full run.
+Limits of this version: a group deleted or renamed in the directory leaves no changed group
+entry behind, so its former members lose it here with the next full run, as does a group
+that a server without OpenLDAP's ``entryCSN`` changes twice within the watermark's second.
+With groups by ``memberOf`` the changed groups are looked for under the group base, or else
+under the search bases (set the group base when the groups live elsewhere). Entries not
+created while auto registration was off are created by the next full run after it is turned
+on (an incremental run reads only entries changed since).
 """
 
 from __future__ import annotations
@@ -22,7 +39,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import ldap3
@@ -38,6 +55,7 @@ from idp_core.directories import client, store
 from idp_core.directories.errors import DirectoryError, Unreachable
 from idp_core.directories.settings import AD, GROUP_SEARCH, SLOT, DirectorySettings
 from idp_core.directories.signin import add_group_if_missing
+from idp_core.directories.welcome import NO_SENDER, NO_WELCOME_MAIL, WelcomeMail, WelcomeSender
 from idp_core.errors import BadRequest, NotFound
 from idp_core.models import Directory, Group, User, condition_failed
 from idp_core.names import group_forms, username_forms
@@ -48,11 +66,18 @@ PAGE_SIZE = 200
 BATCH_GET_KEYS = 100
 # The reasons kept in a run's record; the counts hold the full numbers.
 MAX_PROBLEMS = 20
+# More groups changed in one second than this (a bulk load) are not remembered: the next
+# incremental run then reads everyone once more, which is correct, only slower.
+MAX_GROUPS_AT_MARK = 500
 MAX_DISPLAY_NAME_CHARS = 128
 MAX_EMAIL_CHARS = 254
 PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
 # AD's userAccountControl flag ACCOUNTDISABLE.
 AD_ACCOUNT_DISABLED = 0x2
+# The object classes of groups in OpenLDAP, other LDAP servers and AD.
+GROUP_CLASSES = (
+    "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group)(objectClass=posixGroup))"
+)
 _GENERALIZED_TIME = re.compile(r"[0-9]{14}(?:\.[0-9]{1,6})?Z")
 _USN = re.compile(r"[0-9]{1,20}")
 # Only these are read for the comparison with the directory; counters and factors stay out.
@@ -81,11 +106,29 @@ class RunCounts:
     watermark: str | None
     # The first reasons for errors and skipped values, for the console and the CLI.
     problems: tuple[str, ...] = ()
+    # Users of the directory not created because auto registration is off.
+    not_registered: int = 0
+    welcome_sent: int = 0
+    # Welcome e-mails SES refused; the users were created all the same.
+    welcome_failed: int = 0
+    # The groups stamped in the watermark's second that this run took into account (DN in
+    # lower case and entryCSN), so that the next incremental run does not take them for new.
+    groups_at_watermark: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["problems"] = list(self.problems)
+        data["groups_at_watermark"] = list(self.groups_at_watermark)
         return data
+
+    @classmethod
+    def from_json(cls, text: str) -> RunCounts:
+        """A stored run (``Directory.last_run``); counts added since it was stored are 0."""
+        data = json.loads(text)
+        values = {item.name: data[item.name] for item in fields(cls) if item.name in data}
+        for name in ("problems", "groups_at_watermark"):
+            values[name] = tuple(str(value) for value in values.get(name) or ())
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -110,6 +153,7 @@ class _Tally:
     errors: int = 0
     groups_created: int = 0
     groups_updated: int = 0
+    not_registered: int = 0
     problems: list[str] = field(default_factory=list)
 
     def problem(self, text: str, *, error: bool) -> None:
@@ -120,16 +164,33 @@ class _Tally:
 
 
 def run_import(
-    name: str, *, full: bool, kms: Any, clock: Clock = SYSTEM_CLOCK, context: AuditContext | None = None
+    name: str,
+    *,
+    full: bool,
+    kms: Any,
+    clock: Clock = SYSTEM_CLOCK,
+    context: AuditContext | None = None,
+    welcome: WelcomeMail = NO_WELCOME_MAIL,
 ) -> RunCounts:
     """Import the users and groups of the directory ``name``; raises a ``DirectoryError``
     (e.g. ``Unreachable``) when the directory fails, after which nothing of the run's
-    state is stored and the next run picks up from the previous watermark."""
+    state is stored and the next run picks up from the previous watermark.
+
+    ``welcome``: how the welcome e-mails of created users leave (``WelcomeMail.for_settings``);
+    without it none is sent, and a directory that wants them says so in the run's problems.
+    """
     item = store.get_directory(name)
     settings = store.settings_of(item)
     started_at = clock.now()
     try:
-        run = _Run(settings, item.watermark, full=full, clock=clock)
+        run = _Run(
+            settings,
+            item.watermark,
+            full=full,
+            clock=clock,
+            welcome=welcome,
+            handled_groups=_groups_handled_at(item),
+        )
         with client.service_connection(settings, store.bind_password(item, kms=kms)) as conn:
             run.execute(conn)
     except DirectoryError as exc:
@@ -149,10 +210,22 @@ def run_import(
         "success",
         context=context,
         subject=settings.name,
-        details={k: v for k, v in counts.as_dict().items() if k != "problems"},
+        details={k: v for k, v in counts.as_dict().items() if k not in ("problems", "groups_at_watermark")},
         clock=clock,
     )
     return counts
+
+
+def _groups_handled_at(item: Directory) -> frozenset[str]:
+    """The groups the run that stored the watermark took into account in its second."""
+    try:
+        last = json.loads(item.last_run or "{}")
+    except ValueError:
+        return frozenset()
+    if not isinstance(last, dict) or last.get("watermark") != item.watermark:
+        return frozenset()
+    groups = last.get("groups_at_watermark")
+    return frozenset(str(dn) for dn in groups) if isinstance(groups, list) else frozenset()
 
 
 def _store_run(name: str, counts: RunCounts) -> None:
@@ -168,7 +241,16 @@ def _store_run(name: str, counts: RunCounts) -> None:
 
 
 class _Run:
-    def __init__(self, settings: DirectorySettings, watermark: str | None, *, full: bool, clock: Clock):
+    def __init__(
+        self,
+        settings: DirectorySettings,
+        watermark: str | None,
+        *,
+        full: bool,
+        clock: Clock,
+        welcome: WelcomeMail = NO_WELCOME_MAIL,
+        handled_groups: frozenset[str] = frozenset(),
+    ):
         self.settings = settings
         self.source = source_of(settings.name)
         self.full = full
@@ -179,10 +261,15 @@ class _Run:
         # run, disables no one).
         self.read_all = full or self.old_mark is None
         self.new_mark = self.old_mark
+        # Groups stamped in the watermark's second that the run which stored it had already
+        # taken into account, and those this run read with their stamps: each as its DN in
+        # lower case, followed by its entryCSN when the server has one.
+        self.handled_groups = handled_groups
+        self.group_stamps: dict[str, str] = {}
         self.tally = _Tally()
         self.seen: dict[str, str] = {}  # user key -> DN of the entry that gave it
         self.own: dict[str, User] = {}
-        self.foreign: dict[str, str] = {}  # user key -> source, for users of elsewhere
+        self.welcome = WelcomeSender(settings, welcome)
         self.known_groups: set[str] = set()
         self.bad_groups: set[str] = set()
         self.memberships: dict[str, set[str]] | None = None
@@ -194,7 +281,10 @@ class _Run:
             # Read before the search: whatever changes during the run has a higher USN and
             # is read again by the next incremental run.
             self.new_mark = _highest_usn(conn)
-        if self.full:
+        if self._groups_changed(conn) and not self.read_all:
+            # The members' own entries did not change: only reading everyone finds them.
+            self.read_all = True
+        if self.read_all:
             self._read_existing()
         if self.settings.group_lookup == GROUP_SEARCH:
             self.memberships = _memberships(conn, self.settings)
@@ -224,14 +314,57 @@ class _Run:
         wanted |= {"uSNChanged", "userAccountControl"} if self.ad else {"modifyTimestamp"}
         return sorted(wanted)
 
+    def _groups_changed(self, conn: ldap3.Connection) -> bool:
+        """Whether a group changed since the watermark that no earlier run took into account.
+
+        On OpenLDAP a run that reads everyone searches the groups as well: their stamps move
+        the watermark, and the groups stamped in its second are remembered (``last_run``),
+        because the users' filter is inclusive and would otherwise find the group that set
+        the watermark again on every later run, each time reading everyone.
+        """
+        if self.ad:
+            # AD's watermark is the USN read before any search: "changed since" is exact.
+            if self.read_all:
+                return False
+            since = f"(uSNChanged>={int(str(self.old_mark)) + 1})"
+            attributes = ["uSNChanged"]
+        else:
+            since = f"(modifyTimestamp>={self.old_mark})" if self.old_mark else ""
+            # OpenLDAP's entryCSN (microseconds and a change count) tells apart two changes
+            # of one group within the same second; other servers have the stamp alone.
+            attributes = ["modifyTimestamp", "entryCSN"]
+        changed = False
+        bases = [self.settings.group_base] if self.settings.group_base else list(self.settings.bases)
+        for base in bases:
+            for page in _pages(conn, str(base), f"(&{GROUP_CLASSES}{since})", attributes):
+                for entry in page:
+                    attributes_read = entry.get("attributes") or {}
+                    version = " ".join(
+                        [str(entry.get("dn")).lower(), *client.attribute_values(attributes_read, "entryCSN")]
+                    )
+                    stamp = None if self.ad else client.first_value(attributes_read, "modifyTimestamp")
+                    if stamp is not None:
+                        self.group_stamps[version] = stamp
+                        self._advance_mark(attributes_read)
+                    if stamp is None or stamp != self.old_mark or version not in self.handled_groups:
+                        changed = True
+        return changed
+
+    def _groups_at_mark(self) -> tuple[str, ...]:
+        """The groups stamped in the new watermark's second that this run took into account:
+        it read every user after reading them, or an earlier run did."""
+        if self.ad or self.new_mark is None:
+            return ()
+        groups = sorted(dn for dn, stamp in self.group_stamps.items() if stamp == self.new_mark)
+        return tuple(groups) if len(groups) <= MAX_GROUPS_AT_MARK else ()
+
     def _read_existing(self) -> None:
-        # One scan of the users table (see the module's note on an index): the users of this
-        # directory with what is compared, and the names of everyone else, never overwritten.
-        for user in User.scan(attributes_to_get=_COMPARED):
-            if user.source == self.source:
-                self.own[user.username] = user
-            else:
-                self.foreign[user.username] = str(user.source)
+        # The users of this directory with what is compared, from the index on ``source``:
+        # one query instead of a read per user when the run reads everyone. The index lags a
+        # little behind the table: a user it does not show yet is read from the table with
+        # the page that has them (``_existing``).
+        for user in User.by_source.query(self.source):
+            self.own[user.username] = user
 
     # ------------------------------------------------------------ one page
 
@@ -248,9 +381,7 @@ class _Run:
         updates: list[tuple[_Wanted, User]] = []
         for user in wanted:
             current = existing.get(user.key)
-            if user.key in self.foreign:
-                self._not_ours(user, self.foreign[user.key])
-            elif current is not None and current.source != self.source:
+            if current is not None and current.source != self.source:
                 self._not_ours(user, current.source)
             elif current is None:
                 creates.append(user)
@@ -258,6 +389,9 @@ class _Run:
                 updates.append((user, current))
             else:
                 self.tally.unchanged += 1
+        if not self.settings.auto_register:
+            self.tally.not_registered += len(creates)
+            creates = []
         self._ensure_groups(
             {g for user in creates for g in user.groups} | {g for user, _ in updates for g in user.groups}
         )
@@ -342,11 +476,13 @@ class _Run:
                     )
 
     def _existing(self, keys: list[str]) -> dict[str, User]:
-        if self.full:
-            return {key: self.own[key] for key in keys if key in self.own}
-        found: dict[str, User] = {}
-        for start in range(0, len(keys), BATCH_GET_KEYS):
-            chunk = keys[start : start + BATCH_GET_KEYS]
+        """The users here with these keys: this directory's users the index gave (when the run
+        reads everyone), and the others read now, so that users of elsewhere (local ones,
+        other directories) are recognised just before this page is written."""
+        found = {key: self.own[key] for key in keys if key in self.own}
+        rest = [key for key in keys if key not in found]
+        for start in range(0, len(rest), BATCH_GET_KEYS):
+            chunk = rest[start : start + BATCH_GET_KEYS]
             for user in User.batch_get(chunk, attributes_to_get=_COMPARED):
                 found[user.username] = user
         return found
@@ -374,24 +510,20 @@ class _Run:
             self.known_groups.add(key)
 
     def _create(self, users: list[_Wanted]) -> None:
-        # A batch write carries no condition (and transactions are 3x slower per user), so the
-        # names are checked again just before the write: a user created here in between is
-        # kept, and the window left is that of one request.
+        # A batch write carries no condition (and transactions are 3x slower per user): the
+        # names were read by ``_existing`` for this page, just before, so the window in which
+        # a user created elsewhere could be overwritten is that of this page's writes.
+        if not users:
+            return
         now = self.clock.now()
-        taken: dict[str, str] = {}
-        keys = [user.key for user in users]
-        for start in range(0, len(keys), BATCH_GET_KEYS):
-            for item in User.batch_get(
-                keys[start : start + BATCH_GET_KEYS], attributes_to_get=["username", "source"]
-            ):
-                taken[item.username] = str(item.source)
+        created = [_new_user(user, self.source, now) for user in users]
         with User.batch_write() as batch:
-            for user in users:
-                if user.key in taken:
-                    self._not_ours(user, taken[user.key])
-                    continue
-                batch.save(_new_user(user, self.source, now))
-                self.tally.created += 1
+            for item in created:
+                batch.save(item)
+        self.tally.created += len(created)
+        # Only now that every user of the batch is written (the batch raises otherwise).
+        for item in created:
+            self.welcome.send(item)
 
     def _update(self, user: _Wanted, current: User) -> None:
         actions: list[Action] = [User.updated_at.set(self.clock.now())]
@@ -445,6 +577,15 @@ class _Run:
 
     def counts(self, started_at: float, finished_at: float) -> RunCounts:
         tally = self.tally
+        # These sum up the whole run, so they are kept even when the problems list is full.
+        summaries = []
+        if tally.not_registered:
+            summaries.append(
+                f"auto registration is off: {tally.not_registered} directory users were not created "
+                "(turn it on, then run a full import to create them)."
+            )
+        if self.welcome.missing_sender:
+            summaries.append(f"{NO_SENDER}.")
         return RunCounts(
             created=tally.created,
             updated=tally.updated,
@@ -457,7 +598,11 @@ class _Run:
             started_at=started_at,
             finished_at=finished_at,
             watermark=self.new_mark,
-            problems=tuple(tally.problems),
+            problems=(*tally.problems, *summaries),
+            not_registered=tally.not_registered,
+            welcome_sent=self.welcome.sent,
+            welcome_failed=self.welcome.failed,
+            groups_at_watermark=self._groups_at_mark(),
         )
 
 

@@ -20,6 +20,7 @@ from ldap3.operation.search import parse_filter
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
+from idp_core.directories.schedule import parse as parse_schedule
 from idp_core.errors import BadRequest
 
 AD, OPENLDAP, LDAP = "ad", "openldap", "ldap"
@@ -38,8 +39,9 @@ MAX_URLS = 5
 MAX_BASES = 10
 MAX_FILTER = 1000
 MAX_DISPLAY_NAME = 100
-# "new" is the console's form for a new directory.
-RESERVED_NAMES = ("new",)
+# "new" is the console's form for a new directory; "local" is the sign-in form's choice of
+# this IdP's own accounts (``signin.LOCAL_CHOICE``).
+RESERVED_NAMES = ("new", "local")
 SWITCHES = (
     "activate",
     "sync_users",
@@ -58,9 +60,6 @@ _HOST = (
 )
 _IPV6 = r"\[[0-9A-Fa-f:.]+\]"
 _URL = re.compile(rf"(?P<scheme>ldaps?)://(?P<host>{_HOST}|{_IPV6})(?::(?P<port>[0-9]{{1,5}}))?/?", re.I)
-_RATE = re.compile(r"rate\((?P<value>[1-9][0-9]{0,5}) (?P<unit>minutes?|hours?|days?)\)")
-_CRON = re.compile(r"cron\((?P<fields>[^()]*)\)")
-_CRON_FIELD = re.compile(r"[0-9A-Za-z*?,/#L-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -356,20 +355,6 @@ def _schedule(raw: str | None) -> str | None:
     if raw is None or not str(raw).strip():
         return None
     text = str(raw).strip()
-    rate = _RATE.fullmatch(text)
-    if rate:
-        # EventBridge wants the singular unit for 1 and the plural otherwise.
-        if (rate["value"] == "1") == rate["unit"].endswith("s"):
-            raise BadRequest(
-                f"{text!r}: write rate(1 hour) with a singular unit and rate(2 hours) with a plural."
-            )
-        return text
-    cron = _CRON.fullmatch(text)
-    if cron:
-        parts = cron["fields"].split()
-        if len(parts) == 6 and all(_CRON_FIELD.fullmatch(part) for part in parts):
-            return text
-    raise BadRequest(
-        f"{text!r} is not a schedule: use rate(N minutes|hours|days), e.g. rate(1 hour), "
-        "or an EventBridge cron with six fields, e.g. cron(0 2 * * ? *)."
-    )
+    # The parser refuses what EventBridge would refuse, and rates shorter than the tick.
+    parse_schedule(text)
+    return text

@@ -8,6 +8,10 @@ and "Backup authentication").
   groups (each group created too, so apps map roles to it by name).
 - With backup authentication, a password the directory refuses, or a directory that
   cannot be reached, falls back to the user's local password, if they have one.
+- "Show IdP to users": the sign-in form offers the activated directories that show
+  themselves (``shown_directories``); a chosen one is the only one asked (``check(only=)``).
+- "Enable administrator login": an admin whose password a directory checked uses the
+  console only if that directory allows it (``ensure_admin_login_allowed``).
 
 The answer says who decided, for the sign-in's audit event. Whether the account is locked
 or disabled is the caller's check and comes first: a locked account never reaches the
@@ -22,18 +26,24 @@ from typing import Any
 
 from pynamodb.exceptions import PutError
 
-from idp_core import audit
+from idp_core import audit, sessions
+from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.directories import client, store
 from idp_core.directories.errors import CredentialsRejected, DirectoryError, NoSuchUser
 from idp_core.directories.settings import DirectorySettings
-from idp_core.errors import BadRequest, NotFound
-from idp_core.models import Directory, Group, User, condition_failed
+from idp_core.directories.welcome import NO_WELCOME_MAIL, WelcomeMail, welcome_after_sign_in
+from idp_core.errors import BadRequest, Forbidden, NotFound
+from idp_core.models import Directory, Group, Session, User, condition_failed
 from idp_core.names import canonical_username, group_forms
 
-SOURCE_PREFIX = "ldap:"
-# The directories an unknown username is looked up in; a container keeps the list this long.
+SOURCE_PREFIX = sessions.DIRECTORY_PREFIX
+# The directories' settings, for the sign-in form and unknown usernames; a container keeps them this long.
 DIRECTORIES_CACHE_SECONDS = 30.0
+# The sign-in form's choice for this IdP's own accounts. "local" is a reserved directory
+# name (``settings.RESERVED_NAMES``), so the value never names a directory.
+LOCAL_CHOICE = "local"
+LOCAL_CHOICE_LABEL = "This sign-in service's accounts"
 
 
 def source_for(name: str) -> str:
@@ -59,11 +69,27 @@ class Verdict:
 LOCAL = Verdict(None, "password")
 
 
-def check(found: User | None, typed: str, password: str, *, kms: Any, clock: Clock = SYSTEM_CLOCK) -> Verdict:
-    """The directory's verdict on ``password`` for ``found`` (or the unknown name ``typed``)."""
+def check(
+    found: User | None,
+    typed: str,
+    password: str,
+    *,
+    kms: Any,
+    only: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    welcome: WelcomeMail = NO_WELCOME_MAIL,
+) -> Verdict:
+    """The directory's verdict on ``password`` for ``found`` (or the unknown name ``typed``).
+
+    ``only``: the directory the user chose on the sign-in form. An unknown name is then
+    looked up there alone (if it syncs users), and a user who belongs elsewhere is refused
+    without asking anyone: a directory never vouches for someone it does not own.
+    """
     if found is None:
-        return _sync_on_sign_in(typed, password, kms=kms, clock=clock)
+        return _sync_on_sign_in(typed, password, kms=kms, only=only, clock=clock, welcome=welcome)
     name = directory_of(found)
+    if only is not None and name != only:
+        return Verdict(False, source_for(only))
     if name is None:
         return LOCAL
     try:
@@ -88,43 +114,81 @@ def check(found: User | None, typed: str, password: str, *, kms: Any, clock: Clo
     return Verdict(True, source_for(name))
 
 
-def _sync_on_sign_in(typed: str, password: str, *, kms: Any, clock: Clock) -> Verdict:
+def _sync_on_sign_in(
+    typed: str, password: str, *, kms: Any, only: str | None, clock: Clock, welcome: WelcomeMail
+) -> Verdict:
     for item, settings in _syncing_directories():
+        if only is not None and settings.name != only:
+            continue
         try:
             found = client.authenticate(settings, store.bind_password(item, kms=kms) or "", typed, password)
         except NoSuchUser:
             continue
         except DirectoryError:
             return LOCAL  # Refused or unreachable: an unknown user stays unknown.
-        return Verdict(True, source_for(settings.name), _create_user(found, settings, clock))
+        return Verdict(True, source_for(settings.name), _create_user(found, settings, clock, welcome))
     return LOCAL
 
 
-# (directories table name) -> (monotonic expiry, directories that sync users on sign-in)
+# (directories table name) -> (monotonic expiry, every directory with its settings, by name)
 _cached: dict[str, tuple[float, list[tuple[Directory, DirectorySettings]]]] = {}
 _monotonic = time_monotonic
 
 
-def _syncing_directories() -> list[tuple[Directory, DirectorySettings]]:
+def _all_directories() -> list[tuple[Directory, DirectorySettings]]:
+    """Every stored directory with its settings: one scan per container every 30 seconds,
+    shared by the sign-in form and the lookup of unknown usernames."""
     table = Directory.Meta.table_name
     cached = _cached.get(table)
     if cached is not None and _monotonic() < cached[0]:
         return cached[1]
-    found = []
-    for item in Directory.scan():
-        settings = store.settings_of(item)
-        if settings.activate and settings.sync_users:
-            found.append((item, settings))
-    found.sort(key=lambda pair: pair[1].name)
+    found = sorted(
+        ((item, store.settings_of(item)) for item in Directory.scan()), key=lambda pair: pair[1].name
+    )
     _cached[table] = (_monotonic() + DIRECTORIES_CACHE_SECONDS, found)
     return found
+
+
+def _syncing_directories() -> list[tuple[Directory, DirectorySettings]]:
+    return [
+        (item, settings) for item, settings in _all_directories() if settings.activate and settings.sync_users
+    ]
+
+
+def shown_directories() -> list[DirectorySettings]:
+    """The activated directories that "Show IdP to users" offers on the sign-in form, by name."""
+    return [settings for _, settings in _all_directories() if settings.activate and settings.show_to_users]
+
+
+def sign_in_choices() -> list[tuple[str, str]]:
+    """The sign-in form's "Sign in with" options as (value, label): this IdP's own accounts,
+    then each shown directory; empty when no directory is shown (the form has no choice)."""
+    shown = shown_directories()
+    if not shown:
+        return []
+    return [
+        (LOCAL_CHOICE, LOCAL_CHOICE_LABEL),
+        *((settings.name, settings.display_name) for settings in shown),
+    ]
+
+
+def chosen_directory(value: str | None) -> str | None:
+    """The checked form value of "Sign in with": None (no choice was sent), ``LOCAL_CHOICE``
+    or the name of a shown directory; anything else is ``BadRequest``."""
+    if value is None or value == LOCAL_CHOICE:
+        return value
+    if any(settings.name == value for settings in shown_directories()):
+        return value
+    raise BadRequest("There is no such directory to sign in with; choose one from the list.")
 
 
 def forget_cached_directories() -> None:
     _cached.clear()
 
 
-def _create_user(found: client.DirectoryUser, settings: DirectorySettings, clock: Clock) -> User:
+def _create_user(
+    found: client.DirectoryUser, settings: DirectorySettings, clock: Clock, welcome: WelcomeMail
+) -> User:
     """The directory user as a user of this IdP (no local password), with their groups."""
     source = source_for(settings.name)
     groups = ensure_groups(found.groups, source=source, clock=clock)
@@ -152,6 +216,7 @@ def _create_user(found: client.DirectoryUser, settings: DirectorySettings, clock
         details={"source": source, "groups": ",".join(sorted(groups)), "reason": "sync on sign-in"},
         clock=clock,
     )
+    welcome_after_sign_in(user, settings, welcome, clock=clock)
     return user
 
 
@@ -182,3 +247,43 @@ def add_group_if_missing(key: str, display: str, *, source: str, clock: Clock = 
             return False
         raise
     return True
+
+
+class AdminLoginNotAllowed(Forbidden):
+    """An admin signed in with a directory password whose directory keeps them out of the console."""
+
+    def __init__(self, directory: str) -> None:
+        super().__init__(
+            f"Your directory {directory} does not allow administrator sign-in; sign in with your "
+            'local password or ask another administrator to turn on "Enable administrator login" '
+            "for that directory."
+        )
+
+
+def ensure_admin_login_allowed(
+    session: Session, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
+) -> None:
+    """Raise ``AdminLoginNotAllowed`` unless the session's password was checked locally or by
+    a directory with "Enable administrator login" on.
+
+    The directory is read afresh (not from the 30-second cache), so turning the switch off
+    takes effect on the next console request. A directory deleted since counts as off.
+    """
+    name = sessions.password_directory(session)
+    if name is None:
+        return
+    try:
+        settings: DirectorySettings | None = store.load(name)
+    except (NotFound, BadRequest):
+        settings = None
+    if settings is not None and settings.admin_login:
+        return
+    audit.record(
+        "admin.refused",
+        "failure",
+        context=context,
+        subject=str(session.username),
+        details={"reason": "directory does not allow administrator sign-in", "directory": name},
+        clock=clock,
+    )
+    raise AdminLoginNotAllowed(settings.display_name if settings is not None else name)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, PutError
-from pynamodb.expressions.condition import Condition
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from idp_core import audit
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.directories.settings import DirectorySettings, clean_name
+from idp_core.directories.settings import SWITCHES, DirectorySettings, clean_name
 from idp_core.errors import BadRequest, Conflict, NotFound
 from idp_core.mfa.secrets_box import seal, unseal
 from idp_core.models import Directory, condition_failed
@@ -85,30 +85,9 @@ def save_directory(
             raise ValueError("sealing the bind password needs the KMS client and the data key id")
         sealed = seal(kms, key_id, bind_password.encode("utf-8"), password_context(checked.name))
     if create:
-        item = Directory(
-            checked.name, settings=checked.to_json(), bind_password=sealed, created_at=now, updated_at=now
-        )
-        condition: Condition = Directory.name.does_not_exist()
+        _create(checked, sealed, now)
     else:
-        existing = get_directory(checked.name)
-        item = Directory(
-            checked.name,
-            settings=checked.to_json(),
-            bind_password=sealed if sealed is not None else existing.bind_password,
-            created_at=existing.created_at,
-            updated_at=now,
-            watermark=existing.watermark,
-            last_run=existing.last_run,
-        )
-        condition = Directory.name.exists()
-    try:
-        item.save(condition=condition)
-    except PutError as exc:
-        if condition_failed(exc):
-            if create:
-                raise Conflict(f"The directory {checked.name!r} already exists.") from exc
-            raise NotFound(f"There is no directory {checked.name!r}.") from exc
-        raise
+        _replace_settings(checked, sealed, now)
     audit.record(
         "directory.created" if create else "directory.changed",
         "success",
@@ -118,11 +97,38 @@ def save_directory(
             "kind": checked.kind,
             "urls": ",".join(checked.urls),
             "bind_password_changed": sealed is not None,
-            **{switch: getattr(checked, switch) for switch in ("activate", "sync_users", "backup_auth")},
+            "schedule": checked.schedule or "",
+            **{switch: getattr(checked, switch) for switch in SWITCHES},
         },
         clock=clock,
     )
     return checked
+
+
+def _create(checked: DirectorySettings, sealed: str | None, now: float) -> None:
+    item = Directory(
+        checked.name, settings=checked.to_json(), bind_password=sealed, created_at=now, updated_at=now
+    )
+    try:
+        item.save(condition=Directory.name.does_not_exist())
+    except PutError as exc:
+        if condition_failed(exc):
+            raise Conflict(f"The directory {checked.name!r} already exists.") from exc
+        raise
+
+
+def _replace_settings(checked: DirectorySettings, sealed: str | None, now: float) -> None:
+    # An update of the admin's attributes only: the run state (watermark, lock, pending
+    # request, last run) belongs to the imports, which may change it at the same moment.
+    actions: list[Action] = [Directory.settings.set(checked.to_json()), Directory.updated_at.set(now)]
+    if sealed is not None:
+        actions.append(Directory.bind_password.set(sealed))
+    try:
+        Directory(checked.name).update(actions=actions, condition=Directory.name.exists())
+    except UpdateError as exc:
+        if condition_failed(exc):
+            raise NotFound(f"There is no directory {checked.name!r}.") from exc
+        raise
 
 
 def delete_directory(name: str, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK) -> None:

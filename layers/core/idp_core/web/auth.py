@@ -150,12 +150,21 @@ def require_session(req: WebRequest, *, login_query: Mapping[str, str | None] | 
 
 
 def require_admin(req: WebRequest) -> SignedIn:
-    """An administrator who proved a second factor recently (when they have one)."""
+    """An administrator who proved a second factor recently (when they have one), and whose
+    password, if a directory checked it, came from a directory that allows administrator
+    sign-in ("Enable administrator login")."""
     from idp_core.mfa import flow
 
     signed_in = require_session(req)
     if not signed_in.user.is_admin:
         raise Forbidden("This page is for administrators.")
+    if sessions.password_directory(signed_in.session) is not None:
+        # Imported only for such sessions: a local admin's console does not load the LDAP code.
+        from idp_core.directories.signin import ensure_admin_login_allowed
+
+        ensure_admin_login_allowed(
+            signed_in.session, context=req.audit_context(signed_in.user.username), clock=req.clock
+        )
     next_page = _this_page(req) if req.method == "GET" else "/admin"
     try:
         flow.ensure_fresh_second_factor(

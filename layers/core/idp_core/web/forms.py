@@ -19,7 +19,8 @@ from idp_core.web.request import WebRequest
 from idp_core.web.responses import cookie_name, set_cookie
 
 MAX_BODY_BYTES = 16 * 1024
-MAX_FIELDS = 32
+# The largest form, a user store's settings with every box ticked, has 34 fields.
+MAX_FIELDS = 36
 CSRF_FIELD = "csrf_token"
 LOGIN_CSRF_COOKIE = "idp_csrf"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"

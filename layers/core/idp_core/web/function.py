@@ -39,15 +39,23 @@ class PageFunction:
         bind_tables(settings.tables)
         self._settings, self._clock = settings, clock
 
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            raise RuntimeError("configure() the function before it handles requests")
+        return self._settings
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
     def include_routers(self, package: str | None, module_names: Iterable[str]) -> None:
         # In the Lambda asset the route modules are top-level; locally they live in a package.
         for name in module_names:
             self.app.include_router(importlib.import_module(f"{package}.{name}" if package else name).router)
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        if self._settings is None:
-            raise RuntimeError("configure() the function before it handles requests")
-        req = WebRequest.from_event(event, settings=self._settings, clock=self._clock)
+        req = WebRequest.from_event(event, settings=self.settings, clock=self._clock)
         with bound(req):
             result = self.app.resolve(event, context)
         return finalize(result, req)

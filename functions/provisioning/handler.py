@@ -1,0 +1,44 @@
+"""The provisioning function: the console's user stores (/admin/directories: settings, the
+admin's tests, "import now") and the scheduled imports.
+
+Two kinds of event reach it. API Gateway requests go through the route table, a thin layer
+like the other functions: each route reads its input through ``idp_core.web``, calls one
+``idp_core.directories`` function and maps the result to a page or a redirect. The
+EventBridge rule's "Scheduled Event" runs the imports that are due (``scheduled``).
+Settings are validated at import (the Lambda cold start); the data key is required, since
+every directory's bind password is sealed with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.config import Settings
+from idp_core.web.function import PageFunction
+
+if __package__:
+    from functions.provisioning import scheduled
+else:  # In the Lambda asset the modules are top-level.
+    import scheduled  # type: ignore[no-redef]
+
+ROUTERS = ("directory_admin_routes",)
+
+function = PageFunction()
+app = function.app
+
+
+def configure(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Bind the settings (and a clock: tests move a FakeClock) for the following requests."""
+    settings.require_data_key()
+    function.configure(settings, clock)
+
+
+configure(Settings.from_env())
+function.include_routers(__package__, ROUTERS)
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if scheduled.is_scheduled_event(event):
+        return scheduled.handle(event, settings=function.settings, clock=function.clock)
+    return function.handle(event, context)

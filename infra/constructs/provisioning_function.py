@@ -1,0 +1,93 @@
+"""The provisioning function: the console's user stores (``/admin/directories``) and the
+scheduled imports, with the EventBridge rule that calls it every few minutes."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from idp_core.config import ENV_DATA_KEY_ID, MessagingConfig
+from idp_core.directories.schedule import TICK_SECONDS
+from infra.constructs.function import Access, IdpFunction
+from infra.constructs.network import ImportedNetwork
+from infra.constructs.tables import Tables
+from infra.layer_build import REPO_ROOT
+
+FUNCTION_DIR = REPO_ROOT / "functions" / "provisioning"
+
+# Directories: their settings, sealed bind passwords and import state. Users and groups:
+# what the imports create, update and disable. Sessions: a disabled user's sessions end, and
+# the console's admin check refreshes the admin's session. Audit: every change and run.
+# It issues no assertion, checks no second factor and changes no app or policy: apps,
+# settings, factors, tokens, transactions, rate limits and devices stay out of its reach.
+PROVISIONING_TABLES = {
+    "directories": Access.READ_WRITE,
+    "users": Access.READ_WRITE,
+    "groups": Access.READ_WRITE,
+    "sessions": Access.READ_WRITE,
+    "audit": Access.READ_WRITE,
+}
+# An import of a large directory pages through it for minutes; Lambda's maximum.
+TIMEOUT = Duration.minutes(15)
+MEMORY_MB = 512
+
+
+class ProvisioningFunction(IdpFunction):
+    """The shared function shape, plus sealing and unsealing directory bind passwords with
+    the data key (only under the ``{directory}`` encryption context), sending welcome
+    e-mails from the configured sender only, and the rule whose tick runs the due imports.
+
+    Scheduled imports use one rule for every directory: each directory's own schedule is
+    in the directories table, and the function runs those that are due at each tick
+    (``idp_core.directories.scheduling``), so no rule is created or changed at run time.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        tables: Tables,
+        signing_key: kms.IKey,
+        data_key: kms.IKey,
+        layer: lambda_.ILayerVersion,
+        public_base_url: str | None,
+        messaging: MessagingConfig,
+        network: ImportedNetwork | None = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            service_name="provisioning",
+            code_dir=FUNCTION_DIR,
+            description="serverless IdP: LDAP and Active Directory user stores, scheduled imports",
+            tables=tables,
+            table_access=PROVISIONING_TABLES,
+            # Only so that the shared settings loader accepts the environment: this function
+            # has no kms:Sign permission and never signs.
+            signing_key_id=signing_key.key_id,
+            layer=layer,
+            public_base_url=public_base_url,
+            extra_environment={ENV_DATA_KEY_ID: data_key.key_id, **messaging.to_env()},
+            memory_size=MEMORY_MB,
+            timeout=TIMEOUT,
+            network=network,
+        )
+        self.allow_directory_data_key(
+            data_key, ["kms:Encrypt", "kms:Decrypt"], "SealBindPasswordsWithTheDataKey"
+        )
+        self.allow_email(messaging)
+        # A tick that fails is not retried: the next one comes within minutes, and a retry
+        # could only overlap it.
+        self.function.configure_async_invoke(retry_attempts=0, max_event_age=Duration.seconds(TICK_SECONDS))
+        self.schedule = events.Rule(
+            self,
+            "ImportTick",
+            description="Runs the scheduled directory imports that are due",
+            schedule=events.Schedule.rate(Duration.seconds(TICK_SECONDS)),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
+        )

@@ -1,0 +1,265 @@
+"""A signed-in user changes their own password (/me/password).
+
+The new password goes where the password that signs the user in lives, as
+``idp_core.directories.signin.check`` decides it:
+
+- a local user, or a directory user whose directory is gone or not activated (the local
+  password signs them in): the local hash;
+- a directory user whose activated directory allows password changes: the directory
+  (``idp_core.directories.passwords``); the local hash, a backup password if there is one,
+  is left as it is, because the directory's password is the one that changed;
+- a directory user whose activated directory does not allow it: refused up front, with
+  the directory's name.
+
+The current password is checked first, and a wrong one counts as a failed password
+attempt in the lockout (S1), exactly like a wrong password at sign-in. The new password
+meets the product's policy (S4) even when a directory adds its own rules. A change ends
+the trust of the user's devices and every other session of the user (this one stays), and
+is an audit event (S25). A change that fails changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pynamodb.exceptions import UpdateError
+
+from idp_core import audit, aws, lockout
+from idp_core.adaptive.devices import end_trust
+from idp_core.audit import AuditContext
+from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.config import Settings
+from idp_core.directories import passwords as directory_passwords
+from idp_core.directories import store
+from idp_core.directories.errors import (
+    DirectoryError,
+    EmptyPassword,
+    NoSuchUser,
+    SeveralUsers,
+    TlsFailure,
+    Unreachable,
+)
+from idp_core.directories.errors import WrongPassword as DirectoryWrongPassword
+from idp_core.directories.settings import DirectorySettings
+from idp_core.directories.signin import directory_of, source_for
+from idp_core.errors import BadRequest, Conflict, Forbidden, IdpError, NotFound
+from idp_core.models import Directory, Session, User, condition_failed
+from idp_core.passwords import WrongPassword, hash_password, normalize, validate_new_password, verify_password
+from idp_core.sessions import end_user_sessions
+from idp_core.signin import PASSWORD_FACTOR, ensure_account_usable
+
+LOCAL = "local"
+
+
+class WrongCurrentPassword(BadRequest):
+    def __init__(self) -> None:
+        super().__init__("The current password is not correct, so your password was not changed.")
+
+
+class PasswordManagedElsewhere(Forbidden):
+    """The user's password belongs to a directory that does not let users change it here."""
+
+    def __init__(self, directory_name: str) -> None:
+        super().__init__(f"Your password is managed by {directory_name}; change it there.")
+
+
+class DirectoryUnavailable(IdpError):
+    """The directory could not take the change now (unreachable, or its service account is
+    refused); nothing was changed and trying later may work."""
+
+    status = 503
+
+
+@dataclass(frozen=True)
+class PasswordHome:
+    """Where a user's password lives: the local hash (``settings`` None), a directory that
+    takes changes, or a directory that does not (``managed_by`` names it)."""
+
+    settings: DirectorySettings | None = None
+    directory: Directory | None = None
+    managed_by: str | None = None
+
+    @property
+    def where(self) -> str:
+        return source_for(self.settings.name) if self.settings is not None else LOCAL
+
+
+LOCAL_HOME = PasswordHome()
+
+
+def password_home(user: User) -> PasswordHome:
+    """Where a new password for ``user`` goes; mirrors how sign-in checks their password."""
+    name = directory_of(user)
+    if name is None:
+        return LOCAL_HOME
+    try:
+        item: Directory | None = store.get_directory(name)
+    except (NotFound, BadRequest):
+        item = None
+    settings = store.settings_of(item) if item is not None else None
+    if settings is not None and settings.activate:
+        if settings.allow_password_change:
+            return PasswordHome(settings=settings, directory=item)
+        return PasswordHome(managed_by=settings.display_name)
+    # Gone or not activated: sign-in checks the local password, which is then the one to change.
+    if user.password_hash:
+        return LOCAL_HOME
+    return PasswordHome(managed_by=settings.display_name if settings is not None else name)
+
+
+@dataclass(frozen=True)
+class PasswordChanged:
+    where: str
+    other_sessions_ended: int
+
+
+def change_password(
+    user: User,
+    session: Session,
+    current_password: str,
+    new_password: str,
+    repeated_password: str,
+    *,
+    settings: Settings,
+    context: AuditContext | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> PasswordChanged:
+    """Change the password of the signed-in ``user`` (whose ``session`` stays signed in).
+
+    Raises ``PasswordManagedElsewhere``, ``BadRequest`` (the new password is unfit or not
+    repeated exactly), ``WrongCurrentPassword`` (counted in the lockout),
+    ``directory_passwords.PasswordRefused`` (the directory's policy) or
+    ``DirectoryUnavailable``; in every case nothing has changed.
+    """
+    home = password_home(user)
+    if home.managed_by is not None:
+        raise PasswordManagedElsewhere(home.managed_by)
+    if new_password != repeated_password:
+        raise BadRequest("The two new passwords are not the same; type the new password twice.")
+    validate_new_password(new_password, username=user.display_username)
+    if normalize(new_password) == normalize(current_password):
+        raise BadRequest("The new password must differ from the current one.")
+    # A disabled or locked account tests no passwords, like at sign-in (S1, S3).
+    ensure_account_usable(user, clock)
+    if home.settings is None:
+        _change_local(user, current_password, new_password, settings=settings, context=context, clock=clock)
+    else:
+        _change_in_directory(
+            user, home, current_password, new_password, settings=settings, context=context, clock=clock
+        )
+    ended = end_user_sessions(user.username, keep_hash=str(session.id_hash))
+    audit.record(
+        "password.changed",
+        "success",
+        context=context,
+        subject=user.username,
+        details={"where": home.where, "other_sessions_ended": ended},
+        clock=clock,
+    )
+    return PasswordChanged(where=home.where, other_sessions_ended=ended)
+
+
+def _wrong_current_password(
+    user: User, settings: Settings, context: AuditContext | None, clock: Clock
+) -> WrongCurrentPassword:
+    lockout.record_failure(user, PASSWORD_FACTOR, policy=settings.lockout, context=context, clock=clock)
+    return WrongCurrentPassword()
+
+
+def _change_local(
+    user: User,
+    current_password: str,
+    new_password: str,
+    *,
+    settings: Settings,
+    context: AuditContext | None,
+    clock: Clock,
+) -> None:
+    old_hash = user.password_hash
+    try:
+        verify_password(old_hash, current_password)
+    except WrongPassword as exc:
+        raise _wrong_current_password(user, settings, context, clock) from exc
+    lockout.record_success(user, PASSWORD_FACTOR)
+    try:
+        # Only over the hash just verified: a change that raced this one must not be overwritten.
+        user.update(
+            actions=[
+                User.password_hash.set(hash_password(new_password)),
+                User.trust_epoch.add(1),
+                User.updated_at.set(clock.now()),
+            ],
+            condition=User.username.exists() & (User.password_hash == old_hash),
+        )
+    except UpdateError as exc:
+        if condition_failed(exc):
+            raise Conflict(
+                "Your password was changed or reset meanwhile, so this change was not made. "
+                "Try again with the current password."
+            ) from exc
+        raise
+
+
+def _change_in_directory(
+    user: User,
+    home: PasswordHome,
+    current_password: str,
+    new_password: str,
+    *,
+    settings: Settings,
+    context: AuditContext | None,
+    clock: Clock,
+) -> None:
+    # password_home returns a directory home only with both.
+    if home.settings is None or home.directory is None:
+        raise NotFound("The directory of your account no longer exists.")
+    directory = home.settings
+    shown = directory.display_name
+    try:
+        # The password goes to the directory exactly as typed, as the sign-in's bind sends it:
+        # the directory, not NFKC here, decides which typed forms match.
+        directory_passwords.change_password(
+            directory,
+            store.bind_password(home.directory, kms=aws.client("kms")) or "",
+            user.display_username,
+            current_password,
+            new_password,
+        )
+    except (EmptyPassword, DirectoryWrongPassword) as exc:
+        raise _wrong_current_password(user, settings, context, clock) from exc
+    except directory_passwords.PasswordRefused as exc:
+        _record_failure(user, home, type(exc).__name__, context, clock)
+        raise
+    except (NoSuchUser, SeveralUsers) as exc:
+        _record_failure(user, home, type(exc).__name__, context, clock)
+        raise BadRequest(
+            f"{shown} has no single entry for your account, so your password was not changed. "
+            "Ask an administrator."
+        ) from exc
+    except (Unreachable, TlsFailure) as exc:
+        _record_failure(user, home, type(exc).__name__, context, clock)
+        raise DirectoryUnavailable(
+            f"{shown} could not be reached, so your password was not changed. Try again later."
+        ) from exc
+    except DirectoryError as exc:
+        _record_failure(user, home, type(exc).__name__, context, clock)
+        raise DirectoryUnavailable(
+            f"{shown} could not change your password now, so nothing was changed. "
+            "Try again later or ask an administrator."
+        ) from exc
+    lockout.record_success(user, PASSWORD_FACTOR)
+    # No local hash is written: the directory holds this password. Only the devices' trust ends.
+    end_trust(user.username)
+
+
+def _record_failure(
+    user: User, home: PasswordHome, reason: str, context: AuditContext | None, clock: Clock
+) -> None:
+    audit.record(
+        "password.changed",
+        "failure",
+        context=context,
+        subject=user.username,
+        details={"where": home.where, "reason": reason},
+        clock=clock,
+    )
