@@ -14,7 +14,6 @@ from idp_core import audit
 from idp_core.apps import enabled_groups, provider_arn, roles_for_user
 from idp_core.audit import AuditContext
 from idp_core.clock import Clock
-from idp_core.directories.attributes import principal_tags_for
 from idp_core.errors import BadRequest, Forbidden, IdpError
 from idp_core.models import App, AuditEvent, User
 from idp_core.saml.aws import (
@@ -24,6 +23,7 @@ from idp_core.saml.aws import (
     check_role_session_name,
 )
 from idp_core.saml.certificate import SigningIdentity
+from idp_core.sessions import DIRECTORY_PREFIX
 
 MAX_RELAY_STATE_CHARS = 2048
 # S17: besides the app's own RelayState, only AWS console pages of the three partitions.
@@ -141,7 +141,7 @@ def launch_aws_app(
         role_session_name=user.display_username,
         session_duration=int(app.session_duration),
         # Session tags for ABAC; AWS needs sts:TagSession in the role's trust policy for them.
-        principal_tags=principal_tags_for(user, clock=clock),
+        principal_tags=_directory_attributes(user),
     )
     try:
         check_role_session_name(assertion.role_session_name)
@@ -173,3 +173,13 @@ def launch_aws_app(
         role_count=len(roles),
         event=event,
     )
+
+
+def _directory_attributes(user: User) -> dict[str, str]:
+    """The session tags of a directory user whose directory sends its configured attributes."""
+    if not str(user.source or "").startswith(DIRECTORY_PREFIX):
+        return {}
+    # Loaded only for directory users: local users' launches never import the LDAP code.
+    from idp_core.directories.attributes import principal_tags_for
+
+    return principal_tags_for(user)

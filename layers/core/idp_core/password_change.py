@@ -21,6 +21,7 @@ is an audit event (S25). A change that fails changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import UpdateError
 
@@ -29,8 +30,6 @@ from idp_core.adaptive.devices import end_trust
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
-from idp_core.directories import passwords as directory_passwords
-from idp_core.directories import store
 from idp_core.directories.errors import (
     DirectoryError,
     EmptyPassword,
@@ -40,13 +39,14 @@ from idp_core.directories.errors import (
     Unreachable,
 )
 from idp_core.directories.errors import WrongPassword as DirectoryWrongPassword
-from idp_core.directories.settings import DirectorySettings
-from idp_core.directories.signin import directory_of, source_for
 from idp_core.errors import BadRequest, Conflict, Forbidden, IdpError, NotFound
 from idp_core.models import Directory, Session, User, condition_failed
 from idp_core.passwords import WrongPassword, hash_password, normalize, validate_new_password, verify_password
-from idp_core.sessions import end_user_sessions
+from idp_core.sessions import DIRECTORY_PREFIX, end_user_sessions
 from idp_core.signin import PASSWORD_FACTOR, ensure_account_usable
+
+if TYPE_CHECKING:
+    from idp_core.directories.settings import DirectorySettings
 
 LOCAL = "local"
 
@@ -81,7 +81,7 @@ class PasswordHome:
 
     @property
     def where(self) -> str:
-        return source_for(self.settings.name) if self.settings is not None else LOCAL
+        return DIRECTORY_PREFIX + self.settings.name if self.settings is not None else LOCAL
 
 
 LOCAL_HOME = PasswordHome()
@@ -89,9 +89,13 @@ LOCAL_HOME = PasswordHome()
 
 def password_home(user: User) -> PasswordHome:
     """Where a new password for ``user`` goes; mirrors how sign-in checks their password."""
-    name = directory_of(user)
-    if name is None:
+    source = str(user.source or "")
+    if not source.startswith(DIRECTORY_PREFIX):
         return LOCAL_HOME
+    # The LDAP code loads only for directory users: local users' pages stay light.
+    from idp_core.directories import store
+
+    name = source[len(DIRECTORY_PREFIX) :]
     try:
         item: Directory | None = store.get_directory(name)
     except (NotFound, BadRequest):
@@ -210,6 +214,9 @@ def _change_in_directory(
     context: AuditContext | None,
     clock: Clock,
 ) -> None:
+    from idp_core.directories import passwords as directory_passwords
+    from idp_core.directories import store
+
     # password_home returns a directory home only with both.
     if home.settings is None or home.directory is None:
         raise NotFound("The directory of your account no longer exists.")

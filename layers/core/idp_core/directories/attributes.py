@@ -15,17 +15,10 @@ trust policy lacks it refuses every sign-in that carries tags.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from idp_core.clock import Clock
-from idp_core.directories import store
-from idp_core.directories.signin import directory_of
-from idp_core.errors import BadRequest, NotFound
-from idp_core.models import Directory, User
+from idp_core.directories.signin import cached_settings, directory_of
+from idp_core.models import User
 from idp_core.saml.aws import MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, TAG_KEY, TAG_VALUE
 
-# A launch reads its directory's settings at most this often per container.
-SETTINGS_CACHE_SECONDS = 30.0
 # Session tag key -> the user field that holds the mapped attribute.
 TAG_FIELDS = {
     "username": "display_username",
@@ -34,21 +27,13 @@ TAG_FIELDS = {
 }
 
 
-@dataclass(frozen=True)
-class _Cached:
-    read_at: float
-    sends_attributes: bool
-
-
-# (directories table name, directory name) -> whether that directory sends its attributes.
-_cache: dict[tuple[str, str], _Cached] = {}
-
-
-def principal_tags_for(user: User, *, clock: Clock) -> dict[str, str]:
+def principal_tags_for(user: User) -> dict[str, str]:
     """The session tags for ``user``'s AWS assertion: empty unless the user comes from a
-    directory whose "Send configured attributes" is on."""
+    directory whose "Send configured attributes" is on (as this container read the
+    directories' settings at most 30 s ago; a deleted directory sends nothing)."""
     name = directory_of(user)
-    if name is None or not _sends_attributes(name, clock):
+    settings = cached_settings(name) if name is not None else None
+    if settings is None or not settings.send_configured_attributes:
         return {}
     tags: dict[str, str] = {}
     for key, field_name in TAG_FIELDS.items():
@@ -67,22 +52,3 @@ def is_valid_tag(key: str, value: str) -> bool:
         and 1 <= len(value) <= MAX_TAG_VALUE_CHARS
         and TAG_VALUE.fullmatch(value) is not None
     )
-
-
-def _sends_attributes(name: str, clock: Clock) -> bool:
-    key = (Directory.Meta.table_name, name)
-    now = clock.now()
-    cached = _cache.get(key)
-    # A clock that went back (a corrected system clock) reads again rather than trusting the entry.
-    if cached is not None and cached.read_at <= now < cached.read_at + SETTINGS_CACHE_SECONDS:
-        return cached.sends_attributes
-    try:
-        sends = store.load(name).send_configured_attributes
-    except (NotFound, BadRequest):
-        sends = False  # A deleted or unreadable directory sends nothing; the launch goes on.
-    _cache[key] = _Cached(now, sends)
-    return sends
-
-
-def forget_cached_settings() -> None:
-    _cache.clear()

@@ -149,6 +149,12 @@ def _all_directories() -> list[tuple[Directory, DirectorySettings]]:
     return found
 
 
+def cached_settings(name: str) -> DirectorySettings | None:
+    """The directory ``name``'s settings as this container last read them (at most 30 s
+    ago); None when there is no such directory."""
+    return next((settings for _, settings in _all_directories() if settings.name == name), None)
+
+
 def _syncing_directories() -> list[tuple[Directory, DirectorySettings]]:
     return [
         (item, settings) for item, settings in _all_directories() if settings.activate and settings.sync_users
