@@ -13,7 +13,6 @@ Everything here is pure: the caller passes the time of the last run and ``now``.
 
 from __future__ import annotations
 
-import calendar
 import re
 import time
 from dataclasses import dataclass
@@ -38,7 +37,13 @@ MIN_RATE_SECONDS = TICK_SECONDS
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 _RATE = re.compile(r"rate\((?P<value>[1-9][0-9]{0,5}) (?P<unit>minutes?|hours?|days?)\)")
 _CRON = re.compile(r"cron\((?P<fields>[^()]*)\)")
-_MONTHS = {name: number for number, name in enumerate(calendar.month_abbr) if name}
+# Spelled out: the calendar module's month names follow the process's locale, EventBridge's do not.
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1
+    )
+}
 _DAYS = {name: number for number, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), 1)}
 _VALUE = re.compile(r"[0-9]{1,4}|[A-Za-z]{3}")
 _HELP = (
@@ -60,7 +65,7 @@ _FIELDS = (
     _Field("minutes", 0, 59),
     _Field("hours", 0, 23),
     _Field("day of month", 1, 31, question_mark=True),
-    _Field("month", 1, 12, names={name.upper(): number for name, number in _MONTHS.items()}),
+    _Field("month", 1, 12, names=_MONTHS),
     _Field("day of week", 1, 7, names=_DAYS, question_mark=True),
     _Field("year", 1970, 2199),
 )
