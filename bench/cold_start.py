@@ -11,7 +11,12 @@ from bench.common import median_of, verdict
 from idp_core.config import Tables
 
 RUNS = 5
-HANDLERS = ("functions.sso.handler", "functions.otp.handler", "functions.adaptive.handler")
+HANDLERS = (
+    "functions.sso.handler",
+    "functions.otp.handler",
+    "functions.adaptive.handler",
+    "functions.provisioning.handler",
+)
 TARGET_RATIO = 1.5
 _IMPORT_LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|\s*(\S+)")
 

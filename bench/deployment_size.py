@@ -7,7 +7,7 @@ from pathlib import Path
 from bench.common import verdict
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ("sso", "otp", "adaptive")
+FUNCTIONS = ("sso", "otp", "adaptive", "provisioning")
 
 
 def tree_bytes(path: Path) -> int:
