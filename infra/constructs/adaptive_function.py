@@ -7,7 +7,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from infra.constructs.function import Access, IdpFunction
+from infra.constructs.function import ADMIN_GUARD_TABLES, Access, IdpFunction
 from infra.constructs.tables import Tables
 from infra.layer_build import REPO_ROOT
 
@@ -16,10 +16,12 @@ FUNCTION_DIR = REPO_ROOT / "functions" / "adaptive"
 # Users: an admin unlocks an account and removing a device lowers the user's device count.
 # Sessions: looking up the caller's session refreshes its last use. Settings: the policies
 # themselves. Apps are only read (which apps use a policy); the function never changes an
-# app, so it cannot weaken an app's second-factor policy either. It issues no assertion,
-# checks no second factor and sends no message: groups, factors, tokens, transactions and
-# rate limits stay out of its reach.
+# app, so it cannot weaken an app's second-factor policy either. Factors and directories
+# are only read, by the admin pages' guard (ADMIN_GUARD_TABLES). It issues no assertion,
+# checks no second factor and sends no message: groups, tokens, transactions and rate
+# limits stay out of its reach.
 ADAPTIVE_TABLES = {
+    **ADMIN_GUARD_TABLES,
     "users": Access.READ_WRITE,
     "devices": Access.READ_WRITE,
     "sessions": Access.READ_WRITE,

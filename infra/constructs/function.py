@@ -52,6 +52,20 @@ class Access(Enum):
     READ_WRITE = "read-write"
 
 
+# What the guard of every admin page (idp_core.web.auth.require_admin) reads besides the
+# user and the session: whether the admin has a factor and the MFA settings (when the
+# session's second-factor proof is stale), and the directory that checked a directory
+# admin's password ("Enable administrator login"). A function serving /admin pages without
+# them would answer AccessDenied as soon as an admin's proof went stale.
+ADMIN_GUARD_TABLES = {
+    "users": Access.READ_WRITE,
+    "sessions": Access.READ_WRITE,
+    "factors": Access.READ,
+    "settings": Access.READ,
+    "directories": Access.READ,
+}
+
+
 class IdpFunction(Construct):
     """One Lambda function of the IdP with its own log group and its own role.
 

@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from idp_core.config import ENV_DATA_KEY_ID, MessagingConfig
-from infra.constructs.function import Access, IdpFunction
+from infra.constructs.function import ADMIN_GUARD_TABLES, Access, IdpFunction
 from infra.constructs.tables import Tables
 from infra.layer_build import REPO_ROOT
 
@@ -28,6 +28,7 @@ OTP_TABLES = {
     "tokens": Access.READ_WRITE,
     "transactions": Access.READ_WRITE,
     "rate_limits": Access.READ_WRITE,
+    "directories": ADMIN_GUARD_TABLES["directories"],
 }
 # Every SNS resource ARN: topics and platform application endpoints.
 ANY_SNS_RESOURCE = "arn:*:sns:*:*:*"

@@ -12,7 +12,7 @@ from constructs import Construct
 
 from idp_core.config import ENV_DATA_KEY_ID, MessagingConfig
 from idp_core.directories.schedule import TICK_SECONDS
-from infra.constructs.function import Access, IdpFunction
+from infra.constructs.function import ADMIN_GUARD_TABLES, Access, IdpFunction
 from infra.constructs.network import ImportedNetwork
 from infra.constructs.tables import Tables
 from infra.layer_build import REPO_ROOT
@@ -22,9 +22,11 @@ FUNCTION_DIR = REPO_ROOT / "functions" / "provisioning"
 # Directories: their settings, sealed bind passwords and import state. Users and groups:
 # what the imports create, update and disable. Sessions: a disabled user's sessions end, and
 # the console's admin check refreshes the admin's session. Audit: every change and run.
-# It issues no assertion, checks no second factor and changes no app or policy: apps,
-# settings, factors, tokens, transactions, rate limits and devices stay out of its reach.
+# Factors and settings are only read, by the admin pages' guard (ADMIN_GUARD_TABLES). It
+# issues no assertion, checks no second factor and changes no app or policy: apps, tokens,
+# transactions, rate limits and devices stay out of its reach.
 PROVISIONING_TABLES = {
+    **ADMIN_GUARD_TABLES,
     "directories": Access.READ_WRITE,
     "users": Access.READ_WRITE,
     "groups": Access.READ_WRITE,

@@ -17,7 +17,7 @@ from tests.infra.test_infra_resources import function_of, role_statements
 
 # The tables the adaptive function changes, and the one it only reads.
 ADAPTIVE_READ_WRITE_KEYS = {"UsersTable", "DevicesTable", "SessionsTable", "SettingsTable", "AuditTable"}
-ADAPTIVE_READ_KEYS = {"AppsTable"}
+ADAPTIVE_READ_KEYS = {"AppsTable", "FactorsTable", "DirectoriesTable"}
 MESSAGING_VARIABLES = {"EMAIL_SENDER", "SMS_SENDER_ID", "SMS_ORIGINATION_NUMBER", "SMS_ALLOWED_COUNTRIES"}
 
 
@@ -87,14 +87,17 @@ def test_adaptive_role_changes_its_tables_and_only_reads_the_apps(synthesis: Syn
     assert {"Fn::Join": ["", [{"Fn::GetAtt": [sessions_id, "Arn"]}, "/index/by_user"]]} in own_resources
 
     # Apps: reads only, so the function can never change an app's second-factor policy.
+    # Factors and directories: reads only, by the admin pages' guard.
     assert sorted(_as_list(shared["Action"])) == sorted(READ_ACTIONS)
     assert not set(WRITE_ACTIONS) & set(_as_list(shared["Action"]))
-    assert _as_list(shared["Resource"]) == [{"Fn::GetAtt": [_table_id(synthesis, "AppsTable"), "Arn"]}]
-    apps_id = _table_id(synthesis, "AppsTable")
-    assert apps_id not in json.dumps(own_resources)
+    assert _table_ids(synthesis, _as_list(shared["Resource"])) == {
+        _table_id(synthesis, key) for key in ADAPTIVE_READ_KEYS
+    }
+    for key in ADAPTIVE_READ_KEYS:
+        assert _table_id(synthesis, key) not in json.dumps(own_resources), key
 
     everything = json.dumps([s["Resource"] for s in statements.values() if s is not statements["logs"]])
-    for output_key in ("GroupsTable", "FactorsTable", "TokensTable", "TransactionsTable", "RateLimitsTable"):
+    for output_key in ("GroupsTable", "TokensTable", "TransactionsTable", "RateLimitsTable"):
         assert _table_id(synthesis, output_key) not in everything, output_key
     assert "*" not in everything
 

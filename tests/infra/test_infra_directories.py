@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from idp_core.config import Tables
-from infra.constructs.function import READ_ACTIONS
+from infra.constructs.function import READ_ACTIONS, WRITE_ACTIONS
 from tests.infra.conftest import Synthesis
 from tests.infra.test_infra_resources import SERVICES, function_of, role_statements
 
@@ -79,9 +79,16 @@ def test_sso_role_unseals_bind_passwords_only_under_the_directory_context(synthe
 @pytest.mark.parametrize(
     "service", [service for service in SERVICES if service not in ("sso", "provisioning")]
 )
-def test_no_other_function_reaches_the_directories_or_their_passwords(
+def test_other_functions_only_read_the_directories_and_never_their_passwords(
     synthesis: Synthesis, service: str
 ) -> None:
-    statements = json.dumps(_statements(synthesis, service))
-    assert _directories_id(synthesis) not in statements
-    assert '"directory"' not in statements
+    """Their admin pages' guard reads the directory that checked an admin's password; no
+    other function changes a directory or unseals a bind password."""
+    statements = _statements(synthesis, service)
+    directories = _directories_id(synthesis)
+    (reads,) = [s for s in statements if s.get("Sid") == "ItemReadsOnSharedTables"]
+    assert directories in json.dumps(reads["Resource"])
+    assert not set(WRITE_ACTIONS) & set(reads["Action"])
+    others = [s for s in statements if s is not reads]
+    assert directories not in json.dumps(others)
+    assert '"directory"' not in json.dumps(statements)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from idp_core.config import ENV_DATA_KEY_ID, Settings
-from infra.constructs.function import TABLE_ACTIONS
+from infra.constructs.function import TABLE_ACTIONS, WRITE_ACTIONS
 from infra.constructs.network import NETWORK_INTERFACE_ACTIONS
 from infra.settings import DeploymentSettings, DirectoryNetwork, InfraConfigurationError
 from tests.infra.conftest import REPO_ROOT, Synthesis, synthesise
@@ -28,10 +28,10 @@ NETWORK_CONTEXT = {
     "directorySecurityGroupIds": SECURITY_GROUP_ID,
 }
 PROVISIONING_TABLE_KEYS = {"DirectoriesTable", "UsersTable", "GroupsTable", "SessionsTable", "AuditTable"}
+# Read only, by the admin pages' guard.
+GUARD_READ_KEYS = {"FactorsTable", "SettingsTable"}
 OTHER_TABLE_KEYS = {
     "AppsTable",
-    "SettingsTable",
-    "FactorsTable",
     "TokensTable",
     "TransactionsTable",
     "RateLimitsTable",
@@ -90,7 +90,11 @@ def test_provisioning_role_reaches_its_tables_and_no_other(synthesis: Synthesis)
     # Ending a disabled user's sessions queries them by user.
     sessions_id = _table_id(synthesis, "SessionsTable")
     assert {"Fn::Join": ["", [{"Fn::GetAtt": [sessions_id, "Arn"]}, "/index/by_user"]]} in resources
-    assert "ItemReadsOnSharedTables" not in statements
+    reads = statements["ItemReadsOnSharedTables"]
+    assert not set(WRITE_ACTIONS) & set(_as_list(reads["Action"]))
+    assert {r["Fn::GetAtt"][0] for r in _as_list(reads["Resource"]) if "Fn::GetAtt" in r} == {
+        _table_id(synthesis, key) for key in GUARD_READ_KEYS
+    }
     everything = json.dumps([s["Resource"] for sid, s in statements.items() if sid != "logs"])
     for output_key in OTHER_TABLE_KEYS:
         assert _table_id(synthesis, output_key) not in everything, output_key

@@ -417,3 +417,34 @@ def _table_id(synthesis: Synthesis, output_key: str) -> str:
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def _functions_serving(prefix: str) -> set[str]:
+    from idp_core.routing import DEFAULT_FUNCTION, PATH_FUNCTIONS
+
+    served = {function for path, function in PATH_FUNCTIONS.items() if path.startswith(prefix)}
+    return {DEFAULT_FUNCTION} | served
+
+
+@pytest.mark.parametrize("service", sorted(_functions_serving("/admin")))
+def test_every_function_serving_admin_pages_reaches_what_their_guard_reads(
+    synthesis: Synthesis, service: str
+) -> None:
+    """require_admin reads the factors and the MFA settings when an admin's second-factor
+    proof is stale, and the directory that checked a directory admin's password: without
+    these a function's console pages fail with AccessDenied (moto does not enforce IAM,
+    so only the template can show it)."""
+    from infra.constructs.function import ADMIN_GUARD_TABLES, READ_ACTIONS, WRITE_ACTIONS, Access
+
+    _, function = function_of(synthesis, service)
+    statements = role_statements(synthesis, function)
+    for concern, access in ADMIN_GUARD_TABLES.items():
+        table_id = _table_id(synthesis, Tables.output_name(concern))
+        needed = READ_ACTIONS + (WRITE_ACTIONS if access is Access.READ_WRITE else ())
+        granted = {
+            action
+            for statement in statements
+            if {"Fn::GetAtt": [table_id, "Arn"]} in _as_list(statement.get("Resource"))
+            for action in _as_list(statement.get("Action"))
+        }
+        assert set(needed) <= granted, f"{service} cannot {sorted(set(needed) - granted)} on {concern}"
