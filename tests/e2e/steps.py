@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pyotp
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.e2e.conftest import LocalIdp
 
@@ -19,6 +21,23 @@ def submit_password(page: Page, username: str, password: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+
+
+def submit_password_with(page: Page, choice: str, username: str, password: str) -> None:
+    """Sign in on the form's "Sign in with" choice (a user store's display name)."""
+    page.get_by_label("Sign in with").select_option(label=choice)
+    submit_password(page, username, password)
+
+
+@contextmanager
+def fresh_browser_page(browser: Browser) -> Iterator[Page]:
+    """A page in a new browser profile: none of the cookies of whoever signed in before."""
+    context = browser.new_context()
+    context.set_default_timeout(15_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def add_demo_user(local_idp: LocalIdp, username: str, password: str) -> None:

@@ -88,6 +88,7 @@ def save_directory(
         _create(checked, sealed, now)
     else:
         _replace_settings(checked, sealed, now)
+    _forget_cached_directories()
     audit.record(
         "directory.created" if create else "directory.changed",
         "success",
@@ -139,4 +140,16 @@ def delete_directory(name: str, *, context: AuditContext | None = None, clock: C
         if condition_failed(exc):
             raise NotFound(f"There is no directory {key!r}.") from exc
         raise
+    _forget_cached_directories()
     audit.record("directory.deleted", "success", context=context, subject=key, clock=clock)
+
+
+def _forget_cached_directories() -> None:
+    """Let this container's sign-in see a change at once (like the adaptive policies): the
+    local stack serves the console and the sign-in form in one process, so without it a new
+    user store would be missing from "Sign in with" for up to 30 seconds. Other containers
+    still keep their copy until it expires."""
+    # Imported here: the sign-in module imports this one.
+    from idp_core.directories.signin import forget_cached_directories
+
+    forget_cached_directories()
