@@ -357,9 +357,12 @@ def start_stack(
     env: Mapping[str, str] | None = None,
     access_log: TextIO | None = None,
     tick_seconds: float = DEFAULT_TICK_SECONDS,
+    announce: Callable[[LocalState], None] | None = None,
 ) -> RunningStack:
     """Start everything and write the state file; the caller must call ``stop()``.
-    ``tick_seconds``: how often the scheduled imports' tick comes (0: never).
+    ``tick_seconds``: how often the scheduled imports' tick comes (0: never). ``announce``
+    runs just before the state file is written, so whoever waits for the file (the CLI,
+    a test) finds what it printed already there.
 
     This changes ``os.environ`` (AWS endpoint, credentials and the handler's settings),
     because the handler, boto3 and PynamoDB read them there: run it in its own process.
@@ -432,6 +435,8 @@ def start_stack(
             settings_env=settings_env,
         )
         gateway.start()
+        if announce is not None:
+            announce(state)
         write_state(state, path)
         if ticker is not None:
             ticker.start()
@@ -488,6 +493,11 @@ def instructions(state: LocalState) -> str:
     )
 
 
+def _print(out: TextIO, text: str) -> None:
+    out.write(text)
+    out.flush()
+
+
 def run(
     host: str | None = None,
     port: int | None = None,
@@ -521,15 +531,13 @@ def run(
             port,
             access_log=sys.stderr,
             tick_seconds=DEFAULT_TICK_SECONDS if tick_seconds is None else tick_seconds,
+            announce=lambda state: _print(out, instructions(state)),
         )
         try:
-            out.write(instructions(stack.state))
-            out.flush()
             # A bounded wait keeps the main thread responsive to signals on every platform.
             while not stopping.wait(0.5):
                 pass
-            out.write("Stopping the local IdP.\n")
-            out.flush()
+            _print(out, "Stopping the local IdP.\n")
         finally:
             stack.stop()
     finally:
