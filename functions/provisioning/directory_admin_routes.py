@@ -107,7 +107,6 @@ def _form_context(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
             (switch, console.SWITCH_LABELS[switch], console.SWITCH_HELP[switch]) for switch in SWITCHES
         ],
         "last_run": None,
-        "last_run_finished": None,
         "pending": None,
         "running_since": None,
         "last_failure": None,
@@ -120,7 +119,6 @@ def _directory_context(row: console.DirectoryRow, values: dict[str, Any] | None 
     context = _form_context(values or console.form_values(row.settings), creating=False)
     context.update(
         last_run=row.last_run,
-        last_run_finished=row.last_run_finished,
         pending=row.pending,
         running_since=row.running_since,
         last_failure=row.last_failure,

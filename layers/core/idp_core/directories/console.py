@@ -18,7 +18,7 @@ from typing import Any
 
 from idp_core import audit
 from idp_core.audit import AuditContext
-from idp_core.clock import SYSTEM_CLOCK, Clock, readable_utc
+from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.directories import client, scheduling, store
 from idp_core.directories.errors import DirectoryError
 from idp_core.directories.imports import RunCounts
@@ -86,31 +86,13 @@ MAPPED_FIELDS = tuple(item.name for item in fields(AttributeMap))
 
 
 @dataclass(frozen=True)
-class PendingImport:
-    """An "Import now" waiting for the next scheduled check."""
-
-    requested: str
-    full: bool
-    requested_by: str | None
-
-
-@dataclass(frozen=True)
-class FailedRun:
-    failed: str
-    full: bool
-    reason: str
-
-
-@dataclass(frozen=True)
 class DirectoryRow:
     settings: DirectorySettings
     last_run: RunCounts | None
-    # When the last run finished, as pages show times.
-    last_run_finished: str | None = None
-    pending: PendingImport | None = None
-    # When the run holding the directory's lock started, as pages show times.
-    running_since: str | None = None
-    last_failure: FailedRun | None = None
+    pending: scheduling.ImportRequest | None = None
+    # When the run holding the directory's lock started.
+    running_since: float | None = None
+    last_failure: scheduling.Failure | None = None
 
     @property
     def switches_on(self) -> list[str]:
@@ -269,20 +251,12 @@ def directory_row(name: str, clock: Clock = SYSTEM_CLOCK) -> DirectoryRow:
 
 
 def _row(item: Directory, now: float) -> DirectoryRow:
-    request = scheduling.pending_request(item)
-    failure = scheduling.last_failure(item)
-    last_run = RunCounts.from_json(item.last_run) if item.last_run else None
     return DirectoryRow(
         store.settings_of(item),
-        last_run,
-        last_run_finished=readable_utc(last_run.finished_at) if last_run is not None else None,
-        pending=None
-        if request is None
-        else PendingImport(readable_utc(request.requested_at) or "—", request.full, request.requested_by),
-        running_since=readable_utc(scheduling.running_since(item, now)),
-        last_failure=None
-        if failure is None
-        else FailedRun(readable_utc(failure.failed_at) or "—", failure.full, failure.reason),
+        RunCounts.from_json(item.last_run) if item.last_run else None,
+        pending=scheduling.pending_request(item),
+        running_since=scheduling.running_since(item, now),
+        last_failure=scheduling.last_failure(item),
     )
 
 

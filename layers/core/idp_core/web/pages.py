@@ -29,13 +29,18 @@ STYLESHEET_PATH = "/static/idp.css"
 def environment() -> jinja2.Environment:
     import jinja2
 
-    return jinja2.Environment(
+    from idp_core.clock import readable_utc
+
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # Epoch seconds as pages show times: {{ item.changed_at | utc }}.
+    env.filters["utc"] = readable_utc
+    return env
 
 
 def render_text(req: WebRequest, template: str, **context: Any) -> str:
