@@ -46,6 +46,7 @@ from idp_core.models import create_tables
 from idp_local.gateway import LambdaHandler, LocalGateway, LocalRequest, LocalResponse, LocalRoute
 from idp_local.idp_metadata import idp_metadata_xml
 from idp_local.outbox import outbox_route, record_send_times
+from idp_local.moto_extensions import install as install_moto_extensions
 from idp_local.state import (
     CREDENTIALS_FILE_NAME,
     DUMMY_CREDENTIALS,
@@ -185,6 +186,7 @@ def start_moto(host: str = "127.0.0.1") -> tuple[ThreadedMotoServer, str]:
     # werkzeug logs every moto request at INFO; the gateway's access log is the useful one.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
+    install_moto_extensions()
     server.start()
     record_send_times(DEMO_ACCOUNT_ID, REGION)
     bound_host, port = server.get_host_and_port()
