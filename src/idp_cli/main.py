@@ -1135,6 +1135,11 @@ def build_parser() -> argparse.ArgumentParser:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--local", action="store_true", help="act on the running local stack (idp local)")
     target.add_argument("--stack", metavar="NAME", help="act on the deployed CloudFormation stack NAME")
+    parser.add_argument(
+        "--region",
+        metavar="REGION",
+        help="the AWS region of --stack (default: AWS_REGION, AWS_DEFAULT_REGION, then the profile's region)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
@@ -1564,6 +1569,12 @@ def _main(argv: Sequence[str] | None, out: TextIO, err: TextIO, stdin: TextIO) -
         return int(exc.code or 0)
     if args.run == "local":
         return _run_local(args, out, err)
+    if args.region is not None and args.local:
+        raise UsageError("--region chooses where --stack is; the local stack's region is in its state file.")
+    from idp_cli.region import choose_region
+
+    args.region_choice = choose_region(args.region)
+    args.region_choice.apply(os.environ)
 
     settings = _settings_for(args)
     from idp_core.models import bind_tables
