@@ -1347,6 +1347,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit = _listing(commands.add_parser("audit", help="show recent audit events"), "audit")
     audit.add_argument("--days", type=int, default=1)
     audit.add_argument("--limit", type=int, default=100)
+
+    from idp_cli import doctor
+
+    doctor.add_parser(commands)
     return parser
 
 
@@ -1493,6 +1497,11 @@ def _use_stack(name: str) -> Settings:
     except BotoCoreError as exc:
         raise UsageError(f"Cannot reach CloudFormation to read the stack {name!r}: {exc}") from exc
     outputs = {item["OutputKey"]: item["OutputValue"] for item in stacks[0].get("Outputs", [])}
+    return settings_from_outputs(name, outputs)
+
+
+def settings_from_outputs(name: str, outputs: Mapping[str, str]) -> Settings:
+    """The settings of the stack ``name`` from its CloudFormation outputs."""
     missing = sorted(key for key in STACK_OUTPUTS if key not in outputs)
     if missing:
         raise UsageError(f"The stack {name!r} has no output {missing[0]}; is it a serverless-idp stack?")
@@ -1575,6 +1584,10 @@ def _main(argv: Sequence[str] | None, out: TextIO, err: TextIO, stdin: TextIO) -
 
     args.region_choice = choose_region(args.region)
     args.region_choice.apply(os.environ)
+    # Commands in their own module (``idp doctor``) find their stack themselves.
+    entry: Callable[[argparse.Namespace, TextIO, TextIO], int] | None = getattr(args, "entry", None)
+    if entry is not None:
+        return entry(args, out, err)
 
     settings = _settings_for(args)
     from idp_core.models import bind_tables
