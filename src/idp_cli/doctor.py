@@ -236,14 +236,13 @@ def _stack_target(name: str, choice: RegionChoice) -> tuple[Target, list[Finding
                 f"Cannot read the stack {name} in {choice.region}: {error.get('Code')}: "
                 f"{error.get('Message')}",
                 "The CLI's credentials need cloudformation:DescribeStacks and ListStackResources on the "
-                "stack "
-                "(the stack's OperatorPolicyArn output).",
+                "stack (the stack's OperatorPolicyArn output).",
             )
         elsewhere = find_stack_region(name, exclude=choice.region)
         if elsewhere is None:
             raise UsageError(
-                f"There is no CloudFormation stack {name!r} in {choice.region} ({choice.source}) "
-                "nor in any other region these credentials can read."
+                f"There is no CloudFormation stack {name!r} in {choice.region} ({choice.source}) nor in any "
+                "other region these credentials can read."
             ) from exc
         return Finding(
             REGION,
@@ -349,8 +348,8 @@ def check_saml_providers(target: Target, aws_apps: Sequence[Any]) -> list[Findin
                 SAML_PROVIDER,
                 WARNING,
                 "No AWS app is configured, so no IAM SAML provider or role was checked.",
-                f"{target.idp} app add-aws NAME --account-id {target.account_id} --role ROLE=GROUP "
-                "(README: Deploying to your account)",
+                f"{target.idp} app add-aws NAME --account-id {target.account_id} --role ROLE=GROUP (README: "
+                "Deploying to your account)",
             )
         ]
     providers: dict[str, list[str]] = {}
@@ -375,8 +374,7 @@ def _other_account(target: Target, account_id: str, app_names: Sequence[str]) ->
         f"The app(s) {', '.join(app_names)} sign in to account {account_id}; doctor checks IAM only in "
         f"account {target.account_id}, whose credentials it uses.",
         f"With credentials for {account_id}, compare `aws iam get-saml-provider` with `{target.idp} "
-        "metadata` "
-        "and each role's trust policy with the README's.",
+        "metadata` and each role's trust policy with the README's.",
     )
 
 
@@ -413,8 +411,8 @@ def _check_provider(target: Target, arn: str, app_names: Sequence[str], current:
             SAML_PROVIDER,
             PROBLEM,
             f"{about} does not exist: AWS refuses every sign-in to the app.",
-            f"{register}\n{target.aws} iam create-saml-provider --name {name} "
-            "--saml-metadata-document file://idp-metadata.xml",
+            f"{register}\n{target.aws} iam create-saml-provider --name {name} --saml-metadata-document "
+            "file://idp-metadata.xml",
         )
     try:
         held = parse_provider_metadata(provider["SAMLMetadataDocument"])
@@ -429,8 +427,8 @@ def _check_provider(target: Target, arn: str, app_names: Sequence[str], current:
         return Finding(
             SAML_PROVIDER,
             PROBLEM,
-            f"{about} holds the entity ID {held.entity_id}, but the IdP is now {current.entity_id} "
-            "(its URL changed): AWS refuses its assertions.",
+            f"{about} holds the entity ID {held.entity_id}, but the IdP is now {current.entity_id} (its URL "
+            "changed): AWS refuses its assertions.",
             f"{register}\n{update}",
         )
     if not current.certificates:
@@ -568,8 +566,7 @@ def _check_role(
                 PROBLEM,
                 f"The {about} does not exist: AWS refuses the sign-in of everyone mapped to it.",
                 f"{target.aws} iam create-role --role-name {name} --max-session-duration "
-                f"{max(duration, 3600)} "
-                f"--assume-role-policy-document '{policy}'\n"
+                f"{max(duration, 3600)} --assume-role-policy-document '{policy}'\n"
                 "then attach the permissions the group should have.",
             )
         ]
@@ -608,8 +605,8 @@ def _check_role(
             Finding(
                 ROLE,
                 OK,
-                f"The {about} trusts {provider} for {app.acs_url} with session tags, and its sessions "
-                f"(at most {longest} s) cover the app's {duration} s.",
+                f"The {about} trusts {provider} for {app.acs_url} with session tags, and its sessions (at "
+                f"most {longest} s) cover the app's {duration} s.",
             )
         )
     return findings
@@ -644,8 +641,7 @@ def trust_policy_gaps(document: Any, provider: str, audience: str) -> list[Trust
             TrustGap(
                 PROBLEM,
                 f"denies sts:AssumeRoleWithSAML to {provider} outright, which overrides any Allow: AWS "
-                "refuses "
-                "every sign-in to the role.",
+                "refuses every sign-in to the role.",
             )
         ]
     assume = [statement for statement in statements if _allows(statement, "sts:AssumeRoleWithSAML")]
@@ -665,8 +661,7 @@ def trust_policy_gaps(document: Any, provider: str, audience: str) -> list[Trust
                 TrustGap(
                     PROBLEM,
                     "allows sts:AssumeRoleWithSAML without a SAML:aud condition: it does not pin the "
-                    "sign-in "
-                    f"endpoint ({audience}) that assertions must be addressed to.",
+                    f"sign-in endpoint ({audience}) that assertions must be addressed to.",
                 )
             )
         else:
@@ -692,8 +687,8 @@ def trust_policy_gaps(document: Any, provider: str, audience: str) -> list[Trust
         gaps.append(
             TrustGap(
                 WARNING,
-                "does not allow sts:SetSourceIdentity, which the README's trust policy grants (the IdP sends "
-                "no SourceIdentity today, so sign-ins still work).",
+                "does not allow sts:SetSourceIdentity, which the README's trust policy grants (the IdP "
+                "sends no SourceIdentity today, so sign-ins still work).",
             )
         )
     return gaps
@@ -798,13 +793,12 @@ def check_email(target: Target) -> list[Finding]:
             Finding(
                 EMAIL,
                 PROBLEM,
-                f"The SES sender {address} is not verified in {target.region} ({state}): SES refuses to send "
-                "codes and notices from it.",
-                f"{target.aws} sesv2 create-email-identity --email-identity {domain}   (then publish the "
-                "DKIM "
-                f"records SES shows)\nor {target.aws} sesv2 create-email-identity --email-identity "
-                f"{address}   "
-                "(README: Leaving the SES sandbox)",
+                f"The SES sender {address} is not verified in {target.region} ({state}): SES refuses to "
+                "send codes and notices from it.",
+                f"{target.aws} sesv2 create-email-identity --email-identity {domain}"
+                "   (then publish the DKIM records SES shows)\n"
+                f"or {target.aws} sesv2 create-email-identity --email-identity {address}"
+                "   (README: Leaving the SES sandbox)",
             )
         )
     account = aws.client("sesv2").get_account()
@@ -816,8 +810,8 @@ def check_email(target: Target) -> list[Finding]:
                 PROBLEM,
                 f"Sending is paused for the SES account in {target.region} (enforcement status "
                 f"{account.get('EnforcementStatus')}): no code or notice goes out.",
-                "See the SES console's Account dashboard for the reason, then "
-                f"{target.aws} sesv2 put-account-sending-attributes --sending-enabled",
+                f"See the SES console's Account dashboard for the reason, then {target.aws} sesv2 "
+                "put-account-sending-attributes --sending-enabled",
             )
         )
     if account.get("ProductionAccessEnabled"):
@@ -826,8 +820,7 @@ def check_email(target: Target) -> list[Finding]:
                 EMAIL,
                 OK,
                 f"SES in {target.region} has production access ({quota.get('Max24HourSend', 0):.0f} "
-                "messages a "
-                f"day, {quota.get('MaxSendRate', 0):.0f} a second).",
+                f"messages a day, {quota.get('MaxSendRate', 0):.0f} a second).",
             )
         )
     else:
@@ -836,14 +829,12 @@ def check_email(target: Target) -> list[Finding]:
             Finding(
                 EMAIL,
                 PROBLEM,
-                f"SES in {target.region} is in its sandbox: codes and notices reach only verified "
-                "addresses, at "
-                f"most {quota.get('Max24HourSend', 200):.0f} a day"
+                f"SES in {target.region} is in its sandbox: codes and notices reach only verified addresses, "
+                f"at most {quota.get('Max24HourSend', 200):.0f} a day"
                 + (f" (a request for production access is {review.lower()})." if review else "."),
-                "SES console > Account dashboard > Request production access, or "
-                f"{target.aws} sesv2 put-account-details --production-access-enabled --mail-type "
-                "TRANSACTIONAL "
-                "--website-url URL --use-case-description TEXT   (README: Leaving the SES sandbox)",
+                f"SES console > Account dashboard > Request production access, or {target.aws} sesv2 "
+                "put-account-details --production-access-enabled --mail-type TRANSACTIONAL --website-url "
+                "URL --use-case-description TEXT   (README: Leaving the SES sandbox)",
             )
         )
     return findings
@@ -871,11 +862,9 @@ def check_sms(target: Target) -> list[Finding]:
                 SMS,
                 PROBLEM,
                 f"SNS SMS in {target.region} is in its sandbox: codes go only to the verified sandbox "
-                "numbers "
-                "(at most 10).",
+                "numbers (at most 10).",
                 "SNS console > Text messaging (SMS) > Exit SMS sandbox (a support case; README: Leaving "
-                "the SNS "
-                "SMS sandbox)",
+                "the SNS SMS sandbox)",
             )
         )
     else:
@@ -895,8 +884,8 @@ def check_sms(target: Target) -> list[Finding]:
                 + ("" if raw else " (the default)")
                 + f": SNS stops sending codes once it is spent (about {int(limit / US_SMS_PRICE)} texts to "
                 "US numbers).",
-                "Ask AWS Support for a higher SNS text messaging spend limit, then "
-                f"{target.aws} sns set-sms-attributes --attributes MonthlySpendLimit=AMOUNT",
+                f"Ask AWS Support for a higher SNS text messaging spend limit, then {target.aws} sns "
+                "set-sms-attributes --attributes MonthlySpendLimit=AMOUNT",
             )
         )
     else:
@@ -917,8 +906,8 @@ def check_api_gateway_logging(target: Target) -> list[Finding]:
         f"{target.aws} iam create-role --role-name {name} --assume-role-policy-document "
         '\'{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"apigateway.amazonaws.com"},'
         '"Action":"sts:AssumeRole"}]}\'\n'
-        f"{target.aws} iam attach-role-policy --role-name {name} "
-        "--policy-arn arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs\n"
+        f"{target.aws} iam attach-role-policy --role-name {name} --policy-arn "
+        "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs\n"
         f"{target.aws} apigateway update-account --patch-operations "
         f"op=replace,path=/cloudwatchRoleArn,value=arn:aws:iam::{target.account_id}:role/{name}"
     )
@@ -928,8 +917,8 @@ def check_api_gateway_logging(target: Target) -> list[Finding]:
                 API_LOGGING,
                 PROBLEM,
                 f"API Gateway in {target.region} has no CloudWatch Logs role (the account's "
-                "cloudwatchRoleArn): "
-                "the stage cannot write its access logs, and a stage with access logs fails to deploy.",
+                "cloudwatchRoleArn): the stage cannot write its access logs, and a stage with access logs "
+                "fails to deploy.",
                 fix,
             )
         ]
@@ -972,9 +961,8 @@ def check_waf(target: Target) -> list[Finding]:
                     Finding(
                         WAF,
                         PROBLEM,
-                        f"{about} is not associated with the stack's AWS WAF web ACL {acl_name}: its "
-                        "per-IP rate "
-                        "rules and managed rules do not apply.",
+                        f"{about} is not associated with the stack's AWS WAF web ACL {acl_name}: its per-IP "
+                        "rate rules and managed rules do not apply.",
                         f"{target.aws} wafv2 associate-web-acl --web-acl-arn {acl_arn} --resource-arn "
                         f"{stage_arn}\n"
                         "or redeploy the stack (make deploy).",
@@ -986,8 +974,7 @@ def check_waf(target: Target) -> list[Finding]:
                         WAF,
                         WARNING,
                         f"{about} has no AWS WAF web ACL (the stack was deployed with -c waf=false): one "
-                        "client "
-                        "can use up the stage's throttle and lock everyone out with 429 answers.",
+                        "client can use up the stage's throttle and lock everyone out with 429 answers.",
                         "make deploy   (WAF is on by default; leave out -c waf=false)",
                     )
                 )

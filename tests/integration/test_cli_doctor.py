@@ -354,8 +354,8 @@ def test_a_provider_with_an_old_certificate_is_a_problem(
     assert "not the IdP's current one" in problem["message"]
     assert "AWS refuses the IdP's signatures" in problem["message"]
     assert problem["fix"].endswith(
-        f"iam update-saml-provider --saml-provider-arn {stack.provider_arn} "
-        "--saml-metadata-document file://idp-metadata.xml"
+        f"iam update-saml-provider --saml-provider-arn {stack.provider_arn} --saml-metadata-document "
+        "file://idp-metadata.xml"
     )
 
 
@@ -375,8 +375,8 @@ def test_a_provider_with_another_entity_id_is_a_problem(
     assert problem["check"] == "saml-provider"
     assert problem["message"] == (
         f"The IAM SAML provider {stack.provider_name} (app aws-prod) holds the entity ID "
-        f"https://idp.old.example.com/saml/metadata, but the IdP is now {entity_id_for(stack.base_url)} "
-        "(its URL changed): AWS refuses its assertions."
+        f"https://idp.old.example.com/saml/metadata, but the IdP is now {entity_id_for(stack.base_url)} (its "
+        "URL changed): AWS refuses its assertions."
     )
 
 
@@ -472,8 +472,8 @@ def _no_source_identity(statement: dict[str, Any]) -> None:
         (
             _another_endpoint,
             "problem",
-            "requires SAML:aud https://eu-west-1.signin.aws.amazon.com/saml, but the app's assertions go to "
-            f"{AWS_SIGNIN}: AWS refuses the sign-in.",
+            "requires SAML:aud https://eu-west-1.signin.aws.amazon.com/saml, but the app's assertions go "
+            f"to {AWS_SIGNIN}: AWS refuses the sign-in.",
         ),
         (_no_tag_session, "problem", "does not allow sts:TagSession"),
         # The IdP sends no SourceIdentity yet, so sign-ins work: a warning, exit 0.
@@ -598,8 +598,8 @@ def test_the_ses_sandbox_is_a_problem(stack: Deployed, capsys: pytest.CaptureFix
     problem = the_problem(findings)
     assert problem["check"] == "ses"
     assert problem["message"].startswith(
-        f"SES in {REGION} is in its sandbox: codes and notices reach only verified addresses, at most 200 "
-        "a day"
+        f"SES in {REGION} is in its sandbox: codes and notices reach only verified addresses, at most 200 a "
+        "day"
     )
     assert "put-account-details --production-access-enabled" in problem["fix"]
 
@@ -696,8 +696,8 @@ def test_a_web_acl_not_associated_with_the_stage_is_a_problem(
     assert problem["check"] == "waf"
     assert problem["message"].startswith(f"The stage prod of API {stack.api_id} is not associated")
     assert problem["fix"].startswith(
-        f"aws --region {REGION} wafv2 associate-web-acl --web-acl-arn {stack.web_acl_arn} "
-        f"--resource-arn {stack.stage_arn}"
+        f"aws --region {REGION} wafv2 associate-web-acl --web-acl-arn {stack.web_acl_arn} --resource-arn "
+        f"{stack.stage_arn}"
     )
 
 
@@ -773,8 +773,7 @@ def test_an_unknown_stack_is_bad_usage(aws_endpoint: str, capsys: pytest.Capture
     assert (code, findings) == (2, [])
     assert err == (
         f"idp: There is no CloudFormation stack 'NoSuchStack' in {REGION} (AWS_REGION) nor in any other "
-        "region "
-        "these credentials can read.\n"
+        "region these credentials can read.\n"
     )
 
 
