@@ -304,6 +304,37 @@ def test_the_text_report_says_all_is_well(stack: Deployed, capsys: pytest.Captur
     assert "PROBLEM" not in out and "fix:" not in out
 
 
+def test_the_text_report_prints_each_fix_under_its_finding_once(
+    stack: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = readme_trust_policy(stack.provider_arn)
+    document["Statement"][0]["Action"] = "sts:AssumeRoleWithSAML"
+    set_trust(stack, document)
+
+    code = main(["--stack", stack.name, "doctor"])
+    lines = capsys.readouterr().out.splitlines()
+
+    assert code == 1
+    tag_session = next(index for index, line in enumerate(lines) if "sts:TagSession" in line)
+    assert lines[tag_session].startswith("PROBLEM  role ")
+    assert (
+        lines[tag_session + 1]
+        .lstrip()
+        .startswith(f"fix: aws --region {REGION} iam update-assume-role-policy")
+    )
+    assert (
+        lines[tag_session + 2].lstrip()
+        == "(this replaces the trust policy: keep any other statement you need in it)"
+    )
+    # The SetSourceIdentity warning has the same fix, which is not printed twice.
+    assert (
+        lines[tag_session + 3].startswith("warning  role ")
+        and "sts:SetSourceIdentity" in lines[tag_session + 3]
+    )
+    assert lines[tag_session + 4].lstrip() == "fix: (as above)"
+    assert lines[-1] == "1 problem, 1 warning."
+
+
 # ---------------------------------------------------------------- the IAM SAML provider
 
 
