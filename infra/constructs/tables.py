@@ -22,8 +22,11 @@ class Tables(Construct):
     the LDAP / Active Directory user stores.
 
     Names are left to CloudFormation so that several stacks can live in one account and
-    region; the function finds them through its environment. Every table is retained when
-    the stack is deleted: it holds the identity store and the audit trail.
+    region; the function finds them through its environment. Every table holds part of the
+    identity store or the audit trail, so it is retained when the stack is deleted or a
+    change would replace it (but not when the stack's first creation rolls back: nothing to
+    orphan then), and DynamoDB's deletion protection refuses a DeleteTable from anyone until
+    it is turned off.
 
     Encryption uses the AWS managed key (aws/dynamodb): every use shows in the customer's
     CloudTrail, there is no key policy to get wrong, and no scheduled key deletion can make
@@ -81,5 +84,6 @@ class Tables(Construct):
             ),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             time_to_live_attribute=TTL_ATTRIBUTE if ttl else None,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+            deletion_protection=True,
         )

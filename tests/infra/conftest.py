@@ -37,6 +37,20 @@ MESSAGING_CONTEXT = {
 }
 
 
+# The switches that are on by default, turned off (accounts that manage the API Gateway
+# CloudWatch role centrally, deployments with their own firewall).
+SWITCHES_OFF_CONTEXT = {"waf": "false", "apiGatewayCloudWatchRole": "false"}
+# The switches that are off by default, turned on, with a custom domain whose DNS the
+# deployer manages elsewhere (no hosted zone).
+SWITCHES_ON_CONTEXT = {
+    "tracing": "true",
+    "alarmEmail": "idp-alarms@example.com",
+    "smsMonthlySpendLimit": "50",
+    "customDomainName": "sso.example.org",
+    "certificateArn": CUSTOM_DOMAIN_CONTEXT["certificateArn"],
+}
+
+
 @dataclass(frozen=True)
 class Synthesis:
     """What one synthesis produced; ``validation_error`` is set when cdk-nag failed it."""
@@ -104,3 +118,13 @@ def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
 @pytest.fixture(scope="session")
 def custom_domain_synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
     return synthesise(tmp_path_factory.mktemp("cdk-out-domain"), CUSTOM_DOMAIN_CONTEXT | MESSAGING_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def switches_off_synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+    return synthesise(tmp_path_factory.mktemp("cdk-out-off"), SWITCHES_OFF_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def switches_on_synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+    return synthesise(tmp_path_factory.mktemp("cdk-out-on"), SWITCHES_ON_CONTEXT)
