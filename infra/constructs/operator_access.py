@@ -3,7 +3,7 @@ managed policy to attach to the operators' users, groups or roles (output Operat
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Fn, Stack, Validations
+from aws_cdk import Acknowledgment, Fn, Stack, Token, Validations
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -117,7 +117,16 @@ class OperatorAccess(Construct):
             description=f"Operators of the serverless IdP stack {stack.stack_name}: what `idp --stack` needs",
             statements=statements,
         )
-        partition, account, region = "<AWS::Partition>", "<AWS::AccountId>", "<AWS::Region>"
+        # cdk-nag names a finding by the ARN as synthesised: a pseudo parameter where the
+        # value is only known at deploy time, the value itself where the CLI supplied it.
+        partition, account, region = (
+            f"<AWS::{name}>" if Token.is_unresolved(value) else value
+            for name, value in (
+                ("Partition", stack.partition),
+                ("AccountId", stack.account),
+                ("Region", stack.region),
+            )
+        )
         reasons = {
             f"arn:{partition}:cloudformation:{region}:{account}:stack/{stack.stack_name}/*": (
                 "This stack only: a stack ARN ends with an id CloudFormation assigns at creation."

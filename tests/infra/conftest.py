@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,9 @@ SWITCHES_ON_CONTEXT = {
     "customDomainName": "sso.example.org",
     "certificateArn": CUSTOM_DOMAIN_CONTEXT["certificateArn"],
 }
+
+
+DEPLOY_ENVIRONMENT = {"CDK_DEFAULT_ACCOUNT": "111122223333", "CDK_DEFAULT_REGION": "eu-west-1"}
 
 
 @dataclass(frozen=True)
@@ -128,3 +132,13 @@ def switches_off_synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesi
 @pytest.fixture(scope="session")
 def switches_on_synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
     return synthesise(tmp_path_factory.mktemp("cdk-out-on"), SWITCHES_ON_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def deploy_environment_synthesis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesis]:
+    """As `cdk deploy` synthesises: the CLI sets the account and region of the credentials,
+    so ARNs carry them literally instead of pseudo parameters."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in DEPLOY_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        yield synthesise(tmp_path_factory.mktemp("cdk-out-env"))

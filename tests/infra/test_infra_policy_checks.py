@@ -9,8 +9,15 @@ import pytest
 from tests.infra.conftest import Synthesis
 
 # Every synthesis of the session: the defaults, a custom domain with its hosted zone and the
-# messaging settings, every default switch turned off, and every optional one turned on.
-SYNTHESES = ("synthesis", "custom_domain_synthesis", "switches_off_synthesis", "switches_on_synthesis")
+# messaging settings, every default switch turned off, every optional one turned on, and the
+# defaults with the account and region a deployment's credentials give.
+SYNTHESES = (
+    "synthesis",
+    "custom_domain_synthesis",
+    "switches_off_synthesis",
+    "switches_on_synthesis",
+    "deploy_environment_synthesis",
+)
 
 # CDK's Function adds DependsOn on its role (so the role's policy exists before the first
 # invocation) although the Role GetAtt already orders the two; the duplicate is harmless.

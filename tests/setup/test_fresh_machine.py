@@ -176,13 +176,22 @@ def test_cdk_from_a_fresh_clone_sets_up_only_the_deploy_environment(
         assert not venv_has(clone, module), f"the deploy environment should not install {module}"
 
 
-def test_make_synth_needs_only_python3_and_node(tmp_path: Path, fresh_environment: dict[str, str]) -> None:
-    """`make synth` (and `make deploy` / `make bootstrap`, which share its `deploy-env` step)."""
+def test_the_deploy_targets_set_up_without_the_test_tools(
+    tmp_path: Path, fresh_environment: dict[str, str]
+) -> None:
+    """`make synth`, `make deploy` and `make bootstrap` share the `deploy-env` step (the CDK
+    CLI then runs the app command the test above runs); it needs only python3 and npm."""
     clone = fresh_clone(tmp_path)
-    output = run(["make", "synth"], clone, fresh_environment)
+    output = run(["make", "deploy-env"], clone, fresh_environment)
     assert "Installed uv" in output
-    assert (clone / "cdk.out" / "ServerlessIdp.template.json").is_file()
+    assert (clone / "node_modules" / ".bin" / "cdk").exists()
+    assert (clone / "node_modules" / ".bin" / "node").exists()
+    assert venv_has(clone, "aws_cdk")
     assert not venv_has(clone, "pytest")
+    for target in ("synth", "deploy", "bootstrap"):
+        planned = run(["make", "--dry-run", target], clone, fresh_environment)
+        assert "scripts/cdk_app.py --setup-only" in planned
+        assert f"cdk {target}" in planned
 
 
 @pytest.mark.parametrize("script", ["get_uv.py", "cdk_app.py"])
