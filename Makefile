@@ -28,8 +28,11 @@ setup: system-packages python-env node-env
 # xmlsec1 for pysaml2, the service provider our assertions are checked against, and
 # OpenLDAP's slapd (with ldap-utils) for the directory tests. Those start slapd processes
 # of their own (tests/support/slapd.py); the package's system service is not used.
+# npm (which brings Debian's Node) only when there is none: `npm ci` then installs the pinned
+# Node 22, and a Node installed another way (NodeSource, nvm) is left alone.
 system-packages:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
