@@ -35,6 +35,9 @@ SSO_TABLES = {
     "tokens": Access.READ_WRITE,
     "devices": Access.READ_WRITE,
     "directories": Access.READ,
+    # Sign-ins count the failures of directory entries not registered here, and keep the
+    # name collisions they meet (S27, S29).
+    "directory_entries": Access.READ_WRITE,
 }
 
 

@@ -12,7 +12,14 @@ SESSIONS_BY_USER_INDEX = "by_user"
 USERS_BY_SOURCE_INDEX = "by_source"
 # What a directory import compares (idp_core.models.UsersBySource); the counters a sign-in
 # moves stay out, so those updates do not write the index as well.
-USERS_BY_SOURCE_ATTRIBUTES = ["display_username", "email", "display_name", "groups", "disabled"]
+USERS_BY_SOURCE_ATTRIBUTES = [
+    "display_username",
+    "email",
+    "display_name",
+    "groups",
+    "disabled",
+    "directory_id",
+]
 TTL_ATTRIBUTE = "expires_at"
 
 
@@ -63,6 +70,9 @@ class Tables(Construct):
         self.devices = self._table("Devices", "username", sort_key="key_hash")
         # A directory's settings, its sealed bind password and its import watermark.
         self.directories = self._table("Directories", "name")
+        # Directory entries that met the IdP without being its users: the failed sign-ins of
+        # an entry not registered here, and name collisions with users of other sources.
+        self.directory_entries = self._table("DirectoryEntries", "source", sort_key="entry_id")
 
     def all(self) -> dict[str, dynamodb.Table]:
         """The tables by concern, in the order of ``idp_core.config.Tables``."""

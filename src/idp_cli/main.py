@@ -1015,8 +1015,9 @@ class Cli:
         from idp_core.directories import store
 
         payload = _directory_dict(settings, store.get_directory(settings.name))
+        entries = store.entries_needing_attention(settings.name)
         if getattr(self.args, "json", False):
-            _json(self.out, payload)
+            _json(self.out, {**payload, "entries": [entry.as_dict() for entry in entries]})
             return
         mapping = cast(dict[str, str], payload.pop("attribute_map"))
         _details(
@@ -1026,6 +1027,33 @@ class Cli:
                 **{f"map {name.replace('_', ' ')}": value for name, value in mapping.items()},
             },
         )
+        if entries:
+            # Name collisions (S27) and failed sign-ins of entries not registered here (S29).
+            self.out.write(
+                "\nentries that need an administrator (idp directory clear-entry NAME ENTRY_ID):\n"
+            )
+            _table(
+                self.out,
+                ["ENTRY ID", "USERNAME", "TYPED", "COLLIDES WITH", "REASON", "FAILURES", "LOCKED"],
+                [
+                    (
+                        entry.entry_id,
+                        entry.username or "",
+                        entry.typed or "",
+                        entry.collision_with or "",
+                        entry.collision_reason or "",
+                        entry.failures,
+                        "yes" if entry.locked else "no",
+                    )
+                    for entry in entries
+                ],
+            )
+
+    def directory_clear_entry(self) -> None:
+        from idp_core.directories import store
+
+        store.clear_entry(self.args.name, self.args.entry_id, context=self.context)
+        self.out.write(f"Cleared the entry {self.args.entry_id!r} of the directory {self.args.name!r}.\n")
 
     def directory_delete(self) -> None:
         from idp_core.directories import store
@@ -1323,6 +1351,12 @@ def build_parser() -> argparse.ArgumentParser:
     _listing(directory.add_parser("list", help="list the user stores"), "directory_list")
     _listing(directory.add_parser("show", help="show one user store (never its password)"), "directory_show")
     directory.choices["show"].add_argument("name")
+    clear_entry = directory.add_parser(
+        "clear-entry", help="forget a resolved name collision, or unlock an entry not registered here"
+    )
+    clear_entry.add_argument("name")
+    clear_entry.add_argument("entry_id", metavar="ENTRY_ID")
+    clear_entry.set_defaults(run="directory_clear_entry")
     delete_directory = directory.add_parser("delete", help="delete a user store")
     delete_directory.add_argument("name")
     delete_directory.set_defaults(run="directory_delete")
