@@ -24,6 +24,7 @@ EXPECTED_TABLE_KEYS = {
     "RateLimitsTable": ("key", None),
     "DevicesTable": ("username", "key_hash"),
     "DirectoriesTable": ("name", None),
+    "DirectoryEntriesTable": ("source", "entry_id"),
 }
 OUTPUT_KEYS = {"ApiUrl", "MetadataUrl", "SigningKeyId", "DataKeyId", *EXPECTED_TABLE_KEYS}
 SSO_TABLE_KEYS = {
@@ -39,6 +40,8 @@ SSO_TABLE_KEYS = {
     "TokensTable",
     # Adaptive policies register and recognise devices at sign-in.
     "DevicesTable",
+    # Failures of directory entries not registered here, and name collisions (S27, S29).
+    "DirectoryEntriesTable",
 }
 POWERTOOLS_VARIABLES = (
     "POWERTOOLS_SERVICE_NAME",
