@@ -28,7 +28,7 @@ def moto_server(counter: RequestCounter | None = None) -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    saved = {name: os.environ.get(name) for name in _ENV}
+    saved = {name: os.environ.get(name) for name in AWS_ENV}
     os.environ.update(
         AWS_ENDPOINT_URL=endpoint,
         AWS_DEFAULT_REGION=REGION,
@@ -48,7 +48,8 @@ def moto_server(counter: RequestCounter | None = None) -> Iterator[str]:
                 os.environ[name] = value
 
 
-_ENV = (
+# What points boto3 and PynamoDB at the embedded AWS.
+AWS_ENV = (
     "AWS_ENDPOINT_URL",
     "AWS_DEFAULT_REGION",
     "AWS_REGION",
