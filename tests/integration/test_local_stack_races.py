@@ -273,8 +273,14 @@ LOCKOUT = LockoutPolicy()
 
 def record_failures_below_the_limit(username: str, failures: int) -> None:
     """``failures`` consecutive failed attempts, recorded as the lockout logic stores them
-    (without the temporary lock the last tenth would have set: every attempt below is checked)."""
-    User(username).update(actions=[User.fail_password.set(failures)])
+    (their temporary locks waited out: the next password limit lies past them)."""
+    User(username).update(
+        actions=[
+            User.fail_password.set(failures),
+            User.fail_total.set(failures),
+            User.limit_password.set(failures + LOCKOUT.failure_factor),
+        ]
+    )
 
 
 def test_a_burst_of_attempts_at_the_hard_limit_neither_counts_past_it_nor_signs_in_a_locked_account(
