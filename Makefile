@@ -92,5 +92,5 @@ clean:
 # The README's rendered diagrams (docs/images/*.svg, drawn by docs/diagrams): the architecture,
 # and the CloudWatch dashboard's layout as the synthesised stack defines it.
 .PHONY: diagrams
-diagrams: synth
+diagrams: synth python-env
 	$(UV) run python -m docs.diagrams --template cdk.out/ServerlessIdp.template.json

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from docs.diagrams import architecture, dashboard
+from docs.diagrams.output import write_if_changed
 
 IMAGES = Path(__file__).resolve().parents[1] / "images"
 ARCHITECTURE_SVG = IMAGES / "architecture.svg"
@@ -32,9 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         help="a synthesised stack template with the dashboard (default: %(default)s, written by make synth)",
     )
     options = parser.parse_args(argv)
+    # The architecture needs no template: it is redrawn even when the dashboard cannot be.
+    write(ARCHITECTURE_SVG, architecture.render())
     try:
         template = json.loads(options.template.read_text(encoding="utf-8"))
-        drawings = {ARCHITECTURE_SVG: architecture.render(), DASHBOARD_SVG: dashboard.render(template)}
+        write(DASHBOARD_SVG, dashboard.render(template))
     except OSError as exc:
         print(
             f"Cannot read the template {options.template}: {exc.strerror}; run make synth first.",
@@ -44,11 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, dashboard.DashboardSourceError) as exc:
         print(f"Cannot draw the dashboard from {options.template}: {exc}.", file=sys.stderr)
         return 2
-    for path, svg in drawings.items():
-        if not path.exists() or path.read_text(encoding="utf-8") != svg:
-            path.write_text(svg, encoding="utf-8")
-            print(f"wrote {path}")
     return 0
+
+
+def write(path: Path, svg: str) -> None:
+    if write_if_changed(path, svg.encode("utf-8")):
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -5,16 +5,19 @@ file is rewritten only when the picture changed."""
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from idp_local.process import LocalStackProcess
+from tests.e2e import pictures
 from tests.e2e.conftest import REPO, LocalIdp
-from tests.e2e.pictures import capture, picture_context
+from tests.e2e.pictures import RENDERING_NOISE, capture, largest_difference, picture_context
 from tests.e2e.steps import enrol_authenticator, expect_signed_in_to_aws, sign_out, submit_password
 
 # Users beside the demo ones, so the console's user list looks like a company's.
@@ -23,6 +26,20 @@ MORE_USERS = (
     ("carol", "Carol Auditor", "carol@example.com", "auditors"),
 )
 DISABLED_USER = "carol"
+# A PNG picture with the red channel of its first pixel moved by DELTA (clamped to 0-255).
+_SHIFT_ONE_PIXEL = """async ([base64, delta]) => {
+    const bytes = Uint8Array.from(atob(base64), (character) => character.charCodeAt(0));
+    const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const drawing = canvas.getContext("2d");
+    drawing.drawImage(bitmap, 0, 0);
+    const pixels = drawing.getImageData(0, 0, bitmap.width, bitmap.height);
+    pixels.data[0] = Math.min(255, Math.max(0, pixels.data[0] + delta));
+    drawing.putImageData(pixels, 0, 0);
+    const blob = await canvas.convertToBlob({ type: "image/png" });
+    const shifted = new Uint8Array(await blob.arrayBuffer());
+    return btoa(Array.from(shifted, (byte) => String.fromCharCode(byte)).join(""));
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +135,31 @@ def test_pictures_of_the_console_user_list_and_2fa_settings(picture_page: Page, 
     expect(page.get_by_role("group", name="Methods users can set up")).to_be_visible()
     expect(page.get_by_label("Default method")).to_be_visible()
     capture(page, "console-2fa.png")
+
+
+def shifted(page: Page, png: bytes, delta: int) -> bytes:
+    encoded = page.evaluate(_SHIFT_ONE_PIXEL, [base64.b64encode(png).decode("ascii"), delta])
+    return base64.b64decode(encoded)
+
+
+def test_a_picture_is_rewritten_when_the_page_changes_and_kept_when_only_rendering_noise_differs(
+    picture_page: Page, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pictures, "IMAGES", tmp_path)
+    page = picture_page
+    page.set_content("<h1>A page</h1><p>Its picture, taken twice.</p>")
+    with pytest.warns(pictures.PictureChanged):
+        taken = capture(page, "page.png").read_bytes()
+
+    noisy = shifted(page, taken, -RENDERING_NOISE)
+    assert noisy != taken and largest_difference(page.context, taken, noisy) == RENDERING_NOISE
+    (tmp_path / "page.png").write_bytes(noisy)
+    capture(page, "page.png")
+    assert (tmp_path / "page.png").read_bytes() == noisy  # the same picture: the file is left alone
+
+    stale = shifted(page, taken, -100)
+    assert largest_difference(page.context, taken, stale) == 100
+    (tmp_path / "page.png").write_bytes(stale)
+    with pytest.warns(pictures.PictureChanged, match="changed: commit it with the page"):
+        capture(page, "page.png")
+    assert (tmp_path / "page.png").read_bytes() == taken

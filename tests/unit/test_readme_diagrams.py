@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from docs.diagrams import __main__ as make_diagrams
 from docs.diagrams import architecture, dashboard
 from docs.diagrams.__main__ import ARCHITECTURE_SVG, DASHBOARD_SVG
 from idp_core.config import Tables
@@ -92,6 +93,21 @@ def test_the_dashboard_picture_is_a_labelled_illustration_of_the_funnel_and_late
         assert any(text.startswith(f"{function.name} function") for text in texts)
 
 
+LATENCY_WIDGET = {
+    "type": "metric",
+    "x": 12,
+    "y": 0,
+    "width": 12,
+    "height": 6,
+    "properties": {
+        "view": "timeSeries",
+        "title": "Latency",
+        "region": "REGION",
+        "metrics": [["AWS/ApiGateway", "Latency", "ApiName", "Idp", {"label": "API p99", "stat": "p99"}]],
+    },
+}
+
+
 def cdk_dashboard(body: dict[str, Any]) -> dict[str, Any]:
     """A template with a dashboard as CDK writes it: the body is an Fn::Join around the region's token."""
     first, *rest = json.dumps(body).split("REGION")
@@ -134,21 +150,7 @@ def test_the_dashboard_drawing_reads_the_widgets_of_a_synthesised_template() -> 
                     ],
                 },
             },
-            {
-                "type": "metric",
-                "x": 12,
-                "y": 0,
-                "width": 12,
-                "height": 6,
-                "properties": {
-                    "view": "timeSeries",
-                    "title": "Latency",
-                    "region": "REGION",
-                    "metrics": [
-                        ["AWS/ApiGateway", "Latency", "ApiName", "Idp", {"label": "API p99", "stat": "p99"}]
-                    ],
-                },
-            },
+            LATENCY_WIDGET,
         ]
     }
     name, read = dashboard.dashboard_from_template(cdk_dashboard(body))
@@ -197,3 +199,26 @@ def test_a_dashboard_that_cannot_be_drawn_is_refused_with_the_reason(
 ) -> None:
     with pytest.raises(dashboard.DashboardSourceError, match=f"^{re.escape(reason)}$"):
         dashboard.render(template)
+
+
+def test_make_diagrams_draws_both_and_says_why_a_dashboard_cannot_be_drawn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(make_diagrams, "ARCHITECTURE_SVG", tmp_path / "architecture.svg")
+    monkeypatch.setattr(make_diagrams, "DASHBOARD_SVG", tmp_path / "dashboard.svg")
+    synthesised = tmp_path / "with-dashboard.json"
+    synthesised.write_text(json.dumps(cdk_dashboard({"widgets": [LATENCY_WIDGET]})), encoding="utf-8")
+    assert make_diagrams.main(["--template", str(synthesised)]) == 0
+    assert (tmp_path / "architecture.svg").read_text(encoding="utf-8") == architecture.render()
+    assert "AWS/ApiGateway Latency · p99" in (tmp_path / "dashboard.svg").read_text(encoding="utf-8")
+
+    (tmp_path / "dashboard.svg").unlink()
+    without = tmp_path / "without-dashboard.json"
+    without.write_text('{"Resources": {}}', encoding="utf-8")
+    assert make_diagrams.main(["--template", str(without)]) == 2
+    assert capsys.readouterr().err == (
+        f"Cannot draw the dashboard from {without}: the template has 0 CloudWatch dashboards, not one.\n"
+    )
+    assert not (tmp_path / "dashboard.svg").exists()
+    assert make_diagrams.main(["--template", str(tmp_path / "missing.json")]) == 2
+    assert "run make synth first" in capsys.readouterr().err

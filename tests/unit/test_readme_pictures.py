@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.pictures import IMAGES, README, VIEWPORT, png_size, write_if_changed
+from docs.diagrams.output import write_if_changed
+from tests.e2e.pictures import IMAGES, README, VIEWPORT, png_size
 
 README_IMAGE = re.compile(r"!\[([^\]]*)\]\((docs/images/[^)\s]+)\)")
 MAX_PICTURE_BYTES = 150_000
