@@ -32,7 +32,7 @@ MAX_USERNAME_FIELD_CHARS = max(256, MAX_USERNAME_CHARS)
 ROUTERS = ("admin_routes", "password_routes")
 
 
-function = PageFunction()
+function = PageFunction("sso")
 app = function.app
 
 

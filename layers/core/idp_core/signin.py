@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from idp_core import audit, aws, lockout, sessions
+from idp_core import audit, aws, lockout, observability, sessions
 from idp_core.adaptive import enforce
 from idp_core.adaptive.enforce import Browser, Mailer
 from idp_core.adaptive.policies import DENY
@@ -281,6 +281,7 @@ class _PasswordCheck:
             details={"reason": "unknown user"},
             clock=self.clock,
         )
+        observability.count("SignInPasswordRefused")
         raise SignInFailed()
 
     def local_or_fail(self, user: User, attempt: lockout.Attempt, via: str) -> PasswordChecked:
@@ -316,6 +317,7 @@ class _PasswordCheck:
 
     def failed(self, attempt: lockout.Attempt, subject: str, **details: object) -> NoReturn:
         attempt.failed(subject=subject, context=self.context, details=details)
+        observability.count("SignInPasswordRefused")
         raise SignInFailed()
 
     def refuse_unchecked(self, subject: str, reason: str) -> NoReturn:
@@ -330,6 +332,7 @@ class _PasswordCheck:
             details={"reason": reason},
             clock=self.clock,
         )
+        observability.count("SignInPasswordRefused")
         raise SignInFailed()
 
 
@@ -400,6 +403,7 @@ def password_sign_in(
     checked = verify_password_factor(
         raw_username, password, settings=settings, chosen=chosen, context=context, clock=clock
     )
+    observability.count("SignInPasswordAccepted")
     user, via = checked.user, checked.via
     releases = [checked.attempt] if checked.attempt is not None else []
     if user.username != key and device_token:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import PutError
 
-from idp_core import audit, lockout, sessions
+from idp_core import audit, lockout, observability, sessions
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import LockoutPolicy
@@ -386,6 +386,7 @@ def verify_second_factor(
             details={"factor": factor.kind, "reason": "locked", "purpose": purpose},
             clock=clock,
         )
+        observability.count("SecondFactorRefused")
         raise
     if reserved is None:
         raise WrongCode()  # The user was deleted meanwhile.
@@ -405,10 +406,12 @@ def verify_second_factor(
         )
     except WrongCode:
         attempt.failed(subject=user.username, context=context, details={"purpose": purpose})
+        observability.count("SecondFactorRefused")
         raise
     except Exception:
         attempt.not_evaluated()  # KMS or DynamoDB failed: the code was never judged.
         raise
+    observability.count("SecondFactorAccepted")
     event = audit.new_event(
         "mfa.success",
         "success",
