@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
+from idp_core import aws, models
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_local.faults import FaultPlan
@@ -31,6 +32,10 @@ def faults(aws_endpoint: str) -> Iterator[FaultPlan]:
     """Plant faults in the embedded AWS for one test; they are cleared after it."""
     yield _FAULTS
     _FAULTS.clear()
+    # The cached clients' adaptive retries slowed down after the throttling: later tests
+    # get fresh ones (each test binds fresh tables, which renews the models' own).
+    aws._client.cache_clear()
+    models._connection.cache_clear()
 
 
 # The name other helpers were told about.

@@ -1,5 +1,6 @@
 """Logs, metrics and traces without AWS (idp_core.observability), the one error mapping's
-answer to a 500 (idp_core.web.errors), and what a failed AWS call's log line says."""
+answers to a 500 and to a transient AWS failure (idp_core.web.errors), and the bounded AWS
+calls (idp_core.aws)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from pynamodb.exceptions import PutError, TransactWriteError
 
 from idp_core import aws, observability
 from idp_core.config import Settings, Tables
@@ -104,6 +106,12 @@ def probe() -> PageFunction:
     def boom() -> Response[str]:
         raise RuntimeError("a bug")
 
+    @router.get("/busy")
+    def busy() -> Response[str]:
+        raise PutError(
+            "Failed to put item", _client_error("ProvisionedThroughputExceededException", 400, "PutItem")
+        )
+
     function.app.include_router(router)
     return function
 
@@ -135,7 +143,18 @@ def test_a_500_is_logged_with_its_stack_trace_and_counted(probe: PageFunction) -
     assert seen.metrics("probe") == {"UnhandledError": 1}
 
 
-# ---------------------------------------------------------------- failure reasons
+def test_a_throttled_aws_call_is_a_503_that_says_try_again(probe: PageFunction) -> None:
+    with capture() as seen:
+        answer = probe.handle(_event("/busy"), None)
+    assert answer["statusCode"] == 503
+    assert answer["multiValueHeaders"]["Retry-After"] == ["5"]
+    assert "Please try again in a moment." in answer["body"]
+    line = seen.log_line("ServiceUnavailable")
+    assert (line["failed"], line["path"]) == ("PutItem: ProvisionedThroughputExceededException", "/busy")
+    assert seen.metrics() == {}  # DynamoDB's own ThrottledRequests metric counts it
+
+
+# ---------------------------------------------------------------- transient AWS failures
 
 
 def _client_error(code: str, status: int, operation: str, **extra: Any) -> ClientError:
@@ -147,12 +166,117 @@ def _client_error(code: str, status: int, operation: str, **extra: Any) -> Clien
     return ClientError(response, operation)
 
 
+@pytest.mark.parametrize(
+    ("exc", "failed"),
+    [
+        (
+            _client_error("ProvisionedThroughputExceededException", 400, "GetItem"),
+            "GetItem: ProvisionedThroughputExceededException",
+        ),
+        (_client_error("ThrottlingException", 400, "Sign"), "Sign: ThrottlingException"),
+        (_client_error("Throttling", 400, "SendEmail"), "SendEmail: Throttling"),
+        (_client_error("Throttled", 429, "Publish"), "Publish: Throttled"),
+        (_client_error("KMSInternalException", 500, "Decrypt"), "Decrypt: KMSInternalException"),
+        (_client_error("DependencyTimeoutException", 503, "Sign"), "Sign: DependencyTimeoutException"),
+        (
+            _client_error("ConditionalCheckFailedException", 400, "UpdateItem"),
+            "UpdateItem: ConditionalCheckFailedException",
+        ),
+        (
+            _client_error(
+                "TransactionCanceledException",
+                400,
+                "TransactWriteItems",
+                CancellationReasons=[{"Code": "None"}, {"Code": "TransactionConflict"}],
+            ),
+            "TransactWriteItems: TransactionCanceledException (TransactionConflict)",
+        ),
+        (
+            EndpointConnectionError(endpoint_url="https://kms"),
+            'EndpointConnectionError: Could not connect to the endpoint URL: "https://kms"',
+        ),
+        (
+            ReadTimeoutError(endpoint_url="https://dynamodb"),
+            'ReadTimeoutError: Read timeout on endpoint URL: "https://dynamodb"',
+        ),
+        (
+            ConnectTimeoutError(endpoint_url="https://sns"),
+            'ConnectTimeoutError: Connect timeout on endpoint URL: "https://sns"',
+        ),
+        (
+            TransactWriteError(
+                "Failed",
+                _client_error(
+                    "TransactionCanceledException",
+                    400,
+                    "TransactWriteItems",
+                    CancellationReasons=[{"Code": "ThrottlingError"}],
+                ),
+            ),
+            "TransactWriteItems: TransactionCanceledException (ThrottlingError)",
+        ),
+    ],
+)
+def test_transient_aws_failures_name_what_failed(exc: Exception, failed: str) -> None:
+    assert aws.transient_failure(exc) == failed
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        _client_error("AccessDeniedException", 400, "Sign"),
+        _client_error("DisabledException", 400, "Sign"),
+        _client_error("ValidationException", 400, "PutItem"),
+        _client_error("MessageRejected", 400, "SendEmail"),
+        _client_error(
+            "TransactionCanceledException",
+            400,
+            "TransactWriteItems",
+            CancellationReasons=[{"Code": "ValidationError"}],
+        ),
+        PutError("Failed", _client_error("ResourceNotFoundException", 400, "PutItem")),
+        RuntimeError("a bug"),
+    ],
+)
+def test_faults_of_ours_or_of_the_setup_are_not_transient(exc: Exception) -> None:
+    assert aws.transient_failure(exc) is None
+
+
 def test_a_failure_reason_hides_what_the_request_carried() -> None:
     exc = _client_error("InvalidParameter", 400, "Publish")
     exc.response["Error"]["Message"] = "Invalid parameter: PhoneNumber +447400123456 for 123456 is your code"
     assert aws.failure_reason(exc, hide=("+447400123456", "123456", None)) == (
         "InvalidParameter: Invalid parameter: PhoneNumber [hidden] for [hidden] is your code"
     )
+
+
+# ---------------------------------------------------------------- bounded calls
+
+
+def test_one_aws_call_gives_up_well_inside_the_functions_timeout() -> None:
+    from infra.constructs.function import DEFAULT_TIMEOUT
+
+    assert DEFAULT_TIMEOUT.to_seconds() / 2 >= aws.CALL_BUDGET_SECONDS
+    assert aws.CALL_BUDGET_SECONDS == 2 * (1 + 2) + 1
+
+
+def test_boto3_and_pynamodb_clients_carry_the_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pynamodb.connection
+
+    from idp_core.models import Session as SessionModel
+    from idp_core.models import User
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # a client is made, never used
+    clients = [
+        aws.client("kms").meta.config,
+        pynamodb.connection.Connection(region="us-east-1").client.meta.config,
+    ]
+    for config in clients:
+        assert (config.connect_timeout, config.read_timeout) == (1.0, 2.0)
+        assert config.retries == {"mode": "adaptive", "total_max_attempts": 2}
+    for model in (User, SessionModel):
+        assert (model.Meta.connect_timeout_seconds, model.Meta.read_timeout_seconds) == (1.0, 2.0)
 
 
 # ---------------------------------------------------------------- tracing

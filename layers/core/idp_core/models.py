@@ -13,6 +13,7 @@ from typing import Any
 import botocore.loaders
 import botocore.session
 import pynamodb.connection.base
+import pynamodb.settings
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
@@ -24,6 +25,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
+from idp_core import aws
 from idp_core.config import Tables
 
 _shared_loader = botocore.loaders.create_loader()
@@ -39,6 +41,12 @@ def _session_with_shared_loader(env_vars: dict | None = None) -> botocore.sessio
 # would parse the DynamoDB service model again: about 150 ms per table on a Lambda's first
 # request. One shared loader parses it once per process.
 pynamodb.connection.base.get_session = _session_with_shared_loader
+
+# PynamoDB's own defaults (15 s to connect, 30 s to read, 3 retries) outlast a function's
+# timeout; its calls get the bounds of every other AWS call (idp_core.aws). Set before the
+# models below exist: PynamoDB copies its settings into each model's Meta when the class
+# is made, and a bare Connection() reads them when it is made.
+pynamodb.settings.default_settings_dict.update(aws.pynamodb_settings())
 
 # Every factor that can fail has its own consecutive-failure counter (S2: a success resets
 # only its own count); the hard lock counts their sum (S1). ``idp_core.lockout`` moves them.

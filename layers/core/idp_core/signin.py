@@ -173,7 +173,7 @@ class _PasswordCheck:
         """A user of a directory: their entry's bind decides, with the local password as its
         backup ("Backup authentication") when the directory refuses or cannot answer."""
         from idp_core.directories import signin as directories
-        from idp_core.directories.errors import CredentialsRejected, DirectoryError
+        from idp_core.directories.errors import CredentialsRejected, DirectoryError, DirectoryUnavailable
 
         try:
             entry = directories.entry_of_user(user, kms=aws.client("kms"))
@@ -192,7 +192,7 @@ class _PasswordCheck:
         except DirectoryError as exc:
             if not self.backup_allowed(directory, user):
                 attempt.not_evaluated()  # Nobody judged the password: the attempt does not count.
-                self.refuse_unchecked(user.username, f"directory unavailable: {type(exc).__name__}")
+                self.refuse_unchecked(user.username, _unavailable(exc), DirectoryUnavailable(directory, exc))
             why = f"did not answer: {type(exc).__name__}"
         if self.backup_allowed(directory, user):
             return self.local_or_fail(user, attempt, f"password (the directory {directory} {why})")
@@ -203,7 +203,7 @@ class _PasswordCheck:
         a UPN): the user the entry maps to, if that user is the entry's (S27); else the entry
         itself, counted on its own record and registered by "Sync users"."""
         from idp_core.directories import signin as directories
-        from idp_core.directories.errors import DirectoryError
+        from idp_core.directories.errors import DirectoryError, DirectoryUnavailable
 
         entry = directories.entry_for_alias(self.typed, kms=aws.client("kms"), only=self.chosen)
         if entry is None:
@@ -221,9 +221,11 @@ class _PasswordCheck:
             return self.unregistered_entry(entry, collided=True)
         try:
             accepted = directories.check_password(entry, self.password)
-        except DirectoryError:
+        except DirectoryError as exc:
             attempt.not_evaluated()
-            self.refuse_unchecked(user.username, "directory unavailable")
+            self.refuse_unchecked(
+                user.username, _unavailable(exc), DirectoryUnavailable(entry.settings.name, exc)
+            )
         if not accepted:
             self.failed(attempt, user.username)
         return PasswordChecked(user, entry.source, attempt)
@@ -232,7 +234,7 @@ class _PasswordCheck:
         """An entry with no user of its own here: its failures count on its own record (S29),
         without creating a user; "Sync users" registers it when the password is right."""
         from idp_core.directories import signin as directories
-        from idp_core.directories.errors import DirectoryError
+        from idp_core.directories.errors import DirectoryError, DirectoryUnavailable
         from idp_core.directories.welcome import WelcomeMail
 
         subject = entry.key or self.typed
@@ -254,9 +256,9 @@ class _PasswordCheck:
             self.failed(attempt, subject, reason="the name belongs to another source")
         try:
             accepted = directories.check_password(entry, self.password)
-        except DirectoryError:
+        except DirectoryError as exc:
             attempt.not_evaluated()
-            self.refuse_unchecked(subject, "directory unavailable")
+            self.refuse_unchecked(subject, _unavailable(exc), DirectoryUnavailable(entry.settings.name, exc))
         if not accepted:
             self.failed(attempt, subject, reason="directory user not registered here")
         attempt.succeeded()
@@ -320,9 +322,10 @@ class _PasswordCheck:
         observability.count("SignInPasswordRefused")
         raise SignInFailed()
 
-    def refuse_unchecked(self, subject: str, reason: str) -> NoReturn:
-        """Refuse without judging the password (a lock, a disabled account, a directory that
-        cannot answer) after the same work as a judged one (S5)."""
+    def refuse_unchecked(self, subject: str, reason: str, error: IdpError | None = None) -> NoReturn:
+        """Refuse without judging the password (a lock, a disabled account) after the same
+        work as a judged one (S5). A directory that cannot answer is ``error``, a
+        ``DirectoryUnavailable``: a 503 that says to try again (issue 12), not a wrong password."""
         self.verify_local(None)
         audit.record(
             "auth.failure",
@@ -332,8 +335,14 @@ class _PasswordCheck:
             details={"reason": reason},
             clock=self.clock,
         )
+        if error is not None:
+            raise error
         observability.count("SignInPasswordRefused")
         raise SignInFailed()
+
+
+def _unavailable(exc: Exception) -> str:
+    return f"directory unavailable: {type(exc).__name__}"
 
 
 def decide(user: User, app: App | None = None, adaptive: Decision | None = None) -> AfterPassword:
