@@ -115,6 +115,9 @@ def test_dynamodb_throttling_answers_try_again_and_leaves_no_session(
     assert seen.log_line("ServiceUnavailable")["path"] == "/login"
     assert seen.metrics()["UnhandledError"] == 0
 
+    # The password was right: its reserved attempt was given back although no session was written.
+    assert int(User.get("alice").fail_password) == 0 and int(User.get("alice").fail_total or 0) == 0
+
     faults.clear()
     assert is_challenge(_login(sso, browser))  # trying again works
 
