@@ -53,11 +53,12 @@ def _sign_in_once(
     counter: RequestCounter,
     browser: requests.Session | None = None,
     code_at: float | None = None,
+    app: str = APP,
 ) -> tuple[Counter, dict[str, int], float]:
     """One browser sign-in (a new browser unless one is given); returns the AWS requests, the
     DynamoDB requests per step and the time."""
     browser = browser or requests.Session()
-    token = csrf_token(browser.get(f"{url}/login?app={APP}", timeout=30).text)
+    token = csrf_token(browser.get(f"{url}/login?app={app}", timeout=30).text)
     counter.reset()
     per_step: dict[str, int] = {}
     total: Counter = Counter()
@@ -74,7 +75,7 @@ def _sign_in_once(
         "POST /login",
         browser.post(
             f"{url}/login",
-            data={"csrf_token": token, "username": username, "password": PASSWORD, "app": APP},
+            data={"csrf_token": token, "username": username, "password": PASSWORD, "app": app},
             allow_redirects=False,
             timeout=30,
         ),
@@ -90,7 +91,7 @@ def _sign_in_once(
                 "csrf_token": csrf_token(page.text),
                 "factor": factor.group(1),
                 "code": pyotp.TOTP(secret).at(code_at or time.time()),
-                "app": APP,
+                "app": app,
             },
             allow_redirects=False,
             timeout=30,
