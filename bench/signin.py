@@ -8,6 +8,7 @@ per 1,000 sign-ins from those counts and public us-east-1 prices."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections import Counter
@@ -23,11 +24,11 @@ from tests.helpers.mfa import give_totp
 from tests.helpers.sso import PASSWORD, Sso, csrf_token, running_sso
 from tests.support.aws import fresh_tables, moto_server
 
-SIGN_INS = 200
+SIGN_INS = int(os.environ.get("BENCH_SIGN_INS", "200"))
 TARGETS = {"dynamodb": 8, "kms": 2}
 # Issue 4: what an app's adaptive policy may add to a sign-in.
 ADAPTIVE_TARGET = 2
-ADAPTIVE_SIGN_INS = 100
+ADAPTIVE_SIGN_INS = int(os.environ.get("BENCH_ADAPTIVE_SIGN_INS", "100"))
 APP = "bench-aws"
 
 # Public prices (us-east-1, on-demand, November 2026). Lambda arm64 at 1024 MB.

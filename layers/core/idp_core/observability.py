@@ -26,6 +26,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools.logging import Logger
@@ -92,13 +93,19 @@ CHATTY_LIBRARIES = ("boto3", "botocore", "urllib3", "pynamodb", "ldap3")
 for _library in CHATTY_LIBRARIES:
     logging.getLogger(_library).setLevel(logging.WARNING)
 
-_local = threading.local()
+# The counts of the invocation in progress. A context variable (like Powertools' logging
+# keys) rather than a thread-local: requests that run in parallel in one process (the local
+# stack's gateway) keep apart, while the calls an invocation runs in other threads
+# (``idp_core.concurrency.together``) count into it.
+_pending_counts: ContextVar[Counter[str] | None] = ContextVar("idp_pending_metrics", default=None)
+_counting = threading.Lock()
 
 
 def _pending() -> Counter[str]:
-    pending: Counter[str] | None = getattr(_local, "pending", None)
+    pending = _pending_counts.get()
     if pending is None:
-        pending = _local.pending = Counter()
+        pending = Counter()
+        _pending_counts.set(pending)
     return pending
 
 
@@ -106,16 +113,20 @@ def count(name: str, value: int = 1) -> None:
     """Add ``value`` to the metric ``name`` for this invocation (a name of ``METRICS``)."""
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}: the alarms read only {sorted(METRICS)}")
-    _pending()[name] += value
+    pending = _pending()
+    with _counting:
+        pending[name] += value
 
 
 def flush_metrics(service: str) -> None:
-    """Print this thread's counts as one EMF blob (namespace, a ``service`` dimension) and
+    """Print this invocation's counts as one EMF blob (namespace, a ``service`` dimension) and
     forget them; nothing when nothing was counted."""
     pending = _pending()
     if not pending:
         return
-    counts, _local.pending = dict(pending), Counter()
+    with _counting:
+        counts = dict(pending)
+        pending.clear()
     # A provider of our own: Powertools' Metrics class shares one metric set per process.
     metrics = AmazonCloudWatchEMFProvider(
         namespace=os.environ.get(NAMESPACE_ENV) or DEFAULT_NAMESPACE,
@@ -143,6 +154,8 @@ def invocation(event: Any, context: Any, *, function_name: str) -> Iterator[None
     keys.update(_lambda_context_keys(context))
     keys["cold_start"] = _cold_start()
     logger.thread_safe_append_keys(**keys)
+    # Made here, in the invocation's context, so that calls it runs in other threads share it.
+    _pending_counts.set(Counter())
     try:
         yield
     finally:

@@ -20,6 +20,7 @@ from idp_core.adaptive.enforce import Browser, Mailer
 from idp_core.adaptive.policies import DENY
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.concurrency import together
 from idp_core.config import Settings
 from idp_core.errors import BadRequest, Forbidden, IdpError, SignInFailed
 from idp_core.models import (
@@ -99,6 +100,7 @@ def verify_password_factor(
     chosen: str | None = None,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    reserved: Reserved | None = None,
 ) -> PasswordChecked:
     """First factor: raise ``SignInFailed`` unless the password signs someone in.
 
@@ -111,25 +113,49 @@ def verify_password_factor(
     ``chosen`` is the sign-in form's "Sign in with" (``directories.signin.chosen_directory``):
     ``LOCAL_CHOICE`` checks the local password only; a directory name lets only that
     directory decide, so a user from elsewhere fails like a wrong password.
+
+    ``reserved`` is the reservation on the typed name's user when the caller made it already
+    (``reserve_for``), at the same time as its other reads.
     """
     from idp_core.directories.signin import LOCAL_CHOICE
 
     check = _PasswordCheck(
         typed_username, password, settings=settings, chosen=chosen, context=context, clock=clock
     )
-    try:
-        key = canonical_username(typed_username)
-    except BadRequest:
-        key = None  # Cannot be anyone's name: treated like an unknown one.
+    key = _key_or_none(typed_username)
     if key is not None:
-        reserved = check.reserve_user(key)
-        if reserved is not None:
-            return check.known_user(*reserved)
-    if chosen != LOCAL_CHOICE:
-        found = check.directory_alias()
+        found = check.taken(reserved if reserved is not None else reserve_for(key, settings, clock), key)
         if found is not None:
-            return found
+            return check.known_user(*found)
+    if chosen != LOCAL_CHOICE:
+        by_alias = check.directory_alias()
+        if by_alias is not None:
+            return by_alias
     return check.unknown()
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """What reserving an attempt on the user a typed name names gave: the user and the
+    attempt, nothing (no such user), or the refusal (locked, disabled)."""
+
+    found: tuple[User, lockout.Attempt] | None = None
+    refused: lockout.AccountLocked | None = None
+
+
+def reserve_for(key: str, settings: Settings, clock: Clock) -> Reserved:
+    """Reserve a password attempt on the user ``key`` (S29), keeping a refusal for later."""
+    try:
+        return Reserved(lockout.reserve(User, (key,), PASSWORD_FACTOR, policy=settings.lockout, clock=clock))
+    except lockout.AccountLocked as exc:
+        return Reserved(refused=exc)
+
+
+def _key_or_none(typed: str) -> str | None:
+    try:
+        return canonical_username(typed)
+    except BadRequest:
+        return None  # Cannot be anyone's name: treated like an unknown one.
 
 
 class _PasswordCheck:
@@ -149,13 +175,14 @@ class _PasswordCheck:
         self.chosen, self.context, self.clock = chosen, context, clock
 
     def reserve_user(self, key: str) -> tuple[User, lockout.Attempt] | None:
-        try:
-            return lockout.reserve(
-                User, (key,), PASSWORD_FACTOR, policy=self.settings.lockout, clock=self.clock
-            )
-        except lockout.AccountLocked as exc:
-            disabled = exc.record is not None and bool(exc.record.disabled)
-            self.refuse_unchecked(key, "disabled" if disabled else "locked")
+        return self.taken(reserve_for(key, self.settings, self.clock), key)
+
+    def taken(self, reserved: Reserved, key: str) -> tuple[User, lockout.Attempt] | None:
+        """The reserved user; a refused reservation ends the sign-in like a wrong password."""
+        if reserved.refused is not None:
+            record = reserved.refused.record
+            self.refuse_unchecked(key, "disabled" if record is not None and record.disabled else "locked")
+        return reserved.found
 
     def known_user(self, user: User, attempt: lockout.Attempt) -> PasswordChecked:
         from idp_core.directories.signin import LOCAL_CHOICE, directory_of
@@ -345,14 +372,16 @@ def _unavailable(exc: Exception) -> str:
     return f"directory unavailable: {type(exc).__name__}"
 
 
-def decide(user: User, app: App | None = None, adaptive: Decision | None = None) -> AfterPassword:
+def decide(
+    user: User, app: App | None = None, adaptive: Decision | None = None, active: list[Factor] | None = None
+) -> AfterPassword:
     """What is still owed after the first factor, for a sign-in aimed at ``app`` (if any).
 
     ``mfa``: the app requires a second factor or its adaptive policy challenges this
     sign-in (a trusted device waives only the app's own requirement); ``enrol``: the user
     has no active factor and must set one up first (the MFA settings, or an app that
     requires MFA). An unknown app name decides like no app: the launch that follows
-    answers it with "not found".
+    answers it with "not found". ``active``: the user's active factors, when already read.
     """
     from idp_core.mfa import flow, policy
 
@@ -362,6 +391,7 @@ def decide(user: User, app: App | None = None, adaptive: Decision | None = None)
         policy.load_settings,
         force_second_factor=enforce.challenged(adaptive),
         trusted_device=adaptive is not None and adaptive.trusted,
+        active=active,
     )
 
 
@@ -398,19 +428,36 @@ def password_sign_in(
     """
     from idp_core.adaptive import devices
     from idp_core.directories.signin import chosen_directory
+    from idp_core.mfa import factors
 
     chosen = chosen_directory(directory)
-    try:
-        key: str | None = canonical_username(raw_username)
-    except BadRequest:
-        key = None
-    app, device = identify(key, app_name, device_token)
+    key = _key_or_none(raw_username)
+    # Three reads that do not depend on each other, at once (one round trip): the app, the
+    # device and the MFA settings; the reservation of the attempt, which reads the user; and
+    # the user's factors, which the decision after the password needs. Known and unknown
+    # names make the same three requests (S5).
+    (app, device), reserved, active = together(
+        lambda: identify(key, app_name, device_token),
+        lambda: reserve_for(key, settings, clock) if key else Reserved(),
+        lambda: factors.list_factors(key, active_only=True) if key else [],
+    )
     browser = Browser(
         source_ip=context.source_ip if context else None, user_agent=user_agent, device_token=device_token
     )
-    enforce.check_address(app, browser, context=context, clock=clock)
+    try:
+        enforce.check_address(app, browser, context=context, clock=clock)
+    except IdpError:
+        if reserved.found is not None:
+            reserved.found[1].not_evaluated()  # Refused before the password: nothing counts.
+        raise
     checked = verify_password_factor(
-        raw_username, password, settings=settings, chosen=chosen, context=context, clock=clock
+        raw_username,
+        password,
+        settings=settings,
+        chosen=chosen,
+        context=context,
+        clock=clock,
+        reserved=reserved,
     )
     observability.count("SignInPasswordAccepted")
     user, via = checked.user, checked.via
@@ -433,7 +480,7 @@ def password_sign_in(
         for attempt in releases:
             attempt.succeeded()  # The password was right; the policy refused for another reason.
         raise
-    decided = decide(user, app, adaptive)
+    decided = decide(user, app, adaptive, active if user.username == key else None)
     pending = decided.owed
     events.insert(
         0,

@@ -141,6 +141,7 @@ def owed_after_password(
     *,
     force_second_factor: bool = False,
     trusted_device: bool = False,
+    active: list[Factor] | None = None,
 ) -> AfterPassword:
     """What a new session still owes after the password (``signin.decide``).
 
@@ -158,7 +159,8 @@ def owed_after_password(
     """
     from idp_core.mfa import factors
 
-    active = factors.list_factors(user.username, active_only=True)
+    if active is None:
+        active = factors.list_factors(user.username, active_only=True)
     app_requires = (app is not None and bool(app.mfa_required) and not app.disabled) or force_second_factor
     if not active:
         if app_requires or load_settings().enrol_at_sign_in:
