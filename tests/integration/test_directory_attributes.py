@@ -101,8 +101,7 @@ def _launch(sso: Sso, username: str, password: str) -> tuple[requests.Session, s
     """Sign in and launch the open app; the browser, the launch path and the SAMLResponse."""
     browser = sso.browser()
     signed_in = sso.sign_in(browser, username, password, app=APP)
-    path = signed_in.headers["Location"].removeprefix(sso.url)
-    return browser, path, _saml_response(launch_from_login(sso, browser, signed_in))
+    return browser, f"/apps/{APP}/launch", _saml_response(launch_from_login(sso, browser, signed_in))
 
 
 def _saml_response(page: requests.Response) -> str:

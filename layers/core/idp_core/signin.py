@@ -57,6 +57,9 @@ class SignInResult:
     methods: tuple[str, ...] = ()
     # The challenge may offer "Trust this device" for this many days (0: it may not).
     trust_days: int = 0
+    # The target app and the browser's device as the sign-in read them (None: none).
+    app: App | None = None
+    device: Device | None = None
 
 
 def identify(
@@ -509,6 +512,8 @@ def password_sign_in(
         choices=decided.choices,
         methods=decided.methods,
         trust_days=adaptive.policy.trust_days if adaptive is not None else 0,
+        app=app,
+        device=device,
     )
 
 
