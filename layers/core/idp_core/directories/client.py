@@ -16,14 +16,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import ldap3
-from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError, LDAPStartTLSError
-from ldap3.core.results import RESULT_NO_SUCH_OBJECT, RESULT_SIZE_LIMIT_EXCEEDED
-from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import parse_dn
 
 from idp_core.directories.errors import (
     AttributeMissing,
@@ -37,6 +32,12 @@ from idp_core.directories.errors import (
     WrongPassword,
 )
 from idp_core.directories.settings import AD, GROUP_SEARCH, SLOT, DirectorySettings
+
+# ldap3 (with pyasn1) is imported where a directory is talked to, not with this module: most
+# requests and every cold start of the functions that import it never reach a directory.
+if TYPE_CHECKING:
+    import ldap3
+    from ldap3.core.exceptions import LDAPException
 
 DEFAULT_TIMEOUT = 5.0
 # Enough to tell "one" from "several" without reading a whole directory.
@@ -107,6 +108,8 @@ def find_user(
     """The one entry the user filter matches for ``username`` (what people type: a uid, an
     e-mail address, a UPN), searched with the service account; with ``by_mapped_username``,
     the one user entry whose mapped username attribute is ``username`` instead."""
+    from ldap3.utils.conv import escape_filter_chars
+
     name = (username or "").strip()
     if not name:
         raise NoSuchUser("A username is required.")
@@ -149,6 +152,8 @@ def stable_id(entry: dict[str, Any], settings: DirectorySettings) -> str:
 
 
 def _one_entry(conn: ldap3.Connection, settings: DirectorySettings, search_filter: str) -> dict[str, Any]:
+    from ldap3.core.results import RESULT_NO_SUCH_OBJECT, RESULT_SIZE_LIMIT_EXCEEDED
+
     mapping = settings.mapping.as_dict()
     wanted = sorted(
         {value for key, value in mapping.items() if key != "groups" or _by_member_of(settings)}
@@ -216,6 +221,8 @@ def _user(conn: ldap3.Connection, settings: DirectorySettings, entry: dict[str, 
 
 
 def _group_search(conn: ldap3.Connection, settings: DirectorySettings, user_dn: str) -> list[str]:
+    from ldap3.utils.conv import escape_filter_chars
+
     base = settings.group_base or settings.bases[0]
     _search(
         conn,
@@ -228,6 +235,9 @@ def _group_search(conn: ldap3.Connection, settings: DirectorySettings, user_dn: 
 
 
 def _search(conn: ldap3.Connection, base: str, search_filter: str, **options: Any) -> None:
+    import ldap3
+    from ldap3.core.exceptions import LDAPException
+
     try:
         conn.search(base, search_filter, search_scope=ldap3.SUBTREE, **options)
     except LDAPException as exc:
@@ -252,6 +262,9 @@ def first_value(attributes: Any, name: str) -> str | None:
 def group_name(group_dn: str) -> str | None:
     """The name a group goes by here: the ``cn`` of its DN's first RDN (for
     ``cn=awsadmins,ou=groups,dc=example,dc=com`` the name ``awsadmins``), unescaped (RFC 4514)."""
+    from ldap3.core.exceptions import LDAPInvalidDnError
+    from ldap3.utils.dn import parse_dn
+
     try:
         parts = parse_dn(group_dn)
     except LDAPInvalidDnError:
@@ -295,6 +308,9 @@ def _connection(
     settings: DirectorySettings, timeout: float, *, writable: bool = False
 ) -> Iterator[ldap3.Connection]:
     """An open, unbound connection to the first URL that answers (secured as configured)."""
+    import ldap3
+    from ldap3.core.exceptions import LDAPException, LDAPStartTLSError
+
     failures: list[tuple[str, str, bool]] = []
     for url in settings.urls:
         conn = ldap3.Connection(
@@ -368,6 +384,9 @@ def user_connection(
 
 def _bind(conn: ldap3.Connection, dn: str, password: str) -> bool:
     """True when the simple bind succeeds; False when the server refuses the credentials."""
+    import ldap3
+    from ldap3.core.exceptions import LDAPException
+
     if not password:
         raise EmptyPassword("An empty password is never sent to the directory.")
     conn.user = dn
@@ -381,28 +400,41 @@ def _bind(conn: ldap3.Connection, dn: str, password: str) -> bool:
         raise Unreachable(f"The directory did not answer the bind: {exc}") from exc
 
 
-class _HandshakeCheckedTls(ldap3.Tls):  # type: ignore[misc]
-    """TLS whose certificate chain AND host name OpenSSL checks during the handshake.
+@cache
+def _handshake_checked_tls() -> type[ldap3.Tls]:
+    import ldap3
 
-    ldap3 turns the context's own host name check off and calls ``ssl.match_hostname``,
-    which Python 3.12 removed; there (the Lambda runtime is 3.13) ldap3 falls back to a copy
-    that never matches an IP address. The handshake's check is the same on every version.
-    """
+    class HandshakeCheckedTls(ldap3.Tls):  # type: ignore[misc]
+        """TLS whose certificate chain AND host name OpenSSL checks during the handshake.
 
-    def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:
-        context = ssl.create_default_context(cadata=self.ca_certs_data)
-        connection.socket = context.wrap_socket(
-            connection.socket, server_hostname=connection.server.host, do_handshake_on_connect=do_handshake
-        )
+        ldap3 turns the context's own host name check off and calls ``ssl.match_hostname``,
+        which Python 3.12 removed; there (the Lambda runtime is 3.13) ldap3 falls back to a
+        copy that never matches an IP address. The handshake's check is the same on every
+        version.
+        """
+
+        def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:
+            context = ssl.create_default_context(cadata=self.ca_certs_data)
+            connection.socket = context.wrap_socket(
+                connection.socket,
+                server_hostname=connection.server.host,
+                do_handshake_on_connect=do_handshake,
+            )
+
+    return HandshakeCheckedTls
 
 
 def _tls(settings: DirectorySettings) -> ldap3.Tls:
+    import ldap3
+
     if not settings.verify_certificates:
         return ldap3.Tls(validate=ssl.CERT_NONE)
-    return _HandshakeCheckedTls(validate=ssl.CERT_REQUIRED, ca_certs_data=settings.ca_cert_pem)
+    return _handshake_checked_tls()(validate=ssl.CERT_REQUIRED, ca_certs_data=settings.ca_cert_pem)
 
 
 def _is_tls(exc: LDAPException, url: str, settings: DirectorySettings) -> bool:
+    from ldap3.core.exceptions import LDAPStartTLSError
+
     # ldap3 reports a failed handshake as a socket error; its text names SSL or the certificate.
     if isinstance(exc, LDAPStartTLSError):
         return True
@@ -418,6 +450,8 @@ _SSL_REASON = re.compile(r"\[SSL: [A-Z0-9_]+\] ([^(')\"]+)")
 
 def _tls_reason(exc: LDAPException, url: str) -> str:
     """A sentence naming why the connection to ``url`` could not be secured."""
+    from ldap3.core.exceptions import LDAPStartTLSError
+
     text = str(exc)
     if _NAME_MISMATCH.search(text):
         return (
@@ -440,6 +474,8 @@ def _tls_reason(exc: LDAPException, url: str) -> str:
 
 
 def _close(conn: ldap3.Connection) -> None:
+    from ldap3.core.exceptions import LDAPException
+
     with suppress(LDAPException):
         conn.unbind()
 

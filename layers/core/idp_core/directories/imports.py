@@ -40,11 +40,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ldap3
-from ldap3.core.exceptions import LDAPException
-from ldap3.core.results import RESULT_NO_SUCH_OBJECT
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
@@ -60,6 +57,11 @@ from idp_core.errors import BadRequest, NotFound
 from idp_core.models import Directory, DirectoryEntry, Group, User, condition_failed
 from idp_core.names import group_forms, username_forms
 from idp_core.sessions import end_user_sessions
+
+# ldap3 is imported by the reads below, not with this module: the provisioning function's
+# cold start and its ticks with no import due never reach a directory.
+if TYPE_CHECKING:
+    import ldap3
 
 # Below every common server limit (AD's MaxPageSize is 1000), so the server never cuts a page.
 PAGE_SIZE = 200
@@ -701,6 +703,10 @@ def _pages(
     conn: ldap3.Connection, base: str, search_filter: str, attributes: list[str]
 ) -> Iterator[list[dict[str, Any]]]:
     """The entries under ``base`` matching ``search_filter``, one page (RFC 2696) at a time."""
+    import ldap3
+    from ldap3.core.exceptions import LDAPException
+    from ldap3.core.results import RESULT_NO_SUCH_OBJECT
+
     cookie: bytes | None = None
     while True:
         try:
@@ -733,6 +739,9 @@ def _pages(
 
 
 def _highest_usn(conn: ldap3.Connection) -> str:
+    import ldap3
+    from ldap3.core.exceptions import LDAPException
+
     try:
         conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["highestCommittedUSN"])
     except LDAPException as exc:

@@ -18,15 +18,15 @@ with the directory's own words; every other failure is a typed error of
 
 from __future__ import annotations
 
-from typing import Any
-
-import ldap3
-from ldap3.core.exceptions import LDAPException
+from typing import TYPE_CHECKING, Any
 
 from idp_core.directories import client
 from idp_core.directories.errors import DirectoryError, EmptyPassword, TlsFailure, Unreachable
 from idp_core.directories.settings import AD, DirectorySettings
 from idp_core.errors import BadRequest
+
+if TYPE_CHECKING:
+    import ldap3
 
 
 class PasswordRefused(DirectoryError):
@@ -64,6 +64,8 @@ def write_password(
     conn: ldap3.Connection, kind: str, dn: str, current_password: str, new_password: str
 ) -> None:
     """The change itself, on ``conn`` bound as ``dn``: the operation the directory ``kind`` takes."""
+    from ldap3.core.exceptions import LDAPException
+
     try:
         if kind == AD:
             # The delete of the old value with the add of the new one is a change, which AD

@@ -14,12 +14,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, cast
 
-from cryptography import x509
-from ldap3.core.exceptions import LDAPException
-from ldap3.operation.search import parse_filter
-from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import parse_dn
-
 from idp_core.directories.schedule import parse as parse_schedule
 from idp_core.errors import BadRequest
 
@@ -233,6 +227,10 @@ class DirectorySettings:
 
     def user_search_filter(self, username: str) -> str:
         """The user filter for ``username``, escaped (RFC 4515) so it matches that one value (S23)."""
+        # ldap3 and cryptography are imported where settings are checked or used, not with
+        # this module, which every function that lists directories imports.
+        from ldap3.utils.conv import escape_filter_chars
+
         return self.search_filter.replace(SLOT, escape_filter_chars(username))
 
     def to_json(self) -> str:
@@ -289,6 +287,8 @@ def _ca_cert(raw: str | None) -> str | None:
     if raw is None or not str(raw).strip():
         return None
     text = str(raw).strip()
+    from cryptography import x509
+
     try:
         x509.load_pem_x509_certificates(text.encode("utf-8"))
     except ValueError:
@@ -300,6 +300,9 @@ def _ca_cert(raw: str | None) -> str | None:
 
 
 def _dn(raw: object, what: str) -> str:
+    from ldap3.core.exceptions import LDAPException
+    from ldap3.utils.dn import parse_dn
+
     text = str(raw or "").strip()
     try:
         if not text or not parse_dn(text):
@@ -334,6 +337,9 @@ def _search_filter(user_filter: str) -> str:
             f"A custom user filter has exactly one {SLOT} slot for the name typed at sign-in, "
             f"e.g. (&(objectClass=person)(uid={SLOT})); or choose one of: {', '.join(USER_FILTERS)}."
         )
+    from ldap3.core.exceptions import LDAPException
+    from ldap3.operation.search import parse_filter
+
     try:
         parse_filter(
             user_filter.replace(SLOT, "x"),

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-import phonenumbers
-
 from idp_core.errors import BadRequest
 
+# phonenumbers (its metadata for every country) is imported by the three functions that parse
+# a number, not with this module: the e-mail notices import it for mask_email.
 # No real number has more than 15 digits (E.164); the extra room is for spaces and brackets.
 MAX_INPUT_CHARS = 32
 EXAMPLE = "+44 20 7946 0958"
@@ -39,6 +39,8 @@ def normalize(raw: str, *, allowed_countries: Iterable[str]) -> str:
         raise BadRequest(
             f"A phone number may contain only digits, spaces and the signs + - ( ) .; e.g. {EXAMPLE}."
         )
+    import phonenumbers
+
     shown = f'"{text}"'
     if text.startswith("00"):
         text = "+" + text[2:]
@@ -62,6 +64,8 @@ def normalize(raw: str, *, allowed_countries: Iterable[str]) -> str:
 
 def country_of(e164: str) -> str | None:
     """The ISO country code of a stored E.164 number, or None when it is not a valid number."""
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
@@ -73,6 +77,8 @@ def country_of(e164: str) -> str | None:
 
 def mask_phone(e164: str) -> str:
     """A phone number safe for audit events and pages: the country code and the last 2 digits."""
+    import phonenumbers
+
     digits = e164.lstrip("+")
     if len(digits) <= 4:
         return "+" + "*" * len(digits)

@@ -1,0 +1,205 @@
+"""What a function's cold start imports and keeps, checked as Lambda loads the handler: the
+function's code and every package it may import laid out on their own (``bench.cold_start``),
+imported by a fresh interpreter that sees nothing else of this environment.
+
+Heavy libraries load at their one point of use, so a cold start never pays for them; and
+nothing random or unique is made while the handler is imported, because a SnapStart snapshot
+of that state is restored into many execution environments at once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.cold_start import FUNCTIONS, LambdaTree, lay_out
+
+# Libraries each of which costs a cold start tens of milliseconds (hundreds without bytecode)
+# and serves only some requests: directories (ldap3, pyasn1), SAML (lxml, signxml), QR codes
+# (segno), phone numbers, page templates (jinja2), certificates and sealing (cryptography) and
+# TOTP (pyotp).
+HEAVY_MODULES = (
+    "ldap3",
+    "pyasn1",
+    "lxml",
+    "signxml",
+    "segno",
+    "phonenumbers",
+    "jinja2",
+    "cryptography",
+    "pyotp",
+)
+# What every handler needs at once: the proof that the check sees what the import loads.
+ALWAYS_LOADED = ("pynamodb", "botocore", "aws_lambda_powertools", "idp_core.web")
+
+_LOADED_MODULES = "import sys, json, handler; print(json.dumps(sorted(sys.modules)))"
+
+
+@pytest.fixture(scope="module")
+def lambda_tree(tmp_path_factory: pytest.TempPathFactory) -> LambdaTree:
+    return lay_out(tmp_path_factory.mktemp("lambda") / "tree", compiler=None)
+
+
+def run_in(tree: LambdaTree, function: str, code: str, **env: str) -> str:
+    completed = subprocess.run(
+        [sys.executable, "-S", "-B", "-c", code],
+        capture_output=True,
+        text=True,
+        env={**tree.environment(), **env},
+        cwd=tree.task(function),
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed.stdout
+
+
+def top_level_packages(modules: list[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules} | set(modules)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_a_cold_start_leaves_the_heavy_libraries_unloaded(lambda_tree: LambdaTree, function: str) -> None:
+    loaded = top_level_packages(json.loads(run_in(lambda_tree, function, _LOADED_MODULES)))
+    assert set(ALWAYS_LOADED) <= loaded
+    assert not loaded & set(HEAVY_MODULES), (
+        f"the {function} handler imports {sorted(loaded & set(HEAVY_MODULES))}"
+    )
+    # The tree holds the packages' sources only, and the import wrote no bytecode (-B).
+    assert not lambda_tree.pyc_files()
+
+
+def test_the_provisioning_cold_start_loads_no_directory_client_until_a_directory_is_used(
+    lambda_tree: LambdaTree,
+) -> None:
+    """ldap3 and the import code load when a directory is talked to, not with the handler."""
+    code = (
+        "import sys, handler\n"
+        "before = 'ldap3' in sys.modules\n"
+        "from idp_core.directories.settings import DirectorySettings\n"
+        "DirectorySettings.from_mapping({'name': 'corp', 'display_name': 'Corp', 'kind': 'openldap', 'urls': ['ldaps://ldap.example.com'],"
+        " 'bind_dn': 'cn=svc,dc=example,dc=com', 'bases': ['dc=example,dc=com']})\n"
+        "print(before, 'ldap3' in sys.modules)"
+    )
+    assert run_in(lambda_tree, "provisioning", code).split() == ["False", "True"]
+
+
+# ---------------------------------------------------------------- SnapStart
+
+
+# Records every call for randomness (os.urandom, which secrets, uuid4 and SystemRandom use,
+# and the random module's shared generator) made while the handler is imported.
+_RANDOMNESS_DURING_IMPORT = """
+import os, sys, json, traceback
+calls = []
+real_urandom = os.urandom
+def urandom(n):
+    calls.append(("os.urandom", "".join(traceback.format_stack(limit=6))))
+    return real_urandom(n)
+os.urandom = urandom
+import random
+for name in ("random", "getrandbits", "randbytes", "randint", "choice", "shuffle", "uniform"):
+    def recorder(*args, _name=name, _real=getattr(random, name), **kwargs):
+        calls.append(("random." + _name, "".join(traceback.format_stack(limit=6))))
+        return _real(*args, **kwargs)
+    setattr(random, name, recorder)
+import handler
+print(json.dumps(calls))
+"""
+
+# The module-level state of the project's modules after the import: every plain value reached
+# from their globals (through containers and objects' attributes), by path.
+_STATE_AFTER_IMPORT = """
+import sys, json, types, handler
+PLAIN = (str, bytes, int, float, bool, type(None))
+state = {}
+def walk(path, value, depth):
+    if isinstance(value, PLAIN):
+        state[path] = repr(value)
+    elif depth == 0 or isinstance(value, (types.ModuleType, types.FunctionType, type)):
+        return
+    elif isinstance(value, dict):
+        for key, item in list(value.items())[:200]:
+            walk(f"{path}[{key!r}]", item, depth - 1)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value[:200]):
+            walk(f"{path}[{index}]", item, depth - 1)
+    elif isinstance(value, (set, frozenset)):
+        state[path] = repr(sorted(map(repr, value)))
+    elif hasattr(value, "__dict__"):
+        walk(path + ".__dict__", vars(value), depth - 1)
+own = [name for name, module in sys.modules.items()
+       if name.startswith("idp_core") or getattr(module, "__file__", "") and "/task/" in module.__file__]
+for name in own:
+    for key, value in list(vars(sys.modules[name]).items()):
+        if not key.startswith("__"):
+            walk(f"{name}.{key}", value, 4)
+print(json.dumps(state))
+"""
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_attack_no_randomness_is_drawn_while_the_handler_is_imported(
+    lambda_tree: LambdaTree, function: str
+) -> None:
+    """A SnapStart snapshot is taken after the import and restored into every new execution
+    environment: a key, token or seed drawn then would be the same in all of them. The
+    project's secrets are drawn at call time (``secrets``), never at import."""
+    calls = json.loads(run_in(lambda_tree, function, _RANDOMNESS_DURING_IMPORT))
+    assert calls == [], "\n".join(f"{name} called from:\n{stack}" for name, stack in calls)
+
+
+def test_the_recorder_sees_randomness_drawn_at_import(lambda_tree: LambdaTree) -> None:
+    """The control of the test above: a draw during the import is reported."""
+    drawing = _RANDOMNESS_DURING_IMPORT.replace(
+        "import handler", "import handler, secrets; secrets.token_bytes(8)"
+    )
+    calls = json.loads(run_in(lambda_tree, "sso", drawing))
+    assert [name for name, _ in calls] == ["os.urandom"]
+
+
+def _states(tree: LambdaTree, function: str, seeds: tuple[str, str]) -> Iterator[dict[str, str]]:
+    for seed in seeds:
+        yield json.loads(run_in(tree, function, _STATE_AFTER_IMPORT, PYTHONHASHSEED=seed))
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_attack_the_state_a_snapshot_would_share_is_the_same_in_every_start(
+    lambda_tree: LambdaTree, function: str
+) -> None:
+    """Two cold starts keep the same module-level values: nothing unique to a start (an id, a
+    key, a timestamp, a process id) is cached at import, so sharing one snapshot is safe."""
+    first, second = _states(lambda_tree, function, ("1", "2"))
+    assert len(first) > 100, "the walk must reach the modules' settings and tables"
+    differing = {path: (first.get(path), second.get(path)) for path in first.keys() | second.keys()}
+    differing = {path: values for path, values in differing.items() if values[0] != values[1]}
+    assert differing == {}
+
+
+def test_the_state_comparison_sees_a_value_made_at_import(lambda_tree: LambdaTree) -> None:
+    """The control of the test above: a random value kept by a module shows up as a difference."""
+    keeping = _STATE_AFTER_IMPORT.replace(
+        "import sys, json, types, handler",
+        "import sys, json, types, handler, os\nimport idp_core.config\nidp_core.config.KEPT = os.urandom(8)",
+    )
+    first, second = (json.loads(run_in(lambda_tree, "sso", keeping)) for _ in range(2))
+    assert first["idp_core.config.KEPT"] != second["idp_core.config.KEPT"]
+    assert {path for path in first if first[path] != second.get(path)} == {"idp_core.config.KEPT"}
+
+
+def test_the_lambda_tree_is_what_the_functions_import_on_lambda(lambda_tree: LambdaTree) -> None:
+    """The tree holds the layer's packages and the runtime's boto3, but nothing else of this
+    environment: no test tool (pyOpenSSL changes what botocore imports) is on its path."""
+    names = {path.name.split("-")[0].lower() for path in lambda_tree.opt.glob("*.dist-info")}
+    assert {"boto3", "botocore", "pynamodb", "ldap3", "signxml", "aws_lambda_powertools"} <= names
+    assert not names & {"pyopenssl", "moto", "pytest", "aws_cdk_lib"}
+    assert (lambda_tree.opt / "idp_core" / "config.py").is_file()
+    for function in FUNCTIONS:
+        assert (lambda_tree.task(function) / "handler.py").is_file()
+    assert Path(
+        run_in(lambda_tree, "sso", "import botocore; print(botocore.__file__)").strip()
+    ).is_relative_to(lambda_tree.opt)
