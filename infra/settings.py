@@ -80,6 +80,9 @@ class Operations:
     api_gateway_cloudwatch_role: bool = True
     # X-Ray active tracing and the Powertools Tracer (`tracing`).
     tracing: bool = False
+    # Lambda SnapStart on every function, invoked through the alias of its published version
+    # (`snapStart`).
+    snap_start: bool = False
     # An address the alarm topic e-mails (`alarmEmail`).
     alarm_email: str | None = None
     # The account's SNS MonthlySpendLimit, which the SMS spend alarm watches (`smsMonthlySpendLimit`).
@@ -150,6 +153,7 @@ def _operations(raw: Callable[[str], Any], text: Callable[[str], str | None]) ->
             raw("apiGatewayCloudWatchRole"), "apiGatewayCloudWatchRole", default=True
         ),
         tracing=_switch(raw("tracing"), "tracing", default=False),
+        snap_start=_switch(raw("snapStart"), "snapStart", default=False),
         alarm_email=alarm_email,
         sms_monthly_limit_usd=_number(
             text("smsMonthlySpendLimit"), "smsMonthlySpendLimit", DEFAULT_SMS_MONTHLY_LIMIT_USD, float

@@ -53,6 +53,7 @@ class IdpStack(Stack):
             public_base_url=domain.base_url if domain else None,
             messaging=settings.messaging,
             network=network,
+            snap_start=operations.snap_start,
         )
         otp = OtpFunction(
             self,
@@ -63,6 +64,7 @@ class IdpStack(Stack):
             layer=layer.layer,
             public_base_url=domain.base_url if domain else None,
             messaging=settings.messaging,
+            snap_start=operations.snap_start,
         )
         adaptive = AdaptiveFunction(
             self,
@@ -71,6 +73,7 @@ class IdpStack(Stack):
             signing_key=keys.signing_key,
             layer=layer.layer,
             public_base_url=domain.base_url if domain else None,
+            snap_start=operations.snap_start,
         )
         provisioning = ProvisioningFunction(
             self,
@@ -82,18 +85,21 @@ class IdpStack(Stack):
             public_base_url=domain.base_url if domain else None,
             messaging=settings.messaging,
             network=network,
+            snap_start=operations.snap_start,
         )
         services = {"sso": sso, "otp": otp, "adaptive": adaptive, "provisioning": provisioning}
         if operations.tracing:
             for service in services.values():
                 service.trace()
         functions = {name: service.function for name, service in services.items()}
+        # The API invokes the alias of each function's published version with SnapStart.
+        entries = {name: service.entry for name, service in services.items()}
         api = PublicApi(
             self,
             "Api",
-            handler=functions[DEFAULT_FUNCTION],
+            handler=entries[DEFAULT_FUNCTION],
             # More specific resources win over the root's {proxy+} in API Gateway.
-            prefix_handlers={prefix: functions[name] for prefix, name in PATH_FUNCTIONS.items()},
+            prefix_handlers={prefix: entries[name] for prefix, name in PATH_FUNCTIONS.items()},
             throttle_rate=settings.throttle_rate,
             throttle_burst=settings.throttle_burst,
             custom_domain=domain,

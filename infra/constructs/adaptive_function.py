@@ -43,6 +43,7 @@ class AdaptiveFunction(IdpFunction):
         signing_key: kms.IKey,
         layer: lambda_.ILayerVersion,
         public_base_url: str | None,
+        snap_start: bool = False,
     ) -> None:
         super().__init__(
             scope,
@@ -57,4 +58,5 @@ class AdaptiveFunction(IdpFunction):
             signing_key_id=signing_key.key_id,
             layer=layer,
             public_base_url=public_base_url,
+            snap_start=snap_start,
         )

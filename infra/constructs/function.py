@@ -24,6 +24,7 @@ from infra.constructs.layer import ARCHITECTURE, RUNTIME
 from infra.constructs.metrics import NAMESPACE as METRICS_NAMESPACE
 from infra.constructs.network import ImportedNetwork
 from infra.constructs.tables import SESSIONS_BY_USER_INDEX, USERS_BY_SOURCE_INDEX, Tables
+from infra.layer_build import build_function, find_bytecode_compiler
 
 # The encryption context a factor secret sealed by KMS itself carries (idp_core.sealing): the
 # CLI's hardware tokens, and secrets written before the envelope form.
@@ -51,6 +52,9 @@ WRITE_ACTIONS = (
 )
 TABLE_ACTIONS = tuple(sorted(READ_ACTIONS + WRITE_ACTIONS))
 DEFAULT_TIMEOUT = Duration.seconds(15)
+# With SnapStart, the alias that API Gateway and EventBridge invoke: it points at the version
+# published from the function's current code and configuration.
+LIVE_ALIAS = "live"
 
 
 class Access(Enum):
@@ -78,6 +82,12 @@ class IdpFunction(Construct):
     The role carries no managed policy: log writing is granted on the function's own log
     group and item access on the named tables (and the sessions index when the sessions
     table is named) by ARN. Callers add their service grants with ``allow``.
+
+    With ``snap_start``, Lambda SnapStart: each deployment publishes a version, Lambda runs its
+    cold start once and keeps a snapshot of the initialised environment, and new execution
+    environments resume from it. Only published versions start from a snapshot, so what
+    invokes the function invokes ``entry``, the alias of that version; the version a deployment
+    replaces is deleted, which ends the caching of its snapshot (billed per GB-hour).
     """
 
     def __init__(
@@ -97,6 +107,7 @@ class IdpFunction(Construct):
         memory_size: int = 1024,
         timeout: Duration = DEFAULT_TIMEOUT,
         network: ImportedNetwork | None = None,
+        snap_start: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.service_name = service_name
@@ -138,7 +149,8 @@ class IdpFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            code=lambda_.Code.from_asset(str(code_dir), exclude=["__pycache__", "*.pyc"]),
+            # The function's modules, with their bytecode when the layer has it too.
+            code=lambda_.Code.from_asset(str(build_function(code_dir, compiler=find_bytecode_compiler()))),
             handler="handler.lambda_handler",
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
@@ -149,7 +161,17 @@ class IdpFunction(Construct):
             log_group=self.log_group,
             environment=environment,
             description=description,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY)
+            if snap_start
+            else None,
             **(network.function_placement() if network else {}),
+        )
+        # What API Gateway and EventBridge invoke.
+        self.entry: lambda_.IFunction = (
+            lambda_.Alias(self, "Live", alias_name=LIVE_ALIAS, version=self.function.current_version)
+            if snap_start
+            else self.function
         )
         if network is not None:
             network.allow_network_interfaces(self.role)

@@ -57,6 +57,7 @@ class OtpFunction(IdpFunction):
         layer: lambda_.ILayerVersion,
         public_base_url: str | None,
         messaging: MessagingConfig,
+        snap_start: bool = False,
     ) -> None:
         environment = {ENV_DATA_KEY_ID: data_key.key_id, **messaging.to_env()}
         super().__init__(
@@ -72,6 +73,7 @@ class OtpFunction(IdpFunction):
             signing_key_id=signing_key.key_id,
             layer=layer,
             public_base_url=public_base_url,
+            snap_start=snap_start,
             extra_environment=environment,
         )
         self._allow_sms()

@@ -62,6 +62,7 @@ class ProvisioningFunction(IdpFunction):
         public_base_url: str | None,
         messaging: MessagingConfig,
         network: ImportedNetwork | None = None,
+        snap_start: bool = False,
     ) -> None:
         super().__init__(
             scope,
@@ -76,6 +77,7 @@ class ProvisioningFunction(IdpFunction):
             signing_key_id=signing_key.key_id,
             layer=layer,
             public_base_url=public_base_url,
+            snap_start=snap_start,
             extra_environment={ENV_DATA_KEY_ID: data_key.key_id, **messaging.to_env()},
             memory_size=MEMORY_MB,
             timeout=TIMEOUT,
@@ -87,11 +89,11 @@ class ProvisioningFunction(IdpFunction):
         self.allow_email(messaging)
         # A tick that fails is not retried: the next one comes within minutes, and a retry
         # could only overlap it.
-        self.function.configure_async_invoke(retry_attempts=0, max_event_age=Duration.seconds(TICK_SECONDS))
+        self.entry.configure_async_invoke(retry_attempts=0, max_event_age=Duration.seconds(TICK_SECONDS))
         self.schedule = events.Rule(
             self,
             "ImportTick",
             description="Runs the scheduled directory imports that are due",
             schedule=events.Schedule.rate(Duration.seconds(TICK_SECONDS)),
-            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
+            targets=[targets.LambdaFunction(self.entry, retry_attempts=0)],
         )

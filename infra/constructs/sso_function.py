@@ -59,6 +59,7 @@ class SsoFunction(IdpFunction):
         public_base_url: str | None,
         messaging: MessagingConfig,
         network: ImportedNetwork | None = None,
+        snap_start: bool = False,
     ) -> None:
         super().__init__(
             scope,
@@ -71,6 +72,7 @@ class SsoFunction(IdpFunction):
             signing_key_id=signing_key.key_id,
             layer=layer,
             public_base_url=public_base_url,
+            snap_start=snap_start,
             extra_environment=messaging.to_env(),
             # It binds to the directories at sign-in, so it runs where they are reachable.
             network=network,

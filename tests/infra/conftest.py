@@ -45,6 +45,7 @@ SWITCHES_OFF_CONTEXT = {"waf": "false", "apiGatewayCloudWatchRole": "false"}
 # deployer manages elsewhere (no hosted zone).
 SWITCHES_ON_CONTEXT = {
     "tracing": "true",
+    "snapStart": "true",
     "alarmEmail": "idp-alarms@example.com",
     "smsMonthlySpendLimit": "50",
     "customDomainName": "sso.example.org",
