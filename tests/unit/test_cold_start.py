@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.cold_start import FUNCTIONS, LambdaTree, lay_out
+from bench.cold_start import FUNCTIONS, LambdaTree, lay_out, run
+from infra.layer_build import BytecodeCompiler, find_bytecode_compiler
 
 # Libraries each of which costs a cold start tens of milliseconds (hundreds without bytecode)
 # and serves only some requests: directories (ldap3, pyasn1), SAML (lxml, signxml), QR codes
@@ -203,3 +204,58 @@ def test_the_lambda_tree_is_what_the_functions_import_on_lambda(lambda_tree: Lam
     assert Path(
         run_in(lambda_tree, "sso", "import botocore; print(botocore.__file__)").strip()
     ).is_relative_to(lambda_tree.opt)
+
+
+# ---------------------------------------------------------------- the benchmark
+
+
+def _code_origins(tree: LambdaTree) -> str:
+    """What ``python -v`` says of where the provisioning handler's code came from."""
+    completed = subprocess.run(
+        [sys.executable, "-S", "-B", "-v", "-c", "import handler"],
+        capture_output=True,
+        text=True,
+        env=tree.environment(),
+        cwd=tree.task("provisioning"),
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed.stderr
+
+
+def test_the_benchmark_imports_once_from_bytecode_and_once_compiling_the_sources(
+    lambda_tree: LambdaTree, tmp_path: Path
+) -> None:
+    compiled = lay_out(tmp_path / "bytecode", compiler=BytecodeCompiler.running())
+    tag = BytecodeCompiler.running().cache_tag
+    handler_pyc = compiled.task("provisioning") / "__pycache__" / f"handler.{tag}.pyc"
+    botocore_pyc = compiled.opt / "botocore" / "__pycache__" / f"__init__.{tag}.pyc"
+    origins = _code_origins(compiled)
+    assert f"code object from '{handler_pyc}'" in origins
+    assert f"code object from '{botocore_pyc}'" in origins
+    origins = _code_origins(lambda_tree)
+    assert f"code object from {lambda_tree.task('provisioning') / 'handler.py'}" in origins
+    assert f"code object from {lambda_tree.opt / 'botocore' / '__init__.py'}" in origins
+    assert not lambda_tree.pyc_files()
+
+
+def test_the_benchmark_reports_both_ways_against_boto3_measured_the_same_way() -> None:
+    outcome = run(functions=("provisioning",), runs=1)
+    figures = outcome["figures"]
+    for key in ("import boto3 ms", "import boto3 without bytecode ms", "provisioning ms"):
+        assert figures[key] > 0, key
+    assert figures["provisioning without bytecode ms"] > figures["provisioning ms"]
+    assert figures["import boto3 without bytecode ms"] > figures["import boto3 ms"]
+    assert figures["provisioning ratio"] == round(figures["provisioning ms"] / figures["import boto3 ms"], 2)
+    assert figures["provisioning without bytecode ratio"] == round(
+        figures["provisioning without bytecode ms"] / figures["import boto3 without bytecode ms"], 2
+    )
+    assert figures["provisioning gap ms"] == round(
+        figures["provisioning without bytecode ms"] - figures["provisioning ms"], 1
+    )
+    compiler = find_bytecode_compiler()
+    assert figures["assets ship bytecode"] == (compiler.cache_tag if compiler else None)
+    targets = {row[0]: row[2] for row in outcome["rows"]}
+    assert targets["cold import provisioning handler"] == "<= 1.5x"
+    assert targets["cold import provisioning handler without bytecode"] == "<= 2.0x"
