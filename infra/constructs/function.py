@@ -20,7 +20,12 @@ from idp_core.config import ENV_COOKIE_SECURE, ENV_PUBLIC_BASE_URL, ENV_SIGNING_
 from idp_core.config import Tables as ConfigTables
 from infra.constructs.layer import ARCHITECTURE, RUNTIME
 from infra.constructs.network import ImportedNetwork
-from infra.constructs.tables import SESSIONS_BY_USER_INDEX, USERS_BY_SOURCE_INDEX, Tables
+from infra.constructs.tables import (
+    SESSIONS_BY_USER_INDEX,
+    TRANSACTIONS_BY_USER_INDEX,
+    USERS_BY_SOURCE_INDEX,
+    Tables,
+)
 
 # The encryption context every secret is sealed with (idp_core.mfa.secrets_box).
 ENCRYPTION_CONTEXT_KEYS = ["user", "factor"]
@@ -70,8 +75,8 @@ class IdpFunction(Construct):
     """One Lambda function of the IdP with its own log group and its own role.
 
     The role carries no managed policy: log writing is granted on the function's own log
-    group and item access on the named tables (and the sessions index when the sessions
-    table is named) by ARN. Callers add their service grants with ``allow``.
+    group and item access on the named tables (and their indexes: sessions and transactions
+    by user, users by source) by ARN. Callers add their service grants with ``allow``.
     """
 
     def __init__(
@@ -209,6 +214,9 @@ class IdpFunction(Construct):
                     arns.append(Fn.join("", [table.table_arn, f"/index/{SESSIONS_BY_USER_INDEX}"]))
                 if concern == "users":
                     arns.append(Fn.join("", [table.table_arn, f"/index/{USERS_BY_SOURCE_INDEX}"]))
+                if concern == "transactions":
+                    # Keys only of items the role reads in full anyway.
+                    arns.append(Fn.join("", [table.table_arn, f"/index/{TRANSACTIONS_BY_USER_INDEX}"]))
                 by_access[table_access[concern]].extend(arns)
         if by_access[Access.READ_WRITE]:
             self.allow(

@@ -131,6 +131,7 @@ def _user_dict(user: Any) -> dict[str, object]:
         "email": user.email,
         "admin": bool(user.is_admin),
         "disabled": bool(user.disabled),
+        "deleting_since": _time(user.deleting_since),
         "groups": user.group_names(),
         "source": user.source,
         "has_password": user.password_hash is not None,
@@ -442,9 +443,14 @@ class Cli:
     def user_delete(self) -> None:
         from idp_core import accounts
 
-        user = accounts.get_user(self.args.username)
-        accounts.delete_user(self.args.username, context=self.context)
-        self.out.write(f"Deleted user {user.display_username}.\n")
+        deletion = accounts.delete_user(self.args.username, context=self.context)
+        if deletion.user_existed:
+            self.out.write(f"Deleted user {deletion.display_username} ({deletion.summary()}).\n")
+        else:
+            self.out.write(
+                f"There was no user {deletion.display_username}; removed what an earlier deletion "
+                f"left ({deletion.summary()}).\n"
+            )
 
     def user_unlock(self) -> None:
         from idp_core import accounts
@@ -457,7 +463,10 @@ class Cli:
 
         password = _read_password(self.stdin, self.err)
         user = accounts.reset_password(self.args.username, password, context=self.context)
-        self.out.write(f"Set a new password for {user.display_username}.\n")
+        self.out.write(
+            f"Set a new password for {user.display_username}; their sessions ended and their devices "
+            "are no longer trusted.\n"
+        )
 
     def user_groups(self) -> None:
         from idp_core import accounts

@@ -19,7 +19,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from idp_core.config import Tables
@@ -99,6 +99,10 @@ class User(Model):
     # The networks (IPv4 /24, IPv6 /64) of the user's recent successful sign-ins, newest last:
     # a sign-in from any other is a behaviour change for the adaptive policies.
     known_networks = ListAttribute[str](null=True)
+    # Set when an admin starts deleting the user (idp_core.accounts.delete_user): the item
+    # stays, disabled, until everything of the user is gone, so the name cannot be taken
+    # meanwhile and a deletion that fails half way is finished by deleting again.
+    deleting_since = NumberAttribute(null=True)
 
     def total_failures(self) -> int:
         return sum(int(getattr(self, f"fail_{factor}") or 0) for factor in FACTORS)
@@ -311,6 +315,21 @@ class Directory(Model):
     last_failure = UnicodeAttribute(null=True)
 
 
+class TransactionsByUser(GlobalSecondaryIndex["Transaction"]):
+    """The transactions of one user, for deleting them with the user.
+
+    Their keys derive from session hashes, so nothing else finds them without a scan. Keys
+    only: the updates a code causes (tries, sends, the code's hash) change no key and so
+    never write the index; only creating and removing a transaction does.
+    """
+
+    class Meta:
+        index_name = "by_user"
+        projection = KeysOnlyProjection()
+
+    username = UnicodeAttribute(hash_key=True)
+
+
 class Transaction(Model):
     """A short-lived step of a sign-in or enrollment: the one-time code sent by SMS or
     e-mail is bound to it (S7)."""
@@ -320,6 +339,7 @@ class Transaction(Model):
 
     id_hash = UnicodeAttribute(hash_key=True)
     username = UnicodeAttribute()
+    by_user = TransactionsByUser()
     purpose = UnicodeAttribute()  # signin | enrol | test | reauth
     session_hash = UnicodeAttribute(null=True)
     factor_id = UnicodeAttribute(null=True)
