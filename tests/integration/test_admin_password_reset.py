@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from idp_core import accounts
 from idp_core.adaptive import devices
@@ -17,7 +16,7 @@ from idp_core.config import Tables
 from idp_core.errors import BadRequest
 from idp_core.models import AuditEvent, User
 from tests.helpers.mfa import give_totp, password_only, prove_second_factor
-from tests.helpers.sso import PASSWORD, Sso, csrf_token, running_sso
+from tests.helpers.sso import PASSWORD, Sso, csrf_token, is_signed_in, running_sso, signed_in
 
 NEW_PASSWORD = "a brand new passphrase 42"
 
@@ -27,18 +26,6 @@ def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
     with running_sso(tables, clock) as running:
         password_only(clock)
         yield running
-
-
-def signed_in(sso: Sso, username: str, password: str = PASSWORD) -> requests.Session:
-    browser = sso.browser()
-    assert sso.sign_in(browser, username, password).status_code == 303
-    return browser
-
-
-def is_signed_in(sso: Sso, browser: requests.Session) -> bool:
-    answer = sso.get(browser, "/me")
-    assert answer.status_code in (200, 303)
-    return answer.status_code == 200
 
 
 def trusted_device(username: str, clock: FakeClock) -> devices.Device:
