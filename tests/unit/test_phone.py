@@ -9,7 +9,14 @@ import pytest
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from idp_core.errors import BadRequest
-from idp_core.mfa.phone import NotAMobileNumber, ensure_mobile, mask_email, mask_phone, normalize
+from idp_core.mfa.phone import (
+    REFUSED_TYPE_NAMES,
+    NotAMobileNumber,
+    ensure_mobile,
+    mask_email,
+    mask_phone,
+    normalize,
+)
 
 ALLOWED = ("US", "CA", "GB", "DE", "FR", "NL", "IE", "AU", "IN")
 
@@ -82,17 +89,17 @@ def test_masked_numbers_and_addresses_keep_only_what_helps_the_user_recognise_th
 # ---------------------------------------------------------------- number types (S31)
 
 # libphonenumber's own example number of each type, in every allowed country that has one.
-REFUSED_TYPES = {
-    PhoneNumberType.FIXED_LINE: "a landline number",
-    PhoneNumberType.TOLL_FREE: "a toll-free number",
-    PhoneNumberType.PREMIUM_RATE: "a premium-rate number",
-    PhoneNumberType.SHARED_COST: "a shared-cost number",
-    PhoneNumberType.VOIP: "a VoIP number",
-    PhoneNumberType.PERSONAL_NUMBER: "a personal (forwarding) number",
-    PhoneNumberType.PAGER: "a pager number",
-    PhoneNumberType.UAN: "a universal access number",
-    PhoneNumberType.VOICEMAIL: "a voicemail access number",
-}
+REFUSED_TYPES = (
+    PhoneNumberType.FIXED_LINE,
+    PhoneNumberType.TOLL_FREE,
+    PhoneNumberType.PREMIUM_RATE,
+    PhoneNumberType.SHARED_COST,
+    PhoneNumberType.VOIP,
+    PhoneNumberType.PERSONAL_NUMBER,
+    PhoneNumberType.PAGER,
+    PhoneNumberType.UAN,
+    PhoneNumberType.VOICEMAIL,
+)
 ACCEPTED_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
@@ -108,7 +115,8 @@ def example_numbers(types: Iterable[int]) -> list[tuple[str, int, str]]:
     return found
 
 
-def test_every_refused_type_has_real_examples_here() -> None:
+def test_every_type_but_mobile_is_refused_and_has_real_examples_here() -> None:
+    assert set(REFUSED_TYPE_NAMES) == set(REFUSED_TYPES)
     # Without this, a metadata package lacking the types would make the tests below vacuous.
     assert {kind for _, kind, _ in example_numbers(REFUSED_TYPES)} == set(REFUSED_TYPES)
     assert {kind for _, kind, _ in example_numbers(ACCEPTED_TYPES)} == set(ACCEPTED_TYPES)
@@ -123,9 +131,15 @@ def test_attack_numbers_that_are_not_mobile_cannot_be_enrolled_for_sms(
     with pytest.raises(BadRequest) as refused:
         normalize(number, allowed_countries=ALLOWED)
     assert refused.value.message == (
-        f'"{number}" is {REFUSED_TYPES[kind]}; codes are sent only to mobile phone numbers. '
+        f'"{number}" is {REFUSED_TYPE_NAMES[kind]}; codes are sent only to mobile phone numbers. '
         "Enter a mobile number, e.g. +44 7400 123456."
     )
+
+
+def test_the_refusal_names_the_type_in_words() -> None:
+    with pytest.raises(BadRequest) as refused:
+        normalize("+44 909 876 5432", allowed_countries=["GB"])
+    assert refused.value.message.startswith('"+44 909 876 5432" is a premium-rate number;')
 
 
 @pytest.mark.parametrize(("region", "kind", "number"), example_numbers(ACCEPTED_TYPES))
@@ -140,7 +154,7 @@ def test_a_stored_number_that_is_not_mobile_is_refused_before_a_send(
 ) -> None:
     with pytest.raises(NotAMobileNumber) as refused:
         ensure_mobile(number)
-    assert refused.value.kind == REFUSED_TYPES[kind]
+    assert refused.value.kind == REFUSED_TYPE_NAMES[kind]
 
 
 def test_a_stored_number_of_unknown_type_is_refused() -> None:
