@@ -302,8 +302,10 @@ def test_a_stopped_directory_gives_a_clear_error_and_changes_nothing(
     sso: Sso, corp: Any, slapd: Slapd, ldap_tree: Subtree
 ) -> None:
     corp(activate=True, sync_users=True, allow_password_change=True, backup_auth=True)
+    signed_in(sso, "alice", DIRECTORY_PASSWORD)  # creates alice (sync users)
+    # A local backup password too; a reset ends her sessions, so she signs in again after it.
+    accounts.reset_password("alice", PASSWORD, clock=sso.clock)
     browser = signed_in(sso, "alice", DIRECTORY_PASSWORD)
-    accounts.reset_password("alice", PASSWORD, clock=sso.clock)  # a local backup password too
     before = User.get("alice").attribute_values
     page = sso.get(browser, PAGE)
     slapd.stop()
