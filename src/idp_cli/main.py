@@ -462,7 +462,11 @@ class Cli:
         from idp_core import accounts
 
         password = _read_password(self.stdin, self.err)
-        user = accounts.reset_password(self.args.username, password, context=self.context)
+        from idp_core.adaptive.enforce import Mailer
+
+        user = accounts.reset_password(
+            self.args.username, password, context=self.context, mailer=Mailer.for_settings(self.args.settings)
+        )
         self.out.write(
             f"Set a new password for {user.display_username}; their sessions ended and their devices "
             "are no longer trusted.\n"

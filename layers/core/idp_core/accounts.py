@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.update import Action
@@ -17,11 +18,15 @@ from idp_core.adaptive.devices import remove_all as remove_all_devices
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, Conflict, NotFound
+from idp_core.mfa import notices
 from idp_core.mfa.factors import release_token
 from idp_core.models import FACTORS, Factor, Group, OathToken, Transaction, User, condition_failed
 from idp_core.names import canonical_group, canonical_username, group_forms, username_forms
 from idp_core.passwords import hash_password, validate_new_password
 from idp_core.sessions import end_user_sessions
+
+if TYPE_CHECKING:
+    from idp_core.adaptive.enforce import Mailer
 
 MAX_EMAIL_CHARS = 254
 MAX_DISPLAY_NAME_CHARS = 128
@@ -203,16 +208,23 @@ def set_admin(
 
 
 def reset_password(
-    username: str, new_password: str, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
+    username: str,
+    new_password: str,
+    *,
+    context: AuditContext | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    mailer: Mailer | None = None,
 ) -> User:
     """An admin sets a new local password for a user (the console, ``idp user set-password``).
 
     Like a change by the user (``idp_core.password_change``), it ends every session of the
     user and the trust of their devices: whoever signed in with the old password is out.
+    Then the user gets an e-mail notice through ``mailer`` (None: no notice, for the local
+    seed and tests that read no mail).
     """
     user = get_user(username)
     validate_new_password(new_password, username=user.display_username)
-    return _update_user(
+    _update_user(
         username,
         [User.password_hash.set(hash_password(new_password)), User.trust_epoch.add(1)],
         "user.password_reset",
@@ -220,6 +232,9 @@ def reset_password(
         clock,
         then=lambda changed: {"sessions_ended": end_user_sessions(changed.username)},
     )
+    if mailer is not None:
+        notices.password_changed(user, by_admin=True, mailer=mailer, context=context, clock=clock)
+    return user
 
 
 def set_user_groups(

@@ -27,6 +27,7 @@ from pynamodb.exceptions import UpdateError
 
 from idp_core import audit, aws, lockout
 from idp_core.adaptive.devices import end_trust
+from idp_core.adaptive.enforce import Mailer
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
@@ -40,6 +41,7 @@ from idp_core.directories.errors import (
 )
 from idp_core.directories.errors import WrongPassword as DirectoryWrongPassword
 from idp_core.errors import BadRequest, Conflict, Forbidden, IdpError, NotFound
+from idp_core.mfa import notices
 from idp_core.models import Directory, Session, User, condition_failed
 from idp_core.passwords import WrongPassword, hash_password, normalize, validate_new_password, verify_password
 from idp_core.sessions import DIRECTORY_PREFIX, end_user_sessions
@@ -127,8 +129,10 @@ def change_password(
     settings: Settings,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    mailer: Mailer | None = None,
 ) -> PasswordChanged:
-    """Change the password of the signed-in ``user`` (whose ``session`` stays signed in).
+    """Change the password of the signed-in ``user`` (whose ``session`` stays signed in), then
+    e-mail them a notice (through ``mailer``, by default SES from the configured sender).
 
     Raises ``PasswordManagedElsewhere``, ``BadRequest`` (the new password is unfit or not
     repeated exactly), ``WrongCurrentPassword`` (counted in the lockout),
@@ -159,6 +163,10 @@ def change_password(
         subject=user.username,
         details={"where": home.where, "other_sessions_ended": ended},
         clock=clock,
+    )
+    # After the change is written: whoever changed it, the owner hears of it (S8).
+    notices.password_changed(
+        user, by_admin=False, mailer=mailer or Mailer.for_settings(settings), context=context, clock=clock
     )
     return PasswordChanged(where=home.where, other_sessions_ended=ended)
 
