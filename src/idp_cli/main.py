@@ -55,6 +55,7 @@ DIRECTORY_SWITCHES = (
     "send_configured_attributes",
     "auto_register",
     "welcome_emails",
+    "allow_cleartext",
 )
 DIRECTORY_SWITCH_HELP = {
     "activate": "sign users in by binding to the directory with their password",
@@ -66,6 +67,7 @@ DIRECTORY_SWITCH_HELP = {
     "send_configured_attributes": "put only the mapped attributes into assertions",
     "auto_register": "create users found by imports",
     "welcome_emails": "e-mail users created from the directory",
+    "allow_cleartext": "allow ldap:// without StartTLS: passwords cross the network unencrypted",
 }
 
 
@@ -186,6 +188,7 @@ def _directory_dict(settings: Any, item: Any) -> dict[str, object]:
         "type": settings.kind,
         "urls": list(settings.urls),
         "start_tls": settings.start_tls,
+        "connection": settings.connection_security,
         "ca_certificate": settings.ca_cert_pem is not None,
         "verify_certificates": settings.verify_certificates,
         "bind_dn": settings.bind_dn,

@@ -187,6 +187,7 @@ def save_corp(sso: Sso, server: Slapd, tree: Subtree, **switches: bool) -> Direc
         display_name="Corp LDAP",
         kind="openldap",
         urls=(server.url,),
+        allow_cleartext=True,  # slapd speaks plain LDAP on 127.0.0.1 (S30)
         bind_dn=f"uid=svc,{tree.dn}",
         bases=(tree.people,),
         **switches,

@@ -246,6 +246,8 @@ def _connection(
     settings: DirectorySettings, timeout: float, *, writable: bool = False
 ) -> Iterator[ldap3.Connection]:
     """An open, unbound connection to the first URL that answers (secured as configured)."""
+    # Before any socket opens: also a directory stored before the switch existed (S30).
+    settings.ensure_encrypted_or_allowed()
     failures: list[tuple[str, str, bool]] = []
     for url in settings.urls:
         conn = ldap3.Connection(
