@@ -18,8 +18,6 @@ from idp_core.adaptive.devices import remove_all as remove_all_devices
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, Conflict, NotFound
-from idp_core.mfa import notices
-from idp_core.mfa.factors import release_token
 from idp_core.models import FACTORS, Factor, Group, OathToken, Transaction, User, condition_failed
 from idp_core.names import canonical_group, canonical_username, group_forms, username_forms
 from idp_core.passwords import hash_password, validate_new_password
@@ -233,6 +231,9 @@ def reset_password(
         then=lambda changed: {"sessions_ended": end_user_sessions(changed.username)},
     )
     if mailer is not None:
+        # Loaded only here: the notices bring phonenumbers, which the sign-in never needs.
+        from idp_core.mfa import notices
+
         notices.password_changed(user, by_admin=True, mailer=mailer, context=context, clock=clock)
     return user
 
@@ -362,6 +363,9 @@ def _remove_transactions(key: str) -> int:
 def _remove_factors(key: str) -> dict[str, int]:
     """Delete the user's factors, freeing their hardware tokens first (with the HOTP counter
     the user reached, so no code the user already typed works for the token's next owner)."""
+    # Loaded only for a deletion: the console's other user pages need none of the MFA code.
+    from idp_core.mfa.factors import release_token
+
     user_factors = list(Factor.query(key, consistent_read=True))
     freed = sum(
         release_token(factor.token_serial, key, factor.counter)

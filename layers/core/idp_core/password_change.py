@@ -41,7 +41,6 @@ from idp_core.directories.errors import (
 )
 from idp_core.directories.errors import WrongPassword as DirectoryWrongPassword
 from idp_core.errors import BadRequest, Conflict, Forbidden, IdpError, NotFound
-from idp_core.mfa import notices
 from idp_core.models import Directory, Session, User, condition_failed
 from idp_core.passwords import WrongPassword, hash_password, normalize, validate_new_password, verify_password
 from idp_core.sessions import DIRECTORY_PREFIX, end_user_sessions
@@ -164,7 +163,10 @@ def change_password(
         details={"where": home.where, "other_sessions_ended": ended},
         clock=clock,
     )
-    # After the change is written: whoever changed it, the owner hears of it (S8).
+    # After the change is written: whoever changed it, the owner hears of it (S8). Loaded only
+    # here: the notices bring phonenumbers, which the sign-in never needs.
+    from idp_core.mfa import notices
+
     notices.password_changed(
         user, by_admin=False, mailer=mailer or Mailer.for_settings(settings), context=context, clock=clock
     )
