@@ -1,19 +1,26 @@
 # The two commands a newcomer needs: `make dev` and `make test`. Both set up what they need.
+# The deploy targets (synth, deploy, bootstrap) need only Python 3 and Node: no root, no test tools.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# The pinned uv lives in the repository (scripts/get_uv.py installs it), so nothing is
+# installed into the system Python and no uv elsewhere on PATH is used by mistake.
+TOOLS_BIN := $(CURDIR)/.tools/bin
+UV := $(TOOLS_BIN)/uv
+export PATH := $(TOOLS_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export UV_FROZEN := 1
+PYTHON3 ?= python3
 
 DEBIAN_PACKAGES := chromium xmlsec1 slapd ldap-utils
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 
-.PHONY: help setup system-packages python-env node-env dev test lint unit integration e2e infra bench synth deploy clean
+.PHONY: help setup system-packages uv python-env node-env deploy-env dev test lint unit integration e2e infra bench synth deploy bootstrap clean
 
 help:
-	@echo "make dev     set up and run the local stack on http://$${IDP_HOST:-127.0.0.1}:$${IDP_PORT:-8000}"
-	@echo "make test    set up and run every test (lint, types, unit, integration, e2e, infra)"
-	@echo "make bench   run the benchmarks (BENCHMARKS.md) and write bench/results/latest.json"
-	@echo "make deploy  cdk deploy into the AWS account of your current credentials"
+	@echo "make dev        set up and run the local stack on http://$${IDP_HOST:-127.0.0.1}:$${IDP_PORT:-8000}"
+	@echo "make test       set up and run every test (lint, types, unit, integration, e2e, infra)"
+	@echo "make bench      run the benchmarks (BENCHMARKS.md) and write bench/results/latest.json"
+	@echo "make bootstrap  cdk bootstrap the account and region of your current AWS credentials (once)"
+	@echo "make synth      synthesise the CloudFormation template into cdk.out/"
+	@echo "make deploy     cdk deploy into the AWS account of your current credentials"
 
 setup: system-packages python-env node-env
 
@@ -21,20 +28,31 @@ setup: system-packages python-env node-env
 # xmlsec1 for pysaml2, the service provider our assertions are checked against, and
 # OpenLDAP's slapd (with ldap-utils) for the directory tests. Those start slapd processes
 # of their own (tests/support/slapd.py); the package's system service is not used.
+# npm (which brings Debian's Node) only when there is none: `npm ci` then installs the pinned
+# Node 22, and a Node installed another way (NodeSource, nvm) is left alone.
 system-packages:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-python-env:
-	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet uv
-	@$(UV) sync --frozen --quiet
+uv:
+	@$(PYTHON3) scripts/get_uv.py
 
+# The whole locked environment: run-time packages, the deploy group and the test tools.
+python-env: uv
+	@$(UV) sync --quiet
+
+# Node 22 and the pinned aws-cdk CLI, both from npm (package.json), into node_modules/.
 node-env:
 	@[ -x node_modules/.bin/cdk ] && [ -x node_modules/.bin/node ] || npm ci --no-audit --no-fund --loglevel=error
+
+# What the CDK app needs and nothing more (scripts/cdk_app.py, which cdk.json runs, does the same).
+deploy-env: node-env
+	@$(PYTHON3) scripts/cdk_app.py --setup-only
 
 dev: setup
 	$(UV) run idp local
@@ -42,7 +60,7 @@ dev: setup
 lint: python-env
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy layers/core src functions infra
+	$(UV) run mypy layers/core src functions infra scripts
 
 test: setup lint
 	$(UV) run pytest
@@ -53,17 +71,20 @@ integration: python-env
 	$(UV) run pytest tests/integration
 e2e: setup
 	$(UV) run pytest tests/e2e
-infra: setup
+infra: python-env node-env
 	$(UV) run pytest tests/infra
 
 bench: setup
 	$(UV) run python -m bench
 
-synth: setup
+synth: deploy-env
 	cdk synth --quiet $(CDK_ARGS)
 
-deploy: setup
+deploy: deploy-env
 	cdk deploy $(CDK_ARGS)
+
+bootstrap: deploy-env
+	cdk bootstrap $(CDK_ARGS)
 
 clean:
 	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache .idp

@@ -10,7 +10,16 @@ import sys
 import time
 from pathlib import Path
 
-from bench import cold_start, deployment_size, ldap_import, passwords, saml_signing, signin, totp_verify
+from bench import (
+    cold_start,
+    deployment_size,
+    enumeration,
+    ldap_import,
+    passwords,
+    saml_signing,
+    signin,
+    totp_verify,
+)
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 
@@ -23,6 +32,7 @@ def main() -> int:
         ("password verify", passwords.run),
         ("TOTP verify", totp_verify.run),
         ("full sign-in", signin.run),
+        ("enumeration timing", enumeration.run),
         ("LDAP import", ldap_import.run),
         ("deployment size", deployment_size.run),
     ]

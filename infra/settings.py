@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,6 +17,9 @@ NumberT = TypeVar("NumberT", int, float)
 DEFAULT_STACK_NAME = "ServerlessIdp"
 DEFAULT_THROTTLE_RATE = 50.0
 DEFAULT_THROTTLE_BURST = 100
+# A new account's SNS SMS spend limit (MonthlySpendLimit) in USD.
+DEFAULT_SMS_MONTHLY_LIMIT_USD = 1.0
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class InfraConfigurationError(ValueError):
@@ -66,6 +70,23 @@ MESSAGING_CONTEXT_KEYS = {
 
 
 @dataclass(frozen=True)
+class Operations:
+    """The switches of what surrounds the functions (each a CDK context key)."""
+
+    # A regional AWS WAF web ACL on the API stage (`waf`).
+    waf: bool = True
+    # The account-wide API Gateway CloudWatch Logs role (`apiGatewayCloudWatchRole`); off for
+    # accounts that manage it centrally.
+    api_gateway_cloudwatch_role: bool = True
+    # X-Ray active tracing and the Powertools Tracer (`tracing`).
+    tracing: bool = False
+    # An address the alarm topic e-mails (`alarmEmail`).
+    alarm_email: str | None = None
+    # The account's SNS MonthlySpendLimit, which the SMS spend alarm watches (`smsMonthlySpendLimit`).
+    sms_monthly_limit_usd: float = DEFAULT_SMS_MONTHLY_LIMIT_USD
+
+
+@dataclass(frozen=True)
 class DeploymentSettings:
     stack_name: str = DEFAULT_STACK_NAME
     throttle_rate: float = DEFAULT_THROTTLE_RATE
@@ -74,6 +95,7 @@ class DeploymentSettings:
     messaging: MessagingConfig = field(default_factory=MessagingConfig)
     # None: the functions run outside any VPC.
     directory_network: DirectoryNetwork | None = None
+    operations: Operations = field(default_factory=Operations)
 
     @classmethod
     def from_context(cls, node: Node) -> DeploymentSettings:
@@ -114,7 +136,37 @@ class DeploymentSettings:
                 node.try_get_context(DIRECTORY_SUBNETS_KEY),
                 node.try_get_context(DIRECTORY_SECURITY_GROUPS_KEY),
             ),
+            operations=_operations(node.try_get_context, text),
         )
+
+
+def _operations(raw: Callable[[str], Any], text: Callable[[str], str | None]) -> Operations:
+    alarm_email = text("alarmEmail")
+    if alarm_email is not None and not _EMAIL.fullmatch(alarm_email):
+        raise InfraConfigurationError(f"alarmEmail must be an e-mail address, got {alarm_email!r}")
+    return Operations(
+        waf=_switch(raw("waf"), "waf", default=True),
+        api_gateway_cloudwatch_role=_switch(
+            raw("apiGatewayCloudWatchRole"), "apiGatewayCloudWatchRole", default=True
+        ),
+        tracing=_switch(raw("tracing"), "tracing", default=False),
+        alarm_email=alarm_email,
+        sms_monthly_limit_usd=_number(
+            text("smsMonthlySpendLimit"), "smsMonthlySpendLimit", DEFAULT_SMS_MONTHLY_LIMIT_USD, float
+        ),
+    )
+
+
+def _switch(raw: Any, key: str, *, default: bool) -> bool:
+    """A boolean from cdk.json (true/false) or the command line (-c key=true|false)."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return default
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value in ("true", "false"):
+        return value == "true"
+    raise InfraConfigurationError(f"{key} must be true or false, got {raw!r}")
 
 
 def _directory_network(vpc_id: str | None, subnets: Any, security_groups: Any) -> DirectoryNetwork | None:

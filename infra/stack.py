@@ -10,14 +10,18 @@ from constructs import Construct
 from idp_core.config import Tables as ConfigTables
 from idp_core.routing import DEFAULT_FUNCTION, PATH_FUNCTIONS
 from infra.constructs.adaptive_function import AdaptiveFunction
+from infra.constructs.alarms import Alarms
 from infra.constructs.api import PublicApi
+from infra.constructs.dashboard import Dashboard
 from infra.constructs.keys import Keys
 from infra.constructs.layer import CoreLayer
 from infra.constructs.network import ImportedNetwork
+from infra.constructs.operator_access import OperatorAccess
 from infra.constructs.otp_function import OtpFunction
 from infra.constructs.provisioning_function import ProvisioningFunction
 from infra.constructs.sso_function import SsoFunction
 from infra.constructs.tables import Tables
+from infra.constructs.waf import WebFirewall
 from infra.settings import DeploymentSettings
 
 # The `idp --stack NAME` CLI finds the deployed resources by these output keys.
@@ -29,7 +33,8 @@ class IdpStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         tables = Tables(self, "Tables")
-        keys = Keys(self, "Keys")
+        operations = settings.operations
+        keys = Keys(self, "Keys", alias_prefix=settings.stack_name)
         layer = CoreLayer(self, "CoreLayer")
         domain = settings.custom_domain
         # The functions that bind to LDAP servers run in the directory's subnets when given.
@@ -78,12 +83,11 @@ class IdpStack(Stack):
             messaging=settings.messaging,
             network=network,
         )
-        functions = {
-            "sso": sso.function,
-            "otp": otp.function,
-            "adaptive": adaptive.function,
-            "provisioning": provisioning.function,
-        }
+        services = {"sso": sso, "otp": otp, "adaptive": adaptive, "provisioning": provisioning}
+        if operations.tracing:
+            for service in services.values():
+                service.trace()
+        functions = {name: service.function for name, service in services.items()}
         api = PublicApi(
             self,
             "Api",
@@ -93,7 +97,28 @@ class IdpStack(Stack):
             throttle_rate=settings.throttle_rate,
             throttle_burst=settings.throttle_burst,
             custom_domain=domain,
+            cloudwatch_role=operations.api_gateway_cloudwatch_role,
+            tracing=operations.tracing,
         )
+        stage = api.rest_api.deployment_stage
+        if operations.waf:
+            firewall = WebFirewall(self, "Firewall", stage=stage)
+            CfnOutput(
+                self, "WebAclArn", value=firewall.web_acl.attr_arn, description="AWS WAF web ACL on the API"
+            )
+        else:
+            api.acknowledge_no_waf()
+        alarms = Alarms(
+            self,
+            "Alarms",
+            stage=stage,
+            functions=functions,
+            tables=tables.all(),
+            alarm_email=operations.alarm_email,
+            sms_monthly_limit_usd=operations.sms_monthly_limit_usd,
+        )
+        Dashboard(self, "Dashboard", dashboard_name=settings.stack_name, stage=stage, functions=functions)
+        operators = OperatorAccess(self, "Operators", tables=tables, keys=keys)
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the IdP (ends with /)")
         CfnOutput(self, "MetadataUrl", value=f"{api.url}saml/metadata", description="SAML IdP metadata")
@@ -106,3 +131,10 @@ class IdpStack(Stack):
         )
         for concern, table in tables.all().items():
             CfnOutput(self, ConfigTables.output_name(concern), value=table.table_name)
+        CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn, description="SNS topic of the alarms")
+        CfnOutput(
+            self,
+            "OperatorPolicyArn",
+            value=operators.policy.managed_policy_arn,
+            description="Attach to the operators who run `idp --stack` (IAM permissions for operators)",
+        )

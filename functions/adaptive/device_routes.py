@@ -1,6 +1,7 @@
 """End-user self-service for registered devices: /me/devices (list, rename, remove, untrust).
 
-Only a complete session reaches these pages (``web.require_session``), and every route works
+Only a complete session reaches these pages (``web.require_session``), with a second factor of
+the user's strongest tier proven in the last minutes when they have one (S28), and every route works
 on the signed-in user's own devices: a device id of another user is simply not found (404).
 A form is read through ``web.read_form`` (CSRF, S16) before ``idp_core.adaptive.devices``
 validates and writes the change and its audit event (S25); a POST answers with a 303 to the
@@ -41,10 +42,16 @@ def _list_context(req: web.WebRequest, signed_in: web.SignedIn) -> dict[str, Any
     return {"devices": rows}
 
 
+def _session(req: web.WebRequest) -> web.SignedIn:
+    signed_in = web.require_session(req)
+    web.require_fresh_strongest_factor(req, signed_in, next_page="/me/devices")
+    return signed_in
+
+
 def _signed_in() -> tuple[web.WebRequest, web.SignedIn]:
     """The common start of every form on the list; a refused form shows the list again."""
     req = web.request()
-    signed_in = web.require_session(req)
+    signed_in = _session(req)
     req.error_page = lambda: ("me_devices.html", {"notice": None, **_list_context(req, signed_in)})
     return req, signed_in
 
@@ -56,7 +63,7 @@ def _done(req: web.WebRequest, notice: str) -> Response[str]:
 @router.get("/me/devices")
 def devices_page() -> Response[str]:
     req = web.request()
-    signed_in = web.require_session(req)
+    signed_in = _session(req)
     return web.render(
         req,
         "me_devices.html",

@@ -22,7 +22,7 @@ from idp_core.clock import readable_utc
 from idp_core.errors import BadRequest, NotFound
 from idp_core.mfa import METHOD_LABELS, flow, pages, policy
 from idp_core.mfa.pages import TEST_CHALLENGE, Target
-from idp_core.models import AuditEvent, Factor
+from idp_core.models import Factor
 
 router = APIGatewayRouter()
 
@@ -60,11 +60,9 @@ def _form(
 
 
 def _require_change_allowed(req: web.WebRequest, signed_in: web.SignedIn) -> None:
-    """S10: a change needs a recent second factor when the user already has one."""
-    try:
-        flow.change_needs_second_factor(signed_in.session, signed_in.user, clock=req.clock)
-    except flow.SecondFactorRequired as exc:
-        raise web.RedirectRequired(exc.message, "/mfa", {"next": "/me/mfa"}) from exc
+    """S10, S28: a change needs a recent second factor of the user's strongest tier when the
+    user already has one (a first factor may always be added: that is enrolment)."""
+    web.require_fresh_strongest_factor(req, signed_in, next_page="/me/mfa")
 
 
 def _allowed(method: str, settings: policy.MfaSettings | None = None) -> None:
@@ -109,18 +107,24 @@ def _finish_enrolment(
     target: Target,
     *,
     first: bool,
-    verified: AuditEvent,
+    verified: flow.Verified,
 ) -> Response[str]:
     """After a factor became active: continue the sign-in, or back to the list.
 
-    ``verified`` (the code's success event) is written with the new session, or alone.
+    ``verified`` (the code's success event and its lockout attempt) is written with the new
+    session, or alone.
     """
     if not first:
-        verified.save()
+        verified.commit()
         return _done(req, "added")
     # The user had no active factor: this first code is the session's second factor (S14).
     issued = sessions.complete_second_factor(
-        signed_in.token, signed_in.session, method=factor.kind, events=[verified], clock=req.clock
+        signed_in.token,
+        signed_in.session,
+        method=factor.kind,
+        events=[verified.event],
+        releases=[verified.attempt],
+        clock=req.clock,
     )
     cookies = [web.session_cookie(req, issued.token)]
     if pages.is_enrolling(signed_in) or target.app or target.next:
@@ -317,7 +321,9 @@ def confirm_factor(factor_id: str) -> Response[str]:
         _confirm_context(req, signed_in, factor, target, sent=False),
     )
     _require_change_allowed(req, signed_in)
-    verified = pages.verify_code(req, signed_in, factor, form["code"], "enrol")
+    verified = pages.verify_code(
+        req, signed_in, factor, form["code"], "enrol", policy.load_settings().allowed_methods
+    )
     first = _had_no_active_factor(signed_in, factor.factor_id)
     factors.activate_factor(factor, req.clock, context=req.audit_context(signed_in.user.username))
     _notify(
@@ -459,7 +465,11 @@ def remove_factor(factor_id: str) -> Response[str]:
 def _test_context(
     signed_in: web.SignedIn, factor_id: str | None, *, sent: bool = False
 ) -> tuple[dict[str, Any], Factor | None]:
-    choices = flow.usable_factors(signed_in.user.username, flow.accepted_methods(None, None))
+    from idp_core.mfa import factors
+
+    # Any factor of an allowed method may be tested, whatever its tier: a test proves nothing.
+    active = factors.list_factors(signed_in.user.username, active_only=True)
+    choices = flow.order_factors(active, policy.load_settings().allowed_methods)
     selected = pages.pick_factor(choices, factor_id)
     return pages.challenge_context(
         signed_in, choices, selected, Target(), TEST_CHALLENGE, sent=sent
@@ -506,6 +516,8 @@ def test_verify() -> Response[str]:
     if factor is None:
         raise NotFound("There is no method to check this code with.")
     # The same checks and the same lockout counters as a sign-in: a test is no brute-force oracle.
-    verified = pages.verify_code(req, signed_in, factor, form["code"], TEST_CHALLENGE.purpose)
-    verified.save()  # Nothing else changes: the event is the only record of the test.
+    verified = pages.verify_code(
+        req, signed_in, factor, form["code"], TEST_CHALLENGE.purpose, policy.load_settings().allowed_methods
+    )
+    verified.commit()  # Nothing else changes: the event is the only record of the test.
     return _done(req, "tested")

@@ -41,6 +41,7 @@ NOTICES = {
     "directory-created": "The directory was saved. Test its settings with the buttons below.",
     "directory-saved": "The directory's settings were saved.",
     "directory-deleted": "The directory was deleted. The users and groups it imported were kept.",
+    "entry-cleared": "The entry was cleared.",
     "import-requested": (
         f"Import requested: it starts within {TICK_SECONDS // 60} minutes, at the next scheduled check; "
         "this page shows its counts when it has run."
@@ -75,6 +76,7 @@ TEST_FIELDS = {
     "password": web.Field("Password to test", MAX_BIND_PASSWORD_CHARS, required=False),
 }
 IMPORT_FIELDS = {"full": web.Field("Full import", _CHECKBOX, required=False)}
+ENTRY_FIELDS = {"entry_id": web.Field("Entry", store.MAX_ENTRY_ID_CHARS)}
 
 
 # ---------------------------------------------------------------- helpers
@@ -119,6 +121,7 @@ def _form_context(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         "pending": None,
         "running_since": None,
         "last_failure": None,
+        "entries": [],
         "test": None,
         "test_username": "",
     }
@@ -134,6 +137,7 @@ def _directory_context(row: console.DirectoryRow, values: dict[str, Any] | None 
         pending=row.pending,
         running_since=row.running_since,
         last_failure=row.last_failure,
+        entries=row.entries,
         tick_minutes=TICK_SECONDS // 60,
     )
     return context
@@ -269,3 +273,12 @@ def import_directory(name: str) -> Response[str]:
         row.settings.name, full=bool(form.get("full")), context=_actor(req, signed_in), clock=req.clock
     )
     return _done(req, f"/admin/directories/{row.settings.name}", "import-requested")
+
+
+@router.post("/admin/directories/<name>/entries/clear")
+def clear_entry(name: str) -> Response[str]:
+    req, signed_in = _admin()
+    row = _stored(req, name)
+    form = web.read_form(req, signed_in.session, ENTRY_FIELDS)
+    store.clear_entry(row.settings.name, form["entry_id"], context=_actor(req, signed_in), clock=req.clock)
+    return _done(req, f"/admin/directories/{row.settings.name}", "entry-cleared")

@@ -199,20 +199,24 @@ def verify_second_factor() -> Response[str]:
 
     req = web.request()
     # The chosen factor is read by its key; the page's choices (the app, the user's factors)
-    # only to show the page again after a refusal. Whether the method suits the app is the
-    # launch's decision, which every launch makes again.
+    # only to show the page again after a refusal. A factor counts only if its method is one
+    # the target accepts (S28); every launch checks the app's methods again.
     signed_in, target, form, factor, app_item, device = pages.read_challenge_answer(req)
     try:
-        verified = pages.verify_code(req, signed_in, factor, form["code"], pages.SIGN_IN_CHALLENGE.purpose)
-    except IdpError:
-        req.error_page = (
-            pages.CHALLENGE_TEMPLATE,
-            pages.sign_in_challenge(signed_in, target, form["factor"])[0],
+        verified = pages.verify_code(
+            req,
+            signed_in,
+            factor,
+            form["code"],
+            pages.SIGN_IN_CHALLENGE.purpose,
+            pages.challenge_methods(signed_in, app_item if target.app else None),
         )
+    except IdpError:
+        req.error_page = pages.challenge_error_page(signed_in, target, form["factor"])
         raise
     renewed = sessions.after_second_factor(signed_in.session, method=factor.kind, clock=req.clock)
     cookies = [web.session_cookie(req, renewed.token)]
-    events = [verified]
+    events = [verified.event]
     if not target.app:
         response = target.redirect(req, cookies)
     else:
@@ -233,7 +237,7 @@ def verify_second_factor() -> Response[str]:
             # The second factor was proven: keep that, and say why the app refused.
             response = web.error_response(exc)
             response.headers["Set-Cookie"] = cookies
-    sessions.commit_renewal(renewed, signed_in.token, events)
+    sessions.commit_renewal(renewed, signed_in.token, events, [verified.attempt])
     return response
 
 

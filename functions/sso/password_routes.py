@@ -1,6 +1,8 @@
 """End-user password change: /me/password (the form, and its post).
 
-Only a complete session reaches it (``web.require_session``). The form is read through
+Only a complete session reaches it (``web.require_session``), with a second factor of the
+user's strongest tier proven in the last minutes when they have one (S28), so that a stolen
+session and a known password do not make a new password. The form is read through
 ``web.read_form`` (CSRF, S16) and ``idp_core.password_change`` decides where the new
 password goes (the local hash or the user's directory), checks the current one and writes
 the change with its audit event; a POST answers with a 303 back to the page with a fixed
@@ -40,10 +42,16 @@ def _page_context(signed_in: web.SignedIn) -> dict[str, Any]:
     }
 
 
+def _signed_in(req: web.WebRequest) -> web.SignedIn:
+    signed_in = web.require_session(req)
+    web.require_fresh_strongest_factor(req, signed_in, next_page=PAGE)
+    return signed_in
+
+
 @router.get(PAGE)
 def password_page() -> Response[str]:
     req = web.request()
-    signed_in = web.require_session(req)
+    signed_in = _signed_in(req)
     return web.render(
         req,
         "me_password.html",
@@ -54,7 +62,7 @@ def password_page() -> Response[str]:
 @router.post(PAGE)
 def change_password() -> Response[str]:
     req = web.request()
-    signed_in = web.require_session(req)
+    signed_in = _signed_in(req)
     req.error_page = lambda: ("me_password.html", _page_context(signed_in))
     form = web.read_form(req, signed_in.session, PASSWORD_FIELDS)
     password_change.change_password(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
+from typing import Any, cast
 
 from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
@@ -18,7 +19,9 @@ from constructs import Construct
 
 from idp_core.config import ENV_COOKIE_SECURE, ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID, MessagingConfig
 from idp_core.config import Tables as ConfigTables
+from infra.constructs.keys import encryption_context_condition
 from infra.constructs.layer import ARCHITECTURE, RUNTIME
+from infra.constructs.metrics import NAMESPACE as METRICS_NAMESPACE
 from infra.constructs.network import ImportedNetwork
 from infra.constructs.tables import (
     SESSIONS_BY_USER_INDEX,
@@ -98,6 +101,7 @@ class IdpFunction(Construct):
         network: ImportedNetwork | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.service_name = service_name
         unknown = sorted(set(table_access) - set(ConfigTables.concerns()))
         if unknown:
             raise ValueError(f"unknown table concern(s) {unknown} for the {service_name} function")
@@ -105,7 +109,7 @@ class IdpFunction(Construct):
             self,
             "Logs",
             retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         self.role = iam.Role(
             self,
@@ -122,7 +126,12 @@ class IdpFunction(Construct):
             **{ConfigTables.env_name(concern): table.table_name for concern, table in tables.all().items()},
             ENV_SIGNING_KEY_ID: signing_key_id,
             ENV_COOKIE_SECURE: "true",
+            # Powertools reads its settings from the environment (the observability contract):
+            # the Tracer stays off unless trace() turns X-Ray on.
             "POWERTOOLS_SERVICE_NAME": service_name,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "POWERTOOLS_TRACE_DISABLED": "true",
             **(extra_environment or {}),
         }
         if public_base_url:
@@ -157,34 +166,60 @@ class IdpFunction(Construct):
             )
         )
 
+    def trace(self) -> None:
+        """X-Ray active tracing for this function and the Powertools Tracer in it."""
+        function = cast(lambda_.CfnFunction, self.function.node.default_child)
+        function.tracing_config = lambda_.CfnFunction.TracingConfigProperty(mode="Active")
+        self.function.add_environment("POWERTOOLS_TRACE_DISABLED", "false")
+        self.allow(
+            iam.PolicyStatement(
+                sid="SendTracesToXRay",
+                actions=["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+                resources=["*"],
+            )
+        )
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason=(
+                    "X-Ray's PutTraceSegments and PutTelemetryRecords have no resource to name (the Lambda "
+                    "guide's tracing permissions grant them on '*'); only these two actions are granted so."
+                ),
+            )
+        )
+
     def allow(self, statement: iam.PolicyStatement) -> None:
         self.role.add_to_principal_policy(statement)
 
+    def allow_key(
+        self, key: kms.IKey, sid: str, actions: list[str], conditions: Mapping[str, Any] | None = None
+    ) -> None:
+        """``actions`` on ``key`` for this function, written in the key's policy, which is what
+        grants them (the key policies delegate no use to IAM: infra.constructs.keys), and
+        mirrored in the role's policy so the role shows all it can do."""
+        self.allow(
+            iam.PolicyStatement(
+                sid=sid, actions=actions, resources=[key.key_arn], conditions=dict(conditions or {}) or None
+            )
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"{self.service_name.capitalize()}{sid}",
+                principals=[self.role],
+                actions=actions,
+                resources=["*"],
+                conditions=dict(conditions or {}) or None,
+            )
+        )
+
     def allow_data_key(self, data_key: kms.IKey, actions: list[str], sid: str) -> None:
         """``actions`` on the data key, only with the ``{user, factor}`` encryption context."""
-        self._allow_data_key_under(data_key, actions, sid, ENCRYPTION_CONTEXT_KEYS)
+        self.allow_key(data_key, sid, actions, encryption_context_condition(ENCRYPTION_CONTEXT_KEYS))
 
     def allow_directory_data_key(self, data_key: kms.IKey, actions: list[str], sid: str) -> None:
         """``actions`` on the data key, only with the ``{directory}`` encryption context that
         directory bind passwords are sealed with (idp_core.directories.store)."""
-        self._allow_data_key_under(data_key, actions, sid, DIRECTORY_CONTEXT_KEYS)
-
-    def _allow_data_key_under(
-        self, data_key: kms.IKey, actions: list[str], sid: str, context_keys: list[str]
-    ) -> None:
-        self.allow(
-            iam.PolicyStatement(
-                sid=sid,
-                actions=actions,
-                resources=[data_key.key_arn],
-                conditions={
-                    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": list(context_keys)},
-                    # ForAllValues is also true for a request without any context; this
-                    # requires one.
-                    "Null": {"kms:EncryptionContextKeys": "false"},
-                },
-            )
-        )
+        self.allow_key(data_key, sid, actions, encryption_context_condition(DIRECTORY_CONTEXT_KEYS))
 
     def allow_email(self, messaging: MessagingConfig) -> None:
         """``ses:SendEmail``/``ses:SendRawEmail`` from the configured sender only; nothing

@@ -76,9 +76,7 @@ class OtpFunction(IdpFunction):
         )
         self._allow_sms()
         self.allow_email(messaging)
-        self.allow_data_key(
-            data_key, ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"], "SealSecretsWithTheDataKey"
-        )
+        self.allow_data_key(data_key, ["kms:Encrypt", "kms:Decrypt"], "SealSecretsWithTheDataKey")
 
     def _allow_sms(self) -> None:
         self.allow(

@@ -22,6 +22,7 @@ FUNCTION_DIR = REPO_ROOT / "functions" / "provisioning"
 # Directories: their settings, sealed bind passwords and import state. Users and groups:
 # what the imports create, update and disable. Sessions: a disabled user's sessions end, and
 # the console's admin check refreshes the admin's session. Audit: every change and run.
+# Directory entries: the collisions imports meet, and the admin's clearing of an entry.
 # Factors and settings are only read, by the admin pages' guard (ADMIN_GUARD_TABLES). It
 # issues no assertion, checks no second factor and changes no app or policy: apps, tokens,
 # transactions, rate limits and devices stay out of its reach.
@@ -32,6 +33,7 @@ PROVISIONING_TABLES = {
     "groups": Access.READ_WRITE,
     "sessions": Access.READ_WRITE,
     "audit": Access.READ_WRITE,
+    "directory_entries": Access.READ_WRITE,
 }
 # An import of a large directory pages through it for minutes; Lambda's maximum.
 TIMEOUT = Duration.minutes(15)

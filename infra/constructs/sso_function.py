@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from idp_core.config import MessagingConfig
 from infra.constructs.function import Access, IdpFunction
+from infra.constructs.keys import SIGNING_ACTIONS
 from infra.constructs.network import ImportedNetwork
 from infra.constructs.tables import Tables
 from infra.layer_build import REPO_ROOT
@@ -35,6 +35,9 @@ SSO_TABLES = {
     "tokens": Access.READ_WRITE,
     "devices": Access.READ_WRITE,
     "directories": Access.READ,
+    # Sign-ins count the failures of directory entries not registered here, and keep the
+    # name collisions they meet (S27, S29).
+    "directory_entries": Access.READ_WRITE,
 }
 
 
@@ -72,13 +75,8 @@ class SsoFunction(IdpFunction):
             # It binds to the directories at sign-in, so it runs where they are reachable.
             network=network,
         )
-        self.allow(
-            iam.PolicyStatement(
-                sid="SignSamlAssertions",
-                actions=["kms:Sign", "kms:GetPublicKey"],
-                resources=[signing_key.key_arn],
-            )
-        )
+        # The only principal the signing key's policy lets sign (S32).
+        self.allow_key(signing_key, "SignSamlAssertions", list(SIGNING_ACTIONS))
         self.allow_data_key(data_key, ["kms:Decrypt"], "ReadSecretsWithTheDataKey")
         self.allow_directory_data_key(data_key, ["kms:Decrypt"], "ReadBindPasswordsWithTheDataKey")
         self.allow_email(messaging)

@@ -13,7 +13,14 @@ USERS_BY_SOURCE_INDEX = "by_source"
 TRANSACTIONS_BY_USER_INDEX = "by_user"
 # What a directory import compares (idp_core.models.UsersBySource); the counters a sign-in
 # moves stay out, so those updates do not write the index as well.
-USERS_BY_SOURCE_ATTRIBUTES = ["display_username", "email", "display_name", "groups", "disabled"]
+USERS_BY_SOURCE_ATTRIBUTES = [
+    "display_username",
+    "email",
+    "display_name",
+    "groups",
+    "disabled",
+    "directory_id",
+]
 TTL_ATTRIBUTE = "expires_at"
 
 
@@ -23,8 +30,11 @@ class Tables(Construct):
     the LDAP / Active Directory user stores.
 
     Names are left to CloudFormation so that several stacks can live in one account and
-    region; the function finds them through its environment. Every table is retained when
-    the stack is deleted: it holds the identity store and the audit trail.
+    region; the function finds them through its environment. Every table holds part of the
+    identity store or the audit trail, so it is retained when the stack is deleted or a
+    change would replace it (but not when the stack's first creation rolls back: nothing to
+    orphan then), and DynamoDB's deletion protection refuses a DeleteTable from anyone until
+    it is turned off.
 
     Encryption uses the AWS managed key (aws/dynamodb): every use shows in the customer's
     CloudTrail, there is no key policy to get wrong, and no scheduled key deletion can make
@@ -69,6 +79,9 @@ class Tables(Construct):
         self.devices = self._table("Devices", "username", sort_key="key_hash")
         # A directory's settings, its sealed bind password and its import watermark.
         self.directories = self._table("Directories", "name")
+        # Directory entries that met the IdP without being its users: the failed sign-ins of
+        # an entry not registered here, and name collisions with users of other sources.
+        self.directory_entries = self._table("DirectoryEntries", "source", sort_key="entry_id")
 
     def all(self) -> dict[str, dynamodb.Table]:
         """The tables by concern, in the order of ``idp_core.config.Tables``."""
@@ -90,5 +103,6 @@ class Tables(Construct):
             ),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             time_to_live_attribute=TTL_ATTRIBUTE if ttl else None,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+            deletion_protection=True,
         )

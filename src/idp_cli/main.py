@@ -1031,8 +1031,9 @@ class Cli:
         from idp_core.directories import store
 
         payload = _directory_dict(settings, store.get_directory(settings.name))
+        entries = store.entries_needing_attention(settings.name)
         if getattr(self.args, "json", False):
-            _json(self.out, payload)
+            _json(self.out, {**payload, "entries": [entry.as_dict() for entry in entries]})
             return
         mapping = cast(dict[str, str], payload.pop("attribute_map"))
         _details(
@@ -1042,6 +1043,33 @@ class Cli:
                 **{f"map {name.replace('_', ' ')}": value for name, value in mapping.items()},
             },
         )
+        if entries:
+            # Name collisions (S27) and failed sign-ins of entries not registered here (S29).
+            self.out.write(
+                "\nentries that need an administrator (idp directory clear-entry NAME ENTRY_ID):\n"
+            )
+            _table(
+                self.out,
+                ["ENTRY ID", "USERNAME", "TYPED", "COLLIDES WITH", "REASON", "FAILURES", "LOCKED"],
+                [
+                    (
+                        entry.entry_id,
+                        entry.username or "",
+                        entry.typed or "",
+                        entry.collision_with or "",
+                        entry.collision_reason or "",
+                        entry.failures,
+                        "yes" if entry.locked else "no",
+                    )
+                    for entry in entries
+                ],
+            )
+
+    def directory_clear_entry(self) -> None:
+        from idp_core.directories import store
+
+        store.clear_entry(self.args.name, self.args.entry_id, context=self.context)
+        self.out.write(f"Cleared the entry {self.args.entry_id!r} of the directory {self.args.name!r}.\n")
 
     def directory_delete(self) -> None:
         from idp_core.directories import store
@@ -1151,6 +1179,11 @@ def build_parser() -> argparse.ArgumentParser:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--local", action="store_true", help="act on the running local stack (idp local)")
     target.add_argument("--stack", metavar="NAME", help="act on the deployed CloudFormation stack NAME")
+    parser.add_argument(
+        "--region",
+        metavar="REGION",
+        help="the AWS region of --stack (default: AWS_REGION, AWS_DEFAULT_REGION, then the profile's region)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
@@ -1334,6 +1367,12 @@ def build_parser() -> argparse.ArgumentParser:
     _listing(directory.add_parser("list", help="list the user stores"), "directory_list")
     _listing(directory.add_parser("show", help="show one user store (never its password)"), "directory_show")
     directory.choices["show"].add_argument("name")
+    clear_entry = directory.add_parser(
+        "clear-entry", help="forget a resolved name collision, or unlock an entry not registered here"
+    )
+    clear_entry.add_argument("name")
+    clear_entry.add_argument("entry_id", metavar="ENTRY_ID")
+    clear_entry.set_defaults(run="directory_clear_entry")
     delete_directory = directory.add_parser("delete", help="delete a user store")
     delete_directory.add_argument("name")
     delete_directory.set_defaults(run="directory_delete")
@@ -1358,6 +1397,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit = _listing(commands.add_parser("audit", help="show recent audit events"), "audit")
     audit.add_argument("--days", type=int, default=1)
     audit.add_argument("--limit", type=int, default=100)
+
+    from idp_cli import doctor
+
+    doctor.add_parser(commands)
     return parser
 
 
@@ -1504,6 +1547,11 @@ def _use_stack(name: str) -> Settings:
     except BotoCoreError as exc:
         raise UsageError(f"Cannot reach CloudFormation to read the stack {name!r}: {exc}") from exc
     outputs = {item["OutputKey"]: item["OutputValue"] for item in stacks[0].get("Outputs", [])}
+    return settings_from_outputs(name, outputs)
+
+
+def settings_from_outputs(name: str, outputs: Mapping[str, str]) -> Settings:
+    """The settings of the stack ``name`` from its CloudFormation outputs."""
     missing = sorted(key for key in STACK_OUTPUTS if key not in outputs)
     if missing:
         raise UsageError(f"The stack {name!r} has no output {missing[0]}; is it a serverless-idp stack?")
@@ -1580,6 +1628,16 @@ def _main(argv: Sequence[str] | None, out: TextIO, err: TextIO, stdin: TextIO) -
         return int(exc.code or 0)
     if args.run == "local":
         return _run_local(args, out, err)
+    if args.region is not None and args.local:
+        raise UsageError("--region chooses where --stack is; the local stack's region is in its state file.")
+    from idp_cli.region import choose_region
+
+    args.region_choice = choose_region(args.region)
+    args.region_choice.apply(os.environ)
+    # Commands in their own module (``idp doctor``) find their stack themselves.
+    entry: Callable[[argparse.Namespace, TextIO, TextIO], int] | None = getattr(args, "entry", None)
+    if entry is not None:
+        return entry(args, out, err)
 
     settings = _settings_for(args)
     from idp_core.models import bind_tables

@@ -65,6 +65,9 @@ class CountingMotoServer(ThreadedMotoServer):
     """A ThreadedMotoServer whose WSGI app counts every request it serves."""
 
     def __init__(self, counter: RequestCounter, ip_address: str = "127.0.0.1", port: int = 0) -> None:
+        from idp_local.moto_extensions import install as install_moto_extensions
+
+        install_moto_extensions()
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self.counter = counter
 

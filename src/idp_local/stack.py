@@ -43,8 +43,10 @@ from idp_core.config import (
     Tables,
 )
 from idp_core.models import create_tables
+from idp_local.demo_account import set_up_demo_account
 from idp_local.gateway import LambdaHandler, LocalGateway, LocalRequest, LocalResponse, LocalRoute
 from idp_local.idp_metadata import idp_metadata_xml
+from idp_local.moto_extensions import install as install_moto_extensions
 from idp_local.outbox import outbox_route, record_send_times
 from idp_local.state import (
     CREDENTIALS_FILE_NAME,
@@ -184,6 +186,7 @@ def start_moto(host: str = "127.0.0.1") -> tuple[ThreadedMotoServer, str]:
     """An in-process moto server on a free port, and its endpoint URL."""
     # werkzeug logs every moto request at INFO; the gateway's access log is the useful one.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    install_moto_extensions()
     server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
     server.start()
     record_send_times(DEMO_ACCOUNT_ID, REGION)
@@ -406,6 +409,7 @@ def start_stack(
         user = DemoAccount(DEMO_USER, passwords[DEMO_USER])
         seed_demo_data(admin=admin, user=user, acs_url=acs_url)
 
+        from idp_core import apps
         from idp_core.clock import SYSTEM_CLOCK
 
         handlers = {
@@ -417,6 +421,16 @@ def start_stack(
         # in AWS, where the tick and the requests run in separate Lambda instances.
         ticker = ImportTicker(handlers["provisioning"], tick_seconds) if tick_seconds > 0 else None
         metadata = _metadata_provider(settings, SYSTEM_CLOCK)
+        set_up_demo_account(
+            metadata_xml=metadata(),
+            account_id=DEMO_ACCOUNT_ID,
+            region=REGION,
+            provider_name=DEMO_PROVIDER,
+            role_name=DEMO_ROLE,
+            acs_url=acs_url,
+            base_url=base_url,
+            session_duration=int(apps.get_app(DEMO_APP).session_duration),
+        )
         gateway.local_routes[("POST", SAML_EMULATOR_PATH)] = _emulator_route(SYSTEM_CLOCK, metadata, acs_url)
         gateway.local_routes[("GET", "/_local/outbox")] = outbox_route
 

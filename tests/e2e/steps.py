@@ -62,6 +62,15 @@ def enrol_authenticator(page: Page, base_url: str) -> pyotp.TOTP:
     return authenticator
 
 
+def make_backup_codes(page: Page, base_url: str) -> list[str]:
+    """Make a set of backup codes on the 2FA page and read them off the page that shows them once."""
+    page.goto(f"{base_url}/me/mfa")
+    page.get_by_role("button", name="Backup codes").click()
+    codes = page.get_by_role("list", name="Backup codes").locator("code").all_inner_texts()
+    assert len(codes) >= 10, codes
+    return codes
+
+
 def latest_message_to(context: BrowserContext, base_url: str, recipient: str) -> str:
     """The newest SMS or e-mail body for ``recipient`` on the local outbox page, read in another tab."""
     outbox = context.new_page()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,23 @@ MESSAGING_CONTEXT = {
     "emailSender": "Sign-in <sign-in@idp.example.com>",
     "smsAllowedCountries": "US,GB,DE",
 }
+
+
+# The switches that are on by default, turned off (accounts that manage the API Gateway
+# CloudWatch role centrally, deployments with their own firewall).
+SWITCHES_OFF_CONTEXT = {"waf": "false", "apiGatewayCloudWatchRole": "false"}
+# The switches that are off by default, turned on, with a custom domain whose DNS the
+# deployer manages elsewhere (no hosted zone).
+SWITCHES_ON_CONTEXT = {
+    "tracing": "true",
+    "alarmEmail": "idp-alarms@example.com",
+    "smsMonthlySpendLimit": "50",
+    "customDomainName": "sso.example.org",
+    "certificateArn": CUSTOM_DOMAIN_CONTEXT["certificateArn"],
+}
+
+
+DEPLOY_ENVIRONMENT = {"CDK_DEFAULT_ACCOUNT": "111122223333", "CDK_DEFAULT_REGION": "eu-west-1"}
 
 
 @dataclass(frozen=True)
@@ -104,3 +122,23 @@ def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
 @pytest.fixture(scope="session")
 def custom_domain_synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
     return synthesise(tmp_path_factory.mktemp("cdk-out-domain"), CUSTOM_DOMAIN_CONTEXT | MESSAGING_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def switches_off_synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+    return synthesise(tmp_path_factory.mktemp("cdk-out-off"), SWITCHES_OFF_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def switches_on_synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+    return synthesise(tmp_path_factory.mktemp("cdk-out-on"), SWITCHES_ON_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def deploy_environment_synthesis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesis]:
+    """As `cdk deploy` synthesises: the CLI sets the account and region of the credentials,
+    so ARNs carry them literally instead of pseudo parameters."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in DEPLOY_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        yield synthesise(tmp_path_factory.mktemp("cdk-out-env"))

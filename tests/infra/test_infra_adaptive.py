@@ -65,7 +65,7 @@ def test_devices_table_is_keyed_by_user_and_device_hash_kept_and_recoverable(syn
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
     assert properties["SSESpecification"]["SSEEnabled"] is True
     assert "TimeToLiveSpecification" not in properties
-    assert table["DeletionPolicy"] == "Retain"
+    assert table["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 @pytest.mark.parametrize("service", ["sso", "otp", "adaptive"])

@@ -37,7 +37,8 @@ def test_directories_table_is_keyed_by_name_kept_and_recoverable_without_ttl(syn
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
     assert properties["SSESpecification"]["SSEEnabled"] is True
     assert "TimeToLiveSpecification" not in properties
-    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
+    assert properties["DeletionProtectionEnabled"] is True
 
 
 @pytest.mark.parametrize("service", SERVICES)

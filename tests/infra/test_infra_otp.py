@@ -79,7 +79,8 @@ def test_sms_may_be_published_to_phone_numbers_but_never_to_a_topic_or_endpoint(
 def test_data_key_use_requires_exactly_the_user_and_factor_encryption_context(synthesis: Synthesis) -> None:
     statement = _statements(synthesis)["SealSecretsWithTheDataKey"]
     data_key_id = synthesis.template["Outputs"]["DataKeyId"]["Value"]["Ref"]
-    assert sorted(_as_list(statement["Action"])) == ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+    # Only what idp_core.mfa.secrets_box calls (Encrypt, Decrypt), no data key generation.
+    assert sorted(_as_list(statement["Action"])) == ["kms:Decrypt", "kms:Encrypt"]
     assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": [data_key_id, "Arn"]}]
     assert statement["Condition"] == {
         "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["user", "factor"]},

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.infra.conftest import Synthesis
+
+# Every synthesis of the session: the defaults, a custom domain with its hosted zone and the
+# messaging settings, every default switch turned off, every optional one turned on, and the
+# defaults with the account and region a deployment's credentials give.
+SYNTHESES = (
+    "synthesis",
+    "custom_domain_synthesis",
+    "switches_off_synthesis",
+    "switches_on_synthesis",
+    "deploy_environment_synthesis",
+)
 
 # CDK's Function adds DependsOn on its role (so the role's policy exists before the first
 # invocation) although the Role GetAtt already orders the two; the duplicate is harmless.
@@ -23,27 +36,30 @@ def _nag_violations(synthesis: Synthesis) -> list[str]:
     return findings
 
 
-def test_cdk_nag_finds_nothing_unacknowledged(synthesis: Synthesis) -> None:
+@pytest.mark.parametrize("synthesis_name", SYNTHESES)
+def test_cdk_nag_finds_nothing_unacknowledged(synthesis_name: str, request: pytest.FixtureRequest) -> None:
+    synthesis: Synthesis = request.getfixturevalue(synthesis_name)
     assert _nag_violations(synthesis) == []
     assert synthesis.validation_error is None
 
 
-def test_cdk_nag_finds_nothing_unacknowledged_with_a_custom_domain(
-    custom_domain_synthesis: Synthesis,
+@pytest.mark.parametrize("synthesis_name", SYNTHESES)
+def test_every_acknowledged_nag_rule_carries_a_written_reason(
+    synthesis_name: str, request: pytest.FixtureRequest
 ) -> None:
-    assert _nag_violations(custom_domain_synthesis) == []
-    assert custom_domain_synthesis.validation_error is None
+    synthesis: Synthesis = request.getfixturevalue(synthesis_name)
+    acknowledged = acknowledged_rules(synthesis)
+    assert acknowledged, "the acknowledgements are expected in the template metadata"
+    for rule in acknowledged:
+        assert len(rule["reason"].split()) >= 8, f"{rule['id']} needs a reason a reviewer can judge"
 
 
-def test_every_acknowledged_nag_rule_carries_a_written_reason(synthesis: Synthesis) -> None:
-    acknowledged = [
+def acknowledged_rules(synthesis: Synthesis) -> list[dict[str, str]]:
+    return [
         rule
         for resource in synthesis.template["Resources"].values()
         for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
     ]
-    assert acknowledged, "the acknowledgements are expected in the template metadata"
-    for rule in acknowledged:
-        assert len(rule["reason"].split()) >= 8, f"{rule['id']} needs a reason a reviewer can judge"
 
 
 def _cfn_lint(template_path: Path) -> list[str]:
@@ -53,11 +69,7 @@ def _cfn_lint(template_path: Path) -> list[str]:
     return [str(match) for match in matches if match.rule.id not in IGNORED_CFN_LINT_RULES]
 
 
-def test_cfn_lint_reports_no_errors_or_warnings(synthesis: Synthesis) -> None:
+@pytest.mark.parametrize("synthesis_name", SYNTHESES)
+def test_cfn_lint_reports_no_errors_or_warnings(synthesis_name: str, request: pytest.FixtureRequest) -> None:
+    synthesis: Synthesis = request.getfixturevalue(synthesis_name)
     assert _cfn_lint(synthesis.template_path) == []
-
-
-def test_cfn_lint_reports_no_errors_or_warnings_with_a_custom_domain(
-    custom_domain_synthesis: Synthesis,
-) -> None:
-    assert _cfn_lint(custom_domain_synthesis.template_path) == []

@@ -27,7 +27,14 @@ NETWORK_CONTEXT = {
     "directorySubnetIds": ",".join(SUBNET_IDS),
     "directorySecurityGroupIds": SECURITY_GROUP_ID,
 }
-PROVISIONING_TABLE_KEYS = {"DirectoriesTable", "UsersTable", "GroupsTable", "SessionsTable", "AuditTable"}
+PROVISIONING_TABLE_KEYS = {
+    "DirectoriesTable",
+    "DirectoryEntriesTable",
+    "UsersTable",
+    "GroupsTable",
+    "SessionsTable",
+    "AuditTable",
+}
 # Read only, by the admin pages' guard.
 GUARD_READ_KEYS = {"FactorsTable", "SettingsTable"}
 OTHER_TABLE_KEYS = {

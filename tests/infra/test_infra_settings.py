@@ -96,3 +96,33 @@ def test_country_allowlist_from_cdk_json_may_be_a_list() -> None:
 def test_malformed_messaging_settings_stop_the_synth(key: str, value: str) -> None:
     with pytest.raises(InfraConfigurationError, match=key):
         settings_from(**{key: value})
+
+
+def test_operations_switches_default_to_waf_and_the_cloudwatch_role_on_tracing_off() -> None:
+    operations = settings_from().operations
+    assert (operations.waf, operations.api_gateway_cloudwatch_role, operations.tracing) == (True, True, False)
+    assert operations.alarm_email is None
+    assert operations.sms_monthly_limit_usd == 1.0
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("false", False), ("FALSE", False), (False, False), ("true", True), (True, True)]
+)
+def test_switches_accept_cdk_json_booleans_and_command_line_text(raw: Any, expected: bool) -> None:
+    operations = settings_from(waf=raw, apiGatewayCloudWatchRole=raw, tracing=raw).operations
+    assert (operations.waf, operations.api_gateway_cloudwatch_role, operations.tracing) == (expected,) * 3
+
+
+@pytest.mark.parametrize("key", ["waf", "apiGatewayCloudWatchRole", "tracing"])
+def test_a_switch_that_is_neither_true_nor_false_stops_the_synth(key: str) -> None:
+    with pytest.raises(InfraConfigurationError, match=f"{key} must be true or false, got 'off'"):
+        settings_from(**{key: "off"})
+
+
+def test_alarm_email_and_sms_limit_are_read_and_checked() -> None:
+    operations = settings_from(alarmEmail=" ops@example.com ", smsMonthlySpendLimit="25.5").operations
+    assert (operations.alarm_email, operations.sms_monthly_limit_usd) == ("ops@example.com", 25.5)
+    with pytest.raises(InfraConfigurationError, match="alarmEmail must be an e-mail address"):
+        settings_from(alarmEmail="ops")
+    with pytest.raises(InfraConfigurationError, match="smsMonthlySpendLimit must be greater than zero"):
+        settings_from(smsMonthlySpendLimit="0")

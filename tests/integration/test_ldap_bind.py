@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -70,8 +71,11 @@ def test_bind_authentication_returns_the_mapped_attributes_and_group_names(
 ) -> None:
     user = client.authenticate(settings_for(slapd, ldap_tree), SERVICE_PASSWORD, "alice", ALICE_PASSWORD)
 
+    # The entry's stable id is its entryUUID (RFC 4530), which names it whatever its DN becomes.
+    assert uuid.UUID(user.entry_id)
     assert user == client.DirectoryUser(
         dn=people["alice"],
+        entry_id=user.entry_id,
         username="alice",
         email="alice@example.com",
         phone="+44 20 7946 0000",

@@ -345,7 +345,10 @@ def test_a_local_user_with_the_same_name_is_never_overwritten(
         counts = run(directory, kms, clock, full=full)
 
         assert counts.errors == 1
-        assert any("'user00001' already exists here (source local)" in text for text in counts.problems)
+        assert any(
+            "'user00001' already exists here (the name belongs to a user of local)" in text
+            for text in counts.problems
+        )
     kept = User.get("user00001")
     assert (kept.source, kept.email, kept.password_hash) == ("local", "me@local.example", local.password_hash)
     assert sorted(own_users()) == ["user00000", "user00002"]
@@ -363,6 +366,15 @@ def test_an_import_never_enables_a_user_an_admin_disabled(
     again = run(directory, kms, clock, full=True)
     assert User.get("user00000").disabled is True
     assert (again.updated, again.disabled, again.unchanged) == (0, 0, 2)
+
+
+def users_queries(requests: list[tuple[str, dict[str, Any]]], tables: Tables) -> list[str | None]:
+    """The indexes of the queries of the users table (None: the table itself)."""
+    return [
+        kwargs.get("IndexName")
+        for operation, kwargs in requests
+        if operation == "Query" and kwargs.get("TableName") == tables.users
+    ]
 
 
 def user_writes(writes: list[tuple[str, dict[str, Any]]], tables: Tables) -> list[tuple[str, str]]:
@@ -428,7 +440,7 @@ def test_a_membership_change_alone_reaches_exactly_those_members_in_an_increment
     again = run("corp", kms, clock, full=False)
     assert (again.updated, again.created) == (0, 0) and user_writes(writes, tables) == []
     # Reading everyone starts with the query of this directory's users; this run has none.
-    assert [kwargs.get("IndexName") for operation, kwargs in requests if operation == "Query"] == []
+    assert users_queries(requests, tables) == []
 
 
 def test_without_auto_registration_a_run_creates_no_one_but_keeps_the_users_already_here(
@@ -446,8 +458,9 @@ def test_without_auto_registration_a_run_creates_no_one_but_keeps_the_users_alre
     save_corp(slapd, ldap_tree, kms, key_id, clock, activate=True, sync_users=True)
     alice = ldap_tree.add_user("alice", "alice-Directory-1", mail="alice@corp.example")
     directory_signin.forget_cached_directories()
-    verdict = directory_signin.check(None, "alice", "alice-Directory-1", kms=kms, clock=clock)
-    assert verdict.accepted is True and verdict.created is not None
+    entry = directory_signin.entry_for_alias("alice", kms=kms, only=None)
+    assert entry is not None and directory_signin.check_password(entry, "alice-Directory-1")
+    directory_signin.register(entry, clock=clock)  # what "Sync users" does at her sign-in
     add_people(ldap_tree, 3)
 
     first = run("corp", kms, clock, full=True)
@@ -473,7 +486,7 @@ def test_without_auto_registration_a_run_creates_no_one_but_keeps_the_users_alre
 
 
 def test_a_full_run_reads_this_directorys_users_from_the_index_not_a_scan(
-    ldap_tree: Subtree, directory: str, kms: Any, clock: FakeClock, requests: list
+    ldap_tree: Subtree, directory: str, kms: Any, clock: FakeClock, requests: list, tables: Tables
 ) -> None:
     """A full run never scans the users table: it queries the ``by_source`` index, which holds
     only this directory's users (a local user and another source's user are not in it)."""
@@ -487,7 +500,6 @@ def test_a_full_run_reads_this_directorys_users_from_the_index_not_a_scan(
 
     assert (counts.unchanged, counts.disabled, counts.updated, counts.created) == (250, 0, 0, 0)
     assert "Scan" not in [operation for operation, _ in requests]
-    queries = [kwargs for operation, kwargs in requests if operation == "Query"]
-    assert {kwargs.get("IndexName") for kwargs in queries} == {"by_source"}
+    assert set(users_queries(requests, tables)) == {"by_source"}
     assert {user.username for user in User.by_source.query(SOURCE)} == set(own_users())
     assert User.get("local-user").disabled is False and User.get("other-user").disabled is False

@@ -328,7 +328,13 @@ def test_a_stopped_directory_gives_a_clear_error_and_changes_nothing(
     assert alert(html.unescape(refused.text)) == (
         "Corp LDAP could not be reached, so your password was not changed. Try again later."
     )
-    assert User.get("alice").attribute_values == before  # the backup password is untouched
+    after = User.get("alice").attribute_values
+    # The attempt was reserved and, never judged, given back: only the lockout's bookkeeping moved.
+    assert (after["fail_password"], after["fail_total"]) == (0, 0)
+    bookkeeping = {"fail_total", "limit_password", "last_attempt_at"}
+    assert {k: v for k, v in after.items() if k not in bookkeeping} == {
+        k: v for k, v in before.items() if k not in bookkeeping
+    }  # the backup password is untouched
     assert directory_accepts(slapd, ldap_tree, DIRECTORY_PASSWORD)
     (event,) = events("password.changed")
     assert (event.outcome, event.details.as_dict()["reason"]) == ("failure", "Unreachable")

@@ -17,7 +17,7 @@ import botocore.session
 import pynamodb.connection.base
 import pytest
 
-from idp_core import accounts
+from idp_core import accounts, models
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.models import ALL_MODELS, Session, User
@@ -59,10 +59,13 @@ def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDbCalls]:
         return session
 
     monkeypatch.setattr(pynamodb.connection.base, "get_session", session_with_recorder)
-    # The models keep their connection (and its botocore session) once made; make them anew.
+    # The models, and the process-wide connection of the calls around them (batches,
+    # transactions), keep their botocore session once made; make them anew, with the recorder.
     for model in ALL_MODELS.values():
         monkeypatch.setattr(model, "_connection", None)
+    models._connection.cache_clear()
     yield recorder
+    models._connection.cache_clear()
 
 
 @pytest.fixture

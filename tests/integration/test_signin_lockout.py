@@ -79,32 +79,29 @@ def test_every_tenth_failure_locks_for_a_growing_while(sso: Sso, alice: User, cl
     assert types.count("auth.failure") == 21  # 20 counted failures and one refusal while locked
 
 
-def test_failures_older_than_the_reset_time_start_again_from_one(alice: User, clock: FakeClock) -> None:
-    for _ in range(5):
-        lockout.record_failure(fresh(), "password", policy=POLICY, clock=clock)
-    lockout.record_failure(fresh(), "totp", policy=POLICY, clock=clock)
-    clock.advance(POLICY.failure_reset_seconds + 1)
-    user = lockout.record_failure(fresh(), "password", policy=POLICY, clock=clock)
-    assert (user.fail_password, user.fail_totp, user.total_failures()) == (1, 0, 1)
-    assert fresh().fail_password == 1
-
-
-def test_parallel_failures_are_all_counted(alice: User, clock: FakeClock) -> None:
+def test_parallel_failures_are_all_counted_up_to_the_limit(alice: User, clock: FakeClock) -> None:
+    """S2: N parallel wrong attempts leave the counter at exactly N; S29: none past a limit."""
+    accounts.create_user("bob")
     start = threading.Barrier(20)
 
-    def fail() -> None:
-        user = fresh()
+    def fail(username: str, policy: LockoutPolicy) -> None:
         start.wait()
-        lockout.record_failure(user, "password", policy=POLICY, clock=clock)
+        try:
+            reserved = lockout.reserve(User, (username,), "password", policy=policy, clock=clock)
+        except lockout.AccountLocked:
+            return
+        assert reserved is not None
+        reserved[1].failed(subject=username)
 
-    threads = [threading.Thread(target=fail) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    user = fresh()
-    assert user.fail_password == 20
-    assert user.locked_until == clock.now() + 120  # exactly one writer saw the 20th failure
+    for username, policy, counted in (("alice", LockoutPolicy(failure_factor=0), 20), ("bob", POLICY, 10)):
+        threads = [threading.Thread(target=fail, args=(username, policy)) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert fresh(username).fail_password == counted
+    # Exactly one of bob's attempts reached the tenth-failure limit, and it locked.
+    assert fresh("bob").locked_until == clock.now() + POLICY.wait_increment_seconds
 
 
 def test_parallel_wrong_passwords_through_sign_in_are_all_counted(
@@ -144,22 +141,56 @@ def test_username_variants_share_one_counter(sso: Sso, alice: User) -> None:
 
 
 def test_success_resets_only_its_own_counter(sso: Sso, alice: User) -> None:
-    User("alice").update(actions=[User.fail_password.set(3), User.fail_totp.set(4)])
+    User("alice").update(actions=[User.fail_password.set(3), User.fail_totp.set(4), User.fail_total.set(7)])
     assert sso.sign_in(sso.browser(), "alice").status_code == 303
     user = fresh()
-    assert (user.fail_password, user.fail_totp) == (0, 4)
+    assert (user.fail_password, user.fail_totp, user.fail_total) == (0, 4, 4)
 
 
 def test_failures_of_other_factors_count_towards_the_lock(alice: User, clock: FakeClock) -> None:
-    User("alice").update(actions=[User.fail_totp.set(99)])
-    user = lockout.record_failure(fresh(), "password", policy=POLICY, clock=clock)
-    assert user.locked is True
+    User("alice").update(actions=[User.fail_totp.set(99), User.fail_total.set(99)])
+    reserved = lockout.reserve(User, ("alice",), "password", policy=POLICY, clock=clock)
+    assert reserved is not None
+    reserved[1].failed(subject="alice")
+    assert fresh().locked is True
     with pytest.raises(lockout.AccountLocked):
         lockout.ensure_not_locked(fresh(), clock)
 
 
-def test_failure_for_a_deleted_user_writes_nothing(alice: User, clock: FakeClock) -> None:
-    user = fresh()
+def test_an_attempt_for_a_deleted_user_writes_nothing(alice: User, clock: FakeClock) -> None:
     accounts.delete_user("alice")
-    lockout.record_failure(user, "password", policy=POLICY, clock=clock)
+    assert lockout.reserve(User, ("alice",), "password", policy=POLICY, clock=clock) is None
     assert list(User.scan()) == []
+
+
+@pytest.mark.parametrize("before", [9, 99])
+def test_attack_a_parallel_burst_at_the_limit_never_locks_and_signs_in_at_once(
+    alice: User, clock: FakeClock, tables: Tables, before: int
+) -> None:
+    """11 wrong passwords and the right one, in parallel, one failure before a limit: at most
+    one attempt is checked. Either it was the right one (a session, no lock) or a wrong one (a
+    lock, no session); never both, and nothing is checked after the lock (S29)."""
+    from idp_core import signin
+    from idp_core.config import Settings
+    from idp_core.errors import SignInFailed
+    from idp_core.models import Session
+    from tests.support.parallel import outcomes_of_parallel
+
+    policy = LockoutPolicy(failure_factor=10 if before == 9 else 0)
+    User("alice").update(actions=[User.fail_password.set(before), User.fail_total.set(before)])
+    settings = Settings(tables=tables, signing_key_id="unused", lockout=policy)
+
+    def attempt(password: str) -> None:
+        signin.password_sign_in("alice", password, settings=settings, clock=clock)
+
+    calls = [lambda: attempt(WRONG)] * 11 + [lambda: attempt(PASSWORD)]
+    outcomes = outcomes_of_parallel(calls, SignInFailed)
+    sessions = Session.count()
+    locked = lockout.is_locked(fresh(), clock)
+    assert outcomes.count("ok") == sessions <= 1
+    assert sessions + locked == 1
+    # The right one gives back every password failure (S2); a wrong one is the last failure.
+    assert fresh().fail_total == (0 if sessions else before + 1)
+    if locked:
+        with pytest.raises(SignInFailed):
+            attempt(PASSWORD)

@@ -235,7 +235,8 @@ class Slapd:
             user=ROOT_DN,
             password=ROOT_PASSWORD,
             auto_bind=True,
-            receive_timeout=5,
+            # Loading thousands of members into one group takes slapd seconds on a busy machine.
+            receive_timeout=30,
             raise_exceptions=True,
         )
 
@@ -396,6 +397,19 @@ class Subtree:
         with _bound(self.server) as conn:
             conn.add(dn, ["inetOrgPerson"], attributes)
         return dn
+
+    def exists(self, dn: str) -> bool:
+        from ldap3.core.exceptions import LDAPNoSuchObjectResult
+
+        with _bound(self.server) as conn:
+            try:
+                return bool(conn.search(dn, "(objectClass=*)", search_scope="BASE", attributes=[]))
+            except LDAPNoSuchObjectResult:
+                return False
+
+    def delete_entry(self, dn: str) -> None:
+        with _bound(self.server) as conn:
+            assert conn.delete(dn), conn.result
 
     def add_group(self, cn: str, members: Iterable[str]) -> str:
         dn = f"cn={escape_rdn(cn)},{self.groups}"

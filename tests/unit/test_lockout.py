@@ -13,14 +13,8 @@ POLICY = LockoutPolicy()
 
 
 def test_every_tenth_failure_locks_for_a_growing_wait_capped_at_the_maximum() -> None:
-    assert [lockout.temporary_wait_seconds(n, POLICY) for n in (1, 9, 10, 11, 20, 90)] == [
-        0,
-        0,
-        60,
-        0,
-        120,
-        540,
-    ]
+    # The wait of the temporary lock that starts at a factor's n-th consecutive failure.
+    assert [lockout.temporary_wait_seconds(n, POLICY) for n in (1, 9, 10, 20, 90)] == [0, 0, 60, 120, 540]
     assert lockout.temporary_wait_seconds(500, LockoutPolicy(max_failures=1000)) == POLICY.max_wait_seconds
 
 
@@ -43,12 +37,12 @@ def test_temporary_lock_holds_until_its_end_and_the_hard_lock_forever() -> None:
 
 def test_unknown_factor_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown factor"):
-        lockout.record_success(User("alice"), "carrier-pigeon")
+        lockout.reserve(User, ("alice",), "carrier-pigeon", policy=POLICY)
 
 
 def test_lockout_policy_defaults_and_environment_overrides() -> None:
     env = {**Tables.with_prefix("unit-").to_env(), "SIGNING_KEY_ID": "key"}
-    assert Settings.from_env(env).lockout == LockoutPolicy(100, 10, 60, 900, 43200)
+    assert Settings.from_env(env).lockout == LockoutPolicy(100, 10, 60, 900)
     custom = Settings.from_env({**env, "LOCKOUT_MAX_FAILURES": "20", "LOCKOUT_FAILURE_FACTOR": "0"})
     assert (custom.lockout.max_failures, custom.lockout.failure_factor) == (20, 0)
     assert Settings.from_env(custom.to_env()) == custom

@@ -18,7 +18,8 @@ from idp_core.adaptive.devices import remove_all as remove_all_devices
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, Conflict, NotFound
-from idp_core.models import FACTORS, Factor, Group, OathToken, Transaction, User, condition_failed
+from idp_core.lockout import unlock_actions
+from idp_core.models import Factor, Group, OathToken, Transaction, User, condition_failed
 from idp_core.names import canonical_group, canonical_username, group_forms, username_forms
 from idp_core.passwords import hash_password, validate_new_password
 from idp_core.sessions import end_user_sessions
@@ -249,9 +250,7 @@ def set_user_groups(
 
 
 def unlock_user(username: str, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK) -> User:
-    actions = [getattr(User, f"fail_{factor}").set(0) for factor in FACTORS]
-    actions += [User.locked.set(False), User.locked_until.remove(), User.last_failure_at.remove()]
-    return _update_user(username, actions, "user.unlocked", context, clock)
+    return _update_user(username, unlock_actions(User), "user.unlocked", context, clock)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ ENV_LOCKOUT_MAX_FAILURES = "LOCKOUT_MAX_FAILURES"
 ENV_LOCKOUT_FAILURE_FACTOR = "LOCKOUT_FAILURE_FACTOR"
 ENV_LOCKOUT_WAIT_INCREMENT_SECONDS = "LOCKOUT_WAIT_INCREMENT_SECONDS"
 ENV_LOCKOUT_MAX_WAIT_SECONDS = "LOCKOUT_MAX_WAIT_SECONDS"
-ENV_LOCKOUT_FAILURE_RESET_SECONDS = "LOCKOUT_FAILURE_RESET_SECONDS"
 ENV_DATA_KEY_ID = "DATA_KEY_ID"
 ENV_SMS_SENDER_ID = "SMS_SENDER_ID"
 ENV_SMS_ORIGINATION_NUMBER = "SMS_ORIGINATION_NUMBER"
@@ -51,6 +50,7 @@ class Tables:
     rate_limits: str
     devices: str
     directories: str
+    directory_entries: str
 
     @staticmethod
     def env_name(concern: str) -> str:
@@ -93,18 +93,18 @@ DAY = 24 * 3600
 class LockoutPolicy:
     """S1: brute-force protection in the Keycloak model.
 
-    Every ``failure_factor`` consecutive failures lock the account for
+    Every ``failure_factor`` consecutive failures of one factor lock the account for
     ``wait_increment_seconds * failures // failure_factor`` (at most ``max_wait_seconds``);
-    at ``max_failures`` the account is locked until an admin unlocks it. Failures older
-    than ``failure_reset_seconds`` no longer count. ``failure_factor = 0`` turns the
-    temporary lockout off and leaves only the hard lock.
+    at ``max_failures`` failures over all factors the account is locked until an admin
+    unlocks it. Failures are never forgotten with time, only by a success of their factor
+    or an unlock (S29). ``failure_factor = 0`` turns the temporary lockout off and leaves
+    only the hard lock.
     """
 
     max_failures: int = 100
     failure_factor: int = 10
     wait_increment_seconds: int = 60
     max_wait_seconds: int = 15 * 60
-    failure_reset_seconds: int = 12 * 60 * 60
 
 
 # An alphanumeric SMS sender ID: 1-11 letters or digits with at least one letter, no spaces.
@@ -256,9 +256,6 @@ class Settings:
                 max_wait_seconds=_int(
                     env, ENV_LOCKOUT_MAX_WAIT_SECONDS, LockoutPolicy.max_wait_seconds, 1, 7 * DAY
                 ),
-                failure_reset_seconds=_int(
-                    env, ENV_LOCKOUT_FAILURE_RESET_SECONDS, LockoutPolicy.failure_reset_seconds, 60, 30 * DAY
-                ),
             ),
             messaging=MessagingConfig.from_env(env),
         )
@@ -275,7 +272,6 @@ class Settings:
             ENV_LOCKOUT_FAILURE_FACTOR: str(self.lockout.failure_factor),
             ENV_LOCKOUT_WAIT_INCREMENT_SECONDS: str(self.lockout.wait_increment_seconds),
             ENV_LOCKOUT_MAX_WAIT_SECONDS: str(self.lockout.max_wait_seconds),
-            ENV_LOCKOUT_FAILURE_RESET_SECONDS: str(self.lockout.failure_reset_seconds),
             **self.messaging.to_env(),
         }
         if self.public_base_url:

@@ -6,6 +6,8 @@ model classes themselves carry no environment lookups.
 
 from __future__ import annotations
 
+import os
+from functools import cache
 from typing import Any
 
 import botocore.loaders
@@ -38,9 +40,46 @@ def _session_with_shared_loader(env_vars: dict | None = None) -> botocore.sessio
 # request. One shared loader parses it once per process.
 pynamodb.connection.base.get_session = _session_with_shared_loader
 
-# Every factor that can fail has its own consecutive-failure counter on the user item
-# (S2: a success resets only its own count); the lock looks at their sum (S1).
+# Every factor that can fail has its own consecutive-failure counter (S2: a success resets
+# only its own count); the hard lock counts their sum (S1). ``idp_core.lockout`` moves them.
 FACTORS = ("password", "totp", "sms", "email", "backup", "token", "webauthn")
+
+
+class Lockable(Model):
+    """The lockout counters of anything a credential unlocks: a user, or a directory entry
+    not registered here (``DirectoryEntry``). Only ``idp_core.lockout`` changes them."""
+
+    # Consecutive failures per factor, and their sum (the hard limit's count).
+    fail_password = NumberAttribute(default=0)
+    fail_totp = NumberAttribute(default=0)
+    fail_sms = NumberAttribute(default=0)
+    fail_email = NumberAttribute(default=0)
+    fail_backup = NumberAttribute(default=0)
+    fail_token = NumberAttribute(default=0)
+    fail_webauthn = NumberAttribute(default=0)
+    fail_total = NumberAttribute(null=True)
+    # Per factor, the count at which its next temporary lock starts (absent: the first one).
+    limit_password = NumberAttribute(null=True)
+    limit_totp = NumberAttribute(null=True)
+    limit_sms = NumberAttribute(null=True)
+    limit_email = NumberAttribute(null=True)
+    limit_backup = NumberAttribute(null=True)
+    limit_token = NumberAttribute(null=True)
+    limit_webauthn = NumberAttribute(null=True)
+    # When the last attempt was reserved: a reservation that reached a limit and was never
+    # finished (its process died) is recognised by its age.
+    last_attempt_at = NumberAttribute(null=True)
+    # Temporary lockout (Keycloak model) ends at this time; ``locked`` is the hard lock after
+    # the maximum number of failures, lifted only by an admin.
+    locked_until = NumberAttribute(null=True)
+    locked = BooleanAttribute(default=False)
+    disabled = BooleanAttribute(default=False)
+
+    def total_failures(self) -> int:
+        # Items written before ``fail_total`` existed have only the per-factor counters.
+        if self.fail_total is not None:
+            return int(self.fail_total)
+        return sum(int(getattr(self, f"fail_{factor}") or 0) for factor in FACTORS)
 
 
 class UsersBySource(GlobalSecondaryIndex["User"]):
@@ -54,13 +93,15 @@ class UsersBySource(GlobalSecondaryIndex["User"]):
 
     class Meta:
         index_name = "by_source"
-        projection = IncludeProjection(["display_username", "email", "display_name", "groups", "disabled"])
+        projection = IncludeProjection(
+            ["display_username", "email", "display_name", "groups", "disabled", "directory_id"]
+        )
 
     source = UnicodeAttribute(hash_key=True)
     username = UnicodeAttribute(range_key=True)
 
 
-class User(Model):
+class User(Lockable):
     class Meta:
         table_name = "unbound-users"
 
@@ -71,25 +112,15 @@ class User(Model):
     display_name = UnicodeAttribute(null=True)
     password_hash = UnicodeAttribute(null=True)
     is_admin = BooleanAttribute(default=False)
-    disabled = BooleanAttribute(default=False)
     groups = UnicodeSetAttribute(null=True)
     source = UnicodeAttribute(default="local")
     by_source = UsersBySource()
+    # The stable id of the directory entry a directory user came from (entryUUID, objectGUID):
+    # a new entry that takes over the same username is not this user (S27).
+    directory_id = UnicodeAttribute(null=True)
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
 
-    fail_password = NumberAttribute(default=0)
-    fail_totp = NumberAttribute(default=0)
-    fail_sms = NumberAttribute(default=0)
-    fail_email = NumberAttribute(default=0)
-    fail_backup = NumberAttribute(default=0)
-    fail_token = NumberAttribute(default=0)
-    fail_webauthn = NumberAttribute(default=0)
-    last_failure_at = NumberAttribute(null=True)
-    # Temporary lockout (Keycloak model) ends at this time; ``locked`` is the hard lock
-    # after the maximum number of failures, lifted only by an admin.
-    locked_until = NumberAttribute(null=True)
-    locked = BooleanAttribute(default=False)
     # Registered devices, changed only together with a device item in one transaction, so
     # the cap holds under parallel sign-ins (idp_core.adaptive.devices).
     device_count = NumberAttribute(default=0)
@@ -103,9 +134,6 @@ class User(Model):
     # stays, disabled, until everything of the user is gone, so the name cannot be taken
     # meanwhile and a deletion that fails half way is finished by deleting again.
     deleting_since = NumberAttribute(null=True)
-
-    def total_failures(self) -> int:
-        return sum(int(getattr(self, f"fail_{factor}") or 0) for factor in FACTORS)
 
     def group_names(self) -> list[str]:
         return sorted(self.groups or ())
@@ -181,6 +209,9 @@ class Session(Model):
     # When this session last proved a second factor: app launches that require MFA, the
     # admin console and factor changes (S10) look at it.
     second_factor_at = NumberAttribute(null=True)
+    # When this session last proved each method ({"totp": epoch seconds, ...}): factor changes
+    # and the admin console ask for a fresh proof of the user's strongest tier (S28).
+    second_factor_proofs = MapAttribute[str, float](null=True)
     source_ip = UnicodeAttribute(null=True)
     user_agent = UnicodeAttribute(null=True)
 
@@ -315,6 +346,27 @@ class Directory(Model):
     last_failure = UnicodeAttribute(null=True)
 
 
+class DirectoryEntry(Lockable):
+    """A directory entry that met this IdP without being one of its users (S27, S29): the
+    failed sign-ins of an entry not registered here (counted without creating a user), and
+    a name collision with a user of another source, kept for the admins to resolve."""
+
+    class Meta:
+        table_name = "unbound-directory-entries"
+
+    source = UnicodeAttribute(hash_key=True)  # the directory's source, e.g. "ldap:corp"
+    entry_id = UnicodeAttribute(range_key=True)  # its stable id (entryUUID, objectGUID)
+    dn = UnicodeAttribute(null=True)
+    # The username the entry maps to, and the name typed last (an alias such as an e-mail).
+    username = UnicodeAttribute(null=True)
+    typed = UnicodeAttribute(null=True)
+    # A collision: the user here the entry would have been, and why it is not them.
+    collision_with = UnicodeAttribute(null=True)  # that user's source, e.g. "local"
+    collision_reason = UnicodeAttribute(null=True)
+    collision_at = NumberAttribute(null=True)
+    collisions = NumberAttribute(default=0)
+
+
 class TransactionsByUser(GlobalSecondaryIndex["Transaction"]):
     """The transactions of one user, for deleting them with the user.
 
@@ -377,12 +429,25 @@ ALL_MODELS: dict[str, type[Model]] = {
     "rate_limits": RateCounter,
     "devices": Device,
     "directories": Directory,
+    "directory_entries": DirectoryEntry,
 }
 
 
 def condition_failed(exc: Exception) -> bool:
     """True when a PynamoDB write failed only because its condition did not hold."""
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def connection() -> pynamodb.connection.Connection:
+    """One PynamoDB connection (and botocore client) per process for the calls that go around
+    the models' own: batches across tables, transactions, updates that return a refused item.
+    Keyed by the endpoint, like ``idp_core.aws.client``."""
+    return _connection(os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_DEFAULT_REGION"))
+
+
+@cache
+def _connection(endpoint_url: str | None, region: str | None) -> pynamodb.connection.Connection:
+    return pynamodb.connection.Connection()
 
 
 def bind_tables(tables: Tables) -> None:
@@ -425,7 +490,7 @@ def get_items(*wanted: tuple[type[Model], tuple[str, ...], bool]) -> list[Any]:
         table["Keys"].append({name: {"S": value} for name, value in zip(names, key, strict=True)})
         table["ConsistentRead"] = table["ConsistentRead"] or consistent
     found: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
-    client: Any = pynamodb.connection.Connection().client
+    client: Any = connection().client
     while request:
         answer = client.batch_get_item(RequestItems=request)
         for table_name, items in answer.get("Responses", {}).items():

@@ -146,13 +146,18 @@ def change_password(
     validate_new_password(new_password, username=user.display_username)
     if normalize(new_password) == normalize(current_password):
         raise BadRequest("The new password must differ from the current one.")
-    # A disabled or locked account tests no passwords, like at sign-in (S1, S3).
+    # A disabled or locked account tests no passwords, like at sign-in (S1, S3): the attempt is
+    # reserved before the current password is looked at (S29).
     ensure_account_usable(user, clock)
+    reserved = lockout.reserve(User, (user.username,), PASSWORD_FACTOR, policy=settings.lockout, clock=clock)
+    if reserved is None:
+        raise NotFound("Your account no longer exists.")
+    attempt = reserved[1]
     if home.settings is None:
-        _change_local(user, current_password, new_password, settings=settings, context=context, clock=clock)
+        _change_local(user, attempt, current_password, new_password, context=context, clock=clock)
     else:
         _change_in_directory(
-            user, home, current_password, new_password, settings=settings, context=context, clock=clock
+            user, attempt, home, current_password, new_password, context=context, clock=clock
         )
     ended = end_user_sessions(user.username, keep_hash=str(session.id_hash))
     audit.record(
@@ -174,18 +179,18 @@ def change_password(
 
 
 def _wrong_current_password(
-    user: User, settings: Settings, context: AuditContext | None, clock: Clock
+    user: User, attempt: lockout.Attempt, context: AuditContext | None
 ) -> WrongCurrentPassword:
-    lockout.record_failure(user, PASSWORD_FACTOR, policy=settings.lockout, context=context, clock=clock)
+    attempt.failed(subject=user.username, context=context, details={"reason": "password change"})
     return WrongCurrentPassword()
 
 
 def _change_local(
     user: User,
+    attempt: lockout.Attempt,
     current_password: str,
     new_password: str,
     *,
-    settings: Settings,
     context: AuditContext | None,
     clock: Clock,
 ) -> None:
@@ -193,20 +198,22 @@ def _change_local(
     try:
         verify_password(old_hash, current_password)
     except WrongPassword as exc:
-        raise _wrong_current_password(user, settings, context, clock) from exc
-    lockout.record_success(user, PASSWORD_FACTOR)
+        raise _wrong_current_password(user, attempt, context) from exc
     try:
         # Only over the hash just verified: a change that raced this one must not be overwritten.
+        # The attempt is given back in the same write.
         user.update(
             actions=[
                 User.password_hash.set(hash_password(new_password)),
                 User.trust_epoch.add(1),
                 User.updated_at.set(clock.now()),
+                *attempt.release_actions(),
             ],
             condition=User.username.exists() & (User.password_hash == old_hash),
         )
     except UpdateError as exc:
         if condition_failed(exc):
+            attempt.succeeded()  # The current password was right all the same.
             raise Conflict(
                 "Your password was changed or reset meanwhile, so this change was not made. "
                 "Try again with the current password."
@@ -216,11 +223,11 @@ def _change_local(
 
 def _change_in_directory(
     user: User,
+    attempt: lockout.Attempt,
     home: PasswordHome,
     current_password: str,
     new_password: str,
     *,
-    settings: Settings,
     context: AuditContext | None,
     clock: Clock,
 ) -> None:
@@ -243,30 +250,35 @@ def _change_in_directory(
             new_password,
         )
     except (EmptyPassword, DirectoryWrongPassword) as exc:
-        raise _wrong_current_password(user, settings, context, clock) from exc
+        raise _wrong_current_password(user, attempt, context) from exc
     except directory_passwords.PasswordRefused as exc:
+        attempt.succeeded()  # The directory took the current password and refused the new one.
         _record_failure(user, home, type(exc).__name__, context, clock)
         raise
-    except (NoSuchUser, SeveralUsers) as exc:
-        _record_failure(user, home, type(exc).__name__, context, clock)
-        raise BadRequest(
-            f"{shown} has no single entry for your account, so your password was not changed. "
-            "Ask an administrator."
-        ) from exc
-    except (Unreachable, TlsFailure) as exc:
-        _record_failure(user, home, type(exc).__name__, context, clock)
-        raise DirectoryUnavailable(
-            f"{shown} could not be reached, so your password was not changed. Try again later."
-        ) from exc
     except DirectoryError as exc:
+        attempt.not_evaluated()  # The current password was never judged.
         _record_failure(user, home, type(exc).__name__, context, clock)
-        raise DirectoryUnavailable(
-            f"{shown} could not change your password now, so nothing was changed. "
-            "Try again later or ask an administrator."
-        ) from exc
-    lockout.record_success(user, PASSWORD_FACTOR)
+        raise _directory_error(exc, shown) from exc
+    attempt.succeeded()
     # No local hash is written: the directory holds this password. Only the devices' trust ends.
     end_trust(user.username)
+
+
+def _directory_error(exc: DirectoryError, shown: str) -> IdpError:
+    """What the user reads when the directory could not take the change."""
+    if isinstance(exc, (NoSuchUser, SeveralUsers)):
+        return BadRequest(
+            f"{shown} has no single entry for your account, so your password was not changed. "
+            "Ask an administrator."
+        )
+    if isinstance(exc, (Unreachable, TlsFailure)):
+        return DirectoryUnavailable(
+            f"{shown} could not be reached, so your password was not changed. Try again later."
+        )
+    return DirectoryUnavailable(
+        f"{shown} could not change your password now, so nothing was changed. "
+        "Try again later or ask an administrator."
+    )
 
 
 def _record_failure(

@@ -12,14 +12,17 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import SessionPolicy
-from idp_core.models import AuditEvent, Session, condition_failed
+from idp_core.models import AuditEvent, Session, condition_failed, connection
+
+if TYPE_CHECKING:
+    from idp_core.lockout import Attempt
 
 SECURE_COOKIE_NAME = "__Host-idp_session"
 # Only the local http stack uses this name: browsers refuse __Host- cookies without Secure.
@@ -74,6 +77,12 @@ def second_factor_methods(session: Session) -> frozenset[str]:
     )
 
 
+def second_factor_proofs(session: Session) -> dict[str, float]:
+    """When this session last proved each second-factor method, e.g. ``{"totp": 1767225600.0}``."""
+    proofs = session.second_factor_proofs
+    return {str(method): float(at) for method, at in (proofs.as_dict() if proofs is not None else {}).items()}
+
+
 def password_directory(session: Session) -> str | None:
     """The name of the directory that checked this session's password, or None (a local one)."""
     for factor in session.factors or ():
@@ -91,11 +100,13 @@ def start_session(
     source_ip: str | None = None,
     user_agent: str | None = None,
     events: Iterable[AuditEvent] = (),
+    releases: Iterable[Attempt] = (),
     clock: Clock = SYSTEM_CLOCK,
 ) -> IssuedSession:
     """Store a new session for ``username`` and end the one it replaces (a new id per step, S14).
 
-    The session, the end of the old one and ``events`` are one DynamoDB transaction.
+    The session, the end of the old one, ``events`` and the lockout attempts the sign-in gives
+    back (``releases``, S2) are one DynamoDB transaction.
     """
     token = secrets.token_urlsafe(32)
     now = clock.now()
@@ -110,19 +121,36 @@ def start_session(
         source_ip=source_ip,
         user_agent=(user_agent or "")[:256] or None,
     )
-    _swap(session, replaces, events)
+    _swap(session, replaces, events, releases)
     return IssuedSession(token=token, session=session)
 
 
-def _swap(new: Session, old_token: str | None, events: Iterable[AuditEvent]) -> None:
-    """Write ``new``, delete the session of ``old_token`` and write ``events``, all or nothing."""
-    with TransactWrite(connection=Connection()) as transaction:
+def _swap(
+    new: Session, old_token: str | None, events: Iterable[AuditEvent], releases: Iterable[Attempt] = ()
+) -> None:
+    """Write ``new``, delete the session of ``old_token``, write ``events`` and give back the
+    ``releases``' attempts, all or nothing."""
+    with TransactWrite(connection=connection()) as transaction:
         # A 256-bit id never collides; the condition only keeps a bug from overwriting a session.
         transaction.save(new, condition=Session.id_hash.does_not_exist())
         if old_token and len(old_token) <= _MAX_TOKEN_CHARS and hash_token(old_token) != new.id_hash:
             transaction.delete(Session(hash_token(old_token)))
-        for event in events:
-            transaction.save(event)
+        _add(transaction, events, releases)
+
+
+def _add(transaction: TransactWrite, events: Iterable[AuditEvent], releases: Iterable[Attempt]) -> None:
+    for event in events:
+        transaction.save(event)
+    for attempt in releases:
+        transaction.update(
+            attempt.record, actions=attempt.release_actions(), condition=attempt.release_condition()
+        )
+
+
+def write_together(*, events: Iterable[AuditEvent], releases: Iterable[Attempt]) -> None:
+    """Audit events and the attempts a success gives back, in one transaction."""
+    with TransactWrite(connection=connection()) as transaction:
+        _add(transaction, events, releases)
 
 
 def complete_second_factor(
@@ -131,11 +159,12 @@ def complete_second_factor(
     *,
     method: str,
     events: Iterable[AuditEvent] = (),
+    releases: Iterable[Attempt] = (),
     clock: Clock = SYSTEM_CLOCK,
 ) -> IssuedSession:
     """``after_second_factor`` and ``commit_renewal`` in one go."""
     renewed = after_second_factor(session, method=method, clock=clock)
-    commit_renewal(renewed, token, events)
+    commit_renewal(renewed, token, events, releases)
     return renewed
 
 
@@ -143,7 +172,8 @@ def after_second_factor(session: Session, *, method: str, clock: Clock = SYSTEM_
     """Record a proven second factor on a NEW session id and end the old one (S14).
 
     Whatever the session still owed (``pending:mfa``, ``pending:enrol``) is settled, the
-    method is added as ``mfa:<method>`` and ``second_factor_at`` is now. The new session
+    method is added as ``mfa:<method>``, and ``second_factor_at`` and the method's proof time
+    (``second_factor_proofs``) are now. The new session
     keeps the old one's creation time and absolute end, so stepping up never extends the
     lifetime (S15). Nothing is written: ``commit_renewal`` stores it.
     """
@@ -160,15 +190,22 @@ def after_second_factor(session: Session, *, method: str, clock: Clock = SYSTEM_
         csrf_token=secrets.token_urlsafe(32),
         factors=factors,
         second_factor_at=now,
+        second_factor_proofs={**second_factor_proofs(session), method: now},
         source_ip=session.source_ip,
         user_agent=session.user_agent,
     )
     return IssuedSession(token=new_token, session=renewed)
 
 
-def commit_renewal(renewed: IssuedSession, old_token: str, events: Iterable[AuditEvent] = ()) -> None:
-    """Store ``renewed``, end the session of ``old_token`` and write ``events``, all or nothing."""
-    _swap(renewed.session, old_token, events)
+def commit_renewal(
+    renewed: IssuedSession,
+    old_token: str,
+    events: Iterable[AuditEvent] = (),
+    releases: Iterable[Attempt] = (),
+) -> None:
+    """Store ``renewed``, end the session of ``old_token``, write ``events`` and give back the
+    ``releases``' attempts, all or nothing."""
+    _swap(renewed.session, old_token, events, releases)
 
 
 def find_session(token: str | None, *, policy: SessionPolicy, clock: Clock = SYSTEM_CLOCK) -> Session | None:

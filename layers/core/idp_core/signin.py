@@ -12,18 +12,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from idp_core import audit, aws, lockout, sessions
 from idp_core.adaptive import enforce
 from idp_core.adaptive.enforce import Browser, Mailer
 from idp_core.adaptive.policies import DENY
-from idp_core.apps import find_app
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
 from idp_core.errors import BadRequest, Forbidden, IdpError, SignInFailed
-from idp_core.models import App, AuditEvent, Device, Factor, KeyValue, Session, User, get_items
+from idp_core.models import (
+    App,
+    AuditEvent,
+    Device,
+    DirectoryEntry,
+    Factor,
+    KeyValue,
+    Session,
+    User,
+    get_items,
+)
 from idp_core.names import canonical_username
 from idp_core.passwords import WrongPassword, verify_password
 
@@ -50,135 +59,278 @@ class SignInResult:
 
 
 def identify(
-    raw_username: str, app_name: str | None = None, device_token: str | None = None
-) -> tuple[User | None, App | None, Device | None]:
-    """The user behind what was typed (strongly consistent), the app the sign-in is for and
-    the user's device behind the device cookie, in one request; None for each that does not
-    exist. The same request refreshes the container's copy of the MFA settings, which the
-    rest of the sign-in reads.
-
-    A name that cannot be a username is treated like an unknown one, so the answer does
-    not tell an attacker more than a wrong password would.
-    """
+    key: str | None, app_name: str | None = None, device_token: str | None = None
+) -> tuple[App | None, Device | None]:
+    """The app the sign-in is for and the device behind the device cookie of the user ``key``,
+    in one request that also refreshes the container's copy of the MFA settings, which the
+    rest of the sign-in reads; None for each that does not exist. The user is read by the
+    reservation of the password attempt (``lockout.reserve``), not here."""
     from idp_core.adaptive import devices
     from idp_core.mfa import policy
 
-    try:
-        key = canonical_username(raw_username)
-    except BadRequest:
-        return None, find_app(app_name) if app_name else None, None
-    wanted: list[Any] = [(User, (key,), True), (KeyValue, (policy.SETTINGS_KEY,), False)]
+    wanted: list[Any] = [(KeyValue, (policy.SETTINGS_KEY,), False)]
     if app_name:
         wanted.append((App, (app_name,), False))
-    device_key = devices.item_key(key, device_token)
+    device_key = devices.item_key(key, device_token) if key else None
     if device_key:
         wanted.append((Device, device_key, False))
-    user, settings_item, *rest = get_items(*wanted)
+    settings_item, *rest = get_items(*wanted)
     policy.settings_read_with(settings_item)
     app = rest.pop(0) if app_name else None
-    return user, app, (rest[0] if device_key else None)
+    return app, (rest[0] if device_key else None)
+
+
+@dataclass(frozen=True)
+class PasswordChecked:
+    """The first factor passed: the user, who accepted the password ("password", or
+    "ldap:<directory>"), and the reserved attempt the caller gives back with its own writes
+    (None for a user "Sync users" has just created)."""
+
+    user: User
+    via: str
+    attempt: lockout.Attempt | None
 
 
 def verify_password_factor(
-    user: User | None,
+    typed_username: str,
     password: str,
     *,
     settings: Settings,
-    typed_username: str | None = None,
     chosen: str | None = None,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
-) -> tuple[User, str]:
-    """First factor: raise ``SignInFailed`` unless ``user`` may sign in with ``password``;
-    returns the user and who accepted the password ("password", or "ldap:<directory>").
+) -> PasswordChecked:
+    """First factor: raise ``SignInFailed`` unless the password signs someone in.
 
-    A directory user (or, with ``typed_username``, an unknown name a syncing directory may
-    know) is checked by the directory (``idp_core.directories.signin``), unless the account
-    is disabled or locked: those never reach the directory. Otherwise the local password
-    is always verified (a dummy hash for unknown users) so every refusal takes about as
-    long as the others. Only a wrong password for a usable account counts as a failure:
-    attempts while locked are refused without being checked or counted.
+    The attempt is reserved on the record the password would unlock before the password is
+    looked at (S29): the user the typed name names, or, for a name that is no user here, the
+    user (or the not yet registered entry) that a directory's entry for it maps to. A locked,
+    disabled or unknown account is refused with the same answer, after the same work: one
+    conditional update, one Argon2id verification, one audit event (S5).
 
     ``chosen`` is the sign-in form's "Sign in with" (``directories.signin.chosen_directory``):
     ``LOCAL_CHOICE`` checks the local password only; a directory name lets only that
-    directory decide, so a user from elsewhere fails like a wrong password; None: as above.
+    directory decide, so a user from elsewhere fails like a wrong password.
     """
-    from idp_core.directories import signin as directory_signin
-    from idp_core.directories.welcome import WelcomeMail
+    from idp_core.directories.signin import LOCAL_CHOICE
 
-    verdict = directory_signin.LOCAL
-    if typed_username is not None and _may_ask_directory(user, chosen, clock):
-        verdict = directory_signin.check(
-            user,
-            typed_username,
-            password,
-            kms=aws.client("kms"),
-            only=chosen,
-            clock=clock,
-            welcome=WelcomeMail.for_settings(settings),
-        )
-        user = verdict.created or user
-    if verdict.accepted is not None:
-        password_ok = verdict.accepted
-    else:
-        # A user the chosen directory does not own has no password that counts here: the
-        # dummy hash keeps the refusal as slow as the others (S5).
-        local_hash = user.password_hash if user is not None and _local_password_counts(user, chosen) else None
-        try:
-            verify_password(local_hash, password)
-            password_ok = True
-        except WrongPassword:
-            password_ok = False
-
-    if user is None:
-        # No subject and no typed name: people type passwords into the username field.
-        audit.record(
-            "auth.failure", "failure", context=context, details={"reason": "unknown user"}, clock=clock
-        )
-        raise SignInFailed()
-    if user.disabled:
-        _refused(user, "disabled", context, clock)
-    try:
-        lockout.ensure_not_locked(user, clock)
-    except lockout.AccountLocked as exc:
-        _refused(user, "locked", context, clock)
-        raise SignInFailed() from exc
-    if not password_ok:
-        lockout.record_failure(user, PASSWORD_FACTOR, policy=settings.lockout, context=context, clock=clock)
-        raise SignInFailed()
-    lockout.record_success(user, PASSWORD_FACTOR)
-    return user, verdict.via
-
-
-def _may_ask_directory(user: User | None, chosen: str | None, clock: Clock) -> bool:
-    from idp_core.directories.signin import LOCAL_CHOICE, directory_of
-
-    if chosen == LOCAL_CHOICE:
-        return False
-    if user is None:
-        return True
-    if chosen is not None and directory_of(user) != chosen:
-        return False  # Refused with the dummy hash below, as slow as a real check.
-    return directory_of(user) is not None and not user.disabled and not lockout.is_locked(user, clock)
-
-
-def _local_password_counts(user: User, chosen: str | None) -> bool:
-    """False when the form chose a directory the user does not belong to."""
-    from idp_core.directories.signin import LOCAL_CHOICE, directory_of
-
-    return chosen is None or chosen == LOCAL_CHOICE or directory_of(user) == chosen
-
-
-def _refused(user: User, reason: str, context: AuditContext | None, clock: Clock) -> None:
-    audit.record(
-        "auth.failure",
-        "failure",
-        context=context,
-        subject=user.username,
-        details={"reason": reason},
-        clock=clock,
+    check = _PasswordCheck(
+        typed_username, password, settings=settings, chosen=chosen, context=context, clock=clock
     )
-    raise SignInFailed()
+    try:
+        key = canonical_username(typed_username)
+    except BadRequest:
+        key = None  # Cannot be anyone's name: treated like an unknown one.
+    if key is not None:
+        reserved = check.reserve_user(key)
+        if reserved is not None:
+            return check.known_user(*reserved)
+    if chosen != LOCAL_CHOICE:
+        found = check.directory_alias()
+        if found is not None:
+            return found
+    return check.unknown()
+
+
+class _PasswordCheck:
+    """One password step; every way out but a ``PasswordChecked`` raises ``SignInFailed``."""
+
+    def __init__(
+        self,
+        typed: str,
+        password: str,
+        *,
+        settings: Settings,
+        chosen: str | None,
+        context: AuditContext | None,
+        clock: Clock,
+    ) -> None:
+        self.typed, self.password, self.settings = typed, password, settings
+        self.chosen, self.context, self.clock = chosen, context, clock
+
+    def reserve_user(self, key: str) -> tuple[User, lockout.Attempt] | None:
+        try:
+            return lockout.reserve(
+                User, (key,), PASSWORD_FACTOR, policy=self.settings.lockout, clock=self.clock
+            )
+        except lockout.AccountLocked as exc:
+            disabled = exc.record is not None and bool(exc.record.disabled)
+            self.refuse_unchecked(key, "disabled" if disabled else "locked")
+
+    def known_user(self, user: User, attempt: lockout.Attempt) -> PasswordChecked:
+        from idp_core.directories.signin import LOCAL_CHOICE, directory_of
+
+        directory = directory_of(user)
+        if self.chosen not in (None, LOCAL_CHOICE) and directory != self.chosen:
+            # The chosen directory does not own this user: no password of theirs counts here.
+            self.verify_local(None)
+            self.failed(attempt, user.username)
+        if directory is not None and self.chosen != LOCAL_CHOICE:
+            return self.directory_user(user, directory, attempt)
+        return self.local_or_fail(user, attempt, PASSWORD_FACTOR)
+
+    def directory_user(self, user: User, directory: str, attempt: lockout.Attempt) -> PasswordChecked:
+        """A user of a directory: their entry's bind decides, with the local password as its
+        backup ("Backup authentication") when the directory refuses or cannot answer."""
+        from idp_core.directories import signin as directories
+        from idp_core.directories.errors import CredentialsRejected, DirectoryError
+
+        try:
+            entry = directories.entry_of_user(user, kms=aws.client("kms"))
+            if entry is None:  # The directory is gone or not activated: the local password decides.
+                return self.local_or_fail(user, attempt, PASSWORD_FACTOR)
+            reason = directories.mismatch(entry, user)
+            if reason is not None:
+                self.collision(entry, user, reason)
+                self.verify_local(None)
+                self.failed(attempt, user.username, reason="directory entry is not this user")
+            if directories.check_password(entry, self.password):
+                return PasswordChecked(user, entry.source, attempt)
+            why = "refused the password"
+        except CredentialsRejected as exc:
+            why = f"has no single entry for the user ({type(exc).__name__})"
+        except DirectoryError as exc:
+            if not self.backup_allowed(directory, user):
+                attempt.not_evaluated()  # Nobody judged the password: the attempt does not count.
+                self.refuse_unchecked(user.username, f"directory unavailable: {type(exc).__name__}")
+            why = f"did not answer: {type(exc).__name__}"
+        if self.backup_allowed(directory, user):
+            return self.local_or_fail(user, attempt, f"password (the directory {directory} {why})")
+        self.failed(attempt, user.username)
+
+    def directory_alias(self) -> PasswordChecked | None:
+        """A name that is no user here but an entry of an activated directory (an e-mail address,
+        a UPN): the user the entry maps to, if that user is the entry's (S27); else the entry
+        itself, counted on its own record and registered by "Sync users"."""
+        from idp_core.directories import signin as directories
+        from idp_core.directories.errors import DirectoryError
+
+        entry = directories.entry_for_alias(self.typed, kms=aws.client("kms"), only=self.chosen)
+        if entry is None:
+            return None
+        reserved = self.reserve_user(entry.key) if entry.key is not None else None
+        if reserved is None:
+            return self.unregistered_entry(entry, collided=False)
+        user, attempt = reserved
+        reason = directories.mismatch(entry, user)
+        if reason is not None:
+            # Another source's user (or another entry's): never signed in through this entry;
+            # the attempt counts on the entry instead.
+            attempt.not_evaluated()
+            self.collision(entry, user, reason)
+            return self.unregistered_entry(entry, collided=True)
+        try:
+            accepted = directories.check_password(entry, self.password)
+        except DirectoryError:
+            attempt.not_evaluated()
+            self.refuse_unchecked(user.username, "directory unavailable")
+        if not accepted:
+            self.failed(attempt, user.username)
+        return PasswordChecked(user, entry.source, attempt)
+
+    def unregistered_entry(self, entry: Any, *, collided: bool) -> PasswordChecked:
+        """An entry with no user of its own here: its failures count on its own record (S29),
+        without creating a user; "Sync users" registers it when the password is right."""
+        from idp_core.directories import signin as directories
+        from idp_core.directories.errors import DirectoryError
+        from idp_core.directories.welcome import WelcomeMail
+
+        subject = entry.key or self.typed
+        try:
+            reserved = lockout.reserve(
+                DirectoryEntry,
+                entry.record_key,
+                PASSWORD_FACTOR,
+                policy=self.settings.lockout,
+                clock=self.clock,
+                create_with=entry.record_attributes(self.typed),
+            )
+        except lockout.AccountLocked:
+            self.refuse_unchecked(subject, "locked directory entry")
+        assert reserved is not None  # The record is created when missing.
+        attempt = reserved[1]
+        if collided:
+            self.verify_local(None)
+            self.failed(attempt, subject, reason="the name belongs to another source")
+        try:
+            accepted = directories.check_password(entry, self.password)
+        except DirectoryError:
+            attempt.not_evaluated()
+            self.refuse_unchecked(subject, "directory unavailable")
+        if not accepted:
+            self.failed(attempt, subject, reason="directory user not registered here")
+        attempt.succeeded()
+        if not entry.settings.sync_users or entry.key is None:
+            self.refuse_unchecked(subject, "directory user not registered here")
+        try:
+            user = directories.register(
+                entry, clock=self.clock, welcome=WelcomeMail.for_settings(self.settings), context=self.context
+            )
+        except directories.NameTaken as taken:
+            self.collision(entry, taken.user, taken.reason)
+            self.refuse_unchecked(subject, "the name belongs to another source")
+        return PasswordChecked(user, entry.source, None)
+
+    def unknown(self) -> NoReturn:
+        self.verify_local(None)  # As slow as a real check (S5).
+        # No subject: people type passwords into the username field.
+        audit.record(
+            "auth.failure",
+            "failure",
+            context=self.context,
+            details={"reason": "unknown user"},
+            clock=self.clock,
+        )
+        raise SignInFailed()
+
+    def local_or_fail(self, user: User, attempt: lockout.Attempt, via: str) -> PasswordChecked:
+        if self.verify_local(user.password_hash):
+            return PasswordChecked(user, via, attempt)
+        self.failed(attempt, user.username)
+
+    def verify_local(self, password_hash: str | None) -> bool:
+        """Check the local password; without a hash, a dummy one takes the same time (S5)."""
+        try:
+            verify_password(password_hash, self.password)
+        except WrongPassword:
+            return False
+        return password_hash is not None
+
+    def backup_allowed(self, directory: str, user: User) -> bool:
+        from idp_core.directories.signin import cached_settings
+
+        settings = cached_settings(directory)
+        return settings is not None and settings.backup_auth and bool(user.password_hash)
+
+    def collision(self, entry: Any, user: User, reason: str) -> None:
+        from idp_core.directories.signin import record_collision
+
+        record_collision(
+            entry,
+            user_source=str(user.source or "local"),
+            reason=reason,
+            typed=self.typed,
+            context=self.context,
+            clock=self.clock,
+        )
+
+    def failed(self, attempt: lockout.Attempt, subject: str, **details: object) -> NoReturn:
+        attempt.failed(subject=subject, context=self.context, details=details)
+        raise SignInFailed()
+
+    def refuse_unchecked(self, subject: str, reason: str) -> NoReturn:
+        """Refuse without judging the password (a lock, a disabled account, a directory that
+        cannot answer) after the same work as a judged one (S5)."""
+        self.verify_local(None)
+        audit.record(
+            "auth.failure",
+            "failure",
+            context=self.context,
+            subject=subject,
+            details={"reason": reason},
+            clock=self.clock,
+        )
+        raise SignInFailed()
 
 
 def decide(user: User, app: App | None = None, adaptive: Decision | None = None) -> AfterPassword:
@@ -232,32 +384,42 @@ def password_sign_in(
     directory shown to users; any other value is ``BadRequest`` before anything is read.
     The session records the directory that checked the password, for the admin console.
     """
+    from idp_core.adaptive import devices
     from idp_core.directories.signin import chosen_directory
 
     chosen = chosen_directory(directory)
-    found, app, device = identify(raw_username, app_name, device_token)
+    try:
+        key: str | None = canonical_username(raw_username)
+    except BadRequest:
+        key = None
+    app, device = identify(key, app_name, device_token)
     browser = Browser(
         source_ip=context.source_ip if context else None, user_agent=user_agent, device_token=device_token
     )
     enforce.check_address(app, browser, context=context, clock=clock)
-    user, via = verify_password_factor(
-        found,
-        password,
-        settings=settings,
-        typed_username=raw_username,
-        chosen=chosen,
-        context=context,
-        clock=clock,
+    checked = verify_password_factor(
+        raw_username, password, settings=settings, chosen=chosen, context=context, clock=clock
     )
+    user, via = checked.user, checked.via
+    releases = [checked.attempt] if checked.attempt is not None else []
+    if user.username != key and device_token:
+        # Signed in by an alias (an e-mail address, a UPN): the device is the user's by their name.
+        device_key = devices.item_key(user.username, device_token)
+        device = get_items((Device, device_key, False))[0] if device_key else None
     events: list[AuditEvent] = []
-    adaptive = enforce.assess(app, user, browser, device, clock=clock)
-    if adaptive is not None and app is not None:
-        mailer = Mailer.for_settings(settings)
-        if adaptive.outcome == DENY:
-            enforce.refuse(adaptive, user, app, browser, mailer, context=context, clock=clock)
-        if adaptive.exceeded:
-            enforce.alert_device_limit(adaptive, user, app, browser, mailer, context=context, clock=clock)
-        events.append(enforce.decision_event(adaptive, user, app, context=context, clock=clock))
+    try:
+        adaptive = enforce.assess(app, user, browser, device, clock=clock)
+        if adaptive is not None and app is not None:
+            mailer = Mailer.for_settings(settings)
+            if adaptive.outcome == DENY:
+                enforce.refuse(adaptive, user, app, browser, mailer, context=context, clock=clock)
+            if adaptive.exceeded:
+                enforce.alert_device_limit(adaptive, user, app, browser, mailer, context=context, clock=clock)
+            events.append(enforce.decision_event(adaptive, user, app, context=context, clock=clock))
+    except IdpError:
+        for attempt in releases:
+            attempt.succeeded()  # The password was right; the policy refused for another reason.
+        raise
     decided = decide(user, app, adaptive)
     pending = decided.owed
     events.insert(
@@ -289,6 +451,7 @@ def password_sign_in(
         source_ip=context.source_ip if context else None,
         user_agent=user_agent,
         events=events,
+        releases=releases,
         clock=clock,
     )
     return SignInResult(
@@ -457,8 +620,8 @@ def _ensure_second_factor_for(
     try:
         flow.ensure_app_second_factor(session, app, settings, challenged=challenged)
     except flow.SecondFactorRequired:
-        methods = flow.accepted_methods(app, settings)
         active = factors.list_factors(user.username, active_only=True)
+        methods = flow.accepted_methods(app, settings, active)
         if not active:
             raise flow.EnrolmentRequired() from None
         if not flow.order_factors(active, methods):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import ssl
+import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from idp_core.directories.errors import (
     Unreachable,
     WrongPassword,
 )
-from idp_core.directories.settings import GROUP_SEARCH, DirectorySettings
+from idp_core.directories.settings import AD, GROUP_SEARCH, SLOT, DirectorySettings
 
 DEFAULT_TIMEOUT = 5.0
 # Enough to tell "one" from "several" without reading a whole directory.
@@ -43,12 +44,19 @@ USER_SEARCH_LIMIT = 2
 GROUP_SEARCH_LIMIT = 1000
 
 
+# The attribute that names an entry for good, whatever its DN or username become (RFC 4530's
+# entryUUID; AD's objectGUID, binary).
+ENTRY_UUID, OBJECT_GUID = "entryUUID", "objectGUID"
+
+
 @dataclass(frozen=True)
 class DirectoryUser:
-    """A directory entry with the mapped fields; ``groups`` are group names (their ``cn``)."""
+    """A directory entry with the mapped fields; ``groups`` are group names (their ``cn``).
+    ``entry_id`` is its stable id (``stable_id``)."""
 
     dn: str
     username: str
+    entry_id: str = ""
     email: str | None = None
     phone: str | None = None
     first_name: str | None = None
@@ -84,28 +92,68 @@ def authenticate(
     if not password:
         raise EmptyPassword("An empty password is never sent to the directory.")
     user = find_user(settings, bind_password, username, timeout=timeout)
-    with _connection(settings, timeout) as conn:
-        if not _bind(conn, user.dn, password):
-            raise WrongPassword(f"The directory refused the password of {user.dn}.")
+    check_password(settings, user.dn, password, timeout=timeout)
     return user
 
 
 def find_user(
-    settings: DirectorySettings, bind_password: str, username: str, *, timeout: float = DEFAULT_TIMEOUT
+    settings: DirectorySettings,
+    bind_password: str,
+    username: str,
+    *,
+    by_mapped_username: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> DirectoryUser:
-    """The one entry the user filter matches for ``username``, searched with the service account."""
+    """The one entry the user filter matches for ``username`` (what people type: a uid, an
+    e-mail address, a UPN), searched with the service account; with ``by_mapped_username``,
+    the one user entry whose mapped username attribute is ``username`` instead."""
     name = (username or "").strip()
     if not name:
         raise NoSuchUser("A username is required.")
+    if by_mapped_username:
+        # The entries the user filter selects, narrowed to this value of the username attribute.
+        objects = settings.search_filter.replace(SLOT, "*")
+        search_filter = f"(&{objects}({settings.mapping.username}={escape_filter_chars(name)}))"
+    else:
+        search_filter = settings.user_search_filter(name)
     with _service_connection(settings, bind_password, timeout) as conn:
-        entry = _one_entry(conn, settings, name)
+        entry = _one_entry(conn, settings, search_filter)
         return _user(conn, settings, entry)
 
 
-def _one_entry(conn: ldap3.Connection, settings: DirectorySettings, username: str) -> dict[str, Any]:
-    search_filter = settings.user_search_filter(username)
+def check_password(
+    settings: DirectorySettings, dn: str, password: str | None, *, timeout: float = DEFAULT_TIMEOUT
+) -> None:
+    """Raise ``WrongPassword`` unless a bind as ``dn`` with ``password`` succeeds (S22: an empty
+    password is refused before any connection)."""
+    if not password:
+        raise EmptyPassword("An empty password is never sent to the directory.")
+    with _connection(settings, timeout) as conn:
+        if not _bind(conn, dn, password):
+            raise WrongPassword(f"The directory refused the password of {dn}.")
+
+
+def stable_id_attribute(settings: DirectorySettings) -> str:
+    return OBJECT_GUID if settings.kind == AD else ENTRY_UUID
+
+
+def stable_id(entry: dict[str, Any], settings: DirectorySettings) -> str:
+    """The entry's id that never changes (its objectGUID in AD, its entryUUID elsewhere); the DN
+    in lower case for a server that has neither."""
+    name = stable_id_attribute(settings)
+    raw = (entry.get("raw_attributes") or {}).get(name) or []
+    if raw and settings.kind == AD and len(raw[0]) == 16:
+        return str(uuid.UUID(bytes_le=bytes(raw[0])))
+    value = first_value(entry.get("attributes") or {}, name)
+    return value.lower() if value else "dn:" + str(entry.get("dn")).lower()
+
+
+def _one_entry(conn: ldap3.Connection, settings: DirectorySettings, search_filter: str) -> dict[str, Any]:
     mapping = settings.mapping.as_dict()
-    wanted = sorted({value for key, value in mapping.items() if key != "groups" or _by_member_of(settings)})
+    wanted = sorted(
+        {value for key, value in mapping.items() if key != "groups" or _by_member_of(settings)}
+        | {stable_id_attribute(settings)}
+    )
     found: dict[str, dict[str, Any]] = {}
     for base in settings.bases:
         _search(
@@ -157,6 +205,7 @@ def _user(conn: ldap3.Connection, settings: DirectorySettings, entry: dict[str, 
     return DirectoryUser(
         dn=dn,
         username=username,
+        entry_id=stable_id(entry, settings),
         email=first_value(attributes, mapping.email),
         phone=first_value(attributes, mapping.phone),
         first_name=first_value(attributes, mapping.first_name),

@@ -13,7 +13,7 @@ or a log line.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from idp_core import audit
@@ -103,6 +103,8 @@ class DirectoryRow:
     # When the run holding the directory's lock started.
     running_since: float | None = None
     last_failure: scheduling.Failure | None = None
+    # Name collisions and locked entries not registered here (the directory's own page only).
+    entries: tuple[store.EntryRow, ...] = ()
 
     @property
     def switches_on(self) -> list[str]:
@@ -256,8 +258,10 @@ def directory_rows(clock: Clock = SYSTEM_CLOCK) -> list[DirectoryRow]:
 
 
 def directory_row(name: str, clock: Clock = SYSTEM_CLOCK) -> DirectoryRow:
-    """One directory with the state of its imports; ``NotFound`` when there is none."""
-    return _row(store.get_directory(name), clock.now())
+    """One directory with the state of its imports and the entries that need an admin;
+    ``NotFound`` when there is none."""
+    row = _row(store.get_directory(name), clock.now())
+    return replace(row, entries=tuple(store.entries_needing_attention(row.settings.name, clock)))
 
 
 def _row(item: Directory, now: float) -> DirectoryRow:

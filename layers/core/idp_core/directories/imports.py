@@ -54,10 +54,10 @@ from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.directories import client, store
 from idp_core.directories.errors import DirectoryError, Unreachable
 from idp_core.directories.settings import AD, GROUP_SEARCH, SLOT, DirectorySettings
-from idp_core.directories.signin import add_group_if_missing
+from idp_core.directories.signin import add_group_if_missing, record_entry_collision
 from idp_core.directories.welcome import NO_SENDER, NO_WELCOME_MAIL, WelcomeMail, WelcomeSender
 from idp_core.errors import BadRequest, NotFound
-from idp_core.models import Directory, Group, User, condition_failed
+from idp_core.models import Directory, DirectoryEntry, Group, User, condition_failed
 from idp_core.names import group_forms, username_forms
 from idp_core.sessions import end_user_sessions
 
@@ -81,7 +81,16 @@ GROUP_CLASSES = (
 _GENERALIZED_TIME = re.compile(r"[0-9]{14}(?:\.[0-9]{1,6})?Z")
 _USN = re.compile(r"[0-9]{1,20}")
 # Only these are read for the comparison with the directory; counters and factors stay out.
-_COMPARED = ["username", "display_username", "email", "display_name", "groups", "disabled", "source"]
+_COMPARED = [
+    "username",
+    "display_username",
+    "email",
+    "display_name",
+    "groups",
+    "disabled",
+    "source",
+    "directory_id",
+]
 
 
 def source_of(name: str) -> str:
@@ -137,6 +146,7 @@ class _Wanted:
 
     key: str
     dn: str
+    entry_id: str
     display_username: str
     email: str | None
     display_name: str | None
@@ -190,6 +200,7 @@ def run_import(
             clock=clock,
             welcome=welcome,
             handled_groups=_groups_handled_at(item),
+            context=context,
         )
         with client.service_connection(settings, store.bind_password(item, kms=kms)) as conn:
             run.execute(conn)
@@ -250,8 +261,10 @@ class _Run:
         clock: Clock,
         welcome: WelcomeMail = NO_WELCOME_MAIL,
         handled_groups: frozenset[str] = frozenset(),
+        context: AuditContext | None = None,
     ):
         self.settings = settings
+        self.context = context
         self.source = source_of(settings.name)
         self.full = full
         self.clock = clock
@@ -273,6 +286,13 @@ class _Run:
         self.known_groups: set[str] = set()
         self.bad_groups: set[str] = set()
         self.memberships: dict[str, set[str]] | None = None
+        # The collisions already on record, (entry id, user's source, reason), so a run that meets
+        # the same one again does not record (and audit) it again.
+        self.recorded_collisions = {
+            (str(item.entry_id), str(item.collision_with), str(item.collision_reason))
+            for item in DirectoryEntry.query(self.source)
+            if item.collision_with
+        }
 
     # ------------------------------------------------------------ reading
 
@@ -312,6 +332,7 @@ class _Run:
         if self.settings.group_lookup != GROUP_SEARCH:
             wanted.add(mapping.groups)
         wanted |= {"uSNChanged", "userAccountControl"} if self.ad else {"modifyTimestamp"}
+        wanted.add(client.stable_id_attribute(self.settings))
         return sorted(wanted)
 
     def _groups_changed(self, conn: ldap3.Connection) -> bool:
@@ -382,7 +403,15 @@ class _Run:
         for user in wanted:
             current = existing.get(user.key)
             if current is not None and current.source != self.source:
-                self._not_ours(user, current.source)
+                self._not_ours(
+                    user, str(current.source or "local"), f"the name belongs to a user of {current.source}"
+                )
+            elif current is not None and current.directory_id and current.directory_id != user.entry_id:
+                self._not_ours(
+                    user,
+                    str(current.source),
+                    "the entry is not the one this user was created from (a new entry took over the name)",
+                )
             elif current is None:
                 creates.append(user)
             elif _differs(user, current):
@@ -436,6 +465,7 @@ class _Run:
         return _Wanted(
             key=key,
             dn=dn,
+            entry_id=client.stable_id(entry, self.settings),
             display_username=display,
             email=self._email(dn, client.first_value(attributes, mapping.email)),
             display_name=_display_name(client.first_value(attributes, mapping.display_name)),
@@ -487,11 +517,25 @@ class _Run:
                 found[user.username] = user
         return found
 
-    def _not_ours(self, user: _Wanted, source: str | None) -> None:
-        where = f"source {source}" if source else "not from this directory"
+    def _not_ours(self, user: _Wanted, source: str, reason: str) -> None:
+        """A name collision (S27): counted and listed, recorded for the admins once, never merged."""
         self.tally.problem(
-            f"{user.dn}: a user {user.display_username!r} already exists here ({where}); not overwritten.",
+            f"{user.dn}: a user {user.display_username!r} already exists here ({reason}); not overwritten.",
             error=True,
+        )
+        if (user.entry_id, source, reason) in self.recorded_collisions:
+            return
+        self.recorded_collisions.add((user.entry_id, source, reason))
+        record_entry_collision(
+            self.source,
+            user.entry_id,
+            dn=user.dn,
+            username=user.display_username,
+            typed=None,
+            user_source=source,
+            reason=reason,
+            context=self.context,
+            clock=self.clock,
         )
 
     # ------------------------------------------------------------ writing
@@ -542,8 +586,10 @@ class _Run:
         newly_disabled = user.disabled and not current.disabled
         if newly_disabled:
             actions += [User.disabled.set(True), User.trust_epoch.add(1)]
+        if user.entry_id != current.directory_id:
+            actions.append(User.directory_id.set(user.entry_id))
         if not self._write(user.key, actions):
-            self._not_ours(user, "changed during the import")
+            self._not_ours(user, "unknown", "the user changed source during the import")
             return
         if newly_disabled:
             end_user_sessions(user.key)
@@ -608,7 +654,8 @@ class _Run:
 
 def _differs(user: _Wanted, current: User) -> bool:
     return (
-        user.display_username != current.display_username
+        user.entry_id != current.directory_id
+        or user.display_username != current.display_username
         or user.email != current.email
         or user.display_name != current.display_name
         or user.groups != frozenset(current.groups or ())
@@ -626,6 +673,7 @@ def _new_user(user: _Wanted, source: str, now: float) -> User:
         groups=set(user.groups) or None,
         disabled=user.disabled,
         source=source,
+        directory_id=user.entry_id,
         created_at=now,
         updated_at=now,
     )

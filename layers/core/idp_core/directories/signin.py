@@ -1,21 +1,23 @@
-"""The password step for directory users (the product guide's "Activate LDAP", "Sync users"
-and "Backup authentication").
+"""The directory side of the password step (the product guide's "Activate LDAP", "Sync users"
+and "Backup authentication"), with each user bound to one source (S27).
 
-- A user imported from a directory (``source == "ldap:<name>"``) whose directory is
-  activated signs in by a bind as their directory entry (``client.authenticate``: S22, S23).
-- An unknown username is looked up in the activated directories that sync users; the
-  first one that accepts the password creates the user with the mapped attributes and
-  groups (each group created too, so apps map roles to it by name).
-- With backup authentication, a password the directory refuses, or a directory that
-  cannot be reached, falls back to the user's local password, if they have one.
-- "Show IdP to users": the sign-in form offers the activated directories that show
-  themselves (``shown_directories``); a chosen one is the only one asked (``check(only=)``).
-- "Enable administrator login": an admin whose password a directory checked uses the
-  console only if that directory allows it (``ensure_admin_login_allowed``).
+The sign-in (``idp_core.signin``) reserves an attempt on the record a password would unlock
+before any password is checked (S29), then asks these helpers:
 
-The answer says who decided, for the sign-in's audit event. Whether the account is locked
-or disabled is the caller's check and comes first: a locked account never reaches the
-directory, so it cannot be used to test passwords against it.
+- ``entry_of_user``: the entry of a user imported from a directory (``source ==
+  "ldap:<name>"``), found by the mapped username in that directory when it is activated;
+- ``entry_for_alias``: the entry an activated directory's user filter matches for a name that
+  is no user here (an e-mail address, a UPN, a uid not registered yet);
+- ``mismatch``: why an entry is not a given user (another source, another username, another
+  stable id). A directory never vouches for someone it does not own: a mismatch is refused
+  like a wrong password and recorded (``record_collision``) for the admins;
+- ``check_password``: a bind as the entry (S22, S23);
+- ``register``: "Sync users" creates the user of an entry that is not registered yet.
+
+"Show IdP to users": the sign-in form offers the activated directories that show themselves
+(``shown_directories``); a chosen one is the only one asked. "Enable administrator login": an
+admin whose password a directory checked uses the console only if that directory allows it
+(``ensure_admin_login_allowed``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from time import monotonic as time_monotonic
 from typing import Any
 
 from pynamodb.exceptions import PutError
+from pynamodb.expressions.update import Action
 
 from idp_core import audit, sessions
 from idp_core.audit import AuditContext
@@ -34,7 +37,7 @@ from idp_core.directories.errors import CredentialsRejected, DirectoryError, NoS
 from idp_core.directories.settings import DirectorySettings
 from idp_core.directories.welcome import NO_WELCOME_MAIL, WelcomeMail, welcome_after_sign_in
 from idp_core.errors import BadRequest, Forbidden, NotFound
-from idp_core.models import Directory, Group, Session, User, condition_failed
+from idp_core.models import Directory, DirectoryEntry, Group, Session, User, condition_failed
 from idp_core.names import canonical_username, group_forms
 
 SOURCE_PREFIX = sessions.DIRECTORY_PREFIX
@@ -56,78 +59,222 @@ def directory_of(user: User | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """``accepted`` True or False when a directory decided; None: the local password decides."""
+class Entry:
+    """A directory entry a sign-in found: its directory and what it maps to."""
 
-    accepted: bool | None
-    # Who decided, for the audit trail: "ldap:<name>", or the backup's reason.
-    via: str
-    # A user the directory's "Sync users" created on this sign-in.
-    created: User | None = None
+    item: Directory
+    settings: DirectorySettings
+    found: client.DirectoryUser
+
+    @property
+    def source(self) -> str:
+        return source_for(self.settings.name)
+
+    @property
+    def key(self) -> str | None:
+        """The username it maps to here (canonical), or None when that cannot be a username."""
+        try:
+            return canonical_username(self.found.username)
+        except BadRequest:
+            return None
+
+    @property
+    def record_key(self) -> tuple[str, str]:
+        """The key of its ``DirectoryEntry`` record: failures while it is not registered here
+        count there (S29), and a collision is kept there (S27)."""
+        return (self.source, self.found.entry_id)
+
+    def record_attributes(self, typed: str) -> list[Action]:
+        """What its record says about it, written with the record's lockout attempt."""
+        return [
+            DirectoryEntry.dn.set(self.found.dn),
+            DirectoryEntry.username.set(self.found.username),
+            DirectoryEntry.typed.set(typed[:256]),
+        ]
 
 
-LOCAL = Verdict(None, "password")
-
-
-def check(
-    found: User | None,
-    typed: str,
-    password: str,
-    *,
-    kms: Any,
-    only: str | None = None,
-    clock: Clock = SYSTEM_CLOCK,
-    welcome: WelcomeMail = NO_WELCOME_MAIL,
-) -> Verdict:
-    """The directory's verdict on ``password`` for ``found`` (or the unknown name ``typed``).
-
-    ``only``: the directory the user chose on the sign-in form. An unknown name is then
-    looked up there alone (if it syncs users), and a user who belongs elsewhere is refused
-    without asking anyone: a directory never vouches for someone it does not own.
-    """
-    if found is None:
-        return _sync_on_sign_in(typed, password, kms=kms, only=only, clock=clock, welcome=welcome)
-    name = directory_of(found)
-    if only is not None and name != only:
-        return Verdict(False, source_for(only))
+def entry_of_user(user: User, *, kms: Any) -> Entry | None:
+    """The entry of the directory user ``user``, found in their directory by the mapped username;
+    None when that directory is gone or not activated (then the local password decides).
+    Raises ``DirectoryError`` (no such entry, unreachable, ...)."""
+    name = directory_of(user)
     if name is None:
-        return LOCAL
+        return None
     try:
         item = store.get_directory(name)
     except (NotFound, BadRequest):
-        return LOCAL  # The directory was deleted: only a local password can still sign in.
+        return None  # The directory was deleted: only a local password can still sign in.
     settings = store.settings_of(item)
     if not settings.activate:
-        return LOCAL
-    try:
-        client.authenticate(
-            settings, store.bind_password(item, kms=kms) or "", found.display_username, password
-        )
-    except CredentialsRejected:
-        if settings.backup_auth and found.password_hash:
-            return Verdict(None, f"password (the directory {name} refused the password)")
-        return Verdict(False, source_for(name))
-    except DirectoryError as exc:
-        if settings.backup_auth and found.password_hash:
-            return Verdict(None, f"password (the directory {name} did not answer: {type(exc).__name__})")
-        return Verdict(False, source_for(name))
-    return Verdict(True, source_for(name))
+        return None
+    found = client.find_user(
+        settings, store.bind_password(item, kms=kms) or "", user.display_username, by_mapped_username=True
+    )
+    return Entry(item, settings, found)
 
 
-def _sync_on_sign_in(
-    typed: str, password: str, *, kms: Any, only: str | None, clock: Clock, welcome: WelcomeMail
-) -> Verdict:
-    for item, settings in _syncing_directories():
-        if only is not None and settings.name != only:
+def entry_for_alias(typed: str, *, kms: Any, only: str | None) -> Entry | None:
+    """The entry an activated directory's user filter matches for ``typed``: the first
+    directory (by name, or only the one chosen on the form) that has one. None when none has,
+    or when a directory cannot answer: an unknown name then stays unknown."""
+    for item, settings in _all_directories():
+        if not settings.activate or (only is not None and settings.name != only):
             continue
         try:
-            found = client.authenticate(settings, store.bind_password(item, kms=kms) or "", typed, password)
+            found = client.find_user(settings, store.bind_password(item, kms=kms) or "", typed)
         except NoSuchUser:
             continue
         except DirectoryError:
-            return LOCAL  # Refused or unreachable: an unknown user stays unknown.
-        return Verdict(True, source_for(settings.name), _create_user(found, settings, clock, welcome))
-    return LOCAL
+            return None
+        return Entry(item, settings, found)
+    return None
+
+
+def mismatch(entry: Entry, user: User) -> str | None:
+    """Why ``entry`` is not ``user`` (S27), or None when it is theirs."""
+    if str(user.source or "local") != entry.source:
+        return f"the name belongs to a user of {user.source or 'local'}"
+    if entry.key != user.username:
+        return f"the entry maps to the username {entry.found.username!r}"
+    if user.directory_id and user.directory_id != entry.found.entry_id:
+        return "the entry is not the one this user was created from (a new entry took over the name)"
+    return None
+
+
+def check_password(entry: Entry, password: str) -> bool:
+    """Whether the directory accepts ``password`` for the entry (a bind as its DN: S22, S23).
+    Raises ``DirectoryError`` when it cannot say (unreachable, TLS)."""
+    try:
+        client.check_password(entry.settings, entry.found.dn, password)
+    except CredentialsRejected:
+        return False
+    return True
+
+
+class NameTaken(Exception):
+    """Sync users could not create the entry's user: the name belongs to ``user`` of another
+    source (or to another entry), created meanwhile."""
+
+    def __init__(self, user: User, reason: str) -> None:
+        super().__init__(reason)
+        self.user = user
+        self.reason = reason
+
+
+def register(
+    entry: Entry,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    welcome: WelcomeMail = NO_WELCOME_MAIL,
+    context: AuditContext | None = None,
+) -> User:
+    """ "Sync users": the entry as a new user of its directory (no local password), with its
+    groups (each created too, so apps map roles to them by name). A user of that name created
+    meanwhile is the entry's only if it is the same entry's (``NameTaken`` otherwise)."""
+    found, source = entry.found, entry.source
+    key = entry.key
+    if key is None:
+        raise BadRequest(f"The directory username {found.username!r} cannot be a username here.")
+    groups = ensure_groups(found.groups, source=source, clock=clock)
+    now = clock.now()
+    user = User(
+        key,
+        display_username=found.username,
+        email=found.email,
+        display_name=found.display_name,
+        groups=set(groups) or None,
+        source=source,
+        directory_id=found.entry_id,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        user.save(condition=User.username.does_not_exist())
+    except PutError as exc:
+        if not condition_failed(exc):
+            raise
+        # Created by a parallel sign-in or an import meanwhile: theirs only if it is this entry.
+        existing = User.get(key, consistent_read=True)
+        reason = mismatch(entry, existing)
+        if reason is not None:
+            raise NameTaken(existing, reason) from exc
+        return existing
+    audit.record(
+        "user.created",
+        "success",
+        context=context,
+        subject=user.username,
+        details={"source": source, "groups": ",".join(sorted(groups)), "reason": "sync on sign-in"},
+        clock=clock,
+    )
+    welcome_after_sign_in(user, entry.settings, welcome, context=context, clock=clock)
+    return user
+
+
+def record_collision(
+    entry: Entry,
+    *,
+    user_source: str,
+    reason: str,
+    typed: str,
+    context: AuditContext | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> None:
+    """A sign-in's collision: ``record_entry_collision`` for the entry it found."""
+    record_entry_collision(
+        entry.source,
+        entry.found.entry_id,
+        dn=entry.found.dn,
+        username=entry.found.username,
+        typed=typed,
+        user_source=user_source,
+        reason=reason,
+        context=context,
+        clock=clock,
+    )
+
+
+def record_entry_collision(
+    source: str,
+    entry_id: str,
+    *,
+    dn: str,
+    username: str,
+    typed: str | None,
+    user_source: str,
+    reason: str,
+    context: AuditContext | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> None:
+    """Keep a name collision of a directory's entry with a user of another source (or of
+    another entry) for the admins, on the directory's console page and in ``idp directory
+    show``, and audit it with both sources (S27). Nothing is merged."""
+    now = clock.now()
+    actions: list[Action] = [
+        DirectoryEntry.dn.set(dn),
+        DirectoryEntry.username.set(username),
+        DirectoryEntry.collision_with.set(user_source),
+        DirectoryEntry.collision_reason.set(reason),
+        DirectoryEntry.collision_at.set(now),
+        DirectoryEntry.collisions.add(1),
+    ]
+    if typed is not None:
+        actions.append(DirectoryEntry.typed.set(typed[:256]))
+    DirectoryEntry(source, entry_id).update(actions=actions)
+    audit.record(
+        "directory.collision",
+        "failure",
+        context=context,
+        subject=username,
+        details={
+            "directory_source": source,
+            "user_source": user_source,
+            "dn": dn,
+            **({"typed": typed[:256]} if typed is not None else {}),
+            "reason": reason,
+        },
+        clock=clock,
+    )
 
 
 # (directories table name) -> (monotonic expiry, every directory with its settings, by name)
@@ -153,12 +300,6 @@ def cached_settings(name: str) -> DirectorySettings | None:
     """The directory ``name``'s settings as this container last read them (at most 30 s
     ago); None when there is no such directory."""
     return next((settings for _, settings in _all_directories() if settings.name == name), None)
-
-
-def _syncing_directories() -> list[tuple[Directory, DirectorySettings]]:
-    return [
-        (item, settings) for item, settings in _all_directories() if settings.activate and settings.sync_users
-    ]
 
 
 def shown_directories() -> list[DirectorySettings]:
@@ -190,40 +331,6 @@ def chosen_directory(value: str | None) -> str | None:
 
 def forget_cached_directories() -> None:
     _cached.clear()
-
-
-def _create_user(
-    found: client.DirectoryUser, settings: DirectorySettings, clock: Clock, welcome: WelcomeMail
-) -> User:
-    """The directory user as a user of this IdP (no local password), with their groups."""
-    source = source_for(settings.name)
-    groups = ensure_groups(found.groups, source=source, clock=clock)
-    now = clock.now()
-    user = User(
-        canonical_username(found.username),
-        display_username=found.username,
-        email=found.email,
-        display_name=found.display_name,
-        groups=set(groups) or None,
-        source=source,
-        created_at=now,
-        updated_at=now,
-    )
-    try:
-        user.save(condition=User.username.does_not_exist())
-    except PutError as exc:
-        if condition_failed(exc):  # Created by a parallel sign-in or an import meanwhile.
-            return User.get(user.username, consistent_read=True)
-        raise
-    audit.record(
-        "user.created",
-        "success",
-        subject=user.username,
-        details={"source": source, "groups": ",".join(sorted(groups)), "reason": "sync on sign-in"},
-        clock=clock,
-    )
-    welcome_after_sign_in(user, settings, welcome, clock=clock)
-    return user
 
 
 def ensure_groups(

@@ -9,6 +9,7 @@ completely (``DirectorySettings`` and the password) before anything is written (
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
@@ -20,9 +21,12 @@ from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.directories.settings import SWITCHES, DirectorySettings, clean_name
 from idp_core.errors import BadRequest, Conflict, NotFound
 from idp_core.mfa.secrets_box import seal, unseal
-from idp_core.models import Directory, condition_failed
+from idp_core.models import Directory, DirectoryEntry, condition_failed
+from idp_core.sessions import DIRECTORY_PREFIX
 
 MAX_BIND_PASSWORD_CHARS = 256
+# Entry ids are entryUUIDs, objectGUIDs or, for servers with neither, "dn:" and the DN.
+MAX_ENTRY_ID_CHARS = 1100
 
 
 def password_context(name: str) -> dict[str, str]:
@@ -155,3 +159,71 @@ def _forget_cached_directories() -> None:
     from idp_core.directories.signin import forget_cached_directories
 
     forget_cached_directories()
+
+
+# ---------------------------------------------------------------- entries that need an admin
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    """A directory entry an admin should look at: a name collision with a user of another
+    source (S27), or failed sign-ins of an entry not registered here (S29)."""
+
+    entry_id: str
+    username: str | None
+    typed: str | None
+    dn: str | None
+    collision_with: str | None
+    collision_reason: str | None
+    collision_at: float | None
+    failures: int
+    locked: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def entries_needing_attention(name: str, clock: Clock = SYSTEM_CLOCK) -> list[EntryRow]:
+    """The directory's entries with a collision or failed sign-ins, newest collision first."""
+    from idp_core.lockout import is_locked
+
+    rows = [
+        EntryRow(
+            entry_id=str(item.entry_id),
+            username=item.username,
+            typed=item.typed,
+            dn=item.dn,
+            collision_with=item.collision_with,
+            collision_reason=item.collision_reason,
+            collision_at=item.collision_at,
+            failures=item.total_failures(),
+            locked=is_locked(item, clock),
+        )
+        for item in DirectoryEntry.query(DIRECTORY_PREFIX + clean_name(name), consistent_read=True)
+    ]
+    wanted = [row for row in rows if row.collision_with or row.failures or row.locked]
+    return sorted(wanted, key=lambda row: (-(row.collision_at or 0), row.entry_id))
+
+
+def clear_entry(
+    name: str, entry_id: str, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
+) -> None:
+    """Forget an entry's record once the admin resolved it: its collision, its failures and its
+    lock. A collision that still exists is recorded again the next time it is met."""
+    key = clean_name(name)
+    if not isinstance(entry_id, str) or not 0 < len(entry_id) <= MAX_ENTRY_ID_CHARS:
+        raise BadRequest("Name the entry by its id, as the directory's page lists it.")
+    try:
+        DirectoryEntry(DIRECTORY_PREFIX + key, entry_id).delete(condition=DirectoryEntry.entry_id.exists())
+    except DeleteError as exc:
+        if condition_failed(exc):
+            raise NotFound(f"The directory {key!r} has no entry {entry_id!r} on record.") from exc
+        raise
+    audit.record(
+        "directory.entry_cleared",
+        "success",
+        context=context,
+        subject=key,
+        details={"entry": entry_id},
+        clock=clock,
+    )

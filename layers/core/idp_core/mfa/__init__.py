@@ -16,6 +16,24 @@ METHOD_LABELS = {
 }
 
 
+# Strength tiers (S28, NIST SP 800-63B rev 4): factor changes, password changes, device
+# management and the admin console need a fresh proof from the strongest tier a user has.
+# Phishing-resistant authenticators (security keys, passkeys) will form the tier above these.
+AUTHENTICATOR_TIER = 2  # authenticator app, hardware token, backup codes
+RESTRICTED_TIER = 1  # SMS and e-mail codes: NIST's restricted authenticators
+METHOD_TIERS = {
+    "totp": AUTHENTICATOR_TIER,
+    "token": AUTHENTICATOR_TIER,
+    "backup": AUTHENTICATOR_TIER,
+    "sms": RESTRICTED_TIER,
+    "email": RESTRICTED_TIER,
+}
+TIER_LABELS = {
+    AUTHENTICATOR_TIER: "an authenticator app, hardware token or backup code",
+    RESTRICTED_TIER: "a code by text message or e-mail",
+}
+
+
 class WrongCode(IdpError):
     """A wrong, expired, reused or replayed code: one message for all of them (S6)."""
 

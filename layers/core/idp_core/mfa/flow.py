@@ -8,12 +8,14 @@ session id with ``mfa:<method>`` and ``second_factor_at``.
 
 The checks that guard later steps raise, they never return a bool:
 ``ensure_app_second_factor`` at every app launch (the app's policy holds even for a
-session that signed in without it) and ``ensure_fresh_second_factor`` before factor
-changes (S10) and the admin console.
+session that signed in without it) and ``ensure_fresh_strongest_factor`` before factor,
+password and device changes and the admin console (S10, S28: a fresh proof of the
+strongest tier the user has).
 
-``verify_second_factor`` is the one place where a submitted code is checked: it refuses a
-locked account even with a right code, dispatches by the factor's kind and counts a
-failure in the same lockout counters as the password (S1-S2).
+``verify_second_factor`` is the one place where a submitted code is checked: it accepts
+only the methods the target allows (S28), reserves the attempt before the code is looked
+at (S29), dispatches by the factor's kind and counts a failure in the same lockout counters
+as the password (S1-S2).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import LockoutPolicy
 from idp_core.errors import AuthenticationRequired, BadRequest, Forbidden
-from idp_core.mfa import METHOD_LABELS, METHODS, WrongCode, codes
+from idp_core.mfa import METHOD_LABELS, METHOD_TIERS, TIER_LABELS, WrongCode, codes
 from idp_core.models import App, AuditEvent, Factor, Session, Transaction, User, condition_failed
 
 if TYPE_CHECKING:
@@ -40,8 +42,6 @@ if TYPE_CHECKING:
 # What a half-way session may owe (``sessions.PENDING_PREFIX`` + one of these).
 OWES_SECOND_FACTOR = "mfa"
 OWES_ENROLMENT = "enrol"
-# A factor change needs a second factor proven this recently (S10).
-CHANGE_MAX_AGE_SECONDS = 10 * 60
 # A login transaction (the code sent by SMS or e-mail is bound to it) lives this long.
 TRANSACTION_SECONDS = 10 * 60
 PURPOSES = ("signin", "enrol", "test", "reauth")
@@ -79,19 +79,31 @@ class NoAcceptedFactor(Forbidden):
 # ---------------------------------------------------------------- which factors
 
 
-def accepted_methods(app: App | None, settings: MfaSettings | None) -> tuple[str, ...]:
-    """The methods a challenge accepts: the app's (default first), or any method without an app.
+def accepted_methods(
+    app: App | None, settings: MfaSettings, active: Iterable[Factor] = ()
+) -> tuple[str, ...]:
+    """The methods a challenge accepts (S28), the default first.
 
-    Without an app (step-up for a factor change or the admin console) every active factor
-    counts, including a hardware token that the end-user pages do not offer.
+    For an app: its own methods within those the MFA settings allow. Without an app (a
+    step-up before a factor change, a password change, device management or the admin
+    console): the allowed methods of the strongest tier among the user's ``active`` factors,
+    so a weaker factor never stands in for a stronger one.
     """
-    if app is None:
-        return METHODS
-    if settings is None:
-        raise ValueError("the MFA settings are needed to know an app's methods")
     from idp_core.mfa import policy
 
-    return tuple(policy.app_methods(app, settings))
+    if app is not None:
+        return policy.app_methods(app, settings)
+    tier = strongest_tier(active, settings.allowed_methods)
+    return tuple(
+        method for method in settings.allowed_methods if tier is None or METHOD_TIERS[method] >= tier
+    )
+
+
+def strongest_tier(factors: Iterable[Factor], allowed: Sequence[str]) -> int | None:
+    """The strongest tier among the usable factors of an allowed method (None: there are none)."""
+    from idp_core.mfa.factors import is_usable
+
+    return max((METHOD_TIERS[f.kind] for f in factors if f.kind in allowed and is_usable(f)), default=None)
 
 
 def order_factors(factors: Iterable[Factor], methods: Sequence[str]) -> list[Factor]:
@@ -101,10 +113,15 @@ def order_factors(factors: Iterable[Factor], methods: Sequence[str]) -> list[Fac
     return sorted(usable, key=lambda f: (not f.is_default, rank[f.kind], float(f.created_at or 0)))
 
 
-def usable_factors(username: str, methods: Sequence[str]) -> list[Factor]:
+def usable_factors(
+    username: str, app: App | None, settings: MfaSettings
+) -> tuple[list[Factor], tuple[str, ...]]:
+    """The user's factors a challenge for ``app`` (or a step-up without one) offers, and its methods."""
     from idp_core.mfa import factors
 
-    return order_factors(factors.list_factors(username, active_only=True), methods)
+    active = factors.list_factors(username, active_only=True)
+    methods = accepted_methods(app, settings, active)
+    return order_factors(active, methods), methods
 
 
 @dataclass(frozen=True)
@@ -148,7 +165,7 @@ def owed_after_password(
             return AfterPassword(frozenset({OWES_ENROLMENT}))
         return AfterPassword()
     if app_requires and (force_second_factor or not trusted_device):
-        methods = accepted_methods(app, load_settings())
+        methods = accepted_methods(app, load_settings(), active)
         choices = order_factors(active, methods)
         if choices:
             return AfterPassword(frozenset({OWES_SECOND_FACTOR}), tuple(choices), methods)
@@ -171,39 +188,42 @@ def ensure_app_second_factor(
         raise SecondFactorRequired()
 
 
-def ensure_fresh_second_factor(
-    session: Session, user: User, *, max_age_seconds: int, clock: Clock = SYSTEM_CLOCK
+def ensure_fresh_strongest_factor(
+    session: Session,
+    user: User,
+    settings: MfaSettings,
+    *,
+    max_age_seconds: int,
+    enrolment_required: bool = False,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> None:
-    """Raise unless the session proved a second factor in the last ``max_age_seconds`` (S10).
+    """Raise ``SecondFactorRequired`` unless the session proved, in the last ``max_age_seconds``,
+    a factor of the strongest tier the user has among the allowed methods (S10, S28): a code
+    sent by e-mail does not authorise adding an authenticator app when the user has one.
 
-    A user without an active factor has nothing to prove: they pass, unless the MFA
-    settings say they must enrol, in which case ``EnrolmentRequired`` sends them to set
-    one up. The factor lookup runs only when the session's proof is missing or stale.
+    A user without such a factor has nothing to prove; with ``enrolment_required`` (the admin
+    console) and the settings' "enrol at sign-in" they must set one up first
+    (``EnrolmentRequired``). The factor lookup is skipped when a fresh proof is of the
+    strongest tier any allowed method has.
     """
-    proven_at = session.second_factor_at
-    if proven_at is not None and clock.now() - float(proven_at) <= max_age_seconds:
-        return
-    from idp_core.mfa import factors, policy
-
-    if factors.has_active_factor(user.username):
-        raise SecondFactorRequired()
-    if policy.load_settings().enrol_at_sign_in:
-        raise EnrolmentRequired()
-
-
-def change_needs_second_factor(session: Session, user: User, *, clock: Clock = SYSTEM_CLOCK) -> None:
-    """S10 before adding, replacing or removing a factor or changing a phone or e-mail.
-
-    Unlike the admin console, a user without an active factor may always add their first
-    one here (that is how enrolment works).
-    """
-    proven_at = session.second_factor_at
-    if proven_at is not None and clock.now() - float(proven_at) <= CHANGE_MAX_AGE_SECONDS:
+    now = clock.now()
+    fresh = [
+        METHOD_TIERS.get(method, 0)
+        for method, proven_at in sessions.second_factor_proofs(session).items()
+        if now - proven_at <= max_age_seconds
+    ]
+    best_possible = max(METHOD_TIERS[method] for method in settings.allowed_methods)
+    if any(tier >= best_possible for tier in fresh):
         return
     from idp_core.mfa import factors
 
-    if factors.has_active_factor(user.username):
-        raise SecondFactorRequired("Confirm it is you with your current second factor before changing it.")
+    needed = strongest_tier(factors.list_factors(user.username, active_only=True), settings.allowed_methods)
+    if needed is None:
+        if enrolment_required and settings.enrol_at_sign_in:
+            raise EnrolmentRequired()
+        return
+    if not any(tier >= needed for tier in fresh):
+        raise SecondFactorRequired(f"Confirm it is you with {TIER_LABELS[needed]} to continue.")
 
 
 # ---------------------------------------------------------------- transactions
@@ -315,11 +335,25 @@ def check_code_shape(factor: Factor, code: str) -> str:
     return cleaned
 
 
+@dataclass(frozen=True)
+class Verified:
+    """A second factor that was just proven: its success event and the lockout attempt to give
+    back (S2), both still unwritten so the caller can write them with its own changes."""
+
+    event: AuditEvent
+    attempt: lockout.Attempt
+
+    def commit(self) -> None:
+        """Write both now, in one transaction (when nothing else changes with them)."""
+        sessions.write_together(events=[self.event], releases=[self.attempt])
+
+
 def verify_second_factor(
     user: User,
     factor: Factor,
     code: str,
     *,
+    methods: Sequence[str],
     session: Session,
     session_token: str,
     purpose: str,
@@ -327,23 +361,22 @@ def verify_second_factor(
     kms: Any = None,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
-) -> AuditEvent:
+) -> Verified:
     """Accept ``code`` for ``factor`` or raise (``WrongCode``, ``AccountLocked``, ``BadRequest``).
 
-    Returns the ``mfa.success`` audit event unwritten: the caller writes it in one
-    transaction with what the success changes (a new session, an activated factor).
-
-    Only an active factor of this user counts (S11: an unconfirmed one is treated like a
-    wrong code); ``purpose="enrol"`` confirms a pending factor instead. A locked account is
-    refused before the code is looked at, even a right one (S1, S3). A wrong code counts
-    in the user's lockout counter for the factor's kind, shared with the password; a right
-    one resets only that kind's counter (S2).
+    ``methods`` are those the target accepts (``accepted_methods``): a factor of any other
+    method is refused like a wrong code (S28). Only an active factor of this user counts
+    (S11: an unconfirmed one is treated like a wrong code); ``purpose="enrol"`` confirms a
+    pending factor instead. The attempt is reserved before the code is looked at, so a
+    locked account is refused even with a right code, however many codes race (S1, S29). A
+    wrong code counts in the user's counter for the factor's kind; a right one gives back only
+    that kind's failures (S2), when the caller writes the returned ``Verified``.
     """
     if factor.username != user.username:
         raise WrongCode()
     cleaned = check_code_shape(factor, code)
     try:
-        lockout.ensure_not_locked(user, clock)
+        reserved = lockout.reserve(User, (user.username,), factor.kind, policy=lockout_policy, clock=clock)
     except lockout.AccountLocked:
         audit.record(
             "mfa.failure",
@@ -354,9 +387,12 @@ def verify_second_factor(
             clock=clock,
         )
         raise
+    if reserved is None:
+        raise WrongCode()  # The user was deleted meanwhile.
+    attempt = reserved[1]
     expected_status = "pending" if purpose == "enrol" else "active"
     try:
-        if factor.status != expected_status:
+        if factor.status != expected_status or factor.kind not in methods:
             raise WrongCode()
         _dispatch(
             factor,
@@ -368,10 +404,12 @@ def verify_second_factor(
             clock=clock,
         )
     except WrongCode:
-        lockout.record_failure(user, factor.kind, policy=lockout_policy, context=context, clock=clock)
+        attempt.failed(subject=user.username, context=context, details={"purpose": purpose})
         raise
-    lockout.record_success(user, factor.kind)
-    return audit.new_event(
+    except Exception:
+        attempt.not_evaluated()  # KMS or DynamoDB failed: the code was never judged.
+        raise
+    event = audit.new_event(
         "mfa.success",
         "success",
         context=context,
@@ -379,6 +417,7 @@ def verify_second_factor(
         details={"factor": factor.kind, "factor_id": factor.factor_id, "purpose": purpose},
         clock=clock,
     )
+    return Verified(event, attempt)
 
 
 def _dispatch(

@@ -50,12 +50,16 @@ def send_code(
     )
 
 
-def verify_code(req: web.WebRequest, signed_in: web.SignedIn, factor: Any, code: str, purpose: str) -> Any:
-    """``flow.verify_second_factor`` for the signed-in user; returns the unwritten success event."""
+def verify_code(
+    req: web.WebRequest, signed_in: web.SignedIn, factor: Any, code: str, purpose: str, methods: Any
+) -> flow.Verified:
+    """``flow.verify_second_factor`` for the signed-in user, accepting only ``methods`` (S28);
+    returns what the caller writes with its own changes."""
     return flow.verify_second_factor(
         signed_in.user,
         factor,
         code,
+        methods=methods,
         session=signed_in.session,
         session_token=signed_in.token,
         purpose=purpose,
@@ -63,6 +67,18 @@ def verify_code(req: web.WebRequest, signed_in: web.SignedIn, factor: Any, code:
         kms=aws.client("kms"),
         context=req.audit_context(signed_in.user.username),
         clock=req.clock,
+    )
+
+
+def challenge_methods(signed_in: web.SignedIn, app: Any | None) -> tuple[str, ...]:
+    """The methods the challenge for ``app`` (None: a step-up without one) accepts (S28)."""
+    from idp_core.mfa import factors, policy
+
+    settings = policy.load_settings()
+    if app is not None:
+        return flow.accepted_methods(app, settings)
+    return flow.accepted_methods(
+        None, settings, factors.list_factors(signed_in.user.username, active_only=True)
     )
 
 
@@ -182,9 +198,8 @@ def sign_in_challenge(
     from idp_core.mfa import METHOD_LABELS, policy
 
     app = get_app(target.app) if target.app else None
-    methods = flow.accepted_methods(app, policy.load_settings() if app is not None else None)
+    choices, methods = flow.usable_factors(signed_in.user.username, app, policy.load_settings())
     methods_text = ", ".join(METHOD_LABELS.get(method, method) for method in methods) if app else None
-    choices = flow.usable_factors(signed_in.user.username, methods)
     selected = pick_factor(choices, factor_id)
     adaptive = policy_of(app)
     context = challenge_context(
@@ -198,6 +213,18 @@ def sign_in_challenge(
         trust_days=adaptive.trust_days if adaptive is not None else 0,
     )
     return context, selected
+
+
+def challenge_error_page(
+    signed_in: web.SignedIn, target: Target, factor_id: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The challenge shown again after a refused code, with the posted factor selected if it is
+    one the page offers (a factor it does not offer was refused like a wrong code, S28)."""
+    try:
+        context = sign_in_challenge(signed_in, target, factor_id)[0]
+    except BadRequest:
+        context = sign_in_challenge(signed_in, target, None)[0]
+    return CHALLENGE_TEMPLATE, context
 
 
 def read_challenge_form(

@@ -321,11 +321,12 @@ def _adaptive_policy_name(raw: str) -> str:
 def app_methods(app: App, settings: MfaSettings) -> tuple[str, ...]:
     """The second factors ``app`` accepts, the settings' default first, then in page order.
 
-    An app without its own list accepts every method the settings allow. An app's own
-    list is used as it is (a hardware token may be accepted although end users cannot
-    add one themselves).
+    An app without its own list accepts every method the settings allow; an app's own list
+    counts only within them (S28): a method the admin no longer allows completes no sign-in.
+    Hardware tokens, which users cannot add themselves, count like any other allowed method.
     """
-    chosen = set(app.mfa_methods) if app.mfa_methods else set(settings.allowed_methods)
+    allowed = set(settings.allowed_methods)
+    chosen = allowed.intersection(app.mfa_methods) if app.mfa_methods else allowed
     ordered = [method for method in METHODS if method in chosen]
     if settings.default_method in ordered:
         ordered.remove(settings.default_method)

@@ -38,8 +38,10 @@ class LoginRequired(RedirectRequired):
 # A half-way session (S14) is sent to the page that finishes it, and nowhere else.
 MFA_PAGE = "/mfa"
 ENROL_PAGE = "/me/mfa"
-# The admin console needs a second factor proven this recently (when the admin has one).
+# The admin console needs a second factor proven this recently (when the admin has one), and
+# a factor, password or device change one proven this recently (S10).
 ADMIN_SECOND_FACTOR_MAX_AGE_SECONDS = 15 * 60
+CHANGE_SECOND_FACTOR_MAX_AGE_SECONDS = 10 * 60
 
 
 @dataclass(frozen=True)
@@ -151,11 +153,10 @@ def require_session(req: WebRequest, *, login_query: Mapping[str, str | None] | 
 
 
 def require_admin(req: WebRequest) -> SignedIn:
-    """An administrator who proved a second factor recently (when they have one), and whose
+    """An administrator who proved a second factor of their strongest tier recently (when they
+    have one, S28), and whose
     password, if a directory checked it, came from a directory that allows administrator
     sign-in ("Enable administrator login")."""
-    from idp_core.mfa import flow
-
     signed_in = require_session(req)
     if not signed_in.user.is_admin:
         raise Forbidden("This page is for administrators.")
@@ -167,18 +168,42 @@ def require_admin(req: WebRequest) -> SignedIn:
             signed_in.session, context=req.audit_context(signed_in.user.username), clock=req.clock
         )
     next_page = _this_page(req) if req.method == "GET" else "/admin"
+    require_fresh_strongest_factor(
+        req,
+        signed_in,
+        next_page=next_page,
+        max_age_seconds=ADMIN_SECOND_FACTOR_MAX_AGE_SECONDS,
+        enrolment_required=True,
+    )
+    return signed_in
+
+
+def require_fresh_strongest_factor(
+    req: WebRequest,
+    signed_in: SignedIn,
+    *,
+    next_page: str,
+    max_age_seconds: int = CHANGE_SECOND_FACTOR_MAX_AGE_SECONDS,
+    enrolment_required: bool = False,
+) -> None:
+    """S10, S28 before a sensitive change (factors, phone or e-mail, password, devices) or the
+    admin console: a second factor of the user's strongest tier proven recently, else the
+    browser goes to the challenge (or to enrolment) and comes back to ``next_page``."""
+    from idp_core.mfa import flow, policy
+
     try:
-        flow.ensure_fresh_second_factor(
+        flow.ensure_fresh_strongest_factor(
             signed_in.session,
             signed_in.user,
-            max_age_seconds=ADMIN_SECOND_FACTOR_MAX_AGE_SECONDS,
+            policy.load_settings(),
+            max_age_seconds=max_age_seconds,
+            enrolment_required=enrolment_required,
             clock=req.clock,
         )
     except flow.EnrolmentRequired as exc:
         raise RedirectRequired(exc.message, ENROL_PAGE, {"next": next_page}) from exc
     except flow.SecondFactorRequired as exc:
         raise RedirectRequired(exc.message, MFA_PAGE, {"next": next_page}) from exc
-    return signed_in
 
 
 def _this_page(req: WebRequest) -> str:

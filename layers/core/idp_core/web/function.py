@@ -55,7 +55,15 @@ class PageFunction:
             self.app.include_router(importlib.import_module(f"{package}.{name}" if package else name).router)
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        # HEAD is GET without the body (RFC 9110 9.3.2); the resolver routes GET only, and a
+        # GET changes nothing (S16), so answering it costs no more than the GET would.
+        head = event.get("httpMethod") == "HEAD"
+        if head:
+            event = {**event, "httpMethod": "GET"}
         req = WebRequest.from_event(event, settings=self.settings, clock=self._clock)
         with bound(req):
             result = self.app.resolve(event, context)
-        return finalize(result, req)
+        response = finalize(result, req)
+        if head:
+            response.update(body="", isBase64Encoded=False)
+        return response
