@@ -88,3 +88,9 @@ bootstrap: deploy-env
 
 clean:
 	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache .idp
+
+# The README's rendered diagrams (docs/images/*.svg, drawn by docs/diagrams): the architecture,
+# and the CloudWatch dashboard's layout as the synthesised stack defines it.
+.PHONY: diagrams
+diagrams: synth python-env
+	$(UV) run python -m docs.diagrams --template cdk.out/ServerlessIdp.template.json

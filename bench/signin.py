@@ -8,6 +8,7 @@ per 1,000 sign-ins from those counts and public us-east-1 prices."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections import Counter
@@ -23,11 +24,11 @@ from tests.helpers.mfa import give_totp
 from tests.helpers.sso import PASSWORD, Sso, csrf_token, running_sso
 from tests.support.aws import fresh_tables, moto_server
 
-SIGN_INS = 200
+SIGN_INS = int(os.environ.get("BENCH_SIGN_INS", "200"))
 TARGETS = {"dynamodb": 8, "kms": 2}
 # Issue 4: what an app's adaptive policy may add to a sign-in.
 ADAPTIVE_TARGET = 2
-ADAPTIVE_SIGN_INS = 100
+ADAPTIVE_SIGN_INS = int(os.environ.get("BENCH_ADAPTIVE_SIGN_INS", "100"))
 APP = "bench-aws"
 
 # Public prices (us-east-1, on-demand, November 2026). Lambda arm64 at 1024 MB.
@@ -53,11 +54,12 @@ def _sign_in_once(
     counter: RequestCounter,
     browser: requests.Session | None = None,
     code_at: float | None = None,
+    app: str = APP,
 ) -> tuple[Counter, dict[str, int], float]:
     """One browser sign-in (a new browser unless one is given); returns the AWS requests, the
     DynamoDB requests per step and the time."""
     browser = browser or requests.Session()
-    token = csrf_token(browser.get(f"{url}/login?app={APP}", timeout=30).text)
+    token = csrf_token(browser.get(f"{url}/login?app={app}", timeout=30).text)
     counter.reset()
     per_step: dict[str, int] = {}
     total: Counter = Counter()
@@ -74,7 +76,7 @@ def _sign_in_once(
         "POST /login",
         browser.post(
             f"{url}/login",
-            data={"csrf_token": token, "username": username, "password": PASSWORD, "app": APP},
+            data={"csrf_token": token, "username": username, "password": PASSWORD, "app": app},
             allow_redirects=False,
             timeout=30,
         ),
@@ -90,7 +92,7 @@ def _sign_in_once(
                 "csrf_token": csrf_token(page.text),
                 "factor": factor.group(1),
                 "code": pyotp.TOTP(secret).at(code_at or time.time()),
-                "app": APP,
+                "app": app,
             },
             allow_redirects=False,
             timeout=30,

@@ -19,7 +19,7 @@ from idp_core.web.function import PageFunction
 
 ROUTERS = ("device_routes", "device_admin_routes", "policy_admin_routes")
 
-function = PageFunction()
+function = PageFunction("adaptive")
 app = function.app
 
 

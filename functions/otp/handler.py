@@ -19,7 +19,7 @@ from idp_core.web.function import PageFunction
 
 ROUTERS = ("challenge_routes", "setup_routes", "mfa_admin_routes")
 
-function = PageFunction()
+function = PageFunction("otp")
 app = function.app
 
 

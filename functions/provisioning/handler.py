@@ -24,7 +24,7 @@ else:  # In the Lambda asset the modules are top-level.
 
 ROUTERS = ("directory_admin_routes",)
 
-function = PageFunction()
+function = PageFunction("provisioning")
 app = function.app
 
 
@@ -40,5 +40,9 @@ function.include_routers(__package__, ROUTERS)
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if scheduled.is_scheduled_event(event):
-        return scheduled.handle(event, settings=function.settings, clock=function.clock)
+        return function.handle(event, context, work=_tick)
     return function.handle(event, context)
+
+
+def _tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return scheduled.handle(event, settings=function.settings, clock=function.clock)

@@ -6,16 +6,20 @@ Thin on purpose: which directories are due, which kind of run and the lock are
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from idp_core import aws
+from idp_core import aws, observability
 from idp_core.clock import Clock
 from idp_core.config import Settings
 from idp_core.directories import scheduling
 from idp_core.directories.welcome import WelcomeMail
 
-_LOG = logging.getLogger("idp.provisioning")
+# The metric of each count a run reports (``imports.RunCounts``).
+RUN_METRICS = {
+    "created": "ImportUsersCreated",
+    "updated": "ImportUsersUpdated",
+    "disabled": "ImportUsersDisabled",
+}
 
 
 def is_scheduled_event(event: Any) -> bool:
@@ -33,8 +37,9 @@ def handle(event: dict[str, Any], *, settings: Settings, clock: Clock) -> dict[s
     outcomes = scheduling.run_due_imports(
         kms=aws.client("kms"), clock=clock, welcome=WelcomeMail.for_settings(settings)
     )
+    _count(outcomes)
     result = scheduling.summary(outcomes)
-    _LOG.info(
+    observability.logger.info(
         "scheduled tick %s: %d ran, %d skipped, %d failed",
         event.get("time"),
         result[scheduling.RAN],
@@ -42,3 +47,13 @@ def handle(event: dict[str, Any], *, settings: Settings, clock: Clock) -> dict[s
         result[scheduling.FAILED],
     )
     return result
+
+
+def _count(outcomes: list[scheduling.Outcome]) -> None:
+    """The tick's metrics: each failed directory, and the users each run changed."""
+    for outcome in outcomes:
+        if outcome.status == scheduling.FAILED:
+            observability.count("ImportFailed")
+        elif outcome.status == scheduling.RAN:
+            for key, metric in RUN_METRICS.items():
+                observability.count(metric, int(outcome.counts.get(key) or 0))

@@ -32,7 +32,7 @@ MAX_USERNAME_FIELD_CHARS = max(256, MAX_USERNAME_CHARS)
 ROUTERS = ("admin_routes", "password_routes")
 
 
-function = PageFunction()
+function = PageFunction("sso")
 app = function.app
 
 
@@ -233,8 +233,9 @@ def verify_second_factor() -> Response[str]:
                 trust_device=form.get("trust") == "1",
                 events=events,
             )
-        except IdpError as exc:
-            # The second factor was proven: keep that, and say why the app refused.
+        except Exception as exc:
+            # The second factor was proven: keep that, and say why the app refused (or, when
+            # KMS or DynamoDB failed, to try again: the launch then needs no new code).
             response = web.error_response(exc)
             response.headers["Set-Cookie"] = cookies
     sessions.commit_renewal(renewed, signed_in.token, events, [verified.attempt])

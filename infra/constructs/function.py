@@ -30,8 +30,11 @@ from infra.constructs.tables import (
     Tables,
 )
 
-# The encryption context every secret is sealed with (idp_core.mfa.secrets_box).
+# The encryption context a factor secret sealed by KMS itself carries (idp_core.sealing): the
+# CLI's hardware tokens, and secrets written before the envelope form.
 ENCRYPTION_CONTEXT_KEYS = ["user", "factor"]
+# The encryption context of the wrapped factor data key (idp_core.sealing.FACTOR_KEY_CONTEXT_KEYS).
+FACTOR_KEY_CONTEXT_KEYS = ["purpose", "key"]
 # The encryption context of a directory's bind password (idp_core.directories.store).
 DIRECTORY_CONTEXT_KEYS = ["directory"]
 
@@ -215,6 +218,11 @@ class IdpFunction(Construct):
     def allow_data_key(self, data_key: kms.IKey, actions: list[str], sid: str) -> None:
         """``actions`` on the data key, only with the ``{user, factor}`` encryption context."""
         self.allow_key(data_key, sid, actions, encryption_context_condition(ENCRYPTION_CONTEXT_KEYS))
+
+    def allow_factor_data_key(self, data_key: kms.IKey, actions: list[str], sid: str) -> None:
+        """``actions`` on the data key, only with the ``{purpose, key}`` encryption context of the
+        wrapped factor data key that envelope-encrypts TOTP and token seeds (idp_core.sealing)."""
+        self.allow_key(data_key, sid, actions, encryption_context_condition(FACTOR_KEY_CONTEXT_KEYS))
 
     def allow_directory_data_key(self, data_key: kms.IKey, actions: list[str], sid: str) -> None:
         """``actions`` on the data key, only with the ``{directory}`` encryption context that

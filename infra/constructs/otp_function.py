@@ -76,7 +76,12 @@ class OtpFunction(IdpFunction):
         )
         self._allow_sms()
         self.allow_email(messaging)
-        self.allow_data_key(data_key, ["kms:Encrypt", "kms:Decrypt"], "SealSecretsWithTheDataKey")
+        # Enrolment seals new seeds under the factor data key (generated once, then unwrapped at
+        # most every five minutes); seeds still in the KMS form are only read.
+        self.allow_factor_data_key(
+            data_key, ["kms:GenerateDataKey", "kms:Decrypt"], "WrapFactorSecretsWithTheDataKey"
+        )
+        self.allow_data_key(data_key, ["kms:Decrypt"], "ReadSecretsWithTheDataKey")
 
     def _allow_sms(self) -> None:
         self.allow(

@@ -78,5 +78,7 @@ class SsoFunction(IdpFunction):
         # The only principal the signing key's policy lets sign (S32).
         self.allow_key(signing_key, "SignSamlAssertions", list(SIGNING_ACTIONS))
         self.allow_data_key(data_key, ["kms:Decrypt"], "ReadSecretsWithTheDataKey")
+        # Unwraps the factor data key (at most every five minutes) to check and rewrap seeds.
+        self.allow_factor_data_key(data_key, ["kms:Decrypt"], "UnwrapFactorSecretsKey")
         self.allow_directory_data_key(data_key, ["kms:Decrypt"], "ReadBindPasswordsWithTheDataKey")
         self.allow_email(messaging)

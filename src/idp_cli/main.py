@@ -1197,6 +1197,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="deliver the scheduled imports' tick every N seconds, as EventBridge does (default 60; 0: off)",
     )
+    local.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (execution environments) per function (default $IDP_WORKERS or 4)",
+    )
     local.set_defaults(run="local", needs_target=False)
 
     # users
@@ -1651,6 +1658,7 @@ def _main(argv: Sequence[str] | None, out: TextIO, err: TextIO, stdin: TextIO) -
 
 def _run_local(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from idp_local.stack import StackError, run
+    from idp_local.workers import MAX_WORKERS
 
     if args.local or args.stack:
         raise UsageError("`idp local` starts the local stack; it takes no --local or --stack.")
@@ -1658,8 +1666,10 @@ def _run_local(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"--port must be between 0 and 65535, got {args.port}.")
     if args.tick_seconds is not None and args.tick_seconds < 0:
         raise UsageError(f"--tick-seconds must be 0 (no ticks) or more, got {args.tick_seconds}.")
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise UsageError(f"--workers must be from 1 to {MAX_WORKERS}, got {args.workers}.")
     try:
-        return run(args.host, args.port, out=out, tick_seconds=args.tick_seconds)
+        return run(args.host, args.port, out=out, tick_seconds=args.tick_seconds, workers=args.workers)
     except StackError as exc:
         err.write(f"idp: {exc}\n")
         return EXIT_USAGE

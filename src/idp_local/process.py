@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from urllib.error import URLError
@@ -45,8 +45,11 @@ class LocalStackProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         port_from_env: bool = False,
+        options: Sequence[str] = (),
     ) -> None:
         self.state_dir = state_dir
+        # More options of `idp local`, e.g. --workers or --tick-seconds.
+        self.options = list(options)
         self.host = host
         self.port = port if port is not None else free_port(host)
         self.env = {**os.environ, **(env or {}), ENV_STATE_DIR: str(state_dir)}
@@ -72,7 +75,7 @@ class LocalStackProcess:
         # Output goes to a file, not a pipe: an unread pipe fills up and blocks the child.
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 - a fixed argv, no shell.
-                [*idp_command(), "local", *self._listen_options()],
+                [*idp_command(), "local", *self._listen_options(), *self.options],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.env,

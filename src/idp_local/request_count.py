@@ -6,20 +6,12 @@ do not depend on the machine's speed (BENCHMARKS.md).
 
 from __future__ import annotations
 
-import io
-import logging
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qs
 
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
-
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+from idp_local.faults import FaultPlan, FaultyMotoServer, WsgiApp, operation_of
 
 
 class RequestCounter:
@@ -46,35 +38,25 @@ class RequestCounter:
         return dict(totals)
 
 
-def _operation(environ: dict[str, Any]) -> tuple[str, str]:
-    match = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-    service = match.group(1) if match else "unknown"
-    target = environ.get("HTTP_X_AMZ_TARGET")
-    if target:
-        return service, target.rsplit(".", 1)[-1]
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
-    # The body was consumed to read the Action of query-protocol services (IAM, STS, SNS,
-    # SES); moto reads it again from this fresh stream.
-    environ["wsgi.input"] = io.BytesIO(body)
-    action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
-    return service, action or environ.get("REQUEST_METHOD", "")
+class CountingMotoServer(FaultyMotoServer):
+    """A moto server (with faults, see ``idp_local.faults``) whose WSGI app counts every
+    request it serves."""
 
-
-class CountingMotoServer(ThreadedMotoServer):
-    """A ThreadedMotoServer whose WSGI app counts every request it serves."""
-
-    def __init__(self, counter: RequestCounter, ip_address: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        counter: RequestCounter,
+        ip_address: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultPlan | None = None,
+    ) -> None:
         from idp_local.moto_extensions import install as install_moto_extensions
 
         install_moto_extensions()
-        super().__init__(ip_address=ip_address, port=port, verbose=False)
+        super().__init__(ip_address=ip_address, port=port, faults=faults)
         self.counter = counter
 
-    def _server_entry(self) -> None:
-        # werkzeug logs every request at INFO, which would drown the tests' and the stack's output.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        backend = DomainDispatcherApplication(create_backend_app)
+    def wsgi_app(self) -> WsgiApp:
+        backend = super().wsgi_app()
         counter = self.counter
         # DynamoDB applies each request atomically: a conditional write or a transaction sees
         # no other request half done. moto checks conditions and then applies the writes
@@ -83,15 +65,11 @@ class CountingMotoServer(ThreadedMotoServer):
         dynamodb_lock = threading.Lock()
 
         def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            service, operation = _operation(environ)
+            service, operation = operation_of(environ)
             counter.add(service, operation)
             if service != "dynamodb":
                 return backend(environ, start_response)
             with dynamodb_lock:
                 return list(backend(environ, start_response))
 
-        self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
-        )
-        self._server_ready_event.set()
-        self._server.serve_forever()
+        return app

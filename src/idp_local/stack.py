@@ -1,17 +1,17 @@
 """The local stack behind ``make dev`` / ``idp local``: an embedded AWS, the real handlers, demo data.
 
 A moto server in this process plays DynamoDB, KMS, IAM, STS, SNS, SES and EventBridge;
-``AWS_ENDPOINT_URL`` points every boto3 and PynamoDB client at it. The sso and otp handlers
-run in-process behind the local gateway, exactly as API Gateway would call them: the
-second-factor paths go to the otp handler, everything else to the sso handler. An
-``ImportTicker`` plays the EventBridge rule that runs the directory imports: it delivers a
-"Scheduled Event" to the provisioning handler every ``DEFAULT_TICK_SECONDS``.
+``AWS_ENDPOINT_URL`` points every boto3 and PynamoDB client at it. Each function (sso, otp,
+adaptive, provisioning) runs in its own pool of worker processes (``idp_local.workers``),
+its execution environments, behind the local gateway, which routes by ``idp_core.routing``
+as API Gateway does; requests run in parallel as in Lambda. An ``ImportTicker`` plays the
+EventBridge rule that runs the directory imports: it delivers a "Scheduled Event" to the
+provisioning function every ``DEFAULT_TICK_SECONDS``.
 """
 
 from __future__ import annotations
 
 import errno
-import importlib
 import ipaddress
 import json
 import logging
@@ -44,10 +44,17 @@ from idp_core.config import (
 )
 from idp_core.models import create_tables
 from idp_local.demo_account import set_up_demo_account
-from idp_local.gateway import LambdaHandler, LocalGateway, LocalRequest, LocalResponse, LocalRoute
+from idp_local.gateway import (
+    FunctionError,
+    LambdaHandler,
+    LocalGateway,
+    LocalRequest,
+    LocalResponse,
+    LocalRoute,
+)
 from idp_local.idp_metadata import idp_metadata_xml
-from idp_local.moto_extensions import install as install_moto_extensions
 from idp_local.outbox import outbox_route, record_send_times
+from idp_local.request_count import CountingMotoServer, RequestCounter
 from idp_local.state import (
     CREDENTIALS_FILE_NAME,
     DUMMY_CREDENTIALS,
@@ -59,6 +66,17 @@ from idp_local.state import (
     state_dir,
     write_private_file,
     write_state,
+)
+from idp_local.workers import (
+    DEFAULT_WORKERS,
+    ENV_WORKERS,
+    FUNCTIONS,
+    WorkerPool,
+    WorkerStartFailed,
+    close_all,
+    start_fork_server,
+    warm_up,
+    workers_setting,
 )
 
 ENV_HOST = "IDP_HOST"
@@ -82,6 +100,9 @@ LOCAL_EMAIL_SENDER = "idp@local.test"
 # The deployed rule ticks every 5 minutes; locally a minute keeps "Import now" brisk.
 DEFAULT_TICK_SECONDS = 60
 TICK_RULE_ARN = f"arn:aws:events:{REGION}:{DEMO_ACCOUNT_ID}:rule/idp-local-ProvisioningImportTick"
+# The provisioning function's timeout (infra/constructs/provisioning_function.py): a
+# scheduled import may run that long, unlike a request, which API Gateway ends at 29 s.
+SCHEDULED_TIMEOUT_SECONDS = 15 * 60
 
 _LOG = logging.getLogger("idp.local")
 
@@ -169,6 +190,7 @@ class RunningStack:
     state_file: Path
     gateway: LocalGateway
     moto: ThreadedMotoServer
+    pools: Mapping[str, WorkerPool]
     ticker: ImportTicker | None = None
 
     def stop(self) -> None:
@@ -179,15 +201,19 @@ class RunningStack:
                 self.ticker.stop()
             self.gateway.stop()
         finally:
-            self.moto.stop()
+            try:
+                close_all(self.pools.values())
+            finally:
+                self.moto.stop()
 
 
 def start_moto(host: str = "127.0.0.1") -> tuple[ThreadedMotoServer, str]:
-    """An in-process moto server on a free port, and its endpoint URL."""
+    """An in-process moto server on a free port, and its endpoint URL. It applies one DynamoDB
+    request at a time (see CountingMotoServer), as DynamoDB applies each atomically: the
+    workers' requests really race, and moto alone would let two of them pass one condition."""
     # werkzeug logs every moto request at INFO; the gateway's access log is the useful one.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    install_moto_extensions()
-    server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
+    server = CountingMotoServer(RequestCounter(), ip_address=host, port=0)
     server.start()
     record_send_times(DEMO_ACCOUNT_ID, REGION)
     bound_host, port = server.get_host_and_port()
@@ -340,6 +366,48 @@ def _metadata_provider(settings: Settings, clock: Any) -> Callable[[], str]:
     return provide
 
 
+def scheduled_handler(pool: WorkerPool) -> LambdaHandler:
+    """The provisioning function as the EventBridge rule invokes it: a scheduled event with
+    the function's own timeout."""
+
+    def invoke(event: dict[str, Any], context: Any) -> Mapping[str, Any]:
+        return pool.invoke(event, SCHEDULED_TIMEOUT_SECONDS).result
+
+    return invoke
+
+
+def _tick_route(gateway: LocalGateway, pool: WorkerPool) -> LocalRoute:
+    """``POST /_local/tick``: deliver the scheduled imports' event now, without waiting for
+    the rule's next tick (an "Import now" then runs at once); answers the function's summary.
+    Several at once run in parallel in the provisioning function's workers, as overlapping
+    EventBridge invocations do."""
+
+    def route(request: LocalRequest) -> LocalResponse:
+        try:
+            invocation = pool.invoke(scheduled_event(time.time()), SCHEDULED_TIMEOUT_SECONDS)
+        except FunctionError as exc:
+            return LocalResponse(502, json.dumps({"message": str(exc)}).encode(), "application/json")
+        gateway.log_invocation(request.source_ip, f"{request.method} {request.path}", 200, invocation)
+        body = json.dumps(invocation.result, sort_keys=True).encode()
+        return LocalResponse(200, body, "application/json")
+
+    return route
+
+
+def _restart_route(pools: Mapping[str, WorkerPool]) -> LocalRoute:
+    """``POST /_local/restart``: every function gets new execution environments, as after a
+    deployment, so no 30-second cache of settings (directories, MFA settings, adaptive
+    policies) outlives a change made elsewhere. In AWS such a change reaches a warm function
+    within those 30 seconds."""
+
+    def route(request: LocalRequest) -> LocalResponse:
+        for pool in pools.values():
+            pool.recycle()
+        return LocalResponse(200, json.dumps({"restarted": sorted(pools)}).encode(), "application/json")
+
+    return route
+
+
 def _refuse_if_running(path: Path) -> None:
     try:
         state = read_state(path)
@@ -360,10 +428,12 @@ def start_stack(
     env: Mapping[str, str] | None = None,
     access_log: TextIO | None = None,
     tick_seconds: float = DEFAULT_TICK_SECONDS,
+    workers: int = DEFAULT_WORKERS,
     announce: Callable[[LocalState], None] | None = None,
 ) -> RunningStack:
     """Start everything and write the state file; the caller must call ``stop()``.
-    ``tick_seconds``: how often the scheduled imports' tick comes (0: never). ``announce``
+    ``tick_seconds``: how often the scheduled imports' tick comes (0: never). ``workers``:
+    the most worker processes (execution environments) each function runs. ``announce``
     runs just before the state file is written, so whoever waits for the file (the CLI,
     a test) finds what it printed already there.
 
@@ -387,7 +457,9 @@ def start_stack(
         raise StackError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from exc
 
     moto: ThreadedMotoServer | None = None
+    pools: dict[str, WorkerPool] = {}
     try:
+        start_fork_server()
         moto, endpoint_url = start_moto()
         os.environ.update(aws_env(endpoint_url))
 
@@ -401,7 +473,7 @@ def start_stack(
             tables=tables, signing_key_id=signing_key_id, data_key_id=data_key_id, base_url=base_url
         )
         settings = Settings.from_env(settings_env)
-        # The handlers read their settings when they are imported, so they must be in place first.
+        # The seeding below reads the tables' names from here, as the CLI does.
         os.environ.update(settings_env)
 
         passwords = _demo_passwords(directory, env)
@@ -412,14 +484,21 @@ def start_stack(
         from idp_core import apps
         from idp_core.clock import SYSTEM_CLOCK
 
-        handlers = {
-            name: importlib.import_module(f"functions.{name}.handler").lambda_handler
-            for name in ("sso", "otp", "adaptive", "provisioning")
-        }
-        gateway.route_like_the_api(handlers)
-        # Not behind the gateway's handler lock: a long import must not stall the pages, as
-        # in AWS, where the tick and the requests run in separate Lambda instances.
-        ticker = ImportTicker(handlers["provisioning"], tick_seconds) if tick_seconds > 0 else None
+        # Each worker gets the environment a deployed function has: its settings and, here,
+        # the embedded AWS.
+        function_env = {**aws_env(endpoint_url), **settings_env}
+        pools.update(
+            {name: WorkerPool(name, function_env, size=workers, log=gateway.log) for name in FUNCTIONS}
+        )
+        try:
+            warm_up(pools.values())
+        except WorkerStartFailed as exc:
+            raise StackError(f"The functions cannot start: {exc}; its traceback is above.") from exc
+        gateway.route_like_the_api(pools)
+        # A tick runs in a provisioning worker, so a long import does not hold up the pages.
+        ticker = (
+            ImportTicker(scheduled_handler(pools["provisioning"]), tick_seconds) if tick_seconds > 0 else None
+        )
         metadata = _metadata_provider(settings, SYSTEM_CLOCK)
         set_up_demo_account(
             metadata_xml=metadata(),
@@ -433,6 +512,8 @@ def start_stack(
         )
         gateway.local_routes[("POST", SAML_EMULATOR_PATH)] = _emulator_route(SYSTEM_CLOCK, metadata, acs_url)
         gateway.local_routes[("GET", "/_local/outbox")] = outbox_route
+        gateway.local_routes[("POST", "/_local/tick")] = _tick_route(gateway, pools["provisioning"])
+        gateway.local_routes[("POST", "/_local/restart")] = _restart_route(pools)
 
         state = LocalState(
             base_url=base_url,
@@ -456,10 +537,11 @@ def start_stack(
             ticker.start()
     except BaseException:
         gateway.stop()
+        close_all(pools.values())
         if moto is not None:
             moto.stop()
         raise
-    return RunningStack(state=state, state_file=path, gateway=gateway, moto=moto, ticker=ticker)
+    return RunningStack(state=state, state_file=path, gateway=gateway, moto=moto, pools=pools, ticker=ticker)
 
 
 def _not_ready(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -470,7 +552,7 @@ def _not_ready(event: dict[str, Any], context: Any) -> dict[str, Any]:
     }
 
 
-def instructions(state: LocalState) -> str:
+def instructions(state: LocalState, workers: int = DEFAULT_WORKERS) -> str:
     return "\n".join(
         [
             "",
@@ -481,6 +563,9 @@ def instructions(state: LocalState) -> str:
             f"  Admin console:  {state.base_url}/admin (as the demo admin)",
             f"  IdP metadata:   {state.base_url}/saml/metadata",
             f"  Sent SMS/mail:  {state.base_url}/_local/outbox",
+            "",
+            f"  Each function runs in up to {workers} worker processes (${ENV_WORKERS} or --workers),",
+            "  so requests run in parallel as in Lambda; each worker keeps its own 30-second caches.",
             "",
             f"  Demo user:      {state.user.username:<10} password {state.user.password}",
             f"  Demo admin:     {state.admin.username:<10} password {state.admin.password}",
@@ -518,16 +603,23 @@ def run(
     *,
     out: TextIO = sys.stdout,
     tick_seconds: float | None = None,
+    workers: int | None = None,
 ) -> int:
     """``idp local``: run until SIGINT or SIGTERM, then stop everything and remove the state file.
     ``tick_seconds``: how often the scheduled imports' tick comes (default
-    ``DEFAULT_TICK_SECONDS``; 0: never)."""
+    ``DEFAULT_TICK_SECONDS``; 0: never). ``workers``: worker processes per function (default
+    ``$IDP_WORKERS`` or ``DEFAULT_WORKERS``)."""
     host = host or os.environ.get(ENV_HOST, "").strip() or DEFAULT_HOST
     if port is None:
         raw_port = os.environ.get(ENV_PORT, "").strip() or str(DEFAULT_PORT)
         if not raw_port.isdigit() or not 0 <= int(raw_port) <= 65535:
             raise StackError(f"{ENV_PORT} must be a port number, got {raw_port!r}.")
         port = int(raw_port)
+    if workers is None:
+        try:
+            workers = workers_setting(os.environ.get(ENV_WORKERS))
+        except ValueError as exc:
+            raise StackError(str(exc)) from exc
 
     # The handler logs unexpected errors (with their stack trace) through ``logging``.
     # botocore's INFO lines (credentials and endpoint found) would drown the access log.
@@ -545,7 +637,8 @@ def run(
             port,
             access_log=sys.stderr,
             tick_seconds=DEFAULT_TICK_SECONDS if tick_seconds is None else tick_seconds,
-            announce=lambda state: _print(out, instructions(state)),
+            workers=workers,
+            announce=lambda state: _print(out, instructions(state, workers)),
         )
         try:
             # A bounded wait keeps the main thread responsive to signals on every platform.

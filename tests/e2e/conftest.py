@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from idp_local.process import LocalStackProcess
@@ -36,6 +37,12 @@ class LocalIdp:
     def idp(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run `idp --local ...` against this stack, as an admin would from a terminal."""
         return self.process.idp("--local", *args, stdin=stdin)
+
+    def restart_functions(self) -> None:
+        """New execution environments for every function, as after a deployment. Each worker
+        keeps settings it read (directories, MFA settings, adaptive policies) for 30 seconds,
+        as a warm Lambda does; a test that changed them starts afresh instead of waiting."""
+        requests.post(f"{self.base_url}/_local/restart", timeout=30).raise_for_status()
 
 
 @pytest.fixture(scope="session")

@@ -36,9 +36,15 @@ def save_directory(
         # slapd speaks plain LDAP on 127.0.0.1; a test may still turn the switch off (S30).
         **{"allow_cleartext": True, **switches},
     )
+    return store_directory(sso, settings)
+
+
+def store_directory(sso: Sso, settings: DirectorySettings) -> DirectorySettings:
+    """Store (create or replace) ``settings`` with the service account's password, and
+    forget the container's cached copy so the next request sees it."""
     store.save_directory(
         settings,
-        create=not [saved for saved in store.list_directories() if saved.name == name],
+        create=not [saved for saved in store.list_directories() if saved.name == settings.name],
         bind_password=SERVICE_PASSWORD,
         kms=boto3.client("kms"),
         key_id=sso.settings.require_data_key(),

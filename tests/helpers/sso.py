@@ -4,7 +4,9 @@ drive them over HTTP.
 Each stack uses the test's fresh tables and FakeClock; each handler module is imported
 once per process (its cold start reads the settings from the environment) and then
 re-configured per test. The gateway routes by ``idp_core.routing``, as the deployed API
-does.
+does. By default the handlers run in this process, one request at a time, so a test may
+reach into their modules; with ``workers`` each function runs in a pool of worker
+processes as `idp local` runs them, and the workers follow the test's FakeClock.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import html
 import importlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
@@ -25,7 +27,9 @@ import requests
 
 from idp_core.clock import FakeClock
 from idp_core.config import LockoutPolicy, MessagingConfig, SessionPolicy, Settings, Tables
-from idp_local.gateway import LocalGateway, build_event
+from idp_local.gateway import LambdaHandler, LocalGateway, build_event
+from idp_local.workers import FUNCTIONS, WorkerPool, closing_pools
+from tests.support.aws import AWS_ENV
 
 PASSWORD = "correct horse battery staple"
 EMAIL_SENDER = "idp@tests.example"
@@ -71,6 +75,8 @@ class Sso:
     otp_handler: ModuleType
     adaptive_handler: ModuleType
     provisioning_handler: ModuleType
+    # The worker pools serving the requests, by function; empty when the handlers run in-process.
+    pools: Mapping[str, WorkerPool] = dataclasses.field(default_factory=dict)
 
     def browser(self) -> requests.Session:
         return requests.Session()
@@ -152,6 +158,7 @@ def running_sso(
     cookie_secure: bool = False,
     lockout: LockoutPolicy | None = None,
     sessions: SessionPolicy | None = None,
+    workers: int = 0,
 ) -> Iterator[Sso]:
     gateway = LocalGateway(lambda event, context: {"statusCode": 503})
     verify_email_sender()
@@ -175,15 +182,17 @@ def running_sso(
     adaptive_handler.configure(settings, clock)
     provisioning_handler = handler_module(settings, "provisioning")
     provisioning_handler.configure(settings, clock)
-    gateway.route_like_the_api(
-        {
-            "sso": handler.lambda_handler,
-            "otp": otp_handler.lambda_handler,
-            "adaptive": adaptive_handler.lambda_handler,
-            "provisioning": provisioning_handler.lambda_handler,
-        }
-    )
-    with gateway:
+    in_process: dict[str, LambdaHandler] = {
+        "sso": handler.lambda_handler,
+        "otp": otp_handler.lambda_handler,
+        "adaptive": adaptive_handler.lambda_handler,
+        "provisioning": provisioning_handler.lambda_handler,
+    }
+    # The workers get what a deployed function has: the embedded AWS and the settings.
+    env = {**{name: os.environ[name] for name in AWS_ENV if name in os.environ}, **settings.to_env()}
+    pools = {name: WorkerPool(name, env, size=workers, clock=clock) for name in FUNCTIONS} if workers else {}
+    gateway.route_like_the_api(pools or in_process)
+    with gateway, closing_pools(pools):
         yield Sso(
             url=gateway.url,
             settings=settings,
@@ -192,4 +201,5 @@ def running_sso(
             otp_handler=otp_handler,
             adaptive_handler=adaptive_handler,
             provisioning_handler=provisioning_handler,
+            pools=pools,
         )

@@ -30,6 +30,10 @@ USER_FACTOR = {
     "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["user", "factor"]},
     "Null": {"kms:EncryptionContextKeys": "false"},
 }
+FACTOR_KEY = {
+    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["purpose", "key"]},
+    "Null": {"kms:EncryptionContextKeys": "false"},
+}
 DIRECTORY = {
     "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["directory"]},
     "Null": {"kms:EncryptionContextKeys": "false"},
@@ -100,9 +104,13 @@ def test_only_the_sso_function_signs_and_reads_the_public_key(synthesis: Synthes
 def test_the_data_key_serves_each_function_only_under_its_encryption_context(synthesis: Synthesis) -> None:
     uses = _uses(synthesis, "DataKeyId")
     assert sorted(uses["sso"], key=json.dumps) == sorted(
-        [(["kms:Decrypt"], USER_FACTOR), (["kms:Decrypt"], DIRECTORY)], key=json.dumps
+        [(["kms:Decrypt"], USER_FACTOR), (["kms:Decrypt"], DIRECTORY), (["kms:Decrypt"], FACTOR_KEY)],
+        key=json.dumps,
     )
-    assert uses["otp"] == [(["kms:Decrypt", "kms:Encrypt"], USER_FACTOR)]
+    # Enrolment wraps new seeds under the factor data key (idp_core.sealing); older ones are read.
+    assert sorted(uses["otp"], key=json.dumps) == sorted(
+        [(["kms:Decrypt", "kms:GenerateDataKey"], FACTOR_KEY), (["kms:Decrypt"], USER_FACTOR)], key=json.dumps
+    )
     assert uses["provisioning"] == [(["kms:Decrypt", "kms:Encrypt"], DIRECTORY)]
     # Devices and adaptive policies hold no secret.
     assert "adaptive" not in uses

@@ -76,18 +76,22 @@ def test_sms_may_be_published_to_phone_numbers_but_never_to_a_topic_or_endpoint(
     assert len(sns_statements) == 2
 
 
-def test_data_key_use_requires_exactly_the_user_and_factor_encryption_context(synthesis: Synthesis) -> None:
-    statement = _statements(synthesis)["SealSecretsWithTheDataKey"]
+def test_data_key_use_requires_exactly_its_encryption_contexts(synthesis: Synthesis) -> None:
     data_key_id = synthesis.template["Outputs"]["DataKeyId"]["Value"]["Ref"]
-    # Only what idp_core.mfa.secrets_box calls (Encrypt, Decrypt), no data key generation.
-    assert sorted(_as_list(statement["Action"])) == ["kms:Decrypt", "kms:Encrypt"]
-    assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": [data_key_id, "Arn"]}]
-    assert statement["Condition"] == {
-        "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["user", "factor"]},
-        "Null": {"kms:EncryptionContextKeys": "false"},
-    }
+    # What idp_core.sealing calls: the factor data key is generated and unwrapped under
+    # {purpose, key}; seeds still sealed by KMS itself are only read, under {user, factor}.
+    wrap = _statements(synthesis)["WrapFactorSecretsWithTheDataKey"]
+    read = _statements(synthesis)["ReadSecretsWithTheDataKey"]
+    assert sorted(_as_list(wrap["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert _as_list(read["Action"]) == ["kms:Decrypt"]
+    for statement, keys in ((wrap, ["purpose", "key"]), (read, ["user", "factor"])):
+        assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": [data_key_id, "Arn"]}]
+        assert statement["Condition"] == {
+            "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": keys},
+            "Null": {"kms:EncryptionContextKeys": "false"},
+        }
     kms_statements = [s for s in _statements(synthesis).values() if "kms:" in json.dumps(s["Action"])]
-    assert kms_statements == [statement]
+    assert sorted(kms_statements, key=json.dumps) == sorted([wrap, read], key=json.dumps)
 
 
 def test_without_an_email_sender_the_role_cannot_send_email(synthesis: Synthesis) -> None:

@@ -269,7 +269,14 @@ def test_sso_role_has_no_managed_policies_signs_and_only_decrypts_secrets(synthe
     assert set(kms_statements) == {
         "SignSamlAssertions",
         "ReadSecretsWithTheDataKey",
+        "UnwrapFactorSecretsKey",
         "ReadBindPasswordsWithTheDataKey",
+    }
+    # The factor data key is only unwrapped (never generated here), under its own context.
+    unwrapping = kms_statements["UnwrapFactorSecretsKey"]
+    assert _as_list(unwrapping["Action"]) == ["kms:Decrypt"]
+    assert unwrapping["Condition"]["ForAllValues:StringEquals"] == {
+        "kms:EncryptionContextKeys": ["purpose", "key"]
     }
     signing = kms_statements["SignSamlAssertions"]
     assert sorted(_as_list(signing["Action"])) == ["kms:GetPublicKey", "kms:Sign"]

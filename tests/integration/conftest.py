@@ -10,16 +10,32 @@ from typing import Any
 import boto3
 import pytest
 
+from idp_core import aws, models
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
+from idp_local.faults import FaultPlan
 from tests.support.aws import fresh_tables, moto_server
 from tests.support.slapd import Slapd, Subtree
+
+# The session's moto server answers with these faults while a test plants them.
+_FAULTS = FaultPlan()
 
 
 @pytest.fixture(scope="session")
 def aws_endpoint() -> Iterator[str]:
-    with moto_server() as endpoint:
+    with moto_server(faults=_FAULTS) as endpoint:
         yield endpoint
+
+
+@pytest.fixture
+def faults(aws_endpoint: str) -> Iterator[FaultPlan]:
+    """Plant faults in the embedded AWS for one test; they are cleared after it."""
+    yield _FAULTS
+    _FAULTS.clear()
+    # The cached clients' adaptive retries slowed down after the throttling: later tests
+    # get fresh ones (each test binds fresh tables, which renews the models' own).
+    aws._client.cache_clear()
+    models._connection.cache_clear()
 
 
 # The name other helpers were told about.

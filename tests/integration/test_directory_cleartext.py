@@ -26,7 +26,7 @@ from idp_core.directories import client, store
 from idp_core.directories.errors import CleartextRefused, TlsFailure
 from idp_core.directories.settings import DirectorySettings
 from idp_core.errors import BadRequest
-from idp_core.models import Directory
+from idp_core.models import AuditEvent, Directory
 from tests.support.slapd import Slapd, Subtree
 
 SERVICE_PASSWORD = "service-Secret-1"
@@ -195,6 +195,14 @@ def test_attack_a_sign_in_through_a_directory_stored_before_the_switch_sends_no_
         directory_signin.forget_cached_directories()
         accounts.create_user("alice", source="ldap:corp", clock=clock)
         refused = sso.sign_in(sso.browser(), "alice", "alice-Directory-1")
-        assert refused.status_code == 401
+        # The directory cannot be used: no session, nothing counted against alice, and the
+        # audit trail (and the log line, with the whole sentence) tells the admin why.
+        assert refused.status_code == 503
+        reasons = [
+            event.details.as_dict().get("reason")
+            for event in AuditEvent.scan()
+            if event.type == "auth.failure" and event.details is not None
+        ]
+        assert reasons == ["directory unavailable: CleartextRefused"]
     wire.close()
     assert wire.connections == 0 and b"alice-Directory-1" not in wire.received

@@ -19,8 +19,8 @@ from idp_core.config import Tables
 from idp_core.directories import store
 from idp_core.directories.settings import DirectorySettings
 from idp_core.errors import BadRequest, Conflict, NotFound
-from idp_core.mfa.secrets_box import SecretUnreadable
 from idp_core.models import Directory
+from idp_core.sealing import SecretUnreadable
 
 PASSWORD = "bind-Secret-1"
 NEW_PASSWORD = "bind-Secret-2"

@@ -4,37 +4,37 @@ from __future__ import annotations
 
 import pytest
 
-from idp_core import sessions
+from idp_core import sealing, sessions
 from idp_core.config import SessionPolicy
 from idp_core.errors import BadRequest, Conflict, NotFound
-from idp_core.mfa import backup_codes, factors, secrets_box, totp
+from idp_core.mfa import backup_codes, factors, totp
 from idp_core.models import AuditEvent, Factor, Session
 
 
 def _active_totp(kms, key_id, clock, label="Phone", username="alice"):
     enrolment = totp.start_enrolment(username, label, kms=kms, key_id=key_id, issuer="IdP", clock=clock)
-    secret = secrets_box.decrypt_secret(
+    secret = sealing.decrypt_factor_secret(
         kms, enrolment.factor.secret, username=username, factor_id=enrolment.factor.factor_id
     )
     return totp.confirm_enrolment(enrolment.factor, totp.totp_at(secret, clock.now()), kms=kms, clock=clock)
 
 
-def test_secret_decrypts_only_under_its_own_user_and_factor(aws_endpoint, kms, key_id):
-    blob = secrets_box.encrypt_secret(kms, key_id, b"s" * 20, username="alice", factor_id="f1")
-    assert secrets_box.decrypt_secret(kms, blob, username="alice", factor_id="f1") == b"s" * 20
-    with pytest.raises(secrets_box.SecretUnreadable):
-        secrets_box.decrypt_secret(kms, blob, username="bob", factor_id="f1")
-    with pytest.raises(secrets_box.SecretUnreadable):
-        secrets_box.decrypt_secret(kms, blob, username="alice", factor_id="f2")
-    with pytest.raises(secrets_box.SecretUnreadable):
-        secrets_box.decrypt_secret(kms, "not base64!", username="alice", factor_id="f1")
+def test_secret_decrypts_only_under_its_own_user_and_factor(tables, kms, key_id):
+    blob = sealing.encrypt_factor_secret(kms, key_id, b"s" * 20, username="alice", factor_id="f1")
+    assert sealing.decrypt_factor_secret(kms, blob, username="alice", factor_id="f1") == b"s" * 20
+    with pytest.raises(sealing.SecretUnreadable):
+        sealing.decrypt_factor_secret(kms, blob, username="bob", factor_id="f1")
+    with pytest.raises(sealing.SecretUnreadable):
+        sealing.decrypt_factor_secret(kms, blob, username="alice", factor_id="f2")
+    with pytest.raises(sealing.SecretUnreadable):
+        sealing.decrypt_factor_secret(kms, "not base64!", username="alice", factor_id="f1")
 
 
 def test_a_secret_copied_to_another_users_factor_does_not_verify(tables, kms, key_id, clock):
     alice = _active_totp(kms, key_id, clock, username="alice")
     bob = _active_totp(kms, key_id, clock, username="bob")
     bob.secret = alice.secret  # an attacker with write access to the table swaps ciphertexts
-    with pytest.raises(secrets_box.SecretUnreadable):
+    with pytest.raises(sealing.SecretUnreadable):
         totp.verify(bob, "123456", kms=kms, clock=clock)
 
 

@@ -131,14 +131,17 @@ def test_backup_authentication_uses_the_local_password_when_the_directory_is_dow
     assert sorted(via) == ["ldap:corp", "password (the directory corp did not answer: Unreachable)"]
 
 
-def test_without_backup_authentication_a_directory_that_is_down_refuses(
+def test_without_backup_authentication_a_directory_that_is_down_refuses_with_try_again(
     sso: Sso, corp: Any, slapd: Slapd
 ) -> None:
     corp(activate=True, sync_users=True)
     assert sso.sign_in(sso.browser(), "alice", DIRECTORY_PASSWORD).status_code == 303
     accounts.reset_password("alice", PASSWORD, clock=sso.clock)
     slapd.stop()
-    assert sso.sign_in(sso.browser(), "alice", PASSWORD).status_code == 401
+    down = sso.sign_in(sso.browser(), "alice", PASSWORD)
+    # Not a wrong password: nothing counts against alice, and the page says to try again.
+    assert down.status_code == 503 and "Please try again in a moment." in down.text
+    assert int(User.get("alice").fail_password) == 0
     slapd.start()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -15,6 +16,7 @@ import requests
 
 from idp_local.process import LocalStackProcess, idp_command
 from idp_local.state import LocalState
+from tests.helpers.local_stack import descendants, still_alive_after
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -101,14 +103,25 @@ def test_a_second_stack_on_the_same_port_is_refused_clearly(stack: LocalStackPro
     assert not (tmp_path / "local.json").exists()
 
 
-def test_terminating_the_stack_removes_the_state_file(tmp_path: Path) -> None:
-    process = LocalStackProcess(tmp_path / "state", cwd=REPO)
+def started_workers(log: str) -> dict[str, int]:
+    """The workers the stack's log says started, by function (the last of each)."""
+    return {name: int(pid) for name, pid in re.findall(r"^(\w+) worker (\d+) started in ", log, re.MULTILINE)}
+
+
+def test_terminating_the_stack_removes_the_state_file_and_every_process_it_started(tmp_path: Path) -> None:
+    process = LocalStackProcess(tmp_path / "state", cwd=REPO, options=["--workers", "2"])
     process.start()
-    assert process.state_file.exists()
+    assert process.state_file.exists() and process.process is not None
+    # One warm worker per function, forked by the fork server (another child of the stack).
+    assert sorted(started_workers(process.log())) == ["adaptive", "otp", "provisioning", "sso"]
+    assert "Each function runs in up to 2 worker processes" in process.log()
+    started = descendants(process.process.pid)
+    assert set(started_workers(process.log()).values()) <= set(started)
 
     status = process.stop()
 
     assert status == 0
+    assert still_alive_after(started) == []
     assert not process.state_file.exists()
     after = subprocess.run(
         [*idp_command(), "--local", "user", "list"],
@@ -156,3 +169,40 @@ def test_a_bad_port_setting_is_refused_in_one_sentence(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert result.stderr == "idp: IDP_PORT must be a port number, got 'eighty'.\n"
+
+
+def test_a_killed_stack_leaves_no_worker_behind(tmp_path: Path) -> None:
+    """kill -9 gives the stack no chance to stop its workers: each sees its pipe close and leaves."""
+    process = LocalStackProcess(tmp_path / "state", cwd=REPO)
+    process.start()
+    assert process.process is not None
+    started = descendants(process.process.pid)
+    assert set(started_workers(process.log()).values()) <= set(started)
+
+    status = process.stop(signal.SIGKILL)
+
+    assert status == -signal.SIGKILL
+    assert still_alive_after(started) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "sentence"),
+    [
+        ([], {"IDP_WORKERS": "many"}, "IDP_WORKERS must be a whole number from 1 to 64, got 'many'."),
+        (["--workers", "0"], {}, "--workers must be from 1 to 64, got 0."),
+    ],
+)
+def test_a_bad_worker_count_is_refused_in_one_sentence(
+    tmp_path: Path, args: list[str], env: dict[str, str], sentence: str
+) -> None:
+    result = subprocess.run(
+        [*idp_command(), "local", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "IDP_STATE_DIR": str(tmp_path), **env},
+    )
+
+    assert (result.returncode, result.stderr) == (2, f"idp: {sentence}\n")
+    assert not (tmp_path / "local.json").exists()

@@ -6,9 +6,9 @@ import base64
 
 import pytest
 
-from idp_core import accounts
+from idp_core import accounts, sealing
 from idp_core.errors import BadRequest, Conflict, NotFound
-from idp_core.mfa import WrongCode, factors, secrets_box, tokens, totp
+from idp_core.mfa import WrongCode, factors, tokens, totp
 from idp_core.models import AuditEvent, OathToken
 
 SECRET_A = b"A" * 20
@@ -81,11 +81,13 @@ def test_assign_reencrypts_for_the_users_factor(tables, kms, key_id, clock, alic
     assert factor.is_default and factor.token_serial == "TOTP-1"
     assert (factor.digits, factor.period) == (8, 60)
     assert (
-        secrets_box.decrypt_secret(kms, factor.secret, username="alice", factor_id=factor.factor_id)
+        sealing.decrypt_factor_secret(kms, factor.secret, username="alice", factor_id=factor.factor_id)
         == SECRET_B
     )
-    with pytest.raises(secrets_box.SecretUnreadable):
-        secrets_box.decrypt_secret(kms, factor.secret, username=tokens.TOKEN_STORE_USER, factor_id="TOTP-1")
+    with pytest.raises(sealing.SecretUnreadable):
+        sealing.decrypt_factor_secret(
+            kms, factor.secret, username=tokens.TOKEN_STORE_USER, factor_id="TOTP-1"
+        )
     assert OathToken.get("TOTP-1").assigned_to == "alice"
     with pytest.raises(Conflict):
         tokens.assign("TOTP-1", "alice", kms=kms, key_id=key_id, clock=clock)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -14,7 +14,7 @@ from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.models import AuditEvent, Session, User
 from tests.helpers.mfa import password_only
-from tests.helpers.sso import PASSWORD, Sso, running_sso
+from tests.helpers.sso import PASSWORD, Sso, csrf_token, event, running_sso
 
 FULLWIDTH_ALICE = "\uff21\uff4c\uff49\uff43\uff45"  # NFKC folds it to "Alice"
 
@@ -134,6 +134,56 @@ def test_open_redirects_are_refused(sso: Sso, alice: User) -> None:
         response = sso.sign_in(browser, "alice", next=target)
         assert response.status_code == 400, target
     assert list(Session.scan()) == []
+
+
+# A page name outside Latin-1, one inside it, and escapes the user typed (kept as they are).
+NON_ASCII_NEXT = "/me/\u65e5\u672c?tab=caf\u00e9&x=%41"
+NON_ASCII_LOCATION = "/me/%E6%97%A5%E6%9C%AC?tab=caf%C3%A9&x=%41"
+
+
+def test_attack_a_non_ascii_next_is_percent_encoded_over_http(sso: Sso, alice: User) -> None:
+    """A Location header is ASCII: a raw one made the gateway drop the connection."""
+    browser = sso.browser()
+
+    signed_in = sso.sign_in(browser, "alice", next=NON_ASCII_NEXT)
+    again = sso.get(browser, "/login", params={"next": NON_ASCII_NEXT})  # already signed in
+
+    for response in (signed_in, again):
+        assert response.status_code == 303
+        assert response.raw.headers["Location"] == NON_ASCII_LOCATION
+
+
+def test_attack_a_next_with_cr_lf_splits_no_header_over_http(sso: Sso, alice: User) -> None:
+    browser = sso.browser()
+    for target in ("/me\r\nSet-Cookie: session=attacker", "/me\nLocation: https://evil.example/"):
+        refused = sso.sign_in(browser, "alice", next=target)
+        assert refused.status_code == 400 and "must be a page of this site" in refused.text
+        assert "Location" not in refused.headers
+        assert "attacker" not in refused.headers.get("Set-Cookie", "")
+    # Escaped CR LF is text of the path, and stays escaped in the Location.
+    escaped = sso.sign_in(browser, "alice", next="/me/%0D%0ASet-Cookie:%20session=attacker")
+    assert escaped.status_code == 303
+    assert escaped.raw.headers["Location"] == "/me/%0D%0ASet-Cookie:%20session=attacker"
+    assert "attacker" not in escaped.headers["Set-Cookie"]
+
+
+def _sign_in_event(sso: Sso, target: str) -> dict[str, object]:
+    """POST /login straight to the handler, as API Gateway sends it."""
+    page = sso.invoke(event("GET", "/login"))
+    token = csrf_token(str(page["body"]))
+    body = urlencode({"csrf_token": token, "username": "alice", "password": PASSWORD, "next": target})
+    headers = {"Cookie": f"idp_csrf={token}", "Content-Type": "application/x-www-form-urlencoded"}
+    return sso.invoke(event("POST", "/login", headers=headers, body=body.encode(), stage="local"))
+
+
+def test_attack_a_non_ascii_or_cr_lf_next_through_the_handler(sso: Sso, alice: User) -> None:
+    signed_in = _sign_in_event(sso, NON_ASCII_NEXT)
+    split = _sign_in_event(sso, "/me\r\nSet-Cookie: session=attacker")
+
+    assert signed_in["statusCode"] == 303
+    assert signed_in["multiValueHeaders"]["Location"] == [NON_ASCII_LOCATION]  # type: ignore[index]
+    assert split["statusCode"] == 400
+    assert "Location" not in (split["multiValueHeaders"] or {})  # type: ignore[operator]
 
 
 def test_launch_requires_sign_in_and_continues_to_the_app_after_it(sso: Sso, tables: Tables) -> None:

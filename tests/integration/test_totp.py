@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from idp_core import audit
+from idp_core import audit, sealing
 from idp_core.errors import BadRequest
-from idp_core.mfa import WrongCode, factors, secrets_box, totp
+from idp_core.mfa import WrongCode, factors, totp
 from idp_core.models import AuditEvent, Factor
 from tests.support.parallel import outcomes_of_parallel
 
@@ -14,7 +14,7 @@ ISSUER = "Example IdP"
 
 
 def _secret(kms, factor):
-    return secrets_box.decrypt_secret(
+    return sealing.decrypt_factor_secret(
         kms, factor.secret, username=factor.username, factor_id=factor.factor_id
     )
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from idp_core.config import Tables
 from idp_core.models import create_tables
+from idp_local.faults import FaultPlan
 from idp_local.request_count import CountingMotoServer, RequestCounter
 
 REGION = "us-east-1"
@@ -22,13 +23,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def moto_server(counter: RequestCounter | None = None) -> Iterator[str]:
-    """Start moto, point every boto3/botocore client of this process at it, stop it after."""
-    server = CountingMotoServer(counter or RequestCounter(), port=free_port())
+def moto_server(counter: RequestCounter | None = None, faults: FaultPlan | None = None) -> Iterator[str]:
+    """Start moto, point every boto3/botocore client of this process at it, stop it after.
+    ``faults``: what it answers instead of moto while a test plants a fault (``idp_local.faults``)."""
+    server = CountingMotoServer(counter or RequestCounter(), port=free_port(), faults=faults)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    saved = {name: os.environ.get(name) for name in _ENV}
+    saved = {name: os.environ.get(name) for name in AWS_ENV}
     os.environ.update(
         AWS_ENDPOINT_URL=endpoint,
         AWS_DEFAULT_REGION=REGION,
@@ -48,7 +50,8 @@ def moto_server(counter: RequestCounter | None = None) -> Iterator[str]:
                 os.environ[name] = value
 
 
-_ENV = (
+# What points boto3 and PynamoDB at the embedded AWS.
+AWS_ENV = (
     "AWS_ENDPOINT_URL",
     "AWS_DEFAULT_REGION",
     "AWS_REGION",

@@ -4,38 +4,45 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def all_at_once(calls: list[Callable[[], T]]) -> list[T]:
+    """Run ``calls`` in threads released together by a barrier, so what they race for really
+    races; their results in the order of ``calls``. Any exception fails the test in the
+    calling thread."""
+    barrier = threading.Barrier(len(calls))
+    results: dict[int, T] = {}
+    errors: list[BaseException] = []
+
+    def run(index: int, call: Callable[[], T]) -> None:
+        try:
+            barrier.wait(timeout=60)
+            results[index] = call()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    if errors:
+        raise errors[0]
+    return [results[index] for index in range(len(calls))]
 
 
 def outcomes_of_parallel(calls: list[Callable[[], object]], refused: type[Exception]) -> list[str]:
     """Run ``calls`` at once; each gives "ok", or "refused" when it raised ``refused``.
+    Any other exception fails the test in the calling thread."""
 
-    A barrier releases the threads together, so the conditional writes under test really
-    race. Any other exception fails the test in the calling thread.
-    """
-    barrier = threading.Barrier(len(calls))
-    outcomes: list[str] = []
-    unexpected: list[BaseException] = []
-    lock = threading.Lock()
-
-    def run(call: Callable[[], object]) -> None:
-        barrier.wait(timeout=30)
+    def outcome(call: Callable[[], object]) -> str:
         try:
             call()
-            result = "ok"
         except refused:
-            result = "refused"
-        except BaseException as exc:
-            with lock:
-                unexpected.append(exc)
-            return
-        with lock:
-            outcomes.append(result)
+            return "refused"
+        return "ok"
 
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    if unexpected:
-        raise unexpected[0]
-    return sorted(outcomes)
+    return sorted(all_at_once([lambda call=call: outcome(call) for call in calls]))  # type: ignore[misc]

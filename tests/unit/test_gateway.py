@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from idp_local.gateway import LocalGateway, LocalRequest, LocalResponse, parse_proxy_response
+from idp_local.gateway import (
+    FunctionError,
+    FunctionTimedOut,
+    LocalGateway,
+    LocalRequest,
+    LocalResponse,
+    parse_proxy_response,
+)
 
 
 class RecordingHandler:
@@ -210,3 +217,73 @@ def test_a_pair_in_both_header_maps_is_sent_once() -> None:
     )
 
     assert (status, headers, body) == (200, [("X-A", "1"), ("X-A", "2")], b"b")
+
+
+UNWRITABLE = {
+    "a raw non-ASCII Location": (
+        {"statusCode": 303, "headers": {"Location": "/me/\u65e5\u672c"}, "body": ""},
+        "Location header",
+    ),
+    "a Latin-1 Location": ({"statusCode": 303, "headers": {"Location": "/caf\u00e9"}}, "Location header"),
+    "a header value with CR LF": (
+        {"statusCode": 303, "multiValueHeaders": {"Location": ["/me\r\nSet-Cookie: session=attacker"]}},
+        "Location header",
+    ),
+    "a header name with a space": ({"statusCode": 200, "headers": {"Bad Name": "x"}}, "not an HTTP token"),
+    "no status code": ({"body": "x"}, "KeyError"),
+    "a status code out of range": ({"statusCode": 1000}, "not an HTTP status"),
+    "a body that is not base64": ({"statusCode": 200, "body": "%%%", "isBase64Encoded": True}, "Error"),
+}
+
+
+@pytest.mark.parametrize("answer", UNWRITABLE.values(), ids=UNWRITABLE.keys())
+def test_attack_an_answer_that_cannot_be_written_is_a_502_with_the_reason_logged(
+    gateway: LocalGateway,
+    handler: RecordingHandler,
+    capsys: pytest.CaptureFixture[str],
+    answer: tuple[dict[str, Any], str],
+) -> None:
+    """Whatever a handler returns, the client gets an answer, never a dropped connection or
+    a header split in two; API Gateway answers a malformed proxy response with a 502."""
+    handler.response, reason = answer
+    connection = http.client.HTTPConnection(gateway.host, gateway.port, timeout=10)
+
+    connection.request("GET", "/me")
+    refused = connection.getresponse()
+    body = refused.read()
+    handler.response = {"statusCode": 200, "body": "next"}
+    connection.request("GET", "/me")  # The same kept-alive connection still works.
+    after = connection.getresponse()
+
+    assert refused.status == 502 and json.loads(body) == {"message": "Internal server error"}
+    assert refused.getheader("Set-Cookie") is None and refused.getheader("Location") is None
+    assert (after.status, after.read()) == (200, b"next")
+    log = capsys.readouterr().err
+    assert "502: GET /me: malformed Lambda proxy response" in log and reason in log
+
+
+class Pool:
+    """A function whose invocations fail as a worker pool's do."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def invoke(self, event: dict[str, Any], timeout: float) -> Any:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "message"),
+    [
+        (FunctionTimedOut("the sso worker 7 did not answer within 29 s"), 504, "Endpoint request timed out"),
+        (FunctionError("the sso worker 7 died (exit status -9)"), 502, "Internal server error"),
+    ],
+)
+def test_a_function_that_times_out_or_dies_is_answered_as_api_gateway_does(
+    capsys: pytest.CaptureFixture[str], error: Exception, status: int, message: str
+) -> None:
+    with LocalGateway(Pool(error)) as gateway:
+        response = request(gateway, "POST", "/login")
+
+    assert (response.status, json.loads(response.read())) == (status, {"message": message})
+    assert f"{status}: POST /login: {error}" in capsys.readouterr().err

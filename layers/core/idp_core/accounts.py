@@ -23,6 +23,7 @@ from idp_core.models import Factor, Group, OathToken, Transaction, User, conditi
 from idp_core.names import canonical_group, canonical_username, group_forms, username_forms
 from idp_core.passwords import hash_password, validate_new_password
 from idp_core.sessions import end_user_sessions
+from idp_core.ttl_cache import TtlCache
 
 if TYPE_CHECKING:
     from idp_core.adaptive.enforce import Mailer
@@ -434,9 +435,34 @@ def set_group_disabled(
         if condition_failed(exc):
             raise NotFound(f"There is no group {name!r}.") from exc
         raise
+    forget_cached_groups()
     event = "group.disabled" if disabled else "group.enabled"
     audit.record(event, "success", context=context, subject=group.name, clock=clock)
     return group
+
+
+# Whether a group exists and is enabled, by table and name; a container keeps it this long, so
+# disabling a group stops its roles everywhere within that time (like the MFA settings).
+GROUPS_CACHE_SECONDS = 30.0
+_group_states: TtlCache[tuple[str, str], bool] = TtlCache(GROUPS_CACHE_SECONDS)
+
+
+def enabled_groups(user: User) -> set[str]:
+    """The user's groups that exist and are not disabled: from this container's copy, and one
+    BatchGet for the groups it has not read in the last ``GROUPS_CACHE_SECONDS``."""
+    table = Group.Meta.table_name
+    names = sorted(user.groups or ())
+    unknown = [name for name in names if _group_states.get((table, name)) is None]
+    if unknown:
+        found = {group.name: not group.disabled for group in Group.batch_get(unknown)}
+        for name in unknown:
+            _group_states.put((table, name), found.get(name, False))
+    return {name for name in names if _group_states.get((table, name))}
+
+
+def forget_cached_groups() -> None:
+    """Read the groups afresh next time (after a change in this container, and in tests)."""
+    _group_states.clear()
 
 
 def group_members(name: str) -> list[User]:

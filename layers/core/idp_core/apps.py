@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from idp_core import audit
-from idp_core.accounts import existing_groups
+from idp_core.accounts import enabled_groups, existing_groups
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, Conflict, NotFound
-from idp_core.models import App, Group, RoleMapping, User, condition_failed
+from idp_core.models import App, RoleMapping, User, condition_failed
 from idp_core.names import canonical_app_name, canonical_group
 
 AWS_CONSOLE_URL = "https://console.aws.amazon.com/"
@@ -195,14 +195,6 @@ def delete_app(name: str, *, context: AuditContext | None = None, clock: Clock =
             raise NotFound(f"There is no app {name!r}.") from exc
         raise
     audit.record("app.deleted", "success", context=context, subject=app.name, clock=clock)
-
-
-def enabled_groups(user: User) -> set[str]:
-    """The user's groups that exist and are not disabled (one BatchGet)."""
-    names = list(user.groups or ())
-    if not names:
-        return set()
-    return {group.name for group in Group.batch_get(names) if not group.disabled}
 
 
 def roles_for_user(app: App, groups: set[str]) -> list[str]:

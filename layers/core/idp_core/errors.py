@@ -48,3 +48,16 @@ class SignInFailed(IdpError):
 
     def __init__(self) -> None:
         super().__init__("The username or password is incorrect.")
+
+
+class ServiceUnavailable(IdpError):
+    """A service this one depends on (DynamoDB, KMS, SES, SNS, a directory) throttled the
+    request, failed on its side or did not answer in time: trying again may work. ``failed``
+    says what failed, for the log line; the page says only to try again."""
+
+    status = 503
+    MESSAGE = "A service this sign-in depends on is busy or did not answer. Please try again in a moment."
+
+    def __init__(self, failed: str, message: str = MESSAGE) -> None:
+        super().__init__(message)
+        self.failed = failed

@@ -10,7 +10,7 @@ import base64
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from idp_core import audit
+from idp_core import audit, observability
 from idp_core.apps import enabled_groups, provider_arn, roles_for_user
 from idp_core.audit import AuditContext
 from idp_core.clock import Clock
@@ -176,11 +176,14 @@ def launch_aws_app(
             "AWS accepts only 2-64 characters of letters, digits and _ + = , . @ -. "
             "Ask an administrator for help."
         )
+        observability.count("AssertionRefused")
         raise refuse(AssertionRuleViolation(message, rule=exc.rule), exc.rule) from exc
     try:
         response = build_signed_response(assertion, identity, clock)
     except AssertionRuleViolation as exc:
+        observability.count("AssertionRefused")
         raise refuse(exc, exc.rule) from exc
+    observability.count("AssertionIssued")
     event = audit.new_event(
         "saml.assertion_issued",
         "success",

@@ -29,7 +29,7 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action, Update
 
-from idp_core import audit
+from idp_core import audit, observability
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import LockoutPolicy
@@ -165,6 +165,7 @@ class Attempt:
             )
         ]
         if self.reached == TEMPORARY:
+            observability.count("AccountLocked")
             events.append(
                 audit.new_event(
                     "user.locked_temporarily",
@@ -176,6 +177,7 @@ class Attempt:
                 )
             )
         elif self.reached == HARD:
+            observability.count("AccountLocked")
             events.append(
                 audit.new_event(
                     "user.locked",
@@ -294,6 +296,7 @@ def _lock_for_a_dead_reservation(record: Lockable, factor: str, policy: LockoutP
         return
     try:
         record.update(actions=actions, condition=model.last_attempt_at == float(last))
+        observability.count("AccountLocked")
     except UpdateError as exc:
         if not condition_failed(exc):
             raise  # Otherwise another attempt moved the record meanwhile: it decides.

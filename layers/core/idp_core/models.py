@@ -7,12 +7,14 @@ model classes themselves carry no environment lookups.
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from functools import cache
 from typing import Any
 
 import botocore.loaders
 import botocore.session
 import pynamodb.connection.base
+import pynamodb.settings
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
@@ -21,9 +23,11 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
+from pynamodb.connection.table import TableConnection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
+from idp_core import aws
 from idp_core.config import Tables
 
 _shared_loader = botocore.loaders.create_loader()
@@ -40,12 +44,35 @@ def _session_with_shared_loader(env_vars: dict | None = None) -> botocore.sessio
 # request. One shared loader parses it once per process.
 pynamodb.connection.base.get_session = _session_with_shared_loader
 
+# PynamoDB's own defaults (15 s to connect, 30 s to read, 3 retries) outlast a function's
+# timeout; its calls get the bounds of every other AWS call (idp_core.aws). Set before the
+# models below exist: PynamoDB copies its settings into each model's Meta when the class
+# is made, and a bare Connection() reads them when it is made.
+pynamodb.settings.default_settings_dict.update(aws.pynamodb_settings())
+
 # Every factor that can fail has its own consecutive-failure counter (S2: a success resets
 # only its own count); the hard lock counts their sum (S1). ``idp_core.lockout`` moves them.
 FACTORS = ("password", "totp", "sms", "email", "backup", "token", "webauthn")
 
 
-class Lockable(Model):
+class SharedConnectionModel(Model):
+    """A model whose table operations go through the process's one DynamoDB connection
+    (``connection``): one botocore client per execution environment, reused by every model,
+    batch and transaction, instead of one per model class."""
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        table = super()._get_connection()
+        shared = connection()
+        if table.connection is not shared:
+            meta = table.connection.get_meta_table(cls.Meta.table_name)
+            with suppress(ValueError):  # Already known from an earlier binding of the table.
+                shared.add_meta_table(meta)
+            table.connection = shared
+        return table
+
+
+class Lockable(SharedConnectionModel):
     """The lockout counters of anything a credential unlocks: a user, or a directory entry
     not registered here (``DirectoryEntry``). Only ``idp_core.lockout`` changes them."""
 
@@ -139,7 +166,7 @@ class User(Lockable):
         return sorted(self.groups or ())
 
 
-class Group(Model):
+class Group(SharedConnectionModel):
     class Meta:
         table_name = "unbound-groups"
 
@@ -158,7 +185,7 @@ class RoleMapping(MapAttribute[str, str]):
     group = UnicodeAttribute()
 
 
-class App(Model):
+class App(SharedConnectionModel):
     class Meta:
         table_name = "unbound-apps"
 
@@ -190,7 +217,7 @@ class SessionsByUser(GlobalSecondaryIndex["Session"]):
     username = UnicodeAttribute(hash_key=True)
 
 
-class Session(Model):
+class Session(SharedConnectionModel):
     class Meta:
         table_name = "unbound-sessions"
 
@@ -216,7 +243,7 @@ class Session(Model):
     user_agent = UnicodeAttribute(null=True)
 
 
-class KeyValue(Model):
+class KeyValue(SharedConnectionModel):
     """Small named settings: the IdP certificate, later policies and MFA settings."""
 
     class Meta:
@@ -227,7 +254,7 @@ class KeyValue(Model):
     updated_at = NumberAttribute()
 
 
-class AuditEvent(Model):
+class AuditEvent(SharedConnectionModel):
     class Meta:
         table_name = "unbound-audit"
 
@@ -243,7 +270,7 @@ class AuditEvent(Model):
     expires_at = NumberAttribute()
 
 
-class Factor(Model):
+class Factor(SharedConnectionModel):
     """One second factor of one user: an authenticator app, a phone, an e-mail address,
     a set of backup codes or a hardware OATH token."""
 
@@ -274,7 +301,7 @@ class Factor(Model):
     token_serial = UnicodeAttribute(null=True)
 
 
-class OathToken(Model):
+class OathToken(SharedConnectionModel):
     """A hardware OATH token imported by an admin, assigned to at most one user."""
 
     class Meta:
@@ -290,7 +317,7 @@ class OathToken(Model):
     imported_at = NumberAttribute()
 
 
-class Device(Model):
+class Device(SharedConnectionModel):
     """A browser a user signed in from: a long-lived random id in its own cookie, stored
     only as a hash (like the session), with a readable summary."""
 
@@ -313,7 +340,7 @@ class Device(Model):
     trust_epoch = NumberAttribute(null=True)
 
 
-class Directory(Model):
+class Directory(SharedConnectionModel):
     """An LDAP or Active Directory user store: its settings (``DirectorySettings`` as JSON),
     its sealed bind password and the state of its imports."""
 
@@ -382,7 +409,7 @@ class TransactionsByUser(GlobalSecondaryIndex["Transaction"]):
     username = UnicodeAttribute(hash_key=True)
 
 
-class Transaction(Model):
+class Transaction(SharedConnectionModel):
     """A short-lived step of a sign-in or enrollment: the one-time code sent by SMS or
     e-mail is bound to it (S7)."""
 
@@ -404,7 +431,7 @@ class Transaction(Model):
     expires_at = NumberAttribute()  # DynamoDB TTL
 
 
-class RateCounter(Model):
+class RateCounter(SharedConnectionModel):
     """A counter for one rate limit window, e.g. SMS sends to one number today (S9)."""
 
     class Meta:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -129,13 +130,22 @@ def _swap(
     new: Session, old_token: str | None, events: Iterable[AuditEvent], releases: Iterable[Attempt] = ()
 ) -> None:
     """Write ``new``, delete the session of ``old_token``, write ``events`` and give back the
-    ``releases``' attempts, all or nothing."""
-    with TransactWrite(connection=connection()) as transaction:
-        # A 256-bit id never collides; the condition only keeps a bug from overwriting a session.
-        transaction.save(new, condition=Session.id_hash.does_not_exist())
-        if old_token and len(old_token) <= _MAX_TOKEN_CHARS and hash_token(old_token) != new.id_hash:
-            transaction.delete(Session(hash_token(old_token)))
-        _add(transaction, events, releases)
+    ``releases``' attempts, all or nothing. When the transaction fails (throttled, say), the
+    attempts are still given back, alone, if DynamoDB takes it: a right credential must not
+    stay counted as a failure because the session could not be written (S2)."""
+    releases = list(releases)
+    try:
+        with TransactWrite(connection=connection()) as transaction:
+            # A 256-bit id never collides; the condition only keeps a bug from overwriting a session.
+            transaction.save(new, condition=Session.id_hash.does_not_exist())
+            if old_token and len(old_token) <= _MAX_TOKEN_CHARS and hash_token(old_token) != new.id_hash:
+                transaction.delete(Session(hash_token(old_token)))
+            _add(transaction, events, releases)
+    except Exception:
+        for attempt in releases:
+            with suppress(Exception):  # The request fails with the transaction's error either way.
+                attempt.succeeded()
+        raise
 
 
 def _add(transaction: TransactWrite, events: Iterable[AuditEvent], releases: Iterable[Attempt]) -> None:

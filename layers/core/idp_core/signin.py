@@ -14,12 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from idp_core import audit, aws, lockout, sessions
+from idp_core import audit, aws, lockout, observability, sessions
 from idp_core.adaptive import enforce
 from idp_core.adaptive.enforce import Browser, Mailer
 from idp_core.adaptive.policies import DENY
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.concurrency import together
 from idp_core.config import Settings
 from idp_core.errors import BadRequest, Forbidden, IdpError, SignInFailed
 from idp_core.models import (
@@ -99,6 +100,7 @@ def verify_password_factor(
     chosen: str | None = None,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    reserved: Reserved | None = None,
 ) -> PasswordChecked:
     """First factor: raise ``SignInFailed`` unless the password signs someone in.
 
@@ -111,25 +113,49 @@ def verify_password_factor(
     ``chosen`` is the sign-in form's "Sign in with" (``directories.signin.chosen_directory``):
     ``LOCAL_CHOICE`` checks the local password only; a directory name lets only that
     directory decide, so a user from elsewhere fails like a wrong password.
+
+    ``reserved`` is the reservation on the typed name's user when the caller made it already
+    (``reserve_for``), at the same time as its other reads.
     """
     from idp_core.directories.signin import LOCAL_CHOICE
 
     check = _PasswordCheck(
         typed_username, password, settings=settings, chosen=chosen, context=context, clock=clock
     )
-    try:
-        key = canonical_username(typed_username)
-    except BadRequest:
-        key = None  # Cannot be anyone's name: treated like an unknown one.
+    key = _key_or_none(typed_username)
     if key is not None:
-        reserved = check.reserve_user(key)
-        if reserved is not None:
-            return check.known_user(*reserved)
-    if chosen != LOCAL_CHOICE:
-        found = check.directory_alias()
+        found = check.taken(reserved if reserved is not None else reserve_for(key, settings, clock), key)
         if found is not None:
-            return found
+            return check.known_user(*found)
+    if chosen != LOCAL_CHOICE:
+        by_alias = check.directory_alias()
+        if by_alias is not None:
+            return by_alias
     return check.unknown()
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """What reserving an attempt on the user a typed name names gave: the user and the
+    attempt, nothing (no such user), or the refusal (locked, disabled)."""
+
+    found: tuple[User, lockout.Attempt] | None = None
+    refused: lockout.AccountLocked | None = None
+
+
+def reserve_for(key: str, settings: Settings, clock: Clock) -> Reserved:
+    """Reserve a password attempt on the user ``key`` (S29), keeping a refusal for later."""
+    try:
+        return Reserved(lockout.reserve(User, (key,), PASSWORD_FACTOR, policy=settings.lockout, clock=clock))
+    except lockout.AccountLocked as exc:
+        return Reserved(refused=exc)
+
+
+def _key_or_none(typed: str) -> str | None:
+    try:
+        return canonical_username(typed)
+    except BadRequest:
+        return None  # Cannot be anyone's name: treated like an unknown one.
 
 
 class _PasswordCheck:
@@ -149,13 +175,14 @@ class _PasswordCheck:
         self.chosen, self.context, self.clock = chosen, context, clock
 
     def reserve_user(self, key: str) -> tuple[User, lockout.Attempt] | None:
-        try:
-            return lockout.reserve(
-                User, (key,), PASSWORD_FACTOR, policy=self.settings.lockout, clock=self.clock
-            )
-        except lockout.AccountLocked as exc:
-            disabled = exc.record is not None and bool(exc.record.disabled)
-            self.refuse_unchecked(key, "disabled" if disabled else "locked")
+        return self.taken(reserve_for(key, self.settings, self.clock), key)
+
+    def taken(self, reserved: Reserved, key: str) -> tuple[User, lockout.Attempt] | None:
+        """The reserved user; a refused reservation ends the sign-in like a wrong password."""
+        if reserved.refused is not None:
+            record = reserved.refused.record
+            self.refuse_unchecked(key, "disabled" if record is not None and record.disabled else "locked")
+        return reserved.found
 
     def known_user(self, user: User, attempt: lockout.Attempt) -> PasswordChecked:
         from idp_core.directories.signin import LOCAL_CHOICE, directory_of
@@ -173,7 +200,7 @@ class _PasswordCheck:
         """A user of a directory: their entry's bind decides, with the local password as its
         backup ("Backup authentication") when the directory refuses or cannot answer."""
         from idp_core.directories import signin as directories
-        from idp_core.directories.errors import CredentialsRejected, DirectoryError
+        from idp_core.directories.errors import CredentialsRejected, DirectoryError, DirectoryUnavailable
 
         try:
             entry = directories.entry_of_user(user, kms=aws.client("kms"))
@@ -192,7 +219,7 @@ class _PasswordCheck:
         except DirectoryError as exc:
             if not self.backup_allowed(directory, user):
                 attempt.not_evaluated()  # Nobody judged the password: the attempt does not count.
-                self.refuse_unchecked(user.username, f"directory unavailable: {type(exc).__name__}")
+                self.refuse_unchecked(user.username, _unavailable(exc), DirectoryUnavailable(directory, exc))
             why = f"did not answer: {type(exc).__name__}"
         if self.backup_allowed(directory, user):
             return self.local_or_fail(user, attempt, f"password (the directory {directory} {why})")
@@ -203,7 +230,7 @@ class _PasswordCheck:
         a UPN): the user the entry maps to, if that user is the entry's (S27); else the entry
         itself, counted on its own record and registered by "Sync users"."""
         from idp_core.directories import signin as directories
-        from idp_core.directories.errors import DirectoryError
+        from idp_core.directories.errors import DirectoryError, DirectoryUnavailable
 
         entry = directories.entry_for_alias(self.typed, kms=aws.client("kms"), only=self.chosen)
         if entry is None:
@@ -221,9 +248,11 @@ class _PasswordCheck:
             return self.unregistered_entry(entry, collided=True)
         try:
             accepted = directories.check_password(entry, self.password)
-        except DirectoryError:
+        except DirectoryError as exc:
             attempt.not_evaluated()
-            self.refuse_unchecked(user.username, "directory unavailable")
+            self.refuse_unchecked(
+                user.username, _unavailable(exc), DirectoryUnavailable(entry.settings.name, exc)
+            )
         if not accepted:
             self.failed(attempt, user.username)
         return PasswordChecked(user, entry.source, attempt)
@@ -232,7 +261,7 @@ class _PasswordCheck:
         """An entry with no user of its own here: its failures count on its own record (S29),
         without creating a user; "Sync users" registers it when the password is right."""
         from idp_core.directories import signin as directories
-        from idp_core.directories.errors import DirectoryError
+        from idp_core.directories.errors import DirectoryError, DirectoryUnavailable
         from idp_core.directories.welcome import WelcomeMail
 
         subject = entry.key or self.typed
@@ -254,9 +283,9 @@ class _PasswordCheck:
             self.failed(attempt, subject, reason="the name belongs to another source")
         try:
             accepted = directories.check_password(entry, self.password)
-        except DirectoryError:
+        except DirectoryError as exc:
             attempt.not_evaluated()
-            self.refuse_unchecked(subject, "directory unavailable")
+            self.refuse_unchecked(subject, _unavailable(exc), DirectoryUnavailable(entry.settings.name, exc))
         if not accepted:
             self.failed(attempt, subject, reason="directory user not registered here")
         attempt.succeeded()
@@ -281,6 +310,7 @@ class _PasswordCheck:
             details={"reason": "unknown user"},
             clock=self.clock,
         )
+        observability.count("SignInPasswordRefused")
         raise SignInFailed()
 
     def local_or_fail(self, user: User, attempt: lockout.Attempt, via: str) -> PasswordChecked:
@@ -316,11 +346,13 @@ class _PasswordCheck:
 
     def failed(self, attempt: lockout.Attempt, subject: str, **details: object) -> NoReturn:
         attempt.failed(subject=subject, context=self.context, details=details)
+        observability.count("SignInPasswordRefused")
         raise SignInFailed()
 
-    def refuse_unchecked(self, subject: str, reason: str) -> NoReturn:
-        """Refuse without judging the password (a lock, a disabled account, a directory that
-        cannot answer) after the same work as a judged one (S5)."""
+    def refuse_unchecked(self, subject: str, reason: str, error: IdpError | None = None) -> NoReturn:
+        """Refuse without judging the password (a lock, a disabled account) after the same
+        work as a judged one (S5). A directory that cannot answer is ``error``, a
+        ``DirectoryUnavailable``: a 503 that says to try again (issue 12), not a wrong password."""
         self.verify_local(None)
         audit.record(
             "auth.failure",
@@ -330,17 +362,26 @@ class _PasswordCheck:
             details={"reason": reason},
             clock=self.clock,
         )
+        if error is not None:
+            raise error
+        observability.count("SignInPasswordRefused")
         raise SignInFailed()
 
 
-def decide(user: User, app: App | None = None, adaptive: Decision | None = None) -> AfterPassword:
+def _unavailable(exc: Exception) -> str:
+    return f"directory unavailable: {type(exc).__name__}"
+
+
+def decide(
+    user: User, app: App | None = None, adaptive: Decision | None = None, active: list[Factor] | None = None
+) -> AfterPassword:
     """What is still owed after the first factor, for a sign-in aimed at ``app`` (if any).
 
     ``mfa``: the app requires a second factor or its adaptive policy challenges this
     sign-in (a trusted device waives only the app's own requirement); ``enrol``: the user
     has no active factor and must set one up first (the MFA settings, or an app that
     requires MFA). An unknown app name decides like no app: the launch that follows
-    answers it with "not found".
+    answers it with "not found". ``active``: the user's active factors, when already read.
     """
     from idp_core.mfa import flow, policy
 
@@ -350,6 +391,7 @@ def decide(user: User, app: App | None = None, adaptive: Decision | None = None)
         policy.load_settings,
         force_second_factor=enforce.challenged(adaptive),
         trusted_device=adaptive is not None and adaptive.trusted,
+        active=active,
     )
 
 
@@ -386,20 +428,38 @@ def password_sign_in(
     """
     from idp_core.adaptive import devices
     from idp_core.directories.signin import chosen_directory
+    from idp_core.mfa import factors
 
     chosen = chosen_directory(directory)
-    try:
-        key: str | None = canonical_username(raw_username)
-    except BadRequest:
-        key = None
-    app, device = identify(key, app_name, device_token)
+    key = _key_or_none(raw_username)
+    # Three reads that do not depend on each other, at once (one round trip): the app, the
+    # device and the MFA settings; the reservation of the attempt, which reads the user; and
+    # the user's factors, which the decision after the password needs. Known and unknown
+    # names make the same three requests (S5).
+    (app, device), reserved, active = together(
+        lambda: identify(key, app_name, device_token),
+        lambda: reserve_for(key, settings, clock) if key else Reserved(),
+        lambda: factors.list_factors(key, active_only=True) if key else [],
+    )
     browser = Browser(
         source_ip=context.source_ip if context else None, user_agent=user_agent, device_token=device_token
     )
-    enforce.check_address(app, browser, context=context, clock=clock)
+    try:
+        enforce.check_address(app, browser, context=context, clock=clock)
+    except IdpError:
+        if reserved.found is not None:
+            reserved.found[1].not_evaluated()  # Refused before the password: nothing counts.
+        raise
     checked = verify_password_factor(
-        raw_username, password, settings=settings, chosen=chosen, context=context, clock=clock
+        raw_username,
+        password,
+        settings=settings,
+        chosen=chosen,
+        context=context,
+        clock=clock,
+        reserved=reserved,
     )
+    observability.count("SignInPasswordAccepted")
     user, via = checked.user, checked.via
     releases = [checked.attempt] if checked.attempt is not None else []
     if user.username != key and device_token:
@@ -420,7 +480,7 @@ def password_sign_in(
         for attempt in releases:
             attempt.succeeded()  # The password was right; the policy refused for another reason.
         raise
-    decided = decide(user, app, adaptive)
+    decided = decide(user, app, adaptive, active if user.username == key else None)
     pending = decided.owed
     events.insert(
         0,

@@ -18,7 +18,6 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
@@ -27,7 +26,7 @@ from idp_core import audit
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, NotFound
-from idp_core.models import Device, User, condition_failed
+from idp_core.models import Device, User, condition_failed, connection
 
 DEVICE_COOKIE = "idp_device"
 # Browsers keep a cookie at most 400 days; the device id is renewed on every registration.
@@ -176,7 +175,7 @@ def register(
     )
     for attempt in range(_CONFLICT_RETRIES):
         try:
-            with TransactWrite(connection=Connection()) as transaction:
+            with TransactWrite(connection=connection()) as transaction:
                 transaction.update(
                     User(user.username), actions=user_actions, condition=User.username.exists() & under_cap
                 )
@@ -281,7 +280,7 @@ def remove(
     """Forget a device (and with it any trust); it frees a place under the cap."""
     device = get_device(username, device_id)
     try:
-        with TransactWrite(connection=Connection()) as transaction:
+        with TransactWrite(connection=connection()) as transaction:
             transaction.delete(device, condition=Device.key_hash.exists())
             transaction.update(
                 User(username),

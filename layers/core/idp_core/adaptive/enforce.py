@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
-from idp_core import audit
+from idp_core import audit, observability
 from idp_core.adaptive import devices
 from idp_core.adaptive.decision import (
     DEVICE_LIMIT,
@@ -179,6 +179,7 @@ def _deny(
         details={**details, "reference": reference},
         clock=clock,
     )
+    observability.count("AdaptiveDenied")
     raise AccessDenied(reference)
 
 

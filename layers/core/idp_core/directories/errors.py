@@ -4,12 +4,13 @@ All are ``BadRequest``s: the thing at fault is what the admin configured or type
 a certificate, a bind DN, a test username), so ``idp_core.web`` answers with a 400 and the
 sentence (S26), never a 500. The sign-in never shows these sentences to the person
 signing in: it turns a ``CredentialsRejected`` into the one ``SignInFailed`` message (S5)
-and may fall back to the local password on ``Unreachable`` (backup authentication).
+and may fall back to the local password on ``Unreachable`` (backup authentication);
+without that fallback, a directory that cannot answer is a ``DirectoryUnavailable`` (503).
 """
 
 from __future__ import annotations
 
-from idp_core.errors import BadRequest
+from idp_core.errors import BadRequest, ServiceUnavailable
 
 
 class DirectoryError(BadRequest):
@@ -56,3 +57,12 @@ class SeveralUsers(CredentialsRejected):
 
 class WrongPassword(CredentialsRejected):
     pass
+
+
+class DirectoryUnavailable(ServiceUnavailable):
+    """A sign-in needs the user's directory, and it could not answer (unreachable, silent,
+    TLS, the service account's bind). The user typed nothing wrong: no failure counts
+    against them, the page says to try again (503), and the log line names the reason."""
+
+    def __init__(self, name: str, cause: DirectoryError) -> None:
+        super().__init__(f"directory {name}: {cause.message}")

@@ -21,7 +21,6 @@ leaves it until it expires.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,7 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from idp_core import audit
+from idp_core import audit, observability
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.directories import imports, store
@@ -41,7 +40,7 @@ from idp_core.directories.welcome import NO_WELCOME_MAIL, WelcomeMail
 from idp_core.errors import Conflict, IdpError, NotFound
 from idp_core.models import Directory, condition_failed
 
-_LOG = logging.getLogger(__name__)
+_LOG = observability.logger
 
 # The provisioning function runs at most 15 minutes; a lock outlives it by a minute, so a
 # run killed by the timeout blocks its directory no longer than that.

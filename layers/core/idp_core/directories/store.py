@@ -20,8 +20,8 @@ from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.directories.settings import SWITCHES, DirectorySettings, clean_name
 from idp_core.errors import BadRequest, Conflict, NotFound
-from idp_core.mfa.secrets_box import seal, unseal
 from idp_core.models import Directory, DirectoryEntry, condition_failed
+from idp_core.sealing import seal, unseal
 from idp_core.sessions import DIRECTORY_PREFIX
 
 MAX_BIND_PASSWORD_CHARS = 256

@@ -19,13 +19,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from idp_core import audit
+from idp_core import audit, aws, observability
 from idp_core.adaptive.enforce import Mailer
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import MessagingConfig, Settings
 from idp_core.directories.settings import DirectorySettings
 from idp_core.mfa.notices import send_text_email
+from idp_core.mfa.phone import mask_email
 from idp_core.models import User
 
 SUBJECT = "Your sign-in account is ready"
@@ -102,8 +103,15 @@ class WelcomeSender:
             if self._ses is None:
                 self._ses = self.mail.mailer.ses()
             send_text_email(self._ses, sender, [str(user.email)], subject, text)
-        except (BotoCoreError, ClientError):
+        except (BotoCoreError, ClientError) as exc:
             self.failed += 1
+            observability.count("DeliveryFailed")
+            observability.logger.error(
+                "the welcome e-mail to %s was not sent: %s",
+                mask_email(str(user.email)),
+                aws.failure_reason(exc, hide=[str(user.email)]),
+                extra={"failed": "ses SendEmail", "user": user.username},
+            )
         else:
             self.sent += 1
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from idp_core import audit
+from idp_core import audit, aws, observability
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import ENV_EMAIL_SENDER, ConfigurationError, MessagingConfig
@@ -208,6 +208,14 @@ def send_code(
             subject = f"Your verification code for {issuer}"
             notices.send_text_email(ses, str(messaging.email_sender), [destination], subject, text)
     except (BotoCoreError, ClientError) as exc:
+        observability.count("DeliveryFailed")
+        observability.logger.error(
+            "the %s code to %s was not sent: %s",
+            channel,
+            details["to"],
+            aws.failure_reason(exc, hide=(code, destination)),
+            extra={"failed": "sns Publish" if channel == "sms" else "ses SendEmail", "user": txn.username},
+        )
         # The provider's error may quote the request; only its type goes to the audit trail.
         audit.record(
             "otp.sent",
@@ -218,6 +226,7 @@ def send_code(
             clock=clock,
         )
         raise DeliveryFailed() from exc
+    observability.count("CodeSentSms" if channel == "sms" else "CodeSentEmail")
     audit.record("otp.sent", "success", context=context, subject=txn.username, details=details, clock=clock)
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import PutError
 
-from idp_core import audit, lockout, sessions
+from idp_core import audit, lockout, observability, sessions
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import LockoutPolicy
@@ -141,6 +141,7 @@ def owed_after_password(
     *,
     force_second_factor: bool = False,
     trusted_device: bool = False,
+    active: list[Factor] | None = None,
 ) -> AfterPassword:
     """What a new session still owes after the password (``signin.decide``).
 
@@ -158,7 +159,8 @@ def owed_after_password(
     """
     from idp_core.mfa import factors
 
-    active = factors.list_factors(user.username, active_only=True)
+    if active is None:
+        active = factors.list_factors(user.username, active_only=True)
     app_requires = (app is not None and bool(app.mfa_required) and not app.disabled) or force_second_factor
     if not active:
         if app_requires or load_settings().enrol_at_sign_in:
@@ -386,6 +388,7 @@ def verify_second_factor(
             details={"factor": factor.kind, "reason": "locked", "purpose": purpose},
             clock=clock,
         )
+        observability.count("SecondFactorRefused")
         raise
     if reserved is None:
         raise WrongCode()  # The user was deleted meanwhile.
@@ -405,10 +408,12 @@ def verify_second_factor(
         )
     except WrongCode:
         attempt.failed(subject=user.username, context=context, details={"purpose": purpose})
+        observability.count("SecondFactorRefused")
         raise
     except Exception:
         attempt.not_evaluated()  # KMS or DynamoDB failed: the code was never judged.
         raise
+    observability.count("SecondFactorAccepted")
     event = audit.new_event(
         "mfa.success",
         "success",

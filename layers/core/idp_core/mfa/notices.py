@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from idp_core import audit
+from idp_core import audit, aws, observability
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock, readable_utc
 from idp_core.config import MessagingConfig
@@ -79,6 +79,14 @@ def notify(
     try:
         send_text_email(ses, messaging.email_sender, recipients, subject, text)
     except (BotoCoreError, ClientError) as exc:
+        observability.count("DeliveryFailed")
+        observability.logger.error(
+            "the notice %r to %s was not sent: %s",
+            subject,
+            details["to"],
+            aws.failure_reason(exc, hide=recipients),
+            extra={"failed": "ses SendEmail", "user": user.username},
+        )
         audit.record(
             "notice.sent",
             "failure",

@@ -9,7 +9,6 @@ per-app authentication policy.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from time import monotonic as time_monotonic
@@ -18,7 +17,7 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
-from idp_core import audit
+from idp_core import audit, observability
 from idp_core.adaptive.policies import NO_POLICY, get_policy
 from idp_core.apps import get_app
 from idp_core.audit import AuditContext
@@ -35,7 +34,7 @@ SETTINGS_CACHE_SECONDS = 30.0
 DEFAULT_COUNTRIES = ("US", "CA", "GB", "DE", "FR", "NL", "IE", "AU", "IN")
 MAX_COUNTRIES = 250
 
-_LOG = logging.getLogger(__name__)
+_LOG = observability.logger
 
 # (lowest, highest) accepted value of each SMS limit: high enough for a large company,
 # low enough that a typo cannot switch the pumping protection off (S9).

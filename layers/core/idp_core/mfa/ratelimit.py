@@ -20,13 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.mfa import SendRefused
-from idp_core.models import RateCounter
+from idp_core.models import RateCounter, connection
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -134,7 +133,7 @@ def consume_all(
     if not refusals:
         return
     try:
-        with TransactWrite(connection=Connection()) as transaction:
+        with TransactWrite(connection=connection()) as transaction:
             for guard in guards:
                 transaction.update(guard.item, list(guard.actions), condition=guard.condition)
             for limit in limits:

@@ -24,11 +24,11 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
-from idp_core import audit
+from idp_core import audit, sealing
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
-from idp_core.mfa import WrongCode, factors, secrets_box, totp
+from idp_core.mfa import WrongCode, factors, totp
 from idp_core.models import Factor, OathToken, User, condition_failed
 from idp_core.names import canonical_username
 
@@ -155,8 +155,12 @@ def import_csv(
         token = OathToken(
             row.serial,
             kind=row.kind,
-            secret=secrets_box.encrypt_secret(
-                kms, key_id, row.secret, username=TOKEN_STORE_USER, factor_id=row.serial
+            # Sealed by KMS itself: the CLI that imports may not unwrap the factor data key.
+            secret=sealing.seal(
+                kms,
+                key_id,
+                row.secret,
+                sealing.factor_context(username=TOKEN_STORE_USER, factor_id=row.serial),
             ),
             digits=row.digits,
             period=row.period,
@@ -226,7 +230,9 @@ def assign(
         raise Conflict(f"Token {serial} is already assigned to {token.assigned_to}.")
     clean = factors.clean_label(label if label is not None else f"Hardware token {serial}")
     factors.ensure_room_for_another(username)
-    secret = secrets_box.decrypt_secret(kms, token.secret, username=TOKEN_STORE_USER, factor_id=token.serial)
+    secret = sealing.unseal(
+        kms, token.secret, sealing.factor_context(username=TOKEN_STORE_USER, factor_id=token.serial)
+    )
     factor_id = factors.new_factor_id()
     is_hotp = token.kind == "hotp"
     factor = Factor(
@@ -238,7 +244,11 @@ def assign(
         is_default=not factors.has_active_factor(username),
         created_at=clock.now(),
         confirmed_at=clock.now(),
-        secret=secrets_box.encrypt_secret(kms, key_id, secret, username=username, factor_id=factor_id),
+        # The KMS form: the assigning CLI may not unwrap the factor data key; the first use
+        # rewrites it in the envelope form (totp.read_secret).
+        secret=sealing.seal(
+            kms, key_id, secret, sealing.factor_context(username=username, factor_id=factor_id)
+        ),
         digits=int(token.digits),
         period=None if is_hotp else int(token.period),
         counter=int(token.counter or 0) if is_hotp else None,
@@ -282,11 +292,16 @@ def verify(
     expected_status = "pending" if confirming else "active"
     if factor.kind != "token" or factor.status != expected_status:
         raise WrongCode()
-    secret = secrets_box.decrypt_secret(
-        kms, factor.secret, username=factor.username, factor_id=factor.factor_id
-    )
+    secret, rewrapped_secret = totp.read_secret(factor, kms)
     if factor.period is not None:
-        totp.accept_time_code(factor, secret, code, expected_status=expected_status, clock=clock)
+        totp.accept_time_code(
+            factor,
+            secret,
+            code,
+            expected_status=expected_status,
+            clock=clock,
+            rewrapped_secret=rewrapped_secret,
+        )
         return
     digits = int(factor.digits or totp.DIGITS)
     cleaned = totp.clean_code(code, digits)
@@ -299,7 +314,11 @@ def verify(
         raise WrongCode()
     try:
         factor.update(
-            actions=[Factor.counter.set(matched + 1), Factor.last_used_at.set(clock.now())],
+            actions=[
+                Factor.counter.set(matched + 1),
+                Factor.last_used_at.set(clock.now()),
+                *([Factor.secret.set(rewrapped_secret)] if rewrapped_secret else []),
+            ],
             condition=(Factor.counter == expected) & (Factor.status == expected_status),
         )
     except UpdateError as exc:

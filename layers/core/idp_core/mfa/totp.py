@@ -23,11 +23,11 @@ import pyotp
 import segno
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
-from idp_core import audit
+from idp_core import audit, sealing
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest
-from idp_core.mfa import WrongCode, factors, secrets_box
+from idp_core.mfa import WrongCode, factors
 from idp_core.models import Factor, condition_failed
 
 SECRET_BYTES = 20  # 160 bits (S6, RFC 4226 section 4)
@@ -178,7 +178,7 @@ def start_enrolment(
         status="pending",
         is_default=False,
         created_at=clock.now(),
-        secret=secrets_box.encrypt_secret(kms, key_id, secret, username=username, factor_id=factor_id),
+        secret=sealing.encrypt_factor_secret(kms, key_id, secret, username=username, factor_id=factor_id),
         digits=DIGITS,
         period=PERIOD_SECONDS,
     )
@@ -215,7 +215,7 @@ def enrolment_view(factor: Factor, *, kms: Any, issuer: str, account: str) -> tu
     """
     if factor.kind != "totp" or factor.status != "pending":
         raise BadRequest("This authenticator app is already set up; its secret is not shown again.")
-    secret = secrets_box.decrypt_secret(
+    secret = sealing.decrypt_factor_secret(
         kms, factor.secret, username=factor.username, factor_id=factor.factor_id
     )
     b32 = secret_base32(secret)
@@ -226,12 +226,21 @@ def enrolment_view(factor: Factor, *, kms: Any, issuer: str, account: str) -> tu
 # ---------------------------------------------------------------- verification
 
 
-def accept_time_code(factor: Factor, secret: bytes, code: str, *, expected_status: str, clock: Clock) -> int:
+def accept_time_code(
+    factor: Factor,
+    secret: bytes,
+    code: str,
+    *,
+    expected_status: str,
+    clock: Clock,
+    rewrapped_secret: str | None = None,
+) -> int:
     """Accept a TOTP ``code`` for ``factor`` once, or raise WrongCode; returns the accepted step.
 
     Shared by authenticator apps and TOTP hardware tokens. The conditional write is the
     only guard that counts: two parallel requests with one code both find the step, and
-    exactly one of them can move ``last_used_step`` forward to it.
+    exactly one of them can move ``last_used_step`` forward to it. A ``rewrapped_secret``
+    (``sealing.rewrapped``) replaces the stored one in the same write.
     """
     digits = int(factor.digits or DIGITS)
     period = int(factor.period or PERIOD_SECONDS)
@@ -244,7 +253,11 @@ def accept_time_code(factor: Factor, secret: bytes, code: str, *, expected_statu
         raise WrongCode()
     try:
         factor.update(
-            actions=[Factor.last_used_step.set(step), Factor.last_used_at.set(now)],
+            actions=[
+                Factor.last_used_step.set(step),
+                Factor.last_used_at.set(now),
+                *([Factor.secret.set(rewrapped_secret)] if rewrapped_secret else []),
+            ],
             condition=(Factor.last_used_step.does_not_exist() | (Factor.last_used_step < step))
             & (Factor.status == expected_status)
             & (Factor.kind == factor.kind),
@@ -268,10 +281,21 @@ def verify(
     expected_status = "pending" if confirming else "active"
     if factor.kind != "totp" or factor.status != expected_status:
         raise WrongCode()
-    secret = secrets_box.decrypt_secret(
+    secret, rewrapped_secret = read_secret(factor, kms)
+    accept_time_code(
+        factor, secret, code, expected_status=expected_status, clock=clock, rewrapped_secret=rewrapped_secret
+    )
+
+
+def read_secret(factor: Factor, kms: Any) -> tuple[bytes, str | None]:
+    """The factor's seed, and its envelope form when it is still stored in the KMS form (which
+    costs a KMS request at every use): the caller writes it with the use (S6)."""
+    secret = sealing.decrypt_factor_secret(
         kms, factor.secret, username=factor.username, factor_id=factor.factor_id
     )
-    accept_time_code(factor, secret, code, expected_status=expected_status, clock=clock)
+    return secret, sealing.rewrapped(
+        kms, str(factor.secret), secret, username=factor.username, factor_id=factor.factor_id
+    )
 
 
 def confirm_enrolment(

@@ -4,11 +4,12 @@ its routers, the settings it was configured with, and the entry point."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
+from idp_core import observability
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
 from idp_core.models import bind_tables
@@ -17,12 +18,20 @@ from idp_core.web.errors import error_response, not_found_response
 from idp_core.web.request import WebRequest
 from idp_core.web.responses import finalize
 
+# What an invocation does with its event and context: the route table, or the scheduled tick.
+Work = Callable[[dict[str, Any], Any], dict[str, Any]]
+
 
 class PageFunction:
-    """A function's route table; ``handle`` is its Lambda entry point."""
+    """A function's route table; ``handle`` is its Lambda entry point. ``name`` is the
+    function's short name (sso, otp, adaptive, provisioning): its service in logs and
+    metrics when POWERTOOLS_SERVICE_NAME does not say otherwise."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.app = APIGatewayRestResolver()
+        # Made at the cold start, as the Tracer must patch botocore before any client exists.
+        self._entry = observability.traced(self._invoke, function_name=name)
         self._settings: Settings | None = None
         self._clock: Clock = SYSTEM_CLOCK
 
@@ -54,7 +63,17 @@ class PageFunction:
         for name in module_names:
             self.app.include_router(importlib.import_module(f"{package}.{name}" if package else name).router)
 
-    def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def handle(self, event: dict[str, Any], context: Any, work: Work | None = None) -> dict[str, Any]:
+        """The Lambda entry point: an API Gateway request through the route table, or with
+        ``work`` another kind of event (the provisioning function's scheduled tick). Either
+        way the invocation's logs carry its ids and its metrics are flushed at the end."""
+        return cast(dict[str, Any], self._entry(event, context, work=work or self._serve))
+
+    def _invoke(self, event: dict[str, Any], context: Any, *, work: Work) -> dict[str, Any]:
+        with observability.invocation(event, context, function_name=self.name):
+            return work(event, context)
+
+    def _serve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         # HEAD is GET without the body (RFC 9110 9.3.2); the resolver routes GET only, and a
         # GET changes nothing (S16), so answering it costs no more than the GET would.
         head = event.get("httpMethod") == "HEAD"
@@ -66,4 +85,7 @@ class PageFunction:
         response = finalize(result, req)
         if head:
             response.update(body="", isBase64Encoded=False)
+        observability.logger.debug(
+            "answered", extra={"method": req.method, "path": req.path, "status": response.get("statusCode")}
+        )
         return response

@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 from idp_core.web.request import WebRequest
+from idp_core.web.urls import ascii_url
 
 HTML = "text/html; charset=utf-8"
 HSTS = "max-age=63072000; includeSubDomains"
@@ -46,8 +47,9 @@ def redirect(
     query: Mapping[str, str | None] | None = None,
     cookies: Iterable[str] = (),
 ) -> Response[str]:
-    """303 See Other to a page of this site (``path`` starts with '/'), so a POST becomes a GET."""
-    headers: dict[str, str | list[str]] = {"Location": req.link(path, **(query or {}))}
+    """303 See Other to a page of this site (``path`` starts with '/'), so a POST becomes a GET.
+    The path may come from the user (``next``), so the Location is percent-encoded to ASCII."""
+    headers: dict[str, str | list[str]] = {"Location": ascii_url(req.link(path, **(query or {})))}
     cookie_list = list(cookies)
     if cookie_list:
         headers["Set-Cookie"] = cookie_list

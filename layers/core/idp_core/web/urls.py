@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from idp_core.errors import BadRequest
 
 MAX_NEXT_CHARS = 512
+# The characters a URL may carry as they are (RFC 3986 reserved and unreserved ones) and '%',
+# so escapes already present stay as they are; the same set as requests' requote_uri.
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
 
 
 def safe_next_path(raw: str | None) -> str | None:
@@ -26,3 +31,10 @@ def safe_next_path(raw: str | None) -> str | None:
     ):
         raise BadRequest("The page to continue to after signing in must be a page of this site.")
     return raw
+
+
+def ascii_url(url: str) -> str:
+    """``url`` with every other character percent-encoded (non-ASCII ones as their UTF-8
+    bytes): what a Location header may carry. An HTTP header is ASCII, and a control
+    character such as CR or LF in it would end the header (response splitting)."""
+    return quote(url, safe=_URL_SAFE)
