@@ -201,7 +201,9 @@ def verify_second_factor() -> Response[str]:
     # The chosen factor is read by its key; the page's choices (the app, the user's factors)
     # only to show the page again after a refusal. A factor counts only if its method is one
     # the target accepts (S28); every launch checks the app's methods again.
-    signed_in, target, form, factor, app_item, device = pages.read_challenge_answer(req)
+    answer = pages.read_challenge_answer(req)
+    signed_in, target, form, factor = answer.signed_in, answer.target, answer.form, answer.factor
+    app_item, device = answer.app, answer.device
     try:
         verified = pages.verify_code(
             req,
@@ -210,6 +212,7 @@ def verify_second_factor() -> Response[str]:
             form["code"],
             pages.SIGN_IN_CHALLENGE.purpose,
             pages.challenge_methods(signed_in, app_item if target.app else None),
+            answer.reservation,
         )
     except IdpError:
         req.error_page = pages.challenge_error_page(signed_in, target, form["factor"])

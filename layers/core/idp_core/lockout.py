@@ -198,6 +198,25 @@ class Attempt:
                 raise  # Otherwise the record is gone (a deleted user): nothing to give back.
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """What a reservation gave, for a caller that made it alongside other requests and acts on
+    it later: the record and the attempt, nothing (no such record), or the refusal."""
+
+    found: tuple[Lockable, Attempt] | None = None
+    refused: AccountLocked | None = None
+
+
+def try_reserve(
+    model: type[R], key: tuple[str, ...], factor: str, *, policy: LockoutPolicy, clock: Clock = SYSTEM_CLOCK
+) -> Reservation:
+    """``reserve``, keeping a refusal instead of raising it."""
+    try:
+        return Reservation(reserve(model, key, factor, policy=policy, clock=clock))
+    except AccountLocked as exc:
+        return Reservation(refused=exc)
+
+
 def reserve(
     model: type[R],
     key: tuple[str, ...],

@@ -228,6 +228,22 @@ def find_session(token: str | None, *, policy: SessionPolicy, clock: Clock = SYS
         session = Session.get(hash_token(token), consistent_read=True)
     except Session.DoesNotExist:
         return None
+    return live(session, policy=policy, clock=clock)
+
+
+def session_key(token: str | None) -> str | None:
+    """The key of the session behind a cookie value, for a caller that reads it with other items
+    (then ``live`` checks it); None for a value that cannot be one."""
+    if not token or len(token) > _MAX_TOKEN_CHARS:
+        return None
+    return hash_token(token)
+
+
+def live(session: Session | None, *, policy: SessionPolicy, clock: Clock = SYSTEM_CLOCK) -> Session | None:
+    """``session`` if it has not expired (idle or absolute), its last-seen time moved at most once
+    a minute; None otherwise."""
+    if session is None:
+        return None
     now = clock.now()
     created = float(session.created_at)
     last_seen = float(session.last_seen_at)

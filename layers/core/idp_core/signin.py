@@ -100,7 +100,7 @@ def verify_password_factor(
     chosen: str | None = None,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
-    reserved: Reserved | None = None,
+    reserved: lockout.Reservation | None = None,
 ) -> PasswordChecked:
     """First factor: raise ``SignInFailed`` unless the password signs someone in.
 
@@ -134,21 +134,9 @@ def verify_password_factor(
     return check.unknown()
 
 
-@dataclass(frozen=True)
-class Reserved:
-    """What reserving an attempt on the user a typed name names gave: the user and the
-    attempt, nothing (no such user), or the refusal (locked, disabled)."""
-
-    found: tuple[User, lockout.Attempt] | None = None
-    refused: lockout.AccountLocked | None = None
-
-
-def reserve_for(key: str, settings: Settings, clock: Clock) -> Reserved:
+def reserve_for(key: str, settings: Settings, clock: Clock) -> lockout.Reservation:
     """Reserve a password attempt on the user ``key`` (S29), keeping a refusal for later."""
-    try:
-        return Reserved(lockout.reserve(User, (key,), PASSWORD_FACTOR, policy=settings.lockout, clock=clock))
-    except lockout.AccountLocked as exc:
-        return Reserved(refused=exc)
+    return lockout.try_reserve(User, (key,), PASSWORD_FACTOR, policy=settings.lockout, clock=clock)
 
 
 def _key_or_none(typed: str) -> str | None:
@@ -177,12 +165,12 @@ class _PasswordCheck:
     def reserve_user(self, key: str) -> tuple[User, lockout.Attempt] | None:
         return self.taken(reserve_for(key, self.settings, self.clock), key)
 
-    def taken(self, reserved: Reserved, key: str) -> tuple[User, lockout.Attempt] | None:
+    def taken(self, reserved: lockout.Reservation, key: str) -> tuple[User, lockout.Attempt] | None:
         """The reserved user; a refused reservation ends the sign-in like a wrong password."""
         if reserved.refused is not None:
             record = reserved.refused.record
             self.refuse_unchecked(key, "disabled" if record is not None and record.disabled else "locked")
-        return reserved.found
+        return reserved.found  # type: ignore[return-value]  # reserved on the User model
 
     def known_user(self, user: User, attempt: lockout.Attempt) -> PasswordChecked:
         from idp_core.directories.signin import LOCAL_CHOICE, directory_of
@@ -438,7 +426,7 @@ def password_sign_in(
     # names make the same three requests (S5).
     (app, device), reserved, active = together(
         lambda: identify(key, app_name, device_token),
-        lambda: reserve_for(key, settings, clock) if key else Reserved(),
+        lambda: reserve_for(key, settings, clock) if key else lockout.Reservation(),
         lambda: factors.list_factors(key, active_only=True) if key else [],
     )
     browser = Browser(

@@ -32,7 +32,7 @@ from idp_core import audit, lockout, observability, sessions
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import LockoutPolicy
-from idp_core.errors import AuthenticationRequired, BadRequest, Forbidden
+from idp_core.errors import AuthenticationRequired, BadRequest, Forbidden, IdpError
 from idp_core.mfa import METHOD_LABELS, METHOD_TIERS, TIER_LABELS, WrongCode, codes
 from idp_core.models import App, AuditEvent, Factor, Session, Transaction, User, condition_failed
 
@@ -363,6 +363,7 @@ def verify_second_factor(
     kms: Any = None,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    reservation: lockout.Reservation | None = None,
 ) -> Verified:
     """Accept ``code`` for ``factor`` or raise (``WrongCode``, ``AccountLocked``, ``BadRequest``).
 
@@ -372,14 +373,22 @@ def verify_second_factor(
     pending factor instead. The attempt is reserved before the code is looked at, so a
     locked account is refused even with a right code, however many codes race (S1, S29). A
     wrong code counts in the user's counter for the factor's kind; a right one gives back only
-    that kind's failures (S2), when the caller writes the returned ``Verified``.
+    that kind's failures (S2), when the caller writes the returned ``Verified``. A caller that
+    reserved the attempt already (with its other reads) passes the ``reservation``.
     """
-    if factor.username != user.username:
-        raise WrongCode()
-    cleaned = check_code_shape(factor, code)
     try:
-        reserved = lockout.reserve(User, (user.username,), factor.kind, policy=lockout_policy, clock=clock)
-    except lockout.AccountLocked:
+        if factor.username != user.username:
+            raise WrongCode()
+        cleaned = check_code_shape(factor, code)
+    except IdpError:
+        if reservation is not None and reservation.found is not None:
+            reservation.found[1].not_evaluated()  # Refused before the code was looked at.
+        raise
+    if reservation is None:
+        reservation = lockout.try_reserve(
+            User, (user.username,), factor.kind, policy=lockout_policy, clock=clock
+        )
+    if reservation.refused is not None:
         audit.record(
             "mfa.failure",
             "failure",
@@ -389,13 +398,15 @@ def verify_second_factor(
             clock=clock,
         )
         observability.count("SecondFactorRefused")
-        raise
-    if reserved is None:
+        raise reservation.refused
+    if reservation.found is None:
         raise WrongCode()  # The user was deleted meanwhile.
-    attempt = reserved[1]
+    attempt = reservation.found[1]
     expected_status = "pending" if purpose == "enrol" else "active"
     try:
-        if factor.status != expected_status or factor.kind not in methods:
+        # A factor of a method the target does not accept, or not of the method the attempt was
+        # reserved for (the challenge page names it), is refused like a wrong code (S28).
+        if factor.status != expected_status or factor.kind not in methods or factor.kind != attempt.factor:
             raise WrongCode()
         _dispatch(
             factor,

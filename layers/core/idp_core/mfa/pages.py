@@ -17,9 +17,12 @@ from typing import Any
 from idp_core import aws, sessions, web
 from idp_core.errors import BadRequest
 from idp_core.mfa import flow
+from idp_core.models import FACTORS
+from idp_core.names import MAX_USERNAME_CHARS
 from idp_core.web.target import TARGET_FIELDS, Target
 
 MAX_FACTOR_ID_CHARS = 64
+MAX_APP_NAME_CHARS = 63
 
 CHALLENGE_TEMPLATE = "mfa/challenge.html"
 CODE_FIELD = {"code": web.Field("Verification code", flow.MAX_CODE_CHARS)}
@@ -51,7 +54,13 @@ def send_code(
 
 
 def verify_code(
-    req: web.WebRequest, signed_in: web.SignedIn, factor: Any, code: str, purpose: str, methods: Any
+    req: web.WebRequest,
+    signed_in: web.SignedIn,
+    factor: Any,
+    code: str,
+    purpose: str,
+    methods: Any,
+    reservation: Any = None,
 ) -> flow.Verified:
     """``flow.verify_second_factor`` for the signed-in user, accepting only ``methods`` (S28);
     returns what the caller writes with its own changes."""
@@ -67,6 +76,7 @@ def verify_code(
         kms=aws.client("kms"),
         context=req.audit_context(signed_in.user.username),
         clock=req.clock,
+        reservation=reservation,
     )
 
 
@@ -181,6 +191,7 @@ def challenge_context(
         "sent": sent,
         "methods_text": methods_text,
         "trust_days": trust_days,
+        "challenge_user": signed_in.user.username,
     }
 
 
@@ -236,41 +247,130 @@ def read_challenge_form(
     return signed_in, Target.read(form), form
 
 
-def read_challenge_answer(
-    req: web.WebRequest,
-) -> tuple[web.SignedIn, Target, dict[str, str], Any, Any, Any]:
-    """A code posted to the challenge: the session, the target, the form, the chosen factor,
-    the target's app and the user's device behind the device cookie. The user, the factor,
-    the app and the device are read in one request, once the session is known and the form
-    has passed its CSRF check (S16); an unknown or unconfirmed factor is ``BadRequest``
-    before anything is written (S11)."""
+# The challenge page also posts whose session it is and the method of the chosen factor, so
+# that its answer reads the session, the factor, the app and the device in one request while
+# the attempt is reserved (which reads the user): one round trip (issue 13). Both are only
+# hints: the session must be that user's, and a factor of another method is a wrong code.
+USER_FIELD = "user"
+METHOD_FIELD = "method"
+ANSWER_FIELDS = {
+    **CODE_FIELD,
+    **FACTOR_FIELD,
+    **TARGET_FIELDS,
+    **TRUST_FIELD,
+    USER_FIELD: web.Field("User", MAX_USERNAME_CHARS, required=False),
+    METHOD_FIELD: web.Field("Method", 16, required=False),
+}
+
+
+@dataclass(frozen=True)
+class ChallengeAnswer:
+    """A code posted to the challenge, with what was read for it: the session, where to
+    continue, the form, the chosen factor, the target's app, the device behind the device
+    cookie, and the attempt reserved on the user (None: ``verify_code`` reserves it)."""
+
+    signed_in: web.SignedIn
+    target: Target
+    form: dict[str, str]
+    factor: Any
+    app: Any
+    device: Any
+    reservation: Any = None
+
+
+def read_challenge_answer(req: web.WebRequest) -> ChallengeAnswer:
+    """A code posted to the challenge. The form passes its CSRF check (S16) before anything is
+    written, and an unknown or unconfirmed factor is ``BadRequest`` (S11) with the reserved
+    attempt given back."""
+    values = web.posted_values(req)
+    hint, method = values.get(USER_FIELD, ""), values.get(METHOD_FIELD, "")
+    key = sessions.session_key(web.session_token(req))
+    if key and 0 < len(hint) <= MAX_USERNAME_CHARS and method in FACTORS:
+        return _answer_in_one_round_trip(req, values, key, hint, method)
+    return _answer_in_two_round_trips(req)
+
+
+def _wanted(req: web.WebRequest, username: str, factor_id: str, app_name: str | None) -> list[Any]:
     from idp_core.adaptive import devices
-    from idp_core.mfa import factors
     from idp_core.models import App, Device, Factor
 
+    wanted: list[Any] = [(Factor, (username, factor_id[:MAX_FACTOR_ID_CHARS]), True)]
+    if app_name:
+        wanted.append((App, (app_name[:MAX_APP_NAME_CHARS],), False))
+        device_key = devices.item_key(username, web.device_token(req))
+        if device_key:
+            wanted.append((Device, device_key, False))
+    return wanted
+
+
+def _answer_in_one_round_trip(
+    req: web.WebRequest, values: dict[str, str], key: str, username: str, method: str
+) -> ChallengeAnswer:
+    from idp_core import lockout
+    from idp_core.concurrency import together
+    from idp_core.models import Session, User, get_items
+
+    app_name = values.get("app") or None
+    (session, *items), reservation = together(
+        lambda: get_items(
+            (Session, (key,), True), *_wanted(req, username, values.get("factor", ""), app_name)
+        ),
+        lambda: lockout.try_reserve(User, (username,), method, policy=req.settings.lockout, clock=req.clock),
+    )
+    try:
+        session = sessions.live(session, policy=req.settings.sessions, clock=req.clock)
+        if session is None or session.username != username:
+            raise web.LoginRequired({})
+        form = web.read_form(req, session, ANSWER_FIELDS)
+        if flow.OWES_ENROLMENT in sessions.pending_factors(session):  # S14
+            raise web.RedirectRequired("Set up a second factor first.", "/me/mfa", {})
+        user = _reserved_user(req, reservation)
+        factor, app, device = [*items, None, None][:3]
+        _ensure_usable(factor)
+    except Exception:
+        if reservation.found is not None:
+            reservation.found[1].not_evaluated()  # Nothing was judged.
+        raise
+    signed_in = web.SignedIn(token=str(web.session_token(req)), session=session, user=user)
+    return ChallengeAnswer(signed_in, Target.read(form), form, factor, app, device, reservation)
+
+
+def _reserved_user(req: web.WebRequest, reservation: Any) -> Any:
+    """The user the reservation read; a disabled or deleted user's session ends here, as
+    ``web.session_in_progress`` ends it. A locked user's refusal is ``verify_code``'s to tell."""
+    refused = reservation.refused
+    record = refused.record if refused is not None else reservation.found[0] if reservation.found else None
+    if record is None or record.disabled:
+        sessions.end_session(str(web.session_token(req)))
+        raise web.LoginRequired({})
+    return record
+
+
+def _ensure_usable(factor: Any) -> None:
+    from idp_core.mfa import factors
+
+    if factor is None or not factors.is_usable(factor):
+        raise BadRequest(_NOT_A_CHOICE)
+
+
+def _answer_in_two_round_trips(req: web.WebRequest) -> ChallengeAnswer:
+    """The session first, then the user, the factor, the app and the device in one request (a
+    page posted without the hints)."""
     posted: dict[str, Any] = {}
 
     def factor_app_and_device(session: Any) -> list[tuple[Any, tuple[str, ...], bool]]:
         if flow.OWES_ENROLMENT in sessions.pending_factors(session):  # S14 before anything else
             raise web.RedirectRequired("Set up a second factor first.", "/me/mfa", {})
-        form = web.read_form(req, session, {**CODE_FIELD, **FACTOR_FIELD, **TARGET_FIELDS, **TRUST_FIELD})
+        form = web.read_form(req, session, ANSWER_FIELDS)
         posted.update(form=form, target=Target.read(form))
-        wanted: list[tuple[Any, tuple[str, ...], bool]] = [(Factor, (session.username, form["factor"]), True)]
-        app_name = posted["target"].app
-        device_key = devices.item_key(session.username, web.device_token(req)) if app_name else None
-        if app_name:
-            wanted.append((App, (app_name,), False))
-        if device_key:
-            wanted.append((Device, device_key, False))
-        return wanted
+        return _wanted(req, session.username, form["factor"], posted["target"].app)
 
     if web.session_in_progress(req, also=factor_app_and_device) is None:
         raise web.LoginRequired({})
     signed_in = challenge_session(req, Target())
     factor, app, device = [*signed_in.items, None, None][:3]
-    if factor is None or not factors.is_usable(factor):
-        raise BadRequest(_NOT_A_CHOICE)
-    return signed_in, posted["target"], posted["form"], factor, app, device
+    _ensure_usable(factor)
+    return ChallengeAnswer(signed_in, posted["target"], posted["form"], factor, app, device)
 
 
 def pick_factor(choices: list[Any], factor_id: str | None) -> Any | None:

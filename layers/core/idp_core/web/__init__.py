@@ -33,6 +33,7 @@ from idp_core.web.forms import (
     Field,
     UnsupportedMediaType,
     login_csrf_token,
+    posted_values,
     read_form,
     read_login_form,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "html_response",
     "login_csrf_token",
     "not_found_response",
+    "posted_values",
     "read_form",
     "read_login_form",
     "redirect",

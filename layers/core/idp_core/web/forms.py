@@ -93,6 +93,12 @@ def _declared(values: Mapping[str, str], fields: Mapping[str, Field]) -> dict[st
     return form
 
 
+def posted_values(req: WebRequest) -> dict[str, str]:
+    """The raw fields of a form post, checked for size, type and syntax only: for a route that
+    needs a few of them to read the session in the same request, and then ``read_form``s it."""
+    return _parse(req)
+
+
 def read_form(req: WebRequest, session: Session, fields: Mapping[str, Field]) -> dict[str, str]:
     """The declared fields of a form posted by a signed-in user; unknown fields are ignored.
 
