@@ -56,6 +56,7 @@ def run() -> dict:
             display_name="Bench LDAP",
             kind="openldap",
             urls=(server.url,),
+            allow_cleartext=True,  # the benchmark's slapd speaks plain LDAP on 127.0.0.1
             bind_dn=f"uid=svc,{tree.dn}",
             bases=(tree.people,),
             auto_register=True,

@@ -106,8 +106,17 @@ def _form_context(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         "attribute_labels": console.ATTRIBUTE_LABELS,
         "default_attributes": console.default_attributes(),
         "switches": [
-            (switch, console.SWITCH_LABELS[switch], console.SWITCH_HELP[switch]) for switch in SWITCHES
+            (switch, console.SWITCH_LABELS[switch], console.SWITCH_HELP[switch])
+            for switch in console.OPTION_SWITCHES
         ],
+        "cleartext_switch": (
+            console.CLEARTEXT_SWITCH,
+            console.SWITCH_LABELS[console.CLEARTEXT_SWITCH],
+            console.SWITCH_HELP[console.CLEARTEXT_SWITCH],
+        ),
+        "connection": None,
+        "unencrypted": False,
+        "allowed_cleartext": False,
         "last_run": None,
         "pending": None,
         "running_since": None,
@@ -121,6 +130,9 @@ def _form_context(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
 def _directory_context(row: console.DirectoryRow, values: dict[str, Any] | None = None) -> dict[str, Any]:
     context = _form_context(values or console.form_values(row.settings), creating=False)
     context.update(
+        connection=row.settings.connection_security,
+        unencrypted=not row.settings.encrypted,
+        allowed_cleartext=row.settings.allow_cleartext,
         last_run=row.last_run,
         pending=row.pending,
         running_since=row.running_since,

@@ -22,6 +22,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from idp_core import accounts, apps, audit, lockout, web
+from idp_core.adaptive.enforce import Mailer
 from idp_core.audit import AuditContext
 from idp_core.errors import BadRequest, NotFound
 from idp_core.models import Group
@@ -280,7 +281,13 @@ def enable_user(username: str) -> Response[str]:
 @router.post("/admin/users/<username>/password")
 def reset_password(username: str) -> Response[str]:
     req, signed_in, name, form = _user_action(username, PASSWORD_FIELDS)
-    accounts.reset_password(name, form["password"], context=_actor(req, signed_in), clock=req.clock)
+    accounts.reset_password(
+        name,
+        form["password"],
+        context=_actor(req, signed_in),
+        clock=req.clock,
+        mailer=Mailer.for_settings(req.settings),
+    )
     return _done(req, _user_path(name), "password-reset")
 
 

@@ -23,7 +23,12 @@ from infra.constructs.keys import encryption_context_condition
 from infra.constructs.layer import ARCHITECTURE, RUNTIME
 from infra.constructs.metrics import NAMESPACE as METRICS_NAMESPACE
 from infra.constructs.network import ImportedNetwork
-from infra.constructs.tables import SESSIONS_BY_USER_INDEX, USERS_BY_SOURCE_INDEX, Tables
+from infra.constructs.tables import (
+    SESSIONS_BY_USER_INDEX,
+    TRANSACTIONS_BY_USER_INDEX,
+    USERS_BY_SOURCE_INDEX,
+    Tables,
+)
 from infra.layer_build import build_function, find_bytecode_compiler
 
 # The encryption context a factor secret sealed by KMS itself carries (idp_core.sealing): the
@@ -80,8 +85,8 @@ class IdpFunction(Construct):
     """One Lambda function of the IdP with its own log group and its own role.
 
     The role carries no managed policy: log writing is granted on the function's own log
-    group and item access on the named tables (and the sessions index when the sessions
-    table is named) by ARN. Callers add their service grants with ``allow``.
+    group and item access on the named tables (and their indexes: sessions and transactions
+    by user, users by source) by ARN. Callers add their service grants with ``allow``.
 
     With ``snap_start``, Lambda SnapStart: each deployment publishes a version, Lambda runs its
     cold start once and keeps a snapshot of the initialised environment, and new execution
@@ -274,6 +279,9 @@ class IdpFunction(Construct):
                     arns.append(Fn.join("", [table.table_arn, f"/index/{SESSIONS_BY_USER_INDEX}"]))
                 if concern == "users":
                     arns.append(Fn.join("", [table.table_arn, f"/index/{USERS_BY_SOURCE_INDEX}"]))
+                if concern == "transactions":
+                    # Keys only of items the role reads in full anyway.
+                    arns.append(Fn.join("", [table.table_arn, f"/index/{TRANSACTIONS_BY_USER_INDEX}"]))
                 by_access[table_access[concern]].extend(arns)
         if by_access[Access.READ_WRITE]:
             self.allow(

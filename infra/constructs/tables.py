@@ -10,6 +10,7 @@ from idp_core.config import Tables as ConfigTables
 
 SESSIONS_BY_USER_INDEX = "by_user"
 USERS_BY_SOURCE_INDEX = "by_source"
+TRANSACTIONS_BY_USER_INDEX = "by_user"
 # What a directory import compares (idp_core.models.UsersBySource); the counters a sign-in
 # moves stay out, so those updates do not write the index as well.
 USERS_BY_SOURCE_ATTRIBUTES = [
@@ -64,6 +65,14 @@ class Tables(Construct):
         self.factors = self._table("Factors", "username", sort_key="factor_id")
         self.tokens = self._table("Tokens", "serial")
         self.transactions = self._table("Transactions", "id_hash", ttl=True)
+        # Deleting a user deletes their pending codes: their keys derive from session hashes,
+        # so only this index finds them without scanning the table. Keys only, so the
+        # updates a code causes never write it (idp_core.models.TransactionsByUser).
+        self.transactions.add_global_secondary_index(
+            index_name=TRANSACTIONS_BY_USER_INDEX,
+            partition_key=dynamodb.Attribute(name="username", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+        )
         self.rate_limits = self._table("RateLimits", "key", ttl=True)
         # A device stays until its user or an admin removes it (it counts against the
         # adaptive policy's device limit), so it has no TTL.

@@ -55,6 +55,7 @@ DIRECTORY_SWITCHES = (
     "send_configured_attributes",
     "auto_register",
     "welcome_emails",
+    "allow_cleartext",
 )
 DIRECTORY_SWITCH_HELP = {
     "activate": "sign users in by binding to the directory with their password",
@@ -66,6 +67,7 @@ DIRECTORY_SWITCH_HELP = {
     "send_configured_attributes": "put only the mapped attributes into assertions",
     "auto_register": "create users found by imports",
     "welcome_emails": "e-mail users created from the directory",
+    "allow_cleartext": "allow ldap:// without StartTLS: passwords cross the network unencrypted",
 }
 
 
@@ -131,6 +133,7 @@ def _user_dict(user: Any) -> dict[str, object]:
         "email": user.email,
         "admin": bool(user.is_admin),
         "disabled": bool(user.disabled),
+        "deleting_since": _time(user.deleting_since),
         "groups": user.group_names(),
         "source": user.source,
         "has_password": user.password_hash is not None,
@@ -185,6 +188,7 @@ def _directory_dict(settings: Any, item: Any) -> dict[str, object]:
         "type": settings.kind,
         "urls": list(settings.urls),
         "start_tls": settings.start_tls,
+        "connection": settings.connection_security,
         "ca_certificate": settings.ca_cert_pem is not None,
         "verify_certificates": settings.verify_certificates,
         "bind_dn": settings.bind_dn,
@@ -442,9 +446,14 @@ class Cli:
     def user_delete(self) -> None:
         from idp_core import accounts
 
-        user = accounts.get_user(self.args.username)
-        accounts.delete_user(self.args.username, context=self.context)
-        self.out.write(f"Deleted user {user.display_username}.\n")
+        deletion = accounts.delete_user(self.args.username, context=self.context)
+        if deletion.user_existed:
+            self.out.write(f"Deleted user {deletion.display_username} ({deletion.summary()}).\n")
+        else:
+            self.out.write(
+                f"There was no user {deletion.display_username}; removed what an earlier deletion "
+                f"left ({deletion.summary()}).\n"
+            )
 
     def user_unlock(self) -> None:
         from idp_core import accounts
@@ -456,8 +465,15 @@ class Cli:
         from idp_core import accounts
 
         password = _read_password(self.stdin, self.err)
-        user = accounts.reset_password(self.args.username, password, context=self.context)
-        self.out.write(f"Set a new password for {user.display_username}.\n")
+        from idp_core.adaptive.enforce import Mailer
+
+        user = accounts.reset_password(
+            self.args.username, password, context=self.context, mailer=Mailer.for_settings(self.args.settings)
+        )
+        self.out.write(
+            f"Set a new password for {user.display_username}; their sessions ended and their devices "
+            "are no longer trusted.\n"
+        )
 
     def user_groups(self) -> None:
         from idp_core import accounts

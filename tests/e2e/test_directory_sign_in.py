@@ -35,6 +35,7 @@ def test_a_directory_user_signs_in_with_the_directory_password_to_the_demo_aws_a
             "openldap",
             "--url",
             slapd.url,
+            "--allow-cleartext",  # slapd speaks plain LDAP on 127.0.0.1 (S30)
             "--bind-dn",
             f"uid=svc,{tree.dn}",
             "--bind-password-stdin",

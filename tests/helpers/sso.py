@@ -107,6 +107,21 @@ class Sso:
         return dict(self.handler.lambda_handler(event, None))
 
 
+def signed_in(sso: Sso, username: str, password: str = PASSWORD) -> requests.Session:
+    """A browser that signed in as ``username`` (a password-only sign-in)."""
+    browser = sso.browser()
+    answer = sso.sign_in(browser, username, password)
+    assert answer.status_code == 303, answer.text[:500]
+    return browser
+
+
+def is_signed_in(sso: Sso, browser: requests.Session) -> bool:
+    """Whether ``browser``'s session cookie still opens the user's page."""
+    answer = sso.get(browser, "/me")
+    assert answer.status_code in (200, 303)
+    return answer.status_code == 200
+
+
 def csrf_token(page: str) -> str:
     match = _CSRF_FIELD.search(page)
     assert match, "the page has no CSRF field"

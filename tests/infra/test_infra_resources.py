@@ -154,6 +154,21 @@ def test_sessions_and_audit_expire_through_ttl_and_sessions_are_indexed_by_user(
     ]
 
 
+def test_transactions_are_indexed_by_user_with_keys_only(synthesis: Synthesis) -> None:
+    """The index a user deletion queries for the user's pending codes
+    (idp_core.models.TransactionsByUser); keys only, so a code's tries and sends never write it."""
+    from idp_core.models import Transaction
+
+    transactions = _table_for_output(synthesis, "TransactionsTable")["Properties"]
+    assert transactions["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": Transaction.by_user.Meta.index_name,
+            "KeySchema": [{"AttributeName": "username", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ]
+
+
 def test_users_are_indexed_by_source_with_what_an_import_compares(synthesis: Synthesis) -> None:
     """The index a full directory import queries (idp_core.models.UsersBySource): the same keys
     and projected attributes as the model, and no password hash or counters copied into it."""
@@ -300,6 +315,9 @@ def test_sso_role_reaches_its_tables_and_never_the_rate_limits(synthesis: Synthe
     assert {_logical_id(r) for r in resources if "Fn::GetAtt" in r} == table_ids
     sessions_id = _table_id(synthesis, "SessionsTable")
     assert {"Fn::Join": ["", [{"Fn::GetAtt": [sessions_id, "Arn"]}, "/index/by_user"]]} in resources
+    # Deleting a user (the console) finds their pending codes through this index.
+    transactions_id = _table_id(synthesis, "TransactionsTable")
+    assert {"Fn::Join": ["", [{"Fn::GetAtt": [transactions_id, "Arn"]}, "/index/by_user"]]} in resources
     everything = json.dumps([s["Resource"] for s in dynamodb_statements.values()])
     # Only the otp function sends messages, so only it counts them.
     assert _table_id(synthesis, "RateLimitsTable") not in everything

@@ -134,6 +134,34 @@ def test_user_lifecycle_add_list_show_disable_enable_delete(capsys: pytest.Captu
 
 
 @pytest.mark.usefixtures("local_state")
+def test_user_delete_finishes_an_interrupted_deletion_and_says_what_it_removed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from idp_core import accounts
+
+    ok(capsys, "user", "add", "bob", "--password-stdin", stdin=GOOD_PASSWORD + "\n")
+
+    def interrupted(key: str) -> dict[str, int]:
+        raise ConnectionError("the network went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(accounts, "_remove_factors", interrupted)
+        code, _, err = idp(capsys, "user", "delete", "bob")
+    assert (code, err) == (1, "idp: unexpected error (ConnectionError): the network went away\n")
+    shown = listing(capsys, "user", "show", "bob")
+    assert shown["disabled"] is True and shown["deleting_since"] is not None
+    assert idp(capsys, "user", "enable", "bob")[0] == 2
+
+    assert ok(capsys, "user", "delete", "bob") == (
+        "Deleted user bob (0 session(s) ended, 0 pending code(s) removed, 0 sign-in method(s) removed, "
+        "0 hardware token(s) freed, 0 device(s) removed).\n"
+    )
+    assert listing(capsys, "user", "list") == []
+    code, _, err = idp(capsys, "user", "delete", "bob")
+    assert (code, err) == (2, "idp: There is no user 'bob'.\n")
+
+
+@pytest.mark.usefixtures("local_state")
 def test_groups_add_list_disable_enable(capsys: pytest.CaptureFixture[str]) -> None:
     ok(capsys, "group", "add", "Ops")
     ok(capsys, "group", "add", "dev", "--description", "Developers")

@@ -27,6 +27,7 @@ def add_args(slapd: Slapd, tree: Subtree, *extra: str, name: str = "corp") -> li
         "directory", "add-ldap", name,
         "--type", "openldap",
         "--url", slapd.url,
+        "--allow-cleartext",  # slapd speaks plain LDAP on 127.0.0.1 (S30)
         "--bind-dn", f"uid=svc,{tree.dn}",
         "--bind-password-stdin",
         "--base", tree.people,
@@ -126,7 +127,9 @@ def test_every_switch_turns_on_and_off(
     on = [f"--{switch.replace('_', '-')}" for switch in SWITCHES]
     ok(capsys, *add_args(slapd, ldap_tree, *on), stdin=SERVICE_PASSWORD)
     assert all(listing(capsys, "directory", "show", "corp")[switch] is True for switch in SWITCHES)
-    ok(capsys, "directory", "update", "corp", *[f"--no-{switch.replace('_', '-')}" for switch in SWITCHES])
+    # Cleartext may be off only for an encrypted connection (S30).
+    off = [f"--no-{switch.replace('_', '-')}" for switch in SWITCHES]
+    ok(capsys, "directory", "update", "corp", *off, "--starttls")
     assert all(listing(capsys, "directory", "show", "corp")[switch] is False for switch in SWITCHES)
 
 
@@ -208,7 +211,7 @@ def test_an_unreachable_url_is_saved_and_its_test_says_unreachable(
     url = f"ldap://127.0.0.1:{closed_port()}"
     ok(
         capsys,
-        "directory", "add-ldap", "corp", "--type", "openldap", "--url", url,
+        "directory", "add-ldap", "corp", "--type", "openldap", "--url", url, "--allow-cleartext",
         "--bind-dn", f"uid=svc,{ldap_tree.dn}", "--bind-password-stdin", "--base", ldap_tree.people,
         stdin=SERVICE_PASSWORD,
     )  # fmt: skip
@@ -272,6 +275,35 @@ def test_bad_input_exits_2_with_one_line_and_stores_nothing(
     assert (code, out) == (2, "")
     assert err.startswith("idp: ") and err.count("\n") == 1 and message in err
     assert listing(capsys, "directory", "list") == []
+
+
+def test_cleartext_needs_the_switch_and_show_says_how_connections_are_secured(
+    capsys: pytest.CaptureFixture[str], slapd: Slapd, ldap_tree: Subtree
+) -> None:
+    plain = [arg for arg in add_args(slapd, ldap_tree) if arg != "--allow-cleartext"]
+    code, out, err = idp(capsys, *plain, stdin=SERVICE_PASSWORD + "\n")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"idp: Connections to {slapd.url} would not be encrypted,") and err.count("\n") == 1
+    assert store.list_directories() == []
+
+    ok(capsys, *add_args(slapd, ldap_tree), stdin=SERVICE_PASSWORD + "\n")
+    shown = listing(capsys, "directory", "show", "corp")
+    assert (shown["allow_cleartext"], shown["connection"]) == (
+        True,
+        "Unencrypted, allowed by an administrator",
+    )
+    text = ok(capsys, "directory", "show", "corp").splitlines()
+    assert ["connection", "Unencrypted, allowed by an administrator"] in [
+        line.split(None, 1) for line in text
+    ]
+    # Turning the switch off while the URL is still ldap:// without StartTLS is refused...
+    code, _, err = idp(capsys, "directory", "update", "corp", "--no-allow-cleartext")
+    assert code == 2 and "would not be encrypted" in err
+    assert store.load("corp").allow_cleartext is True
+    # ...and allowed together with StartTLS.
+    ok(capsys, "directory", "update", "corp", "--no-allow-cleartext", "--starttls")
+    shown = listing(capsys, "directory", "show", "corp")
+    assert (shown["allow_cleartext"], shown["connection"]) == (False, "Encrypted (StartTLS)")
 
 
 def test_bad_input_on_update_changes_nothing(capsys: pytest.CaptureFixture[str], corp: str) -> None:

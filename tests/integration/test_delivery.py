@@ -8,7 +8,9 @@ import secrets
 from typing import Any
 
 import boto3
+import phonenumbers
 import pytest
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from idp_core.audit import recent
 from idp_core.clock import FakeClock
@@ -394,3 +396,45 @@ def test_no_code_is_sent_for_an_expired_transaction_or_another_users_factor(
     with pytest.raises(TransactionExpired):
         send(txn, bobs, aws, clock)
     assert sms_to(number) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "what"),
+    [
+        (PhoneNumberType.PREMIUM_RATE, "a premium-rate number"),
+        (PhoneNumberType.SHARED_COST, "a shared-cost number"),
+        (PhoneNumberType.VOIP, "a VoIP number"),
+        (PhoneNumberType.TOLL_FREE, "a toll-free number"),
+        (PhoneNumberType.FIXED_LINE, "a landline number"),
+    ],
+)
+def test_attack_a_stored_number_that_is_not_mobile_gets_no_code(
+    aws: tuple[Spy, Spy], clock: FakeClock, kind: int, what: str
+) -> None:
+    # A factor stored before numbers were checked by type (or written around the check): the
+    # send itself refuses, before any counter moves or SNS is asked.
+    example = phonenumbers.example_number_for_type("FR", kind)
+    assert example is not None and phonenumbers.number_type(example) == kind
+    number = phonenumbers.format_number(example, PhoneNumberFormat.E164)
+    assert_refused_and_nothing_sent(
+        number,
+        "number_type",
+        f"Text messages go only to mobile numbers, and the number of this method is {what}; "
+        "choose another method or ask an administrator.",
+        txn=make_transaction("alice", clock),
+        factor=make_factor("alice", clock, phone=number),
+        aws=aws,
+        clock=clock,
+        limits=SmsLimits(allowed_countries=("FR",)),
+    )
+    assert aws[0].calls == []
+
+
+def test_a_mobile_number_still_gets_its_code(aws: tuple[Spy, Spy], clock: FakeClock) -> None:
+    example = phonenumbers.example_number_for_type("FR", PhoneNumberType.MOBILE)
+    assert example is not None
+    number = phonenumbers.format_number(example, PhoneNumberFormat.E164)
+    before = len(sms_to(number))
+    factor = make_factor("alice", clock, phone=number)
+    send(make_transaction("alice", clock), factor, aws, clock, limits=SmsLimits(allowed_countries=("FR",)))
+    assert len(sms_to(number)) == before + 1

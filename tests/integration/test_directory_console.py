@@ -81,6 +81,7 @@ def form_for(slapd: Slapd, tree: Subtree, **changes: str) -> dict[str, str]:
         "display_name": "Corp LDAP",
         "kind": "openldap",
         "urls": slapd.url,
+        "allow_cleartext": "on",  # slapd speaks plain LDAP on 127.0.0.1 (S30)
         "ca_cert_pem": "",
         "verify_certificates": "on",
         "bind_dn": f"uid=svc,{tree.dn}",
@@ -267,12 +268,69 @@ def test_the_admin_creates_a_user_store_with_every_setting(
         "Corp Active Directory",
         "Active Directory",
         "ldap://dc1.corp.example:389, ldap://dc2.corp.example",
+        "Encrypted (StartTLS)",
         "Activate LDAP, Sync users, Backup authentication, Allow users to change password, "
         "Enable administrator login, Show IdP to users, Send configured attributes, "
         "Enable user auto registration, Send welcome e-mails after registration",
         "rate(1 hour)",
         "Never",
     ]
+
+
+def test_the_form_offers_the_cleartext_switch_with_a_warning_and_the_pages_show_it(
+    sso: Sso, admin: requests.Session, slapd: Slapd, ldap_tree: Subtree
+) -> None:
+    new_form = lxml.html.fromstring(sso.get(admin, "/admin/directories/new").text)
+    [box] = new_form.xpath("//input[@type='checkbox'][@name='allow_cleartext']")
+    assert box.get("checked") is None
+    [label] = new_form.xpath(f"//label[@for='{box.get('id')}']")
+    assert label.text_content() == "Allow unencrypted connection"
+    [warning] = new_form.xpath(f"//*[@id='{box.get('aria-describedby')}']")
+    assert warning.text_content().startswith(
+        "Warning: without ldaps:// or StartTLS, the service account's password"
+    )
+    assert box.xpath("ancestor::fieldset/legend/text()") == ["Connection security"]
+
+    # Unticked, an ldap:// URL without StartTLS is refused with the reason, and nothing is stored.
+    before = stored()
+    refused = submit(sso, admin, "/admin/directories", form_for(slapd, ldap_tree, allow_cleartext="-"))
+    assert refused.status_code == 400
+    assert alert_of(refused).startswith(f"Connections to {slapd.url} would not be encrypted,")
+    assert stored() == before
+
+    create_corp(sso, admin, slapd, ldap_tree)
+    page = sso.get(admin, "/admin/directories/corp")
+    document = lxml.html.fromstring(page.text)
+    assert (
+        document.xpath("string(//*[@id='connection-security'])") == "Unencrypted, allowed by an administrator"
+    )
+    assert "an administrator allowed it" in document.xpath("string(//*[@id='cleartext-warning'])")
+    assert form_value(document, "allow_cleartext") == "on"
+    listed = lxml.html.fromstring(sso.get(admin, "/admin/directories").text)
+    assert "Unencrypted, allowed by an administrator" in listed.xpath("string(//tbody/tr)")
+    assert "Allow unencrypted connection" in listed.xpath("string(//tbody/tr)")
+    (event,) = audit_events("directory.created")
+    assert event.details is not None and event.details["allow_cleartext"] == "True"
+
+
+def test_a_directory_stored_before_the_switch_says_its_connections_are_refused(
+    sso: Sso, admin: requests.Session, slapd: Slapd, ldap_tree: Subtree
+) -> None:
+    create_corp(sso, admin, slapd, ldap_tree)
+    item = Directory.get("corp")
+    legacy = json.loads(item.settings)
+    del legacy["allow_cleartext"]
+    item.update(actions=[Directory.settings.set(json.dumps(legacy))])
+
+    page = sso.get(admin, "/admin/directories/corp")
+    document = lxml.html.fromstring(page.text)
+    assert document.xpath("string(//*[@id='connection-security'])") == "Unencrypted, refused"
+    assert "sign-ins, tests and imports through it are refused" in document.xpath(
+        "string(//*[@id='cleartext-warning'])"
+    )
+    tested = submit(sso, admin, "/admin/directories/corp/test/connection", {}, page="/admin/directories/corp")
+    assert tested.status_code == 400
+    assert alert_of(tested).startswith(f"Connections to {slapd.url} would not be encrypted,")
 
 
 def test_editing_keeps_the_bind_password_when_its_field_is_empty(

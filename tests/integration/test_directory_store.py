@@ -33,6 +33,7 @@ def corp(**changes: Any) -> DirectorySettings:
         "display_name": "Corp LDAP",
         "kind": "openldap",
         "urls": ("ldap://ldap.example.com:389",),
+        "allow_cleartext": True,  # stored, never connected to (S30 has its own tests)
         "bind_dn": "cn=svc,dc=example,dc=com",
         "bases": ("ou=people,dc=example,dc=com",),
     }

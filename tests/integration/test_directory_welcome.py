@@ -53,6 +53,7 @@ def save_corp(
             display_name="Corp LDAP",
             kind="openldap",
             urls=(slapd.url,),
+            allow_cleartext=True,  # slapd speaks plain LDAP on 127.0.0.1 (S30)
             bind_dn=f"uid=svc,{ldap_tree.dn}",
             bases=(ldap_tree.people,),
             **switches,
@@ -206,6 +207,7 @@ def test_sync_on_sign_in_welcomes_the_new_user_once(
         display_name="Corp LDAP",
         kind="openldap",
         urls=(slapd.url,),
+        allow_cleartext=True,  # slapd speaks plain LDAP on 127.0.0.1 (S30)
         bind_dn=f"uid=svc,{ldap_tree.dn}",
         bases=(ldap_tree.people,),
         activate=True,

@@ -39,6 +39,7 @@ def settings_for(slapd: Slapd, tree: Subtree, **changes: Any) -> DirectorySettin
         "display_name": "Corp LDAP",
         "kind": "openldap",
         "urls": (slapd.url,),
+        "allow_cleartext": True,  # slapd speaks plain LDAP on 127.0.0.1 (S30)
         "bind_dn": f"uid=svc,{tree.dn}",
         "bases": (tree.people,),
     }

@@ -73,6 +73,7 @@ def save_corp(
         display_name="Corp LDAP",
         kind="openldap",
         urls=(slapd.url,),
+        allow_cleartext=True,  # slapd speaks plain LDAP on 127.0.0.1 (S30)
         bind_dn=f"uid=svc,{tree.dn}",
         bases=(tree.people,),
         **options,

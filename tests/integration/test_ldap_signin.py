@@ -52,6 +52,7 @@ def corp(sso: Sso, slapd: Slapd, ldap_tree: Subtree) -> Any:
             display_name="Corp LDAP",
             kind="openldap",
             urls=(slapd.url,),
+            allow_cleartext=True,  # slapd speaks plain LDAP on 127.0.0.1 (S30)
             bind_dn=f"uid=svc,{ldap_tree.dn}",
             bases=(ldap_tree.people,),
             **switches,

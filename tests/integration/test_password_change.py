@@ -187,6 +187,7 @@ def save_corp(sso: Sso, server: Slapd, tree: Subtree, **switches: bool) -> Direc
         display_name="Corp LDAP",
         kind="openldap",
         urls=(server.url,),
+        allow_cleartext=True,  # slapd speaks plain LDAP on 127.0.0.1 (S30)
         bind_dn=f"uid=svc,{tree.dn}",
         bases=(tree.people,),
         **switches,
@@ -302,8 +303,10 @@ def test_a_stopped_directory_gives_a_clear_error_and_changes_nothing(
     sso: Sso, corp: Any, slapd: Slapd, ldap_tree: Subtree
 ) -> None:
     corp(activate=True, sync_users=True, allow_password_change=True, backup_auth=True)
+    signed_in(sso, "alice", DIRECTORY_PASSWORD)  # creates alice (sync users)
+    # A local backup password too; a reset ends her sessions, so she signs in again after it.
+    accounts.reset_password("alice", PASSWORD, clock=sso.clock)
     browser = signed_in(sso, "alice", DIRECTORY_PASSWORD)
-    accounts.reset_password("alice", PASSWORD, clock=sso.clock)  # a local backup password too
     before = User.get("alice").attribute_values
     page = sso.get(browser, PAGE)
     slapd.stop()

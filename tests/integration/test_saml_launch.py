@@ -15,9 +15,10 @@ from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.errors import BadRequest, Forbidden
 from idp_core.launch import launch_aws_app
-from idp_core.models import User
+from idp_core.mfa import policy
+from idp_core.models import Session, User
 from idp_core.saml import certificate as certificate_module
-from idp_core.saml.aws import AssertionRuleViolation
+from idp_core.saml.aws import PASSWORD_PROTECTED_TRANSPORT, REFEDS_MFA, AssertionRuleViolation
 from idp_core.saml.certificate import SigningIdentity, signing_identity
 from idp_core.saml.xml import NAMESPACES, parse_xml
 
@@ -53,10 +54,30 @@ def directory(tables: Tables, clock: FakeClock) -> None:
     )
 
 
-def _launch(user: User, clock: FakeClock, identity: SigningIdentity, relay_state: str | None = None) -> Any:
+def _session(user: User, clock: FakeClock, *factors: str) -> Session:
+    """A session of ``user`` that proved ``factors`` (not stored: the launch only reads it)."""
+    return Session(
+        "id-hash",
+        username=user.username,
+        created_at=clock.now(),
+        last_seen_at=clock.now(),
+        expires_at=clock.now() + 3600,
+        csrf_token="csrf",
+        factors={"password", *factors},
+    )
+
+
+def _launch(
+    user: User,
+    clock: FakeClock,
+    identity: SigningIdentity,
+    relay_state: str | None = None,
+    session: Session | None = None,
+) -> Any:
     return launch_aws_app(
         user,
         apps.get_app("aws-prod"),
+        session=session or _session(user, clock),
         requested_relay_state=relay_state,
         issuer_entity_id=ISSUER,
         identity=identity,
@@ -151,3 +172,36 @@ def test_console_relay_state_is_accepted_and_others_refused(
     with pytest.raises(BadRequest, match="open redirect"):
         _launch(user, clock, identity, relay_state="https://evil.example.com/")
     assert _events("saml.assertion_refused", clock)[0].details["rule"] == "relay-state"
+
+
+def _class_ref(saml_response_b64: str) -> list[str]:
+    root = parse_xml(base64.b64decode(saml_response_b64))
+    path = "//saml:AuthnStatement/saml:AuthnContext/saml:AuthnContextClassRef/text()"
+    return list(root.xpath(path, namespaces=NAMESPACES))
+
+
+@pytest.mark.parametrize(
+    ("proven", "app_methods", "expected"),
+    [
+        ((), None, PASSWORD_PROTECTED_TRANSPORT),
+        (("mfa:totp",), None, REFEDS_MFA),
+        (("mfa:totp", "mfa:email"), ["email"], REFEDS_MFA),
+        # A method the app does not accept proves nothing for it.
+        (("mfa:email",), ["totp", "token"], PASSWORD_PROTECTED_TRANSPORT),
+        # Still owed, or only the directory that checked the password: no second factor.
+        (("pending:mfa", "ldap:corp"), None, PASSWORD_PROTECTED_TRANSPORT),
+    ],
+)
+def test_the_authn_context_says_whether_the_session_proved_a_second_factor_the_app_accepts(
+    directory: None,
+    identity: SigningIdentity,
+    clock: FakeClock,
+    proven: tuple[str, ...],
+    app_methods: list[str] | None,
+    expected: str,
+) -> None:
+    user = accounts.create_user("alice", groups=["developers"], clock=clock)
+    if app_methods is not None:
+        policy.set_app_policy("aws-prod", methods=app_methods, context=None, clock=clock)
+    result = _launch(user, clock, identity, session=_session(user, clock, *proven))
+    assert _class_ref(result.saml_response_b64) == [expected]

@@ -21,7 +21,7 @@ from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.models import KeyValue
 from idp_core.saml import certificate as certificate_module
-from idp_core.saml.aws import AwsAssertion, build_signed_response
+from idp_core.saml.aws import REFEDS_MFA, AwsAssertion, build_signed_response
 from idp_core.saml.certificate import (
     SigningIdentity,
     create_certificate,
@@ -197,6 +197,16 @@ def test_pysaml2_service_provider_accepts_our_signed_response(identity: SigningI
     assert attributes["https://aws.amazon.com/SAML/Attributes/Role"] == [f"{ROLE},{PROVIDER}"]
     assert attributes["https://aws.amazon.com/SAML/Attributes/RoleSessionName"] == ["alice@example.com"]
     assert attributes["https://aws.amazon.com/SAML/Attributes/PrincipalTag:team"] == ["platform"]
+
+
+def test_pysaml2_reads_the_mfa_authn_context_from_the_signed_assertion(identity: SigningIdentity) -> None:
+    response = build_signed_response(
+        _assertion(authn_context=REFEDS_MFA), identity, FakeClock(start=time.time())
+    )
+    parsed = _service_provider(identity).parse_authn_request_response(
+        base64.b64encode(response).decode("ascii"), BINDING_HTTP_POST
+    )
+    assert [class_ref for class_ref, _, _ in parsed.authn_info()] == [REFEDS_MFA]
 
 
 @pytest.mark.parametrize(

@@ -84,6 +84,7 @@ def add_directory(
         display_name=name.title(),
         kind="openldap",
         urls=urls or (slapd.url,),
+        allow_cleartext=True,  # slapd speaks plain LDAP on 127.0.0.1 (S30)
         bind_dn=f"uid=svc,{tree.dn}",
         bases=(tree.people,),
         auto_register=True,

@@ -15,15 +15,17 @@ from idp_core.apps import enabled_groups, provider_arn, roles_for_user
 from idp_core.audit import AuditContext
 from idp_core.clock import Clock
 from idp_core.errors import BadRequest, Forbidden, IdpError
-from idp_core.models import App, AuditEvent, User
+from idp_core.models import App, AuditEvent, Session, User
 from idp_core.saml.aws import (
+    PASSWORD_PROTECTED_TRANSPORT,
+    REFEDS_MFA,
     AssertionRuleViolation,
     AwsAssertion,
     build_signed_response,
     check_role_session_name,
 )
 from idp_core.saml.certificate import SigningIdentity
-from idp_core.sessions import DIRECTORY_PREFIX
+from idp_core.sessions import DIRECTORY_PREFIX, second_factor_methods
 
 MAX_RELAY_STATE_CHARS = 2048
 # S17: besides the app's own RelayState, only AWS console pages of the three partitions.
@@ -93,10 +95,31 @@ def _refuse(
     return error
 
 
+def authn_context_class(session: Session, app: App) -> str:
+    """What the assertion for ``app`` says about how the user signed in (AuthnContextClassRef).
+
+    The REFEDS MFA profile when the session proved a second factor whose method the app
+    accepts (a method the app does not accept counts for nothing here, as at its challenge);
+    otherwise a password over TLS. A session that skipped the second factor on a trusted
+    device proved none at this sign-in, so it claims only the password. When security keys
+    arrive, a phishing-resistant class for sessions that proved one belongs first here.
+    """
+    proven = second_factor_methods(session)
+    if not proven:
+        return PASSWORD_PROTECTED_TRANSPORT
+    # Loaded only when there is something to compare: a password-only launch reads nothing more.
+    from idp_core.mfa import policy
+
+    if proven.intersection(policy.app_methods(app, policy.load_settings())):
+        return REFEDS_MFA
+    return PASSWORD_PROTECTED_TRANSPORT
+
+
 def launch_aws_app(
     user: User,
     app: App,
     *,
+    session: Session,
     requested_relay_state: str | None,
     issuer_entity_id: str,
     identity: SigningIdentity,
@@ -104,7 +127,8 @@ def launch_aws_app(
     audit_context: AuditContext | None,
     write_event: bool = True,
 ) -> LaunchResult:
-    """A signed SAMLResponse giving ``user`` the roles ``app`` maps to the user's enabled groups.
+    """A signed SAMLResponse giving ``user`` the roles ``app`` maps to the user's enabled groups,
+    saying how ``session`` signed in (``authn_context_class``).
 
     ``write_event=False`` leaves the issued event to the caller, to write with its own changes.
     """
@@ -142,6 +166,7 @@ def launch_aws_app(
         session_duration=int(app.session_duration),
         # Session tags for ABAC; AWS needs sts:TagSession in the role's trust policy for them.
         principal_tags=_directory_attributes(user),
+        authn_context=authn_context_class(session, app),
     )
     try:
         check_role_session_name(assertion.role_session_name)

@@ -24,7 +24,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
 )
 from pynamodb.connection.table import TableConnection
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from idp_core import aws
@@ -157,6 +157,10 @@ class User(Lockable):
     # The networks (IPv4 /24, IPv6 /64) of the user's recent successful sign-ins, newest last:
     # a sign-in from any other is a behaviour change for the adaptive policies.
     known_networks = ListAttribute[str](null=True)
+    # Set when an admin starts deleting the user (idp_core.accounts.delete_user): the item
+    # stays, disabled, until everything of the user is gone, so the name cannot be taken
+    # meanwhile and a deletion that fails half way is finished by deleting again.
+    deleting_since = NumberAttribute(null=True)
 
     def group_names(self) -> list[str]:
         return sorted(self.groups or ())
@@ -390,6 +394,21 @@ class DirectoryEntry(Lockable):
     collisions = NumberAttribute(default=0)
 
 
+class TransactionsByUser(GlobalSecondaryIndex["Transaction"]):
+    """The transactions of one user, for deleting them with the user.
+
+    Their keys derive from session hashes, so nothing else finds them without a scan. Keys
+    only: the updates a code causes (tries, sends, the code's hash) change no key and so
+    never write the index; only creating and removing a transaction does.
+    """
+
+    class Meta:
+        index_name = "by_user"
+        projection = KeysOnlyProjection()
+
+    username = UnicodeAttribute(hash_key=True)
+
+
 class Transaction(SharedConnectionModel):
     """A short-lived step of a sign-in or enrollment: the one-time code sent by SMS or
     e-mail is bound to it (S7)."""
@@ -399,6 +418,7 @@ class Transaction(SharedConnectionModel):
 
     id_hash = UnicodeAttribute(hash_key=True)
     username = UnicodeAttribute()
+    by_user = TransactionsByUser()
     purpose = UnicodeAttribute()  # signin | enrol | test | reauth
     session_hash = UnicodeAttribute(null=True)
     factor_id = UnicodeAttribute(null=True)

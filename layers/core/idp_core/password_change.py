@@ -27,6 +27,7 @@ from pynamodb.exceptions import UpdateError
 
 from idp_core import audit, aws, lockout
 from idp_core.adaptive.devices import end_trust
+from idp_core.adaptive.enforce import Mailer
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
@@ -127,8 +128,10 @@ def change_password(
     settings: Settings,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    mailer: Mailer | None = None,
 ) -> PasswordChanged:
-    """Change the password of the signed-in ``user`` (whose ``session`` stays signed in).
+    """Change the password of the signed-in ``user`` (whose ``session`` stays signed in), then
+    e-mail them a notice (through ``mailer``, by default SES from the configured sender).
 
     Raises ``PasswordManagedElsewhere``, ``BadRequest`` (the new password is unfit or not
     repeated exactly), ``WrongCurrentPassword`` (counted in the lockout),
@@ -164,6 +167,13 @@ def change_password(
         subject=user.username,
         details={"where": home.where, "other_sessions_ended": ended},
         clock=clock,
+    )
+    # After the change is written: whoever changed it, the owner hears of it (S8). Loaded only
+    # here: the notices bring phonenumbers, which the sign-in never needs.
+    from idp_core.mfa import notices
+
+    notices.password_changed(
+        user, by_admin=False, mailer=mailer or Mailer.for_settings(settings), context=context, clock=clock
     )
     return PasswordChanged(where=home.where, other_sessions_ended=ended)
 

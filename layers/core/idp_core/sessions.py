@@ -223,6 +223,8 @@ def find_session(token: str | None, *, policy: SessionPolicy, clock: Clock = SYS
     if not token or len(token) > _MAX_TOKEN_CHARS:
         return None
     try:
+        # Strongly consistent: an eventually consistent read may return a session for about a
+        # second after its logout or rotation, and the old cookie would still work.
         session = Session.get(hash_token(token), consistent_read=True)
     except Session.DoesNotExist:
         return None

@@ -564,6 +564,7 @@ def launch_app(
         result = launch_aws_app(
             user,
             app,
+            session=session,
             requested_relay_state=requested_relay_state,
             issuer_entity_id=issuer_entity_id,
             identity=identity(),

@@ -311,6 +311,8 @@ def _connection(
     import ldap3
     from ldap3.core.exceptions import LDAPException, LDAPStartTLSError
 
+    # Before any socket opens: also a directory stored before the switch existed (S30).
+    settings.ensure_encrypted_or_allowed()
     failures: list[tuple[str, str, bool]] = []
     for url in settings.urls:
         conn = ldap3.Connection(

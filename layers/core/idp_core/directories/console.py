@@ -51,6 +51,7 @@ SWITCH_LABELS = {
     "send_configured_attributes": "Send configured attributes",
     "auto_register": "Enable user auto registration",
     "welcome_emails": "Send welcome e-mails after registration",
+    "allow_cleartext": "Allow unencrypted connection",
 }
 SWITCH_HELP = {
     "activate": "Sign-ins check the password by binding to the directory as the user.",
@@ -62,7 +63,16 @@ SWITCH_HELP = {
     "send_configured_attributes": "Only the mapped attributes go into the assertions sent to apps.",
     "auto_register": "Imports create the directory's users here.",
     "welcome_emails": "Users created from the directory get a welcome e-mail.",
+    "allow_cleartext": (
+        "Warning: without ldaps:// or StartTLS, the service account's password and every user's "
+        "password cross the network in plain text, readable by anyone who can see the traffic. "
+        "Turn this on only for a network you trust completely; otherwise connections to ldap:// "
+        "URLs without StartTLS are refused."
+    ),
 }
+# Shown with the connection's security settings rather than among the other options.
+CLEARTEXT_SWITCH = "allow_cleartext"
+OPTION_SWITCHES = tuple(switch for switch in SWITCHES if switch != CLEARTEXT_SWITCH)
 ATTRIBUTE_LABELS = {
     "username": "Username attribute",
     "email": "E-mail attribute",

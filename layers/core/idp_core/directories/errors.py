@@ -25,6 +25,11 @@ class TlsFailure(DirectoryError):
     """The connection could not be secured: LDAPS handshake, StartTLS or certificate check."""
 
 
+class CleartextRefused(TlsFailure):
+    """S30: the directory's URLs would carry passwords unencrypted (``ldap://`` without
+    StartTLS) and an admin has not allowed unencrypted connections for it."""
+
+
 class BadServiceBind(DirectoryError):
     """The directory refused the service account's DN or password."""
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, cast
 
+from idp_core.directories.errors import CleartextRefused
 from idp_core.directories.schedule import parse as parse_schedule
 from idp_core.errors import BadRequest
 
@@ -46,6 +47,7 @@ SWITCHES = (
     "send_configured_attributes",
     "auto_register",
     "welcome_emails",
+    "allow_cleartext",
 )
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
@@ -155,6 +157,9 @@ class DirectorySettings:
     send_configured_attributes: bool = False
     auto_register: bool = False
     welcome_emails: bool = False
+    # S30: ldap:// without StartTLS sends every password in plain text; only an admin's explicit
+    # choice for this directory allows it (a directory stored before the switch existed has it off).
+    allow_cleartext: bool = False
     # When imports run by themselves: an EventBridge ``rate(...)`` or ``cron(...)``; None: never.
     schedule: str | None = None
     # Filled in by __post_init__ from ``user_filter``: the filter with its ``{username}`` slot.
@@ -223,7 +228,34 @@ class DirectorySettings:
 
     @property
     def encrypted(self) -> bool:
-        return self.start_tls or all(url.lower().startswith("ldaps://") for url in self.urls)
+        return not self.cleartext_urls
+
+    @property
+    def cleartext_urls(self) -> tuple[str, ...]:
+        """The URLs a connection to would not be encrypted: ldap:// without StartTLS."""
+        if self.start_tls:
+            return ()
+        return tuple(url for url in self.urls if not url.lower().startswith("ldaps://"))
+
+    @property
+    def connection_security(self) -> str:
+        """How connections are secured, as the console and ``idp directory show`` say it."""
+        if self.encrypted:
+            return "Encrypted (StartTLS)" if self.start_tls else "Encrypted (LDAPS)"
+        return "Unencrypted, allowed by an administrator" if self.allow_cleartext else "Unencrypted, refused"
+
+    def ensure_encrypted_or_allowed(self) -> None:
+        """Raise ``CleartextRefused`` unless every connection is encrypted or an admin allowed
+        unencrypted ones for this directory (S30); checked before saving and before connecting."""
+        if self.encrypted or self.allow_cleartext:
+            return
+        raise CleartextRefused(
+            f"Connections to {', '.join(self.cleartext_urls)} would not be encrypted, and this "
+            "directory does not allow unencrypted connections: use ldaps:// URLs or StartTLS, or turn on "
+            '"Allow unencrypted connection" (idp directory update '
+            f"{self.name} --allow-cleartext) if the network between this service and the directory is "
+            "trusted."
+        )
 
     def user_search_filter(self, username: str) -> str:
         """The user filter for ``username``, escaped (RFC 4515) so it matches that one value (S23)."""

@@ -81,6 +81,8 @@ def save_directory(
     if not isinstance(settings, DirectorySettings):
         raise BadRequest("Directory settings are required.")
     checked = DirectorySettings.from_mapping(json.loads(settings.to_json()))  # also a hand-built instance
+    # Stored directories may predate the switch and still load; a new save must decide (S30).
+    checked.ensure_encrypted_or_allowed()
     _check_password(bind_password)
     now = clock.now()
     sealed = None

@@ -1,10 +1,10 @@
 """Sending one-time codes by SMS (SNS) and e-mail (SES), behind the S9 limits.
 
-``send_code`` checks every limit BEFORE anything is sent: the destination country, the
-growing wait between sends of one transaction, and the per-user, per-destination, per-IP
-and account-wide counters. All of them are counted in one DynamoDB transaction (see
-``ratelimit``), so a refusal moves no counter, sends nothing, and says which limit refused
-and when to try again. Only then is a new code issued and handed to SNS or SES.
+``send_code`` checks every limit BEFORE anything is sent: the destination country and number
+type (only mobile numbers, S31), the growing wait between sends of one transaction, and the
+per-user, per-destination, per-IP and account-wide counters. All of them are counted in one
+DynamoDB transaction (see ``ratelimit``), so a refusal moves no counter, sends nothing, and
+says which limit refused and when to try again. Only then is a new code issued and handed to SNS or SES.
 Audit events name the channel and a masked destination, never the code.
 """
 
@@ -177,6 +177,16 @@ def send_code(
                 ),
                 "country",
             )
+        try:
+            phone.ensure_mobile(destination)
+        except phone.NotAMobileNumber as exc:
+            raise refuse(
+                SendRefused(
+                    f"Text messages go only to mobile numbers, and the number of this method is {exc.kind}; "
+                    "choose another method or ask an administrator."
+                ),
+                "number_type",
+            ) from exc
     elif not messaging.email_sender:
         raise ConfigurationError(f"the setting {ENV_EMAIL_SENDER} is required to send codes by e-mail")
 

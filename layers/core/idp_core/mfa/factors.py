@@ -219,7 +219,7 @@ def remove_factor(
                 if not condition_failed(exc):
                     raise
     if factor.kind == "token" and factor.token_serial:
-        _release_token(factor)
+        release_token(factor.token_serial, username, factor.counter)
     end_trust(username)
     ended = (
         sessions.end_user_sessions(username, keep_hash=keep_session_hash) if factor.status == "active" else 0
@@ -241,18 +241,19 @@ def remove_factor(
     return ended
 
 
-def _release_token(factor: Factor) -> None:
-    """Free the token for another user, keeping the HOTP counter the user's factor reached."""
+def release_token(serial: str, username: str, counter: float | None = None) -> bool:
+    """Free the token ``serial`` of ``username`` for another user, keeping the HOTP
+    ``counter`` the user's factor reached; False when it was not theirs (any more)."""
     actions: list[Action] = [OathToken.assigned_to.remove()]
-    if factor.counter is not None:
-        actions.append(OathToken.counter.set(int(factor.counter)))
+    if counter is not None:
+        actions.append(OathToken.counter.set(int(counter)))
     try:
-        OathToken(factor.token_serial).update(
-            actions=actions, condition=OathToken.assigned_to == factor.username
-        )
+        OathToken(serial).update(actions=actions, condition=OathToken.assigned_to == username)
     except UpdateError as exc:
         if not condition_failed(exc):  # Deleted or reassigned by an admin meanwhile: nothing to free.
             raise
+        return False
+    return True
 
 
 def describe(factor: Factor) -> str:

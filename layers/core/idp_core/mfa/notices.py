@@ -8,16 +8,19 @@ that the notice was not sent. Notices never contain codes, secrets or links.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from idp_core import audit, aws, observability
 from idp_core.audit import AuditContext
-from idp_core.clock import SYSTEM_CLOCK, Clock
+from idp_core.clock import SYSTEM_CLOCK, Clock, readable_utc
 from idp_core.config import MessagingConfig
 from idp_core.mfa.phone import mask_email
 from idp_core.models import User
+
+if TYPE_CHECKING:
+    from idp_core.adaptive.enforce import Mailer
 
 FOOTER = (
     "\n\nIf you did not make this change, contact your administrator at once: "
@@ -97,3 +100,35 @@ def notify(
         "notice.sent", "success", context=context, subject=user.username, details=details, clock=clock
     )
     return True
+
+
+def password_changed(
+    user: User, *, by_admin: bool, mailer: Mailer, context: AuditContext | None, clock: Clock = SYSTEM_CLOCK
+) -> bool:
+    """Tell ``user`` that their password changed: by themselves (``/me/password``) or by an
+    administrator's reset. Called once the change is written; a notice that cannot be sent
+    is audited by ``notify`` and changes nothing. It never holds the password."""
+    when = readable_utc(clock.now())
+    if by_admin:
+        subject = "Your password was reset"
+        what = (
+            f"An administrator reset the password of your account {user.display_username} at {when}. "
+            "You were signed out everywhere"
+        )
+    else:
+        subject = "Your password was changed"
+        source_ip = context.source_ip if context is not None else None
+        where = f" from the address {source_ip}" if source_ip else ""
+        what = (
+            f"The password of your account {user.display_username} was changed at {when}{where}. "
+            "Your other sessions were signed out"
+        )
+    return notify(
+        user,
+        subject,
+        change_text(what),
+        ses=mailer.ses(),
+        messaging=mailer.messaging,
+        context=context,
+        clock=clock,
+    )

@@ -37,7 +37,11 @@ NAMEID_FORMATS = (NAMEID_PERSISTENT, NAMEID_UNSPECIFIED)
 ATTRNAME_FORMAT_URI = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 STATUS_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
+# AuthnContextClassRef: how the user signed in (idp_core.launch.authn_context_class). A
+# password over TLS, or the REFEDS MFA profile (two independent factors) when the session
+# proved a second factor the app accepts.
 PASSWORD_PROTECTED_TRANSPORT = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"  # noqa: S105
+REFEDS_MFA = "https://refeds.org/profile/mfa"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
@@ -89,6 +93,8 @@ class AwsAssertion:
     principal_tags: Mapping[str, str] = field(default_factory=dict)
     validity_seconds: int = MAX_VALIDITY_SECONDS
     authn_instant: float | None = None  # when the user signed in; defaults to now
+    # How the user signed in; the weakest claim unless the caller knows better.
+    authn_context: str = PASSWORD_PROTECTED_TRANSPORT
 
 
 def _violation(rule: str, message: str) -> AssertionRuleViolation:
@@ -248,7 +254,7 @@ def _build_assertion(assertion: AwsAssertion, now: float) -> etree._Element:
         root, _saml("AuthnStatement"), AuthnInstant=saml_time(authn_instant), SessionIndex=new_id()
     )
     context = etree.SubElement(statement, _saml("AuthnContext"))
-    etree.SubElement(context, _saml("AuthnContextClassRef")).text = PASSWORD_PROTECTED_TRANSPORT
+    etree.SubElement(context, _saml("AuthnContextClassRef")).text = assertion.authn_context
     attributes = etree.SubElement(root, _saml("AttributeStatement"))
     _attribute(attributes, ATTR_ROLE, [f"{role},{provider}" for role, provider in assertion.roles])
     _attribute(attributes, ATTR_ROLE_SESSION_NAME, [assertion.role_session_name])

@@ -112,7 +112,8 @@ def session_in_progress(
     session = sessions.find_session(token, policy=req.settings.sessions, clock=req.clock)
     if token is None or session is None:
         return None
-    user, *items = get_items((User, (session.username,), False), *(also(session) if also else ()))
+    # Strongly consistent, like the session: a user disabled a moment ago must not pass.
+    user, *items = get_items((User, (session.username,), True), *(also(session) if also else ()))
     if user is None or user.disabled:
         sessions.end_session(token)
         return None
