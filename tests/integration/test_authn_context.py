@@ -71,8 +71,7 @@ def test_attack_a_service_provider_cannot_tell_a_password_only_sign_in_from_mfa(
     secret = give_totp(sso, "alice")
     # A password alone (an app without MFA) says so,
     browser = sso.browser()
-    signed_in = sso.sign_in(browser, "alice", app=OPEN_APP)
-    password_only = sso.get(browser, path_of(signed_in))
+    password_only = sso.sign_in(browser, "alice", app=OPEN_APP)  # answered with the launch
     assert class_ref(sso, password_only) == PASSWORD_PROTECTED_TRANSPORT
     # and after the authenticator code the same session's assertions say MFA, for every app.
     step_up = sso.get(browser, f"/apps/{MFA_APP}/launch")

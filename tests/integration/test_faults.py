@@ -308,6 +308,8 @@ def silent_corp(sso: Sso, request: pytest.FixtureRequest) -> Iterator[SilentServ
                 bind_dn="uid=svc,ou=people,dc=corp",
                 bases=("ou=people,dc=corp",),
                 activate=True,
+                # A silent server hears nothing anyway; the plain-ldap case needs the switch (S30).
+                allow_cleartext=request.param == "ldap",
             ),
         )
         add_user("alice", sso.clock)

@@ -7,6 +7,7 @@ model classes themselves carry no environment lookups.
 from __future__ import annotations
 
 import os
+import secrets
 from contextlib import suppress
 from functools import cache
 from typing import Any
@@ -26,6 +27,7 @@ from pynamodb.attributes import (
 from pynamodb.connection.table import TableConnection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from idp_core import aws
 from idp_core.config import Tables
@@ -463,6 +465,13 @@ ALL_MODELS: dict[str, type[Model]] = {
 def condition_failed(exc: Exception) -> bool:
     """True when a PynamoDB write failed only because its condition did not hold."""
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def new_transaction() -> TransactWrite:
+    """A TransactWriteItems on the shared connection, with an idempotency token: when botocore
+    retries one whose answer it did not get (a read timeout), DynamoDB recognises the retry
+    instead of failing its conditions against the first attempt's own writes."""
+    return TransactWrite(connection=connection(), client_request_token=secrets.token_hex(16))
 
 
 def connection() -> pynamodb.connection.Connection:

@@ -20,7 +20,7 @@ from pynamodb.transactions import TransactWrite
 
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import SessionPolicy
-from idp_core.models import AuditEvent, Session, condition_failed, connection
+from idp_core.models import AuditEvent, Session, condition_failed, new_transaction
 
 if TYPE_CHECKING:
     from idp_core.lockout import Attempt
@@ -135,7 +135,7 @@ def _swap(
     stay counted as a failure because the session could not be written (S2)."""
     releases = list(releases)
     try:
-        with TransactWrite(connection=connection()) as transaction:
+        with new_transaction() as transaction:
             # A 256-bit id never collides; the condition only keeps a bug from overwriting a session.
             transaction.save(new, condition=Session.id_hash.does_not_exist())
             if old_token and len(old_token) <= _MAX_TOKEN_CHARS and hash_token(old_token) != new.id_hash:
@@ -159,7 +159,7 @@ def _add(transaction: TransactWrite, events: Iterable[AuditEvent], releases: Ite
 
 def write_together(*, events: Iterable[AuditEvent], releases: Iterable[Attempt]) -> None:
     """Audit events and the attempts a success gives back, in one transaction."""
-    with TransactWrite(connection=connection()) as transaction:
+    with new_transaction() as transaction:
         _add(transaction, events, releases)
 
 

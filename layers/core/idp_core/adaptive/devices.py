@@ -20,13 +20,12 @@ from dataclasses import dataclass
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
-from pynamodb.transactions import TransactWrite
 
 from idp_core import audit
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, NotFound
-from idp_core.models import Device, User, condition_failed, connection
+from idp_core.models import Device, User, condition_failed, new_transaction
 
 DEVICE_COOKIE = "idp_device"
 # Browsers keep a cookie at most 400 days; the device id is renewed on every registration.
@@ -175,7 +174,7 @@ def register(
     )
     for attempt in range(_CONFLICT_RETRIES):
         try:
-            with TransactWrite(connection=connection()) as transaction:
+            with new_transaction() as transaction:
                 transaction.update(
                     User(user.username), actions=user_actions, condition=User.username.exists() & under_cap
                 )
@@ -280,7 +279,7 @@ def remove(
     """Forget a device (and with it any trust); it frees a place under the cap."""
     device = get_device(username, device_id)
     try:
-        with TransactWrite(connection=connection()) as transaction:
+        with new_transaction() as transaction:
             transaction.delete(device, condition=Device.key_hash.exists())
             transaction.update(
                 User(username),

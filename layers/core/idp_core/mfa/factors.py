@@ -14,7 +14,6 @@ import unicodedata
 
 from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
-from pynamodb.transactions import TransactWrite
 
 from idp_core import audit, sessions
 from idp_core.adaptive.devices import end_trust
@@ -22,7 +21,7 @@ from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, Conflict, NotFound
 from idp_core.mfa import METHOD_LABELS
-from idp_core.models import Factor, OathToken, condition_failed, connection
+from idp_core.models import Factor, OathToken, condition_failed, new_transaction
 
 MAX_LABEL_CHARS = 64
 # Enough for every kind several times over; it bounds what one account can pile up.
@@ -165,7 +164,7 @@ def set_default_factor(
         raise BadRequest("Only a confirmed sign-in method can be the default.")
     others = [f for f in Factor.query(username) if f.is_default and f.factor_id != factor_id]
     try:
-        with TransactWrite(connection=connection()) as transaction:
+        with new_transaction() as transaction:
             transaction.update(
                 target, actions=[Factor.is_default.set(True)], condition=Factor.status == "active"
             )

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.mfa import SendRefused
-from idp_core.models import RateCounter, connection
+from idp_core.models import RateCounter, new_transaction
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -133,7 +132,7 @@ def consume_all(
     if not refusals:
         return
     try:
-        with TransactWrite(connection=connection()) as transaction:
+        with new_transaction() as transaction:
             for guard in guards:
                 transaction.update(guard.item, list(guard.actions), condition=guard.condition)
             for limit in limits:
