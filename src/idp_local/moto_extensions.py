@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,12 +247,56 @@ class WafWebAclAssociation(_ResourceDefaults, CloudFormationModel):
         wafv2_backends[account_id][region_name].disassociate_web_acl(self.resource_arn)
 
 
+# DynamoDB's TransactWriteItems idempotency (moto ignores ClientRequestToken): a request repeated
+# with the same token within ten minutes succeeds without applying again. Without it, a client
+# that retries a transaction whose answer timed out fails the conditions its first attempt
+# already met, which real DynamoDB does not do.
+IDEMPOTENCY_SECONDS = 600
+_transactions_seen: dict[str, tuple[float, str]] = {}
+_transactions_lock = threading.Lock()
+
+
+class IdempotentParameterMismatch(JsonRESTError):
+    code = 400
+
+    def __init__(self) -> None:
+        super().__init__(
+            "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+            "The request uses the same client token as a previous, but non-identical request.",
+        )
+
+
+def _idempotent_transact_write_items(original: Any) -> Any:
+    def transact_write_items(self: Any) -> Any:
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return original(self)
+        request = json.dumps(self.body.get("TransactItems"), sort_keys=True)
+        now = time.monotonic()
+        with _transactions_lock:
+            for seen_token, (at, _) in list(_transactions_seen.items()):
+                if now - at > IDEMPOTENCY_SECONDS:
+                    del _transactions_seen[seen_token]
+            seen = _transactions_seen.get(token)
+        if seen is not None:
+            if seen[1] != request:
+                raise IdempotentParameterMismatch()
+            return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+        answer = original(self)
+        with _transactions_lock:
+            _transactions_seen[token] = (now, request)
+        return answer
+
+    return transact_write_items
+
+
 def install() -> None:
     """Add the operations and resources above to moto in this process (once)."""
     global _installed
     if _installed:
         return
     from moto.cloudformation.parsing import get_model_map, get_name_type_map
+    from moto.dynamodb.responses import DynamoHandler
     from moto.sesv2 import urls as sesv2_urls
     from moto.sesv2.responses import SESV2Response
     from moto.sns.responses import SNSResponse
@@ -264,6 +309,9 @@ def install() -> None:
     SESV2Response.get_account = _sesv2_get_account  # type: ignore[attr-defined]
     SESV2Response.put_account_details = _sesv2_put_account_details  # type: ignore[attr-defined]
     SNSResponse.get_sms_sandbox_account_status = _sns_get_sms_sandbox_account_status  # type: ignore[attr-defined]
+    DynamoHandler.transact_write_items = _idempotent_transact_write_items(  # type: ignore[method-assign]
+        DynamoHandler.transact_write_items
+    )
     get_model_map.cache_clear()
     get_name_type_map.cache_clear()
     _installed = True

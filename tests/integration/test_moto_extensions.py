@@ -12,6 +12,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from idp_core.config import Tables
 from idp_local.moto_extensions import set_sms_sandbox
 
 ACCOUNT = "123456789012"
@@ -157,3 +158,26 @@ def test_cloudformation_creates_and_deletes_a_stage_and_its_web_acl(aws_endpoint
     assert "WebACL" not in wafv2.get_web_acl_for_resource(ResourceArn=stage_arn)
     assert wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"] == []
     assert apigateway.get_stages(restApiId=resources["Api"])["item"] == []
+
+
+def test_a_transaction_repeated_with_its_token_succeeds_once_as_dynamodb_does(tables: Tables) -> None:
+    """A client that retries a TransactWriteItems whose answer it did not get (a read timeout)
+    sends the same ClientRequestToken: DynamoDB answers success without applying it again."""
+    client = boto3.client("dynamodb")
+    put = {
+        "Put": {
+            "TableName": tables.settings,
+            "Item": {"name": {"S": "once"}, "value": {"S": "1"}, "updated_at": {"N": "0"}},
+            "ConditionExpression": "attribute_not_exists(#n)",
+            "ExpressionAttributeNames": {"#n": "name"},
+        }
+    }
+    client.transact_write_items(TransactItems=[put], ClientRequestToken="token-1")
+    client.transact_write_items(TransactItems=[put], ClientRequestToken="token-1")  # the retry
+    with pytest.raises(ClientError) as failed:  # a new request meets the condition the first wrote
+        client.transact_write_items(TransactItems=[put], ClientRequestToken="token-2")
+    assert failed.value.response["Error"]["Code"] == "TransactionCanceledException"
+    other = {**put, "Put": {**put["Put"], "Item": {**put["Put"]["Item"], "value": {"S": "2"}}}}
+    with pytest.raises(ClientError) as mismatch:
+        client.transact_write_items(TransactItems=[other], ClientRequestToken="token-1")
+    assert mismatch.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"
