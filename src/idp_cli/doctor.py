@@ -12,7 +12,6 @@ WAF web ACL). The local stack has no API Gateway, so its checks leave out API Ga
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime
 import fnmatch
@@ -25,6 +24,8 @@ from typing import Any, TextIO
 from urllib.parse import unquote
 
 from idp_cli.region import OPTION, RegionChoice
+from idp_cli.stack import apply_region, settings_from_outputs, use_local
+from idp_cli.terminal import EXIT_FAILURE, EXIT_OK, Invocation, Subcommands, UsageError, add_json_option
 from idp_core.config import ENV_EMAIL_SENDER, MessagingConfig, Settings
 
 OK = "ok"
@@ -79,22 +80,23 @@ class Target:
 # ---------------------------------------------------------------- the command
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "doctor",
         help="check the stack's wiring in AWS: SAML provider, roles, SES, SNS SMS, API Gateway, WAF, region",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(run="doctor", entry=run)
+    add_json_option(parser)
+    # It finds the stack itself: a stack in another region is a finding, not an error.
+    parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from idp_cli.main import EXIT_FAILURE, EXIT_OK, UsageError
-
+def run(invocation: Invocation) -> int:
+    args, out = invocation.args, invocation.out
+    choice = apply_region(args)
     if args.local:
         target, findings = _local_target()
     elif args.stack:
-        located = _stack_target(args.stack, args.region_choice)
+        located = _stack_target(args.stack, choice)
         if isinstance(located, Finding):
             _report(out, args.json, None, [located])
             return EXIT_FAILURE
@@ -188,10 +190,9 @@ def _count(number: int, noun: str) -> str:
 
 
 def _local_target() -> tuple[Target, list[Finding]]:
-    from idp_cli.main import _use_local
     from idp_local.state import read_state
 
-    settings = _use_local()
+    settings = use_local()
     state = read_state()
     target = Target(
         label=f"the local stack at {state.base_url}",
@@ -213,8 +214,6 @@ def _stack_target(name: str, choice: RegionChoice) -> tuple[Target, list[Finding
     """The deployed stack in the CLI's region, or the finding that says why it cannot be checked."""
     import boto3
     from botocore.exceptions import ClientError
-
-    from idp_cli.main import UsageError, settings_from_outputs
 
     if choice.region is None:
         return Finding(

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from idp_cli.main import DIRECTORY_SWITCHES
 from idp_core.directories import store
 from idp_core.directories.settings import AD_ATTRIBUTES, SWITCHES
 from tests.integration.test_cli import embedded_aws, idp, listing, local_state, ok  # noqa: F401 - fixtures
@@ -39,10 +38,6 @@ def add_args(slapd: Slapd, tree: Subtree, *extra: str, name: str = "corp") -> li
 def corp(capsys: pytest.CaptureFixture[str], slapd: Slapd, ldap_tree: Subtree, people: dict[str, str]) -> str:  # noqa: F811
     ok(capsys, *add_args(slapd, ldap_tree), stdin=SERVICE_PASSWORD + "\n")
     return "corp"
-
-
-def test_the_cli_offers_one_switch_per_directory_option() -> None:
-    assert DIRECTORY_SWITCHES == SWITCHES
 
 
 def test_a_directory_is_added_shown_listed_updated_and_deleted(

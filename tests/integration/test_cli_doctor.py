@@ -24,7 +24,8 @@ import boto3
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from idp_cli.main import main, settings_from_outputs
+from idp_cli.main import main
+from idp_cli.stack import settings_from_outputs
 from idp_core import accounts, apps
 from idp_core.clock import FakeClock
 from idp_core.config import Tables

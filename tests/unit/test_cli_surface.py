@@ -90,6 +90,24 @@ def test_the_cli_offers_the_same_commands_and_options_as_before_the_split() -> N
         assert actual[command] == shape, f"`{command}` changed"
 
 
+def test_every_command_sets_the_function_that_runs_it() -> None:
+    leaves = [parser for parser in _parsers(build_parser()) if not parser._subparsers]
+
+    assert len(leaves) > 40
+    for parser in leaves:
+        run = parser.get_default("run")
+        assert callable(run), f"`{parser.prog}` runs {run!r}, not a function"
+
+
+def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                found += _parsers(subparser)
+    return found
+
+
 def test_the_directory_commands_offer_an_on_and_off_flag_for_every_directory_switch() -> None:
     commands = surface(build_parser())
 

@@ -1,0 +1,127 @@
+"""``idp app add-aws|list|show|delete``: the SAML apps users sign in to."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from idp_cli.stack import OnStack, add_command
+from idp_cli.terminal import (
+    Subcommands,
+    UsageError,
+    add_noun,
+    details,
+    print_json,
+    print_listing,
+    table,
+    timestamp,
+)
+from idp_core import apps
+
+
+def add_parser(commands: Subcommands) -> None:
+    app = add_noun(commands, "app", "manage SAML apps")
+    aws = add_command(app, "add-aws", "add an AWS console app (one account)", add_aws_app)
+    aws.add_argument("name")
+    aws.add_argument("--account-id", required=True)
+    aws.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        metavar="ROLE_NAME=GROUP",
+        help="a role for a group (repeatable)",
+    )
+    aws.add_argument("--session-duration", type=int, default=3600, metavar="SECONDS")
+    aws.add_argument("--relay-state", metavar="URL")
+    aws.add_argument("--provider-name", metavar="NAME")
+    aws.add_argument("--acs-url", metavar="URL")
+    aws.add_argument("--display-name")
+    add_command(app, "list", "list apps", list_apps, with_json=True)
+    add_command(app, "show", "show one app", show_app, with_json=True).add_argument("name")
+    add_command(app, "delete", "delete an app", delete_app).add_argument("name")
+
+
+def add_aws_app(cmd: OnStack) -> None:
+    a = cmd.args
+    app = apps.create_aws_app(
+        a.name,
+        account_id=a.account_id,
+        roles=_role_mappings(a.role),
+        session_duration=a.session_duration,
+        relay_state=a.relay_state,
+        provider_name=a.provider_name,
+        acs_url=a.acs_url,
+        display_name=a.display_name,
+        context=cmd.context,
+    )
+    cmd.out.write(
+        f"Created AWS app {app.name}. In account {app.account_id}, create the IAM SAML provider "
+        f"{app.provider_name!r} from the IdP metadata (`idp metadata`) and let each role trust it.\n"
+    )
+
+
+def list_apps(cmd: OnStack) -> None:
+    print_listing(
+        cmd,
+        [_app_dict(app) for app in apps.list_apps()],
+        {
+            "NAME": "name",
+            "KIND": "kind",
+            "ACCOUNT": "account_id",
+            "DISABLED": "disabled",
+            "ROLES": lambda app: [f"{r['role']}={r['group']}" for r in app["roles"]],
+        },
+    )
+
+
+def show_app(cmd: OnStack) -> None:
+    app = _app_dict(apps.get_app(cmd.args.name))
+    if cmd.args.json:
+        print_json(cmd.out, app)
+        return
+    roles = app.pop("roles")
+    details(cmd.out, app)
+    table(cmd.out, ["ROLE", "GROUP", "ROLE ARN"], [[r["role"], r["group"], r["role_arn"]] for r in roles])
+
+
+def delete_app(cmd: OnStack) -> None:
+    app = apps.get_app(cmd.args.name)
+    apps.delete_app(cmd.args.name, context=cmd.context)
+    cmd.out.write(f"Deleted app {app.name}.\n")
+
+
+def _role_mappings(raw: Sequence[str]) -> list[tuple[str, str]]:
+    mappings = []
+    for item in raw:
+        # Role names may contain "=" but group names may not, so the last "=" separates them.
+        role, separator, group = item.rpartition("=")
+        if not separator or not role.strip() or not group.strip():
+            raise UsageError(f"--role expects ROLE_NAME=GROUP (or ROLE_ARN=GROUP), got {item!r}.")
+        mappings.append((role.strip(), group.strip()))
+    return mappings
+
+
+def _app_dict(app: Any) -> dict[str, Any]:
+    return {
+        "name": app.name,
+        "display_name": app.display_name,
+        "kind": app.kind,
+        "account_id": app.account_id,
+        "provider_name": app.provider_name,
+        "provider_arn": apps.provider_arn(app),
+        "roles": [
+            {
+                "role": mapping.role,
+                "role_arn": apps.role_arn(app.account_id, mapping.role),
+                "group": mapping.group,
+            }
+            for mapping in app.roles
+        ],
+        "session_duration": int(app.session_duration),
+        "relay_state": app.relay_state,
+        "acs_url": app.acs_url,
+        "audience": app.audience,
+        "disabled": bool(app.disabled),
+        "adaptive_policy": app.adaptive_policy,
+        "created_at": timestamp(app.created_at),
+    }

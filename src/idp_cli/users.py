@@ -1,0 +1,209 @@
+"""``idp user add|list|show|disable|enable|delete|unlock|set-password|groups|factors``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from idp_cli.stack import OnStack, add_command
+from idp_cli.terminal import (
+    Subcommands,
+    add_noun,
+    cell,
+    details,
+    print_json,
+    print_listing,
+    read_secret,
+    timestamp,
+)
+from idp_core import accounts
+from idp_core.adaptive.enforce import Mailer
+from idp_core.mfa import factors
+
+
+def add_parser(commands: Subcommands) -> None:
+    user = add_noun(commands, "user", "manage users")
+    add = add_command(user, "add", "create a user", add_user)
+    add.add_argument("username")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.add_argument("--group", action="append", default=[], metavar="G", help="a group (repeatable)")
+    add.add_argument("--admin", action="store_true", help="make the user an admin")
+    add.add_argument("--email")
+    add.add_argument("--display-name")
+    add_command(user, "list", "list users", list_users, with_json=True)
+    add_command(user, "show", "show one user", show_user, with_json=True).add_argument("username")
+    for action, text, command in (
+        ("disable", "disable a user and end their sessions", disable_user),
+        ("enable", "enable a user", enable_user),
+        ("delete", "delete a user", delete_user),
+        ("unlock", "lift a lockout and reset failed attempts", unlock_user),
+    ):
+        add_command(user, action, text, command).add_argument("username")
+    set_password = add_command(
+        user, "set-password", "set a user's password (from standard input)", set_user_password
+    )
+    set_password.add_argument("username")
+    set_password.add_argument("--password-stdin", action="store_true", required=True)
+    groups = add_command(user, "groups", "replace a user's groups", set_user_groups)
+    groups.add_argument("username")
+    which = groups.add_mutually_exclusive_group(required=True)
+    which.add_argument("--group", action="append", metavar="G", help="a group (repeatable)")
+    which.add_argument("--clear", action="store_true", help="remove the user from every group")
+    add_command(
+        user, "factors", "list a user's second factors (never secrets)", list_user_factors, with_json=True
+    ).add_argument("username")
+
+
+def add_user(cmd: OnStack) -> None:
+    a = cmd.args
+    password = read_secret(cmd) if a.password_stdin else None
+    user = accounts.create_user(
+        a.username,
+        password=password,
+        email=a.email,
+        display_name=a.display_name,
+        groups=a.group,
+        is_admin=a.admin,
+        context=cmd.context,
+    )
+    if password is None:
+        cmd.out.write(
+            f"Created user {user.display_username} without a password; set one with "
+            f"`idp user set-password {user.display_username} --password-stdin`.\n"
+        )
+    else:
+        cmd.out.write(f"Created user {user.display_username}.\n")
+
+
+def list_users(cmd: OnStack) -> None:
+    print_listing(
+        cmd,
+        [_user_dict(user) for user in accounts.list_users()],
+        {
+            "USERNAME": "username",
+            "NAME": "display_name",
+            "EMAIL": "email",
+            "ADMIN": "admin",
+            "DISABLED": "disabled",
+            "LOCKED": "locked",
+            "GROUPS": "groups",
+        },
+    )
+
+
+def show_user(cmd: OnStack) -> None:
+    user = _user_dict(accounts.get_user(cmd.args.username))
+    if cmd.args.json:
+        print_json(cmd.out, user)
+    else:
+        details(cmd.out, user)
+
+
+def disable_user(cmd: OnStack) -> None:
+    user = accounts.set_user_disabled(cmd.args.username, True, context=cmd.context)
+    cmd.out.write(f"Disabled user {user.display_username}; their sessions have ended.\n")
+
+
+def enable_user(cmd: OnStack) -> None:
+    user = accounts.set_user_disabled(cmd.args.username, False, context=cmd.context)
+    cmd.out.write(f"Enabled user {user.display_username}.\n")
+
+
+def delete_user(cmd: OnStack) -> None:
+    deletion = accounts.delete_user(cmd.args.username, context=cmd.context)
+    if deletion.user_existed:
+        cmd.out.write(f"Deleted user {deletion.display_username} ({deletion.summary()}).\n")
+    else:
+        cmd.out.write(
+            f"There was no user {deletion.display_username}; removed what an earlier deletion "
+            f"left ({deletion.summary()}).\n"
+        )
+
+
+def unlock_user(cmd: OnStack) -> None:
+    user = accounts.unlock_user(cmd.args.username, context=cmd.context)
+    cmd.out.write(f"Unlocked user {user.display_username}; failed attempts reset.\n")
+
+
+def set_user_password(cmd: OnStack) -> None:
+    password = read_secret(cmd)
+    user = accounts.reset_password(
+        cmd.args.username, password, context=cmd.context, mailer=Mailer.for_settings(cmd.settings)
+    )
+    cmd.out.write(
+        f"Set a new password for {user.display_username}; their sessions ended and their devices "
+        "are no longer trusted.\n"
+    )
+
+
+def set_user_groups(cmd: OnStack) -> None:
+    groups = [] if cmd.args.clear else cmd.args.group
+    accounts.set_user_groups(cmd.args.username, groups, context=cmd.context)
+    user = accounts.get_user(cmd.args.username)
+    cmd.out.write(f"Groups of {user.display_username}: {cell(user.group_names())}\n")
+
+
+def list_user_factors(cmd: OnStack) -> None:
+    user = accounts.get_user(cmd.args.username)
+    print_listing(
+        cmd,
+        [_factor_dict(factor) for factor in factors.list_factors(user.username)],
+        {
+            "ID": "id",
+            "KIND": "kind",
+            "LABEL": "label",
+            "STATUS": "status",
+            "DEFAULT": "default",
+            "DETAIL": _factor_detail,
+            "LAST USED": "last_used_at",
+        },
+    )
+
+
+def _user_dict(user: Any) -> dict[str, object]:
+    # Never the password hash: the CLI shows what an admin may see.
+    return {
+        "username": user.display_username,
+        "key": user.username,
+        "display_name": user.display_name,
+        "email": user.email,
+        "admin": bool(user.is_admin),
+        "disabled": bool(user.disabled),
+        "deleting_since": timestamp(user.deleting_since),
+        "groups": user.group_names(),
+        "source": user.source,
+        "has_password": user.password_hash is not None,
+        "failed_attempts": user.total_failures(),
+        "locked": bool(user.locked),
+        "locked_until": timestamp(user.locked_until),
+        "created_at": timestamp(user.created_at),
+        "updated_at": timestamp(user.updated_at),
+    }
+
+
+def _factor_dict(factor: Any) -> dict[str, object]:
+    # Never the secret or the backup code hashes: only what an admin may see.
+    return {
+        "id": factor.factor_id,
+        "kind": factor.kind,
+        "label": factor.label,
+        "status": factor.status,
+        "default": bool(factor.is_default),
+        "phone": factor.phone,
+        "email": factor.email,
+        "token_serial": factor.token_serial,
+        "backup_codes_left": len(factor.code_hashes or ()) if factor.kind == "backup" else None,
+        "created_at": timestamp(factor.created_at),
+        "confirmed_at": timestamp(factor.confirmed_at),
+        "last_used_at": timestamp(factor.last_used_at),
+    }
+
+
+def _factor_detail(factor: Mapping[str, Any]) -> object:
+    codes_left = factor["backup_codes_left"]
+    return (
+        factor["phone"]
+        or factor["email"]
+        or factor["token_serial"]
+        or (None if codes_left is None else f"{codes_left} codes left")
+    )
