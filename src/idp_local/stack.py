@@ -57,7 +57,7 @@ from idp_local.outbox import outbox_route, record_send_times
 from idp_local.request_count import CountingMotoServer, RequestCounter
 from idp_local.state import (
     CREDENTIALS_FILE_NAME,
-    DUMMY_CREDENTIALS,
+    EMBEDDED_AWS_CLIENT_ENV,
     REGION,
     DemoAccount,
     LocalState,
@@ -225,7 +225,7 @@ def aws_env(endpoint_url: str) -> dict[str, str]:
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
-        **DUMMY_CREDENTIALS,
+        **EMBEDDED_AWS_CLIENT_ENV,
     }
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from idp_core.aws import EMBEDDED_READ_TIMEOUT_ENV
 from idp_core.config import ENV_DATA_KEY_ID, Settings, Tables
 
 ENV_STATE_DIR = "IDP_STATE_DIR"
@@ -22,6 +23,9 @@ CREDENTIALS_FILE_NAME = "demo-credentials.json"
 REGION = "us-east-1"
 # moto accepts any credentials; these make it obvious that nothing real is used.
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# What every client of the embedded AWS gets besides its address: the dummy credentials and,
+# as moto can be slow on a busy machine, a longer read timeout (idp_core.aws).
+EMBEDDED_AWS_CLIENT_ENV = {**DUMMY_CREDENTIALS, EMBEDDED_READ_TIMEOUT_ENV: "15"}
 
 
 class StateError(Exception):
@@ -55,7 +59,7 @@ class LocalState:
             "AWS_ENDPOINT_URL": self.aws_endpoint_url,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
-            **DUMMY_CREDENTIALS,
+            **EMBEDDED_AWS_CLIENT_ENV,
         }
 
     def settings(self) -> Settings:

@@ -267,8 +267,11 @@ def test_a_code_that_ses_or_sns_does_not_take_is_logged_with_the_reason_and_coun
 
 
 def test_dynamodb_that_does_not_answer_gets_a_503_within_the_call_budget(
-    sso: Sso, alice: str, faults: FaultPlan
+    sso: Sso, alice: str, faults: FaultPlan, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The clients a deployed function has: without the embedded AWS's longer read timeout.
+    monkeypatch.delenv(aws.EMBEDDED_READ_TIMEOUT_ENV)
+    assert aws.read_timeout_seconds() == aws.READ_TIMEOUT_SECONDS
     faults.add(Fault("dynamodb", "hang", operation="BatchGetItem"))
     started = time.monotonic()
     with capture() as seen:

@@ -8,10 +8,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from idp_core.aws import EMBEDDED_READ_TIMEOUT_ENV
 from idp_core.config import Tables
 from idp_core.models import create_tables
 from idp_local.faults import FaultPlan
 from idp_local.request_count import CountingMotoServer, RequestCounter
+from idp_local.state import EMBEDDED_AWS_CLIENT_ENV
 
 REGION = "us-east-1"
 
@@ -35,9 +37,8 @@ def moto_server(counter: RequestCounter | None = None, faults: FaultPlan | None 
         AWS_ENDPOINT_URL=endpoint,
         AWS_DEFAULT_REGION=REGION,
         AWS_REGION=REGION,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
         AWS_SESSION_TOKEN="testing",
+        **EMBEDDED_AWS_CLIENT_ENV,
     )
     try:
         yield endpoint
@@ -58,6 +59,7 @@ AWS_ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
+    EMBEDDED_READ_TIMEOUT_ENV,
 )
 
 

@@ -268,6 +268,7 @@ def test_boto3_and_pynamodb_clients_carry_the_bounds(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # a client is made, never used
+    monkeypatch.delenv(aws.EMBEDDED_READ_TIMEOUT_ENV, raising=False)  # as in a deployed function
     clients = [
         aws.client("kms").meta.config,
         pynamodb.connection.Connection(region="us-east-1").client.meta.config,
@@ -277,6 +278,23 @@ def test_boto3_and_pynamodb_clients_carry_the_bounds(monkeypatch: pytest.MonkeyP
         assert config.retries == {"mode": "adaptive", "total_max_attempts": 2}
     for model in (User, SessionModel):
         assert (model.Meta.connect_timeout_seconds, model.Meta.read_timeout_seconds) == (1.0, 2.0)
+
+
+def test_clients_of_the_embedded_aws_wait_longer_for_an_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from idp_core import models
+    from idp_local.stack import aws_env
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # a client is made, never used
+    for name, value in aws_env("http://127.0.0.1:9").items():
+        monkeypatch.setenv(name, value)
+    assert aws.read_timeout_seconds() == 15.0
+    for config in (aws.client("kms").meta.config, models.connection().client.meta.config):
+        assert (config.connect_timeout, config.read_timeout) == (1.0, 15.0)
+        assert config.retries == {"mode": "adaptive", "total_max_attempts": 2}
+    monkeypatch.delenv(aws.EMBEDDED_READ_TIMEOUT_ENV)
+    for config in (aws.client("kms").meta.config, models.connection().client.meta.config):
+        assert config.read_timeout == 2.0
 
 
 # ---------------------------------------------------------------- tracing

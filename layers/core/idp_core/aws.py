@@ -22,6 +22,10 @@ from typing import Any, Final
 CONNECT_TIMEOUT_SECONDS = 1.0
 # DynamoDB and KMS answer in milliseconds, SES and SNS in a few hundred.
 READ_TIMEOUT_SECONDS = 2.0
+# The embedded AWS (moto: one Python process answering every service for the tests and
+# `idp local`) can take seconds where DynamoDB takes milliseconds when the machine is busy;
+# it sets this variable to a longer read timeout. A deployed function never has it.
+EMBEDDED_READ_TIMEOUT_ENV: Final = "IDP_EMBEDDED_AWS_READ_TIMEOUT_SECONDS"
 # One retry: enough for a throttled or dropped request; adaptive mode also slows this
 # container's requests down while the service throttles it.
 MAX_ATTEMPTS: Final = 2
@@ -34,12 +38,16 @@ MAX_BACKOFF_SECONDS = sum(2 ** (attempt - 1) for attempt in range(1, MAX_ATTEMPT
 CALL_BUDGET_SECONDS = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + MAX_BACKOFF_SECONDS
 
 
+def read_timeout_seconds() -> float:
+    return float(os.environ.get(EMBEDDED_READ_TIMEOUT_ENV, READ_TIMEOUT_SECONDS))
+
+
 def client_config() -> Any:
     from botocore.config import Config
 
     return Config(
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
+        read_timeout=read_timeout_seconds(),
         retries={"mode": RETRY_MODE, "total_max_attempts": MAX_ATTEMPTS},
     )
 
@@ -52,19 +60,24 @@ def pynamodb_settings() -> dict[str, Any]:
     DynamoDB left unprocessed, which keeps its default."""
     return {
         "connect_timeout_seconds": CONNECT_TIMEOUT_SECONDS,
-        "read_timeout_seconds": READ_TIMEOUT_SECONDS,
+        "read_timeout_seconds": read_timeout_seconds(),
         "retry_configuration": {"mode": RETRY_MODE, "total_max_attempts": MAX_ATTEMPTS},
     }
 
 
 def client(service: str) -> Any:
-    # Keyed by the endpoint and region too: a process that switches between embedded AWS
-    # servers (the CLI's tests, the local stack) never gets a client of a stopped one.
-    return _client(service, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_DEFAULT_REGION"))
+    # Keyed by the endpoint, region and read timeout too: a process that switches between
+    # embedded AWS servers (the CLI's tests, the local stack) never gets a client of a stopped one.
+    return _client(
+        service,
+        os.environ.get("AWS_ENDPOINT_URL"),
+        os.environ.get("AWS_DEFAULT_REGION"),
+        read_timeout_seconds(),
+    )
 
 
 @cache
-def _client(service: str, endpoint_url: str | None, region: str | None) -> Any:
+def _client(service: str, endpoint_url: str | None, region: str | None, read_timeout: float) -> Any:
     import boto3
 
     made = boto3.client(service, config=client_config())  # type: ignore[call-overload]

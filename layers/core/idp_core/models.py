@@ -477,13 +477,17 @@ def new_transaction() -> TransactWrite:
 def connection() -> pynamodb.connection.Connection:
     """One PynamoDB connection (and botocore client) per process for the calls that go around
     the models' own: batches across tables, transactions, updates that return a refused item.
-    Keyed by the endpoint, like ``idp_core.aws.client``."""
-    return _connection(os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_DEFAULT_REGION"))
+    Keyed by the endpoint, region and read timeout, like ``idp_core.aws.client``."""
+    return _connection(
+        os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_DEFAULT_REGION"), aws.read_timeout_seconds()
+    )
 
 
 @cache
-def _connection(endpoint_url: str | None, region: str | None) -> pynamodb.connection.Connection:
-    return pynamodb.connection.Connection()
+def _connection(
+    endpoint_url: str | None, region: str | None, read_timeout: float
+) -> pynamodb.connection.Connection:
+    return pynamodb.connection.Connection(read_timeout_seconds=read_timeout)
 
 
 def bind_tables(tables: Tables) -> None:
