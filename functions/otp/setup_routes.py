@@ -83,12 +83,12 @@ def _factor(signed_in: web.SignedIn, factor_id: str) -> Factor:
 
 def _notify(req: web.WebRequest, signed_in: web.SignedIn, subject: str, what: str) -> None:
     """S8: tell the user by e-mail about a change to their factors (never a code or a secret)."""
-    from idp_core.mfa import notices
+    from idp_core import mail
 
-    notices.notify(
+    mail.notify(
         signed_in.user,
         subject,
-        notices.change_text(what),
+        mail.change_text(what),
         ses=aws.client("ses"),
         messaging=req.settings.messaging,
         clock=req.clock,

@@ -22,9 +22,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from idp_core import accounts, apps, audit, lockout, web
-from idp_core.adaptive.enforce import Mailer
 from idp_core.audit import AuditContext
 from idp_core.errors import BadRequest, NotFound
+from idp_core.mail import Mailer
 from idp_core.models import Group
 from idp_core.names import MAX_GROUP_CHARS, MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS

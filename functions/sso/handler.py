@@ -280,7 +280,7 @@ def _post_to_app(
     """The page that posts a signed SAMLResponse for app ``name`` to its ACS URL, or the
     redirect to the second factor the app's policies ask for first. With ``events``, the
     launch's audit events are added there for the caller to write instead of written."""
-    from idp_core.adaptive.enforce import Mailer
+    from idp_core.mail import Mailer
     from idp_core.saml.post_form import auto_post_form
 
     target = {"app": name, "RelayState": relay_state}

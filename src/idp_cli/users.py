@@ -17,7 +17,7 @@ from idp_cli.terminal import (
     timestamp,
 )
 from idp_core import accounts
-from idp_core.adaptive.enforce import Mailer
+from idp_core.mail import Mailer
 from idp_core.mfa import factors
 
 

@@ -8,7 +8,6 @@ from typing import Any
 import boto3
 import lxml.html
 
-from idp_core.directories import signin as directory_signin
 from idp_core.directories import store
 from idp_core.directories.settings import DirectorySettings
 from tests.helpers.sso import Sso
@@ -50,7 +49,7 @@ def store_directory(sso: Sso, settings: DirectorySettings) -> DirectorySettings:
         key_id=sso.settings.require_data_key(),
         clock=sso.clock,
     )
-    directory_signin.forget_cached_directories()
+    store.forget_cached_directories()
     return settings
 
 

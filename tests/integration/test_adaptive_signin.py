@@ -285,7 +285,8 @@ def test_ten_parallel_launches_from_new_devices_under_a_limit_of_three_register_
     import boto3
 
     from idp_core import aws, sessions, signin
-    from idp_core.adaptive.enforce import AccessDenied, Browser, Mailer
+    from idp_core.adaptive.enforce import AccessDenied, Browser
+    from idp_core.mail import Mailer
     from idp_core.saml.certificate import signing_identity
     from tests.support.parallel import outcomes_of_parallel
 

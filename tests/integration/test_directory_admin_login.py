@@ -15,7 +15,7 @@ import requests
 from idp_core import accounts
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
-from idp_core.directories import signin as directory_signin
+from idp_core.directories import store
 from idp_core.models import AuditEvent
 from tests.helpers.adaptive import is_saml_post
 from tests.helpers.ldap_directory import add_service_account, save_directory
@@ -43,7 +43,7 @@ def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
     with running_sso(tables, clock) as running:
         directory(clock)  # the open app maps the group "engineers" to a role
         password_only(clock)
-        directory_signin.forget_cached_directories()
+        store.forget_cached_directories()
         yield running
 
 

@@ -22,7 +22,6 @@ from idp_core.accounts import create_group
 from idp_core.apps import saml_trust_policy
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
-from idp_core.directories import signin as directory_signin
 from idp_core.directories import store
 from idp_core.directories.settings import DirectorySettings
 from idp_core.models import Directory
@@ -55,7 +54,7 @@ def sso(tables: Tables, clock: FakeClock, account: str) -> Iterator[Sso]:
             APP, account_id=account, roles=[("Reader", "engineers")], mfa_required=False, clock=clock
         )
         password_only(clock)
-        directory_signin.forget_cached_directories()
+        store.forget_cached_directories()
         yield running
 
 
@@ -186,7 +185,7 @@ def test_the_switch_is_read_at_most_once_per_30_seconds(
     sso: Sso, corp: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(directory_signin, "_monotonic", lambda: now[0])
+    monkeypatch.setattr(store, "_monotonic", lambda: now[0])
     corp(send_configured_attributes=True)
     browser, launch_path, first = _launch(sso, "alice", DIRECTORY_PASSWORD)
     assert "email" in _principal_tags(first)
@@ -195,7 +194,7 @@ def test_the_switch_is_read_at_most_once_per_30_seconds(
     Directory("corp").update(actions=[Directory.settings.set(changed.to_json())])
 
     # Within 30 s the container keeps what it read; after that it reads the switch again.
-    now[0] += directory_signin.DIRECTORIES_CACHE_SECONDS - 1
+    now[0] += store.DIRECTORIES_CACHE_SECONDS - 1
     assert "email" in _principal_tags(_saml_response(sso.get(browser, launch_path)))
     now[0] += 2
     assert _principal_tags(_saml_response(sso.get(browser, launch_path))) == {}

@@ -14,7 +14,7 @@ import pytest
 from idp_core import accounts, sessions
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
-from idp_core.directories import signin as directory_signin
+from idp_core.directories import store
 from idp_core.models import AuditEvent, Session, User
 from tests.helpers.ldap_directory import add_service_account, save_directory, sign_in_options
 from tests.helpers.mfa import alert, directory, password_only
@@ -31,7 +31,7 @@ def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
     with running_sso(tables, clock) as running:
         directory(clock)
         password_only(clock)
-        directory_signin.forget_cached_directories()
+        store.forget_cached_directories()
         yield running
 
 

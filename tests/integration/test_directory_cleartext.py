@@ -185,14 +185,13 @@ def test_attack_a_sign_in_through_a_directory_stored_before_the_switch_sends_no_
     tables: Tables, kms: Any, clock: FakeClock, wire: Wire
 ) -> None:
     from idp_core import accounts
-    from idp_core.directories import signin as directory_signin
     from tests.helpers.mfa import password_only
     from tests.helpers.sso import running_sso
 
     with running_sso(tables, clock) as sso:
         password_only(clock)
         store_as_an_older_version_did(f"ldap://127.0.0.1:{wire.port}", kms, sso.settings.require_data_key())
-        directory_signin.forget_cached_directories()
+        store.forget_cached_directories()
         accounts.create_user("alice", source="ldap:corp", clock=clock)
         refused = sso.sign_in(sso.browser(), "alice", "alice-Directory-1")
         # The directory cannot be used: no session, nothing counted against alice, and the

@@ -18,7 +18,6 @@ from idp_core import accounts
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.directories import imports, store
-from idp_core.directories import signin as directory_signin
 from idp_core.directories.settings import DirectorySettings
 from idp_core.models import AuditEvent, DirectoryEntry, Session, User
 from tests.helpers.mfa import alert, directory, password_only
@@ -36,7 +35,7 @@ def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
     with running_sso(tables, clock) as running:
         directory(clock)
         password_only(clock)
-        directory_signin.forget_cached_directories()
+        store.forget_cached_directories()
         yield running
 
 
@@ -69,7 +68,7 @@ def save(
         key_id=sso.settings.require_data_key(),
         clock=sso.clock,
     )
-    directory_signin.forget_cached_directories()
+    store.forget_cached_directories()
     return settings
 
 

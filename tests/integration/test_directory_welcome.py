@@ -20,7 +20,6 @@ from idp_core.audit import AuditContext
 from idp_core.clock import FakeClock
 from idp_core.config import MessagingConfig, Settings, Tables
 from idp_core.directories import imports, store
-from idp_core.directories import signin as directory_signin
 from idp_core.directories.settings import DirectorySettings
 from idp_core.directories.welcome import NO_SENDER, SUBJECT, WelcomeMail
 from idp_core.models import AuditEvent, User
@@ -190,7 +189,7 @@ def test_users_not_created_get_no_welcome(
 @pytest.fixture
 def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
     with running_sso(tables, clock) as running:
-        directory_signin.forget_cached_directories()
+        store.forget_cached_directories()
         yield running
 
 
@@ -222,7 +221,7 @@ def test_sync_on_sign_in_welcomes_the_new_user_once(
         key_id=sso.settings.require_data_key(),
         clock=sso.clock,
     )
-    directory_signin.forget_cached_directories()
+    store.forget_cached_directories()
 
     for _ in range(2):
         assert sso.sign_in(sso.browser(), "alice", DIRECTORY_PASSWORD).status_code == 303

@@ -458,7 +458,7 @@ def test_without_auto_registration_a_run_creates_no_one_but_keeps_the_users_alre
     while alice follows the directory: updated when her entry changes, disabled when it goes."""
     save_corp(slapd, ldap_tree, kms, key_id, clock, activate=True, sync_users=True)
     alice = ldap_tree.add_user("alice", "alice-Directory-1", mail="alice@corp.example")
-    directory_signin.forget_cached_directories()
+    store.forget_cached_directories()
     entry = directory_signin.entry_for_alias("alice", kms=kms, only=None)
     assert entry is not None and directory_signin.check_password(entry, "alice-Directory-1")
     directory_signin.register(entry, clock=clock)  # what "Sync users" does at her sign-in

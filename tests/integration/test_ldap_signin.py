@@ -13,7 +13,6 @@ import pytest
 from idp_core import accounts
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
-from idp_core.directories import signin as directory_signin
 from idp_core.directories import store
 from idp_core.directories.settings import DirectorySettings
 from idp_core.models import AuditEvent, Group, User
@@ -31,7 +30,7 @@ def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
     with running_sso(tables, clock) as running:
         directory(clock)  # the open app maps the group "engineers" to a role
         password_only(clock)
-        directory_signin.forget_cached_directories()
+        store.forget_cached_directories()
         yield running
 
 
@@ -66,7 +65,7 @@ def corp(sso: Sso, slapd: Slapd, ldap_tree: Subtree) -> Any:
             key_id=sso.settings.require_data_key(),
             clock=sso.clock,
         )
-        directory_signin.forget_cached_directories()
+        store.forget_cached_directories()
         return settings
 
     return save

@@ -11,8 +11,7 @@ import pytest
 from idp_core.audit import recent
 from idp_core.clock import FakeClock
 from idp_core.config import MessagingConfig, Tables
-from idp_core.mfa.notices import change_text, notify
-from idp_core.mfa.phone import mask_email
+from idp_core.mail import change_text, mask_email, notify
 from idp_core.models import User
 from tests.helpers.mfa import emails_to
 

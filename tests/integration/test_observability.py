@@ -16,11 +16,11 @@ from urllib.parse import unquote
 import pytest
 import requests
 
-from idp_core import accounts, aws, observability
+from idp_core import accounts, aws, mail, observability
 from idp_core.clock import FakeClock
 from idp_core.config import LockoutPolicy, Tables
 from idp_core.directories import store
-from idp_core.mfa import factors, flow, notices
+from idp_core.mfa import factors, flow
 from idp_core.models import User
 from idp_local.faults import Fault, FaultPlan
 from tests.helpers.adaptive import browser_at, give_policy
@@ -252,10 +252,10 @@ def test_a_notice_that_ses_refuses_is_logged_with_the_reason_and_counted(sso: Ss
     user = User.get("gina")
     faults.add(Fault("ses", "refused", operation="SendEmail"))
     with capture() as seen, observability.invocation({"id": "tick"}, None, function_name="sso"):
-        sent = notices.notify(
+        sent = mail.notify(
             user,
             "A factor was added",
-            notices.change_text("A factor was added"),
+            mail.change_text("A factor was added"),
             ses=aws.client("ses"),
             messaging=sso.settings.messaging,
             clock=sso.clock,

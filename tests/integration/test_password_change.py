@@ -20,7 +20,6 @@ import requests
 from idp_core import accounts
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
-from idp_core.directories import signin as directory_signin
 from idp_core.directories import store
 from idp_core.directories.settings import DirectorySettings
 from idp_core.models import AuditEvent, User
@@ -39,7 +38,7 @@ NOT_REPEATED = "The two new passwords are not the same; type the new password tw
 def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
     with running_sso(tables, clock) as running:
         password_only(clock)
-        directory_signin.forget_cached_directories()
+        store.forget_cached_directories()
         yield running
 
 
@@ -200,7 +199,7 @@ def save_corp(sso: Sso, server: Slapd, tree: Subtree, **switches: bool) -> Direc
         key_id=sso.settings.require_data_key(),
         clock=sso.clock,
     )
-    directory_signin.forget_cached_directories()
+    store.forget_cached_directories()
     return settings
 
 

@@ -12,10 +12,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from idp_core import accounts, password_change
-from idp_core.adaptive.enforce import Mailer
 from idp_core.audit import AuditContext
 from idp_core.clock import FakeClock
 from idp_core.config import MessagingConfig, Tables
+from idp_core.mail import Mailer
 from idp_core.models import AuditEvent, Session, User
 from tests.helpers.mfa import emails_to, password_only
 from tests.helpers.sso import EMAIL_SENDER, PASSWORD, Sso, csrf_token, running_sso, signed_in

@@ -9,11 +9,11 @@ import pytest
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from idp_core.errors import BadRequest
+from idp_core.mail import mask_email
 from idp_core.mfa.phone import (
     REFUSED_TYPE_NAMES,
     NotAMobileNumber,
     ensure_mobile,
-    mask_email,
     mask_phone,
     normalize,
 )

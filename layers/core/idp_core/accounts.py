@@ -8,25 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
-from idp_core import audit
+from idp_core import audit, mail
 from idp_core.adaptive.devices import remove_all as remove_all_devices
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, Conflict, NotFound
+from idp_core.groups import existing_groups, forget_cached_groups
 from idp_core.lockout import unlock_actions
+from idp_core.mail import Mailer
+from idp_core.mfa.factors import release_token
 from idp_core.models import Factor, Group, OathToken, Transaction, User, condition_failed
 from idp_core.names import canonical_group, canonical_username, group_forms, username_forms
 from idp_core.passwords import hash_password, validate_new_password
 from idp_core.sessions import end_user_sessions
-from idp_core.ttl_cache import TtlCache
-
-if TYPE_CHECKING:
-    from idp_core.adaptive.enforce import Mailer
 
 MAX_EMAIL_CHARS = 254
 MAX_DISPLAY_NAME_CHARS = 128
@@ -70,18 +68,6 @@ def get_user(username: str) -> User:
 
 def list_users() -> list[User]:
     return sorted(User.scan(), key=lambda user: user.username)
-
-
-def existing_groups(names: Iterable[str]) -> set[str]:
-    """Canonical names of the given groups, raising NotFound for any that does not exist."""
-    wanted = {canonical_group(name) for name in names}
-    if not wanted:
-        return set()
-    found = {group.name for group in Group.batch_get(list(wanted))}
-    missing = sorted(wanted - found)
-    if missing:
-        raise NotFound(f"There is no group {missing[0]!r}; create it first.")
-    return wanted
 
 
 def create_user(
@@ -233,10 +219,7 @@ def reset_password(
         then=lambda changed: {"sessions_ended": end_user_sessions(changed.username)},
     )
     if mailer is not None:
-        # Loaded only here: the notices bring phonenumbers, which the sign-in never needs.
-        from idp_core.mfa import notices
-
-        notices.password_changed(user, by_admin=True, mailer=mailer, context=context, clock=clock)
+        mail.password_changed(user, by_admin=True, mailer=mailer, context=context, clock=clock)
     return user
 
 
@@ -363,9 +346,6 @@ def _remove_transactions(key: str) -> int:
 def _remove_factors(key: str) -> dict[str, int]:
     """Delete the user's factors, freeing their hardware tokens first (with the HOTP counter
     the user reached, so no code the user already typed works for the token's next owner)."""
-    # Loaded only for a deletion: the console's other user pages need none of the MFA code.
-    from idp_core.mfa.factors import release_token
-
     user_factors = list(Factor.query(key, consistent_read=True))
     freed = sum(
         release_token(factor.token_serial, key, factor.counter)
@@ -439,30 +419,6 @@ def set_group_disabled(
     event = "group.disabled" if disabled else "group.enabled"
     audit.record(event, "success", context=context, subject=group.name, clock=clock)
     return group
-
-
-# Whether a group exists and is enabled, by table and name; a container keeps it this long, so
-# disabling a group stops its roles everywhere within that time (like the MFA settings).
-GROUPS_CACHE_SECONDS = 30.0
-_group_states: TtlCache[tuple[str, str], bool] = TtlCache(GROUPS_CACHE_SECONDS)
-
-
-def enabled_groups(user: User) -> set[str]:
-    """The user's groups that exist and are not disabled: from this container's copy, and one
-    BatchGet for the groups it has not read in the last ``GROUPS_CACHE_SECONDS``."""
-    table = Group.Meta.table_name
-    names = sorted(user.groups or ())
-    unknown = [name for name in names if _group_states.get((table, name)) is None]
-    if unknown:
-        found = {group.name: not group.disabled for group in Group.batch_get(unknown)}
-        for name in unknown:
-            _group_states.put((table, name), found.get(name, False))
-    return {name for name in names if _group_states.get((table, name))}
-
-
-def forget_cached_groups() -> None:
-    """Read the groups afresh next time (after a change in this container, and in tests)."""
-    _group_states.clear()
 
 
 def group_members(name: str) -> list[User]:

@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from idp_core import audit
-from idp_core.accounts import enabled_groups, existing_groups
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, Conflict, NotFound
+from idp_core.groups import enabled_groups, existing_groups
 from idp_core.models import App, RoleMapping, User, condition_failed
 from idp_core.names import canonical_app_name, canonical_group
 

@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import UpdateError
 
-from idp_core import audit, aws, lockout
+from idp_core import audit, aws, lockout, mail
 from idp_core.adaptive.devices import end_trust
-from idp_core.adaptive.enforce import Mailer
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
+from idp_core.directories import passwords as directory_passwords
+from idp_core.directories import store
 from idp_core.directories.errors import (
     DirectoryError,
     EmptyPassword,
@@ -41,6 +42,7 @@ from idp_core.directories.errors import (
 )
 from idp_core.directories.errors import WrongPassword as DirectoryWrongPassword
 from idp_core.errors import BadRequest, Conflict, Forbidden, IdpError, NotFound
+from idp_core.mail import Mailer
 from idp_core.models import Directory, Session, User, condition_failed
 from idp_core.passwords import WrongPassword, hash_password, normalize, validate_new_password, verify_password
 from idp_core.sessions import DIRECTORY_PREFIX, end_user_sessions
@@ -93,9 +95,6 @@ def password_home(user: User) -> PasswordHome:
     source = str(user.source or "")
     if not source.startswith(DIRECTORY_PREFIX):
         return LOCAL_HOME
-    # The LDAP code loads only for directory users: local users' pages stay light.
-    from idp_core.directories import store
-
     name = source[len(DIRECTORY_PREFIX) :]
     try:
         item: Directory | None = store.get_directory(name)
@@ -168,11 +167,8 @@ def change_password(
         details={"where": home.where, "other_sessions_ended": ended},
         clock=clock,
     )
-    # After the change is written: whoever changed it, the owner hears of it (S8). Loaded only
-    # here: the notices bring phonenumbers, which the sign-in never needs.
-    from idp_core.mfa import notices
-
-    notices.password_changed(
+    # After the change is written: whoever changed it, the owner hears of it (S8).
+    mail.password_changed(
         user, by_admin=False, mailer=mailer or Mailer.for_settings(settings), context=context, clock=clock
     )
     return PasswordChanged(where=home.where, other_sessions_ended=ended)
@@ -231,9 +227,6 @@ def _change_in_directory(
     context: AuditContext | None,
     clock: Clock,
 ) -> None:
-    from idp_core.directories import passwords as directory_passwords
-    from idp_core.directories import store
-
     # password_home returns a directory home only with both.
     if home.settings is None or home.directory is None:
         raise NotFound("The directory of your account no longer exists.")

@@ -21,7 +21,6 @@ import base64
 import binascii
 import os
 import secrets
-import threading
 from dataclasses import dataclass
 from time import monotonic
 from typing import Any
@@ -32,6 +31,7 @@ from pynamodb.exceptions import PutError
 from idp_core.clock import SYSTEM_CLOCK
 from idp_core.errors import IdpError
 from idp_core.models import KeyValue, condition_failed
+from idp_core.ttl_cache import TtlCache
 
 # KMS Encrypt takes at most 4096 bytes of plaintext; an OATH secret is 20-64 bytes.
 MAX_PLAINTEXT_BYTES = 1024
@@ -171,34 +171,33 @@ def _aead(key: bytes) -> Any:
 class _Key:
     id: str
     plaintext: bytes
-    expires: float
 
 
-# (settings table, key id) -> unwrapped key; the current key's id under (table, "").
-_keys: dict[tuple[str, str], _Key] = {}
-_lock = threading.Lock()
+# Read through ``_monotonic`` so that tests move this container's time.
 _monotonic = monotonic
+# (settings table, key id) -> the unwrapped key; and settings table -> the current key's id.
+_keys: TtlCache[tuple[str, str], _Key] = TtlCache(KEY_CACHE_SECONDS, now=lambda: _monotonic())
+_current_ids: TtlCache[str, str] = TtlCache(KEY_CACHE_SECONDS, now=lambda: _monotonic())
 
 
 def forget_cached_keys() -> None:
     _keys.clear()
+    _current_ids.clear()
 
 
 def _current_key(kms: Any, key_id: str | None) -> _Key | None:
     table = KeyValue.Meta.table_name
-    cached = _keys.get((table, ""))
-    if cached is not None and _monotonic() < cached.expires:
-        return cached
-    try:
-        current_id = KeyValue.get(CURRENT_KEY_ITEM, consistent_read=True).value
-    except KeyValue.DoesNotExist:
-        if key_id is None:
-            return None
-        current_id = _create_key(kms, key_id)
+    current_id = _current_ids.get(table)
+    if current_id is None:
+        try:
+            current_id = KeyValue.get(CURRENT_KEY_ITEM, consistent_read=True).value
+        except KeyValue.DoesNotExist:
+            if key_id is None:
+                return None
+            current_id = _create_key(kms, key_id)
     key = _key(kms, current_id)
     if key is not None:
-        with _lock:
-            _keys[(table, "")] = key
+        _current_ids.put(table, current_id)
     return key
 
 
@@ -207,17 +206,14 @@ def _key(kms: Any, key_name: str) -> _Key | None:
     KMS (one Decrypt) and kept ``KEY_CACHE_SECONDS``."""
     table = KeyValue.Meta.table_name
     cached = _keys.get((table, key_name))
-    if cached is not None and _monotonic() < cached.expires:
+    if cached is not None:
         return cached
     try:
         wrapped = KeyValue.get(KEY_ITEM_PREFIX + key_name).value
     except KeyValue.DoesNotExist:
         return None
     plaintext = unseal(kms, wrapped, _wrapping_context(key_name))
-    key = _Key(key_name, plaintext, _monotonic() + KEY_CACHE_SECONDS)
-    with _lock:
-        _keys[(table, key_name)] = key
-    return key
+    return _keys.put((table, key_name), _Key(key_name, plaintext))
 
 
 def _create_key(kms: Any, key_id: str) -> str:

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from idp_core import audit, aws, lockout, observability, sessions
 from idp_core.adaptive import enforce
-from idp_core.adaptive.enforce import Browser, Mailer
+from idp_core.adaptive.enforce import Browser
 from idp_core.adaptive.policies import DENY
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.concurrency import together
 from idp_core.config import Settings
 from idp_core.errors import BadRequest, Forbidden, IdpError, SignInFailed
+from idp_core.mail import Mailer
 from idp_core.models import (
     App,
     AuditEvent,
@@ -318,7 +319,7 @@ class _PasswordCheck:
         return password_hash is not None
 
     def backup_allowed(self, directory: str, user: User) -> bool:
-        from idp_core.directories.signin import cached_settings
+        from idp_core.directories.store import cached_settings
 
         settings = cached_settings(directory)
         return settings is not None and settings.backup_auth and bool(user.password_hash)

@@ -16,11 +16,12 @@ Every decision is an audit event with the policy, its inputs and the outcome (S2
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from idp_core import audit, observability
+from pynamodb.exceptions import UpdateError
+
+from idp_core import audit, mail, observability
 from idp_core.adaptive import devices
 from idp_core.adaptive.decision import (
     DEVICE_LIMIT,
@@ -33,8 +34,8 @@ from idp_core.adaptive.decision import (
 from idp_core.adaptive.policies import CHALLENGE, DENY, AdaptivePolicy, load_policy
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock, readable_utc
-from idp_core.config import MessagingConfig, Settings
 from idp_core.errors import Forbidden
+from idp_core.mail import Mailer
 from idp_core.models import App, AuditEvent, Device, User
 
 
@@ -64,20 +65,6 @@ class Browser:
     source_ip: str | None
     user_agent: str | None = None
     device_token: str | None = None
-
-
-@dataclass(frozen=True)
-class Mailer:
-    """How alerts and notices leave: the SES client (made only when a message is sent)."""
-
-    ses: Callable[[], Any]
-    messaging: MessagingConfig
-
-    @classmethod
-    def for_settings(cls, settings: Settings) -> Mailer:
-        from idp_core import aws
-
-        return cls(ses=lambda: aws.client("ses"), messaging=settings.messaging)
 
 
 def policy_of(app: App | None) -> AdaptivePolicy | None:
@@ -195,8 +182,6 @@ def alert_device_limit(
 ) -> None:
     """E-mail the user (if the policy says so) and the policy's alert address that a sign-in
     from one more device than allowed was challenged or refused. Once per such sign-in."""
-    from idp_core.mfa import notices
-
     policy = decision.policy
     browser_name, system = devices.summarize_user_agent(browser.user_agent)
     action = "refused" if decision.outcome == DENY else "asked for a second factor"
@@ -209,17 +194,17 @@ def alert_device_limit(
     )
     subject = "Device limit reached for your account"
     if policy.alert_user:
-        notices.notify(
+        mail.notify(
             user,
             subject,
-            notices.change_text(text),
+            mail.change_text(text),
             ses=mailer.ses(),
             messaging=mailer.messaging,
             context=context,
             clock=clock,
         )
     if policy.alert_email:
-        notices.notify(
+        mail.notify(
             user,
             f"Device limit reached for {user.display_username}",
             text,
@@ -278,8 +263,6 @@ def complete(
 
 
 def _remember_networks(user: User, networks: list[str]) -> None:
-    from pynamodb.exceptions import UpdateError
-
     try:
         user.update(actions=[User.known_networks.set(networks)], condition=User.username.exists())
     except UpdateError:
@@ -297,18 +280,16 @@ def _notify_new_sign_in(
     context: AuditContext | None,
     clock: Clock,
 ) -> None:
-    from idp_core.mfa import notices
-
     browser_name, system = devices.summarize_user_agent(browser.user_agent)
     what = "a new device" if "new-device" in decision.reasons else "a new network"
     text = (
         f"New sign-in to {app.display_name} from {what}: {browser_name} on {system}, "
         f"address {browser.source_ip or 'unknown'}, at {readable_utc(clock.now())}"
     )
-    notices.notify(
+    mail.notify(
         user,
         "New sign-in to your account",
-        notices.change_text(text),
+        mail.change_text(text),
         ses=mailer.ses(),
         messaging=mailer.messaging,
         context=context,

@@ -22,7 +22,8 @@ from idp_core import audit
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, Conflict, NotFound
-from idp_core.models import KeyValue, condition_failed
+from idp_core.models import App, KeyValue, condition_failed
+from idp_core.ttl_cache import TtlCache
 
 ALLOW, CHALLENGE, DENY = "allow", "challenge", "deny"
 ACTIONS = (ALLOW, CHALLENGE, DENY)
@@ -199,28 +200,32 @@ def get_policy(name: str) -> AdaptivePolicy:
     return AdaptivePolicy.from_mapping(json.loads(item.value))
 
 
-# (settings table name, policy name) -> (monotonic expiry, policy or None when there is none).
-_cached: dict[tuple[str, str], tuple[float, AdaptivePolicy | None]] = {}
+# Read through ``_monotonic`` so that tests move this container's time.
 _monotonic = time_monotonic
+# (settings table name, policy name) -> (the policy, or None when there is none,): a one-tuple,
+# so that a policy known to be missing is kept too.
+_policies: TtlCache[tuple[str, str], tuple[AdaptivePolicy | None]] = TtlCache(
+    POLICY_CACHE_SECONDS, now=lambda: _monotonic()
+)
 
 
 def load_policy(name: str) -> AdaptivePolicy | None:
     """The policy an app names, as the sign-in reads it (cached for ``POLICY_CACHE_SECONDS``);
     None when it does not exist (deleting a policy that apps use is refused)."""
     key = (KeyValue.Meta.table_name, name)
-    cached = _cached.get(key)
-    if cached is not None and _monotonic() < cached[0]:
-        return cached[1]
+    cached = _policies.get(key)
+    if cached is not None:
+        return cached[0]
     try:
         policy: AdaptivePolicy | None = get_policy(name)
     except NotFound:
         policy = None
-    _cached[key] = (_monotonic() + POLICY_CACHE_SECONDS, policy)
+    _policies.put(key, (policy,))
     return policy
 
 
 def forget_cached_policies() -> None:
-    _cached.clear()
+    _policies.clear()
 
 
 def list_policies() -> list[AdaptivePolicy]:
@@ -274,8 +279,6 @@ def save_policy(
 
 
 def apps_using(name: str) -> list[str]:
-    from idp_core.models import App
-
     return sorted(app.name for app in App.scan(App.adaptive_policy == clean_name(name)))
 
 

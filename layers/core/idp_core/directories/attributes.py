@@ -15,7 +15,8 @@ trust policy lacks it refuses every sign-in that carries tags.
 
 from __future__ import annotations
 
-from idp_core.directories.signin import cached_settings, directory_of
+from idp_core.directories.signin import directory_of
+from idp_core.directories.store import cached_settings
 from idp_core.models import User
 from idp_core.saml.aws import MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, TAG_KEY, TAG_VALUE
 

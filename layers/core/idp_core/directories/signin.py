@@ -23,7 +23,6 @@ admin whose password a directory checked uses the console only if that directory
 from __future__ import annotations
 
 from dataclasses import dataclass
-from time import monotonic as time_monotonic
 from typing import Any
 
 from pynamodb.exceptions import PutError
@@ -41,8 +40,6 @@ from idp_core.models import Directory, DirectoryEntry, Group, Session, User, con
 from idp_core.names import canonical_username, group_forms
 
 SOURCE_PREFIX = sessions.DIRECTORY_PREFIX
-# The directories' settings, for the sign-in form and unknown usernames; a container keeps them this long.
-DIRECTORIES_CACHE_SECONDS = 30.0
 # The sign-in form's choice for this IdP's own accounts. "local" is a reserved directory
 # name (``settings.RESERVED_NAMES``), so the value never names a directory.
 LOCAL_CHOICE = "local"
@@ -117,7 +114,7 @@ def entry_for_alias(typed: str, *, kms: Any, only: str | None) -> Entry | None:
     """The entry an activated directory's user filter matches for ``typed``: the first
     directory (by name, or only the one chosen on the form) that has one. None when none has,
     or when a directory cannot answer: an unknown name then stays unknown."""
-    for item, settings in _all_directories():
+    for item, settings in store.all_directories():
         if not settings.activate or (only is not None and settings.name != only):
             continue
         try:
@@ -277,34 +274,11 @@ def record_entry_collision(
     )
 
 
-# (directories table name) -> (monotonic expiry, every directory with its settings, by name)
-_cached: dict[str, tuple[float, list[tuple[Directory, DirectorySettings]]]] = {}
-_monotonic = time_monotonic
-
-
-def _all_directories() -> list[tuple[Directory, DirectorySettings]]:
-    """Every stored directory with its settings: one scan per container every 30 seconds,
-    shared by the sign-in form and the lookup of unknown usernames."""
-    table = Directory.Meta.table_name
-    cached = _cached.get(table)
-    if cached is not None and _monotonic() < cached[0]:
-        return cached[1]
-    found = sorted(
-        ((item, store.settings_of(item)) for item in Directory.scan()), key=lambda pair: pair[1].name
-    )
-    _cached[table] = (_monotonic() + DIRECTORIES_CACHE_SECONDS, found)
-    return found
-
-
-def cached_settings(name: str) -> DirectorySettings | None:
-    """The directory ``name``'s settings as this container last read them (at most 30 s
-    ago); None when there is no such directory."""
-    return next((settings for _, settings in _all_directories() if settings.name == name), None)
-
-
 def shown_directories() -> list[DirectorySettings]:
     """The activated directories that "Show IdP to users" offers on the sign-in form, by name."""
-    return [settings for _, settings in _all_directories() if settings.activate and settings.show_to_users]
+    return [
+        settings for _, settings in store.all_directories() if settings.activate and settings.show_to_users
+    ]
 
 
 def sign_in_choices() -> list[tuple[str, str]]:
@@ -327,10 +301,6 @@ def chosen_directory(value: str | None) -> str | None:
     if any(settings.name == value for settings in shown_directories()):
         return value
     raise BadRequest("There is no such directory to sign in with; choose one from the list.")
-
-
-def forget_cached_directories() -> None:
-    _cached.clear()
 
 
 def ensure_groups(

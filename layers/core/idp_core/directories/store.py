@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from time import monotonic as time_monotonic
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
@@ -20,13 +21,17 @@ from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.directories.settings import SWITCHES, DirectorySettings, clean_name
 from idp_core.errors import BadRequest, Conflict, NotFound
+from idp_core.lockout import is_locked
 from idp_core.models import Directory, DirectoryEntry, condition_failed
 from idp_core.sealing import seal, unseal
 from idp_core.sessions import DIRECTORY_PREFIX
+from idp_core.ttl_cache import TtlCache
 
 MAX_BIND_PASSWORD_CHARS = 256
 # Entry ids are entryUUIDs, objectGUIDs or, for servers with neither, "dn:" and the DN.
 MAX_ENTRY_ID_CHARS = 1100
+# The directories' settings, for the sign-in form and unknown usernames; a container keeps them this long.
+DIRECTORIES_CACHE_SECONDS = 30.0
 
 
 def password_context(name: str) -> dict[str, str]:
@@ -94,7 +99,7 @@ def save_directory(
         _create(checked, sealed, now)
     else:
         _replace_settings(checked, sealed, now)
-    _forget_cached_directories()
+    forget_cached_directories()
     audit.record(
         "directory.created" if create else "directory.changed",
         "success",
@@ -146,19 +151,41 @@ def delete_directory(name: str, *, context: AuditContext | None = None, clock: C
         if condition_failed(exc):
             raise NotFound(f"There is no directory {key!r}.") from exc
         raise
-    _forget_cached_directories()
+    forget_cached_directories()
     audit.record("directory.deleted", "success", context=context, subject=key, clock=clock)
 
 
-def _forget_cached_directories() -> None:
+# (directories table name) -> every directory with its settings, by name. Read through
+# ``_monotonic`` so that tests move this container's time.
+_monotonic = time_monotonic
+_directories: TtlCache[str, list[tuple[Directory, DirectorySettings]]] = TtlCache(
+    DIRECTORIES_CACHE_SECONDS, now=lambda: _monotonic()
+)
+
+
+def all_directories() -> list[tuple[Directory, DirectorySettings]]:
+    """Every stored directory with its settings: one scan per container every 30 seconds,
+    shared by the sign-in form and the lookup of unknown usernames."""
+    table = Directory.Meta.table_name
+    cached = _directories.get(table)
+    if cached is not None:
+        return cached
+    found = sorted(((item, settings_of(item)) for item in Directory.scan()), key=lambda pair: pair[1].name)
+    return _directories.put(table, found)
+
+
+def cached_settings(name: str) -> DirectorySettings | None:
+    """The directory ``name``'s settings as this container last read them (at most 30 s
+    ago); None when there is no such directory."""
+    return next((settings for _, settings in all_directories() if settings.name == name), None)
+
+
+def forget_cached_directories() -> None:
     """Let this container's sign-in see a change at once (like the adaptive policies): the
     local stack serves the console and the sign-in form in one process, so without it a new
     user store would be missing from "Sign in with" for up to 30 seconds. Other containers
     still keep their copy until it expires."""
-    # Imported here: the sign-in module imports this one.
-    from idp_core.directories.signin import forget_cached_directories
-
-    forget_cached_directories()
+    _directories.clear()
 
 
 # ---------------------------------------------------------------- entries that need an admin
@@ -185,8 +212,6 @@ class EntryRow:
 
 def entries_needing_attention(name: str, clock: Clock = SYSTEM_CLOCK) -> list[EntryRow]:
     """The directory's entries with a collision or failed sign-ins, newest collision first."""
-    from idp_core.lockout import is_locked
-
     rows = [
         EntryRow(
             entry_id=str(item.entry_id),

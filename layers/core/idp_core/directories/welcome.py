@@ -20,13 +20,11 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from idp_core import audit, aws, observability
-from idp_core.adaptive.enforce import Mailer
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import MessagingConfig, Settings
 from idp_core.directories.settings import DirectorySettings
-from idp_core.mfa.notices import send_text_email
-from idp_core.mfa.phone import mask_email
+from idp_core.mail import Mailer, mask_email, send_text_email
 from idp_core.models import User
 
 SUBJECT = "Your sign-in account is ready"

@@ -14,12 +14,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from idp_core import audit, aws, observability
+from idp_core import audit, aws, mail, observability
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import ENV_EMAIL_SENDER, ConfigurationError, MessagingConfig
 from idp_core.errors import BadRequest, IdpError
-from idp_core.mfa import SendRefused, codes, notices, phone, policy, ratelimit
+from idp_core.mfa import SendRefused, codes, phone, policy, ratelimit
 from idp_core.mfa.policy import MfaSettings, SmsLimits
 from idp_core.models import Factor, Transaction
 
@@ -65,7 +65,7 @@ def _destination(factor: Factor) -> str:
 
 
 def _masked(factor: Factor, destination: str) -> str:
-    return phone.mask_phone(destination) if factor.kind == "sms" else phone.mask_email(destination)
+    return phone.mask_phone(destination) if factor.kind == "sms" else mail.mask_email(destination)
 
 
 def _resend_guard(txn: Transaction, limits: SmsLimits, now: float) -> ratelimit.Guard:
@@ -206,7 +206,7 @@ def send_code(
             _publish_sms(sns, destination, text, messaging)
         else:
             subject = f"Your verification code for {issuer}"
-            notices.send_text_email(ses, str(messaging.email_sender), [destination], subject, text)
+            mail.send_text_email(ses, str(messaging.email_sender), [destination], subject, text)
     except (BotoCoreError, ClientError) as exc:
         observability.count("DeliveryFailed")
         observability.logger.error(

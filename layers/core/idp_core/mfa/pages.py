@@ -153,13 +153,14 @@ TEST_CHALLENGE = ChallengePaths(
 
 def factor_choice(factor: Any) -> dict[str, Any]:
     """What a page shows of a factor: never a secret, a phone or address only masked."""
+    from idp_core.mail import mask_email
     from idp_core.mfa import METHOD_LABELS, phone
 
     destination = None
     if factor.kind == "sms" and factor.phone:
         destination = phone.mask_phone(factor.phone)
     elif factor.kind == "email" and factor.email:
-        destination = phone.mask_email(factor.email)
+        destination = mask_email(factor.email)
     return {
         "id": factor.factor_id,
         "label": factor.label,

@@ -18,7 +18,7 @@ from typing import Any
 from idp_core.errors import BadRequest
 
 # phonenumbers (its metadata for every country) is imported by the three functions that parse
-# a number, not with this module: the e-mail notices import it for mask_email.
+# a number, not with this module.
 # No real number has more than 15 digits (E.164); the extra room is for spaces and brackets.
 MAX_INPUT_CHARS = 32
 EXAMPLE = "+44 7400 123456"
@@ -147,11 +147,3 @@ def mask_phone(e164: str) -> str:
         country_code = digits[:1]
     hidden = len(digits) - len(country_code) - 2
     return f"+{country_code}{'*' * max(hidden, 0)}{digits[-2:]}"
-
-
-def mask_email(address: str) -> str:
-    """An e-mail address safe for audit events and pages: ``a***@example.com``."""
-    local, at, domain = address.partition("@")
-    if not at:
-        return "***"
-    return f"{local[:1]}***@{domain}"

@@ -26,6 +26,7 @@ from idp_core.config import MessagingConfig
 from idp_core.errors import BadRequest, NotFound
 from idp_core.mfa import METHOD_LABELS, METHODS
 from idp_core.models import App, KeyValue, condition_failed
+from idp_core.ttl_cache import TtlCache
 
 SETTINGS_KEY = "mfa-settings"
 # Every sign-in step reads the settings; a container keeps them this long, so a change
@@ -170,40 +171,31 @@ def sms_countries(settings: MfaSettings, messaging: MessagingConfig) -> tuple[st
     return allowed
 
 
-# (settings table name, monotonic expiry, settings): one entry per container and table.
-_cached: tuple[str, float, MfaSettings] | None = None
+# Read through ``_monotonic`` so that tests move this container's time.
 _monotonic = time_monotonic
+# Settings table name -> the settings this container read.
+_settings: TtlCache[str, MfaSettings] = TtlCache(SETTINGS_CACHE_SECONDS, now=lambda: _monotonic())
 
 
 def load_settings() -> MfaSettings:
     """The stored settings (cached for ``SETTINGS_CACHE_SECONDS``), or the safe defaults when
     none are stored or the item is damaged."""
     table = KeyValue.Meta.table_name
-    cached = _cached
-    if cached is not None and cached[0] == table and _monotonic() < cached[1]:
-        return cached[2]
-    settings = _read_settings()
-    _remember(table, settings)
-    return settings
-
-
-def _remember(table: str, settings: MfaSettings) -> None:
-    global _cached
-    _cached = (table, _monotonic() + SETTINGS_CACHE_SECONDS, settings)
+    cached = _settings.get(table)
+    if cached is not None:
+        return cached
+    return _settings.put(table, _read_settings())
 
 
 def forget_cached_settings() -> None:
     """Read the settings from the table next time (tests that write the item directly)."""
-    global _cached
-    _cached = None
+    _settings.clear()
 
 
 def settings_read_with(item: KeyValue | None) -> MfaSettings:
     """The settings from their item (None: not stored), read by the caller in a request it
     makes anyway (the sign-in's BatchGetItem); the container's cached copy is refreshed."""
-    settings = _settings_from(item)
-    _remember(KeyValue.Meta.table_name, settings)
-    return settings
+    return _settings.put(KeyValue.Meta.table_name, _settings_from(item))
 
 
 def _read_settings() -> MfaSettings:
@@ -236,7 +228,7 @@ def save_settings(
         raise BadRequest("MFA settings are required.")
     checked = MfaSettings.from_mapping(asdict(settings))  # Validates again, also a hand-built instance.
     KeyValue(SETTINGS_KEY, value=checked.to_json(), updated_at=clock.now()).save()
-    _remember(KeyValue.Meta.table_name, checked)
+    _settings.put(KeyValue.Meta.table_name, checked)
     audit.record(
         "mfa.settings.changed",
         "success",

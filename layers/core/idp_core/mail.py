@@ -1,4 +1,9 @@
-"""Security notices by e-mail (S8): the user hears of every change to a factor, phone or e-mail.
+"""E-mail: how messages leave (``Mailer``, one plain-text e-mail through SES), the security
+notices (S8: the user hears of every change to a factor, phone, e-mail or password, and of
+adaptive alerts), and the masking of addresses for audit events and pages.
+
+Every function that sends mail (codes, notices, alerts, welcome e-mails) goes through here;
+the module knows no second factor, directory or device, so any of them may import it.
 
 A notice is a side effect of a change that has already happened: if it cannot be sent (no
 address, no configured sender, SES refuses) the change stands, and the audit trail says
@@ -7,25 +12,42 @@ that the notice was not sent. Notices never contain codes, secrets or links.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from idp_core import audit, aws, observability
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock, readable_utc
-from idp_core.config import MessagingConfig
-from idp_core.mfa.phone import mask_email
+from idp_core.config import MessagingConfig, Settings
 from idp_core.models import User
-
-if TYPE_CHECKING:
-    from idp_core.adaptive.enforce import Mailer
 
 FOOTER = (
     "\n\nIf you did not make this change, contact your administrator at once: "
     "someone else may be able to sign in as you."
 )
+
+
+@dataclass(frozen=True)
+class Mailer:
+    """How alerts and notices leave: the SES client (made only when a message is sent)."""
+
+    ses: Callable[[], Any]
+    messaging: MessagingConfig
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Mailer:
+        return cls(ses=lambda: aws.client("ses"), messaging=settings.messaging)
+
+
+def mask_email(address: str) -> str:
+    """An e-mail address safe for audit events and pages: ``a***@example.com``."""
+    local, at, domain = address.partition("@")
+    if not at:
+        return "***"
+    return f"{local[:1]}***@{domain}"
 
 
 def change_text(what: str) -> str:
