@@ -1,7 +1,7 @@
 """The admin's view of a user's devices: /admin/devices/<user> (list, rename, remove, untrust)
 and the unlock of the account lockout from the same page.
 
-Like the rest of the admin console, every route starts with ``web.require_admin`` (a
+Like the rest of the admin console, every route starts with ``guard.require_admin`` (a
 signed-in non-admin gets 403), reads its form through ``web.read_form`` (CSRF, S16) and
 calls one logic function of ``idp_core.adaptive.devices`` or ``idp_core.accounts``, which
 validates the input and writes the audit event with the admin as its actor (S25). A POST
@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from idp_core import accounts, lockout, web
+from idp_core import accounts, guard, lockout, web
 from idp_core.adaptive import devices, pages
 from idp_core.audit import AuditContext
 
@@ -52,7 +52,7 @@ def _page_context(req: web.WebRequest, username: str) -> dict[str, Any]:
     rows = pages.device_rows(
         devices.list_devices(account.username),
         account,
-        device_token=web.device_token(req),
+        device_token=guard.device_token(req),
         now=req.clock.now(),
     )
     return {
@@ -69,7 +69,7 @@ def _action(
 ) -> tuple[web.WebRequest, web.SignedIn, str, dict[str, str]]:
     """The common start of every form on the page: admin, the user exists, the form is valid."""
     req = web.request()
-    signed_in = web.require_admin(req)
+    signed_in = guard.require_admin(req)
     context = _page_context(req, username)
     req.error_page = ("admin/devices.html", {"notice": None, **context})
     form = web.read_form(req, signed_in.session, fields)
@@ -83,7 +83,7 @@ def _done(req: web.WebRequest, username: str, notice: str) -> Response[str]:
 @router.get("/admin/devices/<username>")
 def user_devices_page(username: str) -> Response[str]:
     req = web.request()
-    web.require_admin(req)
+    guard.require_admin(req)
     return web.render(
         req,
         "admin/devices.html",

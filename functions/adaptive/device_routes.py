@@ -1,6 +1,6 @@
 """End-user self-service for registered devices: /me/devices (list, rename, remove, untrust).
 
-Only a complete session reaches these pages (``web.require_session``), with a second factor of
+Only a complete session reaches these pages (``guard.require_session``), with a second factor of
 the user's strongest tier proven in the last minutes when they have one (S28), and every route works
 on the signed-in user's own devices: a device id of another user is simply not found (404).
 A form is read through ``web.read_form`` (CSRF, S16) before ``idp_core.adaptive.devices``
@@ -15,7 +15,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from idp_core import web
+from idp_core import guard, web
 from idp_core.adaptive import devices, pages
 
 router = APIGatewayRouter()
@@ -36,15 +36,15 @@ def _list_context(req: web.WebRequest, signed_in: web.SignedIn) -> dict[str, Any
     rows = pages.device_rows(
         devices.list_devices(signed_in.user.username),
         signed_in.user,
-        device_token=web.device_token(req),
+        device_token=guard.device_token(req),
         now=req.clock.now(),
     )
     return {"devices": rows}
 
 
 def _session(req: web.WebRequest) -> web.SignedIn:
-    signed_in = web.require_session(req)
-    web.require_fresh_strongest_factor(req, signed_in, next_page="/me/devices")
+    signed_in = guard.require_session(req)
+    guard.require_fresh_strongest_factor(req, signed_in, next_page="/me/devices")
     return signed_in
 
 

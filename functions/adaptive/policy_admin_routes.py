@@ -1,6 +1,6 @@
 """The admin console for adaptive policies: /admin/adaptive (list, create, edit, delete).
 
-Like the rest of the admin console, every route starts with ``web.require_admin``, which
+Like the rest of the admin console, every route starts with ``guard.require_admin``, which
 also demands a second factor proven in the last 15 minutes when the admin has one. A form
 is read through ``web.read_form`` (CSRF, S16) and turned into an ``AdaptivePolicy``, which
 validates itself: bad input (a malformed network, a device limit out of range, an unknown
@@ -19,7 +19,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from idp_core import apps, web
+from idp_core import apps, guard, web
 from idp_core.adaptive import policies
 from idp_core.adaptive.policies import ACTIONS, EXCEED_ACTIONS, AdaptivePolicy
 from idp_core.audit import AuditContext
@@ -66,7 +66,7 @@ NEW_POLICY_FIELDS = {"name": web.Field("Policy name", MAX_NAME_CHARS), **POLICY_
 
 def _admin() -> tuple[web.WebRequest, web.SignedIn]:
     req = web.request()
-    return req, web.require_admin(req)
+    return req, guard.require_admin(req)
 
 
 def _actor(req: web.WebRequest, signed_in: web.SignedIn) -> AuditContext:

@@ -15,10 +15,10 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from idp_core import mfa_pages as pages
 from idp_core import web
 from idp_core.errors import NotFound
-from idp_core.mfa import pages
-from idp_core.mfa.pages import SIGN_IN_CHALLENGE, Target
+from idp_core.mfa_pages import SIGN_IN_CHALLENGE, Target
 
 router = APIGatewayRouter()
 

@@ -1,7 +1,7 @@
 """Admin pages for second factors: "2FA options for end users" (/admin/mfa) and each app's
 "App authentication policy" (/admin/mfa/apps/<name>).
 
-Like the rest of the admin console, every route starts with ``web.require_admin``, which
+Like the rest of the admin console, every route starts with ``guard.require_admin``, which
 also demands a second factor proven in the last 15 minutes when the admin has one. A form
 is read and parsed completely before ``policy`` validates and writes it, so bad input gets
 the form back with a message and nothing is written (S26); every change is audited (S25).
@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from idp_core import web
+from idp_core import guard, web
 from idp_core.errors import BadRequest
 from idp_core.mfa import METHOD_LABELS, METHODS
 
@@ -57,7 +57,7 @@ APP_POLICY_FIELDS = {
 
 def _admin() -> tuple[web.WebRequest, web.SignedIn]:
     req = web.request()
-    return req, web.require_admin(req)
+    return req, guard.require_admin(req)
 
 
 def _methods() -> list[dict[str, str]]:

@@ -17,11 +17,12 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from idp_core import aws, sessions, web
+from idp_core import aws, guard, sessions, web
+from idp_core import mfa_pages as pages
 from idp_core.clock import readable_utc
 from idp_core.errors import BadRequest, NotFound
-from idp_core.mfa import METHOD_LABELS, flow, pages, policy
-from idp_core.mfa.pages import TEST_CHALLENGE, Target
+from idp_core.mfa import METHOD_LABELS, flow, policy
+from idp_core.mfa_pages import TEST_CHALLENGE, Target
 from idp_core.models import Factor
 
 router = APIGatewayRouter()
@@ -62,7 +63,7 @@ def _form(
 def _require_change_allowed(req: web.WebRequest, signed_in: web.SignedIn) -> None:
     """S10, S28: a change needs a recent second factor of the user's strongest tier when the
     user already has one (a first factor may always be added: that is enrolment)."""
-    web.require_fresh_strongest_factor(req, signed_in, next_page="/me/mfa")
+    guard.require_fresh_strongest_factor(req, signed_in, next_page="/me/mfa")
 
 
 def _allowed(method: str, settings: policy.MfaSettings | None = None) -> None:

@@ -1,7 +1,7 @@
 """The admin console's user stores: /admin/directories (list, create, edit, delete, the
 four tests of a directory and "import now").
 
-Like the rest of the admin console, every route starts with ``web.require_admin`` and reads
+Like the rest of the admin console, every route starts with ``guard.require_admin`` and reads
 its form through ``web.read_form`` (CSRF, S16). ``idp_core.directories.console`` turns the
 form into ``DirectorySettings``, which validate themselves: bad input gets the form back
 with the sentence and what the admin typed (never the bind password), and nothing is
@@ -19,7 +19,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from idp_core import aws, web
+from idp_core import aws, guard, web
 from idp_core.audit import AuditContext
 from idp_core.directories import console, scheduling, store
 from idp_core.directories.client import TestResult
@@ -84,7 +84,7 @@ ENTRY_FIELDS = {"entry_id": web.Field("Entry", store.MAX_ENTRY_ID_CHARS)}
 
 def _admin() -> tuple[web.WebRequest, web.SignedIn]:
     req = web.request()
-    return req, web.require_admin(req)
+    return req, guard.require_admin(req)
 
 
 def _actor(req: web.WebRequest, signed_in: web.SignedIn) -> AuditContext:

@@ -1,6 +1,6 @@
 """The admin console of the sso function: users, groups, AWS apps and the audit trail.
 
-Every route starts with ``web.require_admin`` (a signed-out browser goes to the sign-in
+Every route starts with ``guard.require_admin`` (a signed-out browser goes to the sign-in
 page, a signed-in non-admin gets 403), reads a form through ``web.read_form`` (size caps,
 CSRF, field caps) and calls one logic function of ``idp_core.accounts`` or
 ``idp_core.apps``, which validate the input and write the audit event. A POST answers
@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from idp_core import accounts, apps, audit, lockout, web
+from idp_core import accounts, apps, audit, guard, lockout, web
 from idp_core.audit import AuditContext
 from idp_core.errors import BadRequest, NotFound
 from idp_core.mail import Mailer
@@ -96,7 +96,7 @@ CONFIRM_FIELDS = {"confirm": web.Field("Confirmation", 8, required=False)}
 
 def _admin() -> tuple[web.WebRequest, web.SignedIn]:
     req = web.request()
-    return req, web.require_admin(req)
+    return req, guard.require_admin(req)
 
 
 def _actor(req: web.WebRequest, signed_in: web.SignedIn) -> AuditContext:

@@ -6,7 +6,7 @@ place (``web.error_response``), and ``web.finalize`` adds the security headers t
 response. Settings are validated when this module is imported (the Lambda cold start).
 
 Adding routes: put them in a module next to this one with ``router = APIGatewayRouter()``,
-add its name to ``ROUTERS``, and use ``web.request()``, ``web.require_session``/``require_admin``,
+add its name to ``ROUTERS``, and use ``web.request()``, ``guard.require_session``/``require_admin``,
 ``web.read_form``, ``web.render`` and ``web.redirect`` inside the routes.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from idp_core import aws, sessions, signin, web
+from idp_core import aws, guard, sessions, signin, web
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
 from idp_core.errors import BadRequest
@@ -79,7 +79,7 @@ def _login_form(login_csrf: str, username: str, target: Target, chosen: str | No
 @app.get("/")
 def home() -> Response[str]:
     req = web.request()
-    return web.redirect(req, "/me" if web.current_session(req) else "/login")
+    return web.redirect(req, "/me" if guard.current_session(req) else "/login")
 
 
 @app.get("/static/idp.css")
@@ -91,7 +91,7 @@ def stylesheet() -> Response[str]:
 def login_page() -> Response[str]:
     req = web.request()
     target = Target.read(req.query)
-    if web.current_session(req) is not None:
+    if guard.current_session(req) is not None:
         return target.redirect(req)
     token, cookies = web.login_csrf_token(req)
     return web.render(req, "login.html", cookies=cookies, **_login_form(token, "", target, None))
@@ -117,7 +117,7 @@ def login_submit() -> Response[str]:
         directory=form.get("directory"),
         context=req.audit_context(),
         user_agent=req.user_agent,
-        device_token=web.device_token(req),
+        device_token=guard.device_token(req),
         clock=req.clock,
     )
     cookies = [web.session_cookie(req, result.issued.token)]
@@ -159,7 +159,8 @@ def _challenge_page(
     """The challenge as the answer to the password, with what the sign-in already read: one
     round trip less than a redirect to /mfa. The address bar is set to that /mfa page, so
     reloading shows the challenge again instead of posting the password once more."""
-    from idp_core.mfa import METHOD_LABELS, pages
+    from idp_core import mfa_pages as pages
+    from idp_core.mfa import METHOD_LABELS
 
     signed_in = web.SignedIn(token=result.issued.token, session=result.issued.session, user=result.user)
     context = pages.challenge_context(
@@ -197,7 +198,7 @@ def my_apps() -> Response[str]:
     from idp_core.apps import apps_for_user
 
     req = web.request()
-    signed_in = web.require_session(req)
+    signed_in = guard.require_session(req)
     return web.render(req, "me.html", apps=apps_for_user(signed_in.user))
 
 
@@ -205,7 +206,7 @@ def my_apps() -> Response[str]:
 def launch(name: str) -> Response[str]:
     req = web.request()
     relay_state = req.query_param("RelayState", max_chars=MAX_RELAY_STATE_CHARS)
-    signed_in = web.require_session(req, login_query={"app": name, "RelayState": relay_state})
+    signed_in = guard.require_session(req, login_query={"app": name, "RelayState": relay_state})
     return _post_to_app(req, signed_in, name, relay_state)
 
 
@@ -216,8 +217,8 @@ def verify_second_factor() -> Response[str]:
     Served by this function rather than the otp function: when the sign-in is for an app,
     this response already carries the signed SAMLResponse, saving a round trip.
     """
+    from idp_core import mfa_pages as pages
     from idp_core.errors import IdpError
-    from idp_core.mfa import pages
 
     req = web.request()
     # The chosen factor is read by its key; the page's choices (the app, the user's factors)
@@ -292,7 +293,7 @@ def _post_to_app(
             requested_relay_state=relay_state,
             issuer_entity_id=_entity_id(req),
             identity=lambda: _signing_identity(req),
-            browser=web.browser(req),
+            browser=guard.browser(req),
             mailer=Mailer.for_settings(req.settings),
             read=read,
             trust_device=trust_device,
@@ -309,7 +310,7 @@ def _post_to_app(
     req.extra_form_actions.append(_origin(result.acs_url))
     page = auto_post_form(result.acs_url, result.saml_response_b64, result.relay_state, req.nonce)
     if result.device_cookie:
-        cookies = [*(cookies or []), web.device_cookie(req, result.device_cookie)]
+        cookies = [*(cookies or []), guard.device_cookie(req, result.device_cookie)]
     return web.html_response(page, cookies=cookies or [])
 
 

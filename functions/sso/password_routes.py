@@ -1,6 +1,6 @@
 """End-user password change: /me/password (the form, and its post).
 
-Only a complete session reaches it (``web.require_session``), with a second factor of the
+Only a complete session reaches it (``guard.require_session``), with a second factor of the
 user's strongest tier proven in the last minutes when they have one (S28), so that a stolen
 session and a known password do not make a new password. The form is read through
 ``web.read_form`` (CSRF, S16) and ``idp_core.password_change`` decides where the new
@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from idp_core import password_change, web
+from idp_core import guard, password_change, web
 from idp_core.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
 
 router = APIGatewayRouter()
@@ -43,8 +43,8 @@ def _page_context(signed_in: web.SignedIn) -> dict[str, Any]:
 
 
 def _signed_in(req: web.WebRequest) -> web.SignedIn:
-    signed_in = web.require_session(req)
-    web.require_fresh_strongest_factor(req, signed_in, next_page=PAGE)
+    signed_in = guard.require_session(req)
+    guard.require_fresh_strongest_factor(req, signed_in, next_page=PAGE)
     return signed_in
 
 

@@ -73,7 +73,7 @@ PRELOAD = (
     "idp_core.web",
     "idp_core.signin",
     "idp_core.mfa.flow",
-    "idp_core.mfa.pages",
+    "idp_core.mfa_pages",
     "idp_core.adaptive.enforce",
     "idp_core.directories.console",
     "idp_core.directories.imports",

@@ -15,9 +15,8 @@ before any password is checked (S29), then asks these helpers:
 - ``register``: "Sync users" creates the user of an entry that is not registered yet.
 
 "Show IdP to users": the sign-in form offers the activated directories that show themselves
-(``shown_directories``); a chosen one is the only one asked. "Enable administrator login": an
-admin whose password a directory checked uses the console only if that directory allows it
-(``ensure_admin_login_allowed``).
+(``shown_directories``); a chosen one is the only one asked. "Enable administrator login" is
+``directories.admin_login``'s.
 """
 
 from __future__ import annotations
@@ -35,8 +34,8 @@ from idp_core.directories import client, store
 from idp_core.directories.errors import CredentialsRejected, DirectoryError, NoSuchUser
 from idp_core.directories.settings import DirectorySettings
 from idp_core.directories.welcome import NO_WELCOME_MAIL, WelcomeMail, welcome_after_sign_in
-from idp_core.errors import BadRequest, Forbidden, NotFound
-from idp_core.models import Directory, DirectoryEntry, Group, Session, User, condition_failed
+from idp_core.errors import BadRequest, NotFound
+from idp_core.models import Directory, DirectoryEntry, Group, User, condition_failed
 from idp_core.names import canonical_username, group_forms
 
 SOURCE_PREFIX = sessions.DIRECTORY_PREFIX
@@ -330,43 +329,3 @@ def add_group_if_missing(key: str, display: str, *, source: str, clock: Clock = 
             return False
         raise
     return True
-
-
-class AdminLoginNotAllowed(Forbidden):
-    """An admin signed in with a directory password whose directory keeps them out of the console."""
-
-    def __init__(self, directory: str) -> None:
-        super().__init__(
-            f"Your directory {directory} does not allow administrator sign-in; sign in with your "
-            'local password or ask another administrator to turn on "Enable administrator login" '
-            "for that directory."
-        )
-
-
-def ensure_admin_login_allowed(
-    session: Session, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
-) -> None:
-    """Raise ``AdminLoginNotAllowed`` unless the session's password was checked locally or by
-    a directory with "Enable administrator login" on.
-
-    The directory is read afresh (not from the 30-second cache), so turning the switch off
-    takes effect on the next console request. A directory deleted since counts as off.
-    """
-    name = sessions.password_directory(session)
-    if name is None:
-        return
-    try:
-        settings: DirectorySettings | None = store.load(name)
-    except (NotFound, BadRequest):
-        settings = None
-    if settings is not None and settings.admin_login:
-        return
-    audit.record(
-        "admin.refused",
-        "failure",
-        context=context,
-        subject=str(session.username),
-        details={"reason": "directory does not allow administrator sign-in", "directory": name},
-        clock=clock,
-    )
-    raise AdminLoginNotAllowed(settings.display_name if settings is not None else name)

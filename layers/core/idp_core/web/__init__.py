@@ -1,10 +1,12 @@
-"""The web layer shared by every function's pages: requests, forms, CSRF, sessions,
-templates, security headers and the one error mapping.
+"""The web layer shared by every function's pages: requests, forms, CSRF, cookies,
+templates, security headers and the one error mapping. Who may see a page is
+``idp_core.guard``'s (it knows sessions, second factors, directories and devices; this
+package knows none of them).
 
 A route typically does::
 
     req = web.request()
-    signed_in = web.require_session(req)          # or web.require_admin(req)
+    signed_in = guard.require_session(req)        # or guard.require_admin(req)
     form = web.read_form(req, signed_in.session, {"name": web.Field("Name", 64)})
     ...call one logic function...
     return web.redirect(req, "/admin/users")      # or web.render(req, "page.html", **context)
@@ -14,16 +16,8 @@ from idp_core.web.auth import (
     LoginRequired,
     RedirectRequired,
     SignedIn,
-    browser,
     clear_session_cookie,
-    current_session,
-    device_cookie,
-    device_token,
-    require_admin,
-    require_fresh_strongest_factor,
-    require_session,
     session_cookie,
-    session_in_progress,
     session_token,
 )
 from idp_core.web.context import bound, request, request_or_none
@@ -51,12 +45,8 @@ __all__ = [
     "UnsupportedMediaType",
     "WebRequest",
     "bound",
-    "browser",
     "clear_cookie",
     "clear_session_cookie",
-    "current_session",
-    "device_cookie",
-    "device_token",
     "error_response",
     "finalize",
     "html_response",
@@ -70,12 +60,8 @@ __all__ = [
     "render_text",
     "request",
     "request_or_none",
-    "require_admin",
-    "require_fresh_strongest_factor",
-    "require_session",
     "safe_next_path",
     "session_cookie",
-    "session_in_progress",
     "session_token",
     "set_cookie",
     "stylesheet_response",

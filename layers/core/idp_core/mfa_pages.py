@@ -6,7 +6,7 @@ sending and checking codes from a request. Where the browser continues afterward
 The MFA pages are the only pages a half-way session reaches: ``/mfa`` accepts a session
 that owes a second factor (and a complete one that steps up), ``/me/mfa`` accepts a
 session that owes enrolment (and a complete one). Everything else is refused by
-``web.require_session``.
+``guard.require_session``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from idp_core import aws, sessions, web
+from idp_core import aws, guard, lockout, mail, sessions, web
+from idp_core.adaptive import devices
+from idp_core.adaptive.enforce import policy_of
+from idp_core.apps import get_app
+from idp_core.concurrency import together
 from idp_core.errors import BadRequest
-from idp_core.mfa import flow
-from idp_core.models import FACTORS
+from idp_core.mfa import METHOD_LABELS, factors, flow, phone, policy
+from idp_core.models import FACTORS, App, Device, Factor, Session, User, get_items
 from idp_core.names import MAX_USERNAME_CHARS
 from idp_core.web.target import TARGET_FIELDS, Target
 
@@ -35,8 +39,6 @@ def send_code(
     req: web.WebRequest, signed_in: web.SignedIn, factor: Any, purpose: str, mfa_settings: Any = None
 ) -> None:
     """``flow.send_code`` for the signed-in user, from this request (S7, S9)."""
-    from idp_core.mfa import policy
-
     flow.send_code(
         signed_in.session,
         signed_in.user,
@@ -82,8 +84,6 @@ def verify_code(
 
 def challenge_methods(signed_in: web.SignedIn, app: Any | None) -> tuple[str, ...]:
     """The methods the challenge for ``app`` (None: a step-up without one) accepts (S28)."""
-    from idp_core.mfa import factors, policy
-
     settings = policy.load_settings()
     if app is not None:
         return flow.accepted_methods(app, settings)
@@ -94,7 +94,7 @@ def challenge_methods(signed_in: web.SignedIn, app: Any | None) -> tuple[str, ..
 
 def challenge_session(req: web.WebRequest, target: Target) -> web.SignedIn:
     """The session for /mfa: one that owes a second factor, or a complete one stepping up."""
-    signed_in = web.session_in_progress(req)
+    signed_in = guard.session_in_progress(req)
     if signed_in is None:
         raise web.LoginRequired(target.query() if req.method == "GET" else {})
     if flow.OWES_ENROLMENT in sessions.pending_factors(signed_in.session):
@@ -104,7 +104,7 @@ def challenge_session(req: web.WebRequest, target: Target) -> web.SignedIn:
 
 def setup_session(req: web.WebRequest, target: Target | None = None) -> web.SignedIn:
     """The session for /me/mfa: a complete one, or one that owes enrolment (S11, S14)."""
-    signed_in = web.session_in_progress(req)
+    signed_in = guard.session_in_progress(req)
     query = (target or Target()).query()
     if signed_in is None:
         if req.method == "GET" and target is None:
@@ -153,14 +153,11 @@ TEST_CHALLENGE = ChallengePaths(
 
 def factor_choice(factor: Any) -> dict[str, Any]:
     """What a page shows of a factor: never a secret, a phone or address only masked."""
-    from idp_core.mail import mask_email
-    from idp_core.mfa import METHOD_LABELS, phone
-
     destination = None
     if factor.kind == "sms" and factor.phone:
         destination = phone.mask_phone(factor.phone)
     elif factor.kind == "email" and factor.email:
-        destination = mask_email(factor.email)
+        destination = mail.mask_email(factor.email)
     return {
         "id": factor.factor_id,
         "label": factor.label,
@@ -205,10 +202,6 @@ def sign_in_challenge(
     """The sign-in challenge page's context, and the factor it shows (None: the user has none):
     the user's factors the app accepts, a sentence naming the app's methods, and "Trust this
     device" when the app's adaptive policy allows it."""
-    from idp_core.adaptive.enforce import policy_of
-    from idp_core.apps import get_app
-    from idp_core.mfa import METHOD_LABELS, policy
-
     app = get_app(target.app) if target.app else None
     choices, methods = flow.usable_factors(signed_in.user.username, app, policy.load_settings())
     methods_text = ", ".join(METHOD_LABELS.get(method, method) for method in methods) if app else None
@@ -292,13 +285,10 @@ def read_challenge_answer(req: web.WebRequest) -> ChallengeAnswer:
 
 
 def _wanted(req: web.WebRequest, username: str, factor_id: str, app_name: str | None) -> list[Any]:
-    from idp_core.adaptive import devices
-    from idp_core.models import App, Device, Factor
-
     wanted: list[Any] = [(Factor, (username, factor_id[:MAX_FACTOR_ID_CHARS]), True)]
     if app_name:
         wanted.append((App, (app_name[:MAX_APP_NAME_CHARS],), False))
-        device_key = devices.item_key(username, web.device_token(req))
+        device_key = devices.item_key(username, guard.device_token(req))
         if device_key:
             wanted.append((Device, device_key, False))
     return wanted
@@ -307,10 +297,6 @@ def _wanted(req: web.WebRequest, username: str, factor_id: str, app_name: str | 
 def _answer_in_one_round_trip(
     req: web.WebRequest, values: dict[str, str], key: str, username: str, method: str
 ) -> ChallengeAnswer:
-    from idp_core import lockout
-    from idp_core.concurrency import together
-    from idp_core.models import Session, User, get_items
-
     app_name = values.get("app") or None
     (session, *items), reservation = together(
         lambda: get_items(
@@ -338,7 +324,7 @@ def _answer_in_one_round_trip(
 
 def _reserved_user(req: web.WebRequest, reservation: Any) -> Any:
     """The user the reservation read; a disabled or deleted user's session ends here, as
-    ``web.session_in_progress`` ends it. A locked user's refusal is ``verify_code``'s to tell."""
+    ``guard.session_in_progress`` ends it. A locked user's refusal is ``verify_code``'s to tell."""
     refused = reservation.refused
     record = refused.record if refused is not None else reservation.found[0] if reservation.found else None
     if record is None or record.disabled:
@@ -348,8 +334,6 @@ def _reserved_user(req: web.WebRequest, reservation: Any) -> Any:
 
 
 def _ensure_usable(factor: Any) -> None:
-    from idp_core.mfa import factors
-
     if factor is None or not factors.is_usable(factor):
         raise BadRequest(_NOT_A_CHOICE)
 
@@ -366,7 +350,7 @@ def _answer_in_two_round_trips(req: web.WebRequest) -> ChallengeAnswer:
         posted.update(form=form, target=Target.read(form))
         return _wanted(req, session.username, form["factor"], posted["target"].app)
 
-    if web.session_in_progress(req, also=factor_app_and_device) is None:
+    if guard.session_in_progress(req, also=factor_app_and_device) is None:
         raise web.LoginRequired({})
     signed_in = challenge_session(req, Target())
     factor, app, device = [*signed_in.items, None, None][:3]
