@@ -17,6 +17,8 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any, Final
 
+from idp_core import observability
+
 # AWS endpoints in the function's region accept a connection in milliseconds; a second
 # means the network path is broken (a VPC without a route or an endpoint).
 CONNECT_TIMEOUT_SECONDS = 1.0
@@ -92,8 +94,6 @@ def _client(service: str, endpoint_url: str | None, region: str | None, read_tim
 def _kms_answered(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
     if http_response.status_code < 300:
         return
-    from idp_core import observability
-
     code = parsed.get("Error", {}).get("Code", str(http_response.status_code))
     observability.count("KmsError")
     observability.logger.error(
@@ -102,8 +102,6 @@ def _kms_answered(http_response: Any, parsed: dict[str, Any], model: Any, **_: A
 
 
 def _kms_unreachable(exception: Exception, context: dict[str, Any], **_: Any) -> None:
-    from idp_core import observability
-
     observability.count("KmsError")
     observability.logger.error(
         "KMS did not answer: %s", exception, extra={"failed": "kms", "error_code": type(exception).__name__}

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from idp_core import audit, observability
-from idp_core.apps import enabled_groups, provider_arn, roles_for_user
+from idp_core.apps import provider_arn, roles_for_user
 from idp_core.audit import AuditContext
 from idp_core.clock import Clock
+from idp_core.directories.attributes import principal_tags_for
 from idp_core.errors import BadRequest, Forbidden, IdpError
+from idp_core.groups import enabled_groups
+from idp_core.mfa import policy
 from idp_core.models import App, AuditEvent, Session, User
 from idp_core.saml.aws import (
     PASSWORD_PROTECTED_TRANSPORT,
@@ -24,8 +28,11 @@ from idp_core.saml.aws import (
     build_signed_response,
     check_role_session_name,
 )
-from idp_core.saml.certificate import SigningIdentity
 from idp_core.sessions import DIRECTORY_PREFIX, second_factor_methods
+
+if TYPE_CHECKING:
+    # The certificate code loads cryptography; the caller hands the identity in.
+    from idp_core.saml.certificate import SigningIdentity
 
 MAX_RELAY_STATE_CHARS = 2048
 # S17: besides the app's own RelayState, only AWS console pages of the three partitions.
@@ -107,9 +114,6 @@ def authn_context_class(session: Session, app: App) -> str:
     proven = second_factor_methods(session)
     if not proven:
         return PASSWORD_PROTECTED_TRANSPORT
-    # Loaded only when there is something to compare: a password-only launch reads nothing more.
-    from idp_core.mfa import policy
-
     if proven.intersection(policy.app_methods(app, policy.load_settings())):
         return REFEDS_MFA
     return PASSWORD_PROTECTED_TRANSPORT
@@ -207,7 +211,4 @@ def _directory_attributes(user: User) -> dict[str, str]:
     """The session tags of a directory user whose directory sends its configured attributes."""
     if not str(user.source or "").startswith(DIRECTORY_PREFIX):
         return {}
-    # Loaded only for directory users: local users' launches never import the LDAP code.
-    from idp_core.directories.attributes import principal_tags_for
-
     return principal_tags_for(user)

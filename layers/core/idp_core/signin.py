@@ -15,15 +15,28 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from idp_core import audit, aws, lockout, observability, sessions
-from idp_core.adaptive import enforce
+from idp_core.adaptive import devices, enforce
 from idp_core.adaptive.enforce import Browser
 from idp_core.adaptive.policies import DENY
+from idp_core.apps import get_app
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.concurrency import together
 from idp_core.config import Settings
+from idp_core.directories import signin as directories
+from idp_core.directories.errors import CredentialsRejected, DirectoryError, DirectoryUnavailable
+from idp_core.directories.signin import (
+    LOCAL_CHOICE,
+    chosen_directory,
+    directory_of,
+    record_collision,
+)
+from idp_core.directories.store import cached_settings
+from idp_core.directories.welcome import WelcomeMail
 from idp_core.errors import BadRequest, Forbidden, IdpError, SignInFailed
+from idp_core.launch import launch_aws_app
 from idp_core.mail import Mailer
+from idp_core.mfa import factors, flow, policy
 from idp_core.models import (
     App,
     AuditEvent,
@@ -70,9 +83,6 @@ def identify(
     in one request that also refreshes the container's copy of the MFA settings, which the
     rest of the sign-in reads; None for each that does not exist. The user is read by the
     reservation of the password attempt (``lockout.reserve``), not here."""
-    from idp_core.adaptive import devices
-    from idp_core.mfa import policy
-
     wanted: list[Any] = [(KeyValue, (policy.SETTINGS_KEY,), False)]
     if app_name:
         wanted.append((App, (app_name,), False))
@@ -121,8 +131,6 @@ def verify_password_factor(
     ``reserved`` is the reservation on the typed name's user when the caller made it already
     (``reserve_for``), at the same time as its other reads.
     """
-    from idp_core.directories.signin import LOCAL_CHOICE
-
     check = _PasswordCheck(
         typed_username, password, settings=settings, chosen=chosen, context=context, clock=clock
     )
@@ -177,8 +185,6 @@ class _PasswordCheck:
         return reserved.found  # type: ignore[return-value]  # reserved on the User model
 
     def known_user(self, user: User, attempt: lockout.Attempt) -> PasswordChecked:
-        from idp_core.directories.signin import LOCAL_CHOICE, directory_of
-
         directory = directory_of(user)
         if self.chosen not in (None, LOCAL_CHOICE) and directory != self.chosen:
             # The chosen directory does not own this user: no password of theirs counts here.
@@ -191,9 +197,6 @@ class _PasswordCheck:
     def directory_user(self, user: User, directory: str, attempt: lockout.Attempt) -> PasswordChecked:
         """A user of a directory: their entry's bind decides, with the local password as its
         backup ("Backup authentication") when the directory refuses or cannot answer."""
-        from idp_core.directories import signin as directories
-        from idp_core.directories.errors import CredentialsRejected, DirectoryError, DirectoryUnavailable
-
         try:
             entry = directories.entry_of_user(user, kms=aws.client("kms"))
             if entry is None:  # The directory is gone or not activated: the local password decides.
@@ -221,9 +224,6 @@ class _PasswordCheck:
         """A name that is no user here but an entry of an activated directory (an e-mail address,
         a UPN): the user the entry maps to, if that user is the entry's (S27); else the entry
         itself, counted on its own record and registered by "Sync users"."""
-        from idp_core.directories import signin as directories
-        from idp_core.directories.errors import DirectoryError, DirectoryUnavailable
-
         entry = directories.entry_for_alias(self.typed, kms=aws.client("kms"), only=self.chosen)
         if entry is None:
             return None
@@ -252,10 +252,6 @@ class _PasswordCheck:
     def unregistered_entry(self, entry: Any, *, collided: bool) -> PasswordChecked:
         """An entry with no user of its own here: its failures count on its own record (S29),
         without creating a user; "Sync users" registers it when the password is right."""
-        from idp_core.directories import signin as directories
-        from idp_core.directories.errors import DirectoryError, DirectoryUnavailable
-        from idp_core.directories.welcome import WelcomeMail
-
         subject = entry.key or self.typed
         try:
             reserved = lockout.reserve(
@@ -319,14 +315,10 @@ class _PasswordCheck:
         return password_hash is not None
 
     def backup_allowed(self, directory: str, user: User) -> bool:
-        from idp_core.directories.store import cached_settings
-
         settings = cached_settings(directory)
         return settings is not None and settings.backup_auth and bool(user.password_hash)
 
     def collision(self, entry: Any, user: User, reason: str) -> None:
-        from idp_core.directories.signin import record_collision
-
         record_collision(
             entry,
             user_source=str(user.source or "local"),
@@ -375,8 +367,6 @@ def decide(
     requires MFA). An unknown app name decides like no app: the launch that follows
     answers it with "not found". ``active``: the user's active factors, when already read.
     """
-    from idp_core.mfa import flow, policy
-
     return flow.owed_after_password(
         user,
         app,
@@ -418,10 +408,6 @@ def password_sign_in(
     directory shown to users; any other value is ``BadRequest`` before anything is read.
     The session records the directory that checked the password, for the admin console.
     """
-    from idp_core.adaptive import devices
-    from idp_core.directories.signin import chosen_directory
-    from idp_core.mfa import factors
-
     chosen = chosen_directory(directory)
     key = _key_or_none(raw_username)
     # Three reads that do not depend on each other, at once (one round trip): the app, the
@@ -548,12 +534,8 @@ def launch_app(
     read in one request. With ``events``, the audit events (the decision, the issued
     assertion) are added there for the caller to write with its own changes.
     """
-    from idp_core.launch import launch_aws_app
-
     app, device = read if read is not None else _app_and_device(app_name, user.username, browser)
     if app is None or app.name != app_name:
-        from idp_core.apps import get_app
-
         app = get_app(app_name)
     ensure_account_usable(user, clock)
     adaptive = enforce.assess(app, user, browser, device, clock=clock)
@@ -600,8 +582,6 @@ def _pass_policies_and_register(
 ) -> str | None:
     """Raise unless the launch passes the app's policies; then register or refresh the device
     (``enforce.complete``) and return a new device cookie value, if any."""
-    from idp_core.adaptive import devices
-
     _pass_policies(app, adaptive, session, user, browser, mailer, context, clock)
     if adaptive is None:
         return None
@@ -626,8 +606,6 @@ def _pass_policies_and_register(
 
 
 def _app_and_device(app_name: str, username: str, browser: Browser) -> tuple[App | None, Device | None]:
-    from idp_core.adaptive import devices
-
     device_key = devices.item_key(username, browser.device_token)
     if device_key is None:
         return get_items((App, (app_name,), False))[0], None
@@ -647,8 +625,6 @@ def _pass_policies(
 ) -> None:
     """Raise unless this launch passes the app's adaptive and second-factor policies: the
     stricter of the two wins, and a trusted device waives only the app's own second factor."""
-    from idp_core.mfa import flow
-
     if app.disabled:
         return  # The launch refuses a disabled app with its own message.
     challenged = enforce.challenged(adaptive)
@@ -668,8 +644,6 @@ def _pass_policies(
 def _ensure_second_factor_for(
     app: App, session: Session, user: User, context: AuditContext | None, clock: Clock, *, challenged: bool
 ) -> None:
-    from idp_core.mfa import factors, flow, policy
-
     settings = policy.load_settings()
     try:
         flow.ensure_app_second_factor(session, app, settings, challenged=challenged)

@@ -33,7 +33,20 @@ from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import LockoutPolicy
 from idp_core.errors import AuthenticationRequired, BadRequest, Forbidden, IdpError
-from idp_core.mfa import METHOD_LABELS, METHOD_TIERS, TIER_LABELS, WrongCode, codes
+from idp_core.mfa import (
+    METHOD_LABELS,
+    METHOD_TIERS,
+    TIER_LABELS,
+    WrongCode,
+    backup_codes,
+    codes,
+    delivery,
+    factors,
+    policy,
+    tokens,
+    totp,
+)
+from idp_core.mfa.factors import is_usable
 from idp_core.models import App, AuditEvent, Factor, Session, Transaction, User, condition_failed
 
 if TYPE_CHECKING:
@@ -89,8 +102,6 @@ def accepted_methods(
     console): the allowed methods of the strongest tier among the user's ``active`` factors,
     so a weaker factor never stands in for a stronger one.
     """
-    from idp_core.mfa import policy
-
     if app is not None:
         return policy.app_methods(app, settings)
     tier = strongest_tier(active, settings.allowed_methods)
@@ -101,8 +112,6 @@ def accepted_methods(
 
 def strongest_tier(factors: Iterable[Factor], allowed: Sequence[str]) -> int | None:
     """The strongest tier among the usable factors of an allowed method (None: there are none)."""
-    from idp_core.mfa.factors import is_usable
-
     return max((METHOD_TIERS[f.kind] for f in factors if f.kind in allowed and is_usable(f)), default=None)
 
 
@@ -117,8 +126,6 @@ def usable_factors(
     username: str, app: App | None, settings: MfaSettings
 ) -> tuple[list[Factor], tuple[str, ...]]:
     """The user's factors a challenge for ``app`` (or a step-up without one) offers, and its methods."""
-    from idp_core.mfa import factors
-
     active = factors.list_factors(username, active_only=True)
     methods = accepted_methods(app, settings, active)
     return order_factors(active, methods), methods
@@ -157,8 +164,6 @@ def owed_after_password(
     ``load_settings`` is called only when the answer depends on the settings, which
     saves a read on most sign-ins.
     """
-    from idp_core.mfa import factors
-
     if active is None:
         active = factors.list_factors(user.username, active_only=True)
     app_requires = (app is not None and bool(app.mfa_required) and not app.disabled) or force_second_factor
@@ -217,8 +222,6 @@ def ensure_fresh_strongest_factor(
     best_possible = max(METHOD_TIERS[method] for method in settings.allowed_methods)
     if any(tier >= best_possible for tier in fresh):
         return
-    from idp_core.mfa import factors
-
     needed = strongest_tier(factors.list_factors(user.username, active_only=True), settings.allowed_methods)
     if needed is None:
         if enrolment_required and settings.enrol_at_sign_in:
@@ -296,8 +299,6 @@ def send_code(
 
     Raises ``SendRefused`` (a limit, the growing wait, the country allowlist) with nothing sent.
     """
-    from idp_core.mfa import delivery
-
     if factor.kind not in SENT_METHODS:
         raise BadRequest("This method does not send codes; enter the code your app or token shows.")
     lockout.ensure_not_locked(user, clock)
@@ -442,16 +443,10 @@ def _dispatch(
     # A pending authenticator app or token is checked only to confirm it (S11).
     confirming = purpose == "enrol"
     if factor.kind == "totp":
-        from idp_core.mfa import totp
-
         totp.verify(factor, code, kms=kms, clock=clock, confirming=confirming)
     elif factor.kind == "token":
-        from idp_core.mfa import tokens
-
         tokens.verify(factor, code, kms=kms, clock=clock, confirming=confirming)
     elif factor.kind == "backup":
-        from idp_core.mfa import backup_codes
-
         backup_codes.verify(factor.username, code, clock=clock)
     elif factor.kind in SENT_METHODS:
         codes.verify_code(
@@ -487,8 +482,6 @@ def start_contact_factor(
     ``destination`` is already validated (E.164 by ``phone.normalize``, or an e-mail
     address by ``clean_email_address``).
     """
-    from idp_core.mfa import factors
-
     if kind not in SENT_METHODS:
         raise ValueError(f"not a method that sends codes: {kind!r}")
     factors.ensure_room_for_another(username)

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import pyotp
-import segno
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from idp_core import audit, sealing
@@ -58,6 +56,10 @@ class TotpEnrolment:
 
 def hotp(secret: bytes, counter: int, *, digits: int = DIGITS, digest: str = "sha1") -> str:
     """RFC 4226 HOTP value of ``counter`` (pyotp's dynamic truncation), zero-padded to ``digits``."""
+    # pyotp and segno load where a code or a QR code is made, not with the handlers that import
+    # the challenge flow: a cold start needs neither (tests/unit/test_cold_start.py).
+    import pyotp
+
     return pyotp.HOTP(secret_base32(secret), digits=digits, digest=_DIGESTS[digest]).at(counter)
 
 
@@ -85,6 +87,8 @@ def matching_step(
     Every candidate is computed and compared in constant time, so the answer's timing does
     not tell which step matched.
     """
+    import pyotp
+
     current = time_step(now, period)
     generator = pyotp.HOTP(secret_base32(secret), digits=digits, digest=hashlib.sha1)
     found: int | None = None
@@ -135,6 +139,8 @@ def otpauth_uri(secret_b32: str, *, issuer: str, account: str) -> str:
 
 def qr_svg(uri: str, *, title: str = "QR code for your authenticator app") -> str:
     """An inline SVG of the URI, scaled so it renders at least ``QR_MIN_PIXELS`` wide."""
+    import segno
+
     code = segno.make(uri, error="m")
     width, _ = code.symbol_size(scale=1)
     scale = max(1, math.ceil(QR_MIN_PIXELS / width))

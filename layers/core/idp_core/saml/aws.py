@@ -12,15 +12,18 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-from lxml import etree
-from signxml import SignatureConstructionMethod, XMLSigner  # type: ignore[attr-defined]
 
 from idp_core.clock import Clock
 from idp_core.errors import IdpError
-from idp_core.saml.certificate import SigningIdentity
 from idp_core.saml.xml import NS_DS, NS_SAML, NS_SAMLP
+
+if TYPE_CHECKING:
+    from lxml import etree
+    from signxml import XMLSigner  # type: ignore[attr-defined]
+
+    from idp_core.saml.certificate import SigningIdentity
 
 AWS_AUDIENCE = "urn:amazon:webservices"
 AWS_SIGNIN_URL = "https://signin.aws.amazon.com/saml"
@@ -219,18 +222,28 @@ def _samlp(tag: str) -> str:
     return f"{{{NS_SAMLP}}}{tag}"
 
 
+# lxml and signxml load when a response is built, not with the sign-in that imports these rules:
+# a cold start needs neither (tests/unit/test_cold_start.py).
+
+
 def _placeholder(parent: etree._Element) -> None:
+    from lxml import etree
+
     # signxml puts the Signature where this placeholder is: right after Issuer, as the schema requires.
     etree.SubElement(parent, f"{{{NS_DS}}}Signature", {"Id": "placeholder"}, nsmap={"ds": NS_DS})
 
 
 def _attribute(statement: etree._Element, name: str, values: list[str]) -> None:
+    from lxml import etree
+
     attribute = etree.SubElement(statement, _saml("Attribute"), Name=name, NameFormat=ATTRNAME_FORMAT_URI)
     for value in values:
         etree.SubElement(attribute, _saml("AttributeValue")).text = value
 
 
 def _build_assertion(assertion: AwsAssertion, now: float) -> etree._Element:
+    from lxml import etree
+
     issued = saml_time(now)
     expires = saml_time(now + assertion.validity_seconds)
     root = etree.Element(
@@ -267,6 +280,8 @@ def _build_assertion(assertion: AwsAssertion, now: float) -> etree._Element:
 
 
 def _signer() -> XMLSigner:
+    from signxml import SignatureConstructionMethod, XMLSigner  # type: ignore[attr-defined]
+
     return XMLSigner(
         method=SignatureConstructionMethod.enveloped,
         signature_algorithm=RSA_SHA256,
@@ -283,6 +298,8 @@ def _sign(element: etree._Element, identity: SigningIdentity) -> etree._Element:
 
 def build_signed_response(assertion: AwsAssertion, identity: SigningIdentity, clock: Clock) -> bytes:
     """The serialized, signed SAML Response for ``assertion`` (after ``check_aws_rules``)."""
+    from lxml import etree
+
     check_aws_rules(assertion)
     now = clock.now()
     signed_assertion = _sign(_build_assertion(assertion, now), identity)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import zlib
-
-from lxml import etree
+from typing import TYPE_CHECKING
 
 from idp_core.errors import BadRequest, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 NS_SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 NS_SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -30,6 +32,9 @@ class XmlRejected(BadRequest):
 
 
 def _parser() -> etree.XMLParser:
+    # lxml loads with the first parse, not with the modules that import the namespaces here.
+    from lxml import etree
+
     # A parser per call: lxml parsers keep state and are not meant to be shared between threads.
     return etree.XMLParser(
         resolve_entities=False,
@@ -58,6 +63,8 @@ def parse_xml(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
     # catches a DOCTYPE hidden by another encoding).
     if b"<!doctype" in data.lower():
         raise XmlRejected("XML with a document type declaration (DOCTYPE) is not accepted.")
+    from lxml import etree
+
     try:
         root = etree.fromstring(data, parser=_parser())
     except etree.XMLSyntaxError as exc:

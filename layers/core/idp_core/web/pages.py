@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 
+from idp_core.clock import readable_utc
 from idp_core.web.responses import html_response
 
 if TYPE_CHECKING:
@@ -28,8 +29,6 @@ STYLESHEET_PATH = "/static/idp.css"
 @cache
 def environment() -> jinja2.Environment:
     import jinja2
-
-    from idp_core.clock import readable_utc
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
