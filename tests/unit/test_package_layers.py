@@ -110,11 +110,35 @@ def cycle_in(graph: dict[tuple[str, str], list[Import]]) -> list[str] | None:
     return None
 
 
+def tangles(graph: dict[tuple[str, str], list[Import]]) -> list[list[str]]:
+    """The groups of units that all reach each other (strongly connected, two or more)."""
+    targets: dict[str, set[str]] = defaultdict(set)
+    for source, target in graph:
+        targets[source].add(target)
+
+    def reached_from(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for target in targets[todo.pop()] - seen:
+                seen.add(target)
+                todo.append(target)
+        return seen
+
+    reached = {unit: reached_from(unit) for unit in list(targets)}
+    groups = {
+        frozenset({unit} | {other for other in reached[unit] if unit in reached.get(other, ())})
+        for unit in reached
+    }
+    return sorted(sorted(group) for group in groups if len(group) > 1)
+
+
 def describe(cycle: list[str], graph: dict[tuple[str, str], list[Import]]) -> str:
     lines = [" -> ".join(cycle)]
     for source, target in itertools.pairwise(cycle):
         made_by = ", ".join(f"{imp.where} ({imp.target})" for imp in graph[(source, target)])
         lines.append(f"  {source} -> {target}: {made_by}")
+    lines += [f"tangled together: {', '.join(group)}" for group in tangles(graph)]
     return "\n".join(lines)
 
 
@@ -202,3 +226,9 @@ def test_the_cycle_finder_names_the_cycle(pairs: list[tuple[str, str]], expected
         # The same cycle, whichever node graphlib starts it from.
         start = cycle.index("a")
         assert cycle[start:-1] + cycle[:start] + ["a"] == expected
+
+
+def test_the_tangles_are_the_units_that_reach_each_other() -> None:
+    pairs = [("a", "b"), ("b", "a"), ("b", "c"), ("c", "d"), ("d", "c"), ("e", "a")]
+    graph: dict[tuple[str, str], list[Import]] = {pair: [] for pair in pairs}
+    assert tangles(graph) == [["a", "b"], ["c", "d"]]
