@@ -200,7 +200,7 @@ def register(
             raise NameTaken(existing, reason) from exc
         return existing
     audit.record(
-        "user.created",
+        audit.EventType.USER_CREATED,
         "success",
         context=context,
         subject=user.username,
@@ -262,7 +262,7 @@ def record_entry_collision(
         actions.append(DirectoryEntry.typed.set(typed[:256]))
     DirectoryEntry(source, entry_id).update(actions=actions)
     audit.record(
-        "directory.collision",
+        audit.EventType.DIRECTORY_COLLISION,
         "failure",
         context=context,
         subject=username,
@@ -392,7 +392,7 @@ def ensure_admin_login_allowed(
     if settings is not None and settings.admin_login:
         return
     audit.record(
-        "admin.refused",
+        audit.EventType.ADMIN_REFUSED,
         "failure",
         context=context,
         subject=str(session.username),

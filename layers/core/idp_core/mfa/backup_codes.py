@@ -80,7 +80,7 @@ def generate(username: str, *, clock: Clock = SYSTEM_CLOCK, context: AuditContex
     ).save()
     factors.end_trust(username)
     audit.record(
-        "mfa.backup_codes.generated",
+        audit.EventType.MFA_BACKUP_CODES_GENERATED,
         "success",
         context=context,
         subject=username,

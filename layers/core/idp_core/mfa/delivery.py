@@ -153,7 +153,7 @@ def send_code(
 
     def refuse(exc: SendRefused, reason: str) -> SendRefused:
         audit.record(
-            "otp.send_refused",
+            audit.EventType.OTP_SEND_REFUSED,
             "failure",
             context=context,
             subject=txn.username,
@@ -218,7 +218,7 @@ def send_code(
         )
         # The provider's error may quote the request; only its type goes to the audit trail.
         audit.record(
-            "otp.sent",
+            audit.EventType.OTP_SENT,
             "failure",
             context=context,
             subject=txn.username,
@@ -227,7 +227,14 @@ def send_code(
         )
         raise DeliveryFailed() from exc
     observability.count("CodeSentSms" if channel == "sms" else "CodeSentEmail")
-    audit.record("otp.sent", "success", context=context, subject=txn.username, details=details, clock=clock)
+    audit.record(
+        audit.EventType.OTP_SENT,
+        "success",
+        context=context,
+        subject=txn.username,
+        details=details,
+        clock=clock,
+    )
 
 
 def _publish_sms(sns: Any, phone_number: str, text: str, messaging: MessagingConfig) -> None:

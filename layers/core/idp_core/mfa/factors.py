@@ -117,7 +117,7 @@ def activate_factor(
         raise
     end_trust(factor.username)
     audit.record(
-        "mfa.factor.activated",
+        audit.EventType.MFA_FACTOR_ACTIVATED,
         "success",
         context=context,
         subject=factor.username,
@@ -145,7 +145,7 @@ def rename_factor(
             raise NotFound("There is no such sign-in method.") from exc
         raise
     audit.record(
-        "mfa.factor.renamed",
+        audit.EventType.MFA_FACTOR_RENAMED,
         "success",
         context=context,
         subject=username,
@@ -176,7 +176,7 @@ def set_default_factor(
         raise Conflict("The sign-in methods changed meanwhile; reload the page and try again.") from exc
     target.is_default = True
     audit.record(
-        "mfa.factor.default_changed",
+        audit.EventType.MFA_FACTOR_DEFAULT_CHANGED,
         "success",
         context=context,
         subject=username,
@@ -224,7 +224,7 @@ def remove_factor(
         sessions.end_user_sessions(username, keep_hash=keep_session_hash) if factor.status == "active" else 0
     )
     audit.record(
-        "mfa.factor.removed",
+        audit.EventType.MFA_FACTOR_REMOVED,
         "success",
         context=context,
         subject=username,

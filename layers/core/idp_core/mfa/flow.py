@@ -390,7 +390,7 @@ def verify_second_factor(
         )
     if reservation.refused is not None:
         audit.record(
-            "mfa.failure",
+            audit.EventType.MFA_FAILURE,
             "failure",
             context=context,
             subject=user.username,
@@ -426,7 +426,7 @@ def verify_second_factor(
         raise
     observability.count("SecondFactorAccepted")
     event = audit.new_event(
-        "mfa.success",
+        audit.EventType.MFA_SUCCESS,
         "success",
         context=context,
         subject=user.username,

@@ -68,7 +68,7 @@ def notify(
     details: dict[str, object] = {"subject": subject, "to": ", ".join(mask_email(a) for a in recipients)}
     if not messaging.email_sender:
         audit.record(
-            "notice.sent",
+            audit.EventType.NOTICE_SENT,
             "skipped",
             context=context,
             subject=user.username,
@@ -88,7 +88,7 @@ def notify(
             extra={"failed": "ses SendEmail", "user": user.username},
         )
         audit.record(
-            "notice.sent",
+            audit.EventType.NOTICE_SENT,
             "failure",
             context=context,
             subject=user.username,
@@ -97,7 +97,12 @@ def notify(
         )
         return False
     audit.record(
-        "notice.sent", "success", context=context, subject=user.username, details=details, clock=clock
+        audit.EventType.NOTICE_SENT,
+        "success",
+        context=context,
+        subject=user.username,
+        details=details,
+        clock=clock,
     )
     return True
 

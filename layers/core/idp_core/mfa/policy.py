@@ -238,7 +238,7 @@ def save_settings(
     KeyValue(SETTINGS_KEY, value=checked.to_json(), updated_at=clock.now()).save()
     _remember(KeyValue.Meta.table_name, checked)
     audit.record(
-        "mfa.settings.changed",
+        audit.EventType.MFA_SETTINGS_CHANGED,
         "success",
         context=context,
         details={
@@ -293,7 +293,7 @@ def set_app_policy(
                 raise NotFound(f"There is no app {app_name!r}.") from exc
             raise
     audit.record(
-        "app.mfa_policy.changed",
+        audit.EventType.APP_MFA_POLICY_CHANGED,
         "success",
         context=context,
         subject=app.name,

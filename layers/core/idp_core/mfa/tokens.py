@@ -178,7 +178,7 @@ def import_csv(
         written.append(token)
     serials = [row.serial for row in rows]
     audit.record(
-        "mfa.tokens.imported",
+        audit.EventType.MFA_TOKENS_IMPORTED,
         "success",
         context=context,
         details={"count": len(serials), "serials": ",".join(serials[:20])},
@@ -270,7 +270,7 @@ def assign(
         raise
     factors.end_trust(username)
     audit.record(
-        "mfa.token.assigned",
+        audit.EventType.MFA_TOKEN_ASSIGNED,
         "success",
         context=context,
         subject=username,

@@ -195,7 +195,7 @@ def start_enrolment(
             if not condition_failed(exc):  # Confirmed meanwhile in another tab: keep it.
                 raise
     audit.record(
-        "mfa.factor.enrolment_started",
+        audit.EventType.MFA_FACTOR_ENROLMENT_STARTED,
         "success",
         context=context,
         subject=username,
