@@ -371,14 +371,11 @@ def _remove_factors(key: str) -> dict[str, int]:
     """Delete the user's factors, freeing their hardware tokens first (with the HOTP counter
     the user reached, so no code the user already typed works for the token's next owner)."""
     # Loaded only for a deletion: the console's other user pages need none of the MFA code.
+    from idp_core.mfa import methods
     from idp_core.mfa.factors import release_token
 
     user_factors = list(Factor.query(key, consistent_read=True))
-    freed = sum(
-        release_token(factor.token_serial, key, factor.counter)
-        for factor in user_factors
-        if factor.kind == "token" and factor.token_serial
-    )
+    freed = sum(methods.release(factor) for factor in user_factors)
     with Factor.batch_write() as batch:
         for factor in user_factors:
             batch.delete(factor)

@@ -153,20 +153,21 @@ TEST_CHALLENGE = ChallengePaths(
 
 def factor_choice(factor: Any) -> dict[str, Any]:
     """What a page shows of a factor: never a secret, a phone or address only masked."""
-    from idp_core.mfa import METHOD_LABELS, phone
+    from idp_core.mfa import methods
 
-    destination = None
-    if factor.kind == "sms" and factor.phone:
-        destination = phone.mask_phone(factor.phone)
-    elif factor.kind == "email" and factor.email:
-        destination = phone.mask_email(factor.email)
+    method = methods.get(factor.kind) if methods.is_known(factor.kind) else None
+    channel = method.channel if method is not None else None
+    destination = channel.destination(factor) if channel is not None else None
     return {
         "id": factor.factor_id,
         "label": factor.label,
         "kind": factor.kind,
-        "kind_label": METHOD_LABELS.get(factor.kind, factor.kind),
-        "destination": destination,
-        "sends_code": factor.kind in flow.SENT_METHODS,
+        "kind_label": methods.label(factor.kind),
+        "destination": channel.mask(destination) if channel is not None and destination else None,
+        "sends_code": channel is not None,
+        # What the challenge asks for, and the keyboard it offers.
+        "prompt": method.prompt if method is not None else "",
+        "inputmode": method.inputmode if method is not None else "numeric",
     }
 
 
@@ -206,11 +207,11 @@ def sign_in_challenge(
     device" when the app's adaptive policy allows it."""
     from idp_core.adaptive.enforce import policy_of
     from idp_core.apps import get_app
-    from idp_core.mfa import METHOD_LABELS, policy
+    from idp_core.mfa import policy
 
     app = get_app(target.app) if target.app else None
     choices, methods = flow.usable_factors(signed_in.user.username, app, policy.load_settings())
-    methods_text = ", ".join(METHOD_LABELS.get(method, method) for method in methods) if app else None
+    methods_text = ", ".join(flow.methods_label(methods)) if app else None
     selected = pick_factor(choices, factor_id)
     adaptive = policy_of(app)
     context = challenge_context(
