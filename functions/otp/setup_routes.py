@@ -373,7 +373,7 @@ def generate_backup_codes() -> Response[str]:
     cookies: list[str] = []
     if had_none:
         issued = sessions.complete_second_factor(
-            signed_in.token, signed_in.session, method="backup", clock=req.clock
+            signed_in.token, signed_in.session, method=MethodKind.BACKUP.value, clock=req.clock
         )
         cookies.append(web.session_cookie(req, issued.token))
         signed_in = web.SignedIn(token=issued.token, session=issued.session, user=signed_in.user)
