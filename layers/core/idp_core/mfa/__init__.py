@@ -6,13 +6,9 @@ from __future__ import annotations
 from idp_core.errors import IdpError
 from idp_core.mfa import methods
 
-
-def __getattr__(name: str) -> object:
-    # ``METHODS``: the kinds of the registered methods (``idp_core.mfa.methods``), in the order
-    # the pages offer them; looked up when asked, so a method registered later is among them.
-    if name == "METHODS":
-        return methods.kinds()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The kinds of the methods registered at import (``idp_core.mfa.methods``), in the order the
+# pages offer them. Code asks ``methods.kinds()``, which also has any registered later.
+METHODS = methods.kinds()
 
 
 class WrongCode(IdpError):
