@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from idp_core import guard, web
 from idp_core.errors import BadRequest
-from idp_core.mfa import METHOD_LABELS, METHODS
+from idp_core.mfa import methods as registry
 
 router = APIGatewayRouter()
 
@@ -40,8 +40,8 @@ SETTINGS_FIELDS = {
     "enrol_at_sign_in": web.Field("Enrol at sign-in", 8, required=False),
     "allowed_countries": web.Field("Countries for text messages", MAX_COUNTRIES_CHARS, required=False),
     **{
-        f"allowed_{method}": web.Field(f"Allow {METHOD_LABELS[method]}", 8, required=False)
-        for method in METHODS
+        f"allowed_{method}": web.Field(f"Allow {registry.label(method)}", 8, required=False)
+        for method in registry.kinds()
     },
     **{name: web.Field(label, MAX_NUMBER_CHARS) for name, label in LIMIT_FIELDS.items()},
 }
@@ -49,8 +49,8 @@ APP_POLICY_FIELDS = {
     "mfa_required": web.Field("Enable 2-Factor Authentication (MFA)", 8, required=False),
     "adaptive_policy": web.Field("Adaptive authentication policy", 63, required=False),
     **{
-        f"method_{method}": web.Field(f"Accept {METHOD_LABELS[method]}", 8, required=False)
-        for method in METHODS
+        f"method_{method}": web.Field(f"Accept {registry.label(method)}", 8, required=False)
+        for method in registry.kinds()
     },
 }
 
@@ -61,7 +61,7 @@ def _admin() -> tuple[web.WebRequest, web.SignedIn]:
 
 
 def _methods() -> list[dict[str, str]]:
-    return [{"method": method, "label": METHOD_LABELS[method]} for method in METHODS]
+    return [{"method": method, "label": registry.label(method)} for method in registry.kinds()]
 
 
 def _settings_view(settings: Any) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def _form_view(form: Mapping[str, str]) -> dict[str, Any]:
     """What the admin typed, shown again with the message when the form is refused."""
     return {
         "default_method": form.get("default_method", ""),
-        "allowed": {method for method in METHODS if form.get(f"allowed_{method}")},
+        "allowed": {method for method in registry.kinds() if form.get(f"allowed_{method}")},
         "enrol_at_sign_in": bool(form.get("enrol_at_sign_in")),
         "limits": {name: form.get(name, "") for name in LIMIT_FIELDS},
         "allowed_countries": form.get("allowed_countries", ""),
@@ -119,12 +119,12 @@ def _settings_from_form(current: Any, form: Mapping[str, str]) -> Any:
         **{name: _whole_number(form[name], label) for name, label in LIMIT_FIELDS.items()},
     )
     default_method = form["default_method"]
-    if default_method not in METHODS:
+    if default_method not in registry.kinds():
         raise BadRequest("Choose the default method from the list.")
     return dataclasses.replace(
         current,
         default_method=default_method,
-        allowed_methods=tuple(method for method in METHODS if form.get(f"allowed_{method}")),
+        allowed_methods=tuple(method for method in registry.kinds() if form.get(f"allowed_{method}")),
         enrol_at_sign_in=bool(form.get("enrol_at_sign_in")),
         sms=limits,
     )
@@ -171,7 +171,7 @@ def _app_context(name: str) -> dict[str, Any]:
         "adaptive_policies": [adaptive.name for adaptive in policies.list_policies()],
         "methods": _methods(),
         "accepted": set(app.mfa_methods or ()),
-        "effective": [METHOD_LABELS[m] for m in policy.app_methods(app, settings)],
+        "effective": [registry.label(m) for m in policy.app_methods(app, settings)],
         "allowed": set(settings.allowed_methods),
     }
 
@@ -192,7 +192,7 @@ def save_app_policy(name: str) -> Response[str]:
     context = _app_context(name)
     req.error_page = ("admin/mfa_app.html", {"notice": None, **context})
     form = web.read_form(req, signed_in.session, APP_POLICY_FIELDS)
-    methods = [method for method in METHODS if form.get(f"method_{method}")]
+    methods = [method for method in registry.kinds() if form.get(f"method_{method}")]
     app = context["app"]
     policy.set_app_policy(
         app.name,

@@ -21,7 +21,9 @@ from idp_core import aws, guard, sessions, web
 from idp_core import mfa_pages as pages
 from idp_core.clock import readable_utc
 from idp_core.errors import BadRequest, NotFound
-from idp_core.mfa import METHOD_LABELS, flow, policy
+from idp_core.mfa import flow, policy
+from idp_core.mfa import methods as registry
+from idp_core.mfa.methods import MethodKind
 from idp_core.mfa_pages import TEST_CHALLENGE, Target
 from idp_core.models import Factor
 
@@ -68,7 +70,7 @@ def _require_change_allowed(req: web.WebRequest, signed_in: web.SignedIn) -> Non
 
 def _allowed(method: str, settings: policy.MfaSettings | None = None) -> None:
     if method not in (settings or policy.load_settings()).allowed_methods:
-        raise BadRequest(f"{METHOD_LABELS[method]} is not offered here; choose another method.")
+        raise BadRequest(f"{registry.label(method)} is not offered here; choose another method.")
 
 
 def _factor(signed_in: web.SignedIn, factor_id: str) -> Factor:
@@ -164,10 +166,11 @@ def setup_page() -> Response[str]:
             }
         )
     rows.sort(key=lambda row: (not row["is_default"], not row["active"], row["label"]))
+    # The methods users set up themselves (an administrator assigns hardware tokens).
     methods = [
-        {"method": method, "label": METHOD_LABELS[method]}
-        for method in ("totp", "sms", "email", "backup")
-        if method in settings.allowed_methods
+        {"method": kind, "label": method.label, "path": method.enrolment.path, "post": method.enrolment.post}
+        for kind in registry.kinds()
+        if (method := registry.get(kind)).enrolment is not None and kind in settings.allowed_methods
     ]
     return web.render(
         req,
@@ -211,10 +214,10 @@ def start_totp() -> Response[str]:
     req, signed_in = _session()
     _, target = _form(req, signed_in, {})
     _require_change_allowed(req, signed_in)
-    _allowed("totp")
+    _allowed(MethodKind.TOTP)
     enrolment = totp.start_enrolment(
         signed_in.user.username,
-        METHOD_LABELS["totp"],
+        registry.label(MethodKind.TOTP),
         kms=aws.client("kms"),
         key_id=req.settings.require_data_key(),
         issuer=ISSUER,
@@ -230,7 +233,7 @@ def start_totp() -> Response[str]:
 @router.get("/me/mfa/<kind>/new")
 def new_contact_page(kind: str) -> Response[str]:
     """The form for a phone (``sms``) or an e-mail address (``email``) to send codes to."""
-    if kind not in flow.SENT_METHODS:
+    if registry.channel(kind) is None:
         raise NotFound("There is no such page.")
     req = web.request()
     target = Target.read(req.query)
@@ -241,28 +244,26 @@ def new_contact_page(kind: str) -> Response[str]:
         "me_mfa_contact.html",
         **pages.page_context(signed_in),
         kind=kind,
-        value=(signed_in.user.email or "") if kind == "email" else "",
+        # The account's own address is the likely one.
+        value=(signed_in.user.email or "") if kind == MethodKind.EMAIL else "",
         target=target.fields(),
     )
 
 
 def _start_contact(kind: str, fields: dict[str, web.Field]) -> Response[str]:
-    from idp_core.mfa import phone
-
+    channel = registry.channel(kind)
+    if channel is None:
+        raise NotFound("There is no such page.")
     req, signed_in = _session()
     context = {**pages.page_context(signed_in), "kind": kind, "value": "", "target": {}}
     req.error_page = ("me_mfa_contact.html", context)
     form, target = _form(req, signed_in, fields)
-    context.update(value=form[kind if kind == "email" else "phone"], target=target.fields())
+    field = channel.destination_attribute
+    context.update(value=form[field], target=target.fields())
     _require_change_allowed(req, signed_in)
     settings = policy.load_settings()
     _allowed(kind, settings)
-    if kind == "sms":
-        destination = phone.normalize(
-            form["phone"], allowed_countries=policy.sms_countries(settings, req.settings.messaging)
-        )
-    else:
-        destination = flow.clean_email_address(form["email"])
+    destination = channel.normalize(form[field], settings, req.settings.messaging)
     factor = flow.start_contact_factor(signed_in.user.username, kind, destination, clock=req.clock)
     pages.send_code(req, signed_in, factor, "enrol", settings)
     return web.redirect(req, f"/me/mfa/factors/{factor.factor_id}/confirm", query=target.query())
@@ -270,12 +271,12 @@ def _start_contact(kind: str, fields: dict[str, web.Field]) -> Response[str]:
 
 @router.post("/me/mfa/sms")
 def start_sms() -> Response[str]:
-    return _start_contact("sms", PHONE_FIELDS)
+    return _start_contact(MethodKind.SMS, PHONE_FIELDS)
 
 
 @router.post("/me/mfa/email")
 def start_email() -> Response[str]:
-    return _start_contact("email", EMAIL_FIELDS)
+    return _start_contact(MethodKind.EMAIL, EMAIL_FIELDS)
 
 
 # ---------------------------------------------------------------- confirming a new factor
@@ -286,7 +287,8 @@ def _confirm_context(
 ) -> dict[str, Any]:
     if factor.status != "pending":
         raise BadRequest("This method is already set up.")
-    if factor.kind == "totp":
+    # The authenticator app's page shows its secret; the others ask for the code they sent.
+    if factor.kind == MethodKind.TOTP:
         return dict(_totp_page(req, signed_in, factor, target, **extra))
     return {
         **pages.page_context(signed_in),
@@ -297,7 +299,8 @@ def _confirm_context(
 
 
 def _confirm_template(factor: Factor) -> str:
-    return "me_mfa_totp.html" if factor.kind == "totp" else "me_mfa_confirm.html"
+    enrolment = registry.get(factor.kind).enrolment if registry.is_known(factor.kind) else None
+    return enrolment.confirm_template if enrolment is not None else "me_mfa_confirm.html"
 
 
 @router.get("/me/mfa/factors/<factor_id>/confirm")
@@ -306,7 +309,7 @@ def confirm_page(factor_id: str) -> Response[str]:
     target = Target.read(req.query)
     signed_in = pages.setup_session(req, target)
     factor = _factor(signed_in, factor_id)
-    context = _confirm_context(req, signed_in, factor, target, sent=factor.kind in flow.SENT_METHODS)
+    context = _confirm_context(req, signed_in, factor, target, sent=registry.channel(factor.kind) is not None)
     return web.render(req, _confirm_template(factor), **context)
 
 
@@ -359,7 +362,7 @@ def generate_backup_codes() -> Response[str]:
     req, signed_in = _session()
     _, target = _form(req, signed_in, {})
     _require_change_allowed(req, signed_in)
-    _allowed("backup")
+    _allowed(MethodKind.BACKUP)
     had_none = not factors.has_active_factor(signed_in.user.username)
     codes = backup_codes.generate(signed_in.user.username, clock=req.clock)
     _notify(
@@ -371,7 +374,7 @@ def generate_backup_codes() -> Response[str]:
     cookies: list[str] = []
     if had_none:
         issued = sessions.complete_second_factor(
-            signed_in.token, signed_in.session, method="backup", clock=req.clock
+            signed_in.token, signed_in.session, method=MethodKind.BACKUP.value, clock=req.clock
         )
         cookies.append(web.session_cookie(req, issued.token))
         signed_in = web.SignedIn(token=issued.token, session=issued.session, user=signed_in.user)

@@ -160,7 +160,6 @@ def _challenge_page(
     round trip less than a redirect to /mfa. The address bar is set to that /mfa page, so
     reloading shows the challenge again instead of posting the password once more."""
     from idp_core import mfa_pages as pages
-    from idp_core.mfa import METHOD_LABELS
 
     signed_in = web.SignedIn(token=result.issued.token, session=result.issued.session, user=result.user)
     context = pages.challenge_context(
@@ -169,7 +168,7 @@ def _challenge_page(
         result.choices[0],
         target,
         pages.SIGN_IN_CHALLENGE,
-        methods_text=", ".join(METHOD_LABELS.get(method, method) for method in result.methods),
+        methods_text=", ".join(flow.methods_label(result.methods)),
         trust_days=result.trust_days,
     )
     req.allow_nonce_script = True

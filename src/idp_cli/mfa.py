@@ -8,7 +8,8 @@ from typing import Any, cast
 
 from idp_cli.stack import OnStack, add_command
 from idp_cli.terminal import Subcommands, UsageError, add_noun, details, print_json
-from idp_core.mfa import METHODS, policy
+from idp_core.mfa import methods as registry
+from idp_core.mfa import policy
 
 
 def add_parser(commands: Subcommands) -> None:
@@ -52,12 +53,13 @@ def mfa_settings(cmd: OnStack) -> None:
 
 def parse_methods(raw: str, option: str) -> tuple[str, ...]:
     """``totp,sms`` -> ("totp", "sms"), checked against the known methods."""
+    known = registry.kinds()
     methods = tuple(dict.fromkeys(item.strip().lower() for item in raw.split(",") if item.strip()))
     if not methods:
-        raise UsageError(f"{option} expects a comma-separated list of methods: {', '.join(METHODS)}.")
-    unknown = [method for method in methods if method not in METHODS]
+        raise UsageError(f"{option} expects a comma-separated list of methods: {', '.join(known)}.")
+    unknown = [method for method in methods if method not in known]
     if unknown:
-        raise UsageError(f"{option}: unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}.")
+        raise UsageError(f"{option}: unknown method {unknown[0]!r}; choose from {', '.join(known)}.")
     return methods
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from idp_core.config import MessagingConfig
 from idp_core.errors import BadRequest
-from idp_core.mfa import METHODS
+from idp_core.mfa import methods
 from idp_core.mfa.policy import MfaSettings, SmsLimits, app_methods, sms_countries
 from idp_core.models import App
 
@@ -16,7 +16,7 @@ from idp_core.models import App
 def test_defaults_are_safe_and_valid():
     settings = MfaSettings()
     assert settings.default_method == "totp"
-    assert settings.allowed_methods == METHODS
+    assert settings.allowed_methods == methods.kinds()
     assert settings.enrol_at_sign_in is True
     assert settings.sms == SmsLimits()
     assert (SmsLimits().per_user_per_hour, SmsLimits().per_number_per_day) == (5, 10)

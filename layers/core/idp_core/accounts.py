@@ -20,6 +20,7 @@ from idp_core.errors import BadRequest, Conflict, NotFound
 from idp_core.groups import existing_groups, forget_cached_groups
 from idp_core.lockout import unlock_actions
 from idp_core.mail import Mailer
+from idp_core.mfa import methods
 from idp_core.mfa.factors import release_token
 from idp_core.models import Factor, Group, OathToken, Transaction, User, condition_failed
 from idp_core.names import canonical_group, canonical_username, group_forms, username_forms
@@ -108,7 +109,7 @@ def create_user(
             raise Conflict(f"The user {display!r} already exists.") from exc
         raise
     audit.record(
-        "user.created",
+        audit.EventType.USER_CREATED,
         "success",
         context=context,
         subject=key,
@@ -121,7 +122,7 @@ def create_user(
 def _update_user(
     username: str,
     actions: list[Action],
-    event: str,
+    event: audit.EventType,
     context: AuditContext | None,
     clock: Clock,
     *,
@@ -166,7 +167,7 @@ def set_user_disabled(
     user = _update_user(
         username,
         actions,
-        "user.disabled" if disabled else "user.enabled",
+        audit.EventType.USER_DISABLED if disabled else audit.EventType.USER_ENABLED,
         context,
         clock,
         refuse_self="disable" if disabled else None,
@@ -185,7 +186,7 @@ def set_admin(
     return _update_user(
         username,
         [User.is_admin.set(is_admin)],
-        "user.admin_changed",
+        audit.EventType.USER_ADMIN_CHANGED,
         context,
         clock,
         refuse_self=None if is_admin else "revoke administrator rights from",
@@ -213,7 +214,7 @@ def reset_password(
     _update_user(
         username,
         [User.password_hash.set(hash_password(new_password)), User.trust_epoch.add(1)],
-        "user.password_reset",
+        audit.EventType.USER_PASSWORD_RESET,
         context,
         clock,
         then=lambda changed: {"sessions_ended": end_user_sessions(changed.username)},
@@ -229,12 +230,17 @@ def set_user_groups(
     group_names = existing_groups(groups)
     action = User.groups.set(group_names) if group_names else User.groups.remove()
     return _update_user(
-        username, [action], "user.groups_changed", context, clock, groups=",".join(sorted(group_names))
+        username,
+        [action],
+        audit.EventType.USER_GROUPS_CHANGED,
+        context,
+        clock,
+        groups=",".join(sorted(group_names)),
     )
 
 
 def unlock_user(username: str, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK) -> User:
-    return _update_user(username, unlock_actions(User), "user.unlocked", context, clock)
+    return _update_user(username, unlock_actions(User), audit.EventType.USER_UNLOCKED, context, clock)
 
 
 @dataclass(frozen=True)
@@ -283,7 +289,7 @@ def delete_user(
         if not any(removed.values()):
             raise NotFound(f"There is no user {username!r}.")
         audit.record(
-            "user.deleted",
+            audit.EventType.USER_DELETED,
             "success",
             context=context,
             subject=key,
@@ -300,7 +306,9 @@ def delete_user(
         if condition_failed(exc):  # Another admin's deletion finished first.
             raise NotFound(f"There is no user {username!r}.") from exc
         raise
-    audit.record("user.deleted", "success", context=context, subject=key, details=removed, clock=clock)
+    audit.record(
+        audit.EventType.USER_DELETED, "success", context=context, subject=key, details=removed, clock=clock
+    )
     return Deletion(str(user.display_username), True, removed)
 
 
@@ -347,11 +355,7 @@ def _remove_factors(key: str) -> dict[str, int]:
     """Delete the user's factors, freeing their hardware tokens first (with the HOTP counter
     the user reached, so no code the user already typed works for the token's next owner)."""
     user_factors = list(Factor.query(key, consistent_read=True))
-    freed = sum(
-        release_token(factor.token_serial, key, factor.counter)
-        for factor in user_factors
-        if factor.kind == "token" and factor.token_serial
-    )
+    freed = sum(methods.release(factor) for factor in user_factors)
     with Factor.batch_write() as batch:
         for factor in user_factors:
             batch.delete(factor)
@@ -401,7 +405,7 @@ def create_group(
         if condition_failed(exc):
             raise Conflict(f"The group {display!r} already exists.") from exc
         raise
-    audit.record("group.created", "success", context=context, subject=key, clock=clock)
+    audit.record(audit.EventType.GROUP_CREATED, "success", context=context, subject=key, clock=clock)
     return group
 
 
@@ -416,7 +420,7 @@ def set_group_disabled(
             raise NotFound(f"There is no group {name!r}.") from exc
         raise
     forget_cached_groups()
-    event = "group.disabled" if disabled else "group.enabled"
+    event = audit.EventType.GROUP_DISABLED if disabled else audit.EventType.GROUP_ENABLED
     audit.record(event, "success", context=context, subject=group.name, clock=clock)
     return group
 

@@ -138,7 +138,7 @@ def create_aws_app(
             raise Conflict(f"The app {app_name!r} already exists.") from exc
         raise
     audit.record(
-        "app.created",
+        audit.EventType.APP_CREATED,
         "success",
         context=context,
         subject=app_name,
@@ -177,7 +177,7 @@ def set_app_disabled(
             raise NotFound(f"There is no app {name!r}.") from exc
         raise
     audit.record(
-        "app.disabled" if disabled else "app.enabled",
+        audit.EventType.APP_DISABLED if disabled else audit.EventType.APP_ENABLED,
         "success",
         context=context,
         subject=app.name,
@@ -194,7 +194,7 @@ def delete_app(name: str, *, context: AuditContext | None = None, clock: Clock =
         if condition_failed(exc):
             raise NotFound(f"There is no app {name!r}.") from exc
         raise
-    audit.record("app.deleted", "success", context=context, subject=app.name, clock=clock)
+    audit.record(audit.EventType.APP_DELETED, "success", context=context, subject=app.name, clock=clock)
 
 
 def roles_for_user(app: App, groups: set[str]) -> list[str]:

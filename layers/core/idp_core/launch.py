@@ -92,7 +92,7 @@ def _refuse(
     error: IdpError, *, user: User, app: App, clock: Clock, audit_context: AuditContext | None, rule: str
 ) -> IdpError:
     audit.record(
-        "saml.assertion_refused",
+        audit.EventType.SAML_ASSERTION_REFUSED,
         "failure",
         context=audit_context,
         subject=user.username,
@@ -189,7 +189,7 @@ def launch_aws_app(
         raise refuse(exc, exc.rule) from exc
     observability.count("AssertionIssued")
     event = audit.new_event(
-        "saml.assertion_issued",
+        audit.EventType.SAML_ASSERTION_ISSUED,
         "success",
         context=audit_context,
         subject=user.username,

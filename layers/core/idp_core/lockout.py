@@ -161,14 +161,19 @@ class Attempt:
         }
         events = [
             audit.new_event(
-                "auth.failure", "failure", context=context, subject=subject, details=facts, clock=self.clock
+                audit.EventType.AUTH_FAILURE,
+                "failure",
+                context=context,
+                subject=subject,
+                details=facts,
+                clock=self.clock,
             )
         ]
         if self.reached == TEMPORARY:
             observability.count("AccountLocked")
             events.append(
                 audit.new_event(
-                    "user.locked_temporarily",
+                    audit.EventType.USER_LOCKED_TEMPORARILY,
                     "success",
                     context=context,
                     subject=subject,
@@ -180,7 +185,7 @@ class Attempt:
             observability.count("AccountLocked")
             events.append(
                 audit.new_event(
-                    "user.locked",
+                    audit.EventType.USER_LOCKED,
                     "success",
                     context=context,
                     subject=subject,

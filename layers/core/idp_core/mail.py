@@ -12,6 +12,7 @@ that the notice was not sent. Notices never contain codes, secrets or links.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from idp_core import audit, aws, observability
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock, readable_utc
 from idp_core.config import MessagingConfig, Settings
+from idp_core.errors import BadRequest
 from idp_core.models import User
 
 FOOTER = (
@@ -90,7 +92,7 @@ def notify(
     details: dict[str, object] = {"subject": subject, "to": ", ".join(mask_email(a) for a in recipients)}
     if not messaging.email_sender:
         audit.record(
-            "notice.sent",
+            audit.EventType.NOTICE_SENT,
             "skipped",
             context=context,
             subject=user.username,
@@ -110,7 +112,7 @@ def notify(
             extra={"failed": "ses SendEmail", "user": user.username},
         )
         audit.record(
-            "notice.sent",
+            audit.EventType.NOTICE_SENT,
             "failure",
             context=context,
             subject=user.username,
@@ -119,7 +121,12 @@ def notify(
         )
         return False
     audit.record(
-        "notice.sent", "success", context=context, subject=user.username, details=details, clock=clock
+        audit.EventType.NOTICE_SENT,
+        "success",
+        context=context,
+        subject=user.username,
+        details=details,
+        clock=clock,
     )
     return True
 
@@ -154,3 +161,15 @@ def password_changed(
         context=context,
         clock=clock,
     )
+
+
+MAX_EMAIL_CHARS = 254
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+
+
+def clean_email_address(raw: str) -> str:
+    """An e-mail address to send codes to, or ``BadRequest`` with a sentence (S26)."""
+    address = (raw or "").strip()
+    if len(address) > MAX_EMAIL_CHARS or not _EMAIL.fullmatch(address) or not address.isprintable():
+        raise BadRequest("Enter a valid e-mail address, e.g. name@example.com.")
+    return address

@@ -14,13 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from idp_core import aws, guard, lockout, mail, sessions, web
+from idp_core import aws, guard, lockout, sessions, web
 from idp_core.adaptive import devices
 from idp_core.adaptive.enforce import policy_of
 from idp_core.apps import get_app
 from idp_core.concurrency import together
 from idp_core.errors import BadRequest
-from idp_core.mfa import METHOD_LABELS, factors, flow, phone, policy
+from idp_core.mfa import factors, flow, policy
+from idp_core.mfa import methods as registry
 from idp_core.models import FACTORS, App, Device, Factor, Session, User, get_items
 from idp_core.names import MAX_USERNAME_CHARS
 from idp_core.web.target import TARGET_FIELDS, Target
@@ -153,18 +154,19 @@ TEST_CHALLENGE = ChallengePaths(
 
 def factor_choice(factor: Any) -> dict[str, Any]:
     """What a page shows of a factor: never a secret, a phone or address only masked."""
-    destination = None
-    if factor.kind == "sms" and factor.phone:
-        destination = phone.mask_phone(factor.phone)
-    elif factor.kind == "email" and factor.email:
-        destination = mail.mask_email(factor.email)
+    method = registry.get(factor.kind) if registry.is_known(factor.kind) else None
+    channel = method.channel if method is not None else None
+    destination = channel.destination(factor) if channel is not None else None
     return {
         "id": factor.factor_id,
         "label": factor.label,
         "kind": factor.kind,
-        "kind_label": METHOD_LABELS.get(factor.kind, factor.kind),
-        "destination": destination,
-        "sends_code": factor.kind in flow.SENT_METHODS,
+        "kind_label": registry.label(factor.kind),
+        "destination": channel.mask(destination) if channel is not None and destination else None,
+        "sends_code": channel is not None,
+        # What the challenge asks for, and the keyboard it offers.
+        "prompt": method.prompt if method is not None else "",
+        "inputmode": method.inputmode if method is not None else "numeric",
     }
 
 
@@ -204,7 +206,7 @@ def sign_in_challenge(
     device" when the app's adaptive policy allows it."""
     app = get_app(target.app) if target.app else None
     choices, methods = flow.usable_factors(signed_in.user.username, app, policy.load_settings())
-    methods_text = ", ".join(METHOD_LABELS.get(method, method) for method in methods) if app else None
+    methods_text = ", ".join(flow.methods_label(methods)) if app else None
     selected = pick_factor(choices, factor_id)
     adaptive = policy_of(app)
     context = challenge_context(

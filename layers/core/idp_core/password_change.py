@@ -160,7 +160,7 @@ def change_password(
         )
     ended = end_user_sessions(user.username, keep_hash=str(session.id_hash))
     audit.record(
-        "password.changed",
+        audit.EventType.PASSWORD_CHANGED,
         "success",
         context=context,
         subject=user.username,
@@ -278,7 +278,7 @@ def _record_failure(
     user: User, home: PasswordHome, reason: str, context: AuditContext | None, clock: Clock
 ) -> None:
     audit.record(
-        "password.changed",
+        audit.EventType.PASSWORD_CHANGED,
         "failure",
         context=context,
         subject=user.username,

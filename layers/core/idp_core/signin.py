@@ -292,7 +292,7 @@ class _PasswordCheck:
         self.verify_local(None)  # As slow as a real check (S5).
         # No subject: people type passwords into the username field.
         audit.record(
-            "auth.failure",
+            audit.EventType.AUTH_FAILURE,
             "failure",
             context=self.context,
             details={"reason": "unknown user"},
@@ -339,7 +339,7 @@ class _PasswordCheck:
         ``DirectoryUnavailable``: a 503 that says to try again (issue 12), not a wrong password."""
         self.verify_local(None)
         audit.record(
-            "auth.failure",
+            audit.EventType.AUTH_FAILURE,
             "failure",
             context=self.context,
             subject=subject,
@@ -463,7 +463,7 @@ def password_sign_in(
     events.insert(
         0,
         audit.new_event(
-            "auth.signin",
+            audit.EventType.AUTH_SIGNIN,
             "success" if not pending else "pending",
             context=context,
             subject=user.username,
@@ -655,7 +655,7 @@ def _ensure_second_factor_for(
         if not flow.order_factors(active, methods):
             raise flow.NoAcceptedFactor(methods) from None
         audit.record(
-            "mfa.challenge",
+            audit.EventType.MFA_CHALLENGE,
             "pending",
             context=context,
             subject=user.username,
@@ -669,4 +669,6 @@ def sign_out(
     token: str, session: Session, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> None:
     sessions.end_session(token)
-    audit.record("auth.signout", "success", context=context, subject=session.username, clock=clock)
+    audit.record(
+        audit.EventType.AUTH_SIGNOUT, "success", context=context, subject=session.username, clock=clock
+    )

@@ -165,7 +165,7 @@ def register(
     if networks is not None:
         user_actions.append(User.known_networks.set(networks))
     event = audit.new_event(
-        "device.registered",
+        audit.EventType.DEVICE_REGISTERED,
         "success",
         context=context,
         subject=user.username,
@@ -217,7 +217,7 @@ def trust(
     until = clock.now() + days * 86400
     _update(device, [Device.trusted_until.set(until), Device.trust_epoch.set(int(user.trust_epoch or 0))])
     audit.record(
-        "device.trusted",
+        audit.EventType.DEVICE_TRUSTED,
         "success",
         context=context,
         subject=user.username,
@@ -232,7 +232,7 @@ def untrust(
     device = get_device(username, device_id)
     _update(device, [Device.trusted_until.remove(), Device.trust_epoch.remove()])
     audit.record(
-        "device.untrusted",
+        audit.EventType.DEVICE_UNTRUSTED,
         "success",
         context=context,
         subject=username,
@@ -263,7 +263,7 @@ def rename(
     device = get_device(username, device_id)
     _update(device, [Device.name.set(name)])
     audit.record(
-        "device.renamed",
+        audit.EventType.DEVICE_RENAMED,
         "success",
         context=context,
         subject=username,
@@ -297,7 +297,7 @@ def remove(
         else:
             raise
     audit.record(
-        "device.removed",
+        audit.EventType.DEVICE_REMOVED,
         "success",
         context=context,
         subject=username,

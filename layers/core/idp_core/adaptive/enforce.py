@@ -130,7 +130,7 @@ def decision_event(
 ) -> AuditEvent:
     """The decision's audit event, unwritten: the caller writes it with its own changes."""
     return audit.new_event(
-        "adaptive.decision",
+        audit.EventType.ADAPTIVE_DECISION,
         decision.outcome,
         context=context,
         subject=user.username,
@@ -159,7 +159,7 @@ def _deny(
 ) -> NoReturn:
     reference = secrets.token_hex(4).upper()
     audit.record(
-        "adaptive.decision",
+        audit.EventType.ADAPTIVE_DECISION,
         DENY,
         context=context,
         subject=subject,

@@ -258,7 +258,7 @@ def save_policy(
         raise
     forget_cached_policies()
     audit.record(
-        "adaptive.policy.created" if create else "adaptive.policy.changed",
+        audit.EventType.ADAPTIVE_POLICY_CREATED if create else audit.EventType.ADAPTIVE_POLICY_CHANGED,
         "success",
         context=context,
         subject=checked.name,
@@ -298,4 +298,10 @@ def delete_policy(name: str, *, context: AuditContext | None = None, clock: Cloc
             raise NotFound(f"There is no adaptive policy {clean_name(name)!r}.") from exc
         raise
     forget_cached_policies()
-    audit.record("adaptive.policy.deleted", "success", context=context, subject=clean_name(name), clock=clock)
+    audit.record(
+        audit.EventType.ADAPTIVE_POLICY_DELETED,
+        "success",
+        context=context,
+        subject=clean_name(name),
+        clock=clock,
+    )

@@ -46,7 +46,7 @@ def ensure_admin_login_allowed(
     if settings is not None and settings.admin_login:
         return
     audit.record(
-        "admin.refused",
+        audit.EventType.ADMIN_REFUSED,
         "failure",
         context=context,
         subject=str(session.username),

@@ -304,7 +304,7 @@ def run_test(
         result = _run(test, settings, item, kms=kms, username=username or "", password=password)
     except DirectoryError as exc:
         audit.record(
-            "directory.test",
+            audit.EventType.DIRECTORY_TEST,
             "failure",
             context=context,
             subject=settings.name,
@@ -313,7 +313,12 @@ def run_test(
         )
         raise
     audit.record(
-        "directory.test", "success", context=context, subject=settings.name, details=details, clock=clock
+        audit.EventType.DIRECTORY_TEST,
+        "success",
+        context=context,
+        subject=settings.name,
+        details=details,
+        clock=clock,
     )
     return result
 

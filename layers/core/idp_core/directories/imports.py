@@ -208,7 +208,7 @@ def run_import(
             run.execute(conn)
     except DirectoryError as exc:
         audit.record(
-            "directory.import",
+            audit.EventType.DIRECTORY_IMPORT,
             "failure",
             context=context,
             subject=settings.name,
@@ -219,7 +219,7 @@ def run_import(
     counts = run.counts(started_at, clock.now())
     _store_run(settings.name, counts)
     audit.record(
-        "directory.import",
+        audit.EventType.DIRECTORY_IMPORT,
         "success",
         context=context,
         subject=settings.name,

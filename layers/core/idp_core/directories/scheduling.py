@@ -122,7 +122,7 @@ def request_import(
             raise NotFound(f"There is no directory {item.name!r}.") from exc
         raise
     audit.record(
-        "directory.import_requested",
+        audit.EventType.DIRECTORY_IMPORT_REQUESTED,
         "success",
         context=context,
         subject=str(item.name),
@@ -378,7 +378,7 @@ def _run(
         reason = _reason(exc)
         _LOG.exception("directory %s: the %s %s import failed", name, _why(requested_by), _kind(full))
         audit.record(
-            "directory.import",
+            audit.EventType.DIRECTORY_IMPORT,
             "failure",
             context=context,
             subject=name,

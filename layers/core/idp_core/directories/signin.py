@@ -196,7 +196,7 @@ def register(
             raise NameTaken(existing, reason) from exc
         return existing
     audit.record(
-        "user.created",
+        audit.EventType.USER_CREATED,
         "success",
         context=context,
         subject=user.username,
@@ -258,7 +258,7 @@ def record_entry_collision(
         actions.append(DirectoryEntry.typed.set(typed[:256]))
     DirectoryEntry(source, entry_id).update(actions=actions)
     audit.record(
-        "directory.collision",
+        audit.EventType.DIRECTORY_COLLISION,
         "failure",
         context=context,
         subject=username,

@@ -101,7 +101,7 @@ def save_directory(
         _replace_settings(checked, sealed, now)
     forget_cached_directories()
     audit.record(
-        "directory.created" if create else "directory.changed",
+        audit.EventType.DIRECTORY_CREATED if create else audit.EventType.DIRECTORY_CHANGED,
         "success",
         context=context,
         subject=checked.name,
@@ -152,7 +152,7 @@ def delete_directory(name: str, *, context: AuditContext | None = None, clock: C
             raise NotFound(f"There is no directory {key!r}.") from exc
         raise
     forget_cached_directories()
-    audit.record("directory.deleted", "success", context=context, subject=key, clock=clock)
+    audit.record(audit.EventType.DIRECTORY_DELETED, "success", context=context, subject=key, clock=clock)
 
 
 # (directories table name) -> every directory with its settings, by name. Read through
@@ -245,7 +245,7 @@ def clear_entry(
             raise NotFound(f"The directory {key!r} has no entry {entry_id!r} on record.") from exc
         raise
     audit.record(
-        "directory.entry_cleared",
+        audit.EventType.DIRECTORY_ENTRY_CLEARED,
         "success",
         context=context,
         subject=key,

@@ -135,5 +135,10 @@ def welcome_after_sign_in(
         details["reason"] = "the user has no e-mail address"
     outcome = "success" if sender.sent else "failure" if sender.failed else "skipped"
     audit.record(
-        "directory.welcome", outcome, context=context, subject=user.username, details=details, clock=clock
+        audit.EventType.DIRECTORY_WELCOME,
+        outcome,
+        context=context,
+        subject=user.username,
+        details=details,
+        clock=clock,
     )

@@ -17,7 +17,8 @@ from pynamodb.exceptions import UpdateError
 from idp_core import audit
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.mfa import METHOD_LABELS, WrongCode, factors
+from idp_core.mfa import WrongCode, factors, methods
+from idp_core.mfa.methods import MethodKind
 from idp_core.models import Factor, condition_failed
 
 FACTOR_ID = "backup"
@@ -70,8 +71,8 @@ def generate(username: str, *, clock: Clock = SYSTEM_CLOCK, context: AuditContex
     Factor(
         username,
         FACTOR_ID,
-        kind="backup",
-        label=previous.label if previous is not None else METHOD_LABELS["backup"],
+        kind=MethodKind.BACKUP.value,
+        label=previous.label if previous is not None else methods.label(MethodKind.BACKUP),
         status="active",
         is_default=bool(previous.is_default) if previous is not None else False,
         created_at=now,
@@ -80,7 +81,7 @@ def generate(username: str, *, clock: Clock = SYSTEM_CLOCK, context: AuditContex
     ).save()
     factors.end_trust(username)
     audit.record(
-        "mfa.backup_codes.generated",
+        audit.EventType.MFA_BACKUP_CODES_GENERATED,
         "success",
         context=context,
         subject=username,
@@ -114,7 +115,7 @@ def verify(username: str, code: str, *, clock: Clock = SYSTEM_CLOCK) -> int:
             actions=[Factor.code_hashes.delete({code_hash}), Factor.last_used_at.set(clock.now())],
             condition=Factor.code_hashes.contains(code_hash)
             & (Factor.status == "active")
-            & (Factor.kind == "backup"),
+            & (Factor.kind == MethodKind.BACKUP.value),
         )
     except UpdateError as exc:
         if condition_failed(exc):

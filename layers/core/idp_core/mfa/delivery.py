@@ -14,12 +14,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from idp_core import audit, aws, mail, observability
+from idp_core import audit, aws, observability
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.config import ENV_EMAIL_SENDER, ConfigurationError, MessagingConfig
+from idp_core.config import MessagingConfig
 from idp_core.errors import BadRequest, IdpError
-from idp_core.mfa import SendRefused, codes, phone, policy, ratelimit
+from idp_core.mfa import DestinationRefused, SendRefused, codes, methods, ratelimit
+from idp_core.mfa.methods import Channel
 from idp_core.mfa.policy import MfaSettings, SmsLimits
 from idp_core.models import Factor, Transaction
 
@@ -56,16 +57,13 @@ def resend_wait_seconds(sends: int, first_wait_seconds: int) -> int:
     return min(MAX_RESEND_WAIT_SECONDS, first_wait_seconds * 2 ** min(sends - 1, 16))
 
 
-def _destination(factor: Factor) -> str:
-    if factor.kind == "sms" and factor.phone:
-        return factor.phone
-    if factor.kind == "email" and factor.email:
-        return factor.email
-    raise BadRequest("This method does not receive codes by text message or e-mail.")
-
-
-def _masked(factor: Factor, destination: str) -> str:
-    return phone.mask_phone(destination) if factor.kind == "sms" else mail.mask_email(destination)
+def _channel(factor: Factor) -> tuple[Channel, str]:
+    """The channel that sends the factor's codes, and where to."""
+    channel = methods.channel(factor.kind)
+    destination = channel.destination(factor) if channel is not None else None
+    if channel is None or not destination:
+        raise BadRequest("This method does not receive codes by text message or e-mail.")
+    return channel, destination
 
 
 def _resend_guard(txn: Transaction, limits: SmsLimits, now: float) -> ratelimit.Guard:
@@ -92,33 +90,32 @@ def _resend_guard(txn: Transaction, limits: SmsLimits, now: float) -> ratelimit.
 
 
 def _limits(
-    channel: str, username: str, destination: str, source_ip: str | None, limits: SmsLimits
+    channel: Channel, username: str, destination: str, source_ip: str | None, limits: SmsLimits
 ) -> list[ratelimit.Limit]:
-    what = "codes were sent" if channel == "sms" else "codes were e-mailed"
-    target = "this phone number" if channel == "sms" else "this address"
+    what, target, name = channel.sent_words, channel.destination_words, channel.name
     hour, day = ratelimit.HOUR, ratelimit.DAY
     # A request without a known source shares one counter with all such requests.
     ip = source_ip or "unknown"
     return [
         ratelimit.Limit(
-            f"{channel}:user:{username}",
+            f"{name}:user:{username}",
             limits.per_user_per_hour,
             hour,
             f"{what} to your account",
             "per_user",
         ),
         ratelimit.Limit(
-            f"{channel}:dest:{destination}",
+            f"{name}:dest:{destination}",
             limits.per_number_per_day,
             day,
             f"{what} to {target}",
             "per_destination",
         ),
         ratelimit.Limit(
-            f"{channel}:ip:{ip}", limits.per_ip_per_hour, hour, f"{what} from your network", "per_ip"
+            f"{name}:ip:{ip}", limits.per_ip_per_hour, hour, f"{what} from your network", "per_ip"
         ),
         ratelimit.Limit(
-            f"{channel}:account", limits.account_per_day, day, f"{what} by this service", "account_per_day"
+            f"{name}:account", limits.account_per_day, day, f"{what} by this service", "account_per_day"
         ),
     ]
 
@@ -145,15 +142,14 @@ def send_code(
     """
     if factor.username != txn.username:
         raise BadRequest("This method does not belong to the account that is signing in.")
-    destination = _destination(factor)
+    channel, destination = _channel(factor)
     limits = settings.sms
-    channel = "sms" if factor.kind == "sms" else "email"
     context = context or AuditContext(source_ip=source_ip, actor=txn.username)
-    details = {"channel": channel, "to": _masked(factor, destination), "purpose": txn.purpose}
+    details = {"channel": channel.name, "to": channel.mask(destination), "purpose": txn.purpose}
 
     def refuse(exc: SendRefused, reason: str) -> SendRefused:
         audit.record(
-            "otp.send_refused",
+            audit.EventType.OTP_SEND_REFUSED,
             "failure",
             context=context,
             subject=txn.username,
@@ -165,30 +161,10 @@ def send_code(
     now = clock.now()
     if float(txn.expires_at) <= now:
         raise codes.TransactionExpired()
-    if channel == "sms":
-        country = phone.country_of(destination)
-        allowed = policy.sms_countries(settings, messaging)
-        if country is None or country not in allowed:
-            shown = country or "an unknown country"
-            raise refuse(
-                SendRefused(
-                    f"Text messages to numbers in {shown} are not allowed here; "
-                    "choose another method or ask an administrator."
-                ),
-                "country",
-            )
-        try:
-            phone.ensure_mobile(destination)
-        except phone.NotAMobileNumber as exc:
-            raise refuse(
-                SendRefused(
-                    f"Text messages go only to mobile numbers, and the number of this method is {exc.kind}; "
-                    "choose another method or ask an administrator."
-                ),
-                "number_type",
-            ) from exc
-    elif not messaging.email_sender:
-        raise ConfigurationError(f"the setting {ENV_EMAIL_SENDER} is required to send codes by e-mail")
+    try:
+        channel.check_destination(destination, settings, messaging)
+    except DestinationRefused as exc:
+        raise refuse(exc, exc.reason) from exc.__cause__
 
     guard = _resend_guard(txn, limits, now)
     rules = _limits(channel, txn.username, destination, source_ip, limits)
@@ -202,23 +178,19 @@ def send_code(
     code = codes.issue_code(txn, factor, key=code_key, clock=clock)
     text = message_text(code, issuer)
     try:
-        if channel == "sms":
-            _publish_sms(sns, destination, text, messaging)
-        else:
-            subject = f"Your verification code for {issuer}"
-            mail.send_text_email(ses, str(messaging.email_sender), [destination], subject, text)
+        channel.deliver(destination, text, issuer=issuer, messaging=messaging, sns=sns, ses=ses)
     except (BotoCoreError, ClientError) as exc:
         observability.count("DeliveryFailed")
         observability.logger.error(
             "the %s code to %s was not sent: %s",
-            channel,
+            channel.name,
             details["to"],
             aws.failure_reason(exc, hide=(code, destination)),
-            extra={"failed": "sns Publish" if channel == "sms" else "ses SendEmail", "user": txn.username},
+            extra={"failed": channel.provider_call, "user": txn.username},
         )
         # The provider's error may quote the request; only its type goes to the audit trail.
         audit.record(
-            "otp.sent",
+            audit.EventType.OTP_SENT,
             "failure",
             context=context,
             subject=txn.username,
@@ -226,17 +198,12 @@ def send_code(
             clock=clock,
         )
         raise DeliveryFailed() from exc
-    observability.count("CodeSentSms" if channel == "sms" else "CodeSentEmail")
-    audit.record("otp.sent", "success", context=context, subject=txn.username, details=details, clock=clock)
-
-
-def _publish_sms(sns: Any, phone_number: str, text: str, messaging: MessagingConfig) -> None:
-    attributes = {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}
-    if messaging.sms_sender_id:
-        attributes["AWS.SNS.SMS.SenderID"] = {"DataType": "String", "StringValue": messaging.sms_sender_id}
-    if messaging.sms_origination_number:
-        attributes["AWS.MM.SMS.OriginationNumber"] = {
-            "DataType": "String",
-            "StringValue": messaging.sms_origination_number,
-        }
-    sns.publish(PhoneNumber=phone_number, Message=text, MessageAttributes=attributes)
+    observability.count(channel.metric)
+    audit.record(
+        audit.EventType.OTP_SENT,
+        "success",
+        context=context,
+        subject=txn.username,
+        details=details,
+        clock=clock,
+    )

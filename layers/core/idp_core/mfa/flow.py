@@ -14,14 +14,13 @@ strongest tier the user has).
 
 ``verify_second_factor`` is the one place where a submitted code is checked: it accepts
 only the methods the target allows (S28), reserves the attempt before the code is looked
-at (S29), dispatches by the factor's kind and counts a failure in the same lockout counters
-as the password (S1-S2).
+at (S29), has the factor's method (``idp_core.mfa.methods``) check it and counts a failure
+in the same lockout counters as the password (S1-S2).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,20 +32,11 @@ from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import LockoutPolicy
 from idp_core.errors import AuthenticationRequired, BadRequest, Forbidden, IdpError
-from idp_core.mfa import (
-    METHOD_LABELS,
-    METHOD_TIERS,
-    TIER_LABELS,
-    WrongCode,
-    backup_codes,
-    codes,
-    delivery,
-    factors,
-    policy,
-    tokens,
-    totp,
-)
+from idp_core.mfa import WrongCode, codes, delivery, factors, policy
+from idp_core.mfa import methods as registry
 from idp_core.mfa.factors import is_usable
+from idp_core.mfa.methods import TIER_LABELS, CodeCheck, Tier
+from idp_core.mfa.methods.digits import digits_only
 from idp_core.models import App, AuditEvent, Factor, Session, Transaction, User, condition_failed
 
 if TYPE_CHECKING:
@@ -58,8 +48,6 @@ OWES_ENROLMENT = "enrol"
 # A login transaction (the code sent by SMS or e-mail is bound to it) lives this long.
 TRANSACTION_SECONDS = 10 * 60
 PURPOSES = ("signin", "enrol", "test", "reauth")
-# Methods whose code arrives by a message the user asks for with "Send code".
-SENT_METHODS = ("sms", "email")
 # Longer input is refused before anything is read or written (S26); no code is this long.
 MAX_CODE_CHARS = 64
 
@@ -82,7 +70,7 @@ class NoAcceptedFactor(Forbidden):
     """The app accepts only methods the user has not set up."""
 
     def __init__(self, methods: Sequence[str]) -> None:
-        names = ", ".join(METHOD_LABELS.get(method, method) for method in methods) or "none"
+        names = ", ".join(methods_label(methods)) or "none"
         super().__init__(
             "This app needs a second factor you have not set up yet. "
             f"It accepts: {names}. Set one up on your 2FA page, then try again."
@@ -106,13 +94,18 @@ def accepted_methods(
         return policy.app_methods(app, settings)
     tier = strongest_tier(active, settings.allowed_methods)
     return tuple(
-        method for method in settings.allowed_methods if tier is None or METHOD_TIERS[method] >= tier
+        method for method in settings.allowed_methods if tier is None or registry.tier(method) >= tier
     )
 
 
-def strongest_tier(factors: Iterable[Factor], allowed: Sequence[str]) -> int | None:
+def methods_label(kinds: Iterable[str]) -> list[str]:
+    """The methods' names for people, in the given order."""
+    return [registry.label(kind) for kind in kinds]
+
+
+def strongest_tier(factors: Iterable[Factor], allowed: Sequence[str]) -> Tier | None:
     """The strongest tier among the usable factors of an allowed method (None: there are none)."""
-    return max((METHOD_TIERS[f.kind] for f in factors if f.kind in allowed and is_usable(f)), default=None)
+    return max((registry.tier(f.kind) for f in factors if f.kind in allowed and is_usable(f)), default=None)
 
 
 def order_factors(factors: Iterable[Factor], methods: Sequence[str]) -> list[Factor]:
@@ -215,11 +208,11 @@ def ensure_fresh_strongest_factor(
     """
     now = clock.now()
     fresh = [
-        METHOD_TIERS.get(method, 0)
+        registry.tier(method) if registry.is_known(method) else 0
         for method, proven_at in sessions.second_factor_proofs(session).items()
         if now - proven_at <= max_age_seconds
     ]
-    best_possible = max(METHOD_TIERS[method] for method in settings.allowed_methods)
+    best_possible = max(registry.tier(method) for method in settings.allowed_methods)
     if any(tier >= best_possible for tier in fresh):
         return
     needed = strongest_tier(factors.list_factors(user.username, active_only=True), settings.allowed_methods)
@@ -299,7 +292,7 @@ def send_code(
 
     Raises ``SendRefused`` (a limit, the growing wait, the country allowlist) with nothing sent.
     """
-    if factor.kind not in SENT_METHODS:
+    if registry.channel(factor.kind) is None:
         raise BadRequest("This method does not send codes; enter the code your app or token shows.")
     lockout.ensure_not_locked(user, clock)
     txn = open_transaction(session, factor, purpose=purpose, clock=clock)
@@ -323,19 +316,19 @@ def send_code(
 def check_code_shape(factor: Factor, code: str) -> str:
     """The code without spaces, or ``BadRequest`` before anything is written (S26).
 
-    Authenticator apps, tokens and sent codes are 6-8 digits; backup codes are checked by
-    their own module, which knows their alphabet.
+    Each method checks its own shape: authenticator apps, tokens and sent codes are 6-8
+    digits; backup codes are checked by their own module, which knows their alphabet.
     """
     if len(code) > MAX_CODE_CHARS:
         raise BadRequest("The verification code is too long.")
     cleaned = "".join(code.split())
     if not cleaned:
         raise BadRequest("Verification code is required.")
-    if factor.kind != "backup":
-        cleaned = cleaned.replace("-", "")
-        if not (cleaned.isascii() and cleaned.isdigit() and 6 <= len(cleaned) <= 8):
-            raise BadRequest("The verification code is the 6-digit number from your app, message or token.")
-    return cleaned
+    if not registry.is_known(factor.kind):
+        # A kind no module knows (written by a newer version) is refused later like a wrong
+        # code, after the attempt is counted: until then it is held to the common shape.
+        return digits_only(cleaned)
+    return registry.get(factor.kind).clean_code(cleaned)
 
 
 @dataclass(frozen=True)
@@ -391,7 +384,7 @@ def verify_second_factor(
         )
     if reservation.refused is not None:
         audit.record(
-            "mfa.failure",
+            audit.EventType.MFA_FAILURE,
             "failure",
             context=context,
             subject=user.username,
@@ -407,17 +400,22 @@ def verify_second_factor(
     try:
         # A factor of a method the target does not accept, or not of the method the attempt was
         # reserved for (the challenge page names it), is refused like a wrong code (S28).
-        if factor.status != expected_status or factor.kind not in methods or factor.kind != attempt.factor:
+        if (
+            factor.status != expected_status
+            or factor.kind not in methods
+            or factor.kind != attempt.factor
+            or not registry.is_known(factor.kind)
+        ):
             raise WrongCode()
-        _dispatch(
-            factor,
-            cleaned,
-            session=session,
+        # A pending authenticator app or token is checked only to confirm it (S11).
+        check = CodeCheck(
+            transaction_hash=transaction_id_hash(session.id_hash, purpose, factor.factor_id),
             code_key=codes.key_for_session(session_token),
-            purpose=purpose,
+            confirming=purpose == "enrol",
             kms=kms,
             clock=clock,
         )
+        registry.get(factor.kind).verify(factor, cleaned, check)
     except WrongCode:
         attempt.failed(subject=user.username, context=context, details={"purpose": purpose})
         observability.count("SecondFactorRefused")
@@ -427,7 +425,7 @@ def verify_second_factor(
         raise
     observability.count("SecondFactorAccepted")
     event = audit.new_event(
-        "mfa.success",
+        audit.EventType.MFA_SUCCESS,
         "success",
         context=context,
         subject=user.username,
@@ -437,41 +435,7 @@ def verify_second_factor(
     return Verified(event, attempt)
 
 
-def _dispatch(
-    factor: Factor, code: str, *, session: Session, code_key: bytes, purpose: str, kms: Any, clock: Clock
-) -> None:
-    # A pending authenticator app or token is checked only to confirm it (S11).
-    confirming = purpose == "enrol"
-    if factor.kind == "totp":
-        totp.verify(factor, code, kms=kms, clock=clock, confirming=confirming)
-    elif factor.kind == "token":
-        tokens.verify(factor, code, kms=kms, clock=clock, confirming=confirming)
-    elif factor.kind == "backup":
-        backup_codes.verify(factor.username, code, clock=clock)
-    elif factor.kind in SENT_METHODS:
-        codes.verify_code(
-            transaction_id_hash(session.id_hash, purpose, factor.factor_id),
-            factor,
-            code,
-            key=code_key,
-            clock=clock,
-        )
-    else:
-        raise WrongCode()
-
-
 # ---------------------------------------------------------------- new SMS and e-mail factors
-
-MAX_EMAIL_CHARS = 254
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
-
-
-def clean_email_address(raw: str) -> str:
-    """An e-mail address to send codes to, or ``BadRequest`` with a sentence (S26)."""
-    address = (raw or "").strip()
-    if len(address) > MAX_EMAIL_CHARS or not _EMAIL.fullmatch(address) or not address.isprintable():
-        raise BadRequest("Enter a valid e-mail address, e.g. name@example.com.")
-    return address
 
 
 def start_contact_factor(
@@ -482,19 +446,19 @@ def start_contact_factor(
     ``destination`` is already validated (E.164 by ``phone.normalize``, or an e-mail
     address by ``clean_email_address``).
     """
-    if kind not in SENT_METHODS:
+    method = registry.get(kind)
+    if method.channel is None:
         raise ValueError(f"not a method that sends codes: {kind!r}")
     factors.ensure_room_for_another(username)
     factor = Factor(
         username,
         factors.new_factor_id(),
-        kind=kind,
-        label=METHOD_LABELS[kind],
+        kind=method.kind.value,
+        label=method.label,
         status="pending",
         is_default=False,
         created_at=clock.now(),
-        phone=destination if kind == "sms" else None,
-        email=destination if kind == "email" else None,
     )
+    setattr(factor, method.channel.destination_attribute, destination)
     factor.save(condition=Factor.factor_id.does_not_exist())
     return factor

@@ -24,7 +24,8 @@ from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import MessagingConfig
 from idp_core.errors import BadRequest, NotFound
-from idp_core.mfa import METHOD_LABELS, METHODS
+from idp_core.mfa import methods as registry
+from idp_core.mfa.methods import MethodKind
 from idp_core.models import App, KeyValue, condition_failed
 from idp_core.ttl_cache import TtlCache
 
@@ -98,8 +99,8 @@ class SmsLimits:
 class MfaSettings:
     """Which second factors end users are offered, and how SMS is limited."""
 
-    default_method: str = "totp"
-    allowed_methods: tuple[str, ...] = METHODS
+    default_method: str = MethodKind.TOTP.value
+    allowed_methods: tuple[str, ...] = field(default_factory=registry.kinds)
     # Users without an active factor must set one up at their next sign-in (S11).
     enrol_at_sign_in: bool = True
     sms: SmsLimits = field(default_factory=SmsLimits)
@@ -108,15 +109,16 @@ class MfaSettings:
         allowed = _clean_methods(self.allowed_methods, what="allowed methods")
         if not allowed:
             raise BadRequest("Allow at least one second-factor method.")
-        if self.default_method not in METHODS:
-            raise BadRequest(f"The default method must be one of: {', '.join(METHODS)}.")
+        if not registry.is_known(self.default_method):
+            raise BadRequest(f"The default method must be one of: {', '.join(registry.kinds())}.")
         if self.default_method not in allowed:
             raise BadRequest(
-                f"The default method ({METHOD_LABELS[self.default_method]}) "
+                f"The default method ({registry.label(self.default_method)}) "
                 "must be one of the allowed methods."
             )
-        # S8: SMS is a restricted authenticator and never the only choice offered by default.
-        if not set(allowed) - {"sms"}:
+        # S8: SMS is a restricted authenticator and never the only choice offered by default;
+        # its limits and countries are settings of their own (``sms``).
+        if not set(allowed) - {MethodKind.SMS}:
             raise BadRequest(
                 "Text message (SMS) cannot be the only method offered: allow at least one other method."
             )
@@ -124,7 +126,7 @@ class MfaSettings:
             raise BadRequest("Enrolment at sign-in must be on or off.")
         if not isinstance(self.sms, SmsLimits):
             raise BadRequest("The SMS limits are missing.")
-        if "sms" in allowed and not self.sms.allowed_countries:
+        if MethodKind.SMS in allowed and not self.sms.allowed_countries:
             raise BadRequest("List at least one country SMS codes may be sent to, or do not allow SMS.")
         object.__setattr__(self, "allowed_methods", allowed)
 
@@ -144,23 +146,24 @@ class MfaSettings:
             }
         )
         return cls(
-            default_method=data.get("default_method", cls.default_method),
-            allowed_methods=tuple(data.get("allowed_methods", METHODS)),
+            default_method=data.get("default_method", MethodKind.TOTP.value),
+            allowed_methods=tuple(data.get("allowed_methods", registry.kinds())),
             enrol_at_sign_in=data.get("enrol_at_sign_in", True),
             sms=limits,
         )
 
 
-def _clean_methods(methods: object, *, what: str) -> tuple[str, ...]:
+def _clean_methods(chosen_methods: object, *, what: str) -> tuple[str, ...]:
     """Methods in the pages' order, without repeats; ``BadRequest`` naming an unknown one."""
-    if isinstance(methods, str) or not isinstance(methods, Iterable):
-        raise BadRequest(f"The {what} must be a list of: {', '.join(METHODS)}.")
+    known = registry.kinds()
+    if isinstance(chosen_methods, str) or not isinstance(chosen_methods, Iterable):
+        raise BadRequest(f"The {what} must be a list of: {', '.join(known)}.")
     chosen = set()
-    for method in methods:
-        if method not in METHODS:
-            raise BadRequest(f"{method!r} is not a second-factor method; choose from {', '.join(METHODS)}.")
+    for method in chosen_methods:
+        if not registry.is_known(method):
+            raise BadRequest(f"{method!r} is not a second-factor method; choose from {', '.join(known)}.")
         chosen.add(method)
-    return tuple(method for method in METHODS if method in chosen)
+    return tuple(method.value for method in known if method in chosen)
 
 
 def sms_countries(settings: MfaSettings, messaging: MessagingConfig) -> tuple[str, ...]:
@@ -230,7 +233,7 @@ def save_settings(
     KeyValue(SETTINGS_KEY, value=checked.to_json(), updated_at=clock.now()).save()
     _settings.put(KeyValue.Meta.table_name, checked)
     audit.record(
-        "mfa.settings.changed",
+        audit.EventType.MFA_SETTINGS_CHANGED,
         "success",
         context=context,
         details={
@@ -285,7 +288,7 @@ def set_app_policy(
                 raise NotFound(f"There is no app {app_name!r}.") from exc
             raise
     audit.record(
-        "app.mfa_policy.changed",
+        audit.EventType.APP_MFA_POLICY_CHANGED,
         "success",
         context=context,
         subject=app.name,
@@ -318,7 +321,7 @@ def app_methods(app: App, settings: MfaSettings) -> tuple[str, ...]:
     """
     allowed = set(settings.allowed_methods)
     chosen = allowed.intersection(app.mfa_methods) if app.mfa_methods else allowed
-    ordered = [method for method in METHODS if method in chosen]
+    ordered = [method.value for method in registry.kinds() if method in chosen]
     if settings.default_method in ordered:
         ordered.remove(settings.default_method)
         ordered.insert(0, settings.default_method)

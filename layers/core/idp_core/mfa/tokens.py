@@ -29,6 +29,7 @@ from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from idp_core.mfa import WrongCode, factors, totp
+from idp_core.mfa.methods import MethodKind
 from idp_core.models import Factor, OathToken, User, condition_failed
 from idp_core.names import canonical_username
 
@@ -178,7 +179,7 @@ def import_csv(
         written.append(token)
     serials = [row.serial for row in rows]
     audit.record(
-        "mfa.tokens.imported",
+        audit.EventType.MFA_TOKENS_IMPORTED,
         "success",
         context=context,
         details={"count": len(serials), "serials": ",".join(serials[:20])},
@@ -238,7 +239,7 @@ def assign(
     factor = Factor(
         username,
         factor_id,
-        kind="token",
+        kind=MethodKind.TOKEN.value,
         label=clean,
         status="active",
         is_default=not factors.has_active_factor(username),
@@ -270,7 +271,7 @@ def assign(
         raise
     factors.end_trust(username)
     audit.record(
-        "mfa.token.assigned",
+        audit.EventType.MFA_TOKEN_ASSIGNED,
         "success",
         context=context,
         subject=username,
@@ -290,7 +291,7 @@ def verify(
     the accepted value with a write conditional on the counter read, so a code works once.
     """
     expected_status = "pending" if confirming else "active"
-    if factor.kind != "token" or factor.status != expected_status:
+    if factor.kind != MethodKind.TOKEN or factor.status != expected_status:
         raise WrongCode()
     secret, rewrapped_secret = totp.read_secret(factor, kms)
     if factor.period is not None:

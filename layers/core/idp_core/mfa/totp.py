@@ -26,6 +26,7 @@ from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest
 from idp_core.mfa import WrongCode, factors
+from idp_core.mfa.methods import MethodKind
 from idp_core.models import Factor, condition_failed
 
 SECRET_BYTES = 20  # 160 bits (S6, RFC 4226 section 4)
@@ -172,14 +173,14 @@ def start_enrolment(
     clean = factors.clean_label(label)
     issuer = _check_issuer(issuer)
     existing = list(Factor.query(username))
-    stale = [f for f in existing if f.kind == "totp" and f.status == "pending"]
+    stale = [f for f in existing if f.kind == MethodKind.TOTP and f.status == "pending"]
     factors.ensure_room_for_another(username, [f for f in existing if f not in stale])
     secret = new_secret()
     factor_id = factors.new_factor_id()
     factor = Factor(
         username,
         factor_id,
-        kind="totp",
+        kind=MethodKind.TOTP.value,
         label=clean,
         status="pending",
         is_default=False,
@@ -201,11 +202,11 @@ def start_enrolment(
             if not condition_failed(exc):  # Confirmed meanwhile in another tab: keep it.
                 raise
     audit.record(
-        "mfa.factor.enrolment_started",
+        audit.EventType.MFA_FACTOR_ENROLMENT_STARTED,
         "success",
         context=context,
         subject=username,
-        details={"factor": "totp", "factor_id": factor_id, "label": clean},
+        details={"factor": MethodKind.TOTP.value, "factor_id": factor_id, "label": clean},
         clock=clock,
     )
     b32 = secret_base32(secret)
@@ -219,7 +220,7 @@ def enrolment_view(factor: Factor, *, kms: Any, issuer: str, account: str) -> tu
     An active factor's secret is never shown again: that would let anyone with a
     session copy the user's authenticator.
     """
-    if factor.kind != "totp" or factor.status != "pending":
+    if factor.kind != MethodKind.TOTP or factor.status != "pending":
         raise BadRequest("This authenticator app is already set up; its secret is not shown again.")
     secret = sealing.decrypt_factor_secret(
         kms, factor.secret, username=factor.username, factor_id=factor.factor_id
@@ -285,7 +286,7 @@ def verify(
     ``factors.activate_factor``. A pending factor never passes a sign-in check (S11).
     """
     expected_status = "pending" if confirming else "active"
-    if factor.kind != "totp" or factor.status != expected_status:
+    if factor.kind != MethodKind.TOTP or factor.status != expected_status:
         raise WrongCode()
     secret, rewrapped_secret = read_secret(factor, kms)
     accept_time_code(
