@@ -42,9 +42,12 @@ system-packages:
 uv:
 	@$(PYTHON3) scripts/get_uv.py
 
-# The whole locked environment: run-time packages, the deploy group and the test tools.
+# The whole locked environment: run-time packages, the deploy group and the test tools, with
+# their bytecode: where PYTHONDONTWRITEBYTECODE is set (CI) every Python process the suite
+# starts (xdist workers, idp CLI and local-stack children) would otherwise compile boto3, moto
+# and the CDK from source each time.
 python-env: uv
-	@$(UV) sync --quiet
+	@$(UV) sync --quiet --compile-bytecode
 
 # Node 22 and the pinned aws-cdk CLI, both from npm (package.json), into node_modules/.
 node-env:
@@ -62,17 +65,23 @@ lint: python-env
 	$(UV) run ruff format --check .
 	$(UV) run mypy layers/core src functions infra scripts
 
+# The suite runs in pytest-xdist workers, each with its own embedded AWS, slapd and ports
+# (tests/conftest.py says what runs together). Much of it waits on moto, slapd, Chromium and
+# Node rather than on the CPU, so there are more workers than this 2-core machine has cores.
+TEST_WORKERS ?= 4
+PYTEST := $(UV) run pytest -n $(TEST_WORKERS)
+
 test: setup lint
-	$(UV) run pytest
+	$(PYTEST)
 
 unit: python-env
-	$(UV) run pytest tests/unit
+	$(PYTEST) tests/unit
 integration: python-env
-	$(UV) run pytest tests/integration
+	$(PYTEST) tests/integration
 e2e: setup
-	$(UV) run pytest tests/e2e
+	$(PYTEST) tests/e2e
 infra: python-env node-env
-	$(UV) run pytest tests/infra
+	$(PYTEST) tests/infra
 
 bench: setup
 	$(UV) run python -m bench
