@@ -17,6 +17,7 @@ DEBIAN_PACKAGES := chromium xmlsec1 slapd ldap-utils
 help:
 	@echo "make dev        set up and run the local stack on http://$${IDP_HOST:-127.0.0.1}:$${IDP_PORT:-8000}"
 	@echo "make test       set up and run every test (lint, types, unit, integration, e2e, infra)"
+	@echo "make unit       run the unit tests alone (also: make integration, make e2e, make infra)"
 	@echo "make bench      run the benchmarks (BENCHMARKS.md) and write bench/results/latest.json"
 	@echo "make bootstrap  cdk bootstrap the account and region of your current AWS credentials (once)"
 	@echo "make synth      synthesise the CloudFormation template into cdk.out/"
@@ -74,14 +75,16 @@ PYTEST := $(UV) run pytest -n $(TEST_WORKERS)
 test: setup lint
 	$(PYTEST)
 
+# One kind of test each, chosen by the marker tests/conftest.py gives every test of its
+# directory; pytest's exit status 5 (nothing collected, e.g. a mistyped marker) fails them.
 unit: python-env
-	$(PYTEST) tests/unit
+	$(PYTEST) -m unit tests/unit
 integration: python-env
-	$(PYTEST) tests/integration
+	$(PYTEST) -m integration tests/integration
 e2e: setup
-	$(PYTEST) tests/e2e
+	$(PYTEST) -m e2e tests/e2e
 infra: python-env node-env
-	$(PYTEST) tests/infra
+	$(PYTEST) -m infra tests/infra
 
 bench: setup
 	$(UV) run python -m bench

@@ -29,8 +29,6 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 from get_uv import UV_VERSION  # noqa: E402 - found through the line above.
 
-pytestmark = pytest.mark.setup
-
 SETUP_TIMEOUT = 300
 # The standard-library scripts run before any environment exists, on whatever python3 the
 # machine has: macOS and Amazon Linux (CloudShell) ship 3.9.
