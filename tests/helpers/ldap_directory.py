@@ -14,10 +14,14 @@ from tests.helpers.sso import Sso
 from tests.support.slapd import Slapd, Subtree
 
 SERVICE_PASSWORD = "service-secret"
+# The passwords of the people the ``people`` fixture (tests/integration/conftest.py) adds.
+ALICE_PASSWORD = "alice-Secret-1"
+ADMIN_PASSWORD = "admin-Secret-1"
 
 
-def add_service_account(tree: Subtree) -> None:
-    tree.add_user("svc", SERVICE_PASSWORD, parent=tree.dn)
+def add_service_account(tree: Subtree) -> str:
+    """The service account, outside ou=people so the user searches never find it; its DN."""
+    return tree.add_user("svc", SERVICE_PASSWORD, parent=tree.dn)
 
 
 def save_directory(

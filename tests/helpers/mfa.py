@@ -4,6 +4,7 @@ pages, codes from the authenticator's secret or from moto's SNS/SES, and reading
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -14,6 +15,7 @@ import requests
 from idp_core import accounts, apps
 from idp_core.clock import FakeClock
 from idp_core.mfa import factors, policy, totp
+from idp_core.models import Factor
 from tests.helpers.sso import PASSWORD, Sso, csrf_token
 
 ACCOUNT = "123456789012"
@@ -184,3 +186,28 @@ def code_in(text: str) -> str:
     match = re.search(r"\b(\d{6})\b", text)
     assert match, f"no code in {text!r}"
     return match.group(1)
+
+
+def make_factor(username: str, kind: str, clock: FakeClock, **fields: object) -> Factor:
+    """An active factor of ``kind`` stored as it is, without any enrolment."""
+    factor = Factor(
+        username=username,
+        factor_id=secrets.token_hex(8),
+        kind=kind,
+        label=kind,
+        status="active",
+        created_at=clock.now(),
+        **fields,
+    )
+    factor.save()
+    return factor
+
+
+def signed_in_admin(sso: Sso, username: str = "root") -> requests.Session:
+    """An administrator already stored, signed in and stepped up with an authenticator app:
+    the console wants both."""
+    secret = give_totp(sso, username)
+    browser = sso.browser()
+    assert sso.sign_in(browser, username).status_code == 303
+    prove_second_factor(sso, browser, secret)
+    return browser

@@ -13,7 +13,7 @@ import pytest
 from idp_core.config import ENV_SIGNING_KEY_ID, Tables
 from infra.constructs.function import READ_ACTIONS, TABLE_ACTIONS, WRITE_ACTIONS
 from tests.infra.conftest import MESSAGING_CONTEXT, REPO_ROOT, Synthesis
-from tests.infra.test_infra_resources import function_of, role_statements
+from tests.infra.template import function_of, role_statements
 
 # The tables the adaptive function changes, and the one it only reads.
 ADAPTIVE_READ_WRITE_KEYS = {"UsersTable", "DevicesTable", "SessionsTable", "SettingsTable", "AuditTable"}

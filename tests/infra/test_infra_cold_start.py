@@ -28,8 +28,7 @@ from infra.layer_build import (
 )
 from infra.settings import InfraConfigurationError
 from tests.infra.conftest import Synthesis, synthesise
-from tests.infra.test_infra_resources import function_of
-from tests.infra.test_infra_settings import settings_from
+from tests.infra.template import function_of, settings_from
 
 SERVICES = ("sso", "otp", "adaptive", "provisioning")
 # A pyc header's flags (PEP 552): bit 0 says the file is checked by the source's hash rather

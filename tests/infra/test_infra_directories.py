@@ -12,7 +12,7 @@ import pytest
 from idp_core.config import Tables
 from infra.constructs.function import READ_ACTIONS, WRITE_ACTIONS
 from tests.infra.conftest import Synthesis
-from tests.infra.test_infra_resources import SERVICES, function_of, role_statements
+from tests.infra.template import SERVICES, function_of, role_statements
 
 
 def _as_list(value: Any) -> list[Any]:

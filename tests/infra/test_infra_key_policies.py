@@ -11,7 +11,7 @@ import pytest
 
 from infra.constructs.keys import KEY_ADMIN_ACTIONS
 from tests.infra.conftest import Synthesis
-from tests.infra.test_infra_resources import SERVICES, function_of, role_statements
+from tests.infra.template import SERVICES, function_of, role_statements
 
 # Never granted to the account (IAM) on either key: using the keys, or a grant that would.
 CRYPTOGRAPHIC_ACTIONS = {

@@ -14,8 +14,7 @@ from idp_core.web.responses import security_headers
 from infra.constructs.metrics import NAMESPACE, SERVICES
 from infra.constructs.waf import COMMON_RULES_COUNTED, REQUEST_RATE_LIMIT, SIGN_IN_RATE_LIMIT
 from tests.infra.conftest import SWITCHES_ON_CONTEXT, Synthesis
-from tests.infra.test_infra_policy_checks import acknowledged_rules
-from tests.infra.test_infra_resources import function_of
+from tests.infra.template import acknowledged_rules, function_of
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -218,7 +217,7 @@ def test_every_function_configures_powertools_by_environment(synthesis: Synthesi
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_tracing_true_turns_on_x_ray_and_the_tracer(switches_on_synthesis: Synthesis, service: str) -> None:
-    from tests.infra.test_infra_resources import role_statements
+    from tests.infra.template import role_statements
 
     _, function = function_of(switches_on_synthesis, service)
     assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}

@@ -9,7 +9,7 @@ from typing import Any
 
 from idp_core.config import ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID, Tables
 from tests.infra.conftest import CUSTOM_DOMAIN_CONTEXT, MESSAGING_CONTEXT, Synthesis
-from tests.infra.test_infra_resources import function_of, role_statements
+from tests.infra.template import function_of, role_statements
 
 OTP_TABLE_KEYS = {
     "UsersTable",

@@ -16,8 +16,7 @@ from infra.constructs.function import TABLE_ACTIONS, WRITE_ACTIONS
 from infra.constructs.network import NETWORK_INTERFACE_ACTIONS
 from infra.settings import DeploymentSettings, DirectoryNetwork, InfraConfigurationError
 from tests.infra.conftest import REPO_ROOT, Synthesis, synthesise
-from tests.infra.test_infra_policy_checks import _cfn_lint, _nag_violations
-from tests.infra.test_infra_resources import _routes, function_of, role_statements
+from tests.infra.template import api_routes, cfn_lint, function_of, nag_violations, role_statements
 
 VPC_ID = "vpc-0123456789abcdef0"
 SUBNET_IDS = ("subnet-0123456789abcdef0", "subnet-0fedcba9876543210")
@@ -193,7 +192,7 @@ def test_one_rule_ticks_every_five_minutes_into_the_provisioning_function(synthe
 
 
 def test_the_api_sends_the_directory_console_to_the_provisioning_function(synthesis: Synthesis) -> None:
-    routes = _routes(synthesis)
+    routes = api_routes(synthesis)
     assert routes["/admin/directories"] == "provisioning"
     assert routes["/admin/directories/{proxy+}"] == "provisioning"
     assert [path for path, service in routes.items() if service == "provisioning"] == [
@@ -244,9 +243,9 @@ def test_with_a_directory_network_the_provisioning_and_sso_functions_run_in_its_
 
 
 def test_the_network_placement_keeps_cdk_nag_and_cfn_lint_clean(network_synthesis: Synthesis) -> None:
-    assert _nag_violations(network_synthesis) == []
+    assert nag_violations(network_synthesis) == []
     assert network_synthesis.validation_error is None
-    assert _cfn_lint(network_synthesis.template_path) == []
+    assert cfn_lint(network_synthesis.template_path) == []
 
 
 class FakeNode:

@@ -9,6 +9,7 @@ import pytest
 
 from idp_core.config import ENV_COOKIE_SECURE, ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID, Tables
 from tests.infra.conftest import CUSTOM_DOMAIN_CONTEXT, REPO_ROOT, Synthesis
+from tests.infra.template import SERVICES, api_routes, function_of, logical_id_of, role_statements
 
 # Keys as idp_core.models declares them: (partition key, sort key or None).
 EXPECTED_TABLE_KEYS = {
@@ -49,8 +50,6 @@ POWERTOOLS_VARIABLES = (
     "POWERTOOLS_LOG_LEVEL",
     "POWERTOOLS_TRACE_DISABLED",
 )
-# The services the product deploys, one function each (idp_core.routing names them).
-SERVICES = ("sso", "otp", "adaptive", "provisioning")
 
 
 def _template(synthesis: Synthesis) -> Any:
@@ -64,36 +63,8 @@ def _table_for_output(synthesis: Synthesis, output_key: str) -> dict[str, Any]:
     return synthesis.template["Resources"][logical_id]
 
 
-def function_of(synthesis: Synthesis, service: str) -> tuple[str, dict[str, Any]]:
-    """The function whose Powertools service name is ``service`` (one of ``SERVICES``)."""
-    functions = synthesis.resources("AWS::Lambda::Function")
-    assert len(functions) == len(SERVICES), f"expected the {SERVICES} functions, found {sorted(functions)}"
-    (found,) = [
-        (logical_id, function)
-        for logical_id, function in functions.items()
-        if function["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == service
-    ]
-    return found
-
-
 def _sso_function(synthesis: Synthesis) -> tuple[str, dict[str, Any]]:
     return function_of(synthesis, "sso")
-
-
-def role_statements(synthesis: Synthesis, function: dict[str, Any]) -> list[dict[str, Any]]:
-    role_id = _logical_id(function["Properties"]["Role"])
-    return [
-        statement
-        for policy in synthesis.resources("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-
-def _logical_id(ref: Any) -> str:
-    if "Ref" in ref:
-        return ref["Ref"]
-    return ref["Fn::GetAtt"][0]
 
 
 def test_each_concern_has_an_on_demand_retained_table_with_point_in_time_recovery(
@@ -250,7 +221,7 @@ def test_sso_function_environment_is_accepted_by_the_settings_loader(synthesis: 
 
 def test_sso_role_has_no_managed_policies_signs_and_only_decrypts_secrets(synthesis: Synthesis) -> None:
     _, function = _sso_function(synthesis)
-    role_id = _logical_id(function["Properties"]["Role"])
+    role_id = logical_id_of(function["Properties"]["Role"])
     role = synthesis.template["Resources"][role_id]["Properties"]
     assert "ManagedPolicyArns" not in role
     policies = [
@@ -312,7 +283,7 @@ def test_sso_role_reaches_its_tables_and_never_the_rate_limits(synthesis: Synthe
     assert shared == [{"Fn::GetAtt": [_table_id(synthesis, "DirectoriesTable"), "Arn"]}]
     resources = _as_list(dynamodb_statements["ItemAccessOnOwnTables"]["Resource"])
     table_ids = {_table_id(synthesis, key) for key in SSO_TABLE_KEYS}
-    assert {_logical_id(r) for r in resources if "Fn::GetAtt" in r} == table_ids
+    assert {logical_id_of(r) for r in resources if "Fn::GetAtt" in r} == table_ids
     sessions_id = _table_id(synthesis, "SessionsTable")
     assert {"Fn::Join": ["", [{"Fn::GetAtt": [sessions_id, "Arn"]}, "/index/by_user"]]} in resources
     # Deleting a user (the console) finds their pending codes through this index.
@@ -366,35 +337,9 @@ def test_prod_stage_is_throttled_and_writes_access_logs(synthesis: Synthesis) ->
     assert rest_api["Properties"]["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
 
 
-def _routes(synthesis: Synthesis) -> dict[str, str]:
-    """Each API path (``/`` and resources such as ``/me/mfa/{proxy+}``) -> the function it calls."""
-    resources = synthesis.resources("AWS::ApiGateway::Resource")
-    (rest_api_id,) = synthesis.resources("AWS::ApiGateway::RestApi")
-
-    def path(ref: dict[str, Any]) -> str:
-        if "Fn::GetAtt" in ref and ref["Fn::GetAtt"][0] == rest_api_id:
-            return ""
-        properties = resources[_logical_id(ref)]["Properties"]
-        return f"{path(properties['ParentId'])}/{properties['PathPart']}"
-
-    functions = {
-        logical_id: function["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
-        for logical_id, function in synthesis.resources("AWS::Lambda::Function").items()
-    }
-    routes = {}
-    for method in synthesis.resources("AWS::ApiGateway::Method").values():
-        properties = method["Properties"]
-        assert properties["HttpMethod"] == "ANY"
-        assert properties["Integration"]["Type"] == "AWS_PROXY"
-        uri = json.dumps(properties["Integration"]["Uri"])
-        (service,) = [name for logical_id, name in functions.items() if logical_id in uri]
-        routes[path(properties["ResourceId"]) or "/"] = service
-    return routes
-
-
 def test_mfa_and_device_paths_go_to_their_functions_and_everything_else_to_sso(synthesis: Synthesis) -> None:
     # The API routes by the table the local gateway uses (idp_core.routing).
-    routes = _routes(synthesis)
+    routes = api_routes(synthesis)
     expected = {"/": "sso", "/{proxy+}": "sso"}
     for prefix in ("/mfa", "/me/mfa", "/admin/mfa"):
         expected[prefix] = "otp"

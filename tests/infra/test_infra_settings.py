@@ -7,23 +7,10 @@ from typing import Any
 
 import pytest
 
-from infra.settings import DEFAULT_STACK_NAME, DeploymentSettings, InfraConfigurationError
+from infra.settings import DEFAULT_STACK_NAME, InfraConfigurationError
+from tests.infra.template import settings_from
 
 CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0f3c3a49-8d51-4d4c-9a0e-6d6f1f0b7e2c"
-
-
-class FakeNode:
-    """Stands in for ``constructs.Node``: only context lookups are needed."""
-
-    def __init__(self, context: dict[str, Any]) -> None:
-        self._context = context
-
-    def try_get_context(self, key: str) -> Any:
-        return self._context.get(key)
-
-
-def settings_from(**context: Any) -> DeploymentSettings:
-    return DeploymentSettings.from_context(FakeNode(context))  # type: ignore[arg-type]
 
 
 def test_empty_context_gives_the_default_stack_without_a_custom_domain() -> None:

@@ -5,7 +5,6 @@ stored (S26), the audit actor (S25), and no deleting a policy that an app still 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 from typing import Any
 
 import lxml.html
@@ -15,11 +14,8 @@ import requests
 from idp_core import accounts, apps
 from idp_core.adaptive import policies
 from idp_core.adaptive.policies import AdaptivePolicy
-from idp_core.clock import FakeClock
-from idp_core.config import Tables
 from idp_core.models import App, AuditEvent, KeyValue
-from tests.helpers.mfa import give_totp, password_only, prove_second_factor
-from tests.helpers.sso import PASSWORD, Sso, csrf_token, running_sso
+from tests.helpers.sso import PASSWORD, Sso, csrf_token
 
 FULL_FORM = {
     "allow_cidrs": "192.0.2.0/24\r\n\r\n  2001:db8::/32 \r\n",
@@ -61,22 +57,7 @@ DEFAULT_FORM = {
 }
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as stack:
-        password_only(clock)
-        yield stack
-
-
-@pytest.fixture
-def admin(sso: Sso) -> requests.Session:
-    """root, signed in and stepped up with an authenticator app: the console wants both."""
-    accounts.create_user("root", password=PASSWORD, is_admin=True, clock=sso.clock)
-    secret = give_totp(sso, "root")
-    browser = sso.browser()
-    assert sso.sign_in(browser, "root").status_code == 303
-    prove_second_factor(sso, browser, secret)
-    return browser
+pytestmark = pytest.mark.sso_setup("password_only")
 
 
 def submit(

@@ -4,7 +4,6 @@ limit with its alerts, behaviour changes, and the reference page of a denial."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -12,7 +11,6 @@ import requests
 
 from idp_core.adaptive import devices
 from idp_core.clock import FakeClock
-from idp_core.config import Tables
 from idp_core.models import Device, User
 from tests.helpers.adaptive import (
     browser_at,
@@ -27,23 +25,18 @@ from tests.helpers.mfa import (
     MFA_APP,
     OPEN_APP,
     add_user,
-    directory,
     emails_to,
     give_totp,
     is_challenge,
     submit_code,
     totp_code,
 )
-from tests.helpers.sso import PASSWORD, Sso, csrf_token, running_sso
+from tests.helpers.sso import PASSWORD, Sso, csrf_token
 
 ADMIN_ALERTS = "security@corp.example"
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as running:
-        directory(clock)
-        yield running
+pytestmark = pytest.mark.sso_setup("two_apps")
 
 
 def _sign_in(

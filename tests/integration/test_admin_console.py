@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import lxml.html
@@ -17,7 +16,7 @@ from idp_core import accounts
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.models import App, AuditEvent, Group, User
-from tests.helpers.mfa import give_totp, password_only, prove_second_factor
+from tests.helpers.mfa import signed_in_admin
 from tests.helpers.sso import PASSWORD, Sso, csrf_token, event, running_sso
 
 ADMIN_GETS = [
@@ -52,31 +51,8 @@ ADMIN_POSTS = [
 ADMIN_EVENT_PREFIXES = ("user.", "group.", "app.")
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as stack:
-        # The users these tests create have no second factor; the admin has one (below).
-        password_only(clock)
-        yield stack
-
-
-@pytest.fixture
-def root(tables: Tables) -> User:
-    return accounts.create_user("root", password=PASSWORD, is_admin=True, display_name="Root Admin")
-
-
-def signed_in_admin(sso: Sso) -> requests.Session:
-    """root, signed in and stepped up with an authenticator app: the console wants both."""
-    secret = give_totp(sso, "root")
-    browser = sso.browser()
-    assert sso.sign_in(browser, "root").status_code == 303
-    prove_second_factor(sso, browser, secret)
-    return browser
-
-
-@pytest.fixture
-def admin(sso: Sso, root: User) -> requests.Session:
-    return signed_in_admin(sso)
+# The users these tests create have no second factor; the admin has one (below).
+pytestmark = pytest.mark.sso_setup("password_only")
 
 
 def page_token(sso: Sso, browser: requests.Session, path: str = "/admin") -> str:

@@ -4,28 +4,21 @@ is audited (S15, S25; issue 11 point 4)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from idp_core import accounts
 from idp_core.adaptive import devices
 from idp_core.audit import AuditContext
 from idp_core.clock import FakeClock
-from idp_core.config import Tables
 from idp_core.errors import BadRequest
 from idp_core.models import AuditEvent, User
-from tests.helpers.mfa import give_totp, password_only, prove_second_factor
-from tests.helpers.sso import PASSWORD, Sso, csrf_token, is_signed_in, running_sso, signed_in
+from tests.helpers.mfa import give_totp, prove_second_factor
+from tests.helpers.sso import PASSWORD, Sso, csrf_token, is_signed_in, signed_in
 
 NEW_PASSWORD = "a brand new passphrase 42"
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as running:
-        password_only(clock)
-        yield running
+pytestmark = pytest.mark.sso_setup("password_only")
 
 
 def trusted_device(username: str, clock: FakeClock) -> devices.Device:

@@ -11,15 +11,12 @@ import base64
 import datetime
 import html
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 from signxml import SignatureConfiguration, XMLVerifier  # type: ignore[attr-defined]
 
-from idp_core.clock import FakeClock
-from idp_core.config import Tables
 from idp_core.mfa import policy
 from idp_core.saml.aws import PASSWORD_PROTECTED_TRANSPORT, REFEDS_MFA
 from idp_core.saml.xml import NAMESPACES, parse_xml
@@ -27,23 +24,18 @@ from tests.helpers.mfa import (
     MFA_APP,
     OPEN_APP,
     add_user,
-    directory,
     give_totp,
     path_of,
     sign_in_with_totp,
     submit_code,
     totp_code,
 )
-from tests.helpers.sso import Sso, running_sso
+from tests.helpers.sso import Sso
 
 _SAML_RESPONSE = re.compile(r'name="SAMLResponse" value="([^"]+)"')
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as running:
-        directory(clock)
-        yield running
+pytestmark = pytest.mark.sso_setup("two_apps")
 
 
 def class_ref(sso: Sso, page: requests.Response) -> str:
@@ -58,7 +50,8 @@ def class_ref(sso: Sso, page: requests.Response) -> str:
         location="./{urn:oasis:names:tc:SAML:2.0:assertion}Assertion/",
         verification_time=datetime.datetime.fromtimestamp(sso.clock.now(), tz=datetime.UTC),
     )
-    verified: Any = XMLVerifier().verify(response, x509_cert=pem, expect_config=config).signed_xml
+    result: Any = XMLVerifier().verify(response, x509_cert=pem, expect_config=config)
+    verified = result.signed_xml
     refs = verified.xpath(
         "saml:AuthnStatement/saml:AuthnContext/saml:AuthnContextClassRef/text()", namespaces=NAMESPACES
     )

@@ -6,7 +6,6 @@ import base64
 import copy
 import re
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -14,8 +13,6 @@ import pytest
 from lxml import etree
 
 from idp_core.clock import FakeClock
-from idp_core.config import Tables
-from idp_core.saml import certificate as certificate_module
 from idp_core.saml.aws import AwsAssertion, build_signed_response
 from idp_core.saml.certificate import SigningIdentity, signing_identity
 from idp_core.saml.metadata import build_idp_metadata
@@ -24,14 +21,6 @@ from idp_local.aws_emulator import AwsSignInEmulator
 ACS_URL = "http://127.0.0.1:8000/_local/aws/saml"
 BASE_URL = "http://127.0.0.1:8000"
 ISSUER = BASE_URL + "/saml/metadata"
-
-
-@pytest.fixture
-def identity(aws_endpoint: str, tables: Tables, clock: FakeClock) -> Iterator[SigningIdentity]:
-    kms = boto3.client("kms")
-    key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
-    yield signing_identity(kms, key_id, clock)
-    certificate_module.forget_cached_identities()
 
 
 @pytest.fixture

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
 import requests
 
-from idp_core import accounts
-from idp_core.clock import FakeClock
-from idp_core.config import Tables
 from idp_core.models import AuditEvent, Session, User
 from idp_core.passwords import MAX_PASSWORD_CHARS
-from tests.helpers.mfa import password_only
-from tests.helpers.sso import PASSWORD, Sso, running_sso
+from tests.helpers.sso import PASSWORD, Sso
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 SECURITY_HEADERS = {
@@ -25,16 +20,8 @@ SECURITY_HEADERS = {
 }
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as stack:
-        password_only(clock)  # The password step alone; second factors are tested in test_mfa_*.
-        yield stack
-
-
-@pytest.fixture
-def alice(tables: Tables) -> User:
-    return accounts.create_user("alice", password=PASSWORD)
+# The password step alone; second factors are tested in test_mfa_*.
+pytestmark = pytest.mark.sso_setup("password_only")
 
 
 def stored_state() -> tuple[list[dict], int, int]:

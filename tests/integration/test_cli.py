@@ -2,91 +2,25 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from idp_cli.main import main
-from idp_core.config import Settings, Tables
+from idp_core.config import Tables
 from idp_core.models import create_tables
 from idp_local.gateway import LocalGateway
-from idp_local.stack import aws_env, start_moto
-from idp_local.state import DemoAccount, LocalState, write_state
+from idp_local.stack import aws_env
+from idp_local.state import LocalState
+from tests.helpers.cli import idp, listing, ok
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD_PASSWORD = "correct horse battery staple"
-
-
-def _no_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"statusCode": 404, "body": ""}
-
-
-@pytest.fixture(scope="module")
-def embedded_aws() -> Iterator[tuple[str, LocalGateway]]:
-    """One moto server and one gateway (for /_local/health) shared by the module's tests."""
-    server, endpoint = start_moto()
-    gateway = LocalGateway(_no_handler).start()
-    try:
-        yield endpoint, gateway
-    finally:
-        gateway.stop()
-        server.stop()
-
-
-@pytest.fixture
-def local_state(
-    embedded_aws: tuple[str, LocalGateway], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> LocalState:
-    """Fresh tables per test and a state file that points `idp --local` at them."""
-    endpoint, gateway = embedded_aws
-    for name, value in aws_env(endpoint).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("IDP_STATE_DIR", str(tmp_path / "state"))
-    tables = Tables.with_prefix(f"cli-{secrets.token_hex(4)}-")
-    create_tables(tables)
-    settings = Settings(
-        tables=tables, signing_key_id="unused-key", public_base_url=gateway.url, cookie_secure=False
-    )
-    state = LocalState(
-        base_url=gateway.url,
-        aws_endpoint_url=endpoint,
-        region="us-east-1",
-        tables={"users": tables.users},
-        signing_key_id="unused-key",
-        data_key_id="unused-key",
-        admin=DemoAccount("admin", "unused"),
-        user=DemoAccount("alice", "unused"),
-        demo_group="engineers",
-        demo_app="aws-demo",
-        pid=os.getpid(),
-        settings_env=settings.to_env(),
-    )
-    write_state(state, tmp_path / "state" / "local.json")
-    return state
-
-
-def idp(capsys: pytest.CaptureFixture[str], *args: str, stdin: str = "") -> tuple[int, str, str]:
-    code = main(["--local", *args], stdin=io.StringIO(stdin))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def ok(capsys: pytest.CaptureFixture[str], *args: str, stdin: str = "") -> str:
-    code, out, err = idp(capsys, *args, stdin=stdin)
-    assert (code, err) == (0, ""), f"idp {' '.join(args)} failed: {err}"
-    return out
-
-
-def listing(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    return json.loads(ok(capsys, *args, "--json"))
 
 
 @pytest.mark.usefixtures("local_state")

@@ -10,13 +10,12 @@ import pytest
 
 from idp_core import apps
 from idp_local.state import LocalState
-from tests.integration.test_cli import embedded_aws, idp, listing, local_state, ok  # noqa: F401 - fixtures
-from tests.integration.test_cli_mfa import bound, demo_app  # noqa: F401 - fixtures
+from tests.helpers.cli import idp, listing, ok
 
 
 def test_a_policy_is_created_changed_listed_shown_and_deleted(
     capsys: pytest.CaptureFixture[str],
-    local_state: LocalState,  # noqa: F811 - fixture
+    local_state: LocalState,
 ) -> None:
     created = ok(
         capsys,
@@ -76,7 +75,7 @@ def test_a_policy_is_created_changed_listed_shown_and_deleted(
 )
 def test_bad_input_and_unknown_names_exit_2_and_save_nothing(
     capsys: pytest.CaptureFixture[str],
-    local_state: LocalState,  # noqa: F811 - fixture
+    local_state: LocalState,
     args: tuple[str, ...],
 ) -> None:
     code, _, err = idp(capsys, "adaptive", *args)
@@ -86,7 +85,7 @@ def test_bad_input_and_unknown_names_exit_2_and_save_nothing(
 
 def test_trust_days_and_new_sign_in_notices_are_saved_shown_and_listed(
     capsys: pytest.CaptureFixture[str],
-    local_state: LocalState,  # noqa: F811 - fixture
+    local_state: LocalState,
 ) -> None:
     created = listing(
         capsys,
@@ -132,7 +131,7 @@ def test_trust_days_and_new_sign_in_notices_are_saved_shown_and_listed(
 )
 def test_a_bad_update_leaves_the_stored_policy_as_it_was(
     capsys: pytest.CaptureFixture[str],
-    local_state: LocalState,  # noqa: F811 - fixture
+    local_state: LocalState,
     args: tuple[str, ...],
 ) -> None:
     ok(capsys, "adaptive", "create", "office", "--allow-cidr", "192.0.2.0/24", "--register-devices")
@@ -154,7 +153,7 @@ def _policy_events(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]
 
 def test_policy_set_adaptive_stores_the_policy_shows_it_and_audits_it(
     capsys: pytest.CaptureFixture[str],
-    demo_app: str,  # noqa: F811 - fixture
+    demo_app: str,
 ) -> None:
     ok(capsys, "adaptive", "create", "office", "--allow-cidr", "192.0.2.0/24")
 
@@ -180,7 +179,7 @@ def test_policy_set_adaptive_stores_the_policy_shows_it_and_audits_it(
 
 def test_policy_set_adaptive_none_removes_the_policy(
     capsys: pytest.CaptureFixture[str],
-    demo_app: str,  # noqa: F811 - fixture
+    demo_app: str,
 ) -> None:
     ok(capsys, "adaptive", "create", "office")
     ok(capsys, "policy", "set", demo_app, "--adaptive", "office")
@@ -197,7 +196,7 @@ def test_policy_set_adaptive_none_removes_the_policy(
 @pytest.mark.parametrize("before", [None, "office"])
 def test_an_unknown_adaptive_policy_is_named_and_the_app_is_left_unchanged(
     capsys: pytest.CaptureFixture[str],
-    demo_app: str,  # noqa: F811 - fixture
+    demo_app: str,
     before: str | None,
 ) -> None:
     ok(capsys, "adaptive", "create", "office")
@@ -218,7 +217,7 @@ def test_an_unknown_adaptive_policy_is_named_and_the_app_is_left_unchanged(
 @pytest.mark.parametrize("name", ["Bad Name!", "x" * 64])
 def test_a_malformed_adaptive_policy_name_is_refused(
     capsys: pytest.CaptureFixture[str],
-    demo_app: str,  # noqa: F811 - fixture
+    demo_app: str,
     name: str,
 ) -> None:
     code, out, err = idp(capsys, "policy", "set", demo_app, "--adaptive", name)
@@ -229,7 +228,7 @@ def test_a_malformed_adaptive_policy_name_is_refused(
 
 def test_policy_set_needs_at_least_one_change(
     capsys: pytest.CaptureFixture[str],
-    demo_app: str,  # noqa: F811 - fixture
+    demo_app: str,
 ) -> None:
     code, out, err = idp(capsys, "policy", "set", demo_app)
 
@@ -240,7 +239,7 @@ def test_policy_set_needs_at_least_one_change(
 
 def test_a_policy_an_app_uses_cannot_be_deleted(
     capsys: pytest.CaptureFixture[str],
-    demo_app: str,  # noqa: F811 - fixture
+    demo_app: str,
 ) -> None:
     ok(capsys, "adaptive", "create", "office")
     ok(capsys, "policy", "set", demo_app, "--adaptive", "office")

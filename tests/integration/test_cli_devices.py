@@ -12,8 +12,7 @@ from idp_core import accounts
 from idp_core.adaptive import devices
 from idp_core.models import Device, User
 from idp_local.state import LocalState
-from tests.integration.test_cli import embedded_aws, idp, listing, local_state, ok  # noqa: F401 - fixtures
-from tests.integration.test_cli_mfa import bound  # noqa: F401 - fixture
+from tests.helpers.cli import idp, listing, ok
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"
 DEVICE_KEYS = {"id", "name", "browser", "os", "first_seen", "last_seen", "last_ip", "trusted_until"}
@@ -43,7 +42,7 @@ def _stored(username: str) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def alice(bound: LocalState) -> list[Device]:  # noqa: F811 - fixture
+def alice(bound: LocalState) -> list[Device]:
     """Alice (stored as ``alice``) with two registered devices."""
     accounts.create_user("Alice", email="alice@example.com")
     return [_register("alice"), _register("alice")]
@@ -85,7 +84,7 @@ def test_device_list_shows_each_device_and_never_its_cookie_hash(
 
 def test_device_list_of_a_user_without_devices_is_empty(
     capsys: pytest.CaptureFixture[str],
-    bound: LocalState,  # noqa: F811 - fixture
+    bound: LocalState,
 ) -> None:
     accounts.create_user("bob")
 
@@ -95,7 +94,7 @@ def test_device_list_of_a_user_without_devices_is_empty(
 
 def test_device_remove_forgets_the_device_and_frees_a_place(
     capsys: pytest.CaptureFixture[str],
-    bound: LocalState,  # noqa: F811 - fixture
+    bound: LocalState,
 ) -> None:
     accounts.create_user("carol")
     first, second = _register("carol", max_devices=2), _register("carol", max_devices=2)
@@ -118,7 +117,7 @@ def test_device_remove_forgets_the_device_and_frees_a_place(
 
 def test_device_untrust_ends_the_trust_and_the_listing_shows_it(
     capsys: pytest.CaptureFixture[str],
-    bound: LocalState,  # noqa: F811 - fixture
+    bound: LocalState,
 ) -> None:
     accounts.create_user("dave")
     trusted = _register("dave", trust_days=30)
@@ -136,7 +135,7 @@ def test_device_untrust_ends_the_trust_and_the_listing_shows_it(
 
 def test_a_trust_ended_by_a_factor_change_is_not_listed_as_trusted(
     capsys: pytest.CaptureFixture[str],
-    bound: LocalState,  # noqa: F811 - fixture
+    bound: LocalState,
 ) -> None:
     accounts.create_user("erin")
     _register("erin", trust_days=30)

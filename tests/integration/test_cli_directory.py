@@ -13,9 +13,8 @@ import pytest
 
 from idp_core.directories import store
 from idp_core.directories.settings import AD_ATTRIBUTES, SWITCHES
-from tests.integration.test_cli import embedded_aws, idp, listing, local_state, ok  # noqa: F401 - fixtures
-from tests.integration.test_cli_mfa import bound, with_data_key  # noqa: F401 - fixtures
-from tests.integration.test_ldap_bind import ALICE_PASSWORD, SERVICE_PASSWORD, people  # noqa: F401 - fixtures
+from tests.helpers.cli import idp, listing, ok
+from tests.helpers.ldap_directory import ALICE_PASSWORD, SERVICE_PASSWORD
 from tests.support.slapd import Slapd, Subtree, closed_port
 
 pytestmark = pytest.mark.usefixtures("with_data_key")
@@ -35,7 +34,7 @@ def add_args(slapd: Slapd, tree: Subtree, *extra: str, name: str = "corp") -> li
 
 
 @pytest.fixture
-def corp(capsys: pytest.CaptureFixture[str], slapd: Slapd, ldap_tree: Subtree, people: dict[str, str]) -> str:  # noqa: F811
+def corp(capsys: pytest.CaptureFixture[str], slapd: Slapd, ldap_tree: Subtree, people: dict[str, str]) -> str:
     ok(capsys, *add_args(slapd, ldap_tree), stdin=SERVICE_PASSWORD + "\n")
     return "corp"
 
@@ -131,7 +130,7 @@ def test_every_switch_turns_on_and_off(
 def test_all_tests_pass_for_a_user_with_the_right_password(
     capsys: pytest.CaptureFixture[str],
     corp: str,
-    people: dict[str, str],  # noqa: F811 - fixture
+    people: dict[str, str],
 ) -> None:
     code, out, err = idp(
         capsys, "directory", "test", corp, "--user", "alice", "--password-stdin", stdin=ALICE_PASSWORD
@@ -185,7 +184,7 @@ def test_a_wrong_bind_password_fails_the_bind_and_the_user_tests_do_not_run(
     capsys: pytest.CaptureFixture[str],
     slapd: Slapd,
     ldap_tree: Subtree,
-    people: dict[str, str],  # noqa: F811
+    people: dict[str, str],
 ) -> None:
     ok(capsys, *add_args(slapd, ldap_tree), stdin="not-the-password")
     code, out, _ = idp(

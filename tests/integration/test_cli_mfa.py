@@ -3,44 +3,18 @@ embedded AWS, through the same state file as `idp --local`."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
-import boto3
 import pytest
 
 from idp_core import accounts, apps
-from idp_core.config import Settings
-from idp_core.models import OathToken, bind_tables
-from idp_local.state import LocalState, write_state
-from tests.integration.test_cli import embedded_aws, idp, local_state  # noqa: F401 - shared fixtures
+from idp_core.models import OathToken
+from idp_local.state import LocalState
+from tests.helpers.cli import idp
 
 TOKEN_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 TOKENS_CSV = f"TK0001,{TOKEN_SECRET},totp,6,30\nTK0002,GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ,hotp,6,30\n"
-
-
-@pytest.fixture
-def bound(local_state: LocalState) -> LocalState:  # noqa: F811 - fixture
-    """The models point at the state file's tables, so tests can arrange data directly."""
-    bind_tables(Settings.from_env(local_state.settings_env).tables)
-    return local_state
-
-
-@pytest.fixture
-def with_data_key(bound: LocalState, tmp_path: Path) -> LocalState:
-    """The state file names a real KMS data key of the embedded AWS."""
-    key_id = boto3.client("kms").create_key(Description="cli test data key")["KeyMetadata"]["KeyId"]
-    state = dataclasses.replace(bound, data_key_id=key_id)
-    write_state(state, tmp_path / "state" / "local.json")
-    return state
-
-
-@pytest.fixture
-def demo_app(bound: LocalState) -> str:
-    accounts.create_group("engineers")
-    apps.create_aws_app("aws-demo", account_id="123456789012", roles=[("Engineer", "engineers")])
-    return "aws-demo"
 
 
 def test_policy_set_and_show_change_an_apps_mfa_requirement(
@@ -99,7 +73,7 @@ def test_bad_policy_input_exits_2_with_one_sentence_and_changes_nothing(
 
 def test_mfa_settings_without_options_shows_and_with_options_saves(
     capsys: pytest.CaptureFixture[str],
-    local_state: LocalState,  # noqa: F811 - fixture
+    local_state: LocalState,
 ) -> None:
     shown = idp(capsys, "mfa", "settings", "--json")
     changed = idp(
@@ -139,7 +113,7 @@ def test_mfa_settings_without_options_shows_and_with_options_saves(
 )
 def test_bad_mfa_settings_exit_2_and_save_nothing(
     capsys: pytest.CaptureFixture[str],
-    local_state: LocalState,  # noqa: F811 - fixture
+    local_state: LocalState,
     args: tuple[str, ...],
 ) -> None:
     before = idp(capsys, "mfa", "settings", "--json")[1]

@@ -6,7 +6,6 @@ CSRF (S16), clear refusals that change nothing (S26) and the audit actor (S25)."
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 from typing import Any
 
 import lxml.html
@@ -16,10 +15,9 @@ import requests
 from idp_core import accounts
 from idp_core.adaptive import devices
 from idp_core.clock import FakeClock, readable_utc
-from idp_core.config import Tables
 from idp_core.models import AuditEvent, Device, User
-from tests.helpers.mfa import give_totp, password_only, prove_second_factor
-from tests.helpers.sso import PASSWORD, Sso, csrf_token, running_sso
+from tests.helpers.mfa import signed_in_admin
+from tests.helpers.sso import PASSWORD, Sso, csrf_token
 
 CHROME_ON_LINUX = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
@@ -30,12 +28,8 @@ BROWSER_TOKEN = "b" * 43
 TRUST_DAYS = 30
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as stack:
-        # The users here have no second factor and are not made to enrol; the admin has one.
-        password_only(clock)
-        yield stack
+# The users here have no second factor and are not made to enrol; the admin has one.
+pytestmark = pytest.mark.sso_setup("password_only")
 
 
 def register(
@@ -67,13 +61,10 @@ def signed_in(sso: Sso, username: str, *, device_token: str | None = None) -> re
     return browser
 
 
-def signed_in_admin(sso: Sso) -> requests.Session:
-    """root, signed in and stepped up with an authenticator app: the console wants both."""
+def root_signed_in(sso: Sso) -> requests.Session:
+    """root, stored as an administrator now, signed in and stepped up: the console wants both."""
     accounts.create_user("root", password=PASSWORD, is_admin=True, clock=sso.clock)
-    secret = give_totp(sso, "root")
-    browser = signed_in(sso, "root")
-    prove_second_factor(sso, browser, secret)
-    return browser
+    return signed_in_admin(sso)
 
 
 def submit(
@@ -308,7 +299,7 @@ def test_the_admin_sees_and_manages_any_users_devices(sso: Sso) -> None:
     accounts.create_user("bob", password=PASSWORD)
     renamed = register("bob", sso.clock, trust_days=TRUST_DAYS)
     removed = register("bob", sso.clock, user_agent=FIREFOX_ON_WINDOWS)
-    admin = signed_in_admin(sso)
+    admin = root_signed_in(sso)
     user_page = sso.get(admin, "/admin/users/bob")
     assert 'href="/admin/devices/bob"' in user_page.text and "(2 registered)" in user_page.text
 
@@ -344,7 +335,7 @@ def test_the_admin_cannot_reach_a_device_through_another_user(sso: Sso) -> None:
     accounts.create_user("amy", password=PASSWORD)
     accounts.create_user("bob", password=PASSWORD)
     bobs = register("bob", sso.clock)
-    admin = signed_in_admin(sso)
+    admin = root_signed_in(sso)
     before = device_state()
     response = submit(sso, admin, f"/admin/devices/amy/{bobs.device_id}/remove", page="/admin/devices/amy")
     assert response.status_code == 404
@@ -354,7 +345,7 @@ def test_the_admin_cannot_reach_a_device_through_another_user(sso: Sso) -> None:
 def test_the_admin_unlocks_a_locked_user_from_the_devices_page(sso: Sso) -> None:
     accounts.create_user("bob", password=PASSWORD)
     User.get("bob").update(actions=[User.locked.set(True), User.fail_password.set(100)])
-    admin = signed_in_admin(sso)
+    admin = root_signed_in(sso)
     assert "<dt>Locked</dt><dd>Yes" in sso.get(admin, "/admin/devices/bob").text
     assert sso.sign_in(sso.browser(), "bob").status_code != 303
 
@@ -371,7 +362,7 @@ def test_the_admin_unlocks_a_locked_user_from_the_devices_page(sso: Sso) -> None
 
 
 def test_an_unknown_user_is_a_clear_404(sso: Sso) -> None:
-    admin = signed_in_admin(sso)
+    admin = root_signed_in(sso)
     page = sso.get(admin, "/admin/devices/nobody")
     assert page.status_code == 404 and "There is no user &#39;nobody&#39;." in page.text
 

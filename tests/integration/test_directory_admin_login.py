@@ -6,29 +6,23 @@ who signed in with a local password is unaffected."""
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
 from idp_core import accounts
-from idp_core.clock import FakeClock
-from idp_core.config import Tables
-from idp_core.directories import store
 from idp_core.models import AuditEvent
 from tests.helpers.adaptive import is_saml_post
 from tests.helpers.ldap_directory import add_service_account, save_directory
 from tests.helpers.mfa import (
     OPEN_APP,
     alert,
-    directory,
     give_totp,
     location_path,
-    password_only,
     prove_second_factor,
 )
-from tests.helpers.sso import PASSWORD, Sso, running_sso
+from tests.helpers.sso import PASSWORD, Sso
 from tests.support.slapd import Slapd, Subtree
 
 DIRECTORY_PASSWORD = "alice-Directory-1"
@@ -38,13 +32,8 @@ REFUSED = (
 )
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as running:
-        directory(clock)  # the open app maps the group "engineers" to a role
-        password_only(clock)
-        store.forget_cached_directories()
-        yield running
+# The open app maps the group "engineers" to a role.
+pytestmark = pytest.mark.sso_setup("two_apps", "password_only")
 
 
 @pytest.fixture

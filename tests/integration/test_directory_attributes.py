@@ -9,7 +9,6 @@ import html
 import json
 import re
 import secrets
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -20,8 +19,6 @@ import requests
 from idp_core import apps
 from idp_core.accounts import create_group
 from idp_core.apps import saml_trust_policy
-from idp_core.clock import FakeClock
-from idp_core.config import Tables
 from idp_core.directories import store
 from idp_core.directories.settings import DirectorySettings
 from idp_core.models import Directory
@@ -29,8 +26,8 @@ from idp_core.saml.aws import ATTR_PRINCIPAL_TAG_PREFIX
 from idp_core.saml.xml import NAMESPACES, parse_xml
 from idp_local.aws_emulator import AwsSignInEmulator
 from tests.helpers.adaptive import launch_from_login
-from tests.helpers.mfa import add_user, password_only
-from tests.helpers.sso import PASSWORD, Sso, running_sso
+from tests.helpers.mfa import add_user
+from tests.helpers.sso import PASSWORD, Sso
 from tests.support.slapd import Slapd, Subtree
 
 SERVICE_PASSWORD = "service-secret"
@@ -46,16 +43,17 @@ def account() -> str:
     return "".join(secrets.choice("0123456789") for _ in range(12))
 
 
+pytestmark = pytest.mark.sso_setup("password_only")
+
+
 @pytest.fixture
-def sso(tables: Tables, clock: FakeClock, account: str) -> Iterator[Sso]:
-    with running_sso(tables, clock) as running:
-        create_group("engineers", clock=clock)
-        apps.create_aws_app(
-            APP, account_id=account, roles=[("Reader", "engineers")], mfa_required=False, clock=clock
-        )
-        password_only(clock)
-        store.forget_cached_directories()
-        yield running
+def sso(sso: Sso, account: str) -> Sso:
+    """With the group engineers and an app that maps it to a role and asks for no second factor."""
+    create_group("engineers", clock=sso.clock)
+    apps.create_aws_app(
+        APP, account_id=account, roles=[("Reader", "engineers")], mfa_required=False, clock=sso.clock
+    )
+    return sso
 
 
 @pytest.fixture

@@ -6,19 +6,16 @@ the one message and the one failure count of a wrong password (S1, S5)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from idp_core import accounts, sessions
 from idp_core.clock import FakeClock
-from idp_core.config import Tables
-from idp_core.directories import store
 from idp_core.models import AuditEvent, Session, User
 from tests.helpers.ldap_directory import add_service_account, save_directory, sign_in_options
-from tests.helpers.mfa import alert, directory, password_only
-from tests.helpers.sso import PASSWORD, Sso, running_sso
+from tests.helpers.mfa import alert
+from tests.helpers.sso import PASSWORD, Sso
 from tests.support.slapd import Slapd, Subtree
 
 DIRECTORY_PASSWORD = "alice-Directory-1"
@@ -26,13 +23,7 @@ REFUSED = "The username or password is incorrect."
 LOCAL_OPTION = ("local", "This sign-in service's accounts")
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as running:
-        directory(clock)
-        password_only(clock)
-        store.forget_cached_directories()
-        yield running
+pytestmark = pytest.mark.sso_setup("two_apps", "password_only")
 
 
 @pytest.fixture

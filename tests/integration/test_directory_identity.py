@@ -8,7 +8,6 @@ user ``alice``. Signing in as ``mallory@example.com`` gave a session for the loc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -16,12 +15,11 @@ import pytest
 
 from idp_core import accounts
 from idp_core.clock import FakeClock
-from idp_core.config import Tables
 from idp_core.directories import imports, store
 from idp_core.directories.settings import DirectorySettings
 from idp_core.models import AuditEvent, DirectoryEntry, Session, User
-from tests.helpers.mfa import alert, directory, password_only
-from tests.helpers.sso import PASSWORD, Sso, csrf_token, running_sso
+from tests.helpers.mfa import alert
+from tests.helpers.sso import PASSWORD, Sso, csrf_token
 from tests.support.slapd import Slapd, Subtree
 
 SERVICE_PASSWORD = "service-secret"
@@ -30,13 +28,7 @@ WRONG = "not-the-password-at-all"
 UPN_FILTER = "(&(objectClass=inetOrgPerson)(description={username}))"
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as running:
-        directory(clock)
-        password_only(clock)
-        store.forget_cached_directories()
-        yield running
+pytestmark = pytest.mark.sso_setup("two_apps", "password_only")
 
 
 def save(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -24,7 +23,7 @@ from idp_core.directories.settings import DirectorySettings
 from idp_core.directories.welcome import NO_SENDER, SUBJECT, WelcomeMail
 from idp_core.models import AuditEvent, User
 from tests.helpers.mfa import emails_to
-from tests.helpers.sso import EMAIL_SENDER, Sso, running_sso
+from tests.helpers.sso import EMAIL_SENDER, Sso
 from tests.support.slapd import Slapd, Subtree
 
 SENDER = "welcome@idp.example.com"
@@ -184,13 +183,6 @@ def test_users_not_created_get_no_welcome(
 
 
 # ---------------------------------------------------------------- "Sync users" at sign-in
-
-
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as running:
-        store.forget_cached_directories()
-        yield running
 
 
 def test_sync_on_sign_in_welcomes_the_new_user_once(

@@ -16,8 +16,6 @@ import pytest
 import requests
 
 from idp_core import aws, models, sealing
-from idp_core.clock import FakeClock
-from idp_core.config import Tables
 from idp_core.directories import client as directory_client
 from idp_core.directories.settings import DirectorySettings
 from idp_core.mfa import factors, flow
@@ -29,7 +27,6 @@ from tests.helpers.mfa import (
     OPEN_APP,
     add_user,
     alert,
-    directory,
     emails_to,
     give_totp,
     is_challenge,
@@ -38,18 +35,14 @@ from tests.helpers.mfa import (
     totp_code,
 )
 from tests.helpers.observed import Captured, capture
-from tests.helpers.sso import PASSWORD, Sso, csrf_token, running_sso
+from tests.helpers.sso import PASSWORD, Sso, csrf_token
 from tests.support.slapd import closed_port
 
 TRY_AGAIN = "Please try again in a moment."
 PHONE = "+447400123499"
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    directory(clock)
-    with running_sso(tables, clock) as running:
-        yield running
+pytestmark = pytest.mark.sso_setup("two_apps")
 
 
 @pytest.fixture

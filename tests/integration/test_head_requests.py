@@ -4,20 +4,11 @@ of any page was a 404."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from idp_core.clock import FakeClock
-from idp_core.config import Tables
-from tests.helpers.sso import Sso, event, running_sso
-
-
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as stack:
-        yield stack
+from tests.helpers.sso import Sso, event
 
 
 def _header_names(response: dict[str, Any]) -> set[str]:

@@ -21,16 +21,8 @@ from idp_core.directories.errors import (
     WrongPassword,
 )
 from idp_core.directories.settings import AttributeMap, DirectorySettings
+from tests.helpers.ldap_directory import ADMIN_PASSWORD, ALICE_PASSWORD, SERVICE_PASSWORD, add_service_account
 from tests.support.slapd import Slapd, Subtree, closed_port
-
-SERVICE_PASSWORD = "service-secret"
-ALICE_PASSWORD = "alice-Secret-1"
-ADMIN_PASSWORD = "admin-Secret-1"
-
-
-def service_account(tree: Subtree) -> str:
-    # Outside ou=people, so the user searches never find it.
-    return tree.add_user("svc", SERVICE_PASSWORD, parent=tree.dn)
 
 
 def settings_for(slapd: Slapd, tree: Subtree, **changes: Any) -> DirectorySettings:
@@ -45,25 +37,6 @@ def settings_for(slapd: Slapd, tree: Subtree, **changes: Any) -> DirectorySettin
     }
     values.update(changes)
     return DirectorySettings(**values)
-
-
-@pytest.fixture
-def people(ldap_tree: Subtree) -> dict[str, str]:
-    """alice (in awsadmins and developers) and admin (in no group), plus the service account."""
-    service_account(ldap_tree)
-    alice = ldap_tree.add_user(
-        "alice",
-        ALICE_PASSWORD,
-        cn="Alice Example",
-        sn="Example",
-        given_name="Alice",
-        mail="alice@example.com",
-        phone="+44 20 7946 0000",
-    )
-    admin = ldap_tree.add_user("admin", ADMIN_PASSWORD, sn="Admin", mail="admin@example.com")
-    ldap_tree.add_group("awsadmins", [alice])
-    ldap_tree.add_group("developers", [alice])
-    return {"alice": alice, "admin": admin}
 
 
 def test_bind_authentication_returns_the_mapped_attributes_and_group_names(
@@ -149,7 +122,7 @@ def test_filter_injection_matches_no_one(
 def test_dn_values_with_commas_plus_signs_and_non_ascii_letters_authenticate(
     slapd: Slapd, ldap_tree: Subtree
 ) -> None:
-    service_account(ldap_tree)
+    add_service_account(ldap_tree)
     dn = ldap_tree.add_user(
         "jmüller", "Grüße-2024", cn="Müller, Jürgen+Test", sn="Müller", given_name="Jürgen"
     )
@@ -176,7 +149,7 @@ def test_group_names_are_the_unescaped_cn_of_the_group_dn() -> None:
 
 
 def test_two_entries_matching_the_filter_are_refused(slapd: Slapd, ldap_tree: Subtree) -> None:
-    service_account(ldap_tree)
+    add_service_account(ldap_tree)
     ldap_tree.add_user("twin", "twin-one", cn="Twin One")
     ldap_tree.add_user("twin", "twin-two", cn="Twin Two")
 
@@ -185,7 +158,7 @@ def test_two_entries_matching_the_filter_are_refused(slapd: Slapd, ldap_tree: Su
 
 
 def test_entries_matching_under_two_bases_are_refused(slapd: Slapd, ldap_tree: Subtree) -> None:
-    service_account(ldap_tree)
+    add_service_account(ldap_tree)
     ldap_tree.add_user("twin", "twin-one")
     ldap_tree.add_user("twin", "twin-two", parent=ldap_tree.groups)
     one_base = settings_for(slapd, ldap_tree)
@@ -201,7 +174,7 @@ def test_entries_matching_under_two_bases_are_refused(slapd: Slapd, ldap_tree: S
 
 
 def test_three_matches_hit_the_search_limit_and_are_refused(slapd: Slapd, ldap_tree: Subtree) -> None:
-    service_account(ldap_tree)
+    add_service_account(ldap_tree)
     for n in range(3):
         ldap_tree.add_user("triplet", f"pw-{n}", cn=f"Triplet {n}")
     with pytest.raises(SeveralUsers, match="exactly one must"):

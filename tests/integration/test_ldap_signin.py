@@ -5,33 +5,26 @@ local password when the directory refuses or cannot be reached)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from idp_core import accounts
 from idp_core.clock import FakeClock
-from idp_core.config import Tables
 from idp_core.directories import store
 from idp_core.directories.settings import DirectorySettings
 from idp_core.models import AuditEvent, Group, User
 from tests.helpers.adaptive import is_saml_post, launch_from_login
-from tests.helpers.mfa import OPEN_APP, directory, password_only
-from tests.helpers.sso import PASSWORD, Sso, running_sso
+from tests.helpers.mfa import OPEN_APP
+from tests.helpers.sso import PASSWORD, Sso
 from tests.support.slapd import Slapd, Subtree
 
 SERVICE_PASSWORD = "service-secret"
 DIRECTORY_PASSWORD = "alice-Directory-1"
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as running:
-        directory(clock)  # the open app maps the group "engineers" to a role
-        password_only(clock)
-        store.forget_cached_directories()
-        yield running
+# The open app maps the group "engineers" to a role.
+pytestmark = pytest.mark.sso_setup("two_apps", "password_only")
 
 
 @pytest.fixture

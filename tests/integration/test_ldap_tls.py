@@ -14,8 +14,7 @@ import pytest
 from idp_core.directories import client
 from idp_core.directories.errors import TlsFailure, WrongPassword
 from idp_core.directories.settings import DirectorySettings
-from tests.integration.test_cli import embedded_aws, idp, local_state, ok  # noqa: F401 - fixtures
-from tests.integration.test_cli_mfa import bound, with_data_key  # noqa: F401 - fixtures
+from tests.helpers.cli import idp, ok
 from tests.support.slapd import Slapd, Subtree, certificate_authority
 
 SERVICE_PASSWORD = "service-secret"

@@ -18,12 +18,7 @@ from idp_core.clock import FakeClock
 from idp_core.directories import scheduling
 from idp_core.models import AuditEvent
 from idp_local.stack import DEFAULT_TICK_SECONDS, ImportTicker
-from tests.integration.test_scheduled_imports import (  # noqa: F401 - the provisioning fixture
-    add_directory,
-    add_people,
-    provisioning,
-    users_of,
-)
+from tests.helpers.directory_imports import add_directory, add_people, users_of
 from tests.support.slapd import Slapd, Subtree
 
 
@@ -41,7 +36,7 @@ def stop_after(loops: int, waited: list[float]) -> Callable[[float], bool]:
 def test_one_loop_delivers_a_scheduled_event_that_runs_the_requested_import(
     slapd: Slapd,
     ldap_tree: Subtree,
-    provisioning: ModuleType,  # noqa: F811 - the fixture
+    provisioning: ModuleType,
     kms: Any,
     key_id: str,
     clock: FakeClock,
@@ -63,7 +58,7 @@ def test_one_loop_delivers_a_scheduled_event_that_runs_the_requested_import(
 def test_a_failing_tick_is_logged_and_the_next_loop_still_ticks(
     slapd: Slapd,
     ldap_tree: Subtree,
-    provisioning: ModuleType,  # noqa: F811
+    provisioning: ModuleType,
     kms: Any,
     key_id: str,
     clock: FakeClock,

@@ -23,11 +23,10 @@ from idp_core.mfa import factors, policy, totp
 from idp_core.models import AuditEvent, Device, User
 from idp_local.process import LocalStackProcess
 from tests.helpers.adaptive import browser_at, is_saml_post
+from tests.helpers.directory_imports import add_directory, add_people, import_events, users_of
 from tests.helpers.local_stack import Ran, bound_to, invocations
-from tests.helpers.mfa import code_in
+from tests.helpers.mfa import code_in, make_factor
 from tests.helpers.sso import PASSWORD, csrf_token
-from tests.integration.test_otp_codes import make_factor
-from tests.integration.test_scheduled_imports import add_directory, add_people, import_events, users_of
 from tests.support.parallel import all_at_once
 from tests.support.slapd import Slapd, Subtree
 

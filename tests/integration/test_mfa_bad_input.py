@@ -3,32 +3,23 @@ written: no counter, no factor, no transaction, no message sent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from idp_core.clock import FakeClock
-from idp_core.config import Tables
 from idp_core.models import Factor, RateCounter, Session, Transaction, User
 from tests.helpers.mfa import (
     MFA_APP,
     add_user,
     alert,
-    directory,
     give_totp,
     sign_in_with_totp,
     sms_to,
 )
-from tests.helpers.sso import Sso, csrf_token, running_sso
+from tests.helpers.sso import Sso, csrf_token
 
-
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    directory(clock)
-    with running_sso(tables, clock) as running:
-        yield running
+pytestmark = pytest.mark.sso_setup("two_apps")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import pytest
 
@@ -35,11 +34,7 @@ from tests.helpers.sso import Sso, csrf_token, running_sso
 WRONG_CODE = "The verification code is not correct."
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    directory(clock)
-    with running_sso(tables, clock) as running:
-        yield running
+pytestmark = pytest.mark.sso_setup("two_apps")
 
 
 def _enrolled(sso: Sso, username: str) -> str:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
+import requests
 
-from idp_core.clock import FakeClock
-from idp_core.config import Tables
 from idp_core.mfa import policy
 from idp_core.models import App, Factor, KeyValue
 from tests.helpers.mfa import (
     MFA_APP,
     add_user,
     alert,
-    directory,
     enrol_totp,
     is_challenge,
     location_path,
@@ -24,17 +21,12 @@ from tests.helpers.mfa import (
     submit_code,
     totp_code,
 )
-from tests.helpers.sso import Sso, csrf_token, running_sso
+from tests.helpers.sso import Sso, csrf_token
+
+pytestmark = pytest.mark.sso_setup("two_apps")
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    directory(clock)
-    with running_sso(tables, clock) as running:
-        yield running
-
-
-def _admin_with_totp(sso: Sso) -> tuple[object, str]:
+def _admin_with_totp(sso: Sso) -> tuple[requests.Session, str]:
     add_user("root", sso.clock, email="root@example.com", admin=True)
     browser = sso.browser()
     sso.sign_in(browser, "root")

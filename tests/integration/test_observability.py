@@ -23,6 +23,7 @@ from idp_core.directories import store
 from idp_core.mfa import factors, flow
 from idp_core.models import User
 from idp_local.faults import Fault, FaultPlan
+from tests.helpers import directory_imports as scheduled_imports
 from tests.helpers.adaptive import browser_at, give_policy
 from tests.helpers.mfa import (
     MFA_APP,
@@ -39,12 +40,9 @@ from tests.helpers.mfa import (
 )
 from tests.helpers.observed import Captured, capture
 from tests.helpers.sso import PASSWORD, Sso, csrf_token, event, running_sso
-from tests.integration import test_scheduled_imports as scheduled_imports
 from tests.support.slapd import Slapd, Subtree, closed_port
 
 ADDRESS = "alice@observed.example"
-# The provisioning function configured as its cold start would be (with the tests' data key).
-provisioning = scheduled_imports.provisioning
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from idp_core.mfa.codes import (
     verify_code,
 )
 from idp_core.models import Factor, Transaction, User
+from tests.helpers.mfa import make_factor
 from tests.support.parallel import outcomes_of_parallel
 
 KEY = key_for_session("the session's cookie value")
@@ -30,20 +31,6 @@ def make_user(username: str, clock: FakeClock) -> User:
     user = User(username=username, display_username=username, created_at=clock.now(), updated_at=clock.now())
     user.save()
     return user
-
-
-def make_factor(username: str, kind: str, clock: FakeClock, **fields: object) -> Factor:
-    factor = Factor(
-        username=username,
-        factor_id=secrets.token_hex(8),
-        kind=kind,
-        label=kind,
-        status="active",
-        created_at=clock.now(),
-        **fields,
-    )
-    factor.save()
-    return factor
 
 
 def make_transaction(username: str, clock: FakeClock, lifetime: int = 900) -> Transaction:

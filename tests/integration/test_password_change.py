@@ -9,7 +9,6 @@ the change is audited (S25). A refused change changes nothing (S26)."""
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -18,13 +17,11 @@ import pytest
 import requests
 
 from idp_core import accounts
-from idp_core.clock import FakeClock
-from idp_core.config import Tables
 from idp_core.directories import store
 from idp_core.directories.settings import DirectorySettings
 from idp_core.models import AuditEvent, User
-from tests.helpers.mfa import alert, password_only, path_of
-from tests.helpers.sso import PASSWORD, Sso, csrf_token, running_sso
+from tests.helpers.mfa import alert, path_of
+from tests.helpers.sso import PASSWORD, Sso, csrf_token
 from tests.support.slapd import Slapd, Subtree
 
 NEW_PASSWORD = "a brand new passphrase 42"
@@ -34,12 +31,7 @@ PAGE = "/me/password"
 NOT_REPEATED = "The two new passwords are not the same; type the new password twice."
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as running:
-        password_only(clock)
-        store.forget_cached_directories()
-        yield running
+pytestmark = pytest.mark.sso_setup("password_only")
 
 
 def signed_in(sso: Sso, username: str, password: str = PASSWORD) -> requests.Session:

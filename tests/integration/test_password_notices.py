@@ -5,7 +5,6 @@ code or link; a notice that cannot be sent is audited and never undoes the chang
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,20 +13,16 @@ from botocore.exceptions import ClientError
 from idp_core import accounts, password_change
 from idp_core.audit import AuditContext
 from idp_core.clock import FakeClock
-from idp_core.config import MessagingConfig, Tables
+from idp_core.config import MessagingConfig
 from idp_core.mail import Mailer
 from idp_core.models import AuditEvent, Session, User
-from tests.helpers.mfa import emails_to, password_only
-from tests.helpers.sso import EMAIL_SENDER, PASSWORD, Sso, csrf_token, running_sso, signed_in
+from tests.helpers.mfa import emails_to
+from tests.helpers.sso import EMAIL_SENDER, PASSWORD, Sso, csrf_token, signed_in
 
 NEW_PASSWORD = "a brand new passphrase 42"
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as running:
-        password_only(clock)
-        yield running
+pytestmark = pytest.mark.sso_setup("password_only")
 
 
 def new_address() -> str:

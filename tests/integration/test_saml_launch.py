@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from idp_core import accounts, apps
@@ -17,23 +15,14 @@ from idp_core.errors import BadRequest, Forbidden
 from idp_core.launch import launch_aws_app
 from idp_core.mfa import policy
 from idp_core.models import Session, User
-from idp_core.saml import certificate as certificate_module
 from idp_core.saml.aws import PASSWORD_PROTECTED_TRANSPORT, REFEDS_MFA, AssertionRuleViolation
-from idp_core.saml.certificate import SigningIdentity, signing_identity
+from idp_core.saml.certificate import SigningIdentity
 from idp_core.saml.xml import NAMESPACES, parse_xml
 
 ACCOUNT = "111122223333"
 ISSUER = "https://idp.example.com/saml/metadata"
 PROVIDER = f"arn:aws:iam::{ACCOUNT}:saml-provider/serverless-idp"
 CONTEXT = AuditContext(source_ip="192.0.2.1", actor="alice")
-
-
-@pytest.fixture
-def identity(aws_endpoint: str, tables: Tables, clock: FakeClock) -> Iterator[SigningIdentity]:
-    kms = boto3.client("kms")
-    key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
-    yield signing_identity(kms, key_id, clock)
-    certificate_module.forget_cached_identities()
 
 
 @pytest.fixture

@@ -8,14 +8,11 @@ it and launched an app that accepts only authenticator apps.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 
 from idp_core import apps
 from idp_core.clock import FakeClock
-from idp_core.config import Tables
 from idp_core.mfa import factors, flow, policy
 from idp_core.models import Factor, User
 from tests.helpers.mfa import (
@@ -24,7 +21,6 @@ from tests.helpers.mfa import (
     add_user,
     alert,
     code_in,
-    directory,
     emails_to,
     give_totp,
     location_path,
@@ -32,20 +28,22 @@ from tests.helpers.mfa import (
     sms_to,
     totp_code,
 )
-from tests.helpers.sso import Sso, csrf_token, running_sso
+from tests.helpers.sso import Sso, csrf_token
 
 TOTP_ONLY = "aws-totp-only"
 ADDRESS = "alice@corp.example"
 NUMBER = "+12015550123"
 
 
+pytestmark = pytest.mark.sso_setup("two_apps")
+
+
 @pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as running:
-        directory(clock)
-        apps.create_aws_app(TOTP_ONLY, account_id=ACCOUNT, roles=[("Admin", "engineers")], clock=clock)
-        policy.set_app_policy(TOTP_ONLY, methods=["totp"], clock=clock)
-        yield running
+def sso(sso: Sso) -> Sso:
+    """With an app besides the two that accepts only an authenticator app."""
+    apps.create_aws_app(TOTP_ONLY, account_id=ACCOUNT, roles=[("Admin", "engineers")], clock=sso.clock)
+    policy.set_app_policy(TOTP_ONLY, methods=["totp"], clock=sso.clock)
+    return sso
 
 
 def give_contact(sso: Sso, username: str, kind: str) -> Factor:

@@ -19,10 +19,9 @@ import pytest
 
 from idp_core import accounts, models
 from idp_core.clock import FakeClock
-from idp_core.config import Tables
 from idp_core.models import ALL_MODELS, Session, User
-from tests.helpers.mfa import give_totp, password_only, submit_code, totp_code
-from tests.helpers.sso import PASSWORD, Sso, csrf_token, is_signed_in, running_sso, signed_in
+from tests.helpers.mfa import give_totp, submit_code, totp_code
+from tests.helpers.sso import PASSWORD, Sso, csrf_token, is_signed_in, signed_in
 
 
 class DynamoDbCalls:
@@ -55,7 +54,7 @@ def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDbCalls]:
 
     def session_with_recorder(*args: Any, **kwargs: Any) -> botocore.session.Session:
         session = original(*args, **kwargs)
-        session.register("before-parameter-build.dynamodb", recorder.record)
+        session.register("before-parameter-build.dynamodb", recorder.record)  # type: ignore[arg-type]
         return session
 
     monkeypatch.setattr(pynamodb.connection.base, "get_session", session_with_recorder)
@@ -68,11 +67,7 @@ def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDbCalls]:
     models._connection.cache_clear()
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as running:
-        password_only(clock)
-        yield running
+pytestmark = pytest.mark.sso_setup("password_only")
 
 
 def test_attack_a_logged_out_session_is_looked_up_with_a_strongly_consistent_read(

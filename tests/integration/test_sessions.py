@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
@@ -19,16 +18,8 @@ from tests.helpers.sso import PASSWORD, Sso, csrf_token, event, running_sso
 POLICY = SessionPolicy()
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as stack:
-        password_only(clock)  # The password step alone; second factors are tested in test_mfa_*.
-        yield stack
-
-
-@pytest.fixture
-def alice(tables: Tables) -> User:
-    return accounts.create_user("alice", password=PASSWORD)
+# The password step alone; second factors are tested in test_mfa_*.
+pytestmark = pytest.mark.sso_setup("password_only")
 
 
 def signed_in(sso: Sso) -> requests.Session:

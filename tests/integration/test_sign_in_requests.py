@@ -5,7 +5,6 @@ transactions it runs."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import botocore.client
@@ -15,15 +14,10 @@ import pytest
 from idp_core import models
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
-from tests.helpers.mfa import MFA_APP, add_user, directory, give_totp, sign_in_with_totp
+from tests.helpers.mfa import MFA_APP, add_user, give_totp, sign_in_with_totp
 from tests.helpers.sso import Sso, running_sso
 
-
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as running:
-        directory(clock)
-        yield running
+pytestmark = pytest.mark.sso_setup("two_apps")
 
 
 def test_every_model_goes_through_the_one_connection(tables: Tables) -> None:
@@ -81,7 +75,7 @@ def test_a_sign_in_with_totp_costs_8_dynamodb_and_2_kms_requests_in_7_round_trip
             browser = sso.browser()
             token = csrf_token(sso.get(browser, "/login?app=aws-budget").text)
             clock.advance(30)
-            original = botocore.client.BaseClient._make_api_call
+            original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]  # private, unstubbed
 
             def timed(self: Any, operation: str, params: Any) -> Any:
                 started = time.perf_counter()

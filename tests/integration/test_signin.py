@@ -4,26 +4,20 @@ records for unknown names (S3), redirects (S17) and app launch (S3)."""
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
 from idp_core import accounts, apps
-from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.models import AuditEvent, Session, User
-from tests.helpers.mfa import password_only
-from tests.helpers.sso import PASSWORD, Sso, csrf_token, event, running_sso
+from tests.helpers.sso import PASSWORD, Sso, csrf_token, event
 
 FULLWIDTH_ALICE = "\uff21\uff4c\uff49\uff43\uff45"  # NFKC folds it to "Alice"
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as stack:
-        password_only(clock)  # The password step alone; second factors are tested in test_mfa_*.
-        yield stack
+# The password step alone; second factors are tested in test_mfa_*.
+pytestmark = pytest.mark.sso_setup("password_only")
 
 
 @pytest.fixture

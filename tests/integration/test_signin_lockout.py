@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -11,23 +10,12 @@ from idp_core import accounts, lockout
 from idp_core.clock import FakeClock
 from idp_core.config import LockoutPolicy, Tables
 from idp_core.models import AuditEvent, User
-from tests.helpers.sso import PASSWORD, Sso, running_sso
+from tests.helpers.sso import PASSWORD, Sso
 
 WRONG = "definitely not the password"
 POLICY = LockoutPolicy()
 
 FULLWIDTH_ALICE = "\uff21\uff4c\uff49\uff43\uff45"  # NFKC folds it to "Alice"
-
-
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as stack:
-        yield stack
-
-
-@pytest.fixture
-def alice(tables: Tables) -> User:
-    return accounts.create_user("alice", password=PASSWORD)
 
 
 def fresh(username: str = "alice") -> User:

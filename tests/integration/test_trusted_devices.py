@@ -5,7 +5,6 @@ never skips enrolment (S11) or the admin console's second factor."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,7 +13,6 @@ import requests
 from idp_core import accounts
 from idp_core.adaptive import devices
 from idp_core.clock import FakeClock
-from idp_core.config import Tables
 from idp_core.mfa import backup_codes
 from idp_core.models import Device, User
 from tests.helpers.adaptive import browser_at, give_policy, is_saml_post
@@ -22,23 +20,18 @@ from tests.helpers.mfa import (
     ACCOUNT,
     MFA_APP,
     add_user,
-    directory,
     give_totp,
     is_challenge,
     submit_code,
     totp_code,
 )
-from tests.helpers.sso import Sso, csrf_token, running_sso
+from tests.helpers.sso import Sso, csrf_token
 
 TRUST_BOX = "Trust this device for 30 days"
 OTHER_APP = "aws-other"
 
 
-@pytest.fixture
-def sso(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
-    with running_sso(tables, clock) as running:
-        directory(clock)
-        yield running
+pytestmark = pytest.mark.sso_setup("two_apps")
 
 
 @pytest.fixture
