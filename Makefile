@@ -65,6 +65,7 @@ lint: python-env
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy layers/core src functions infra scripts
+	$(UV) run mypy tests bench
 
 # The suite runs in pytest-xdist workers, each with its own embedded AWS, slapd and ports
 # (tests/conftest.py says what runs together). Much of it waits on moto, slapd, Chromium and
@@ -72,8 +73,9 @@ lint: python-env
 TEST_WORKERS ?= 4
 PYTEST := $(UV) run pytest -n $(TEST_WORKERS)
 
+# With a terminal summary of the branch coverage (pyproject.toml says what is measured).
 test: setup lint
-	$(PYTEST)
+	$(PYTEST) --cov --cov-report=term:skip-covered
 
 # One kind of test each, chosen by the marker tests/conftest.py gives every test of its
 # directory; pytest's exit status 5 (nothing collected, e.g. a mistyped marker) fails them.

@@ -15,6 +15,7 @@ import os
 import pstats
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import requests
 
@@ -36,7 +37,7 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def _cpu_seconds(pids: Iterable[int]) -> float:
     total = 0
     for pid in pids:
-        with open(f"/proc/{pid}/stat") as stat:
+        with Path(f"/proc/{pid}/stat").open() as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / _CLOCK_TICKS

@@ -11,6 +11,11 @@ ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ("sso", "otp", "adaptive", "provisioning")
 
 
+# The targets of BENCHMARKS.md: each function asset under 1 MB, everything under 60 MB.
+FUNCTION_ASSET_LIMIT_BYTES = 1e6
+DEPLOYMENT_LIMIT_BYTES = 60e6
+
+
 def tree_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -31,7 +36,14 @@ def run() -> dict:
         size = tree_bytes(build_function(ROOT / "functions" / name, compiler=compiler))
         total += size
         figures[f"function {name} KB"] = round(size / 1e3, 1)
-        rows.append((f"function asset {name}", f"{size / 1e3:.1f} KB", "< 1 MB", verdict(size < 1e6)))
+        rows.append(
+            (
+                f"function asset {name}",
+                f"{size / 1e3:.1f} KB",
+                "< 1 MB",
+                verdict(size < FUNCTION_ASSET_LIMIT_BYTES),
+            )
+        )
     figures["total MB"] = round(total / 1e6, 2)
     shipped = f"with {compiler.cache_tag} bytecode" if compiler else "sources only"
     rows.insert(
@@ -40,7 +52,7 @@ def run() -> dict:
             f"layer + functions (unzipped, {shipped})",
             f"{total / 1e6:.1f} MB",
             "< 60 MB",
-            verdict(total < 60e6),
+            verdict(total < DEPLOYMENT_LIMIT_BYTES),
         ),
     )
     return {"figures": figures, "rows": rows}

@@ -110,7 +110,7 @@ def aws_calls() -> Iterator[list[tuple[float, float]]]:
     import botocore.client
 
     calls: list[tuple[float, float]] = []
-    original = botocore.client.BaseClient._make_api_call
+    original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]  # private, unstubbed
 
     def timed(self: Any, operation: str, params: Any) -> Any:
         started = time.perf_counter()
@@ -119,11 +119,11 @@ def aws_calls() -> Iterator[list[tuple[float, float]]]:
         finally:
             calls.append((started, time.perf_counter()))
 
-    botocore.client.BaseClient._make_api_call = timed  # type: ignore[method-assign]
+    botocore.client.BaseClient._make_api_call = timed  # type: ignore[attr-defined]
     try:
         yield calls
     finally:
-        botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
+        botocore.client.BaseClient._make_api_call = original  # type: ignore[attr-defined]
 
 
 def sequential_round_trips(calls: list[tuple[float, float]]) -> int:

@@ -19,7 +19,6 @@ Run ``python -m infra.layer_build`` to build it by hand; the CDK app builds it o
 from __future__ import annotations
 
 import functools
-import glob
 import hashlib
 import os
 import re
@@ -200,7 +199,7 @@ def _compiler_candidates(path: str, pyenv_root: str) -> Iterable[str]:
         )
         if completed.returncode == 0 and completed.stdout.strip():
             yield completed.stdout.strip()
-    yield from sorted(glob.glob(os.path.join(pyenv_root, "versions", f"{PYTHON_VERSION}*", "bin", "python3")))
+    yield from sorted(str(path) for path in Path(pyenv_root).glob(f"versions/{PYTHON_VERSION}*/bin/python3"))
 
 
 def normalise(name: str) -> str:

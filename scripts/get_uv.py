@@ -129,6 +129,10 @@ def wheel_url(filename: str) -> str:
     return urllib.parse.urljoin(page_url, href.split("#", 1)[0])
 
 
+# `uv --version` prints "uv 0.x.y (...)": the version is the second word.
+VERSION_WORD = 1
+
+
 def installed_version(uv: Path) -> str | None:
     if not uv.is_file():
         return None
@@ -139,7 +143,7 @@ def installed_version(uv: Path) -> str | None:
     except OSError:
         return None
     words = completed.stdout.split()
-    return words[1] if completed.returncode == 0 and len(words) >= 2 else None
+    return words[VERSION_WORD] if completed.returncode == 0 and len(words) > VERSION_WORD else None
 
 
 def install(bin_dir: Path = TOOLS_BIN) -> Path:
@@ -166,8 +170,8 @@ def install(bin_dir: Path = TOOLS_BIN) -> Path:
     with tempfile.NamedTemporaryFile(dir=bin_dir, prefix=".uv-", delete=False) as partial:
         partial.write(binary)
     # Only the owner runs it (the checkout is theirs).
-    os.chmod(partial.name, stat.S_IRWXU)
-    os.replace(partial.name, uv)
+    Path(partial.name).chmod(stat.S_IRWXU)
+    Path(partial.name).replace(uv)
     if installed_version(uv) != UV_VERSION:
         raise SetupError(f"the downloaded uv at {uv} does not run on this machine")
     print(f"Installed uv {UV_VERSION} at {uv}", file=sys.stderr)

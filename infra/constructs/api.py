@@ -118,9 +118,9 @@ class PublicApi(Construct):
                     is_prefix = resource.path == "/" + prefix.strip("/")
                     self._route(resource, prefix_handler if is_prefix else handler)
                     routed.add(resource.path)
-        for construct_id, response_type in GATEWAY_RESPONSE_TYPES.items():
+        for response_id, response_type in GATEWAY_RESPONSE_TYPES.items():
             self.rest_api.add_gateway_response(
-                construct_id, type=response_type, response_headers=gateway_response_headers()
+                response_id, type=response_type, response_headers=gateway_response_headers()
             )
         self._acknowledge_findings(cloudwatch_role)
 

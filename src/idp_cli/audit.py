@@ -6,6 +6,9 @@ from idp_cli.stack import OnStack, add_command
 from idp_cli.terminal import Subcommands, UsageError, print_listing, timestamp
 from idp_core import audit
 
+# How far back the audit log is read, at most.
+MAX_DAYS = 400
+
 
 def add_parser(commands: Subcommands) -> None:
     parser = add_command(commands, "audit", "show recent audit events", show_events, with_json=True)
@@ -14,8 +17,8 @@ def add_parser(commands: Subcommands) -> None:
 
 
 def show_events(cmd: OnStack) -> None:
-    if not 1 <= cmd.args.days <= 400:
-        raise UsageError("--days must be between 1 and 400.")
+    if not 1 <= cmd.args.days <= MAX_DAYS:
+        raise UsageError(f"--days must be between 1 and {MAX_DAYS}.")
     events = audit.recent(days=cmd.args.days, limit=cmd.args.limit)
     rows = [
         {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from idp_cli.terminal import UsageError
@@ -152,7 +153,7 @@ def _attribute_overrides(raw: Sequence[str]) -> dict[str, str]:
 
 def _read_ca_cert(path: str) -> str:
     try:
-        with open(path, "rb") as handle:
+        with Path(path).open("rb") as handle:
             data = handle.read(MAX_CA_CERT_BYTES + 1)
     except OSError as exc:
         raise UsageError(f"cannot read the CA certificate {path!r}: {exc.strerror or exc}") from exc

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from idp_cli.terminal import EXIT_USAGE, Invocation, Subcommands, UsageError
 
+MAX_PORT = 65535
+
 
 def add_parser(commands: Subcommands) -> None:
     local = commands.add_parser("local", help="run the local stack (same as make dev)")
@@ -35,7 +37,7 @@ def run_local(invocation: Invocation) -> int:
     args = invocation.args
     if args.local or args.stack:
         raise UsageError("`idp local` starts the local stack; it takes no --local or --stack.")
-    if args.port is not None and not 0 <= args.port <= 65535:
+    if args.port is not None and not 0 <= args.port <= MAX_PORT:
         raise UsageError(f"--port must be between 0 and 65535, got {args.port}.")
     if args.tick_seconds is not None and args.tick_seconds < 0:
         raise UsageError(f"--tick-seconds must be 0 (no ticks) or more, got {args.tick_seconds}.")

@@ -11,6 +11,9 @@ from idp_cli.terminal import Subcommands, UsageError, add_noun, details, print_j
 from idp_core.mfa import methods as registry
 from idp_core.mfa import policy
 
+# ISO 3166-1 alpha-2: two letters.
+COUNTRY_CODE_LENGTH = 2
+
 
 def add_parser(commands: Subcommands) -> None:
     mfa = add_noun(commands, "mfa", "second-factor settings")
@@ -65,7 +68,9 @@ def parse_methods(raw: str, option: str) -> tuple[str, ...]:
 
 def _countries(raw: str) -> tuple[str, ...]:
     codes = tuple(dict.fromkeys(item.strip().upper() for item in raw.split(",") if item.strip()))
-    bad = [code for code in codes if len(code) != 2 or not code.isascii() or not code.isalpha()]
+    bad = [
+        code for code in codes if len(code) != COUNTRY_CODE_LENGTH or not code.isascii() or not code.isalpha()
+    ]
     if not codes or bad:
         raise UsageError(
             "--sms-countries expects two-letter country codes such as US,GB"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from idp_cli.stack import OnStack, add_command
@@ -61,7 +62,7 @@ def assign_token(cmd: OnStack) -> None:
 
 def _read_token_file(path: str) -> str:
     try:
-        with open(path, "rb") as handle:
+        with Path(path).open("rb") as handle:
             data = handle.read(MAX_TOKEN_FILE_BYTES + 1)
     except OSError as exc:
         raise UsageError(f"Cannot read the token file {path}: {exc.strerror}.") from exc

@@ -4,6 +4,7 @@ fault answers, with what, and its HTTP control route in the local stack."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import boto3
 import pytest
@@ -49,7 +50,7 @@ def test_dynamodb_faults_answer_as_dynamodb_does(faults: FaultPlan) -> None:
         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    item = {"TableName": "faulty", "Item": {"k": {"S": "1"}}}
+    item: dict[str, Any] = {"TableName": "faulty", "Item": {"k": {"S": "1"}}}
     faults.add(Fault("*", "throttling", operation="PutItem", times=1))
     assert _code(lambda: dynamodb.put_item(**item)) == "ProvisionedThroughputExceededException"
     faults.add(Fault("dynamodb", "conditional-check", operation="PutItem", times=1))
@@ -57,7 +58,7 @@ def test_dynamodb_faults_answer_as_dynamodb_does(faults: FaultPlan) -> None:
     faults.add(Fault("dynamodb", "transaction-conflict", times=1))
     with pytest.raises(ClientError) as cancelled:
         dynamodb.transact_write_items(
-            TransactItems=[{"Put": item}, {"Put": {**item, "Item": {"k": {"S": "2"}}}}]
+            TransactItems=[{"Put": item}, {"Put": {**item, "Item": {"k": {"S": "2"}}}}]  # type: ignore[typeddict-item]
         )
     assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
     assert [r["Code"] for r in cancelled.value.response["CancellationReasons"]] == ["TransactionConflict"] * 2

@@ -164,7 +164,7 @@ def test_a_transaction_repeated_with_its_token_succeeds_once_as_dynamodb_does(ta
     """A client that retries a TransactWriteItems whose answer it did not get (a read timeout)
     sends the same ClientRequestToken: DynamoDB answers success without applying it again."""
     client = boto3.client("dynamodb")
-    put = {
+    put: Any = {
         "Put": {
             "TableName": tables.settings,
             "Item": {"name": {"S": "once"}, "value": {"S": "1"}, "updated_at": {"N": "0"}},
@@ -177,7 +177,7 @@ def test_a_transaction_repeated_with_its_token_succeeds_once_as_dynamodb_does(ta
     with pytest.raises(ClientError) as failed:  # a new request meets the condition the first wrote
         client.transact_write_items(TransactItems=[put], ClientRequestToken="token-2")
     assert failed.value.response["Error"]["Code"] == "TransactionCanceledException"
-    other = {**put, "Put": {**put["Put"], "Item": {**put["Put"]["Item"], "value": {"S": "2"}}}}
+    other: Any = {**put, "Put": {**put["Put"], "Item": {**put["Put"]["Item"], "value": {"S": "2"}}}}
     with pytest.raises(ClientError) as mismatch:
         client.transact_write_items(TransactItems=[other], ClientRequestToken="token-1")
     assert mismatch.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
 
 
-def all_at_once(calls: list[Callable[[], T]]) -> list[T]:
+def all_at_once(calls: Sequence[Callable[[], T]]) -> list[T]:
     """Run ``calls`` in threads released together by a barrier, so what they race for really
     races; their results in the order of ``calls``. Any exception fails the test in the
     calling thread."""
@@ -34,7 +34,7 @@ def all_at_once(calls: list[Callable[[], T]]) -> list[T]:
     return [results[index] for index in range(len(calls))]
 
 
-def outcomes_of_parallel(calls: list[Callable[[], object]], refused: type[Exception]) -> list[str]:
+def outcomes_of_parallel(calls: Sequence[Callable[[], object]], refused: type[Exception]) -> list[str]:
     """Run ``calls`` at once; each gives "ok", or "refused" when it raised ``refused``.
     Any other exception fails the test in the calling thread."""
 

@@ -93,8 +93,9 @@ def test_otpauth_uri_has_issuer_account_and_the_parameters_apps_read():
 def test_qr_code_is_an_svg_of_at_least_200_pixels_with_a_title():
     svg = totp.qr_svg(totp.otpauth_uri(totp.secret_base32(totp.new_secret()), issuer="IdP", account="bob"))
     assert svg.startswith("<svg")
-    width = int(re.search(r'width="(\d+)"', svg).group(1))
-    height = int(re.search(r'height="(\d+)"', svg).group(1))
+    width_match, height_match = re.search(r'width="(\d+)"', svg), re.search(r'height="(\d+)"', svg)
+    assert width_match and height_match, svg[:200]
+    width, height = int(width_match.group(1)), int(height_match.group(1))
     assert width >= 200 and height >= 200
     assert "<title>" in svg
 
