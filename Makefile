@@ -68,9 +68,10 @@ lint: python-env
 	$(UV) run mypy tests bench
 
 # The suite runs in pytest-xdist workers, each with its own embedded AWS, slapd and ports
-# (tests/conftest.py says what runs together). Much of it waits on moto, slapd, Chromium and
-# Node rather than on the CPU, so there are more workers than this 2-core machine has cores.
-TEST_WORKERS ?= 4
+# (tests/conftest.py says what runs together), one per core: what the tests wait on (moto in
+# the worker itself, slapd, Chromium, Node) needs the CPU too, so on this 2-core machine four
+# workers were slower than two on the same tests, and starved the embedded AWS under load.
+TEST_WORKERS ?= auto
 PYTEST := $(UV) run pytest -n $(TEST_WORKERS)
 
 # With a terminal summary of the branch coverage (pyproject.toml says what is measured).
