@@ -23,7 +23,7 @@ from idp_core import accounts, apps, aws, models
 from idp_core.clock import FakeClock
 from idp_core.config import MessagingConfig, Settings, Tables
 from idp_core.directories import store as directory_store
-from idp_core.models import User, bind_tables, create_tables
+from idp_core.models import User, bind_tables
 from idp_core.saml import certificate
 from idp_core.saml.certificate import SigningIdentity, signing_identity
 from idp_local.faults import FaultPlan
@@ -42,7 +42,7 @@ from tests.helpers.sso import (
     running_sso,
     verify_email_sender,
 )
-from tests.support.aws import fresh_tables, moto_server
+from tests.support.aws import create_new_tables, fresh_tables, moto_server
 from tests.support.slapd import Slapd, Subtree
 
 # The session's moto server answers with these faults while a test plants them.
@@ -205,7 +205,7 @@ def local_state(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("IDP_STATE_DIR", str(tmp_path / "state"))
     tables = Tables.with_prefix(f"cli-{secrets.token_hex(4)}-")
-    create_tables(tables)
+    create_new_tables(tables)
     settings = Settings(
         tables=tables, signing_key_id="unused-key", public_base_url=gateway.url, cookie_secure=False
     )

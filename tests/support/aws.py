@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from idp_core.aws import EMBEDDED_READ_TIMEOUT_ENV
 from idp_core.config import Tables
-from idp_core.models import create_tables
+from idp_core.models import ALL_MODELS, bind_tables
 from idp_local.faults import FaultPlan
 from idp_local.request_count import CountingMotoServer, RequestCounter
 from idp_local.state import EMBEDDED_AWS_CLIENT_ENV
@@ -66,5 +66,15 @@ AWS_ENV = (
 def fresh_tables() -> Tables:
     """A new set of tables with a unique prefix, bound to the models."""
     tables = Tables.with_prefix(f"t{uuid.uuid4().hex[:8]}-")
-    create_tables(tables)
+    create_new_tables(tables)
     return tables
+
+
+def create_new_tables(tables: Tables) -> None:
+    """Create ``tables`` (a prefix not used before) as ``idp_core.models.create_tables`` does,
+    less the two requests a table it adds around PynamoDB's ``create_table``: a second look
+    whether the table exists, and the wait until it is active, which moto makes it at once.
+    That was half the set-up of most integration tests."""
+    bind_tables(tables)
+    for model in ALL_MODELS.values():
+        model.create_table(billing_mode="PAY_PER_REQUEST")
