@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.adaptive import device_admin_routes, device_routes, policy_admin_routes
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
 from idp_core.web.function import PageFunction
-
-ROUTERS = ("device_routes", "device_admin_routes", "policy_admin_routes")
 
 function = PageFunction("adaptive")
 app = function.app
@@ -29,7 +28,7 @@ def configure(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
 
 
 configure(Settings.from_env())
-function.include_routers(__package__, ROUTERS)
+function.include_routers(device_routes, device_admin_routes, policy_admin_routes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.otp import challenge_routes, mfa_admin_routes, setup_routes
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
 from idp_core.web.function import PageFunction
-
-ROUTERS = ("challenge_routes", "setup_routes", "mfa_admin_routes")
 
 function = PageFunction("otp")
 app = function.app
@@ -34,7 +33,7 @@ def configure(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
 
 
 configure(Settings.from_env())
-function.include_routers(__package__, ROUTERS)
+function.include_routers(challenge_routes, setup_routes, mfa_admin_routes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

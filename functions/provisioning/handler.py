@@ -13,16 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.provisioning import directory_admin_routes, scheduled
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
 from idp_core.web.function import PageFunction
-
-if __package__:
-    from functions.provisioning import scheduled
-else:  # In the Lambda asset the modules are top-level.
-    import scheduled  # type: ignore[no-redef]
-
-ROUTERS = ("directory_admin_routes",)
 
 function = PageFunction("provisioning")
 app = function.app
@@ -35,7 +29,7 @@ def configure(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
 
 
 configure(Settings.from_env())
-function.include_routers(__package__, ROUTERS)
+function.include_routers(directory_admin_routes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -6,8 +6,9 @@ place (``web.error_response``), and ``web.finalize`` adds the security headers t
 response. Settings are validated when this module is imported (the Lambda cold start).
 
 Adding routes: put them in a module next to this one with ``router = APIGatewayRouter()``,
-add its name to ``ROUTERS``, and use ``web.request()``, ``web.require_session``/``require_admin``,
-``web.read_form``, ``web.render`` and ``web.redirect`` inside the routes.
+import it and name it in ``function.include_routers``, and use ``web.request()``,
+``web.require_session``/``require_admin``, ``web.read_form``, ``web.render`` and
+``web.redirect`` inside the routes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
+from functions.sso import admin_routes, password_routes
 from idp_core import aws, sessions, signin, web
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import Settings
@@ -29,7 +31,6 @@ from idp_core.web.target import MAX_RELAY_STATE_CHARS, TARGET_FIELDS, Target
 # Longer than any valid username so a too-long name is refused like a wrong one, not with
 # a message that reveals the rules; the form still refuses anything absurd (S26).
 MAX_USERNAME_FIELD_CHARS = max(256, MAX_USERNAME_CHARS)
-ROUTERS = ("admin_routes", "password_routes")
 
 
 function = PageFunction("sso")
@@ -355,7 +356,7 @@ def _origin(url: str) -> str:
 
 # ---------------------------------------------------------------- routers, entry point
 
-function.include_routers(__package__, ROUTERS)
+function.include_routers(admin_routes, password_routes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from infra.constructs.tables import (
     USERS_BY_SOURCE_INDEX,
     Tables,
 )
-from infra.layer_build import build_function, find_bytecode_compiler
+from infra.layer_build import build_function, find_bytecode_compiler, function_handler
 
 # The encryption context a factor secret sealed by KMS itself carries (idp_core.sealing): the
 # CLI's hardware tokens, and secrets written before the envelope form.
@@ -154,9 +154,9 @@ class IdpFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            # The function's modules, with their bytecode when the layer has it too.
+            # The function's package, with its bytecode when the layer has it too.
             code=lambda_.Code.from_asset(str(build_function(code_dir, compiler=find_bytecode_compiler()))),
-            handler="handler.lambda_handler",
+            handler=function_handler(code_dir.name),
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             memory_size=memory_size,

@@ -80,7 +80,7 @@ def test_provisioning_function_has_time_for_an_import_and_the_core_layer(synthes
     _, function = function_of(synthesis, "provisioning")
     properties = function["Properties"]
     assert (properties["Timeout"], properties["MemorySize"]) == (900, 512)
-    assert properties["Handler"] == "handler.lambda_handler"
+    assert properties["Handler"] == "functions.provisioning.handler.lambda_handler"
     (layer_id,) = synthesis.resources("AWS::Lambda::LayerVersion")
     assert properties["Layers"] == [{"Ref": layer_id}]
     assert "VpcConfig" not in properties
@@ -214,8 +214,12 @@ def test_provisioning_function_ships_the_functions_provisioning_directory(synthe
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
         }
 
-    assert {"handler.py", "scheduled.py", "directory_admin_routes.py"} <= files(asset)
-    assert files(asset) == files(REPO_ROOT / "functions" / "provisioning")
+    package = files(asset / "functions" / "provisioning")
+    assert {"handler.py", "scheduled.py", "directory_admin_routes.py"} <= package
+    # The package as it is in the repository, and nothing else: Lambda imports functions.provisioning.handler.
+    assert files(asset) == {"functions/__init__.py"} | {
+        f"functions/provisioning/{name}" for name in files(REPO_ROOT / "functions" / "provisioning")
+    }
 
 
 # ---------------------------------------------------------------- VPC placement

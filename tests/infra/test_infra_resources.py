@@ -209,7 +209,8 @@ def test_each_function_runs_python_3_13_on_arm64_with_the_core_layer(
     properties = function["Properties"]
     assert properties["Runtime"] == "python3.13"
     assert properties["Architectures"] == ["arm64"]
-    assert properties["Handler"] == "handler.lambda_handler"
+    # The asset keeps the package layout, so Lambda imports the module the tests and idp local import.
+    assert properties["Handler"] == f"functions.{service}.handler.lambda_handler"
     # Imports page through a whole directory: the provisioning function may take 15 minutes.
     assert (properties["MemorySize"], properties["Timeout"]) == (
         (512, 900) if service == "provisioning" else (1024, 15)
@@ -219,6 +220,21 @@ def test_each_function_runs_python_3_13_on_arm64_with_the_core_layer(
     layer = synthesis.template["Resources"][layer_id]["Properties"]
     assert layer["CompatibleRuntimes"] == ["python3.13"]
     assert layer["CompatibleArchitectures"] == ["arm64"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_function_asset_holds_the_module_its_handler_names_in_the_functions_package(
+    synthesis: Synthesis, service: str
+) -> None:
+    function_id, function = function_of(synthesis, service)
+    asset = synthesis.asset_dir(function_id)
+    module, _, entry = function["Properties"]["Handler"].rpartition(".")
+    assert entry == "lambda_handler"
+    assert asset.joinpath(*module.split(".")).with_suffix(".py").is_file()
+    # Every level is a regular package, as in the repository: no module is top-level.
+    assert (asset / "functions" / "__init__.py").is_file()
+    assert (asset / "functions" / service / "__init__.py").is_file()
+    assert sorted(path.name for path in asset.iterdir() if path.name != "__pycache__") == ["functions"]
 
 
 def test_sso_function_environment_names_every_table_and_the_signing_key(synthesis: Synthesis) -> None:

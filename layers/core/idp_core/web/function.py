@@ -3,8 +3,7 @@ its routers, the settings it was configured with, and the entry point."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -58,10 +57,10 @@ class PageFunction:
     def clock(self) -> Clock:
         return self._clock
 
-    def include_routers(self, package: str | None, module_names: Iterable[str]) -> None:
-        # In the Lambda asset the route modules are top-level; locally they live in a package.
-        for name in module_names:
-            self.app.include_router(importlib.import_module(f"{package}.{name}" if package else name).router)
+    def include_routers(self, *modules: Any) -> None:
+        """Add the routes of each module's ``router`` to the function's table."""
+        for module in modules:
+            self.app.include_router(module.router)
 
     def handle(self, event: dict[str, Any], context: Any, work: Work | None = None) -> dict[str, Any]:
         """The Lambda entry point: an API Gateway request through the route table, or with
