@@ -75,7 +75,7 @@ PRELOAD = (
     "idp_core.mfa.flow",
     "idp_core.mfa.pages",
     "idp_core.adaptive.enforce",
-    "idp_core.directories.console",
+    "functions.provisioning.console",
     "idp_core.directories.imports",
     "idp_core.saml.certificate",
 )
