@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from functions.otp.settings import OtpSettings
 from idp_core import aws, sessions, web
 from idp_core.clock import readable_utc
 from idp_core.errors import BadRequest, NotFound
@@ -90,7 +91,7 @@ def _notify(req: web.WebRequest, signed_in: web.SignedIn, subject: str, what: st
         subject,
         notices.change_text(what),
         ses=aws.client("ses"),
-        messaging=req.settings.messaging,
+        messaging=OtpSettings.of(req.settings).messaging,
         clock=req.clock,
         context=req.audit_context(signed_in.user.username),
     )
@@ -215,7 +216,7 @@ def start_totp() -> Response[str]:
         signed_in.user.username,
         METHOD_LABELS["totp"],
         kms=aws.client("kms"),
-        key_id=req.settings.require_data_key(),
+        key_id=OtpSettings.of(req.settings).data_key_id,
         issuer=ISSUER,
         clock=req.clock,
     )
@@ -258,7 +259,8 @@ def _start_contact(kind: str, fields: dict[str, web.Field]) -> Response[str]:
     _allowed(kind, settings)
     if kind == "sms":
         destination = phone.normalize(
-            form["phone"], allowed_countries=policy.sms_countries(settings, req.settings.messaging)
+            form["phone"],
+            allowed_countries=policy.sms_countries(settings, OtpSettings.of(req.settings).messaging),
         )
     else:
         destination = flow.clean_email_address(form["email"])

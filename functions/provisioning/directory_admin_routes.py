@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from functions.provisioning import console
+from functions.provisioning.settings import ProvisioningSettings
 from idp_core import aws, web
 from idp_core.audit import AuditContext
 from idp_core.directories import scheduling, store
@@ -188,7 +189,7 @@ def create_directory() -> Response[str]:
         form,
         create=True,
         kms=aws.client("kms"),
-        key_id=req.settings.require_data_key(),
+        key_id=ProvisioningSettings.of(req.settings).data_key_id,
         context=_actor(req, signed_in),
         clock=req.clock,
     )
@@ -222,7 +223,7 @@ def save_directory(name: str) -> Response[str]:
         form,
         create=False,
         kms=aws.client("kms"),
-        key_id=req.settings.require_data_key(),
+        key_id=ProvisioningSettings.of(req.settings).data_key_id,
         context=_actor(req, signed_in),
         clock=req.clock,
     )

@@ -18,9 +18,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 from functions.sso import admin_routes, password_routes
+from functions.sso.settings import SsoSettings
 from idp_core import aws, sessions, signin, web
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.config import Settings
+from idp_core.config import FunctionSettings
 from idp_core.errors import BadRequest
 from idp_core.mfa import flow
 from idp_core.names import MAX_USERNAME_CHARS
@@ -33,22 +34,23 @@ from idp_core.web.target import MAX_RELAY_STATE_CHARS, TARGET_FIELDS, Target
 MAX_USERNAME_FIELD_CHARS = max(256, MAX_USERNAME_CHARS)
 
 
-function = PageFunction("sso")
+function = PageFunction("sso", SsoSettings)
 app = function.app
 
 
-def configure(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
-    """Bind the settings (and a clock: tests move a FakeClock) for the following requests."""
+def configure(settings: FunctionSettings | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Bind the settings (and a clock: tests move a FakeClock) for the following requests:
+    the function's own (SsoSettings), from the environment unless given."""
     function.configure(settings, clock)
 
 
-configure(Settings.from_env())
+configure()
 
 
 def _signing_identity(req: web.WebRequest) -> Any:
     from idp_core.saml.certificate import signing_identity
 
-    return signing_identity(aws.client("kms"), req.settings.signing_key_id, req.clock)
+    return signing_identity(aws.client("kms"), SsoSettings.of(req.settings).signing_key_id, req.clock)
 
 
 LOGIN_FIELDS = {
@@ -112,7 +114,7 @@ def login_submit() -> Response[str]:
     result = signin.password_sign_in(
         form["username"],
         form["password"],
-        settings=req.settings,
+        settings=SsoSettings.of(req.settings),
         previous_session=web.session_token(req),
         app_name=target.app,
         directory=form.get("directory"),
@@ -294,7 +296,7 @@ def _post_to_app(
             issuer_entity_id=_entity_id(req),
             identity=lambda: _signing_identity(req),
             browser=web.browser(req),
-            mailer=Mailer.for_settings(req.settings),
+            mailer=Mailer.for_settings(SsoSettings.of(req.settings)),
             read=read,
             trust_device=trust_device,
             events=events,

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from idp_core.config import ENV_DATA_KEY_ID, Settings
+from functions.provisioning.settings import ProvisioningSettings
+from idp_core.config import ENV_DATA_KEY_ID
 from infra.constructs.function import TABLE_ACTIONS, WRITE_ACTIONS
 from infra.constructs.network import NETWORK_INTERFACE_ACTIONS
 from infra.settings import DeploymentSettings, DirectoryNetwork, InfraConfigurationError
@@ -156,8 +157,8 @@ def test_provisioning_environment_is_accepted_by_the_settings_loader_with_the_da
         name: value if isinstance(value, str) else f"resolved-{name.lower()}"
         for name, value in variables.items()
     }
-    settings = Settings.from_env(resolved)
-    assert settings.require_data_key() == "resolved-data_key_id"
+    settings = ProvisioningSettings.from_env(resolved)
+    assert settings.data_key_id == "resolved-data_key_id"
     assert settings.messaging.email_address == "sign-in@idp.example.com"
 
 

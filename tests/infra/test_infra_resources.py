@@ -237,10 +237,15 @@ def test_each_function_asset_holds_the_module_its_handler_names_in_the_functions
     assert sorted(path.name for path in asset.iterdir() if path.name != "__pycache__") == ["functions"]
 
 
-def test_sso_function_environment_names_every_table_and_the_signing_key(synthesis: Synthesis) -> None:
+def test_sso_function_environment_names_its_tables_and_the_signing_key(synthesis: Synthesis) -> None:
     _, function = _sso_function(synthesis)
     variables = function["Properties"]["Environment"]["Variables"]
-    table_env = {Tables.env_name(concern): Tables.output_name(concern) for concern in Tables.concerns()}
+    # Every table but the rate counters, which its role does not reach.
+    table_env = {
+        Tables.env_name(concern): Tables.output_name(concern)
+        for concern in Tables.concerns()
+        if concern != "rate_limits"
+    }
     assert set(variables) == {*table_env, ENV_SIGNING_KEY_ID, ENV_COOKIE_SECURE, *POWERTOOLS_VARIABLES}
     for variable, output_key in table_env.items():
         assert variables[variable] == synthesis.template["Outputs"][output_key]["Value"]
@@ -250,7 +255,7 @@ def test_sso_function_environment_names_every_table_and_the_signing_key(synthesi
 
 
 def test_sso_function_environment_is_accepted_by_the_settings_loader(synthesis: Synthesis) -> None:
-    from idp_core.config import Settings
+    from functions.sso.settings import SsoSettings
 
     _, function = _sso_function(synthesis)
     variables = function["Properties"]["Environment"]["Variables"]
@@ -259,7 +264,7 @@ def test_sso_function_environment_is_accepted_by_the_settings_loader(synthesis: 
         name: value if isinstance(value, str) else f"resolved-{name.lower()}"
         for name, value in variables.items()
     }
-    settings = Settings.from_env(resolved)
+    settings = SsoSettings.from_env(resolved)
     assert settings.cookie_secure is True
     assert settings.public_base_url is None
 

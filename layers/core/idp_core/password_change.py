@@ -30,7 +30,7 @@ from idp_core.adaptive.devices import end_trust
 from idp_core.adaptive.enforce import Mailer
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.config import Settings
+from idp_core.config import WithSignIn
 from idp_core.directories.errors import (
     DirectoryError,
     EmptyPassword,
@@ -125,7 +125,7 @@ def change_password(
     new_password: str,
     repeated_password: str,
     *,
-    settings: Settings,
+    settings: WithSignIn,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
     mailer: Mailer | None = None,

@@ -21,7 +21,7 @@ from idp_core.adaptive.policies import DENY
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.concurrency import together
-from idp_core.config import Settings
+from idp_core.config import WithLockout, WithSignIn
 from idp_core.errors import BadRequest, Forbidden, IdpError, SignInFailed
 from idp_core.models import (
     App,
@@ -99,7 +99,7 @@ def verify_password_factor(
     typed_username: str,
     password: str,
     *,
-    settings: Settings,
+    settings: WithSignIn,
     chosen: str | None = None,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
@@ -137,7 +137,7 @@ def verify_password_factor(
     return check.unknown()
 
 
-def reserve_for(key: str, settings: Settings, clock: Clock) -> lockout.Reservation:
+def reserve_for(key: str, settings: WithLockout, clock: Clock) -> lockout.Reservation:
     """Reserve a password attempt on the user ``key`` (S29), keeping a refusal for later."""
     return lockout.try_reserve(User, (key,), PASSWORD_FACTOR, policy=settings.lockout, clock=clock)
 
@@ -157,7 +157,7 @@ class _PasswordCheck:
         typed: str,
         password: str,
         *,
-        settings: Settings,
+        settings: WithSignIn,
         chosen: str | None,
         context: AuditContext | None,
         clock: Clock,
@@ -397,7 +397,7 @@ def password_sign_in(
     raw_username: str,
     password: str,
     *,
-    settings: Settings,
+    settings: WithSignIn,
     previous_session: str | None = None,
     app_name: str | None = None,
     directory: str | None = None,

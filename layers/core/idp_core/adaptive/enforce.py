@@ -33,7 +33,7 @@ from idp_core.adaptive.decision import (
 from idp_core.adaptive.policies import CHALLENGE, DENY, AdaptivePolicy, load_policy
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock, readable_utc
-from idp_core.config import MessagingConfig, Settings
+from idp_core.config import MessagingConfig, WithMessaging
 from idp_core.errors import Forbidden
 from idp_core.models import App, AuditEvent, Device, User
 
@@ -74,7 +74,7 @@ class Mailer:
     messaging: MessagingConfig
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> Mailer:
+    def for_settings(cls, settings: WithMessaging) -> Mailer:
         from idp_core import aws
 
         return cls(ses=lambda: aws.client("ses"), messaging=settings.messaging)

@@ -23,7 +23,7 @@ from idp_core import audit, aws, observability
 from idp_core.adaptive.enforce import Mailer
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.config import MessagingConfig, Settings
+from idp_core.config import MessagingConfig, WithMessaging
 from idp_core.directories.settings import DirectorySettings
 from idp_core.mfa.notices import send_text_email
 from idp_core.mfa.phone import mask_email
@@ -47,7 +47,7 @@ class WelcomeMail:
     base_url: str | None = None
 
     @classmethod
-    def for_settings(cls, settings: Settings, *, base_url: str | None = None) -> WelcomeMail:
+    def for_settings(cls, settings: WithMessaging, *, base_url: str | None = None) -> WelcomeMail:
         """From the function's (or the CLI's) settings; ``base_url`` overrides the configured
         public base URL, e.g. with the URL a request came in on."""
         chosen = (base_url or settings.public_base_url or "").rstrip("/")

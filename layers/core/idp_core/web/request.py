@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 from idp_core.audit import AuditContext
 from idp_core.clock import Clock
-from idp_core.config import Settings
+from idp_core.config import FunctionSettings
 from idp_core.errors import BadRequest
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class WebRequest:
     # Absolute URL of the site root without a trailing slash, e.g. https://id.example.com
     # or https://abc.execute-api.eu-west-1.amazonaws.com/prod.
     base_url: str
-    settings: Settings
+    settings: FunctionSettings
     clock: Clock
     # A fresh nonce per response, used when a page carries an inline script.
     nonce: str = field(default_factory=lambda: secrets.token_urlsafe(16))
@@ -52,7 +52,7 @@ class WebRequest:
     session_loaded: bool = False
 
     @classmethod
-    def from_event(cls, event: Mapping[str, Any], *, settings: Settings, clock: Clock) -> WebRequest:
+    def from_event(cls, event: Mapping[str, Any], *, settings: FunctionSettings, clock: Clock) -> WebRequest:
         headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
         multi = event.get("multiValueHeaders") or {}
         cookie_lines = [
@@ -100,7 +100,7 @@ class WebRequest:
         return AuditContext(source_ip=self.source_ip, actor=actor)
 
 
-def _base_url(settings: Settings, context: Mapping[str, Any]) -> str:
+def _base_url(settings: FunctionSettings, context: Mapping[str, Any]) -> str:
     if settings.public_base_url:
         return settings.public_base_url.rstrip("/")
     domain = str(context.get("domainName") or "localhost")
