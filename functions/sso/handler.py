@@ -26,6 +26,7 @@ from idp_core.errors import BadRequest
 from idp_core.mfa import flow
 from idp_core.names import MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
+from idp_core.scope import RequestScope
 from idp_core.web.function import PageFunction
 from idp_core.web.target import MAX_RELAY_STATE_CHARS, TARGET_FIELDS, Target
 
@@ -114,14 +115,10 @@ def login_submit() -> Response[str]:
     result = signin.password_sign_in(
         form["username"],
         form["password"],
-        settings=SsoSettings.of(req.settings),
+        _scope(req),
         previous_session=web.session_token(req),
         app_name=target.app,
         directory=form.get("directory"),
-        context=req.audit_context(),
-        user_agent=req.user_agent,
-        device_token=web.device_token(req),
-        clock=req.clock,
     )
     cookies = [web.session_cookie(req, result.issued.token)]
     # A half-way session reaches only the MFA pages (S14): enrolment first, else the challenge.
@@ -283,25 +280,19 @@ def _post_to_app(
     """The page that posts a signed SAMLResponse for app ``name`` to its ACS URL, or the
     redirect to the second factor the app's policies ask for first. With ``events``, the
     launch's audit events are added there for the caller to write instead of written."""
-    from idp_core.adaptive.enforce import Mailer
+    from idp_core import launch
     from idp_core.saml.post_form import auto_post_form
 
     target = {"app": name, "RelayState": relay_state}
     try:
-        result = signin.launch_app(
+        result = launch.launch_app(
             signed_in.user,
-            name,
-            session=signed_in.session,
-            requested_relay_state=relay_state,
-            issuer_entity_id=_entity_id(req),
-            identity=lambda: _signing_identity(req),
-            browser=web.browser(req),
-            mailer=Mailer.for_settings(SsoSettings.of(req.settings)),
-            read=read,
+            signed_in.session,
+            launch.LaunchTarget(name, relay_state, read),
+            _scope(req, signed_in.user.username),
+            issuer=launch.Issuer(_entity_id(req), lambda: _signing_identity(req)),
             trust_device=trust_device,
             events=events,
-            context=req.audit_context(signed_in.user.username),
-            clock=req.clock,
         )
     except flow.EnrolmentRequired:
         return web.redirect(req, "/me/mfa", query=target, cookies=cookies or [])
@@ -341,6 +332,11 @@ def sp_initiated_sign_in() -> Response[str]:
         "This identity provider does not accept sign-in requests from service providers yet. "
         "Sign in and open the app from your list of apps."
     )
+
+
+def _scope(req: web.WebRequest, actor: str | None = None) -> RequestScope:
+    """Who asks (``actor``, once signed in), from which browser, when, and the settings."""
+    return RequestScope(settings=req.settings, browser=web.browser(req), actor=actor, clock=req.clock)
 
 
 def _entity_id(req: web.WebRequest) -> str:

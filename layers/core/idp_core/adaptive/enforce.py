@@ -36,6 +36,7 @@ from idp_core.clock import SYSTEM_CLOCK, Clock, readable_utc
 from idp_core.config import MessagingConfig, WithMessaging
 from idp_core.errors import Forbidden
 from idp_core.models import App, AuditEvent, Device, User
+from idp_core.scope import Browser
 
 
 class AccessDenied(Forbidden):
@@ -55,15 +56,6 @@ class PolicyMissing(Forbidden):
             f"The app {app.display_name!r} names a sign-in policy that does not exist, so nobody can sign in "
             "to it. Ask an administrator to choose another policy for the app."
         )
-
-
-@dataclass(frozen=True)
-class Browser:
-    """What the request tells about where it comes from."""
-
-    source_ip: str | None
-    user_agent: str | None = None
-    device_token: str | None = None
 
 
 @dataclass(frozen=True)
