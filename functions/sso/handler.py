@@ -26,7 +26,6 @@ from idp_core.errors import BadRequest
 from idp_core.mfa import flow
 from idp_core.names import MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
-from idp_core.scope import RequestScope
 from idp_core.web.function import PageFunction
 from idp_core.web.target import MAX_RELAY_STATE_CHARS, TARGET_FIELDS, Target
 
@@ -115,7 +114,7 @@ def login_submit() -> Response[str]:
     result = signin.password_sign_in(
         form["username"],
         form["password"],
-        _scope(req),
+        req.scope(browser=web.browser(req)),
         previous_session=web.session_token(req),
         app_name=target.app,
         directory=form.get("directory"),
@@ -289,7 +288,7 @@ def _post_to_app(
             signed_in.user,
             signed_in.session,
             launch.LaunchTarget(name, relay_state, read),
-            _scope(req, signed_in.user.username),
+            req.scope(signed_in.user.username, web.browser(req)),
             issuer=launch.Issuer(_entity_id(req), lambda: _signing_identity(req)),
             trust_device=trust_device,
             events=events,
@@ -332,11 +331,6 @@ def sp_initiated_sign_in() -> Response[str]:
         "This identity provider does not accept sign-in requests from service providers yet. "
         "Sign in and open the app from your list of apps."
     )
-
-
-def _scope(req: web.WebRequest, actor: str | None = None) -> RequestScope:
-    """Who asks (``actor``, once signed in), from which browser, when, and the settings."""
-    return RequestScope(settings=req.settings, browser=web.browser(req), actor=actor, clock=req.clock)
 
 
 def _entity_id(req: web.WebRequest) -> str:

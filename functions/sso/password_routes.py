@@ -16,7 +16,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from functions.sso.settings import SsoSettings
 from idp_core import password_change, web
 from idp_core.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
 
@@ -72,8 +71,6 @@ def change_password() -> Response[str]:
         form["current_password"],
         form["new_password"],
         form["repeat_password"],
-        settings=SsoSettings.of(req.settings),
-        context=req.audit_context(signed_in.user.username),
-        clock=req.clock,
+        req.scope(signed_in.user.username),
     )
     return web.redirect(req, PAGE, query={"notice": "changed"})

@@ -16,6 +16,7 @@ from idp_core.audit import AuditContext
 from idp_core.clock import Clock
 from idp_core.config import FunctionSettings
 from idp_core.errors import BadRequest
+from idp_core.scope import Browser, RequestScope
 
 if TYPE_CHECKING:
     from idp_core.web.auth import SignedIn
@@ -98,6 +99,16 @@ class WebRequest:
 
     def audit_context(self, actor: str | None = None) -> AuditContext:
         return AuditContext(source_ip=self.source_ip, actor=actor)
+
+    def scope(self, actor: str | None = None, browser: Browser | None = None) -> RequestScope:
+        """Who asks (``actor``, once signed in), from which browser (``web.browser`` adds the
+        device cookie, for the logic that judges devices), when, and the function's settings."""
+        return RequestScope(
+            settings=self.settings,
+            browser=browser or Browser(source_ip=self.source_ip, user_agent=self.user_agent),
+            actor=actor,
+            clock=self.clock,
+        )
 
 
 def _base_url(settings: FunctionSettings, context: Mapping[str, Any]) -> str:
