@@ -4,9 +4,6 @@ exactly those its role may touch, and what it is given loads at the cold start."
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -29,7 +26,7 @@ from idp_core.config import (
     WithMessaging,
     WithSigning,
 )
-from infra.layer_build import REPO_ROOT
+from tests.helpers.fresh_python import run_in_fresh_python
 from tests.infra.conftest import Synthesis
 from tests.infra.test_infra_resources import SERVICES, function_of, role_statements
 
@@ -156,20 +153,8 @@ def test_a_missing_required_variable_fails_the_cold_start_with_its_name(
             SETTINGS[service].from_env({key: value for key, value in variables.items() if key != name})
     # The same, as Lambda meets it: the handler module itself refuses to load.
     missing = sorted(SETTINGS[service].required_variables())[0]
-    completed = subprocess.run(
-        [sys.executable, "-c", f"import functions.{service}.handler"],
-        env={
-            **{key: value for key, value in variables.items() if key != missing},
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "layers" / "core")]),
-            "AWS_DEFAULT_REGION": "eu-west-1",
-        },
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    without = {key: value for key, value in variables.items() if key != missing}
+    completed = run_in_fresh_python(f"import functions.{service}.handler", without)
     assert completed.returncode != 0
     assert f"ConfigurationError: the setting {missing} is required but not set" in completed.stderr
 
