@@ -71,8 +71,6 @@ def change_password() -> Response[str]:
         form["current_password"],
         form["new_password"],
         form["repeat_password"],
-        settings=req.settings,
-        context=req.audit_context(signed_in.user.username),
-        clock=req.clock,
+        req.scope(signed_in.user.username),
     )
     return web.redirect(req, PAGE, query={"notice": "changed"})

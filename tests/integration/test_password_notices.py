@@ -17,6 +17,7 @@ from idp_core.clock import FakeClock
 from idp_core.config import MessagingConfig, Tables
 from idp_core.mail import Mailer
 from idp_core.models import AuditEvent, Session, User
+from idp_core.scope import RequestScope
 from tests.helpers.mfa import emails_to, password_only
 from tests.helpers.sso import EMAIL_SENDER, PASSWORD, Sso, csrf_token, running_sso, signed_in
 
@@ -128,8 +129,7 @@ def test_a_notice_ses_refuses_is_audited_and_the_change_stands(sso: Sso, clock: 
         PASSWORD,
         NEW_PASSWORD,
         NEW_PASSWORD,
-        settings=sso.settings,
-        clock=clock,
+        RequestScope(sso.settings, clock=clock),
         mailer=refusing,
     )
     [failed] = notices("failure")
