@@ -2,7 +2,7 @@
 against `import boto3` measured the same way in the same run (median of 5).
 
 Lambda puts the function's code (``/var/task``) and the layer (``/opt/python``) on the path
-and imports ``handler``. Both are read-only, so Python cannot cache what it compiles there:
+and imports ``functions.<name>.handler``. Both are read-only, so Python cannot cache what it compiles there:
 unless the assets ship ``.pyc`` files, every cold start compiles every module it imports.
 This benchmark lays out the same: a copy of each function's code and one of every package
 the functions import on Lambda (the layer's and the runtime's boto3, from this environment,
@@ -32,7 +32,9 @@ from infra.layer_build import (
     FUNCTIONS_DIR,
     BytecodeCompiler,
     bytecode_note,
+    copy_function,
     find_bytecode_compiler,
+    handler_module,
     layer_package_names,
 )
 
@@ -67,6 +69,10 @@ class LambdaTree:
 
     def task(self, function: str) -> Path:
         return self.root / "task" / function
+
+    def handler_file(self, function: str) -> Path:
+        """Where the function's handler module is in its code directory."""
+        return self.task(function).joinpath(*handler_module(function).split(".")).with_suffix(".py")
 
     def pyc_files(self) -> list[Path]:
         return list(self.root.rglob("*.pyc"))
@@ -123,7 +129,7 @@ def lay_out(root: Path, *, compiler: BytecodeCompiler | None) -> LambdaTree:
     uncompiled = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(CORE_PACKAGE, tree.opt / CORE_PACKAGE.name, ignore=uncompiled)
     for function in FUNCTIONS:
-        shutil.copytree(FUNCTIONS_DIR / function, tree.task(function), ignore=uncompiled)
+        copy_function(FUNCTIONS_DIR / function, tree.task(function))
     if compiler is not None:
         compiler.compile_tree(tree.root, mounted_at="/")
     return tree
@@ -141,7 +147,7 @@ def measure(
         for kind, tree in trees.items():
             samples[kind][BASELINE].append(tree.import_ms(BASELINE))
             for function in functions:
-                samples[kind][function].append(tree.import_ms("handler", function))
+                samples[kind][function].append(tree.import_ms(handler_module(function), function))
     return {
         kind: {name: statistics.median(values) for name, values in by_name.items()}
         for kind, by_name in samples.items()

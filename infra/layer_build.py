@@ -355,16 +355,36 @@ def build_layer(*, force: bool = False, compiler: BytecodeCompiler | None = None
 
 def build_function(source: Path, *, compiler: BytecodeCompiler | None = None) -> Path:
     """The code directory of the function whose modules are in ``source`` (``functions/<name>``),
-    with their bytecode when a ``compiler`` is given. Lambda imports them as top-level modules
-    of /var/task."""
+    with their bytecode when a ``compiler`` is given. It keeps the repository's package layout,
+    ``functions/<name>/``, so Lambda imports ``functions.<name>.handler`` as the tests and the
+    local stack do (``function_handler``)."""
     if not (source / "handler.py").is_file():
         raise LayerBuildError(f"{source} has no handler.py")
     target = ASSETS_DIR / _variant(compiler) / "functions" / source.name
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(source, target, ignore=_UNCOMPILED)
+    copy_function(source, target)
     if compiler is not None:
         compiler.compile_tree(target, mounted_at=FUNCTION_MOUNT)
     return target
+
+
+def copy_function(source: Path, task: Path) -> None:
+    """Copy the function in ``source`` (``functions/<name>``) into ``task`` as its package,
+    ``task/functions/<name>/``, without bytecode."""
+    package = task / FUNCTIONS_DIR.name
+    package.mkdir(parents=True)
+    shutil.copyfile(FUNCTIONS_DIR / "__init__.py", package / "__init__.py")
+    shutil.copytree(source, package / source.name, ignore=_UNCOMPILED)
+
+
+def handler_module(name: str) -> str:
+    """The module Lambda imports for function ``name``, as the tests and the local stack do."""
+    return f"{FUNCTIONS_DIR.name}.{name}.handler"
+
+
+def function_handler(name: str) -> str:
+    """Lambda's handler setting for function ``name``."""
+    return f"{handler_module(name)}.lambda_handler"
 
 
 def directory_size(paths: Iterable[Path]) -> int:

@@ -17,8 +17,9 @@ from urllib.parse import quote, unquote
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from functions.adaptive import pages
 from idp_core import accounts, guard, lockout, web
-from idp_core.adaptive import devices, pages
+from idp_core.adaptive import devices
 from idp_core.audit import AuditContext
 
 router = APIGatewayRouter()

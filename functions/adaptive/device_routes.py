@@ -15,8 +15,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from functions.adaptive import pages
 from idp_core import guard, web
-from idp_core.adaptive import devices, pages
+from idp_core.adaptive import devices
 
 router = APIGatewayRouter()
 

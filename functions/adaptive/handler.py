@@ -13,23 +13,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.adaptive import device_admin_routes, device_routes, policy_admin_routes
+from functions.adaptive.settings import AdaptiveSettings
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.config import Settings
+from idp_core.config import FunctionSettings
 from idp_core.web.function import PageFunction
 
-ROUTERS = ("device_routes", "device_admin_routes", "policy_admin_routes")
-
-function = PageFunction("adaptive")
+function = PageFunction("adaptive", AdaptiveSettings)
 app = function.app
 
 
-def configure(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
-    """Bind the settings (and a clock: tests move a FakeClock) for the following requests."""
+def configure(settings: FunctionSettings | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Bind the settings (and a clock: tests move a FakeClock) for the following requests:
+    the function's own (AdaptiveSettings), from the environment unless given."""
     function.configure(settings, clock)
 
 
-configure(Settings.from_env())
-function.include_routers(__package__, ROUTERS)
+configure()
+function.include_routers(device_routes, device_admin_routes, policy_admin_routes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -13,28 +13,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.otp import challenge_routes, mfa_admin_routes, setup_routes
+from functions.otp.settings import OtpSettings
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.config import Settings
+from idp_core.config import FunctionSettings
 from idp_core.web.function import PageFunction
 
-ROUTERS = ("challenge_routes", "setup_routes", "mfa_admin_routes")
-
-function = PageFunction("otp")
+function = PageFunction("otp", OtpSettings)
 app = function.app
 
 
-def configure(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
-    """Bind the settings (and a clock: tests move a FakeClock) for the following requests.
-
-    The data key is required here: without it no authenticator app can be enrolled or
-    checked, which must fail at start-up rather than on a user's first sign-in.
-    """
-    settings.require_data_key()
+def configure(settings: FunctionSettings | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Bind the settings (and a clock: tests move a FakeClock) for the following requests:
+    the function's own (OtpSettings), from the environment unless given."""
     function.configure(settings, clock)
 
 
-configure(Settings.from_env())
-function.include_routers(__package__, ROUTERS)
+configure()
+function.include_routers(challenge_routes, setup_routes, mfa_admin_routes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from functions.otp.settings import OtpSettings
 from idp_core import aws, guard, sessions, web
 from idp_core import mfa_pages as pages
 from idp_core.clock import readable_utc
@@ -93,7 +94,7 @@ def _notify(req: web.WebRequest, signed_in: web.SignedIn, subject: str, what: st
         subject,
         mail.change_text(what),
         ses=aws.client("ses"),
-        messaging=req.settings.messaging,
+        messaging=OtpSettings.of(req.settings).messaging,
         clock=req.clock,
         context=req.audit_context(signed_in.user.username),
     )
@@ -219,7 +220,7 @@ def start_totp() -> Response[str]:
         signed_in.user.username,
         registry.label(MethodKind.TOTP),
         kms=aws.client("kms"),
-        key_id=req.settings.require_data_key(),
+        key_id=OtpSettings.of(req.settings).data_key_id,
         issuer=ISSUER,
         clock=req.clock,
     )
@@ -263,7 +264,7 @@ def _start_contact(kind: str, fields: dict[str, web.Field]) -> Response[str]:
     _require_change_allowed(req, signed_in)
     settings = policy.load_settings()
     _allowed(kind, settings)
-    destination = channel.normalize(form[field], settings, req.settings.messaging)
+    destination = channel.normalize(form[field], settings, OtpSettings.of(req.settings).messaging)
     factor = flow.start_contact_factor(signed_in.user.username, kind, destination, clock=req.clock)
     pages.send_code(req, signed_in, factor, "enrol", settings)
     return web.redirect(req, f"/me/mfa/factors/{factor.factor_id}/confirm", query=target.query())

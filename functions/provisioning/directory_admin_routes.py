@@ -2,7 +2,7 @@
 four tests of a directory and "import now").
 
 Like the rest of the admin console, every route starts with ``guard.require_admin`` and reads
-its form through ``web.read_form`` (CSRF, S16). ``idp_core.directories.console`` turns the
+its form through ``web.read_form`` (CSRF, S16). ``console`` (beside this module) turns the
 form into ``DirectorySettings``, which validate themselves: bad input gets the form back
 with the sentence and what the admin typed (never the bind password), and nothing is
 written (S26). Saves, deletions, tests and imports are audit events (S25). A test answers
@@ -19,9 +19,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from functions.provisioning import console
+from functions.provisioning.settings import ProvisioningSettings
 from idp_core import aws, guard, web
 from idp_core.audit import AuditContext
-from idp_core.directories import console, scheduling, store
+from idp_core.directories import scheduling, store
 from idp_core.directories.client import TestResult
 from idp_core.directories.schedule import TICK_SECONDS
 from idp_core.directories.settings import MAX_DISPLAY_NAME, MAX_FILTER, SWITCHES
@@ -187,7 +189,7 @@ def create_directory() -> Response[str]:
         form,
         create=True,
         kms=aws.client("kms"),
-        key_id=req.settings.require_data_key(),
+        key_id=ProvisioningSettings.of(req.settings).data_key_id,
         context=_actor(req, signed_in),
         clock=req.clock,
     )
@@ -221,7 +223,7 @@ def save_directory(name: str) -> Response[str]:
         form,
         create=False,
         kms=aws.client("kms"),
-        key_id=req.settings.require_data_key(),
+        key_id=ProvisioningSettings.of(req.settings).data_key_id,
         context=_actor(req, signed_in),
         clock=req.clock,
     )

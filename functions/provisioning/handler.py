@@ -13,29 +13,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.provisioning import directory_admin_routes, scheduled
+from functions.provisioning.settings import ProvisioningSettings
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.config import Settings
+from idp_core.config import FunctionSettings
 from idp_core.web.function import PageFunction
 
-if __package__:
-    from functions.provisioning import scheduled
-else:  # In the Lambda asset the modules are top-level.
-    import scheduled  # type: ignore[no-redef]
-
-ROUTERS = ("directory_admin_routes",)
-
-function = PageFunction("provisioning")
+function = PageFunction("provisioning", ProvisioningSettings)
 app = function.app
 
 
-def configure(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
-    """Bind the settings (and a clock: tests move a FakeClock) for the following requests."""
-    settings.require_data_key()
+def configure(settings: FunctionSettings | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Bind the settings (and a clock: tests move a FakeClock) for the following requests:
+    the function's own (ProvisioningSettings), from the environment unless given."""
     function.configure(settings, clock)
 
 
-configure(Settings.from_env())
-function.include_routers(__package__, ROUTERS)
+configure()
+function.include_routers(directory_admin_routes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -45,4 +40,4 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return scheduled.handle(event, settings=function.settings, clock=function.clock)
+    return scheduled.handle(event, settings=ProvisioningSettings.of(function.settings), clock=function.clock)

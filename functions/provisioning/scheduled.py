@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.provisioning.settings import ProvisioningSettings
 from idp_core import aws, observability
 from idp_core.clock import Clock
-from idp_core.config import Settings
 from idp_core.directories import scheduling
 from idp_core.directories.welcome import WelcomeMail
 
@@ -31,9 +31,8 @@ def is_scheduled_event(event: Any) -> bool:
     )
 
 
-def handle(event: dict[str, Any], *, settings: Settings, clock: Clock) -> dict[str, Any]:
-    # The settings are checked at the cold start; the data key unseals the bind passwords.
-    settings.require_data_key()
+def handle(event: dict[str, Any], *, settings: ProvisioningSettings, clock: Clock) -> dict[str, Any]:
+    # The settings, the data key that unseals the bind passwords among them, are checked at the cold start.
     outcomes = scheduling.run_due_imports(
         kms=aws.client("kms"), clock=clock, welcome=WelcomeMail.for_settings(settings)
     )

@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from functions.sso.settings import SsoSettings
 from idp_core import accounts, apps, audit, guard, lockout, web
 from idp_core.audit import AuditContext
 from idp_core.errors import BadRequest, NotFound
@@ -286,7 +287,7 @@ def reset_password(username: str) -> Response[str]:
         form["password"],
         context=_actor(req, signed_in),
         clock=req.clock,
-        mailer=Mailer.for_settings(req.settings),
+        mailer=Mailer.for_settings(SsoSettings.of(req.settings)),
     )
     return _done(req, _user_path(name), "password-reset")
 

@@ -6,8 +6,9 @@ place (``web.error_response``), and ``web.finalize`` adds the security headers t
 response. Settings are validated when this module is imported (the Lambda cold start).
 
 Adding routes: put them in a module next to this one with ``router = APIGatewayRouter()``,
-add its name to ``ROUTERS``, and use ``web.request()``, ``guard.require_session``/``require_admin``,
-``web.read_form``, ``web.render`` and ``web.redirect`` inside the routes.
+import it and name it in ``function.include_routers``, and use ``web.request()``,
+``guard.require_session``/``require_admin``, ``web.read_form``, ``web.render`` and
+``web.redirect`` inside the routes.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
+from functions.sso import admin_routes, password_routes
+from functions.sso.settings import SsoSettings
 from idp_core import aws, guard, sessions, signin, web
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.config import Settings
+from idp_core.config import FunctionSettings
 from idp_core.errors import BadRequest
+from idp_core.launch import Issuer, LaunchTarget, launch_app
 from idp_core.mfa import flow
 from idp_core.names import MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
@@ -29,25 +33,25 @@ from idp_core.web.target import MAX_RELAY_STATE_CHARS, TARGET_FIELDS, Target
 # Longer than any valid username so a too-long name is refused like a wrong one, not with
 # a message that reveals the rules; the form still refuses anything absurd (S26).
 MAX_USERNAME_FIELD_CHARS = max(256, MAX_USERNAME_CHARS)
-ROUTERS = ("admin_routes", "password_routes")
 
 
-function = PageFunction("sso")
+function = PageFunction("sso", SsoSettings)
 app = function.app
 
 
-def configure(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
-    """Bind the settings (and a clock: tests move a FakeClock) for the following requests."""
+def configure(settings: FunctionSettings | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Bind the settings (and a clock: tests move a FakeClock) for the following requests:
+    the function's own (SsoSettings), from the environment unless given."""
     function.configure(settings, clock)
 
 
-configure(Settings.from_env())
+configure()
 
 
 def _signing_identity(req: web.WebRequest) -> Any:
     from idp_core.saml.certificate import signing_identity
 
-    return signing_identity(aws.client("kms"), req.settings.signing_key_id, req.clock)
+    return signing_identity(aws.client("kms"), SsoSettings.of(req.settings).signing_key_id, req.clock)
 
 
 LOGIN_FIELDS = {
@@ -111,14 +115,10 @@ def login_submit() -> Response[str]:
     result = signin.password_sign_in(
         form["username"],
         form["password"],
-        settings=req.settings,
+        req.scope(browser=guard.browser(req)),
         previous_session=web.session_token(req),
         app_name=target.app,
         directory=form.get("directory"),
-        context=req.audit_context(),
-        user_agent=req.user_agent,
-        device_token=guard.device_token(req),
-        clock=req.clock,
     )
     cookies = [web.session_cookie(req, result.issued.token)]
     # A half-way session reaches only the MFA pages (S14): enrolment first, else the challenge.
@@ -280,25 +280,18 @@ def _post_to_app(
     """The page that posts a signed SAMLResponse for app ``name`` to its ACS URL, or the
     redirect to the second factor the app's policies ask for first. With ``events``, the
     launch's audit events are added there for the caller to write instead of written."""
-    from idp_core.mail import Mailer
     from idp_core.saml.post_form import auto_post_form
 
     target = {"app": name, "RelayState": relay_state}
     try:
-        result = signin.launch_app(
+        result = launch_app(
             signed_in.user,
-            name,
-            session=signed_in.session,
-            requested_relay_state=relay_state,
-            issuer_entity_id=_entity_id(req),
-            identity=lambda: _signing_identity(req),
-            browser=guard.browser(req),
-            mailer=Mailer.for_settings(req.settings),
-            read=read,
+            signed_in.session,
+            LaunchTarget(name, relay_state, read),
+            req.scope(signed_in.user.username, guard.browser(req)),
+            issuer=Issuer(_entity_id(req), lambda: _signing_identity(req)),
             trust_device=trust_device,
             events=events,
-            context=req.audit_context(signed_in.user.username),
-            clock=req.clock,
         )
     except flow.EnrolmentRequired:
         return web.redirect(req, "/me/mfa", query=target, cookies=cookies or [])
@@ -355,7 +348,7 @@ def _origin(url: str) -> str:
 
 # ---------------------------------------------------------------- routers, entry point
 
-function.include_routers(__package__, ROUTERS)
+function.include_routers(admin_routes, password_routes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

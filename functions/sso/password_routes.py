@@ -68,11 +68,9 @@ def change_password() -> Response[str]:
     password_change.change_password(
         signed_in.user,
         signed_in.session,
-        form["current_password"],
-        form["new_password"],
-        form["repeat_password"],
-        settings=req.settings,
-        context=req.audit_context(signed_in.user.username),
-        clock=req.clock,
+        req.scope(signed_in.user.username),
+        current_password=form["current_password"],
+        new_password=form["new_password"],
+        repeated_password=form["repeat_password"],
     )
     return web.redirect(req, PAGE, query={"notice": "changed"})

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -40,7 +39,6 @@ class AdaptiveFunction(IdpFunction):
         construct_id: str,
         *,
         tables: Tables,
-        signing_key: kms.IKey,
         layer: lambda_.ILayerVersion,
         public_base_url: str | None,
         snap_start: bool = False,
@@ -53,9 +51,6 @@ class AdaptiveFunction(IdpFunction):
             description="serverless IdP: devices and adaptive authentication policies",
             tables=tables,
             table_access=ADAPTIVE_TABLES,
-            # Only so that the shared settings loader accepts the environment: this function
-            # has no kms:Sign permission and never signs.
-            signing_key_id=signing_key.key_id,
             layer=layer,
             public_base_url=public_base_url,
             snap_start=snap_start,

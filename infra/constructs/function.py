@@ -17,7 +17,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from idp_core.config import ENV_COOKIE_SECURE, ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID, MessagingConfig
+from idp_core.config import (
+    ENV_COOKIE_SECURE,
+    ENV_DATA_KEY_ID,
+    ENV_PUBLIC_BASE_URL,
+    ENV_SIGNING_KEY_ID,
+    MessagingConfig,
+)
 from idp_core.config import Tables as ConfigTables
 from infra.constructs.keys import encryption_context_condition
 from infra.constructs.layer import ARCHITECTURE, RUNTIME
@@ -29,7 +35,7 @@ from infra.constructs.tables import (
     USERS_BY_SOURCE_INDEX,
     Tables,
 )
-from infra.layer_build import build_function, find_bytecode_compiler
+from infra.layer_build import build_function, find_bytecode_compiler, function_handler
 
 # The encryption context a factor secret sealed by KMS itself carries (idp_core.sealing): the
 # CLI's hardware tokens, and secrets written before the envelope form.
@@ -105,10 +111,11 @@ class IdpFunction(Construct):
         description: str,
         tables: Tables,
         table_access: Mapping[str, Access],
-        signing_key_id: str,
         layer: lambda_.ILayerVersion,
         public_base_url: str | None,
-        extra_environment: Mapping[str, str] | None = None,
+        signing_key_id: str | None = None,
+        data_key_id: str | None = None,
+        messaging: MessagingConfig | None = None,
         memory_size: int = 1024,
         timeout: Duration = DEFAULT_TIMEOUT,
         network: ImportedNetwork | None = None,
@@ -134,11 +141,14 @@ class IdpFunction(Construct):
         self.log_group.grant_write(self.role)
         self._grant_tables(tables, table_access)
 
+        # Exactly what the function's settings read (functions/<name>/settings.py): the tables
+        # its role grants, and the keys and messaging only when it uses them.
         environment = {
-            # Every table name is set, because the settings loader requires all of them; the
-            # role decides which of them the function may actually touch.
-            **{ConfigTables.env_name(concern): table.table_name for concern, table in tables.all().items()},
-            ENV_SIGNING_KEY_ID: signing_key_id,
+            **{
+                ConfigTables.env_name(concern): table.table_name
+                for concern, table in tables.all().items()
+                if concern in table_access
+            },
             ENV_COOKIE_SECURE: "true",
             # Powertools reads its settings from the environment (the observability contract):
             # the Tracer stays off unless trace() turns X-Ray on.
@@ -146,17 +156,21 @@ class IdpFunction(Construct):
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
             "POWERTOOLS_TRACE_DISABLED": "true",
-            **(extra_environment or {}),
+            **(messaging.to_env() if messaging else {}),
         }
         if public_base_url:
             environment[ENV_PUBLIC_BASE_URL] = public_base_url
+        if signing_key_id:
+            environment[ENV_SIGNING_KEY_ID] = signing_key_id
+        if data_key_id:
+            environment[ENV_DATA_KEY_ID] = data_key_id
 
         self.function = lambda_.Function(
             self,
             "Function",
-            # The function's modules, with their bytecode when the layer has it too.
+            # The function's package, with its bytecode when the layer has it too.
             code=lambda_.Code.from_asset(str(build_function(code_dir, compiler=find_bytecode_compiler()))),
-            handler="handler.lambda_handler",
+            handler=function_handler(code_dir.name),
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             memory_size=memory_size,

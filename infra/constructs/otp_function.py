@@ -9,7 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from idp_core.config import ENV_DATA_KEY_ID, MessagingConfig
+from idp_core.config import MessagingConfig
 from infra.constructs.function import ADMIN_GUARD_TABLES, Access, IdpFunction
 from infra.constructs.tables import Tables
 from infra.layer_build import REPO_ROOT
@@ -52,14 +52,12 @@ class OtpFunction(IdpFunction):
         construct_id: str,
         *,
         tables: Tables,
-        signing_key: kms.IKey,
         data_key: kms.IKey,
         layer: lambda_.ILayerVersion,
         public_base_url: str | None,
         messaging: MessagingConfig,
         snap_start: bool = False,
     ) -> None:
-        environment = {ENV_DATA_KEY_ID: data_key.key_id, **messaging.to_env()}
         super().__init__(
             scope,
             construct_id,
@@ -68,13 +66,11 @@ class OtpFunction(IdpFunction):
             description="serverless IdP: second factors (challenge, enrolment, settings)",
             tables=tables,
             table_access=OTP_TABLES,
-            # Only so that the shared settings loader accepts the environment: this function
-            # has no kms:Sign permission and never signs.
-            signing_key_id=signing_key.key_id,
             layer=layer,
             public_base_url=public_base_url,
             snap_start=snap_start,
-            extra_environment=environment,
+            data_key_id=data_key.key_id,
+            messaging=messaging,
         )
         self._allow_sms()
         self.allow_email(messaging)

@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from idp_core.config import ENV_DATA_KEY_ID, MessagingConfig
+from idp_core.config import MessagingConfig
 from idp_core.directories.schedule import TICK_SECONDS
 from infra.constructs.function import ADMIN_GUARD_TABLES, Access, IdpFunction
 from infra.constructs.network import ImportedNetwork
@@ -56,7 +56,6 @@ class ProvisioningFunction(IdpFunction):
         construct_id: str,
         *,
         tables: Tables,
-        signing_key: kms.IKey,
         data_key: kms.IKey,
         layer: lambda_.ILayerVersion,
         public_base_url: str | None,
@@ -72,13 +71,11 @@ class ProvisioningFunction(IdpFunction):
             description="serverless IdP: LDAP and Active Directory user stores, scheduled imports",
             tables=tables,
             table_access=PROVISIONING_TABLES,
-            # Only so that the shared settings loader accepts the environment: this function
-            # has no kms:Sign permission and never signs.
-            signing_key_id=signing_key.key_id,
             layer=layer,
             public_base_url=public_base_url,
             snap_start=snap_start,
-            extra_environment={ENV_DATA_KEY_ID: data_key.key_id, **messaging.to_env()},
+            data_key_id=data_key.key_id,
+            messaging=messaging,
             memory_size=MEMORY_MB,
             timeout=TIMEOUT,
             network=network,

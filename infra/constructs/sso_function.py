@@ -73,7 +73,7 @@ class SsoFunction(IdpFunction):
             layer=layer,
             public_base_url=public_base_url,
             snap_start=snap_start,
-            extra_environment=messaging.to_env(),
+            messaging=messaging,
             # It binds to the directories at sign-in, so it runs where they are reachable.
             network=network,
         )

@@ -57,11 +57,11 @@ from idp_local.outbox import outbox_route, record_send_times
 from idp_local.request_count import CountingMotoServer, RequestCounter
 from idp_local.state import (
     CREDENTIALS_FILE_NAME,
-    EMBEDDED_AWS_CLIENT_ENV,
     REGION,
     DemoAccount,
     LocalState,
     StateError,
+    embedded_aws_env,
     read_state,
     state_dir,
     write_private_file,
@@ -221,12 +221,7 @@ def start_moto(host: str = "127.0.0.1") -> tuple[ThreadedMotoServer, str]:
 
 
 def aws_env(endpoint_url: str) -> dict[str, str]:
-    return {
-        "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        **EMBEDDED_AWS_CLIENT_ENV,
-    }
+    return embedded_aws_env(endpoint_url, REGION)
 
 
 def _url_host(host: str) -> str:

@@ -28,6 +28,16 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 EMBEDDED_AWS_CLIENT_ENV = {**DUMMY_CREDENTIALS, EMBEDDED_READ_TIMEOUT_ENV: "15"}
 
 
+def embedded_aws_env(endpoint_url: str, region: str) -> dict[str, str]:
+    """What boto3 and PynamoDB need to reach the embedded AWS."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        **EMBEDDED_AWS_CLIENT_ENV,
+    }
+
+
 class StateError(Exception):
     """The local stack's state file is missing or unreadable; the message is one sentence."""
 
@@ -54,13 +64,7 @@ class LocalState:
     settings_env: dict[str, str] = field(default_factory=dict)
 
     def aws_env(self) -> dict[str, str]:
-        """What boto3 and PynamoDB need to reach the embedded AWS."""
-        return {
-            "AWS_ENDPOINT_URL": self.aws_endpoint_url,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_REGION": self.region,
-            **EMBEDDED_AWS_CLIENT_ENV,
-        }
+        return embedded_aws_env(self.aws_endpoint_url, self.region)
 
     def settings(self) -> Settings:
         # A state file written before the data key was a setting still names the key.

@@ -75,7 +75,7 @@ PRELOAD = (
     "idp_core.mfa.flow",
     "idp_core.mfa_pages",
     "idp_core.adaptive.enforce",
-    "idp_core.directories.console",
+    "functions.provisioning.console",
     "idp_core.directories.imports",
     "idp_core.saml.certificate",
 )
@@ -135,9 +135,8 @@ def _serve(function: str, module_name: str, env: Mapping[str, str], pinned: bool
     try:
         module = importlib.import_module(module_name)
         if pinned:
-            from idp_core.config import Settings
-
-            module.configure(Settings.from_env(), clock)
+            # None: the function's own settings, read from the environment again.
+            module.configure(None, clock)
     except BaseException as exc:
         # The whole story goes to the log (the worker's stderr is the stack's); the pool
         # reports the exception itself.

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from functions.adaptive.settings import AdaptiveSettings
 from idp_core.config import ENV_SIGNING_KEY_ID, Tables
 from infra.constructs.function import READ_ACTIONS, TABLE_ACTIONS, WRITE_ACTIONS
 from tests.infra.conftest import MESSAGING_CONTEXT, REPO_ROOT, Synthesis
@@ -68,10 +69,16 @@ def test_devices_table_is_keyed_by_user_and_device_hash_kept_and_recoverable(syn
     assert table["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
-@pytest.mark.parametrize("service", ["sso", "otp", "adaptive"])
-def test_every_function_is_told_the_devices_table_name(synthesis: Synthesis, service: str) -> None:
+@pytest.mark.parametrize("service", ["sso", "adaptive"])
+def test_every_function_that_reaches_devices_is_told_the_devices_table_name(
+    synthesis: Synthesis, service: str
+) -> None:
     variables = _variables(synthesis, service)
     assert variables[Tables.env_name("devices")] == synthesis.template["Outputs"]["DevicesTable"]["Value"]
+
+
+def test_the_otp_function_is_not_told_the_devices_table_its_role_cannot_reach(synthesis: Synthesis) -> None:
+    assert Tables.env_name("devices") not in _variables(synthesis, "otp")
 
 
 def test_adaptive_role_changes_its_tables_and_only_reads_the_apps(synthesis: Synthesis) -> None:
@@ -121,12 +128,11 @@ def test_adaptive_role_has_no_kms_sns_or_ses_permission_and_no_managed_policy(
 def test_adaptive_function_environment_is_accepted_by_the_settings_loader(
     custom_domain_synthesis: Synthesis,
 ) -> None:
-    from idp_core.config import Settings
-
     synthesis = custom_domain_synthesis
     variables = _variables(synthesis, "adaptive")
     assert variables["POWERTOOLS_SERVICE_NAME"] == "adaptive"
-    assert variables[ENV_SIGNING_KEY_ID] == synthesis.template["Outputs"]["SigningKeyId"]["Value"]
+    # It never signs, so it is not told the signing key.
+    assert ENV_SIGNING_KEY_ID not in variables
     # It sends nothing, so it is not told who messages come from.
     assert not MESSAGING_VARIABLES & set(variables)
     # CloudFormation fills in the references at deploy time; any non-empty text stands in.
@@ -134,7 +140,7 @@ def test_adaptive_function_environment_is_accepted_by_the_settings_loader(
         name: value if isinstance(value, str) else f"resolved-{name.lower()}"
         for name, value in variables.items()
     }
-    assert Settings.from_env(resolved).tables.devices == "resolved-devices_table"
+    assert AdaptiveSettings.from_env(resolved).tables.by_concern()["devices"] == "resolved-devices_table"
 
 
 def test_adaptive_function_ships_the_functions_adaptive_directory(synthesis: Synthesis) -> None:
@@ -148,8 +154,11 @@ def test_adaptive_function_ships_the_functions_adaptive_directory(synthesis: Syn
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
         }
 
-    assert "handler.py" in files(asset)
-    assert files(asset) == files(REPO_ROOT / "functions" / "adaptive")
+    assert "functions/adaptive/handler.py" in files(asset)
+    # The package as it is in the repository, and nothing else: Lambda imports functions.adaptive.handler.
+    assert files(asset) == {"functions/__init__.py"} | {
+        f"functions/adaptive/{name}" for name in files(REPO_ROOT / "functions" / "adaptive")
+    }
 
 
 def test_sso_role_sends_alert_email_only_from_the_configured_sender(

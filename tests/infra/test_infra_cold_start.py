@@ -35,6 +35,7 @@ SERVICES = ("sso", "otp", "adaptive", "provisioning")
 # than its modification time, bit 1 that the hash is checked at all. Neither time nor hash:
 UNCHECKED_HASH = 0b01
 SOURCE_ONLY_NOTE = "ship sources only"
+SSO_MODULES = ("__init__", "handler", "admin_routes", "password_routes")
 
 
 def _asset_dirs(synthesis: Synthesis) -> dict[str, Path]:
@@ -130,15 +131,18 @@ def test_the_build_compiles_bytecode_that_its_interpreter_then_loads_without_wri
     compiler = BytecodeCompiler.running()
     asset = build_function(FUNCTIONS_DIR / "sso", compiler=compiler)
     assert_every_module_has_unchecked_bytecode(asset, compiler)
-    for module in asset.glob("*.py"):
+    for module in asset.rglob("*.py"):
         os.utime(module, (1, 1))
     before = {path: path.stat().st_mtime_ns for path in asset.rglob("*.pyc")}
     path = os.pathsep.join([str(asset), str(REPO_ROOT / "layers" / "core")])
     loaded = _verbose_import(
-        sys.executable, "import handler", cwd=asset, env={**_handler_environment(), "PYTHONPATH": path}
+        sys.executable,
+        "import functions.sso.handler",
+        cwd=asset,
+        env={**_handler_environment(), "PYTHONPATH": path},
     )
-    for name in ("handler", "admin_routes", "password_routes"):
-        pyc = asset / "__pycache__" / f"{name}.{compiler.cache_tag}.pyc"
+    for package, name in (("functions", "__init__"), *(("functions/sso", name) for name in SSO_MODULES)):
+        pyc = asset / package / "__pycache__" / f"{name}.{compiler.cache_tag}.pyc"
         assert f"code object from '{pyc}'" in loaded, name
     assert {path: path.stat().st_mtime_ns for path in asset.rglob("*.pyc")} == before
 

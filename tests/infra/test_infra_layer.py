@@ -137,7 +137,7 @@ def test_code_assets_stay_small(synthesis: Synthesis, record_property: Callable[
         record_property(f"{service}_function_asset_bytes", function_bytes)
         size = f"{function_bytes / 1024:.1f} KiB, layer: {layer_bytes / 1024**2:.1f} MiB"
         print(f"\n{service} function asset: {size}")
-        assert (synthesis.asset_dir(function_id) / "handler.py").is_file()
+        assert (synthesis.asset_dir(function_id) / "functions" / service / "handler.py").is_file()
         assert function_bytes < MAX_FUNCTION_BYTES, service
         assert function_bytes + layer_bytes < MAX_TOTAL_BYTES, service
         assert {path.name.split(".")[-2] for path in synthesis.asset_dir(function_id).rglob("*.pyc")} <= {
@@ -146,11 +146,11 @@ def test_code_assets_stay_small(synthesis: Synthesis, record_property: Callable[
 
 
 def test_each_function_asset_imports_as_lambda_loads_it(synthesis: Synthesis) -> None:
-    """Lambda imports ``handler`` as a top-level module of the asset (no package), with the
-    layer's code on the path: every route and helper module must import that way too."""
+    """Lambda imports the module the handler setting names (``functions.<name>.handler``) from
+    the asset, with the layer's code on the path, as the tests and the local stack import it."""
     for function_id, function in synthesis.resources("AWS::Lambda::Function").items():
         properties = function["Properties"]
-        module, _, entry = properties["Handler"].partition(".")
+        module, _, entry = properties["Handler"].rpartition(".")
         # Tokens (table names, key ids) become placeholders: the cold start only checks them.
         variables = {
             name: value if isinstance(value, str) else f"placeholder-{name.lower()}"

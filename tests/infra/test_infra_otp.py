@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from functions.otp.settings import OtpSettings
 from idp_core.config import ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID, Tables
 from tests.infra.conftest import CUSTOM_DOMAIN_CONTEXT, MESSAGING_CONTEXT, Synthesis
 from tests.infra.template import function_of, role_statements
@@ -117,23 +118,24 @@ def test_otp_environment_carries_the_data_key_and_the_messaging_settings(
     synthesis = custom_domain_synthesis
     variables = _otp_variables(synthesis)
     assert variables["DATA_KEY_ID"] == synthesis.template["Outputs"]["DataKeyId"]["Value"]
-    assert variables[ENV_SIGNING_KEY_ID] == synthesis.template["Outputs"]["SigningKeyId"]["Value"]
+    # It never signs, so it is not told the signing key.
+    assert ENV_SIGNING_KEY_ID not in variables
     assert variables["SMS_SENDER_ID"] == MESSAGING_CONTEXT["smsSenderId"]
     assert variables["SMS_ORIGINATION_NUMBER"] == MESSAGING_CONTEXT["smsOriginationNumber"]
     assert variables["EMAIL_SENDER"] == MESSAGING_CONTEXT["emailSender"]
     assert variables["SMS_ALLOWED_COUNTRIES"] == "US,GB,DE"
     assert variables[ENV_PUBLIC_BASE_URL] == f"https://{CUSTOM_DOMAIN_CONTEXT['customDomainName']}"
     assert variables["POWERTOOLS_SERVICE_NAME"] == "otp"
-    for concern in Tables.concerns():
-        assert Tables.env_name(concern) in variables
+    # The tables its role reaches, and no other.
+    assert {name for name in variables if name.endswith("_TABLE")} == {
+        Tables.env_name(concern) for concern in OtpSettings.TABLES
+    }
 
 
 def test_otp_environment_is_accepted_by_the_settings_loader(custom_domain_synthesis: Synthesis) -> None:
-    from idp_core.config import Settings
-
     resolved = {
         name: value if isinstance(value, str) else f"resolved-{name.lower()}"
         for name, value in _otp_variables(custom_domain_synthesis).items()
     }
-    settings = Settings.from_env(resolved)
+    settings = OtpSettings.from_env(resolved)
     assert settings.public_base_url == f"https://{CUSTOM_DOMAIN_CONTEXT['customDomainName']}"

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from idp_core.config import ENV_DATA_KEY_ID, Settings
+from functions.provisioning.settings import ProvisioningSettings
+from idp_core.config import ENV_DATA_KEY_ID
 from infra.constructs.function import TABLE_ACTIONS, WRITE_ACTIONS
 from infra.constructs.network import NETWORK_INTERFACE_ACTIONS
 from infra.settings import DeploymentSettings, DirectoryNetwork, InfraConfigurationError
@@ -79,7 +80,7 @@ def test_provisioning_function_has_time_for_an_import_and_the_core_layer(synthes
     _, function = function_of(synthesis, "provisioning")
     properties = function["Properties"]
     assert (properties["Timeout"], properties["MemorySize"]) == (900, 512)
-    assert properties["Handler"] == "handler.lambda_handler"
+    assert properties["Handler"] == "functions.provisioning.handler.lambda_handler"
     (layer_id,) = synthesis.resources("AWS::Lambda::LayerVersion")
     assert properties["Layers"] == [{"Ref": layer_id}]
     assert "VpcConfig" not in properties
@@ -155,8 +156,8 @@ def test_provisioning_environment_is_accepted_by_the_settings_loader_with_the_da
         name: value if isinstance(value, str) else f"resolved-{name.lower()}"
         for name, value in variables.items()
     }
-    settings = Settings.from_env(resolved)
-    assert settings.require_data_key() == "resolved-data_key_id"
+    settings = ProvisioningSettings.from_env(resolved)
+    assert settings.data_key_id == "resolved-data_key_id"
     assert settings.messaging.email_address == "sign-in@idp.example.com"
 
 
@@ -213,8 +214,12 @@ def test_provisioning_function_ships_the_functions_provisioning_directory(synthe
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
         }
 
-    assert {"handler.py", "scheduled.py", "directory_admin_routes.py"} <= files(asset)
-    assert files(asset) == files(REPO_ROOT / "functions" / "provisioning")
+    package = files(asset / "functions" / "provisioning")
+    assert {"handler.py", "scheduled.py", "directory_admin_routes.py"} <= package
+    # The package as it is in the repository, and nothing else: Lambda imports functions.provisioning.handler.
+    assert files(asset) == {"functions/__init__.py"} | {
+        f"functions/provisioning/{name}" for name in files(REPO_ROOT / "functions" / "provisioning")
+    }
 
 
 # ---------------------------------------------------------------- VPC placement

@@ -180,7 +180,8 @@ def test_each_function_runs_python_3_13_on_arm64_with_the_core_layer(
     properties = function["Properties"]
     assert properties["Runtime"] == "python3.13"
     assert properties["Architectures"] == ["arm64"]
-    assert properties["Handler"] == "handler.lambda_handler"
+    # The asset keeps the package layout, so Lambda imports the module the tests and idp local import.
+    assert properties["Handler"] == f"functions.{service}.handler.lambda_handler"
     # Imports page through a whole directory: the provisioning function may take 15 minutes.
     assert (properties["MemorySize"], properties["Timeout"]) == (
         (512, 900) if service == "provisioning" else (1024, 15)
@@ -192,10 +193,30 @@ def test_each_function_runs_python_3_13_on_arm64_with_the_core_layer(
     assert layer["CompatibleArchitectures"] == ["arm64"]
 
 
-def test_sso_function_environment_names_every_table_and_the_signing_key(synthesis: Synthesis) -> None:
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_function_asset_holds_the_module_its_handler_names_in_the_functions_package(
+    synthesis: Synthesis, service: str
+) -> None:
+    function_id, function = function_of(synthesis, service)
+    asset = synthesis.asset_dir(function_id)
+    module, _, entry = function["Properties"]["Handler"].rpartition(".")
+    assert entry == "lambda_handler"
+    assert asset.joinpath(*module.split(".")).with_suffix(".py").is_file()
+    # Every level is a regular package, as in the repository: no module is top-level.
+    assert (asset / "functions" / "__init__.py").is_file()
+    assert (asset / "functions" / service / "__init__.py").is_file()
+    assert sorted(path.name for path in asset.iterdir() if path.name != "__pycache__") == ["functions"]
+
+
+def test_sso_function_environment_names_its_tables_and_the_signing_key(synthesis: Synthesis) -> None:
     _, function = _sso_function(synthesis)
     variables = function["Properties"]["Environment"]["Variables"]
-    table_env = {Tables.env_name(concern): Tables.output_name(concern) for concern in Tables.concerns()}
+    # Every table but the rate counters, which its role does not reach.
+    table_env = {
+        Tables.env_name(concern): Tables.output_name(concern)
+        for concern in Tables.concerns()
+        if concern != "rate_limits"
+    }
     assert set(variables) == {*table_env, ENV_SIGNING_KEY_ID, ENV_COOKIE_SECURE, *POWERTOOLS_VARIABLES}
     for variable, output_key in table_env.items():
         assert variables[variable] == synthesis.template["Outputs"][output_key]["Value"]
@@ -205,7 +226,7 @@ def test_sso_function_environment_names_every_table_and_the_signing_key(synthesi
 
 
 def test_sso_function_environment_is_accepted_by_the_settings_loader(synthesis: Synthesis) -> None:
-    from idp_core.config import Settings
+    from functions.sso.settings import SsoSettings
 
     _, function = _sso_function(synthesis)
     variables = function["Properties"]["Environment"]["Variables"]
@@ -214,7 +235,7 @@ def test_sso_function_environment_is_accepted_by_the_settings_loader(synthesis: 
         name: value if isinstance(value, str) else f"resolved-{name.lower()}"
         for name, value in variables.items()
     }
-    settings = Settings.from_env(resolved)
+    settings = SsoSettings.from_env(resolved)
     assert settings.cookie_secure is True
     assert settings.public_base_url is None
 

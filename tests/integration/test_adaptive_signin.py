@@ -277,10 +277,11 @@ def test_ten_parallel_launches_from_new_devices_under_a_limit_of_three_register_
     transaction's condition and then get the policy's action for an exceeded limit."""
     import boto3
 
-    from idp_core import aws, sessions, signin
-    from idp_core.adaptive.enforce import AccessDenied, Browser
-    from idp_core.mail import Mailer
+    from idp_core import sessions
+    from idp_core.adaptive.enforce import AccessDenied
+    from idp_core.launch import Issuer, LaunchTarget, launch_app
     from idp_core.saml.certificate import signing_identity
+    from idp_core.scope import Browser, RequestScope
     from tests.support.parallel import outcomes_of_parallel
 
     add_user("ann", clock)
@@ -292,16 +293,16 @@ def test_ten_parallel_launches_from_new_devices_under_a_limit_of_three_register_
     identity = signing_identity(boto3.client("kms"), sso.settings.signing_key_id, clock)
 
     def launch() -> object:
-        return signin.launch_app(
+        return launch_app(
             user,
-            OPEN_APP,
-            session=session,
-            requested_relay_state=None,
-            issuer_entity_id="https://idp.example/saml/metadata",
-            identity=lambda: identity,
-            browser=Browser(source_ip="127.0.0.2", user_agent="Mozilla/5.0 Firefox/128.0"),
-            mailer=Mailer(ses=lambda: aws.client("ses"), messaging=sso.settings.messaging),
-            clock=clock,
+            session,
+            LaunchTarget(OPEN_APP),
+            RequestScope(
+                sso.settings,
+                browser=Browser(source_ip="127.0.0.2", user_agent="Mozilla/5.0 Firefox/128.0"),
+                clock=clock,
+            ),
+            issuer=Issuer("https://idp.example/saml/metadata", lambda: identity),
         )
 
     outcomes = outcomes_of_parallel([launch] * 10, AccessDenied)

@@ -16,6 +16,7 @@ from idp_core.clock import FakeClock
 from idp_core.config import MessagingConfig
 from idp_core.mail import Mailer
 from idp_core.models import AuditEvent, Session, User
+from idp_core.scope import RequestScope
 from tests.helpers.mfa import emails_to
 from tests.helpers.sso import EMAIL_SENDER, PASSWORD, Sso, csrf_token, signed_in
 
@@ -120,11 +121,10 @@ def test_a_notice_ses_refuses_is_audited_and_the_change_stands(sso: Sso, clock: 
     password_change.change_password(
         erin,
         session,
-        PASSWORD,
-        NEW_PASSWORD,
-        NEW_PASSWORD,
-        settings=sso.settings,
-        clock=clock,
+        RequestScope(sso.settings, clock=clock),
+        current_password=PASSWORD,
+        new_password=NEW_PASSWORD,
+        repeated_password=NEW_PASSWORD,
         mailer=refusing,
     )
     [failed] = notices("failure")

@@ -10,19 +10,22 @@ import pytest
 from idp_core import accounts, apps
 from idp_core.audit import AuditContext, recent
 from idp_core.clock import FakeClock
-from idp_core.config import Tables
+from idp_core.config import Settings, Tables
 from idp_core.errors import BadRequest, Forbidden
-from idp_core.launch import launch_aws_app
+from idp_core.launch import Issuer, launch_aws_app
 from idp_core.mfa import policy
 from idp_core.models import Session, User
 from idp_core.saml.aws import PASSWORD_PROTECTED_TRANSPORT, REFEDS_MFA, AssertionRuleViolation
 from idp_core.saml.certificate import SigningIdentity
 from idp_core.saml.xml import NAMESPACES, parse_xml
+from idp_core.scope import Browser, RequestScope
 
 ACCOUNT = "111122223333"
 ISSUER = "https://idp.example.com/saml/metadata"
 PROVIDER = f"arn:aws:iam::{ACCOUNT}:saml-provider/serverless-idp"
 CONTEXT = AuditContext(source_ip="192.0.2.1", actor="alice")
+# The launch reads no settings; the scope carries them for the logic that does.
+UNREAD_SETTINGS = Settings(tables=Tables.with_prefix("unread-"), signing_key_id="unread")
 
 
 @pytest.fixture
@@ -68,10 +71,10 @@ def _launch(
         apps.get_app("aws-prod"),
         session=session or _session(user, clock),
         requested_relay_state=relay_state,
-        issuer_entity_id=ISSUER,
-        identity=identity,
-        clock=clock,
-        audit_context=CONTEXT,
+        issuer=Issuer(ISSUER, lambda: identity),
+        scope=RequestScope(
+            UNREAD_SETTINGS, browser=Browser(source_ip=CONTEXT.source_ip), actor=CONTEXT.actor, clock=clock
+        ),
     )
 
 

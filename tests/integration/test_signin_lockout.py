@@ -10,6 +10,7 @@ from idp_core import accounts, lockout
 from idp_core.clock import FakeClock
 from idp_core.config import LockoutPolicy, Tables
 from idp_core.models import AuditEvent, User
+from idp_core.scope import RequestScope
 from tests.helpers.sso import PASSWORD, Sso
 
 WRONG = "definitely not the password"
@@ -107,7 +108,7 @@ def test_parallel_wrong_passwords_through_sign_in_are_all_counted(
     def attempt() -> None:
         start.wait()
         try:
-            signin.password_sign_in("alice", WRONG, settings=settings, clock=clock)
+            signin.password_sign_in("alice", WRONG, RequestScope(settings, clock=clock))
         except SignInFailed:
             outcomes.append("refused")
 
@@ -170,7 +171,7 @@ def test_attack_a_parallel_burst_at_the_limit_never_locks_and_signs_in_at_once(
     settings = Settings(tables=tables, signing_key_id="unused", lockout=policy)
 
     def attempt(password: str) -> None:
-        signin.password_sign_in("alice", password, settings=settings, clock=clock)
+        signin.password_sign_in("alice", password, RequestScope(settings, clock=clock))
 
     calls = [lambda: attempt(WRONG)] * 11 + [lambda: attempt(PASSWORD)]
     outcomes = outcomes_of_parallel(calls, SignInFailed)

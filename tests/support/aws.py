@@ -13,7 +13,7 @@ from idp_core.config import Tables
 from idp_core.models import ALL_MODELS, bind_tables
 from idp_local.faults import FaultPlan
 from idp_local.request_count import CountingMotoServer, RequestCounter
-from idp_local.state import EMBEDDED_AWS_CLIENT_ENV
+from idp_local.state import embedded_aws_env
 
 REGION = "us-east-1"
 
@@ -33,13 +33,7 @@ def moto_server(counter: RequestCounter | None = None, faults: FaultPlan | None 
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     saved = {name: os.environ.get(name) for name in AWS_ENV}
-    os.environ.update(
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_DEFAULT_REGION=REGION,
-        AWS_REGION=REGION,
-        AWS_SESSION_TOKEN="testing",
-        **EMBEDDED_AWS_CLIENT_ENV,
-    )
+    os.environ.update(embedded_aws_env(endpoint, REGION), AWS_SESSION_TOKEN="testing")
     try:
         yield endpoint
     finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.cold_start import FUNCTIONS, LambdaTree, lay_out, run
-from infra.layer_build import BytecodeCompiler, find_bytecode_compiler
+from infra.layer_build import BytecodeCompiler, find_bytecode_compiler, handler_module
 
 # Libraries each of which costs a cold start tens of milliseconds (hundreds without bytecode)
 # and serves only some requests: directories (ldap3, pyasn1), SAML (lxml, signxml), QR codes
@@ -37,7 +37,7 @@ HEAVY_MODULES = (
 # What every handler needs at once: the proof that the check sees what the import loads.
 ALWAYS_LOADED = ("pynamodb", "botocore", "aws_lambda_powertools", "idp_core.web")
 
-_LOADED_MODULES = "import sys, json, handler; print(json.dumps(sorted(sys.modules)))"
+_LOADED_MODULES = "import sys, json, HANDLER; print(json.dumps(sorted(sys.modules)))"
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,10 @@ def lambda_tree(tmp_path_factory: pytest.TempPathFactory) -> LambdaTree:
 
 
 def run_in(tree: LambdaTree, function: str, code: str, **env: str) -> str:
+    """Run ``code`` as Lambda would run the function's handler; ``HANDLER`` in it stands for
+    the handler's module path, which Lambda imports."""
     completed = subprocess.run(
-        [sys.executable, "-S", "-B", "-c", code],
+        [sys.executable, "-S", "-B", "-c", code.replace("HANDLER", handler_module(function))],
         capture_output=True,
         text=True,
         env={**tree.environment(), **env},
@@ -79,7 +81,7 @@ def test_the_provisioning_cold_start_loads_no_directory_client_until_a_directory
 ) -> None:
     """ldap3 and the import code load when a directory is talked to, not with the handler."""
     code = (
-        "import sys, handler\n"
+        "import sys, HANDLER\n"
         "before = 'ldap3' in sys.modules\n"
         "from idp_core.directories.settings import DirectorySettings\n"
         "DirectorySettings.from_mapping({'name': 'corp', 'display_name': 'Corp', 'kind': 'openldap', 'urls': ['ldaps://ldap.example.com'],"
@@ -108,14 +110,14 @@ for name in ("random", "getrandbits", "randbytes", "randint", "choice", "shuffle
         calls.append(("random." + _name, "".join(traceback.format_stack(limit=6))))
         return _real(*args, **kwargs)
     setattr(random, name, recorder)
-import handler
+import HANDLER
 print(json.dumps(calls))
 """
 
 # The module-level state of the project's modules after the import: every plain value reached
 # from their globals (through containers and objects' attributes), by path.
 _STATE_AFTER_IMPORT = """
-import sys, json, types, handler
+import sys, json, types, HANDLER
 PLAIN = (str, bytes, int, float, bool, type(None))
 state = {}
 def walk(path, value, depth):
@@ -157,7 +159,7 @@ def test_attack_no_randomness_is_drawn_while_the_handler_is_imported(
 def test_the_recorder_sees_randomness_drawn_at_import(lambda_tree: LambdaTree) -> None:
     """The control of the test above: a draw during the import is reported."""
     drawing = _RANDOMNESS_DURING_IMPORT.replace(
-        "import handler", "import handler, secrets; secrets.token_bytes(8)"
+        "import HANDLER", "import HANDLER, secrets; secrets.token_bytes(8)"
     )
     calls = json.loads(run_in(lambda_tree, "sso", drawing))
     assert [name for name, _ in calls] == ["os.urandom"]
@@ -184,8 +186,8 @@ def test_attack_the_state_a_snapshot_would_share_is_the_same_in_every_start(
 def test_the_state_comparison_sees_a_value_made_at_import(lambda_tree: LambdaTree) -> None:
     """The control of the test above: a random value kept by a module shows up as a difference."""
     keeping = _STATE_AFTER_IMPORT.replace(
-        "import sys, json, types, handler",
-        "import sys, json, types, handler, os\nimport idp_core.config\nidp_core.config.KEPT = os.urandom(8)",
+        "import sys, json, types, HANDLER",
+        "import sys, json, types, HANDLER, os\nimport idp_core.config\nidp_core.config.KEPT = os.urandom(8)",
     )
     first, second = (json.loads(run_in(lambda_tree, "sso", keeping)) for _ in range(2))
     assert first["idp_core.config.KEPT"] != second["idp_core.config.KEPT"]
@@ -200,7 +202,7 @@ def test_the_lambda_tree_is_what_the_functions_import_on_lambda(lambda_tree: Lam
     assert not names & {"pyopenssl", "moto", "pytest", "aws_cdk_lib"}
     assert (lambda_tree.opt / "idp_core" / "config.py").is_file()
     for function in FUNCTIONS:
-        assert (lambda_tree.task(function) / "handler.py").is_file()
+        assert lambda_tree.handler_file(function).is_file()
     assert Path(
         run_in(lambda_tree, "sso", "import botocore; print(botocore.__file__)").strip()
     ).is_relative_to(lambda_tree.opt)
@@ -212,7 +214,7 @@ def test_the_lambda_tree_is_what_the_functions_import_on_lambda(lambda_tree: Lam
 def _code_origins(tree: LambdaTree) -> str:
     """What ``python -v`` says of where the provisioning handler's code came from."""
     completed = subprocess.run(
-        [sys.executable, "-S", "-B", "-v", "-c", "import handler"],
+        [sys.executable, "-S", "-B", "-v", "-c", f"import {handler_module('provisioning')}"],
         capture_output=True,
         text=True,
         env=tree.environment(),
@@ -229,13 +231,14 @@ def test_the_benchmark_imports_once_from_bytecode_and_once_compiling_the_sources
 ) -> None:
     compiled = lay_out(tmp_path / "bytecode", compiler=BytecodeCompiler.running())
     tag = BytecodeCompiler.running().cache_tag
-    handler_pyc = compiled.task("provisioning") / "__pycache__" / f"handler.{tag}.pyc"
+    handler_file = compiled.handler_file("provisioning")
+    handler_pyc = handler_file.parent / "__pycache__" / f"handler.{tag}.pyc"
     botocore_pyc = compiled.opt / "botocore" / "__pycache__" / f"__init__.{tag}.pyc"
     origins = _code_origins(compiled)
     assert f"code object from '{handler_pyc}'" in origins
     assert f"code object from '{botocore_pyc}'" in origins
     origins = _code_origins(lambda_tree)
-    assert f"code object from {lambda_tree.task('provisioning') / 'handler.py'}" in origins
+    assert f"code object from {lambda_tree.handler_file('provisioning')}" in origins
     assert f"code object from {lambda_tree.opt / 'botocore' / '__init__.py'}" in origins
     assert not lambda_tree.pyc_files()
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from idp_core.directories import console
+from functions.provisioning import console
 from idp_core.directories.settings import AttributeMap, DirectorySettings
 from idp_core.errors import BadRequest
 

@@ -98,7 +98,7 @@ def test_the_aws_sdks_debug_lines_stay_off_whatever_the_root_level() -> None:
 @pytest.fixture
 def probe() -> PageFunction:
     """A function whose routes fail in the ways the error mapping tells apart."""
-    function = PageFunction("probe")
+    function = PageFunction("probe", Settings)
     function.configure(SETTINGS)
     router = APIGatewayRouter()
 

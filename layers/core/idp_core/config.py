@@ -1,7 +1,14 @@
 """Typed settings, read once from the environment at cold start.
 
-Logic never reads ``os.environ``; it receives a ``Settings`` object. A missing required
+Logic never reads ``os.environ``; it receives a settings object. A missing required
 setting fails at start-up with the name of the variable, never later with a ``KeyError``.
+
+Each function's settings are composed of pieces that match what its role may do:
+``FunctionSettings`` (the tables it may touch, its address, cookies and session policy) and
+``WithSigning``, ``WithLockout``, ``WithMessaging`` (both: ``WithSignIn``), ``WithDataKey``; the
+function reads exactly their variables and infra gives it exactly those. ``Settings`` is the whole
+deployment's, for the CLI, the local stack and the tests; a function takes its pieces of it
+(``FunctionSettings.narrow``).
 """
 
 from __future__ import annotations
@@ -9,8 +16,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, Self
 
 
 class ConfigurationError(RuntimeError):
@@ -76,6 +84,33 @@ class Tables:
 
     def to_env(self) -> dict[str, str]:
         return {self.env_name(concern): getattr(self, concern) for concern in self.concerns()}
+
+    def by_concern(self) -> dict[str, str]:
+        return {concern: getattr(self, concern) for concern in self.concerns()}
+
+
+class TableSet(Protocol):
+    """Table names by concern, as ``idp_core.models.bind_tables`` binds them."""
+
+    def by_concern(self) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True)
+class GrantedTables:
+    """The tables one function may touch (the ones its role grants), by concern. The models
+    of other tables stay unbound, so a use of one fails at once, as IAM would refuse it."""
+
+    names: Mapping[str, str]
+
+    def by_concern(self) -> Mapping[str, str]:
+        return self.names
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], concerns: tuple[str, ...]) -> GrantedTables:
+        unknown = sorted(set(concerns) - set(Tables.concerns()))
+        if unknown:
+            raise ConfigurationError(f"unknown table concern(s) {unknown}")
+        return cls({concern: _required(env, Tables.env_name(concern)) for concern in concerns})
 
 
 @dataclass(frozen=True)
@@ -207,47 +242,125 @@ class MessagingConfig:
         return {name: value for name, value in values.items() if value}
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Settings of the sso function (and of the CLI and local stack that share its core)."""
+# Tunables with secure defaults: an operator may set them; infra sets none of them.
+SESSION_VARIABLES = (ENV_SESSION_IDLE_SECONDS, ENV_SESSION_MAX_SECONDS)
+LOCKOUT_VARIABLES = (
+    ENV_LOCKOUT_MAX_FAILURES,
+    ENV_LOCKOUT_FAILURE_FACTOR,
+    ENV_LOCKOUT_WAIT_INCREMENT_SECONDS,
+    ENV_LOCKOUT_MAX_WAIT_SECONDS,
+)
 
-    tables: Tables
-    signing_key_id: str
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionSettings:
+    """What every function reads: the tables it may touch (``TABLES``, those its role grants),
+    the public address, whether cookies are Secure, and the session policy (every page checks
+    its session). A function's settings add pieces (``WithSigning``, ``WithLockout``,
+    ``WithMessaging``, ``WithDataKey``) by inheriting them; each piece names the variables it
+    reads (``VARIABLES``, of which ``REQUIRED`` must be set) and reads them (``_read_piece``)."""
+
+    TABLES: ClassVar[tuple[str, ...]] = ()
+    VARIABLES: ClassVar[tuple[str, ...]] = (ENV_PUBLIC_BASE_URL, ENV_COOKIE_SECURE, *SESSION_VARIABLES)
+    REQUIRED: ClassVar[tuple[str, ...]] = ()
+
+    tables: TableSet
     # Set when the API sits behind a custom domain; otherwise URLs are derived from the
     # API Gateway request context (https://{domainName}/{stage}).
     public_base_url: str | None = None
     # Only the local http stack turns this off (S13): it drops Secure and the __Host- prefix.
     cookie_secure: bool = True
     sessions: SessionPolicy = field(default_factory=SessionPolicy)
-    lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
-    messaging: MessagingConfig = field(default_factory=MessagingConfig)
-    # The symmetric KMS key that encrypts TOTP and token secrets (S6); only the code that
-    # handles second factors needs it, so it is optional here and required on use.
-    data_key_id: str | None = None
 
-    def require_data_key(self) -> str:
-        """The data key id, or a ConfigurationError naming the variable when it is not set."""
-        if not self.data_key_id:
-            raise ConfigurationError(f"the setting {ENV_DATA_KEY_ID} is required but not set")
-        return self.data_key_id
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
+    @staticmethod
+    def _read_piece(env: Mapping[str, str]) -> dict[str, Any]:
         base = env.get(ENV_PUBLIC_BASE_URL, "").strip().rstrip("/") or None
         if base is not None and not base.startswith(("https://", "http://")):
             raise ConfigurationError(f"{ENV_PUBLIC_BASE_URL} must be an absolute http(s) URL, got {base!r}")
-        return cls(
-            tables=Tables.from_env(env),
-            signing_key_id=_required(env, ENV_SIGNING_KEY_ID),
-            public_base_url=base,
-            data_key_id=env.get(ENV_DATA_KEY_ID, "").strip() or None,
-            cookie_secure=_bool(env, ENV_COOKIE_SECURE, default=True),
-            sessions=SessionPolicy(
+        return {
+            "public_base_url": base,
+            "cookie_secure": _bool(env, ENV_COOKIE_SECURE, default=True),
+            "sessions": SessionPolicy(
                 idle_seconds=_int(env, ENV_SESSION_IDLE_SECONDS, SessionPolicy.idle_seconds, 60, 24 * 3600),
                 max_seconds=_int(env, ENV_SESSION_MAX_SECONDS, SessionPolicy.max_seconds, 300, 7 * 24 * 3600),
             ),
-            lockout=LockoutPolicy(
+        }
+
+    @classmethod
+    def _read_tables(cls, env: Mapping[str, str]) -> TableSet:
+        return GrantedTables.from_env(env, cls.TABLES)
+
+    @classmethod
+    def _pieces(cls) -> Iterator[type]:
+        return (piece for piece in reversed(cls.__mro__) if issubclass(piece, FunctionSettings))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {"tables": cls._read_tables(env)}
+        for piece in cls._pieces():
+            read = vars(piece).get("_read_piece")
+            if read is not None:
+                values.update(read.__func__(env))
+        return cls(**values)
+
+    @classmethod
+    def variables(cls) -> frozenset[str]:
+        """Every variable these settings read."""
+        own = {name for piece in cls._pieces() for name in vars(piece).get("VARIABLES", ())}
+        return frozenset(own | {Tables.env_name(concern) for concern in cls.TABLES})
+
+    @classmethod
+    def required_variables(cls) -> frozenset[str]:
+        """The variables without which these settings refuse to load."""
+        own = {name for piece in cls._pieces() for name in vars(piece).get("REQUIRED", ())}
+        return frozenset(own | {Tables.env_name(concern) for concern in cls.TABLES})
+
+    @classmethod
+    def narrow(cls, settings: FunctionSettings) -> Self:
+        """These settings taken from ``settings``: the deployment's ``Settings`` (the local
+        stack's and the tests') pass through the loader, which keeps only these pieces."""
+        if isinstance(settings, cls):
+            return settings
+        if isinstance(settings, Settings):
+            return cls.from_env(settings.to_env())
+        raise ConfigurationError(f"{cls.__name__} cannot be taken from {type(settings).__name__}")
+
+    @classmethod
+    def of(cls, settings: FunctionSettings) -> Self:
+        """``settings`` as this piece; a function that reaches code needing a piece it was not
+        given is a deployment fault, said by name rather than as an AttributeError."""
+        if not isinstance(settings, cls):
+            raise ConfigurationError(f"the {type(settings).__name__} have no {cls.__name__} piece")
+        return settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithSigning(FunctionSettings):
+    """The asymmetric KMS key that signs SAML assertions (S32): the sso function only."""
+
+    VARIABLES: ClassVar[tuple[str, ...]] = (ENV_SIGNING_KEY_ID,)
+    REQUIRED: ClassVar[tuple[str, ...]] = (ENV_SIGNING_KEY_ID,)
+
+    signing_key_id: str
+
+    @staticmethod
+    def _read_piece(env: Mapping[str, str]) -> dict[str, Any]:
+        return {"signing_key_id": _required(env, ENV_SIGNING_KEY_ID)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithLockout(FunctionSettings):
+    """The lockout policy (S1), for the functions that check a password or a second factor."""
+
+    VARIABLES: ClassVar[tuple[str, ...]] = LOCKOUT_VARIABLES
+
+    lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
+
+    @staticmethod
+    def _read_piece(env: Mapping[str, str]) -> dict[str, Any]:
+        return {
+            "lockout": LockoutPolicy(
                 max_failures=_int(env, ENV_LOCKOUT_MAX_FAILURES, LockoutPolicy.max_failures, 1, 100),
                 failure_factor=_int(env, ENV_LOCKOUT_FAILURE_FACTOR, LockoutPolicy.failure_factor, 0, 100),
                 wait_increment_seconds=_int(
@@ -256,9 +369,71 @@ class Settings:
                 max_wait_seconds=_int(
                     env, ENV_LOCKOUT_MAX_WAIT_SECONDS, LockoutPolicy.max_wait_seconds, 1, 7 * DAY
                 ),
-            ),
-            messaging=MessagingConfig.from_env(env),
-        )
+            )
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithMessaging(FunctionSettings):
+    """Who SMS and e-mails come from, for the functions that send them."""
+
+    VARIABLES: ClassVar[tuple[str, ...]] = tuple(MESSAGING_ENV_NAMES.values())
+
+    messaging: MessagingConfig = field(default_factory=MessagingConfig)
+
+    @staticmethod
+    def _read_piece(env: Mapping[str, str]) -> dict[str, Any]:
+        return {"messaging": MessagingConfig.from_env(env)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithSignIn(WithLockout, WithMessaging):
+    """What checking a password needs: the lockout policy, and messaging for the notices a
+    sign-in or a password change sends."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithDataKey(FunctionSettings):
+    """The symmetric KMS key that seals TOTP and token seeds and bind passwords (S6), for the
+    functions that seal them: required, so a function without it fails at start-up rather
+    than on a user's first enrolment."""
+
+    VARIABLES: ClassVar[tuple[str, ...]] = (ENV_DATA_KEY_ID,)
+    REQUIRED: ClassVar[tuple[str, ...]] = (ENV_DATA_KEY_ID,)
+
+    data_key_id: str
+
+    @staticmethod
+    def _read_piece(env: Mapping[str, str]) -> dict[str, Any]:
+        return {"data_key_id": _required(env, ENV_DATA_KEY_ID)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings(WithSigning, WithSignIn):
+    """The whole deployment's settings: every table, and the data key when it is given. The
+    CLI and the local stack use them; each function takes its own pieces of them."""
+
+    TABLES: ClassVar[tuple[str, ...]] = Tables.concerns()
+    VARIABLES: ClassVar[tuple[str, ...]] = (ENV_DATA_KEY_ID,)
+
+    tables: Tables
+    # Only the code that handles second factors and directories needs it, so it is optional
+    # here and required on use.
+    data_key_id: str | None = None
+
+    def require_data_key(self) -> str:
+        """The data key id, or a ConfigurationError naming the variable when it is not set."""
+        if not self.data_key_id:
+            raise ConfigurationError(f"the setting {ENV_DATA_KEY_ID} is required but not set")
+        return self.data_key_id
+
+    @staticmethod
+    def _read_piece(env: Mapping[str, str]) -> dict[str, Any]:
+        return {"data_key_id": env.get(ENV_DATA_KEY_ID, "").strip() or None}
+
+    @classmethod
+    def _read_tables(cls, env: Mapping[str, str]) -> Tables:
+        return Tables.from_env(env)
 
     def to_env(self) -> dict[str, str]:
         """The environment that ``from_env`` reads back; used by the local stack."""

@@ -15,11 +15,11 @@ from urllib.parse import urlencode
 
 from idp_core import sessions
 from idp_core.adaptive.devices import DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_SECONDS
-from idp_core.adaptive.enforce import Browser
 from idp_core.directories.admin_login import ensure_admin_login_allowed
 from idp_core.errors import Forbidden
 from idp_core.mfa import flow, policy
 from idp_core.models import Session, User, get_items
+from idp_core.scope import Browser
 from idp_core.web.auth import LoginRequired, RedirectRequired, SignedIn, session_token
 from idp_core.web.request import WebRequest
 from idp_core.web.responses import cookie_name, set_cookie

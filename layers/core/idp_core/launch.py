@@ -7,19 +7,24 @@ the user can act on, and an audit event the admin can find (S18, S25).
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from idp_core import audit, observability
-from idp_core.apps import provider_arn, roles_for_user
+from idp_core.adaptive import devices, enforce
+from idp_core.adaptive.policies import DENY
+from idp_core.apps import get_app, provider_arn, roles_for_user
 from idp_core.audit import AuditContext
 from idp_core.clock import Clock
+from idp_core.config import WithMessaging
 from idp_core.directories.attributes import principal_tags_for
 from idp_core.errors import BadRequest, Forbidden, IdpError
 from idp_core.groups import enabled_groups
-from idp_core.mfa import policy
-from idp_core.models import App, AuditEvent, Session, User
+from idp_core.mail import Mailer
+from idp_core.mfa import factors, flow, policy
+from idp_core.models import App, AuditEvent, Device, Session, User, get_items
 from idp_core.saml.aws import (
     PASSWORD_PROTECTED_TRANSPORT,
     REFEDS_MFA,
@@ -28,9 +33,13 @@ from idp_core.saml.aws import (
     build_signed_response,
     check_role_session_name,
 )
+from idp_core.scope import Browser, RequestScope
 from idp_core.sessions import DIRECTORY_PREFIX, second_factor_methods
+from idp_core.signin import ensure_account_usable
 
 if TYPE_CHECKING:
+    from idp_core.adaptive.decision import Decision
+
     # The certificate code loads cryptography; the caller hands the identity in.
     from idp_core.saml.certificate import SigningIdentity
 
@@ -49,6 +58,25 @@ class LaunchResult:
     event: AuditEvent
     # A new device cookie value for the browser (the launch registered this device).
     device_cookie: str | None = None
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """Who signs: the IdP's entity id, and its signing identity, which is fetched (KMS, then
+    cached) only when a launch gets as far as signing."""
+
+    entity_id: str
+    identity: Callable[[], SigningIdentity]
+
+
+@dataclass(frozen=True)
+class LaunchTarget:
+    """The app a launch is for and the RelayState asked for; ``read`` is (app, device) when the
+    caller has read them already (the sign-in and the challenge's answer have)."""
+
+    app_name: str
+    relay_state: str | None = None
+    read: tuple[App | None, Device | None] | None = None
 
 
 class LaunchRefused(Forbidden):
@@ -125,10 +153,8 @@ def launch_aws_app(
     *,
     session: Session,
     requested_relay_state: str | None,
-    issuer_entity_id: str,
-    identity: SigningIdentity,
-    clock: Clock,
-    audit_context: AuditContext | None,
+    issuer: Issuer,
+    scope: RequestScope,
     write_event: bool = True,
 ) -> LaunchResult:
     """A signed SAMLResponse giving ``user`` the roles ``app`` maps to the user's enabled groups,
@@ -136,6 +162,8 @@ def launch_aws_app(
 
     ``write_event=False`` leaves the issued event to the caller, to write with its own changes.
     """
+    identity = issuer.identity()
+    clock, audit_context = scope.clock, scope.context
 
     def refuse(error: IdpError, rule: str) -> IdpError:
         return _refuse(error, user=user, app=app, clock=clock, audit_context=audit_context, rule=rule)
@@ -161,7 +189,7 @@ def launch_aws_app(
         )
     provider = provider_arn(app)
     assertion = AwsAssertion(
-        issuer=issuer_entity_id,
+        issuer=issuer.entity_id,
         acs_url=app.acs_url,
         audience=app.audience,
         name_id=user.username,
@@ -212,3 +240,159 @@ def _directory_attributes(user: User) -> dict[str, str]:
     if not str(user.source or "").startswith(DIRECTORY_PREFIX):
         return {}
     return principal_tags_for(user)
+
+
+def launch_app(
+    user: User,
+    session: Session,
+    target: LaunchTarget,
+    scope: RequestScope,
+    *,
+    issuer: Issuer,
+    trust_device: bool = False,
+    events: list[AuditEvent] | None = None,
+) -> LaunchResult:
+    """The last step for an app: re-check the account (S3), the app's adaptive policy from
+    this browser's address and device, and the app's second-factor policy; then a signed
+    SAMLResponse.
+
+    A session without a second factor the app accepts (or the adaptive policy asks for) gets
+    ``flow.SecondFactorRequired`` (step-up at /mfa), or ``flow.NoAcceptedFactor`` when the
+    user has none of the app's methods; a denial is ``enforce.AccessDenied``. Then the
+    device registers (or is trusted, with ``trust_device``). The issuer's identity is fetched
+    only once everything else is known to be fine, so a refused launch never touches KMS.
+
+    Without ``target.read`` the app and the device are read in one request. With ``events``,
+    the audit events (the decision, the issued assertion) are added there for the caller to
+    write with its own changes.
+    """
+    app, device = (
+        target.read
+        if target.read is not None
+        else _app_and_device(target.app_name, user.username, scope.browser)
+    )
+    if app is None or app.name != target.app_name:
+        app = get_app(target.app_name)
+    ensure_account_usable(user, scope.clock)
+    adaptive = enforce.assess(app, user, scope.browser, device, clock=scope.clock)
+    decided = (
+        [enforce.decision_event(adaptive, user, app, context=scope.context, clock=scope.clock)]
+        if adaptive
+        else []
+    )
+    try:
+        device_cookie = _pass_policies_and_register(
+            app, adaptive, session, user, device=device, scope=scope, trust_device=trust_device
+        )
+        result = launch_aws_app(
+            user,
+            app,
+            session=session,
+            requested_relay_state=target.relay_state,
+            issuer=issuer,
+            scope=scope,
+            write_event=False,
+        )
+    except enforce.AccessDenied:
+        raise  # The denial wrote its own event, with its reference.
+    except IdpError:
+        if decided:
+            audit.write_all(decided)  # A step-up or a refused launch: the decision still counts (S25).
+        raise
+    if events is None:
+        audit.write_all([*decided, result.event])
+    else:
+        events.extend([*decided, result.event])
+    return replace(result, device_cookie=device_cookie)
+
+
+def _pass_policies_and_register(
+    app: App,
+    adaptive: Decision | None,
+    session: Session,
+    user: User,
+    *,
+    device: Device | None,
+    scope: RequestScope,
+    trust_device: bool,
+) -> str | None:
+    """Raise unless the launch passes the app's policies; then register or refresh the device
+    (``enforce.complete``) and return a new device cookie value, if any."""
+    mailer = Mailer.for_settings(WithMessaging.of(scope.settings))
+    _pass_policies(app, adaptive, session, user, scope=scope, mailer=mailer)
+    if adaptive is None:
+        return None
+    try:
+        return enforce.complete(
+            adaptive,
+            user,
+            app,
+            scope.browser,
+            device,
+            mailer,
+            trust_requested=trust_device,
+            context=scope.context,
+            clock=scope.clock,
+        )
+    except devices.DeviceLimitReached:
+        # A parallel sign-in took the last place under the limit first.
+        _pass_policies(
+            app, enforce.limit_reached_instead(adaptive), session, user, scope=scope, mailer=mailer
+        )
+        return None
+
+
+def _app_and_device(app_name: str, username: str, browser: Browser) -> tuple[App | None, Device | None]:
+    device_key = devices.item_key(username, browser.device_token)
+    if device_key is None:
+        return get_items((App, (app_name,), False))[0], None
+    app, device = get_items((App, (app_name,), False), (Device, device_key, False))
+    return app, device
+
+
+def _pass_policies(
+    app: App, adaptive: Decision | None, session: Session, user: User, *, scope: RequestScope, mailer: Mailer
+) -> None:
+    """Raise unless this launch passes the app's adaptive and second-factor policies: the
+    stricter of the two wins, and a trusted device waives only the app's own second factor."""
+    if app.disabled:
+        return  # The launch refuses a disabled app with its own message.
+    challenged = enforce.challenged(adaptive)
+    context, clock = scope.context, scope.clock
+    if adaptive is not None and adaptive.outcome == DENY:
+        enforce.refuse(adaptive, user, app, scope.browser, mailer, context=context, clock=clock)
+    trusted = adaptive is not None and adaptive.trusted
+    if not ((app.mfa_required and not trusted) or challenged):
+        return
+    try:
+        _ensure_second_factor_for(app, session, user, context, clock, challenged=challenged)
+    except (flow.SecondFactorRequired, flow.EnrolmentRequired):
+        if adaptive is not None and adaptive.exceeded:
+            enforce.alert_device_limit(
+                adaptive, user, app, scope.browser, mailer, context=context, clock=clock
+            )
+        raise
+
+
+def _ensure_second_factor_for(
+    app: App, session: Session, user: User, context: AuditContext | None, clock: Clock, *, challenged: bool
+) -> None:
+    settings = policy.load_settings()
+    try:
+        flow.ensure_app_second_factor(session, app, settings, challenged=challenged)
+    except flow.SecondFactorRequired:
+        active = factors.list_factors(user.username, active_only=True)
+        methods = flow.accepted_methods(app, settings, active)
+        if not active:
+            raise flow.EnrolmentRequired() from None
+        if not flow.order_factors(active, methods):
+            raise flow.NoAcceptedFactor(methods) from None
+        audit.record(
+            audit.EventType.MFA_CHALLENGE,
+            "pending",
+            context=context,
+            subject=user.username,
+            details={"app": app.name, "reason": "adaptive" if challenged else "step-up"},
+            clock=clock,
+        )
+        raise

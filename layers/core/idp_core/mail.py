@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from idp_core import audit, aws, observability
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock, readable_utc
-from idp_core.config import MessagingConfig, Settings
+from idp_core.config import MessagingConfig, WithMessaging
 from idp_core.errors import BadRequest
 from idp_core.models import User
 
@@ -40,7 +40,7 @@ class Mailer:
     messaging: MessagingConfig
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> Mailer:
+    def for_settings(cls, settings: WithMessaging) -> Mailer:
         return cls(ses=lambda: aws.client("ses"), messaging=settings.messaging)
 
 

@@ -19,6 +19,7 @@ from idp_core.adaptive import devices
 from idp_core.adaptive.enforce import policy_of
 from idp_core.apps import get_app
 from idp_core.concurrency import together
+from idp_core.config import WithLockout, WithMessaging
 from idp_core.errors import BadRequest
 from idp_core.mfa import factors, flow, policy
 from idp_core.mfa import methods as registry
@@ -47,7 +48,7 @@ def send_code(
         session_token=signed_in.token,
         purpose=purpose,
         mfa_settings=mfa_settings or policy.load_settings(),
-        messaging=req.settings.messaging,
+        messaging=WithMessaging.of(req.settings).messaging,
         source_ip=req.source_ip,
         sns=aws.client("sns"),
         ses=aws.client("ses"),
@@ -75,7 +76,7 @@ def verify_code(
         session=signed_in.session,
         session_token=signed_in.token,
         purpose=purpose,
-        lockout_policy=req.settings.lockout,
+        lockout_policy=WithLockout.of(req.settings).lockout,
         kms=aws.client("kms"),
         context=req.audit_context(signed_in.user.username),
         clock=req.clock,
@@ -304,7 +305,9 @@ def _answer_in_one_round_trip(
         lambda: get_items(
             (Session, (key,), True), *_wanted(req, username, values.get("factor", ""), app_name)
         ),
-        lambda: lockout.try_reserve(User, (username,), method, policy=req.settings.lockout, clock=req.clock),
+        lambda: lockout.try_reserve(
+            User, (username,), method, policy=WithLockout.of(req.settings).lockout, clock=req.clock
+        ),
     )
     try:
         session = sessions.live(session, policy=req.settings.sessions, clock=req.clock)

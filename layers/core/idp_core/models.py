@@ -1,6 +1,6 @@
 """DynamoDB items, one table per concern (DESIGN.md "Data").
 
-Table names are bound at cold start from ``Settings.tables`` by ``bind_tables``; the
+Table names are bound at cold start from the settings' ``tables`` by ``bind_tables``; the
 model classes themselves carry no environment lookups.
 """
 
@@ -30,7 +30,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from idp_core import aws
-from idp_core.config import Tables
+from idp_core.config import Tables, TableSet
 
 _shared_loader = botocore.loaders.create_loader()
 
@@ -490,10 +490,13 @@ def _connection(
     return pynamodb.connection.Connection(read_timeout_seconds=read_timeout)
 
 
-def bind_tables(tables: Tables) -> None:
-    """Point every model at its deployed table (called once at cold start)."""
-    for concern, model in ALL_MODELS.items():
-        model.Meta.table_name = getattr(tables, concern)
+def bind_tables(tables: TableSet) -> None:
+    """Point the models of ``tables`` at their deployed tables (called once at cold start). A
+    function's settings name only the tables its role grants: the other models keep their
+    "unbound-" names, so using one fails at once instead of reaching a table by accident."""
+    for concern, name in tables.by_concern().items():
+        model = ALL_MODELS[concern]
+        model.Meta.table_name = name
         model._connection = None  # PynamoDB caches the connection with the old name.
 
 

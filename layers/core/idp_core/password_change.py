@@ -28,8 +28,8 @@ from pynamodb.exceptions import UpdateError
 from idp_core import audit, aws, lockout, mail
 from idp_core.adaptive.devices import end_trust
 from idp_core.audit import AuditContext
-from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.config import Settings
+from idp_core.clock import Clock
+from idp_core.config import WithSignIn
 from idp_core.directories import passwords as directory_passwords
 from idp_core.directories import store
 from idp_core.directories.errors import (
@@ -45,6 +45,7 @@ from idp_core.errors import BadRequest, Conflict, Forbidden, IdpError, NotFound
 from idp_core.mail import Mailer
 from idp_core.models import Directory, Session, User, condition_failed
 from idp_core.passwords import WrongPassword, hash_password, normalize, validate_new_password, verify_password
+from idp_core.scope import RequestScope
 from idp_core.sessions import DIRECTORY_PREFIX, end_user_sessions
 from idp_core.signin import PASSWORD_FACTOR, ensure_account_usable
 
@@ -120,23 +121,24 @@ class PasswordChanged:
 def change_password(
     user: User,
     session: Session,
+    scope: RequestScope,
+    *,
     current_password: str,
     new_password: str,
     repeated_password: str,
-    *,
-    settings: Settings,
-    context: AuditContext | None = None,
-    clock: Clock = SYSTEM_CLOCK,
     mailer: Mailer | None = None,
 ) -> PasswordChanged:
     """Change the password of the signed-in ``user`` (whose ``session`` stays signed in), then
     e-mail them a notice (through ``mailer``, by default SES from the configured sender).
+    ``scope``: who asks, from where and when, and the settings (the lockout policy).
 
     Raises ``PasswordManagedElsewhere``, ``BadRequest`` (the new password is unfit or not
     repeated exactly), ``WrongCurrentPassword`` (counted in the lockout),
     ``directory_passwords.PasswordRefused`` (the directory's policy) or
     ``DirectoryUnavailable``; in every case nothing has changed.
     """
+    settings = WithSignIn.of(scope.settings)
+    context, clock = scope.context, scope.clock
     home = password_home(user)
     if home.managed_by is not None:
         raise PasswordManagedElsewhere(home.managed_by)

@@ -10,19 +10,16 @@ then issued half-way (``sessions.PENDING_PREFIX``) and reaches only the MFA page
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from idp_core import audit, aws, lockout, observability, sessions
 from idp_core.adaptive import devices, enforce
-from idp_core.adaptive.enforce import Browser
 from idp_core.adaptive.policies import DENY
-from idp_core.apps import get_app
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.concurrency import together
-from idp_core.config import Settings
+from idp_core.config import WithLockout, WithSignIn
 from idp_core.directories import signin as directories
 from idp_core.directories.errors import CredentialsRejected, DirectoryError, DirectoryUnavailable
 from idp_core.directories.signin import (
@@ -34,7 +31,6 @@ from idp_core.directories.signin import (
 from idp_core.directories.store import cached_settings
 from idp_core.directories.welcome import WelcomeMail
 from idp_core.errors import BadRequest, Forbidden, IdpError, SignInFailed
-from idp_core.launch import launch_aws_app
 from idp_core.mail import Mailer
 from idp_core.mfa import factors, flow, policy
 from idp_core.models import (
@@ -50,12 +46,11 @@ from idp_core.models import (
 )
 from idp_core.names import canonical_username
 from idp_core.passwords import WrongPassword, verify_password
+from idp_core.scope import RequestScope
 
 if TYPE_CHECKING:
     from idp_core.adaptive.decision import Decision
-    from idp_core.launch import LaunchResult
     from idp_core.mfa.flow import AfterPassword
-    from idp_core.saml.certificate import SigningIdentity
 
 PASSWORD_FACTOR = "password"  # noqa: S105 - the name of a factor, not a secret
 
@@ -110,7 +105,7 @@ def verify_password_factor(
     typed_username: str,
     password: str,
     *,
-    settings: Settings,
+    settings: WithSignIn,
     chosen: str | None = None,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
@@ -146,7 +141,7 @@ def verify_password_factor(
     return check.unknown()
 
 
-def reserve_for(key: str, settings: Settings, clock: Clock) -> lockout.Reservation:
+def reserve_for(key: str, settings: WithLockout, clock: Clock) -> lockout.Reservation:
     """Reserve a password attempt on the user ``key`` (S29), keeping a refusal for later."""
     return lockout.try_reserve(User, (key,), PASSWORD_FACTOR, policy=settings.lockout, clock=clock)
 
@@ -166,7 +161,7 @@ class _PasswordCheck:
         typed: str,
         password: str,
         *,
-        settings: Settings,
+        settings: WithSignIn,
         chosen: str | None,
         context: AuditContext | None,
         clock: Clock,
@@ -387,17 +382,14 @@ def ensure_account_usable(user: User, clock: Clock = SYSTEM_CLOCK) -> None:
 def password_sign_in(
     raw_username: str,
     password: str,
+    scope: RequestScope,
     *,
-    settings: Settings,
     previous_session: str | None = None,
     app_name: str | None = None,
     directory: str | None = None,
-    context: AuditContext | None = None,
-    user_agent: str | None = None,
-    device_token: str | None = None,
-    clock: Clock = SYSTEM_CLOCK,
 ) -> SignInResult:
-    """Run the pipeline for a username and password and issue a new session.
+    """Run the pipeline for a username and password and issue a new session; ``scope`` says
+    from which browser and when, and holds the settings (the lockout and session policies).
 
     ``app_name`` is the app the sign-in is for (IdP-initiated launch): its policy decides
     whether a second factor is owed before the session is complete, and its adaptive
@@ -408,6 +400,9 @@ def password_sign_in(
     directory shown to users; any other value is ``BadRequest`` before anything is read.
     The session records the directory that checked the password, for the admin console.
     """
+    settings = WithSignIn.of(scope.settings)
+    context, clock, browser = scope.context, scope.clock, scope.browser
+    device_token = browser.device_token
     chosen = chosen_directory(directory)
     key = _key_or_none(raw_username)
     # Three reads that do not depend on each other, at once (one round trip): the app, the
@@ -418,9 +413,6 @@ def password_sign_in(
         lambda: identify(key, app_name, device_token),
         lambda: reserve_for(key, settings, clock) if key else lockout.Reservation(),
         lambda: factors.list_factors(key, active_only=True) if key else [],
-    )
-    browser = Browser(
-        source_ip=context.source_ip if context else None, user_agent=user_agent, device_token=device_token
     )
     try:
         enforce.check_address(app, browser, context=context, clock=clock)
@@ -486,8 +478,8 @@ def password_sign_in(
         },
         policy=settings.sessions,
         replaces=previous_session,
-        source_ip=context.source_ip if context else None,
-        user_agent=user_agent,
+        source_ip=browser.source_ip,
+        user_agent=browser.user_agent,
         events=events,
         releases=releases,
         clock=clock,
@@ -502,167 +494,6 @@ def password_sign_in(
         app=app,
         device=device,
     )
-
-
-def launch_app(
-    user: User,
-    app_name: str,
-    *,
-    session: Session,
-    requested_relay_state: str | None,
-    issuer_entity_id: str,
-    identity: Callable[[], SigningIdentity],
-    browser: Browser,
-    mailer: Mailer,
-    read: tuple[App | None, Device | None] | None = None,
-    trust_device: bool = False,
-    events: list[AuditEvent] | None = None,
-    context: AuditContext | None = None,
-    clock: Clock = SYSTEM_CLOCK,
-) -> LaunchResult:
-    """The last step for an app: re-check the account (S3), the app's adaptive policy from
-    this browser's address and device, and the app's second-factor policy; then a signed
-    SAMLResponse.
-
-    A session without a second factor the app accepts (or the adaptive policy asks for) gets
-    ``flow.SecondFactorRequired`` (step-up at /mfa), or ``flow.NoAcceptedFactor`` when the
-    user has none of the app's methods; a denial is ``enforce.AccessDenied``. Then the
-    device registers (or is trusted, with ``trust_device``). ``identity`` is called only
-    once everything else is known to be fine, so a refused launch never touches KMS.
-
-    ``read`` is (app, device) when the caller has read them already; otherwise both are
-    read in one request. With ``events``, the audit events (the decision, the issued
-    assertion) are added there for the caller to write with its own changes.
-    """
-    app, device = read if read is not None else _app_and_device(app_name, user.username, browser)
-    if app is None or app.name != app_name:
-        app = get_app(app_name)
-    ensure_account_usable(user, clock)
-    adaptive = enforce.assess(app, user, browser, device, clock=clock)
-    decided = [enforce.decision_event(adaptive, user, app, context=context, clock=clock)] if adaptive else []
-    try:
-        device_cookie = _pass_policies_and_register(
-            app, adaptive, session, user, browser, device, mailer, trust_device, context, clock
-        )
-        result = launch_aws_app(
-            user,
-            app,
-            session=session,
-            requested_relay_state=requested_relay_state,
-            issuer_entity_id=issuer_entity_id,
-            identity=identity(),
-            clock=clock,
-            audit_context=context,
-            write_event=False,
-        )
-    except enforce.AccessDenied:
-        raise  # The denial wrote its own event, with its reference.
-    except IdpError:
-        if decided:
-            audit.write_all(decided)  # A step-up or a refused launch: the decision still counts (S25).
-        raise
-    if events is None:
-        audit.write_all([*decided, result.event])
-    else:
-        events.extend([*decided, result.event])
-    return replace(result, device_cookie=device_cookie)
-
-
-def _pass_policies_and_register(
-    app: App,
-    adaptive: Decision | None,
-    session: Session,
-    user: User,
-    browser: Browser,
-    device: Device | None,
-    mailer: Mailer,
-    trust_device: bool,
-    context: AuditContext | None,
-    clock: Clock,
-) -> str | None:
-    """Raise unless the launch passes the app's policies; then register or refresh the device
-    (``enforce.complete``) and return a new device cookie value, if any."""
-    _pass_policies(app, adaptive, session, user, browser, mailer, context, clock)
-    if adaptive is None:
-        return None
-    try:
-        return enforce.complete(
-            adaptive,
-            user,
-            app,
-            browser,
-            device,
-            mailer,
-            trust_requested=trust_device,
-            context=context,
-            clock=clock,
-        )
-    except devices.DeviceLimitReached:
-        # A parallel sign-in took the last place under the limit first.
-        _pass_policies(
-            app, enforce.limit_reached_instead(adaptive), session, user, browser, mailer, context, clock
-        )
-        return None
-
-
-def _app_and_device(app_name: str, username: str, browser: Browser) -> tuple[App | None, Device | None]:
-    device_key = devices.item_key(username, browser.device_token)
-    if device_key is None:
-        return get_items((App, (app_name,), False))[0], None
-    app, device = get_items((App, (app_name,), False), (Device, device_key, False))
-    return app, device
-
-
-def _pass_policies(
-    app: App,
-    adaptive: Decision | None,
-    session: Session,
-    user: User,
-    browser: Browser,
-    mailer: Mailer,
-    context: AuditContext | None,
-    clock: Clock,
-) -> None:
-    """Raise unless this launch passes the app's adaptive and second-factor policies: the
-    stricter of the two wins, and a trusted device waives only the app's own second factor."""
-    if app.disabled:
-        return  # The launch refuses a disabled app with its own message.
-    challenged = enforce.challenged(adaptive)
-    if adaptive is not None and adaptive.outcome == DENY:
-        enforce.refuse(adaptive, user, app, browser, mailer, context=context, clock=clock)
-    trusted = adaptive is not None and adaptive.trusted
-    if not ((app.mfa_required and not trusted) or challenged):
-        return
-    try:
-        _ensure_second_factor_for(app, session, user, context, clock, challenged=challenged)
-    except (flow.SecondFactorRequired, flow.EnrolmentRequired):
-        if adaptive is not None and adaptive.exceeded:
-            enforce.alert_device_limit(adaptive, user, app, browser, mailer, context=context, clock=clock)
-        raise
-
-
-def _ensure_second_factor_for(
-    app: App, session: Session, user: User, context: AuditContext | None, clock: Clock, *, challenged: bool
-) -> None:
-    settings = policy.load_settings()
-    try:
-        flow.ensure_app_second_factor(session, app, settings, challenged=challenged)
-    except flow.SecondFactorRequired:
-        active = factors.list_factors(user.username, active_only=True)
-        methods = flow.accepted_methods(app, settings, active)
-        if not active:
-            raise flow.EnrolmentRequired() from None
-        if not flow.order_factors(active, methods):
-            raise flow.NoAcceptedFactor(methods) from None
-        audit.record(
-            audit.EventType.MFA_CHALLENGE,
-            "pending",
-            context=context,
-            subject=user.username,
-            details={"app": app.name, "reason": "adaptive" if challenged else "step-up"},
-            clock=clock,
-        )
-        raise
 
 
 def sign_out(

@@ -16,7 +16,7 @@ Every decision is an audit event with the policy, its inputs and the outcome (S2
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import NoReturn
 
 from pynamodb.exceptions import UpdateError
@@ -37,6 +37,7 @@ from idp_core.clock import SYSTEM_CLOCK, Clock, readable_utc
 from idp_core.errors import Forbidden
 from idp_core.mail import Mailer
 from idp_core.models import App, AuditEvent, Device, User
+from idp_core.scope import Browser
 
 
 class AccessDenied(Forbidden):
@@ -56,15 +57,6 @@ class PolicyMissing(Forbidden):
             f"The app {app.display_name!r} names a sign-in policy that does not exist, so nobody can sign in "
             "to it. Ask an administrator to choose another policy for the app."
         )
-
-
-@dataclass(frozen=True)
-class Browser:
-    """What the request tells about where it comes from."""
-
-    source_ip: str | None
-    user_agent: str | None = None
-    device_token: str | None = None
 
 
 def policy_of(app: App | None) -> AdaptivePolicy | None:

@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from idp_core import audit, aws, observability
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.config import MessagingConfig, Settings
+from idp_core.config import MessagingConfig, WithMessaging
 from idp_core.directories.settings import DirectorySettings
 from idp_core.mail import Mailer, mask_email, send_text_email
 from idp_core.models import User
@@ -45,7 +45,7 @@ class WelcomeMail:
     base_url: str | None = None
 
     @classmethod
-    def for_settings(cls, settings: Settings, *, base_url: str | None = None) -> WelcomeMail:
+    def for_settings(cls, settings: WithMessaging, *, base_url: str | None = None) -> WelcomeMail:
         """From the function's (or the CLI's) settings; ``base_url`` overrides the configured
         public base URL, e.g. with the URL a request came in on."""
         chosen = (base_url or settings.public_base_url or "").rstrip("/")

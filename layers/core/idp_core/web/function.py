@@ -3,15 +3,14 @@ its routers, the settings it was configured with, and the entry point."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from idp_core import observability
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.config import Settings
+from idp_core.config import FunctionSettings
 from idp_core.models import bind_tables
 from idp_core.web.context import bound
 from idp_core.web.errors import error_response, not_found_response
@@ -25,14 +24,16 @@ Work = Callable[[dict[str, Any], Any], dict[str, Any]]
 class PageFunction:
     """A function's route table; ``handle`` is its Lambda entry point. ``name`` is the
     function's short name (sso, otp, adaptive, provisioning): its service in logs and
-    metrics when POWERTOOLS_SERVICE_NAME does not say otherwise."""
+    metrics when POWERTOOLS_SERVICE_NAME does not say otherwise. ``settings_type`` is the
+    function's own settings (``idp_core.config``), read from the environment at cold start."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, settings_type: type[FunctionSettings]) -> None:
         self.name = name
+        self.settings_type = settings_type
         self.app = APIGatewayRestResolver()
         # Made at the cold start, as the Tracer must patch botocore before any client exists.
         self._entry = observability.traced(self._invoke, function_name=name)
-        self._settings: Settings | None = None
+        self._settings: FunctionSettings | None = None
         self._clock: Clock = SYSTEM_CLOCK
 
         @self.app.not_found
@@ -43,13 +44,16 @@ class PageFunction:
         def any_error(exc: Exception) -> Response[str]:
             return error_response(exc)
 
-    def configure(self, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
-        """Bind the settings (and a clock: tests move a FakeClock) for the following requests."""
-        bind_tables(settings.tables)
-        self._settings, self._clock = settings, clock
+    def configure(self, settings: FunctionSettings | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+        """Bind the settings (and a clock: tests move a FakeClock) for the following requests:
+        the function's own, read from the environment when none are given, or taken from the
+        deployment's ``Settings`` (the local stack's and the tests')."""
+        own = self.settings_type.from_env() if settings is None else self.settings_type.narrow(settings)
+        bind_tables(own.tables)
+        self._settings, self._clock = own, clock
 
     @property
-    def settings(self) -> Settings:
+    def settings(self) -> FunctionSettings:
         if self._settings is None:
             raise RuntimeError("configure() the function before it handles requests")
         return self._settings
@@ -58,10 +62,10 @@ class PageFunction:
     def clock(self) -> Clock:
         return self._clock
 
-    def include_routers(self, package: str | None, module_names: Iterable[str]) -> None:
-        # In the Lambda asset the route modules are top-level; locally they live in a package.
-        for name in module_names:
-            self.app.include_router(importlib.import_module(f"{package}.{name}" if package else name).router)
+    def include_routers(self, *modules: Any) -> None:
+        """Add the routes of each module's ``router`` to the function's table."""
+        for module in modules:
+            self.app.include_router(module.router)
 
     def handle(self, event: dict[str, Any], context: Any, work: Work | None = None) -> dict[str, Any]:
         """The Lambda entry point: an API Gateway request through the route table, or with

@@ -14,8 +14,9 @@ from urllib.parse import urlencode, urlsplit
 
 from idp_core.audit import AuditContext
 from idp_core.clock import Clock
-from idp_core.config import Settings
+from idp_core.config import FunctionSettings
 from idp_core.errors import BadRequest
+from idp_core.scope import Browser, RequestScope
 
 if TYPE_CHECKING:
     from idp_core.web.auth import SignedIn
@@ -35,7 +36,7 @@ class WebRequest:
     # Absolute URL of the site root without a trailing slash, e.g. https://id.example.com
     # or https://abc.execute-api.eu-west-1.amazonaws.com/prod.
     base_url: str
-    settings: Settings
+    settings: FunctionSettings
     clock: Clock
     # A fresh nonce per response, used when a page carries an inline script.
     nonce: str = field(default_factory=lambda: secrets.token_urlsafe(16))
@@ -52,7 +53,7 @@ class WebRequest:
     session_loaded: bool = False
 
     @classmethod
-    def from_event(cls, event: Mapping[str, Any], *, settings: Settings, clock: Clock) -> WebRequest:
+    def from_event(cls, event: Mapping[str, Any], *, settings: FunctionSettings, clock: Clock) -> WebRequest:
         headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
         multi = event.get("multiValueHeaders") or {}
         cookie_lines = [
@@ -99,8 +100,18 @@ class WebRequest:
     def audit_context(self, actor: str | None = None) -> AuditContext:
         return AuditContext(source_ip=self.source_ip, actor=actor)
 
+    def scope(self, actor: str | None = None, browser: Browser | None = None) -> RequestScope:
+        """Who asks (``actor``, once signed in), from which browser (``guard.browser`` adds the
+        device cookie, for the logic that judges devices), when, and the function's settings."""
+        return RequestScope(
+            settings=self.settings,
+            browser=browser or Browser(source_ip=self.source_ip, user_agent=self.user_agent),
+            actor=actor,
+            clock=self.clock,
+        )
 
-def _base_url(settings: Settings, context: Mapping[str, Any]) -> str:
+
+def _base_url(settings: FunctionSettings, context: Mapping[str, Any]) -> str:
     if settings.public_base_url:
         return settings.public_base_url.rstrip("/")
     domain = str(context.get("domainName") or "localhost")
