@@ -4,17 +4,17 @@ transactions it runs."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import botocore.client
 import botocore.session
 import pytest
 
-from idp_core import models
+from idp_core import mfa_pages, models, signin
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from tests.helpers.mfa import MFA_APP, add_user, give_totp, sign_in_with_totp
+from tests.helpers.round_trips import RoundTrips
 from tests.helpers.sso import Sso, running_sso
 
 pytestmark = pytest.mark.sso_setup("two_apps")
@@ -61,7 +61,7 @@ def test_a_sign_in_with_totp_costs_8_dynamodb_and_2_kms_requests_in_7_round_trip
     from tests.support.aws import fresh_tables, moto_server
 
     counter = RequestCounter()
-    calls: list[tuple[float, float]] = []
+    round_trips = RoundTrips()
     with moto_server(counter):
         tables = fresh_tables()
         clock = FakeClock()
@@ -75,16 +75,7 @@ def test_a_sign_in_with_totp_costs_8_dynamodb_and_2_kms_requests_in_7_round_trip
             browser = sso.browser()
             token = csrf_token(sso.get(browser, "/login?app=aws-budget").text)
             clock.advance(30)
-            original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]  # private, unstubbed
-
-            def timed(self: Any, operation: str, params: Any) -> Any:
-                started = time.perf_counter()
-                try:
-                    return original(self, operation, params)
-                finally:
-                    calls.append((started, time.perf_counter()))
-
-            monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", timed)
+            round_trips.record(monkeypatch, signin, mfa_pages)
             counter.reset()
             page = sso.post(
                 browser,
@@ -102,10 +93,6 @@ def test_a_sign_in_with_totp_costs_8_dynamodb_and_2_kms_requests_in_7_round_trip
             counts = counter.by_service()
     assert (counts["dynamodb"], counts["kms"]) == (8, 2)
     assert set(counts) == {"dynamodb", "kms"}
-    ends: list[float] = []
-    for started, ended in sorted(calls):
-        if ends and started < ends[-1]:
-            ends[-1] = max(ends[-1], ended)
-        else:
-            ends.append(ended)
-    assert len(ends) == 7
+    assert round_trips.sequential() == 7, round_trips.trips
+    # The password step's reads, and the code's read with its reservation, each overlap.
+    assert round_trips.overlapped() == 2, round_trips.trips
