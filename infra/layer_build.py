@@ -65,6 +65,7 @@ LAYER_MOUNT = "/opt/python"
 FUNCTION_MOUNT = "/var/task"
 _SOURCE_ONLY = "source"
 _PROBE = "import sys; print(sys.version.split()[0], sys.implementation.cache_tag)"
+_PROBE_WORDS = 2  # The version and the cache tag.
 
 
 class LayerBuildError(RuntimeError):
@@ -96,7 +97,7 @@ class BytecodeCompiler:
         except OSError:
             return None
         words = completed.stdout.split()
-        if completed.returncode != 0 or len(words) != 2:
+        if completed.returncode != 0 or len(words) != _PROBE_WORDS:
             return None
         return cls(executable, words[0], words[1])
 

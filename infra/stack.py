@@ -11,8 +11,9 @@ from idp_core.config import Tables as ConfigTables
 from idp_core.routing import DEFAULT_FUNCTION, PATH_FUNCTIONS
 from infra.constructs.adaptive_function import AdaptiveFunction
 from infra.constructs.alarms import Alarms
-from infra.constructs.api import PublicApi
+from infra.constructs.api import PublicApi, Throttling
 from infra.constructs.dashboard import Dashboard
+from infra.constructs.function import SharedInputs
 from infra.constructs.keys import Keys
 from infra.constructs.layer import CoreLayer
 from infra.constructs.network import ImportedNetwork
@@ -43,46 +44,30 @@ class IdpStack(Stack):
             if settings.directory_network
             else None
         )
+        shared = SharedInputs(
+            tables=tables,
+            layer=layer.layer,
+            public_base_url=domain.base_url if domain else None,
+            snap_start=operations.snap_start,
+        )
         sso = SsoFunction(
             self,
             "Sso",
-            tables=tables,
+            shared=shared,
             signing_key=keys.signing_key,
             data_key=keys.data_key,
-            layer=layer.layer,
-            public_base_url=domain.base_url if domain else None,
             messaging=settings.messaging,
             network=network,
-            snap_start=operations.snap_start,
         )
-        otp = OtpFunction(
-            self,
-            "Otp",
-            tables=tables,
-            data_key=keys.data_key,
-            layer=layer.layer,
-            public_base_url=domain.base_url if domain else None,
-            messaging=settings.messaging,
-            snap_start=operations.snap_start,
-        )
-        adaptive = AdaptiveFunction(
-            self,
-            "Adaptive",
-            tables=tables,
-            layer=layer.layer,
-            public_base_url=domain.base_url if domain else None,
-            snap_start=operations.snap_start,
-        )
+        otp = OtpFunction(self, "Otp", shared=shared, data_key=keys.data_key, messaging=settings.messaging)
+        adaptive = AdaptiveFunction(self, "Adaptive", shared=shared)
         provisioning = ProvisioningFunction(
             self,
             "Provisioning",
-            tables=tables,
+            shared=shared,
             data_key=keys.data_key,
-            layer=layer.layer,
-            public_base_url=domain.base_url if domain else None,
             messaging=settings.messaging,
             network=network,
-            snap_start=operations.snap_start,
         )
         services = {"sso": sso, "otp": otp, "adaptive": adaptive, "provisioning": provisioning}
         if operations.tracing:
@@ -97,8 +82,7 @@ class IdpStack(Stack):
             handler=entries[DEFAULT_FUNCTION],
             # More specific resources win over the root's {proxy+} in API Gateway.
             prefix_handlers={prefix: entries[name] for prefix, name in PATH_FUNCTIONS.items()},
-            throttle_rate=settings.throttle_rate,
-            throttle_burst=settings.throttle_burst,
+            throttling=Throttling(rate=settings.throttle_rate, burst=settings.throttle_burst),
             custom_domain=domain,
             cloudwatch_role=operations.api_gateway_cloudwatch_role,
             tracing=operations.tracing,

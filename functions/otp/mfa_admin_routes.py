@@ -24,6 +24,7 @@ router = APIGatewayRouter()
 
 MAX_NUMBER_CHARS = 9
 MAX_COUNTRIES_CHARS = 1024
+COUNTRY_CODE_LENGTH = 2
 NOTICES = {
     "settings-saved": "The 2FA options were saved.",
     "policy-saved": "The app's authentication policy was saved.",
@@ -103,7 +104,7 @@ def _countries(raw: str) -> tuple[str, ...]:
     parts = [part.strip().upper() for part in raw.replace(";", ",").replace(" ", ",").split(",")]
     codes = tuple(dict.fromkeys(part for part in parts if part))
     for code in codes:
-        if len(code) != 2 or not code.isascii() or not code.isalpha():
+        if len(code) != COUNTRY_CODE_LENGTH or not code.isascii() or not code.isalpha():
             raise BadRequest(
                 f"{code!r} is not a country code; list two-letter ISO codes "
                 "separated by commas, e.g. US, GB, DE."

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from infra.constructs.function import ADMIN_GUARD_TABLES, Access, IdpFunction
-from infra.constructs.tables import Tables
+from infra.constructs.function import ADMIN_GUARD_TABLES, Access, FunctionSpec, IdpFunction, SharedInputs
 from infra.layer_build import REPO_ROOT
 
 FUNCTION_DIR = REPO_ROOT / "functions" / "adaptive"
@@ -33,25 +31,15 @@ ADAPTIVE_TABLES = {
 class AdaptiveFunction(IdpFunction):
     """The shared function shape and nothing more: no KMS, SNS or SES permission."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        tables: Tables,
-        layer: lambda_.ILayerVersion,
-        public_base_url: str | None,
-        snap_start: bool = False,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedInputs) -> None:
         super().__init__(
             scope,
             construct_id,
-            service_name="adaptive",
-            code_dir=FUNCTION_DIR,
-            description="serverless IdP: devices and adaptive authentication policies",
-            tables=tables,
-            table_access=ADAPTIVE_TABLES,
-            layer=layer,
-            public_base_url=public_base_url,
-            snap_start=snap_start,
+            spec=FunctionSpec(
+                service_name="adaptive",
+                code_dir=FUNCTION_DIR,
+                description="serverless IdP: devices and adaptive authentication policies",
+                table_access=ADAPTIVE_TABLES,
+            ),
+            shared=shared,
         )

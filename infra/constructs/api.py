@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, CfnOutput, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_apigateway as apigateway
@@ -29,6 +30,14 @@ def gateway_response_headers() -> dict[str, str]:
     API Gateway static values: each enclosed in single quotes."""
     headers = {**security_headers(None), "Cache-Control": "no-store"}
     return {name: f"'{value}'" for name, value in headers.items()}
+
+
+@dataclass(frozen=True)
+class Throttling:
+    """The stage's token bucket: ``rate`` requests per second on average, bursts of ``burst``."""
+
+    rate: float
+    burst: int
 
 
 class PublicApi(Construct):
@@ -59,8 +68,7 @@ class PublicApi(Construct):
         *,
         handler: lambda_.IFunction,
         prefix_handlers: Mapping[str, lambda_.IFunction] | None = None,
-        throttle_rate: float,
-        throttle_burst: int,
+        throttling: Throttling,
         custom_domain: CustomDomain | None,
         cloudwatch_role: bool,
         tracing: bool,
@@ -88,8 +96,8 @@ class PublicApi(Construct):
             disable_execute_api_endpoint=custom_domain is not None,
             deploy_options=apigateway.StageOptions(
                 stage_name=STAGE_NAME,
-                throttling_rate_limit=throttle_rate,
-                throttling_burst_limit=throttle_burst,
+                throttling_rate_limit=throttling.rate,
+                throttling_burst_limit=throttling.burst,
                 logging_level=apigateway.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,
                 tracing_enabled=tracing,

@@ -6,6 +6,7 @@ between them."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, cast
@@ -87,6 +88,30 @@ ADMIN_GUARD_TABLES = {
 }
 
 
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What makes one function itself: its name, code and description, the tables its role
+    reaches and how, and its size."""
+
+    service_name: str
+    code_dir: Path
+    description: str
+    table_access: Mapping[str, Access]
+    memory_size: int = 1024
+    timeout: Duration = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class SharedInputs:
+    """What the stack gives every function alike: the tables (each role reaches only those
+    its spec names), the core layer, the public URL (None: API Gateway's) and SnapStart."""
+
+    tables: Tables
+    layer: lambda_.ILayerVersion
+    public_base_url: str | None
+    snap_start: bool = False
+
+
 class IdpFunction(Construct):
     """One Lambda function of the IdP with its own log group and its own role.
 
@@ -94,7 +119,7 @@ class IdpFunction(Construct):
     group and item access on the named tables (and their indexes: sessions and transactions
     by user, users by source) by ARN. Callers add their service grants with ``allow``.
 
-    With ``snap_start``, Lambda SnapStart: each deployment publishes a version, Lambda runs its
+    With ``shared.snap_start``, Lambda SnapStart: each deployment publishes a version, Lambda runs its
     cold start once and keeps a snapshot of the initialised environment, and new execution
     environments resume from it. Only published versions start from a snapshot, so what
     invokes the function invokes ``entry``, the alias of that version; the version a deployment
@@ -106,26 +131,18 @@ class IdpFunction(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        service_name: str,
-        code_dir: Path,
-        description: str,
-        tables: Tables,
-        table_access: Mapping[str, Access],
-        layer: lambda_.ILayerVersion,
-        public_base_url: str | None,
+        spec: FunctionSpec,
+        shared: SharedInputs,
         signing_key_id: str | None = None,
         data_key_id: str | None = None,
         messaging: MessagingConfig | None = None,
-        memory_size: int = 1024,
-        timeout: Duration = DEFAULT_TIMEOUT,
         network: ImportedNetwork | None = None,
-        snap_start: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.service_name = service_name
-        unknown = sorted(set(table_access) - set(ConfigTables.concerns()))
+        self.service_name = spec.service_name
+        unknown = sorted(set(spec.table_access) - set(ConfigTables.concerns()))
         if unknown:
-            raise ValueError(f"unknown table concern(s) {unknown} for the {service_name} function")
+            raise ValueError(f"unknown table concern(s) {unknown} for the {spec.service_name} function")
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -136,30 +153,30 @@ class IdpFunction(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Runs the {service_name} function of the serverless IdP",
+            description=f"Runs the {spec.service_name} function of the serverless IdP",
         )
         self.log_group.grant_write(self.role)
-        self._grant_tables(tables, table_access)
+        self._grant_tables(shared.tables, spec.table_access)
 
         # Exactly what the function's settings read (functions/<name>/settings.py): the tables
         # its role grants, and the keys and messaging only when it uses them.
         environment = {
             **{
                 ConfigTables.env_name(concern): table.table_name
-                for concern, table in tables.all().items()
-                if concern in table_access
+                for concern, table in shared.tables.all().items()
+                if concern in spec.table_access
             },
             ENV_COOKIE_SECURE: "true",
             # Powertools reads its settings from the environment (the observability contract):
             # the Tracer stays off unless trace() turns X-Ray on.
-            "POWERTOOLS_SERVICE_NAME": service_name,
+            "POWERTOOLS_SERVICE_NAME": spec.service_name,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
             "POWERTOOLS_TRACE_DISABLED": "true",
             **(messaging.to_env() if messaging else {}),
         }
-        if public_base_url:
-            environment[ENV_PUBLIC_BASE_URL] = public_base_url
+        if shared.public_base_url:
+            environment[ENV_PUBLIC_BASE_URL] = shared.public_base_url
         if signing_key_id:
             environment[ENV_SIGNING_KEY_ID] = signing_key_id
         if data_key_id:
@@ -169,27 +186,29 @@ class IdpFunction(Construct):
             self,
             "Function",
             # The function's package, with its bytecode when the layer has it too.
-            code=lambda_.Code.from_asset(str(build_function(code_dir, compiler=find_bytecode_compiler()))),
-            handler=function_handler(code_dir.name),
+            code=lambda_.Code.from_asset(
+                str(build_function(spec.code_dir, compiler=find_bytecode_compiler()))
+            ),
+            handler=function_handler(spec.code_dir.name),
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            memory_size=memory_size,
-            timeout=timeout,
-            layers=[layer],
+            memory_size=spec.memory_size,
+            timeout=spec.timeout,
+            layers=[shared.layer],
             role=self.role,
             log_group=self.log_group,
             environment=environment,
-            description=description,
-            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
+            description=spec.description,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if shared.snap_start else None,
             current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY)
-            if snap_start
+            if shared.snap_start
             else None,
             **(network.function_placement() if network else {}),
         )
         # What API Gateway and EventBridge invoke.
         self.entry: lambda_.IFunction = (
             lambda_.Alias(self, "Live", alias_name=LIVE_ALIAS, version=self.function.current_version)
-            if snap_start
+            if shared.snap_start
             else self.function
         )
         if network is not None:

@@ -6,12 +6,10 @@ from __future__ import annotations
 from aws_cdk import Acknowledgment, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from idp_core.config import MessagingConfig
-from infra.constructs.function import ADMIN_GUARD_TABLES, Access, IdpFunction
-from infra.constructs.tables import Tables
+from infra.constructs.function import ADMIN_GUARD_TABLES, Access, FunctionSpec, IdpFunction, SharedInputs
 from infra.layer_build import REPO_ROOT
 
 FUNCTION_DIR = REPO_ROOT / "functions" / "otp"
@@ -51,24 +49,20 @@ class OtpFunction(IdpFunction):
         scope: Construct,
         construct_id: str,
         *,
-        tables: Tables,
+        shared: SharedInputs,
         data_key: kms.IKey,
-        layer: lambda_.ILayerVersion,
-        public_base_url: str | None,
         messaging: MessagingConfig,
-        snap_start: bool = False,
     ) -> None:
         super().__init__(
             scope,
             construct_id,
-            service_name="otp",
-            code_dir=FUNCTION_DIR,
-            description="serverless IdP: second factors (challenge, enrolment, settings)",
-            tables=tables,
-            table_access=OTP_TABLES,
-            layer=layer,
-            public_base_url=public_base_url,
-            snap_start=snap_start,
+            spec=FunctionSpec(
+                service_name="otp",
+                code_dir=FUNCTION_DIR,
+                description="serverless IdP: second factors (challenge, enrolment, settings)",
+                table_access=OTP_TABLES,
+            ),
+            shared=shared,
             data_key_id=data_key.key_id,
             messaging=messaging,
         )

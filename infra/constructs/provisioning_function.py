@@ -7,14 +7,12 @@ from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from idp_core.config import MessagingConfig
 from idp_core.directories.schedule import TICK_SECONDS
-from infra.constructs.function import ADMIN_GUARD_TABLES, Access, IdpFunction
+from infra.constructs.function import ADMIN_GUARD_TABLES, Access, FunctionSpec, IdpFunction, SharedInputs
 from infra.constructs.network import ImportedNetwork
-from infra.constructs.tables import Tables
 from infra.layer_build import REPO_ROOT
 
 FUNCTION_DIR = REPO_ROOT / "functions" / "provisioning"
@@ -55,29 +53,25 @@ class ProvisioningFunction(IdpFunction):
         scope: Construct,
         construct_id: str,
         *,
-        tables: Tables,
+        shared: SharedInputs,
         data_key: kms.IKey,
-        layer: lambda_.ILayerVersion,
-        public_base_url: str | None,
         messaging: MessagingConfig,
         network: ImportedNetwork | None = None,
-        snap_start: bool = False,
     ) -> None:
         super().__init__(
             scope,
             construct_id,
-            service_name="provisioning",
-            code_dir=FUNCTION_DIR,
-            description="serverless IdP: LDAP and Active Directory user stores, scheduled imports",
-            tables=tables,
-            table_access=PROVISIONING_TABLES,
-            layer=layer,
-            public_base_url=public_base_url,
-            snap_start=snap_start,
+            spec=FunctionSpec(
+                service_name="provisioning",
+                code_dir=FUNCTION_DIR,
+                description="serverless IdP: LDAP and Active Directory user stores, scheduled imports",
+                table_access=PROVISIONING_TABLES,
+                memory_size=MEMORY_MB,
+                timeout=TIMEOUT,
+            ),
+            shared=shared,
             data_key_id=data_key.key_id,
             messaging=messaging,
-            memory_size=MEMORY_MB,
-            timeout=TIMEOUT,
             network=network,
         )
         self.allow_directory_data_key(

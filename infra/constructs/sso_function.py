@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from idp_core.config import MessagingConfig
-from infra.constructs.function import Access, IdpFunction
+from infra.constructs.function import Access, FunctionSpec, IdpFunction, SharedInputs
 from infra.constructs.keys import SIGNING_ACTIONS
 from infra.constructs.network import ImportedNetwork
-from infra.constructs.tables import Tables
 from infra.layer_build import REPO_ROOT
 
 FUNCTION_DIR = REPO_ROOT / "functions" / "sso"
@@ -52,27 +50,23 @@ class SsoFunction(IdpFunction):
         scope: Construct,
         construct_id: str,
         *,
-        tables: Tables,
+        shared: SharedInputs,
         signing_key: kms.IKey,
         data_key: kms.IKey,
-        layer: lambda_.ILayerVersion,
-        public_base_url: str | None,
         messaging: MessagingConfig,
         network: ImportedNetwork | None = None,
-        snap_start: bool = False,
     ) -> None:
         super().__init__(
             scope,
             construct_id,
-            service_name="sso",
-            code_dir=FUNCTION_DIR,
-            description="serverless IdP: sign-in, sessions, SAML issuing, metadata",
-            tables=tables,
-            table_access=SSO_TABLES,
+            spec=FunctionSpec(
+                service_name="sso",
+                code_dir=FUNCTION_DIR,
+                description="serverless IdP: sign-in, sessions, SAML issuing, metadata",
+                table_access=SSO_TABLES,
+            ),
+            shared=shared,
             signing_key_id=signing_key.key_id,
-            layer=layer,
-            public_base_url=public_base_url,
-            snap_start=snap_start,
             messaging=messaging,
             # It binds to the directories at sign-in, so it runs where they are reachable.
             network=network,

@@ -95,19 +95,53 @@ def add_settings_options(parser: argparse.ArgumentParser, *, adding: bool) -> No
     )
 
 
+# Options that set the setting they name whenever given, on add and on update: (option, setting).
+_GIVEN_OPTIONS = (
+    ("starttls", "start_tls"),
+    ("group_lookup", "group_lookup"),
+    ("group_base", "group_base"),
+    ("group_member_attribute", "group_member_attribute"),
+    *((switch, switch) for switch in SWITCHES),
+)
+# Options that add reads itself (they are required there) and update changes when given.
+_UPDATE_OPTIONS = (("display_name", "display_name"), ("type", "kind"), ("bind_dn", "bind_dn"))
+
+
 def settings_changes(a: argparse.Namespace, current: DirectorySettings | None) -> dict[str, Any]:
     """The settings the options name; ``current`` (None on add) supplies the attribute
     mapping that ``--map`` changes field by field."""
-    changes: dict[str, Any] = {}
-    if current is not None:
-        for option, name in (("display_name", "display_name"), ("type", "kind"), ("bind_dn", "bind_dn")):
-            if getattr(a, option) is not None:
-                changes[name] = getattr(a, option)
-        if a.url:
-            changes["urls"] = tuple(a.url)
-        if a.base:
-            changes["bases"] = tuple(a.base)
+    changes = _connection_changes(a) if current is not None else {}
     kind = changes.get("kind", current.kind if current is not None else a.type)
+    changes |= _type_dependent_changes(a, current, kind)
+    changes |= _given(a, _GIVEN_OPTIONS)
+    if a.ca_cert is not None:
+        changes["ca_cert_pem"] = _read_ca_cert(a.ca_cert)
+    if a.schedule is not None:
+        changes["schedule"] = None if a.schedule.strip().lower() == "none" else a.schedule
+    return changes
+
+
+def _given(a: argparse.Namespace, options: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The settings of the ``(option, setting)`` pairs whose option was given."""
+    return {name: getattr(a, option) for option, name in options if getattr(a, option) is not None}
+
+
+def _connection_changes(a: argparse.Namespace) -> dict[str, Any]:
+    """On update: the name, type, service account, URLs and bases given."""
+    changes = _given(a, _UPDATE_OPTIONS)
+    if a.url:
+        changes["urls"] = tuple(a.url)
+    if a.base:
+        changes["bases"] = tuple(a.base)
+    return changes
+
+
+def _type_dependent_changes(
+    a: argparse.Namespace, current: DirectorySettings | None, kind: str
+) -> dict[str, Any]:
+    """The attribute map and user filter: those given, and the new type's defaults in place of
+    the old type's when the type changes."""
+    changes: dict[str, Any] = {}
     mapping = current.mapping.as_dict() if current is not None else {}
     if (
         current is not None
@@ -122,20 +156,6 @@ def settings_changes(a: argparse.Namespace, current: DirectorySettings | None) -
         changes["user_filter"] = a.filter
     elif current is not None and kind != current.kind and current.user_filter in ("uid", "sAMAccountName"):
         changes["user_filter"] = None  # the new type's usual filter
-    if a.ca_cert is not None:
-        changes["ca_cert_pem"] = _read_ca_cert(a.ca_cert)
-    if a.starttls is not None:
-        changes["start_tls"] = a.starttls
-    for option, name in (("group_lookup", "group_lookup"), ("group_base", "group_base")):
-        if getattr(a, option) is not None:
-            changes[name] = getattr(a, option)
-    if a.group_member_attribute is not None:
-        changes["group_member_attribute"] = a.group_member_attribute
-    for switch in SWITCHES:
-        if getattr(a, switch) is not None:
-            changes[switch] = getattr(a, switch)
-    if a.schedule is not None:
-        changes["schedule"] = None if a.schedule.strip().lower() == "none" else a.schedule
     return changes
 
 

@@ -413,59 +413,56 @@ def _check_provider(target: Target, arn: str, app_names: Sequence[str], current:
             f"{register}\n{target.aws} iam create-saml-provider --name {name} --saml-metadata-document "
             "file://idp-metadata.xml",
         )
-    try:
-        held = parse_provider_metadata(provider["SAMLMetadataDocument"])
-    except ValueError as exc:
-        return Finding(
-            SAML_PROVIDER,
-            PROBLEM,
-            f"{about} holds metadata that cannot be read: {exc}",
-            f"{register}\n{update}",
-        )
-    if held.entity_id != current.entity_id:
-        return Finding(
-            SAML_PROVIDER,
-            PROBLEM,
-            f"{about} holds the entity ID {held.entity_id}, but the IdP is now {current.entity_id} (its URL "
-            "changed): AWS refuses its assertions.",
-            f"{register}\n{update}",
-        )
-    if not current.certificates:
-        return Finding(
-            SAML_PROVIDER,
-            PROBLEM,
-            f"{about} cannot hold the IdP's certificate: the IdP has not made it yet (it does at the first "
-            "sign-in or `idp metadata`).",
-            f"{register}\n{update}",
-        )
-    foreign = [der for der in held.certificates if der not in current.certificates]
-    if foreign and set(current.certificates) & set(held.certificates):
-        return Finding(
-            SAML_PROVIDER,
-            PROBLEM,
-            f"{about} holds the IdP's certificate and also {_fingerprints(foreign)}, which the IdP does not "
-            "use: AWS accepts assertions signed with that certificate's key as well.",
-            f"{register}\n{update}",
-        )
-    if not set(current.certificates) & set(held.certificates):
-        return Finding(
-            SAML_PROVIDER,
-            PROBLEM,
-            f"{about} holds the certificate {_fingerprints(held.certificates)}, not the IdP's current one "
-            f"{_fingerprints(current.certificates)}: AWS refuses the IdP's signatures.",
-            f"{register}\n{update}",
-        )
-    valid_until = provider.get("ValidUntil")
-    if isinstance(valid_until, datetime.datetime) and valid_until < datetime.datetime.now(datetime.UTC):
-        return Finding(
-            SAML_PROVIDER, PROBLEM, f"{about} expired on {valid_until:%Y-%m-%d}.", f"{register}\n{update}"
-        )
+    problem = _held_metadata_problem(provider, current)
+    if problem is not None:
+        return Finding(SAML_PROVIDER, PROBLEM, f"{about} {problem}", f"{register}\n{update}")
     return Finding(
         SAML_PROVIDER,
         OK,
         f"{about} holds the IdP's current metadata (entity ID {current.entity_id}, certificate "
         f"{_fingerprints(current.certificates)}).",
     )
+
+
+def _held_metadata_problem(provider: Mapping[str, Any], current: ProviderMetadata) -> str | None:
+    """What is wrong with the metadata an IAM SAML provider holds, worded to follow its name;
+    None when it is the IdP's current metadata."""
+    try:
+        held = parse_provider_metadata(provider["SAMLMetadataDocument"])
+    except ValueError as exc:
+        return f"holds metadata that cannot be read: {exc}"
+    if held.entity_id != current.entity_id:
+        return (
+            f"holds the entity ID {held.entity_id}, but the IdP is now {current.entity_id} (its URL "
+            "changed): AWS refuses its assertions."
+        )
+    certificate_problem = _held_certificate_problem(held, current)
+    if certificate_problem is not None:
+        return certificate_problem
+    valid_until = provider.get("ValidUntil")
+    if isinstance(valid_until, datetime.datetime) and valid_until < datetime.datetime.now(datetime.UTC):
+        return f"expired on {valid_until:%Y-%m-%d}."
+    return None
+
+
+def _held_certificate_problem(held: ProviderMetadata, current: ProviderMetadata) -> str | None:
+    if not current.certificates:
+        return (
+            "cannot hold the IdP's certificate: the IdP has not made it yet (it does at the first "
+            "sign-in or `idp metadata`)."
+        )
+    foreign = [der for der in held.certificates if der not in current.certificates]
+    if foreign and set(current.certificates) & set(held.certificates):
+        return (
+            f"holds the IdP's certificate and also {_fingerprints(foreign)}, which the IdP does not "
+            "use: AWS accepts assertions signed with that certificate's key as well."
+        )
+    if not set(current.certificates) & set(held.certificates):
+        return (
+            f"holds the certificate {_fingerprints(held.certificates)}, not the IdP's current one "
+            f"{_fingerprints(current.certificates)}: AWS refuses the IdP's signatures."
+        )
+    return None
 
 
 def parse_provider_metadata(document: str | bytes) -> ProviderMetadata:

@@ -69,6 +69,7 @@ DEFAULT_SESSION_DURATION = 3600
 NOT_BEFORE_SKEW_SECONDS = 60
 MAX_RESPONSE_BYTES = 128 * 1024
 MAX_PROVIDERS_PER_RESPONSE = 10
+ROLE_PAIR_PARTS = 2  # A role ARN and a provider ARN.
 ACCOUNT_HEADER = "x-moto-account-id"
 
 _SIGNATURE_METHODS = frozenset(
@@ -130,7 +131,7 @@ def _parse_time(value: str | None, what: str) -> float:
 def _role_pair(value: str) -> RolePair:
     """A Role value: a role ARN and a provider ARN separated by a comma, in either order (as AWS)."""
     parts = [part.strip() for part in (value or "").split(",")]
-    if len(parts) != 2:
+    if len(parts) != ROLE_PAIR_PARTS:
         raise AssertionRuleViolation(f"The Role value {value!r} must be 'roleARN,providerARN'.", rule="role")
     first, second = parts
     role, provider = (second, first) if PROVIDER_ARN.fullmatch(first) else (first, second)
@@ -159,6 +160,18 @@ def _principal_tags(assertion: etree._Element) -> tuple[tuple[str, str], ...]:
     if len(tags) > MAX_PRINCIPAL_TAGS:
         raise SignInRefused(403, f"AWS accepts at most {MAX_PRINCIPAL_TAGS} session tags.")
     return tuple(tags.items())
+
+
+def _session_duration(assertion: etree._Element) -> int:
+    """The SessionDuration asked for, checked against AWS's range; the default when absent."""
+    durations = _attribute_values(assertion, ATTR_SESSION_DURATION)
+    if not durations:
+        return DEFAULT_SESSION_DURATION
+    if len(durations) != 1 or not durations[0].isdigit():
+        raise SignInRefused(403, "The SessionDuration must be one whole number of seconds.")
+    duration = int(durations[0])
+    check_session_duration(duration)
+    return duration
 
 
 def _attribute_values(assertion: etree._Element, name: str) -> list[str]:
@@ -366,6 +379,32 @@ class AwsSignInEmulator:
         self, response: etree._Element, assertion: etree._Element, provider_arn: str, entity_id: str
     ) -> VerifiedClaims:
         now = self._clock.now()
+        self._check_response(response)
+        issuer = assertion.findtext(_q(NS_SAML, "Issuer")) or ""
+        if entity_id and issuer.strip() != entity_id:
+            raise SignInRefused(
+                403, f"The assertion Issuer {issuer!r} does not match the provider's entity id {entity_id!r}."
+            )
+        self._check_subject(assertion, now)
+        self._check_conditions(assertion, now)
+        role_values = _attribute_values(assertion, ATTR_ROLE)
+        if not role_values:
+            raise SignInRefused(403, "The assertion has no Role attribute.")
+        roles = tuple(_role_pair(value) for value in role_values)
+        session_names = _attribute_values(assertion, ATTR_ROLE_SESSION_NAME)
+        if len(session_names) != 1:
+            raise SignInRefused(403, "The assertion must have exactly one RoleSessionName value.")
+        check_role_session_name(session_names[0])
+        return VerifiedClaims(
+            provider_arn,
+            roles,
+            session_names[0],
+            _session_duration(assertion),
+            assertion,
+            _principal_tags(assertion),
+        )
+
+    def _check_response(self, response: etree._Element) -> None:
         if response.get("Destination") != self.acs_url:
             raise SignInRefused(
                 403,
@@ -375,11 +414,9 @@ class AwsSignInEmulator:
         status = response.find(f"{_q(NS_SAMLP, 'Status')}/{_q(NS_SAMLP, 'StatusCode')}")
         if status is None or status.get("Value") != STATUS_SUCCESS:
             raise SignInRefused(403, "The SAML response does not report success.")
-        issuer = assertion.findtext(_q(NS_SAML, "Issuer")) or ""
-        if entity_id and issuer.strip() != entity_id:
-            raise SignInRefused(
-                403, f"The assertion Issuer {issuer!r} does not match the provider's entity id {entity_id!r}."
-            )
+
+    def _check_subject(self, assertion: etree._Element, now: float) -> None:
+        """A NameID and one bearer confirmation, for this endpoint and not expired."""
         subject = assertion.find(_q(NS_SAML, "Subject"))
         if subject is None or not (subject.findtext(_q(NS_SAML, "NameID")) or "").strip():
             raise SignInRefused(403, "The assertion has no NameID.")
@@ -392,6 +429,9 @@ class AwsSignInEmulator:
             raise SignInRefused(403, f"The Recipient {recipient!r} is not this endpoint ({self.acs_url}).")
         if now >= _parse_time(data.get("NotOnOrAfter"), "SubjectConfirmationData NotOnOrAfter"):
             raise SignInRefused(403, "The SAML response has expired (SubjectConfirmationData NotOnOrAfter).")
+
+    def _check_conditions(self, assertion: etree._Element, now: float) -> None:
+        """Conditions whose validity window holds ``now`` and whose audiences include AWS's."""
         conditions = assertion.find(_q(NS_SAML, "Conditions"))
         if conditions is None:
             raise SignInRefused(403, "The assertion has no Conditions.")
@@ -409,25 +449,6 @@ class AwsSignInEmulator:
             raise SignInRefused(
                 403, f"The Audience must be {self.audience}, got {', '.join(audiences) or 'none'}."
             )
-
-        role_values = _attribute_values(assertion, ATTR_ROLE)
-        if not role_values:
-            raise SignInRefused(403, "The assertion has no Role attribute.")
-        roles = tuple(_role_pair(value) for value in role_values)
-        session_names = _attribute_values(assertion, ATTR_ROLE_SESSION_NAME)
-        if len(session_names) != 1:
-            raise SignInRefused(403, "The assertion must have exactly one RoleSessionName value.")
-        check_role_session_name(session_names[0])
-        durations = _attribute_values(assertion, ATTR_SESSION_DURATION)
-        duration = DEFAULT_SESSION_DURATION
-        if durations:
-            if len(durations) != 1 or not durations[0].isdigit():
-                raise SignInRefused(403, "The SessionDuration must be one whole number of seconds.")
-            duration = int(durations[0])
-            check_session_duration(duration)
-        return VerifiedClaims(
-            provider_arn, roles, session_names[0], duration, assertion, _principal_tags(assertion)
-        )
 
     def _chosen_role(self, claims: VerifiedClaims, role_index: str | None) -> RolePair:
         if len(claims.roles) == 1 and not role_index:

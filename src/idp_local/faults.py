@@ -31,6 +31,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -235,7 +236,7 @@ def _error_answer(
         body = json.dumps({"__type": code, "message": message, **extra}).encode()
         headers = [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", request_id)]
     else:
-        sender = "Sender" if status < 500 else "Receiver"
+        sender = "Sender" if status < HTTPStatus.INTERNAL_SERVER_ERROR else "Receiver"
         body = (
             f"<ErrorResponse><Error><Type>{sender}</Type><Code>{code}</Code><Message>{message}</Message>"
             f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"

@@ -42,6 +42,7 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 LOCAL_PREFIX = "/_local/"
 # API Gateway's limit for a Lambda integration: after it the client gets a 504.
 REQUEST_TIMEOUT_SECONDS = 29.0
+_HTTP_STATUSES = range(100, 600)  # 100-599: the three digits a status line carries.
 # RFC 9110 field names are tokens; values are visible ASCII, spaces and tabs. Anything else
 # (a raw non-ASCII Location, a CR or LF) cannot be written as an HTTP/1.1 header.
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -504,7 +505,7 @@ def parse_proxy_response(result: Mapping[str, Any]) -> tuple[int, list[tuple[str
         payload = base64.b64decode(raw_body, validate=True) if encoded else str(raw_body).encode("utf-8")
     except (KeyError, TypeError, ValueError, AttributeError, binascii.Error, UnicodeError) as exc:
         raise MalformedProxyResponse(f"{type(exc).__name__}: {exc}") from exc
-    if not 100 <= status <= 599:
+    if status not in _HTTP_STATUSES:
         raise MalformedProxyResponse(f"the status code {status} is not an HTTP status")
     pairs = [(name, value) for name, values in merged.items() for value in values]
     check_headers(pairs)

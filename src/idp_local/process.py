@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
 from urllib.error import URLError
@@ -102,7 +103,7 @@ class LocalStackProcess:
         try:
             with urlopen(f"{self.base_url}/_local/health", timeout=1) as response:  # noqa: S310 - loopback.
                 response.read()
-                return bool(response.status == 200)
+                return bool(response.status == HTTPStatus.OK)
         except (URLError, OSError):
             return False
 

@@ -85,6 +85,7 @@ ENV_DEMO_ADMIN_PASSWORD = "IDP_DEMO_ADMIN_PASSWORD"  # noqa: S105 - a variable n
 ENV_DEMO_USER_PASSWORD = "IDP_DEMO_USER_PASSWORD"  # noqa: S105 - a variable name, not a secret.
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+MAX_PORT = 65535
 
 TABLE_PREFIX = "idp-local-"
 DEMO_ADMIN = "admin"
@@ -232,7 +233,7 @@ def _url_host(host: str) -> str:
         return host
     if address.is_unspecified:
         return "127.0.0.1"
-    return f"[{host}]" if address.version == 6 else host
+    return f"[{host}]" if isinstance(address, ipaddress.IPv6Address) else host
 
 
 def _demo_passwords(directory: Path, env: Mapping[str, str]) -> dict[str, str]:
@@ -441,15 +442,7 @@ def start_stack(
     _refuse_if_running(path)
 
     # Bind the public port first, so a taken port fails before anything else starts.
-    try:
-        gateway = LocalGateway(_not_ready, host=host, port=port, access_log=access_log)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise StackError(
-                f"Port {port} on {host} is already in use; stop whatever uses it or choose another port "
-                f"with --port or {ENV_PORT}."
-            ) from exc
-        raise StackError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from exc
+    gateway = _bind_gateway(host, port, access_log)
 
     moto: ThreadedMotoServer | None = None
     pools: dict[str, WorkerPool] = {}
@@ -471,10 +464,7 @@ def start_stack(
         # The seeding below reads the tables' names from here, as the CLI does.
         os.environ.update(settings_env)
 
-        passwords = _demo_passwords(directory, env)
-        admin = DemoAccount(DEMO_ADMIN, passwords[DEMO_ADMIN])
-        user = DemoAccount(DEMO_USER, passwords[DEMO_USER])
-        seed_demo_data(admin=admin, user=user, acs_url=acs_url)
+        admin, user = _seed_demo_accounts(directory, env, acs_url)
 
         from idp_core import apps
         from idp_core.clock import SYSTEM_CLOCK
@@ -505,10 +495,7 @@ def start_stack(
             base_url=base_url,
             session_duration=int(apps.get_app(DEMO_APP).session_duration),
         )
-        gateway.local_routes[("POST", SAML_EMULATOR_PATH)] = _emulator_route(SYSTEM_CLOCK, metadata, acs_url)
-        gateway.local_routes[("GET", "/_local/outbox")] = outbox_route
-        gateway.local_routes[("POST", "/_local/tick")] = _tick_route(gateway, pools["provisioning"])
-        gateway.local_routes[("POST", "/_local/restart")] = _restart_route(pools)
+        _add_local_routes(gateway, pools, _emulator_route(SYSTEM_CLOCK, metadata, acs_url))
 
         state = LocalState(
             base_url=base_url,
@@ -537,6 +524,38 @@ def start_stack(
             moto.stop()
         raise
     return RunningStack(state=state, state_file=path, gateway=gateway, moto=moto, pools=pools, ticker=ticker)
+
+
+def _bind_gateway(host: str, port: int, access_log: TextIO | None) -> LocalGateway:
+    try:
+        return LocalGateway(_not_ready, host=host, port=port, access_log=access_log)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise StackError(
+                f"Port {port} on {host} is already in use; stop whatever uses it or choose another port "
+                f"with --port or {ENV_PORT}."
+            ) from exc
+        raise StackError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from exc
+
+
+def _seed_demo_accounts(
+    directory: Path, env: Mapping[str, str], acs_url: str
+) -> tuple[DemoAccount, DemoAccount]:
+    """The demo admin and user, with their passwords, created with the demo data if new."""
+    passwords = _demo_passwords(directory, env)
+    admin = DemoAccount(DEMO_ADMIN, passwords[DEMO_ADMIN])
+    user = DemoAccount(DEMO_USER, passwords[DEMO_USER])
+    seed_demo_data(admin=admin, user=user, acs_url=acs_url)
+    return admin, user
+
+
+def _add_local_routes(gateway: LocalGateway, pools: Mapping[str, WorkerPool], emulator: LocalRoute) -> None:
+    """What a deployment has outside the API: AWS's sign-in page (``emulator``), the mail the
+    IdP sent, the scheduler's tick and new execution environments."""
+    gateway.local_routes[("POST", SAML_EMULATOR_PATH)] = emulator
+    gateway.local_routes[("GET", "/_local/outbox")] = outbox_route
+    gateway.local_routes[("POST", "/_local/tick")] = _tick_route(gateway, pools["provisioning"])
+    gateway.local_routes[("POST", "/_local/restart")] = _restart_route(pools)
 
 
 def _not_ready(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -607,7 +626,7 @@ def run(
     host = host or os.environ.get(ENV_HOST, "").strip() or DEFAULT_HOST
     if port is None:
         raw_port = os.environ.get(ENV_PORT, "").strip() or str(DEFAULT_PORT)
-        if not raw_port.isdigit() or not 0 <= int(raw_port) <= 65535:
+        if not raw_port.isdigit() or not 0 <= int(raw_port) <= MAX_PORT:
             raise StackError(f"{ENV_PORT} must be a port number, got {raw_port!r}.")
         port = int(raw_port)
     if workers is None:

@@ -29,6 +29,7 @@ from idp_core.sessions import end_user_sessions
 
 MAX_EMAIL_CHARS = 254
 MAX_DISPLAY_NAME_CHARS = 128
+MAX_DESCRIPTION_CHARS = 256
 
 
 def _clean_email(email: str | None) -> str | None:
@@ -394,8 +395,10 @@ def create_group(
     clock: Clock = SYSTEM_CLOCK,
 ) -> Group:
     key, display = group_forms(name)
-    if description is not None and (len(description) > 256 or not description.isprintable()):
-        raise BadRequest("A group description is at most 256 printable characters.")
+    if description is not None and (
+        len(description) > MAX_DESCRIPTION_CHARS or not description.isprintable()
+    ):
+        raise BadRequest(f"A group description is at most {MAX_DESCRIPTION_CHARS} printable characters.")
     group = Group(
         key, display_name=display, description=description or None, source=source, created_at=clock.now()
     )

@@ -23,6 +23,9 @@ AWS_AUDIENCE = "urn:amazon:webservices"
 DEFAULT_PROVIDER_NAME = "serverless-idp"
 MIN_SESSION_SECONDS = 900
 MAX_SESSION_SECONDS = 43200
+MAX_URL_CHARS = 1024
+MAX_AUDIENCE_CHARS = 1024
+MAX_DISPLAY_NAME_CHARS = 128
 
 _ACCOUNT_ID = re.compile(r"\d{12}")
 _ROLE_NAME = re.compile(r"(/[\w+=,.@-]+)*/?[\w+=,.@-]{1,64}", re.ASCII)
@@ -59,7 +62,7 @@ def _check_url(url: str, *, what: str, allow_loopback_http: bool) -> str:
     url = url.strip()
     parts = urlsplit(url)
     loopback_http = allow_loopback_http and parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
-    if len(url) > 1024 or not parts.hostname or (parts.scheme != "https" and not loopback_http):
+    if len(url) > MAX_URL_CHARS or not parts.hostname or (parts.scheme != "https" and not loopback_http):
         raise BadRequest(f"The {what} must be an https URL, got {url!r}.")
     return url
 
@@ -112,11 +115,11 @@ def create_aws_app(
     if not _PROVIDER_NAME.fullmatch(provider):
         raise BadRequest(f"{provider!r} is not a valid IAM SAML provider name.")
     audience = (audience or AWS_AUDIENCE).strip()
-    if not audience or len(audience) > 1024:
-        raise BadRequest("The audience must be 1-1024 characters.")
+    if not audience or len(audience) > MAX_AUDIENCE_CHARS:
+        raise BadRequest(f"The audience must be 1-{MAX_AUDIENCE_CHARS} characters.")
     display = (display_name or app_name).strip()
-    if len(display) > 128 or not display.isprintable():
-        raise BadRequest("An app's display name is at most 128 printable characters.")
+    if len(display) > MAX_DISPLAY_NAME_CHARS or not display.isprintable():
+        raise BadRequest(f"An app's display name is at most {MAX_DISPLAY_NAME_CHARS} printable characters.")
     app = App(
         app_name,
         display_name=display,

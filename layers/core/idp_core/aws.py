@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from functools import cache
+from http import HTTPStatus
 from types import SimpleNamespace
 from typing import Any, Final
 
@@ -92,7 +93,7 @@ def _client(service: str, endpoint_url: str | None, region: str | None, read_tim
 
 
 def _kms_answered(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-    if http_response.status_code < 300:
+    if http_response.status_code < HTTPStatus.MULTIPLE_CHOICES:  # A 1xx or 2xx answer.
         return
     code = parsed.get("Error", {}).get("Code", str(http_response.status_code))
     observability.count("KmsError")
@@ -163,7 +164,7 @@ def _transient(exc: BaseException) -> str | None:
         & _TRANSIENT_CANCELLATIONS
     )
     checkers = (ThrottledRetryableChecker(), TransientRetryableChecker())
-    throttled = status == 429  # Too Many Requests (SNS's Throttled), whatever the code.
+    throttled = status == HTTPStatus.TOO_MANY_REQUESTS  # SNS's Throttled too, whatever the code.
     if code in _LOST_RACE_CODES or reasons or throttled or any(c.is_retryable(context) for c in checkers):
         return f"{exc.operation_name}: {code}" + (f" ({','.join(reasons)})" if reasons else "")
     return None

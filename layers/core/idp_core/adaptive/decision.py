@@ -47,7 +47,7 @@ def network_of(source_ip: str | None) -> str | None:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    prefix = 24 if address.version == 4 else 64
+    prefix = 24 if isinstance(address, ipaddress.IPv4Address) else 64
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 

@@ -48,6 +48,7 @@ GROUP_SEARCH_LIMIT = 1000
 # The attribute that names an entry for good, whatever its DN or username become (RFC 4530's
 # entryUUID; AD's objectGUID, binary).
 ENTRY_UUID, OBJECT_GUID = "entryUUID", "objectGUID"
+OBJECT_GUID_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def stable_id(entry: dict[str, Any], settings: DirectorySettings) -> str:
     in lower case for a server that has neither."""
     name = stable_id_attribute(settings)
     raw = (entry.get("raw_attributes") or {}).get(name) or []
-    if raw and settings.kind == AD and len(raw[0]) == 16:
+    if raw and settings.kind == AD and len(raw[0]) == OBJECT_GUID_BYTES:
         return str(uuid.UUID(bytes_le=bytes(raw[0])))
     value = first_value(entry.get("attributes") or {}, name)
     return value.lower() if value else "dn:" + str(entry.get("dn")).lower()
@@ -280,6 +281,9 @@ def group_name(group_dn: str) -> str | None:
     return unescape_dn_value(first_rdn[0][1]) if first_rdn else None
 
 
+_HEX_PAIR = re.compile(r"[0-9a-fA-F]{2}")
+
+
 def unescape_dn_value(value: str) -> str:
     """An attribute value of a DN without its RFC 4514 escapes (``\\,`` and ``\\C3\\BC``)."""
     out = bytearray()
@@ -288,7 +292,7 @@ def unescape_dn_value(value: str) -> str:
         char = value[i]
         if char == "\\" and i + 1 < len(value):
             pair = value[i + 1 : i + 3]
-            if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
+            if _HEX_PAIR.fullmatch(pair):
                 out.append(int(pair, 16))
                 i += 3
                 continue

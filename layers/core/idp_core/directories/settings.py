@@ -34,6 +34,7 @@ MAX_URLS = 5
 MAX_BASES = 10
 MAX_FILTER = 1000
 MAX_DISPLAY_NAME = 100
+MAX_PORT = 65535
 # "new" is the console's form for a new directory; "local" is the sign-in form's choice of
 # this IdP's own accounts (``signin.LOCAL_CHOICE``).
 RESERVED_NAMES = ("new", "local")
@@ -303,7 +304,7 @@ def _urls(values: Iterable[str]) -> tuple[str, ...]:
     for url in urls:
         match = _URL.fullmatch(url)
         port = match and match["port"]
-        if not match or (port is not None and not 1 <= int(port) <= 65535):
+        if not match or (port is not None and not 1 <= int(port) <= MAX_PORT):
             raise BadRequest(
                 f"{url!r} is not a directory server URL: use ldap://host[:port] or ldaps://host[:port], "
                 "without a path or query."

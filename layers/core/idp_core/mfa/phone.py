@@ -21,6 +21,8 @@ from idp_core.errors import BadRequest
 # a number, not with this module.
 # No real number has more than 15 digits (E.164); the extra room is for spaces and brackets.
 MAX_INPUT_CHARS = 32
+# A number this short is masked whole: its last two digits would be half of it.
+MAX_FULLY_MASKED_DIGITS = 4
 EXAMPLE = "+44 7400 123456"
 _ALLOWED_CHARACTERS = re.compile(r"[0-9+()\-. ]+")
 # libphonenumber's number types (phonenumbers.PhoneNumberType, whose values its metadata
@@ -139,7 +141,7 @@ def mask_phone(e164: str) -> str:
     import phonenumbers
 
     digits = e164.lstrip("+")
-    if len(digits) <= 4:
+    if len(digits) <= MAX_FULLY_MASKED_DIGITS:
         return "+" + "*" * len(digits)
     try:
         country_code = str(phonenumbers.parse(e164, None).country_code)

@@ -28,6 +28,8 @@ from idp_core.models import RateCounter, new_transaction
 
 HOUR = 3600
 DAY = 24 * HOUR
+# A wait reads in the smaller unit up to 119 (seconds, minutes), then in the next: "in 2 minutes".
+SMALLER_UNIT_BELOW = 120
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,10 @@ def counter_key(key: str, window_seconds: int, now: float) -> str:
 def describe_wait(seconds: float) -> str:
     """``in 45 seconds``, ``in 12 minutes``, ``in 3 hours``: rounded up, never "in 0 ..."."""
     seconds = max(1, int(-(-seconds // 1)))
-    if seconds < 120:
+    if seconds < SMALLER_UNIT_BELOW:
         return f"in {seconds} second{'s' if seconds != 1 else ''}"
     minutes = -(-seconds // 60)
-    if minutes < 120:
+    if minutes < SMALLER_UNIT_BELOW:
         return f"in {minutes} minutes"
     return f"in {-(-minutes // 60)} hours"
 

@@ -46,6 +46,9 @@ MAX_CSV_BYTES = 1024 * 1024
 MAX_ROWS = 10_000
 _SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _MAX_ERRORS_SHOWN = 5
+# A row names serial, secret and type; digits and period may be left out for 6 and 30.
+MIN_COLUMNS, MAX_COLUMNS = 3, 5
+_MAX_NUMBER_CHARS = 4
 
 
 @dataclass(frozen=True)
@@ -71,33 +74,51 @@ def _whole_number(raw: str, *, default: int) -> int:
     """The number in a cell, ``default`` for an empty cell, -1 for anything else."""
     if raw == "":
         return default
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 4 else -1
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= _MAX_NUMBER_CHARS else -1
 
 
 def _parse_row(cells: list[str]) -> TokenRow | str:
     """A valid row, or a sentence saying what is wrong with it."""
     cells = [cell.strip() for cell in cells]
-    if not 3 <= len(cells) <= 5:
+    if not MIN_COLUMNS <= len(cells) <= MAX_COLUMNS:
         return "expected serial, secret, totp|hotp, digits, period"
-    cells += [""] * (5 - len(cells))
+    cells += [""] * (MAX_COLUMNS - len(cells))
     serial, raw_secret, kind, raw_digits, raw_period = cells
     if not _SERIAL.fullmatch(serial):
         return "the serial must be 1-64 letters, digits, '.', '_' or '-'"
-    secret = _decode_secret(raw_secret)
+    secret = _row_secret(raw_secret)
+    if isinstance(secret, str):
+        return f"token {serial}: {secret}"
+    row = TokenRow(
+        serial=serial,
+        secret=secret,
+        kind=kind.lower(),
+        digits=_whole_number(raw_digits, default=6),
+        period=_whole_number(raw_period, default=30),
+    )
+    problem = _code_problem(row)
+    return f"token {serial}: {problem}" if problem else row
+
+
+def _row_secret(raw: str) -> bytes | str:
+    """The row's decoded secret, or what is wrong with it."""
+    secret = _decode_secret(raw)
     if secret is None:
-        return f"token {serial}: the secret is not valid base32"
+        return "the secret is not valid base32"
     if not MIN_SECRET_BYTES <= len(secret) <= MAX_SECRET_BYTES:
-        return f"token {serial}: the secret must be {MIN_SECRET_BYTES * 8}-{MAX_SECRET_BYTES * 8} bits long"
-    kind = kind.lower()
-    if kind not in KINDS:
-        return f"token {serial}: the type must be totp or hotp"
-    digits = _whole_number(raw_digits, default=6)
-    if not DIGITS_RANGE[0] <= digits <= DIGITS_RANGE[1]:
-        return f"token {serial}: digits must be {DIGITS_RANGE[0]}-{DIGITS_RANGE[1]}"
-    period = _whole_number(raw_period, default=30)
-    if period not in PERIODS:
-        return f"token {serial}: the period must be 30 or 60 seconds"
-    return TokenRow(serial=serial, secret=secret, kind=kind, digits=digits, period=period)
+        return f"the secret must be {MIN_SECRET_BYTES * 8}-{MAX_SECRET_BYTES * 8} bits long"
+    return secret
+
+
+def _code_problem(row: TokenRow) -> str | None:
+    """What is wrong with the codes the row's token shows (type, digits, period), if anything."""
+    if row.kind not in KINDS:
+        return "the type must be totp or hotp"
+    if not DIGITS_RANGE[0] <= row.digits <= DIGITS_RANGE[1]:
+        return f"digits must be {DIGITS_RANGE[0]}-{DIGITS_RANGE[1]}"
+    if row.period not in PERIODS:
+        return "the period must be 30 or 60 seconds"
+    return None
 
 
 def parse_csv(text: str) -> list[TokenRow]:

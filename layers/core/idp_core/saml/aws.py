@@ -56,6 +56,8 @@ MAX_PRINCIPAL_TAGS = 50
 MAX_TAG_KEY_CHARS = 128
 MAX_TAG_VALUE_CHARS = 256
 MAX_NAME_ID_CHARS = 256
+MAX_ISSUER_CHARS = 1024
+MAX_AUDIENCE_CHARS = 1024
 
 _PARTITIONS = r"aws|aws-cn|aws-us-gov"
 ROLE_ARN = re.compile(
@@ -160,11 +162,11 @@ def check_recipient_url(url: str) -> None:
 
 def check_aws_rules(assertion: AwsAssertion) -> None:
     """Raise ``AssertionRuleViolation`` for the first S18 rule that ``assertion`` breaks."""
-    if not assertion.issuer or len(assertion.issuer) > 1024:
-        raise _violation("issuer", "The IdP entity id (Issuer) must be 1-1024 characters.")
+    if not assertion.issuer or len(assertion.issuer) > MAX_ISSUER_CHARS:
+        raise _violation("issuer", f"The IdP entity id (Issuer) must be 1-{MAX_ISSUER_CHARS} characters.")
     check_recipient_url(assertion.acs_url)
-    if not assertion.audience or len(assertion.audience) > 1024:
-        raise _violation("audience", "The Audience must be 1-1024 characters.")
+    if not assertion.audience or len(assertion.audience) > MAX_AUDIENCE_CHARS:
+        raise _violation("audience", f"The Audience must be 1-{MAX_AUDIENCE_CHARS} characters.")
     if (
         not assertion.name_id
         or len(assertion.name_id) > MAX_NAME_ID_CHARS

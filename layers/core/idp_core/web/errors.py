@@ -11,6 +11,8 @@ reveals nothing (S26).
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from aws_lambda_powertools.event_handler import Response
 
 from idp_core import observability
@@ -82,7 +84,7 @@ def _plain(exc: Exception) -> Response[str]:
 
 
 def _with_retry_after(page: Response[str], error: IdpError) -> Response[str]:
-    if error.status == 503:
+    if error.status == HTTPStatus.SERVICE_UNAVAILABLE:
         page.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return page
 

@@ -23,6 +23,8 @@ MAX_BODY_BYTES = 16 * 1024
 MAX_FIELDS = 36
 CSRF_FIELD = "csrf_token"
 LOGIN_CSRF_COOKIE = "idp_csrf"
+# A sign-in CSRF cookie of another length was not set here: a new token replaces it.
+MIN_CSRF_TOKEN_CHARS, MAX_CSRF_TOKEN_CHARS = 20, 128
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _CSRF_MESSAGE = "This form has expired or did not come from this site. Reload the page and try again."
 
@@ -121,7 +123,7 @@ def read_login_form(req: WebRequest, fields: Mapping[str, Field]) -> dict[str, s
 def login_csrf_token(req: WebRequest) -> tuple[str, list[str]]:
     """The double-submit token for the sign-in form, and the Set-Cookie to send when it is new."""
     existing = req.cookies.get(cookie_name(req, LOGIN_CSRF_COOKIE))
-    if existing and 20 <= len(existing) <= 128:
+    if existing and MIN_CSRF_TOKEN_CHARS <= len(existing) <= MAX_CSRF_TOKEN_CHARS:
         return existing, []
     token = secrets.token_urlsafe(32)
     return token, [set_cookie(req, LOGIN_CSRF_COOKIE, token)]

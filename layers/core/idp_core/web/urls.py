@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from idp_core.errors import BadRequest
 
 MAX_NEXT_CHARS = 512
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # The characters a URL may carry as they are (RFC 3986 reserved and unreserved ones) and '%',
 # so escapes already present stay as they are; the same set as requests' requote_uri.
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
@@ -26,7 +28,7 @@ def safe_next_path(raw: str | None) -> str | None:
         or not raw.startswith("/")
         or raw.startswith("//")
         or "\\" in raw
-        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw)
+        or _CONTROL.search(raw)
         or ":" in raw.split("?", 1)[0].split("/", 2)[1]
     ):
         raise BadRequest("The page to continue to after signing in must be a page of this site.")

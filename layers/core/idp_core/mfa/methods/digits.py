@@ -10,11 +10,13 @@ from idp_core.errors import BadRequest
 if TYPE_CHECKING:
     from idp_core.models import Factor
 
+MIN_CODE_DIGITS, MAX_CODE_DIGITS = 6, 8
+
 
 def digits_only(code: str) -> str:
     """6-8 digits (a dash between groups is allowed), or ``BadRequest`` (S26)."""
     cleaned = code.replace("-", "")
-    if not (cleaned.isascii() and cleaned.isdigit() and 6 <= len(cleaned) <= 8):
+    if not (cleaned.isascii() and cleaned.isdigit() and MIN_CODE_DIGITS <= len(cleaned) <= MAX_CODE_DIGITS):
         raise BadRequest("The verification code is the 6-digit number from your app, message or token.")
     return cleaned
 
