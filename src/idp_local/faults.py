@@ -3,11 +3,11 @@ they misbehave (issue 12, point 7).
 
 - ``FaultPlan``: rules that make the moto server answer chosen requests with an AWS error
   (throttling, a 5xx, a conditional check that fails, a cancelled transaction, a refused
-  message) or leave them unanswered until the client gives up. ``FaultyMotoServer`` is a
-  moto server that applies its plan to every request; the tests' counting server and the
-  local stack's server are both one. A running server's plan is also reachable over HTTP
-  at ``/_idp/faults`` (GET lists the rules, POST adds one as JSON, DELETE clears them), so
-  a fault can be planted in ``make dev`` with curl:
+  message) or leave them unanswered until the client gives up, before or after applying
+  them. ``FaultyMotoServer`` is a moto server that applies its plan to every request; the
+  tests' counting server and the local stack's server are both one. A running server's plan
+  is also reachable over HTTP at ``/_idp/faults`` (GET lists the rules, POST adds one as
+  JSON, DELETE clears them), so a fault can be planted in ``make dev`` with curl:
 
       curl -X POST "$AWS_ENDPOINT_URL/_idp/faults" \
           -d '{"service": "kms", "operation": "Sign", "kind": "throttling"}'
@@ -61,9 +61,17 @@ REFUSED = {
     "ses": (400, "MessageRejected"),
     "sns": (400, "InvalidParameter"),
 }
-_ERRORS = {"throttling": THROTTLING, "server-error": SERVER_ERROR, "refused": REFUSED}
+_ERRORS = {
+    "throttling": THROTTLING,
+    "server-error": SERVER_ERROR,
+    "refused": REFUSED,
+    "applied-server-error": SERVER_ERROR,
+}
 DYNAMODB_KINDS = ("conditional-check", "transaction-conflict")
-KINDS = ("throttling", "server-error", "refused", *DYNAMODB_KINDS, "hang")
+# The request is carried out, and only then its answer fails: the client cannot tell it from
+# a request that never arrived, and retries a write that was in fact applied.
+APPLIED_KINDS = ("applied-server-error", "lost-answer")
+KINDS = ("throttling", "server-error", "refused", *DYNAMODB_KINDS, "hang", *APPLIED_KINDS)
 # The services the product calls; a fault for "*" never touches the emulator's IAM or STS.
 PRODUCT_SERVICES = ("dynamodb", "kms", "ses", "sns")
 # A hung request is answered after this long at the latest, so a forgotten fault never
@@ -84,7 +92,12 @@ class Fault:
       TransactWriteItems a TransactionCanceledException whose every reason is
       ConditionalCheckFailed (a storm of parallel writers winning every race);
     - ``transaction-conflict``: TransactWriteItems cancelled by TransactionConflict;
-    - ``hang``: no answer until the client's read timeout has passed.
+    - ``hang``: no answer until the client's read timeout has passed;
+    - ``applied-server-error``: the request is carried out, then answered with the
+      service's 5xx (DynamoDB's InternalServerError, after which "the request may or may
+      not have been processed");
+    - ``lost-answer``: the request is carried out, then its answer is held back until the
+      client's read timeout has passed (a network that drops the answer).
     """
 
     service: str
@@ -204,11 +217,32 @@ def inject(app: WsgiApp, plan: FaultPlan) -> WsgiApp:
         if fault.kind == "hang":
             plan.wait_until_released(MAX_HANG_SECONDS)
             return app(environ, start_response)
-        status, headers, body = _error_answer(fault, service, environ)
+        if fault.kind == "lost-answer":
+            answer = _carried_out(app, environ)
+            plan.wait_until_released(MAX_HANG_SECONDS)  # The client gives up meanwhile.
+        else:
+            if fault.kind in APPLIED_KINDS:
+                _carried_out(app, environ)
+            answer = _error_answer(fault, service, environ)
+        status, headers, body = answer
         start_response(status, headers)
         return [body]
 
     return faulty
+
+
+def _carried_out(app: WsgiApp, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Run the request through moto to its end: (status, headers, body) of its answer."""
+    started: list[Any] = []
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], _exc_info: Any = None
+    ) -> Callable[..., Any]:
+        started[:] = [status, headers]
+        return lambda _data: None
+
+    body = b"".join(app(environ, start_response))
+    return started[0], started[1], body
 
 
 def _error_answer(

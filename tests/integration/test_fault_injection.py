@@ -25,6 +25,18 @@ def _code(call: object) -> str:
     return str(refused.value.response["Error"]["Code"])
 
 
+def _table(name: str, config: Config) -> Any:
+    """A DynamoDB client, and a new table ``name`` keyed by the string ``k``."""
+    dynamodb = boto3.client("dynamodb", config=config)
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb
+
+
 @pytest.mark.usefixtures("aws_endpoint")
 def test_a_fault_answers_the_chosen_requests_after_the_first_ones_and_only_so_often(
     faults: FaultPlan,
@@ -43,13 +55,7 @@ def test_a_fault_answers_the_chosen_requests_after_the_first_ones_and_only_so_of
 
 @pytest.mark.usefixtures("aws_endpoint")
 def test_dynamodb_faults_answer_as_dynamodb_does(faults: FaultPlan) -> None:
-    dynamodb = boto3.client("dynamodb", config=ONCE)
-    dynamodb.create_table(
-        TableName="faulty",
-        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb = _table("faulty", ONCE)
     item: dict[str, Any] = {"TableName": "faulty", "Item": {"k": {"S": "1"}}}
     faults.add(Fault("*", "throttling", operation="PutItem", times=1))
     assert _code(lambda: dynamodb.put_item(**item)) == "ProvisionedThroughputExceededException"
@@ -78,6 +84,24 @@ def test_a_hung_request_is_answered_when_the_faults_are_cleared(faults: FaultPla
     assert "Topics" in sns.list_topics()
 
 
+@pytest.mark.usefixtures("aws_endpoint")
+@pytest.mark.parametrize(
+    ("kind", "failure"), [("applied-server-error", ClientError), ("lost-answer", ReadTimeoutError)]
+)
+def test_a_request_whose_answer_fails_was_carried_out_all_the_same(
+    faults: FaultPlan, kind: str, failure: type[Exception]
+) -> None:
+    dynamodb = _table(f"applied-{kind}", Config(read_timeout=1, retries={"total_max_attempts": 1}))
+    item: dict[str, Any] = {"TableName": f"applied-{kind}", "Item": {"k": {"S": "1"}}}
+    faults.add(Fault("dynamodb", kind, operation="PutItem", times=1))
+    with pytest.raises(failure) as failed:
+        dynamodb.put_item(**item)
+    if isinstance(failed.value, ClientError):
+        assert failed.value.response["Error"]["Code"] == "InternalServerError"
+    assert dynamodb.get_item(TableName=f"applied-{kind}", Key={"k": {"S": "1"}})["Item"] == item["Item"]
+    assert faults.hits == [("dynamodb", "PutItem", kind)]
+
+
 def test_faults_of_unknown_kinds_or_for_services_without_that_answer_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown fault kind 'slow'"):
         Fault("kms", "slow")
@@ -85,6 +109,8 @@ def test_faults_of_unknown_kinds_or_for_services_without_that_answer_are_refused
         Fault("kms", "conditional-check")
     with pytest.raises(ValueError, match="no refused fault is known for dynamodb"):
         Fault("dynamodb", "refused")
+    with pytest.raises(ValueError, match="no applied-server-error fault is known for iam"):
+        Fault("iam", "applied-server-error")
 
 
 def test_the_local_stacks_aws_takes_faults_over_http(monkeypatch: pytest.MonkeyPatch) -> None:
