@@ -18,10 +18,31 @@ The counters (``models.Lockable``):
 The attempt that reaches a limit writes the lock before its credential is checked (and lifts
 it again if the credential is right), so a process that dies in between leaves a lock, never
 a counter stuck at its limit without one.
+
+A reservation counts once, even when botocore sends it again (S2). A request whose answer is
+lost (a read timeout, a 5xx) may still have been applied, and botocore retries it: under load,
+20 parallel wrong passwords once counted 39. So each reservation carries a random attempt id:
+its update adds the id to a set of recent ids and sets ``last_attempt_id``, and its condition
+requires the id absent. The retry of an applied reservation fails that condition, and the item
+the refusal returns (``ReturnValuesOnConditionCheckFailure``) holds the id: the attempt was
+reserved, once, and goes on as reserved. A set and not only the last id, because other
+attempts are reserved between a lost answer and its retry. The ids go to four sets by minute,
+and each reservation empties the set two minutes ahead of its own: an id stays at least a
+minute, far longer than a call and its retry take (``idp_core.aws.CALL_BUDGET_SECONDS``), and a
+record keeps only the ids of the last two minutes or so. A retried attempt reached a limit
+only if no attempt was reserved after it (``last_attempt_id`` is still its id): an attempt at a
+limit refuses the later ones of its factor, so when a later one got in, it is the one at the
+limit and writes the lock. (Only a later attempt at another factor can hide a retried attempt
+that did reach its limit; the record is then locked as after a reservation whose process died.)
+
+This keeps the reservation one UpdateItem that returns the item. A TransactWriteItems with an
+idempotency token would cost twice the writes and return no item, so the sign-in would need
+another read; turning retries off would leave throttled requests unretried.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -42,6 +63,11 @@ R = TypeVar("R", bound=Lockable)
 ORDINARY, TEMPORARY, HARD = "ordinary", "temporary", "hard"
 # A reservation that reached a limit but wrote no lock is finished by then, or its process died.
 STALE_RESERVATION_SECONDS = 60
+# The attempt ids of a minute go to one of four sets (``Lockable.attempt_ids_<n>``).
+ATTEMPT_ID_PERIOD_SECONDS = 60
+ATTEMPT_ID_SETS = 4
+# 72 random bits: unique among the attempts of a few minutes on one record.
+ATTEMPT_ID_BYTES = 9
 
 
 class AccountLocked(Forbidden):
@@ -62,6 +88,10 @@ def _counter(model: type[Lockable], factor: str) -> Any:
 
 def _limit(model: type[Lockable], factor: str) -> Any:
     return getattr(model, f"limit_{factor}")
+
+
+def _attempt_ids(period: int) -> str:
+    return f"attempt_ids_{period % ATTEMPT_ID_SETS}"
 
 
 def is_locked(record: Lockable, clock: Clock = SYSTEM_CLOCK) -> bool:
@@ -248,10 +278,17 @@ def reserve(
     )
     if create_with is None:
         condition = model._hash_key_attribute().exists() & condition
+    attempt_id = secrets.token_urlsafe(ATTEMPT_ID_BYTES)
+    period = int(now // ATTEMPT_ID_PERIOD_SECONDS)
+    recent = getattr(model, _attempt_ids(period))
+    condition = condition & (recent.does_not_exist() | ~recent.contains(attempt_id))
     actions: list[Action] = [
         counter.add(1),
         model.fail_total.add(1),
         model.last_attempt_at.set(now),
+        model.last_attempt_id.set(attempt_id),
+        recent.add({attempt_id}),
+        getattr(model, _attempt_ids(period + 2)).remove(),
         *(create_with or ()),
     ]
     if policy.failure_factor > 0:
@@ -261,14 +298,15 @@ def reserve(
         condition = condition & (first_lock_ahead | (counter < limit))
         actions.append(limit.set(limit | policy.failure_factor))
     item, refused = _update_returning_item(model, key, actions, condition)
-    if refused:
-        if item is None:
-            return None
+    if item is None:
+        return None  # Refused: there is no such record.
+    if refused and attempt_id not in (getattr(item, _attempt_ids(period)) or ()):
         _lock_for_a_dead_reservation(item, factor, policy, now)
         raise AccountLocked(item)
-    assert item is not None  # An update that was not refused returns the item.
+    # Reserved, by this request or by an earlier send of it whose answer was lost.
     attempt = Attempt(item, factor, policy, clock)
-    _lock_in_advance(attempt, now)
+    if item.last_attempt_id == attempt_id:
+        _lock_in_advance(attempt, now)
     return item, attempt
 
 

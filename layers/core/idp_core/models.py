@@ -98,6 +98,14 @@ class Lockable(SharedConnectionModel):
     # When the last attempt was reserved: a reservation that reached a limit and was never
     # finished (its process died) is recognised by its age.
     last_attempt_at = NumberAttribute(null=True)
+    # The random id of the last attempt reserved, and those of the attempts reserved lately in
+    # four sets by minute: a reservation that botocore sends again because its answer was lost
+    # finds its own id and is not counted twice.
+    last_attempt_id = UnicodeAttribute(null=True)
+    attempt_ids_0 = UnicodeSetAttribute(null=True)
+    attempt_ids_1 = UnicodeSetAttribute(null=True)
+    attempt_ids_2 = UnicodeSetAttribute(null=True)
+    attempt_ids_3 = UnicodeSetAttribute(null=True)
     # Temporary lockout (Keycloak model) ends at this time; ``locked`` is the hard lock after
     # the maximum number of failures, lifted only by an admin.
     locked_until = NumberAttribute(null=True)
