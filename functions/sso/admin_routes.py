@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from functions.sso.settings import SsoSettings
-from idp_core import accounts, apps, audit, guard, lockout, web
+from idp_core import accounts, apps, audit, lockout, web
 from idp_core.audit import AuditContext
 from idp_core.errors import BadRequest, NotFound
 from idp_core.mail import Mailer
@@ -96,6 +96,10 @@ CONFIRM_FIELDS = {"confirm": web.Field("Confirmation", 8, required=False)}
 
 
 def _admin() -> tuple[web.WebRequest, web.SignedIn]:
+    # The admin checks (a recent second factor, the directory's administrator sign-in) load
+    # with the first console page, not with the sso function's cold start (the sign-in).
+    from idp_core import guard
+
     req = web.request()
     return req, guard.require_admin(req)
 
@@ -326,7 +330,10 @@ def delete_user(username: str) -> Response[str]:
     req, signed_in, name, form = _user_action(username, CONFIRM_FIELDS)
     if not form.get("confirm"):
         raise BadRequest("Tick the box to confirm that the user should be deleted.")
-    accounts.delete_user(name, context=_actor(req, signed_in), clock=req.clock)
+    # The deletion frees factors through the method plug-ins, which the other pages do not load.
+    from idp_core import account_deletion
+
+    account_deletion.delete_user(name, context=_actor(req, signed_in), clock=req.clock)
     return _done(req, "/admin/users", "user-deleted")
 
 

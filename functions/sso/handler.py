@@ -7,28 +7,31 @@ response. Settings are validated when this module is imported (the Lambda cold s
 
 Adding routes: put them in a module next to this one with ``router = APIGatewayRouter()``,
 import it and name it in ``function.include_routers``, and use ``web.request()``,
-``guard.require_session``/``require_admin``, ``web.read_form``, ``web.render`` and
-``web.redirect`` inside the routes.
+``session_guard.require_session`` (``guard.require_admin`` for an admin page),
+``web.read_form``, ``web.render`` and ``web.redirect`` inside the routes. Logic that only some
+routes need (the sign-in, the launch, the SAML documents) is imported by those routes, so the
+cold start, which most often serves the sign-in page, does not load it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 
 from functions.sso import admin_routes, password_routes
 from functions.sso.settings import SsoSettings
-from idp_core import aws, guard, sessions, signin, web
+from idp_core import aws, session_guard, sessions, web
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import FunctionSettings
 from idp_core.errors import BadRequest
-from idp_core.launch import Issuer, LaunchTarget, launch_app
-from idp_core.mfa import flow
 from idp_core.names import MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
 from idp_core.web.function import PageFunction
 from idp_core.web.target import MAX_RELAY_STATE_CHARS, TARGET_FIELDS, Target
+
+if TYPE_CHECKING:
+    from idp_core.signin import SignInResult
 
 # Longer than any valid username so a too-long name is refused like a wrong one, not with
 # a message that reveals the rules; the form still refuses anything absurd (S26).
@@ -83,7 +86,7 @@ def _login_form(login_csrf: str, username: str, target: Target, chosen: str | No
 @app.get("/")
 def home() -> Response[str]:
     req = web.request()
-    return web.redirect(req, "/me" if guard.current_session(req) else "/login")
+    return web.redirect(req, "/me" if session_guard.current_session(req) else "/login")
 
 
 @app.get("/static/idp.css")
@@ -95,7 +98,7 @@ def stylesheet() -> Response[str]:
 def login_page() -> Response[str]:
     req = web.request()
     target = Target.read(req.query)
-    if guard.current_session(req) is not None:
+    if session_guard.current_session(req) is not None:
         return target.redirect(req)
     token, cookies = web.login_csrf_token(req)
     return web.render(req, "login.html", cookies=cookies, **_login_form(token, "", target, None))
@@ -103,6 +106,10 @@ def login_page() -> Response[str]:
 
 @app.post("/login")
 def login_submit() -> Response[str]:
+    # The sign-in and the second-factor rules load with the first password, not with the page
+    # that asks for it: a cold start is most often that page (or a launch before signing in).
+    from idp_core import signin
+
     req = web.request()
     form = web.read_login_form(req, LOGIN_FIELDS)
     target = Target.read(form)
@@ -115,14 +122,14 @@ def login_submit() -> Response[str]:
     result = signin.password_sign_in(
         form["username"],
         form["password"],
-        req.scope(browser=guard.browser(req)),
+        req.scope(browser=session_guard.browser(req)),
         previous_session=web.session_token(req),
         app_name=target.app,
         directory=form.get("directory"),
     )
     cookies = [web.session_cookie(req, result.issued.token)]
     # A half-way session reaches only the MFA pages (S14): enrolment first, else the challenge.
-    if flow.OWES_ENROLMENT in result.pending:
+    if sessions.OWES_ENROLMENT in result.pending:
         return web.redirect(req, "/me/mfa", cookies=cookies, query=target.query())
     if result.choices:
         return _challenge_page(req, result, target, cookies)
@@ -134,7 +141,7 @@ def login_submit() -> Response[str]:
 
 
 def _launch_after_password(
-    req: web.WebRequest, result: signin.SignInResult, target: Target, cookies: list[str]
+    req: web.WebRequest, result: SignInResult, target: Target, cookies: list[str]
 ) -> Response[str]:
     """Signed in for an app that asks for nothing more: the answer is the page that posts the
     signed SAMLResponse, as after a second factor, instead of a redirect to the launch (one
@@ -154,12 +161,13 @@ def _launch_after_password(
 
 
 def _challenge_page(
-    req: web.WebRequest, result: signin.SignInResult, target: Target, cookies: list[str]
+    req: web.WebRequest, result: SignInResult, target: Target, cookies: list[str]
 ) -> Response[str]:
     """The challenge as the answer to the password, with what the sign-in already read: one
     round trip less than a redirect to /mfa. The address bar is set to that /mfa page, so
     reloading shows the challenge again instead of posting the password once more."""
     from idp_core import mfa_pages as pages
+    from idp_core.mfa import flow
 
     signed_in = web.SignedIn(token=result.issued.token, session=result.issued.session, user=result.user)
     context = pages.challenge_context(
@@ -187,6 +195,8 @@ def logout() -> Response[str]:
     token = web.session_token(req)
     session = sessions.find_session(token, policy=req.settings.sessions, clock=req.clock) if token else None
     if token is not None and session is not None:
+        from idp_core import signin
+
         web.read_form(req, session, {})
         signin.sign_out(token, session, context=req.audit_context(session.username), clock=req.clock)
     return web.redirect(req, "/login", cookies=[web.clear_session_cookie(req)])
@@ -197,7 +207,7 @@ def my_apps() -> Response[str]:
     from idp_core.apps import apps_for_user
 
     req = web.request()
-    signed_in = guard.require_session(req)
+    signed_in = session_guard.require_session(req)
     return web.render(req, "me.html", apps=apps_for_user(signed_in.user))
 
 
@@ -205,7 +215,7 @@ def my_apps() -> Response[str]:
 def launch(name: str) -> Response[str]:
     req = web.request()
     relay_state = req.query_param("RelayState", max_chars=MAX_RELAY_STATE_CHARS)
-    signed_in = guard.require_session(req, login_query={"app": name, "RelayState": relay_state})
+    signed_in = session_guard.require_session(req, login_query={"app": name, "RelayState": relay_state})
     return _post_to_app(req, signed_in, name, relay_state)
 
 
@@ -280,6 +290,8 @@ def _post_to_app(
     """The page that posts a signed SAMLResponse for app ``name`` to its ACS URL, or the
     redirect to the second factor the app's policies ask for first. With ``events``, the
     launch's audit events are added there for the caller to write instead of written."""
+    from idp_core.launch import Issuer, LaunchTarget, launch_app
+    from idp_core.mfa import flow
     from idp_core.saml.post_form import auto_post_form
 
     target = {"app": name, "RelayState": relay_state}
@@ -288,7 +300,7 @@ def _post_to_app(
             signed_in.user,
             signed_in.session,
             LaunchTarget(name, relay_state, read),
-            req.scope(signed_in.user.username, guard.browser(req)),
+            req.scope(signed_in.user.username, session_guard.browser(req)),
             issuer=Issuer(_entity_id(req), lambda: _signing_identity(req)),
             trust_device=trust_device,
             events=events,
@@ -302,7 +314,7 @@ def _post_to_app(
     req.extra_form_actions.append(_origin(result.acs_url))
     page = auto_post_form(result.acs_url, result.saml_response_b64, result.relay_state, req.nonce)
     if result.device_cookie:
-        cookies = [*(cookies or []), guard.device_cookie(req, result.device_cookie)]
+        cookies = [*(cookies or []), session_guard.device_cookie(req, result.device_cookie)]
     return web.html_response(page, cookies=cookies or [])
 
 

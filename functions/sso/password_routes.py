@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from idp_core import guard, password_change, web
+from idp_core import web
 from idp_core.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
 
 router = APIGatewayRouter()
@@ -32,6 +32,8 @@ PASSWORD_FIELDS = {
 
 
 def _page_context(signed_in: web.SignedIn) -> dict[str, Any]:
+    from idp_core import password_change
+
     home = password_change.password_home(signed_in.user)
     return {
         "managed_by": home.managed_by,
@@ -43,6 +45,10 @@ def _page_context(signed_in: web.SignedIn) -> dict[str, Any]:
 
 
 def _signed_in(req: web.WebRequest) -> web.SignedIn:
+    # The second-factor rules and the password change load when this rarely used page is
+    # asked for, not with the sso function's cold start.
+    from idp_core import guard
+
     signed_in = guard.require_session(req)
     guard.require_fresh_strongest_factor(req, signed_in, next_page=PAGE)
     return signed_in
@@ -61,6 +67,8 @@ def password_page() -> Response[str]:
 
 @router.post(PAGE)
 def change_password() -> Response[str]:
+    from idp_core import password_change
+
     req = web.request()
     signed_in = _signed_in(req)
     req.error_page = lambda: ("me_password.html", _page_context(signed_in))

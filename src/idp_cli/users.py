@@ -16,7 +16,7 @@ from idp_cli.terminal import (
     read_secret,
     timestamp,
 )
-from idp_core import accounts
+from idp_core import account_deletion, accounts
 from idp_core.mail import Mailer
 from idp_core.mfa import factors
 
@@ -110,7 +110,7 @@ def enable_user(cmd: OnStack) -> None:
 
 
 def delete_user(cmd: OnStack) -> None:
-    deletion = accounts.delete_user(cmd.args.username, context=cmd.context)
+    deletion = account_deletion.delete_user(cmd.args.username, context=cmd.context)
     if deletion.user_existed:
         cmd.out.write(f"Deleted user {deletion.display_username} ({deletion.summary()}).\n")
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from idp_core import accounts, apps
+from idp_core import account_deletion, accounts, apps
 from idp_core.errors import BadRequest, Conflict, NotFound
 from idp_core.models import App, Group, User
 
@@ -78,7 +78,7 @@ def test_an_admin_cannot_disable_demote_or_delete_themselves(tables):
     for change in (
         lambda: accounts.set_user_disabled("root", True, context=as_root),
         lambda: accounts.set_admin("root", False, context=as_root),
-        lambda: accounts.delete_user("root", context=as_root),
+        lambda: account_deletion.delete_user("root", context=as_root),
     ):
         with pytest.raises(BadRequest, match="your own account"):
             change()

@@ -71,7 +71,7 @@ def test_user_lifecycle_add_list_show_disable_enable_delete(capsys: pytest.Captu
 def test_user_delete_finishes_an_interrupted_deletion_and_says_what_it_removed(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from idp_core import accounts
+    from idp_core import account_deletion
 
     ok(capsys, "user", "add", "bob", "--password-stdin", stdin=GOOD_PASSWORD + "\n")
 
@@ -79,7 +79,7 @@ def test_user_delete_finishes_an_interrupted_deletion_and_says_what_it_removed(
         raise ConnectionError("the network went away")
 
     with monkeypatch.context() as patch:
-        patch.setattr(accounts, "_remove_factors", interrupted)
+        patch.setattr(account_deletion, "_remove_factors", interrupted)
         code, _, err = idp(capsys, "user", "delete", "bob")
     assert (code, err) == (1, "idp: unexpected error (ConnectionError): the network went away\n")
     shown = listing(capsys, "user", "show", "bob")

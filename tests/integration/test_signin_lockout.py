@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from idp_core import accounts, lockout
+from idp_core import account_deletion, accounts, lockout
 from idp_core.clock import FakeClock
 from idp_core.config import LockoutPolicy, Tables
 from idp_core.models import AuditEvent, User
@@ -147,7 +147,7 @@ def test_failures_of_other_factors_count_towards_the_lock(alice: User, clock: Fa
 
 
 def test_an_attempt_for_a_deleted_user_writes_nothing(alice: User, clock: FakeClock) -> None:
-    accounts.delete_user("alice")
+    account_deletion.delete_user("alice")
     assert lockout.reserve(User, ("alice",), "password", policy=POLICY, clock=clock) is None
     assert list(User.scan()) == []
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from idp_core import accounts, sessions
+from idp_core import account_deletion, accounts, sessions
 from idp_core.clock import FakeClock
 from idp_core.config import SessionPolicy
 from idp_core.errors import BadRequest, Conflict, NotFound
@@ -51,7 +51,7 @@ def test_attack_a_user_recreated_under_a_deleted_name_gets_none_of_the_old_facto
     old = _alice_with_everything(kms, key_id, clock)
     assert _belongings("alice") == {"factors": 4, "transactions": 1, "sessions": 1, "tokens": 1}
     # when an admin deletes her and someone creates "alice" again,
-    accounts.delete_user("alice", clock=clock)
+    account_deletion.delete_user("alice", clock=clock)
     accounts.create_user("alice", password="another long passphrase", clock=clock)
     # then the new alice has no factor, code, session or token of the old one.
     assert factors.list_factors("alice") == []
@@ -67,7 +67,7 @@ def test_attack_a_user_recreated_under_a_deleted_name_gets_none_of_the_old_facto
 
 def test_deleting_a_user_is_audited_with_what_was_removed(tables, kms, key_id, clock):
     _alice_with_everything(kms, key_id, clock)
-    accounts.delete_user("alice", clock=clock)
+    account_deletion.delete_user("alice", clock=clock)
     assert accounts.find_user("alice") is None
     [event] = [e for e in AuditEvent.scan() if e.type == "user.deleted"]
     assert (event.subject, event.outcome) == ("alice", "success")
@@ -95,9 +95,9 @@ def test_attack_a_deletion_that_fails_half_way_leaves_no_usable_account_and_dele
 
     # Given a deletion that fails after the sessions and codes are gone but before the factors,
     with monkeypatch.context() as patch:
-        patch.setattr(accounts, "_remove_factors", _interrupt)
+        patch.setattr(account_deletion, "_remove_factors", _interrupt)
         with pytest.raises(_Interrupted):
-            accounts.delete_user("alice", clock=clock)
+            account_deletion.delete_user("alice", clock=clock)
 
     # then alice is still there, marked, disabled (sign-in refuses her) and signed out; no one
     # can take her name and inherit what is left, and no admin can re-enable her half-deleted.
@@ -111,7 +111,7 @@ def test_attack_a_deletion_that_fails_half_way_leaves_no_usable_account_and_dele
     assert _belongings("alice")["factors"] == 4
 
     # When the admin deletes her again, the job is finished.
-    accounts.delete_user("alice", clock=clock)
+    account_deletion.delete_user("alice", clock=clock)
     assert accounts.find_user("alice") is None
     assert _belongings("alice") == {"factors": 0, "transactions": 0, "sessions": 0, "tokens": 0}
 
@@ -123,12 +123,12 @@ def test_leftovers_of_a_user_deleted_before_deletion_cleaned_up_are_removed_by_d
     _alice_with_everything(kms, key_id, clock)
     User("alice").delete()
     # deleting the name removes them (and says so), and a name with nothing left is not found.
-    accounts.delete_user("alice", clock=clock)
+    account_deletion.delete_user("alice", clock=clock)
     assert _belongings("alice") == {"factors": 0, "transactions": 0, "sessions": 0, "tokens": 0}
     [event] = [e for e in AuditEvent.scan() if e.type == "user.deleted"]
     assert event.details is not None and event.details["leftovers_only"] == "True"
     with pytest.raises(NotFound):
-        accounts.delete_user("alice", clock=clock)
+        account_deletion.delete_user("alice", clock=clock)
 
 
 def test_deleting_a_user_leaves_other_users_alone(tables, kms, key_id, clock):
@@ -137,7 +137,7 @@ def test_deleting_a_user_leaves_other_users_alone(tables, kms, key_id, clock):
     bob_totp = totp.start_enrolment("bob", "Phone", kms=kms, key_id=key_id, issuer="Tests", clock=clock)
     factors.activate_factor(bob_totp.factor, clock)
     bob_session = sessions.start_session("bob", factors=["password"], policy=SessionPolicy(), clock=clock)
-    accounts.delete_user("alice", clock=clock)
+    account_deletion.delete_user("alice", clock=clock)
     assert [f.kind for f in factors.list_factors("bob")] == ["totp"]
     assert sessions.find_session(bob_session.token, policy=SessionPolicy(), clock=clock) is not None
 
@@ -157,9 +157,9 @@ def test_the_console_shows_an_unfinished_deletion_and_deleting_again_finishes_it
         prove_second_factor(sso, admin, secret)
         _alice_with_everything(kms, key_id, clock)
         with monkeypatch.context() as patch:
-            patch.setattr(accounts, "_remove_factors", _interrupt)
+            patch.setattr(account_deletion, "_remove_factors", _interrupt)
             with pytest.raises(_Interrupted):
-                accounts.delete_user("alice", clock=clock)
+                account_deletion.delete_user("alice", clock=clock)
 
         page = sso.get(admin, "/admin/users/alice")
         assert "Being deleted since" in page.text and "delete the user again below" in page.text

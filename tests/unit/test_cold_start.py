@@ -21,8 +21,8 @@ from infra.layer_build import BytecodeCompiler, find_bytecode_compiler, handler_
 
 # Libraries each of which costs a cold start tens of milliseconds (hundreds without bytecode)
 # and serves only some requests: directories (ldap3, pyasn1), SAML (lxml, signxml), QR codes
-# (segno), phone numbers, page templates (jinja2), certificates and sealing (cryptography) and
-# TOTP (pyotp).
+# (segno), phone numbers, page templates (jinja2), certificates and sealing (cryptography),
+# TOTP (pyotp) and password hashing (argon2 and its compiled bindings).
 HEAVY_MODULES = (
     "ldap3",
     "pyasn1",
@@ -33,7 +33,27 @@ HEAVY_MODULES = (
     "jinja2",
     "cryptography",
     "pyotp",
+    "argon2",
+    "_cffi_backend",
 )
+# The project's own code that a function's cold start leaves to the routes that need it, because
+# its most frequent first request does not: the sso function's is the sign-in page (or a launch
+# before signing in), which needs neither the sign-in and the launch, nor the admin console's
+# checks, the second-factor methods, the password change, the user deletion or the directories;
+# the provisioning function's is the import schedule's tick, which needs no admin check and so
+# no second-factor rules. Each package or module named here counts with its submodules.
+DEFERRED_MODULES = {
+    "sso": (
+        "idp_core.signin",
+        "idp_core.launch",
+        "idp_core.guard",
+        "idp_core.mfa",
+        "idp_core.password_change",
+        "idp_core.account_deletion",
+        "idp_core.directories",
+    ),
+    "provisioning": ("idp_core.guard", "idp_core.mfa", "idp_core.mfa_pages"),
+}
 # What every handler needs at once: the proof that the check sees what the import loads.
 ALWAYS_LOADED = ("pynamodb", "botocore", "aws_lambda_powertools", "idp_core.web")
 
@@ -74,6 +94,36 @@ def test_a_cold_start_leaves_the_heavy_libraries_unloaded(lambda_tree: LambdaTre
     )
     # The tree holds the packages' sources only, and the import wrote no bytecode (-B).
     assert not lambda_tree.pyc_files()
+
+
+def modules_under(tree: LambdaTree, function: str, names: tuple[str, ...]) -> dict[str, list[str]]:
+    """After the handler's import: the loaded modules that are ``names`` or inside them, and
+    the names no module answers to."""
+    code = (
+        "import sys, json, importlib.util, HANDLER\n"
+        f"names = {names!r}\n"
+        "print(json.dumps({'loaded': sorted(module for module in sys.modules for name in names"
+        " if module == name or module.startswith(name + '.')),"
+        " 'missing': [name for name in names if importlib.util.find_spec(name) is None]}))"
+    )
+    return json.loads(run_in(tree, function, code))  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("function", sorted(DEFERRED_MODULES))
+def test_a_cold_start_leaves_what_its_first_request_does_not_need(
+    lambda_tree: LambdaTree, function: str
+) -> None:
+    found = modules_under(lambda_tree, function, DEFERRED_MODULES[function])
+    # Each name is a module the function does use: a renamed one would make this check vacuous.
+    assert found["missing"] == []
+    assert found["loaded"] == [], f"the {function} handler's import loads {found['loaded']}"
+
+
+def test_the_deferred_check_sees_what_an_import_loads(lambda_tree: LambdaTree) -> None:
+    """The control of the test above: the otp function's challenge pages need the guard and the
+    second-factor flow at once, and the check sees them loaded."""
+    found = modules_under(lambda_tree, "otp", DEFERRED_MODULES["sso"])
+    assert {"idp_core.guard", "idp_core.mfa", "idp_core.mfa.flow"} <= set(found["loaded"])
 
 
 def test_the_provisioning_cold_start_loads_no_directory_client_until_a_directory_is_used(

@@ -31,7 +31,17 @@ ALLOWED_LOCAL_IMPORTS: dict[tuple[str, str], str] = {}
 # The web layer (requests, cookies, forms, responses, templates) is below everything that
 # knows who a user is; the guard (idp_core.guard) is where sessions, second factors,
 # directories and devices meet a request.
-ABOVE_WEB = ("accounts", "adaptive", "apps", "directories", "guard", "launch", "mfa", "signin")
+ABOVE_WEB = (
+    "accounts",
+    "adaptive",
+    "apps",
+    "directories",
+    "guard",
+    "launch",
+    "mfa",
+    "session_guard",
+    "signin",
+)
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,7 @@ class User(Lockable):
     # The networks (IPv4 /24, IPv6 /64) of the user's recent successful sign-ins, newest last:
     # a sign-in from any other is a behaviour change for the adaptive policies.
     known_networks = ListAttribute[str](null=True)
-    # Set when an admin starts deleting the user (idp_core.accounts.delete_user): the item
+    # Set when an admin starts deleting the user (idp_core.account_deletion.delete_user): the item
     # stays, disabled, until everything of the user is gone, so the name cannot be taken
     # meanwhile and a deletion that fails half way is finished by deleting again.
     deleting_since = NumberAttribute(null=True)

@@ -32,6 +32,9 @@ LOCAL_COOKIE_NAME = "idp_session"
 LAST_SEEN_RESOLUTION_SECONDS = 60
 # A factor recorded with this prefix is still owed: the session is half-way (S14).
 PENDING_PREFIX = "pending:"
+# What a half-way session owes (``pending_factors``): a second factor, or setting one up first.
+OWES_SECOND_FACTOR = "mfa"
+OWES_ENROLMENT = "enrol"
 # A second factor this session has proven, e.g. "mfa:totp"; app launches look for the method.
 SECOND_FACTOR_PREFIX = "mfa:"
 # The directory that checked this session's password, e.g. "ldap:corp" (the user's source

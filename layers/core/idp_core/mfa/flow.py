@@ -38,13 +38,11 @@ from idp_core.mfa.factors import is_usable
 from idp_core.mfa.methods import TIER_LABELS, CodeCheck, Tier
 from idp_core.mfa.methods.digits import digits_only
 from idp_core.models import App, AuditEvent, Factor, Session, Transaction, User, condition_failed
+from idp_core.sessions import OWES_ENROLMENT, OWES_SECOND_FACTOR
 
 if TYPE_CHECKING:
     from idp_core.mfa.policy import MfaSettings
 
-# What a half-way session may owe (``sessions.PENDING_PREFIX`` + one of these).
-OWES_SECOND_FACTOR = "mfa"
-OWES_ENROLMENT = "enrol"
 # A login transaction (the code sent by SMS or e-mail is bound to it) lives this long.
 TRANSACTION_SECONDS = 10 * 60
 PURPOSES = ("signin", "enrol", "test", "reauth")
