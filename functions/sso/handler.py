@@ -91,6 +91,11 @@ def stylesheet() -> Response[str]:
     return web.stylesheet_response()
 
 
+@app.get("/static/webauthn.js")
+def webauthn_script() -> Response[str]:
+    return web.webauthn_script_response()
+
+
 @app.get("/login")
 def login_page() -> Response[str]:
     req = web.request()
@@ -171,7 +176,7 @@ def _challenge_page(
         methods_text=", ".join(flow.methods_label(result.methods)),
         trust_days=result.trust_days,
     )
-    req.allow_nonce_script = True
+    web.allow_webauthn(req)
     return web.render(
         req,
         pages.CHALLENGE_TEMPLATE,
@@ -220,6 +225,7 @@ def verify_second_factor() -> Response[str]:
     from idp_core.errors import IdpError
 
     req = web.request()
+    web.allow_webauthn(req)  # A refused answer shows the challenge again, maybe a security key's.
     # The chosen factor is read by its key; the page's choices (the app, the user's factors)
     # only to show the page again after a refusal. A factor counts only if its method is one
     # the target accepts (S28); every launch checks the app's methods again.

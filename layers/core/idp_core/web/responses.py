@@ -40,6 +40,11 @@ def html_response(body: str, *, status: int = 200, cookies: Iterable[str] = ()) 
     return Response(status_code=status, content_type=HTML, body=body, headers=headers)
 
 
+def json_response(body: str, *, status: int = 200) -> Response[str]:
+    """A JSON document for the pages' own scripts (a security key's options)."""
+    return Response(status_code=status, content_type="application/json", body=body)
+
+
 def redirect(
     req: WebRequest,
     path: str,
@@ -63,6 +68,8 @@ def content_security_policy(req: WebRequest | None) -> str:
         form_action = " ".join(["'self'", *req.extra_form_actions])
         if req.allow_nonce_script:
             script = f"; script-src 'nonce-{req.nonce}'"
+        if req.allow_fetch_self:
+            script += "; connect-src 'self'"
     return (
         "default-src 'none'; style-src 'self'; img-src 'self'"
         f"{script}; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
