@@ -108,6 +108,8 @@
       event.preventDefault();
       start(form);
     });
+    // The button stays disabled until this script can answer its press.
+    form.querySelectorAll("[data-webauthn-start]").forEach(function (button) { button.disabled = false; });
     // The passkey sign-in also offers the browser's autofill of passkeys, where it exists.
     if (form.hasAttribute("data-webauthn-autofill") && window.PublicKeyCredential &&
         PublicKeyCredential.isConditionalMediationAvailable) {
