@@ -34,6 +34,13 @@ def virtual_authenticator(page: Page, options: dict[str, Any]) -> tuple[CDPSessi
     return cdp, str(added["authenticatorId"])
 
 
+def without_passkey_autofill(page: Page) -> None:
+    """A browser without the autofill of passkeys (conditional mediation). Chromium's virtual
+    authenticator completes such a pending request at once, standing for a person who picks
+    the passkey from the list; tests of the buttons take that away so nothing races them."""
+    page.add_init_script("delete window.PublicKeyCredential.isConditionalMediationAvailable;")
+
+
 def localhost(local_idp: LocalIdp) -> str:
     return local_idp.base_url.replace("127.0.0.1", "localhost")
 
@@ -66,6 +73,7 @@ def test_register_a_passkey_then_sign_in_with_it_as_the_second_factor(
 ) -> None:
     base = localhost(local_idp)
     add_demo_user(local_idp, "passkey-person", PASSWORD)
+    without_passkey_autofill(page)
     cdp, authenticator = virtual_authenticator(page, PASSKEY)
     sign_in(page, base, "passkey-person", PASSWORD)
     expect(page).to_have_url(re.compile(rf"^{re.escape(base)}/me/mfa"))  # made to enrol (S11)
@@ -94,6 +102,7 @@ def test_a_key_from_another_profile_cannot_answer(page: Page, local_idp: LocalId
     """A browser whose authenticator never registered here gets a sentence, not a sign-in."""
     base = localhost(local_idp)
     add_demo_user(local_idp, "key-owner", PASSWORD)
+    without_passkey_autofill(page)
     cdp, owners = virtual_authenticator(page, PASSKEY)
     sign_in(page, base, "key-owner", PASSWORD)
     register_key(page, base, "Owner's key")
@@ -110,3 +119,42 @@ def test_a_key_from_another_profile_cannot_answer(page: Page, local_idp: LocalId
     page.get_by_role("button", name="Use security key").click()
     expect(page.get_by_role("alert")).to_contain_text(re.compile("did not answer|cancelled|could not"))
     expect(page).to_have_url(re.compile(rf"^{re.escape(base)}/mfa"))
+
+
+def test_sign_in_with_a_passkey_alone_to_the_demo_aws_app(page: Page, local_idp: LocalIdp) -> None:
+    """No username, no password, no code: the passkey verified the person (resident key, UV)."""
+    base = localhost(local_idp)
+    add_demo_user(local_idp, "passwordless-person", PASSWORD)
+    without_passkey_autofill(page)
+    virtual_authenticator(page, PASSKEY)
+    sign_in(page, base, "passwordless-person", PASSWORD)
+    register_key(page, base, "Phone passkey")
+    sign_out(page, base)
+    state = local_idp.process.state
+    assert state is not None
+    page.goto(f"{base}/apps/{state.demo_app}/launch")
+    expect(page).to_have_url(re.compile(rf"^{re.escape(base)}/login"))
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect_signed_in_to_aws(page, local_idp.base_url, "passwordless-person")
+
+
+def test_the_browsers_passkey_autofill_signs_in_from_the_sign_in_page(
+    page: Page, local_idp: LocalIdp
+) -> None:
+    """Where the browser offers passkeys in the username field's autofill, choosing one signs
+    in (the virtual authenticator chooses at once)."""
+    base = localhost(local_idp)
+    add_demo_user(local_idp, "autofill-person", PASSWORD)
+    virtual_authenticator(page, PASSKEY)
+    page.goto(f"{base}/login")
+    page.get_by_label("Username").fill("autofill-person")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    register_key(page, base, "Autofill passkey")
+    state = local_idp.process.state
+    assert state is not None
+    page.goto(f"{base}/me")
+    page.get_by_role("button", name="Sign out").click()
+    # Back on the sign-in page, the pending autofill request is answered: no button pressed.
+    expect(page).to_have_url(re.compile(rf"^{re.escape(base)}/me$"))
+    expect(page.get_by_role("heading", name="My apps")).to_be_visible()

@@ -58,3 +58,24 @@ def answer_with_key(
     fields = key_challenge(sso, browser, app)
     answer = key.get(key_options(sso, browser, fields), **get_knobs)  # type: ignore[arg-type]
     return sso.post(browser, "/mfa/verify", {**fields, "code": answer})
+
+
+def passkey_options(sso: Sso, browser: requests.Session, app: str | None = None) -> tuple[str, str]:
+    """The sign-in form's token and the options its script fetches for "Sign in with a passkey"."""
+    page = sso.get(browser, "/login" + (f"?app={app}" if app else ""))
+    assert page.status_code == 200 and "Sign in with a passkey" in page.text, page.text[:500]
+    token = csrf_token(page.text)
+    options = sso.post(browser, "/login/passkey/options", {"csrf_token": token})
+    assert options.status_code == 200, options.text[:500]
+    return token, options.text
+
+
+def sign_in_with_passkey(
+    sso: Sso, browser: requests.Session, key: SoftKey, app: str | None = None
+) -> requests.Response:
+    """Sign in on /login with ``key``'s passkey, as the page's script does."""
+    token, options = passkey_options(sso, browser, app)
+    target = {"app": app} if app else {}
+    return sso.post(
+        browser, "/login/passkey", {"csrf_token": token, "credential": key.get(options), **target}
+    )

@@ -87,7 +87,7 @@ def webauthn_script_response() -> Response[str]:
 
 
 def allow_webauthn(req: WebRequest) -> None:
-    """Let this page load the security-key script (by its nonce) and fetch the server's
-    options for a ceremony from this site (``connect-src 'self'``), and nothing more."""
-    req.allow_nonce_script = True
-    req.allow_fetch_self = True
+    """Let this page load the security-key script from this site and fetch the server's
+    options for a ceremony from it (``script-src 'self'``, ``connect-src 'self'``), and no
+    more. No nonce: the sign-in page's body stays the same for every refusal (S5)."""
+    req.allow_webauthn = True

@@ -66,9 +66,12 @@ def content_security_policy(req: WebRequest | None) -> str:
     script = ""
     if req is not None:
         form_action = " ".join(["'self'", *req.extra_form_actions])
-        if req.allow_nonce_script:
-            script = f"; script-src 'nonce-{req.nonce}'"
-        if req.allow_fetch_self:
+        sources = [f"'nonce-{req.nonce}'"] if req.allow_nonce_script else []
+        if req.allow_webauthn:
+            sources.insert(0, "'self'")
+        if sources:
+            script = "; script-src " + " ".join(sources)
+        if req.allow_webauthn:
             script += "; connect-src 'self'"
     return (
         "default-src 'none'; style-src 'self'; img-src 'self'"
