@@ -109,7 +109,7 @@ def passkey_sign_in(
     except Exception:
         attempt.not_evaluated()
         raise
-    return _start(user, attempt, (app, device), scope, previous_session)
+    return _start(user, attempt, (app, device, factor), scope, previous_session)
 
 
 def _check_key(factor: Any, answer: webauthn.Answer) -> None:
@@ -123,21 +123,25 @@ def _check_key(factor: Any, answer: webauthn.Answer) -> None:
 def _start(
     user: User,
     attempt: lockout.Attempt,
-    read: tuple[Any, Any],
+    read: tuple[Any, Any, Factor],
     scope: RequestScope,
     previous_session: str | None,
 ) -> SignInResult:
-    """The session of an accepted passkey; ``read`` is the target app and the browser's device."""
-    app, device = read
+    """The session of an accepted passkey; ``read`` is the target app, the browser's device and
+    the passkey's factor."""
+    app, device, key = read
     settings = WithSignIn.of(scope.settings)
     observability.count("SecondFactorAccepted")  # The dashboard's funnel counts it there.
     adaptive, events = assess_adaptive(app, user, device, scope, [attempt])
-    decided = decide(user, app, adaptive)
     # The verified passkey is a phishing-resistant second factor: it settles what an app that
-    # accepts security keys asks for; another app still asks for one of its own methods.
-    pending = decided.owed
-    if flow.OWES_SECOND_FACTOR in pending and MethodKind.WEBAUTHN in decided.methods:
-        pending = pending - {flow.OWES_SECOND_FACTOR}
+    # accepts security keys asks for, so the user's other factors are read only when the app
+    # does not, and the challenge must offer one of its own methods.
+    decided = decide(user, app, adaptive, [key])
+    if flow.OWES_SECOND_FACTOR in decided.owed and MethodKind.WEBAUTHN in decided.methods:
+        pending = decided.owed - {flow.OWES_SECOND_FACTOR}
+    else:
+        decided = decide(user, app, adaptive)
+        pending = decided.owed
     events.insert(
         0,
         audit.new_event(
