@@ -254,3 +254,54 @@ def test_a_phishing_resistant_app_takes_a_security_key(sso: Sso, clock: FakeCloc
     policy.set_app_policy(MFA_APP, phishing_resistant_only=True, clock=clock)
     answered = answer_with_key(sso, _signed_in_for_app(sso), key)
     assert answered.status_code == 200 and "SAMLResponse" in answered.text
+
+
+def test_test_2fa_checks_a_key_without_signing_in_again(sso: Sso) -> None:
+    browser, key = _with_key(sso)
+    [stored] = _keys("alice")
+    page = sso.get(browser, f"/me/mfa/test?factor={stored.factor_id}")
+    assert page.status_code == 200 and "Use security key" in page.text
+    fields = {"csrf_token": csrf_token(page.text), "factor": stored.factor_id}
+    options = sso.post(browser, "/me/mfa/test/webauthn/options", fields)
+    assert options.status_code == 200, options.text[:300]
+    tested = sso.post(browser, "/me/mfa/test/verify", {**fields, "code": key.get(options.text)})
+    assert tested.status_code == 303 and "notice=tested" in tested.headers["Location"]
+    assert int(_keys("alice")[0].sign_count) == 1
+
+
+def test_attack_required_user_verification_refuses_a_key_that_did_not_verify(
+    sso: Sso, clock: FakeClock
+) -> None:
+    _, key = _with_key(sso)
+    policy.save_settings(policy.MfaSettings(webauthn_user_verification="required"), clock=clock)
+    key.user_verifies = False
+    refused = answer_with_key(sso, _signed_in_for_app(sso), key)
+    assert refused.status_code == 401 and "SAMLResponse" not in refused.text
+    key.user_verifies = True
+    assert answer_with_key(sso, _signed_in_for_app(sso), key).status_code == 200
+
+
+def test_attack_a_truncated_registration_answer_is_a_sentence_and_writes_nothing(sso: Sso) -> None:
+    add_user("alice", sso.clock)
+    browser = sso.browser()
+    sso.sign_in(browser, "alice")
+    page = sso.get(browser, "/me/mfa/webauthn/new")
+    token = csrf_token(page.text)
+    options = sso.post(browser, "/me/mfa/webauthn/options", {"csrf_token": token}).text
+    answer = json.loads(soft_key_for(sso).create(options))
+    answer["response"]["attestationObject"] = answer["response"]["attestationObject"][:40]
+    refused = sso.post(
+        browser, "/me/mfa/webauthn", {"csrf_token": token, "label": "Key", "credential": json.dumps(answer)}
+    )
+    assert refused.status_code == 400 and "not an answer from a security key" in refused.text
+    assert _keys("alice") == [] and list(WebAuthnCredential.scan()) == []
+
+
+def test_a_second_key_needs_a_fresh_proof_of_the_first(sso: Sso) -> None:
+    browser, _ = _with_key(sso)
+    sso.clock.advance(11 * 60)
+    page = sso.get(browser, "/me/mfa/webauthn/new")
+    refused = sso.post(browser, "/me/mfa/webauthn/options", {"csrf_token": csrf_token(page.text)})
+    # S10, S28: adding a factor needs a fresh proof of the strongest tier, here a key.
+    assert refused.status_code == 303 and "/mfa" in refused.headers["Location"]
+    assert len(_keys("alice")) == 1
