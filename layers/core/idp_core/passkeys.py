@@ -54,7 +54,11 @@ def options(ceremony: webauthn.Ceremony) -> str:
     """The options for ``navigator.credentials.get`` on /login: any passkey of this site, and
     user verification required; the challenge is bound to the sign-in form's cookie."""
     return webauthn.authentication_options(
-        [], ceremony, username=webauthn.NOBODY, purpose=PURPOSE, user_verification="required"
+        [],
+        ceremony,
+        username=webauthn.NOBODY + ceremony.binding[:16],
+        purpose=PURPOSE,
+        user_verification="required",
     )
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pynamodb.exceptions import DeleteError, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 
 from idp_core import audit
 from idp_core.audit import AuditContext
@@ -39,7 +39,7 @@ from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest
 from idp_core.mfa import WrongCode, factors
 from idp_core.mfa.methods.base import MAX_ANSWER_CHARS, MethodKind
-from idp_core.models import Factor, Transaction, WebAuthnCredential, condition_failed, new_transaction
+from idp_core.models import Factor, Transaction, WebAuthnCredential, new_transaction
 
 if TYPE_CHECKING:
     from idp_core.mfa.policy import MfaSettings
@@ -50,9 +50,10 @@ CHALLENGE_SECONDS = 5 * 60
 RP_NAME = "Identity"
 # What the browser is given to wait for the user, in milliseconds.
 TIMEOUT_MS = 120_000
-# The login transaction's username while nobody is known yet (a passkey sign-in's
-# challenge): usernames never contain a space, so no user's transactions include it.
-NOBODY = " passkey sign-in"
+# The start of a login transaction's username while nobody is known yet (a passkey sign-in's
+# challenge): usernames never contain a space, so no user's transactions include it. Each
+# challenge adds its own key to it, so they do not all land on one key of the by-user index.
+NOBODY = " passkey sign-in "
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
 _STALE_REGISTRATION = (
@@ -167,16 +168,6 @@ def new_challenge(
 
 def _challenge_condition(challenge: bytes, now: float) -> Any:
     return (Transaction.code_hash == _challenge_hash(challenge)) & (Transaction.code_expires_at > now)
-
-
-def consume_challenge(binding: str, challenge: bytes, *, clock: Clock = SYSTEM_CLOCK) -> None:
-    """Use the challenge up, or ``WrongCode``: another session's, expired, replaced or used."""
-    try:
-        Transaction(binding).delete(condition=_challenge_condition(challenge, clock.now()))
-    except DeleteError as exc:
-        if condition_failed(exc):
-            raise WrongCode() from exc
-        raise
 
 
 # ---------------------------------------------------------------- parsing answers
