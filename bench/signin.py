@@ -159,28 +159,36 @@ def _users_with_authenticators(sso: Sso, count: int, prefix: str = "bench") -> l
     return users
 
 
-def run() -> dict:
+@contextmanager
+def bench_stack(app: str = APP) -> Iterator[tuple[Sso, RequestCounter]]:
+    """The functions behind the local gateway on fresh tables of a counted moto, with the group
+    "bench" and an AWS app for it that requires MFA."""
     counter = RequestCounter()
     with moto_server(counter):
         tables = fresh_tables()
         accounts.create_group("bench")
-        apps.create_aws_app(APP, account_id="123456789012", roles=[("BenchRole", "bench")])
+        apps.create_aws_app(app, account_id="123456789012", roles=[("BenchRole", "bench")])
         with running_sso(tables, SYSTEM_CLOCK) as sso:  # type: ignore[arg-type]
-            warm, *users = _users_with_authenticators(sso, SIGN_INS + 1)
-            _sign_in_once(sso.url, *warm, counter)  # warm: certificate created and cached
-            totals: Counter = Counter()
-            steps: Counter[str] = Counter()
-            seconds = 0.0
-            round_trips: list[int] = []
-            for name, secret in users:
-                with aws_calls() as calls:
-                    counts, per_step, elapsed = _sign_in_once(sso.url, name, secret, counter)
-                round_trips.append(sequential_round_trips(calls))
-                totals.update(counts)
-                steps.update(per_step)
-                seconds += elapsed
-            invocations = len(STEPS) * SIGN_INS
-            adaptive = _with_adaptive_policy(sso, counter)
+            yield sso, counter
+
+
+def run() -> dict:
+    with bench_stack() as (sso, counter):
+        warm, *users = _users_with_authenticators(sso, SIGN_INS + 1)
+        _sign_in_once(sso.url, *warm, counter)  # warm: certificate created and cached
+        totals: Counter = Counter()
+        steps: Counter[str] = Counter()
+        seconds = 0.0
+        round_trips: list[int] = []
+        for name, secret in users:
+            with aws_calls() as calls:
+                counts, per_step, elapsed = _sign_in_once(sso.url, name, secret, counter)
+            round_trips.append(sequential_round_trips(calls))
+            totals.update(counts)
+            steps.update(per_step)
+            seconds += elapsed
+        invocations = len(STEPS) * SIGN_INS
+        adaptive = _with_adaptive_policy(sso, counter)
 
     per_service: Counter[str] = Counter()
     for (service, _), count in totals.items():

@@ -52,7 +52,7 @@ FUNCTIONS = (
 )
 TABLES = (
     "users, groups, apps, sessions, settings, audit, factors, tokens, login transactions, rate limits,",
-    "devices, directories, directory entries (on-demand capacity, point-in-time recovery)",
+    "devices, directories, directory entries, credentials (on-demand capacity, point-in-time recovery)",
 )
 
 

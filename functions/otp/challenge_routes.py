@@ -30,6 +30,7 @@ def challenge_page() -> Response[str]:
     signed_in = pages.challenge_session(req, target)
     factor_id = req.query_param("factor", max_chars=pages.MAX_FACTOR_ID_CHARS, label="Method")
     context, _ = pages.sign_in_challenge(signed_in, target, factor_id, sent=req.query.get("sent") == "1")
+    web.allow_webauthn(req)
     return web.render(req, pages.CHALLENGE_TEMPLATE, **context)
 
 
@@ -43,3 +44,12 @@ def send_code() -> Response[str]:
         raise NotFound("There is no method to send a code to.")
     pages.send_code(req, signed_in, factor, SIGN_IN_CHALLENGE.purpose)
     return web.redirect(req, "/mfa", query={**target.query(), "factor": factor.factor_id, "sent": "1"})
+
+
+@router.post("/mfa/webauthn/options")
+def security_key_options() -> Response[str]:
+    """What the challenge page's script gives the browser to ask the chosen security key."""
+    req = web.request()
+    signed_in, target, form = pages.read_challenge_form(req, {})
+    _, factor = pages.sign_in_challenge(signed_in, target, form["factor"])
+    return pages.webauthn_options(req, signed_in, factor, SIGN_IN_CHALLENGE.purpose)

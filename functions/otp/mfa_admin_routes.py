@@ -25,6 +25,7 @@ router = APIGatewayRouter()
 MAX_NUMBER_CHARS = 9
 MAX_COUNTRIES_CHARS = 1024
 COUNTRY_CODE_LENGTH = 2
+MAX_MODELS_CHARS = 4000
 NOTICES = {
     "settings-saved": "The 2FA options were saved.",
     "policy-saved": "The app's authentication policy was saved.",
@@ -45,9 +46,12 @@ SETTINGS_FIELDS = {
         for method in registry.kinds()
     },
     **{name: web.Field(label, MAX_NUMBER_CHARS) for name, label in LIMIT_FIELDS.items()},
+    "webauthn_user_verification": web.Field("Keys must check it is their owner", 8, required=False),
+    "webauthn_models": web.Field("Allowed key models (AAGUIDs)", MAX_MODELS_CHARS, required=False),
 }
 APP_POLICY_FIELDS = {
     "mfa_required": web.Field("Enable 2-Factor Authentication (MFA)", 8, required=False),
+    "phishing_resistant_only": web.Field("Phishing-resistant only", 8, required=False),
     "adaptive_policy": web.Field("Adaptive authentication policy", 63, required=False),
     **{
         f"method_{method}": web.Field(f"Accept {registry.label(method)}", 8, required=False)
@@ -73,6 +77,8 @@ def _settings_view(settings: Any) -> dict[str, Any]:
         "enrol_at_sign_in": bool(settings.enrol_at_sign_in),
         "limits": {name: str(getattr(limits, name)) for name in LIMIT_FIELDS},
         "allowed_countries": ", ".join(limits.allowed_countries),
+        "webauthn_user_verification": settings.webauthn_user_verification,
+        "webauthn_models": ", ".join(settings.webauthn_models),
     }
 
 
@@ -84,6 +90,8 @@ def _form_view(form: Mapping[str, str]) -> dict[str, Any]:
         "enrol_at_sign_in": bool(form.get("enrol_at_sign_in")),
         "limits": {name: form.get(name, "") for name in LIMIT_FIELDS},
         "allowed_countries": form.get("allowed_countries", ""),
+        "webauthn_user_verification": "required" if form.get("webauthn_user_verification") else "preferred",
+        "webauthn_models": form.get("webauthn_models", ""),
     }
 
 
@@ -128,6 +136,8 @@ def _settings_from_form(current: Any, form: Mapping[str, str]) -> Any:
         allowed_methods=tuple(method for method in registry.kinds() if form.get(f"allowed_{method}")),
         enrol_at_sign_in=bool(form.get("enrol_at_sign_in")),
         sms=limits,
+        webauthn_user_verification="required" if form.get("webauthn_user_verification") else "preferred",
+        webauthn_models=tuple(m.strip() for m in form.get("webauthn_models", "").split(",") if m.strip()),
     )
 
 
@@ -199,6 +209,7 @@ def save_app_policy(name: str) -> Response[str]:
         app.name,
         mfa_required=bool(form.get("mfa_required")),
         methods=methods,
+        phishing_resistant_only=bool(form.get("phishing_resistant_only")),
         adaptive=form.get("adaptive_policy") or "none",
         context=req.audit_context(signed_in.user.username),
         clock=req.clock,

@@ -27,4 +27,5 @@ class OtpSettings(WithDataKey, WithLockout, WithMessaging):
         "transactions",
         "rate_limits",
         "directories",
+        "credentials",
     )

@@ -22,11 +22,13 @@ from idp_core import aws, guard, sessions, web
 from idp_core import mfa_pages as pages
 from idp_core.clock import readable_utc
 from idp_core.errors import BadRequest, NotFound
+from idp_core.lockout import Attempt
 from idp_core.mfa import flow, policy
 from idp_core.mfa import methods as registry
 from idp_core.mfa.methods import MethodKind
+from idp_core.mfa.methods.base import MAX_ANSWER_CHARS
 from idp_core.mfa_pages import TEST_CHALLENGE, Target
-from idp_core.models import Factor
+from idp_core.models import AuditEvent, Factor
 
 router = APIGatewayRouter()
 
@@ -111,23 +113,24 @@ def _finish_enrolment(
     target: Target,
     *,
     first: bool,
-    verified: flow.Verified,
+    events: list[AuditEvent],
+    releases: list[Attempt],
 ) -> Response[str]:
     """After a factor became active: continue the sign-in, or back to the list.
 
-    ``verified`` (the code's success event and its lockout attempt) is written with the new
-    session, or alone.
+    ``events`` (the proof's success event) and ``releases`` (its lockout attempt) are written
+    with the new session, or alone.
     """
     if not first:
-        verified.commit()
+        sessions.write_together(events=events, releases=releases)
         return _done(req, "added")
-    # The user had no active factor: this first code is the session's second factor (S14).
+    # The user had no active factor: this first proof is the session's second factor (S14).
     issued = sessions.complete_second_factor(
         signed_in.token,
         signed_in.session,
         method=factor.kind,
-        events=[verified.event],
-        releases=[verified.attempt],
+        events=events,
+        releases=releases,
         clock=req.clock,
     )
     cookies = [web.session_cookie(req, issued.token)]
@@ -280,6 +283,102 @@ def start_email() -> Response[str]:
     return _start_contact(MethodKind.EMAIL, EMAIL_FIELDS)
 
 
+# ---------------------------------------------------------------- security keys and passkeys
+
+WEBAUTHN_TEMPLATE = "me_mfa_webauthn.html"
+# The registration's challenge is bound to the session and to this placeholder in place of
+# a factor id (real ones are 16 characters), so it never answers a sign-in's challenge.
+REGISTRATION_KEY = "new-security-key"
+KEY_FIELDS = {
+    "label": web.Field("Name", MAX_LABEL_CHARS),
+    "credential": web.Field("Security key", MAX_ANSWER_CHARS),
+}
+
+
+def _registration(req: web.WebRequest, signed_in: web.SignedIn) -> Any:
+    """The registration ceremony of this session: its challenge is bound to the session."""
+    from idp_core.mfa import webauthn
+
+    return webauthn.Ceremony(
+        webauthn.RelyingParty.of(req.base_url),
+        flow.transaction_id_hash(signed_in.session.id_hash, "enrol", REGISTRATION_KEY),
+        clock=req.clock,
+        context=req.audit_context(signed_in.user.username),
+    )
+
+
+def _key_page_context(signed_in: web.SignedIn, target: Target, label: str = "") -> dict[str, Any]:
+    return {**pages.page_context(signed_in), "target": target.fields(), "label": label}
+
+
+@router.get("/me/mfa/webauthn/new")
+def new_security_key_page() -> Response[str]:
+    req = web.request()
+    target = Target.read(req.query)
+    signed_in = pages.setup_session(req, target)
+    _allowed(MethodKind.WEBAUTHN)
+    web.allow_webauthn(req)
+    return web.render(req, WEBAUTHN_TEMPLATE, **_key_page_context(signed_in, target))
+
+
+@router.post("/me/mfa/webauthn/options")
+def security_key_registration_options() -> Response[str]:
+    from idp_core.mfa import webauthn
+
+    req, signed_in = _session()
+    _form(req, signed_in, {})
+    _require_change_allowed(req, signed_in)
+    settings = policy.load_settings()
+    _allowed(MethodKind.WEBAUTHN, settings)
+    options = webauthn.registration_options(signed_in.user, _registration(req, signed_in), settings=settings)
+    return web.json_response(options)
+
+
+@router.post("/me/mfa/webauthn")
+def register_security_key() -> Response[str]:
+    from idp_core import audit
+    from idp_core.mfa import webauthn
+
+    req, signed_in = _session()
+    web.allow_webauthn(req)
+    req.error_page = (WEBAUTHN_TEMPLATE, _key_page_context(signed_in, Target()))
+    form, target = _form(req, signed_in, KEY_FIELDS)
+    req.error_page = (WEBAUTHN_TEMPLATE, _key_page_context(signed_in, target, form["label"]))
+    _require_change_allowed(req, signed_in)
+    settings = policy.load_settings()
+    _allowed(MethodKind.WEBAUTHN, settings)
+    first = _had_no_active_factor(signed_in, "")
+    factor = webauthn.register(
+        signed_in.user, form["credential"], form["label"], _registration(req, signed_in), settings=settings
+    )
+    _notify(
+        req,
+        signed_in,
+        "A sign-in method was added to your account",
+        f"{registry.label(factor.kind)} ({factor.label}) was added to your account "
+        "as a way to confirm it is you",
+    )
+    # The key's answer proved it: as the user's first factor it completes the session (S14).
+    event = audit.new_event(
+        audit.EventType.MFA_SUCCESS,
+        "success",
+        context=req.audit_context(signed_in.user.username),
+        subject=signed_in.user.username,
+        details={"factor": factor.kind, "factor_id": factor.factor_id, "purpose": "enrol"},
+        clock=req.clock,
+    )
+    return _finish_enrolment(req, signed_in, factor, target, first=first, events=[event], releases=[])
+
+
+@router.post("/me/mfa/test/webauthn/options")
+def test_security_key_options() -> Response[str]:
+    req = web.request()
+    signed_in = _complete_session(req)
+    form = web.read_form(req, signed_in.session, pages.FACTOR_FIELD)
+    _, factor = _test_context(signed_in, form["factor"])
+    return pages.webauthn_options(req, signed_in, factor, TEST_CHALLENGE.purpose)
+
+
 # ---------------------------------------------------------------- confirming a new factor
 
 
@@ -337,7 +436,9 @@ def confirm_factor(factor_id: str) -> Response[str]:
         "A sign-in method was added to your account",
         f"{factors.describe(factor)} was added to your account as a way to confirm it is you",
     )
-    return _finish_enrolment(req, signed_in, factor, target, first=first, verified=verified)
+    return _finish_enrolment(
+        req, signed_in, factor, target, first=first, events=[verified.event], releases=[verified.attempt]
+    )
 
 
 @router.post("/me/mfa/factors/<factor_id>/send")
@@ -495,6 +596,7 @@ def test_page() -> Response[str]:
     signed_in = _complete_session(req)
     factor_id = req.query_param("factor", max_chars=pages.MAX_FACTOR_ID_CHARS, label="Method")
     context, _ = _test_context(signed_in, factor_id, sent=req.query.get("sent") == "1")
+    web.allow_webauthn(req)
     return web.render(req, "mfa/challenge.html", **context)
 
 
@@ -517,6 +619,7 @@ def test_verify() -> Response[str]:
     signed_in = _complete_session(req)
     form = web.read_form(req, signed_in.session, {**pages.FACTOR_FIELD, **pages.CODE_FIELD})
     context, factor = _test_context(signed_in, form["factor"])
+    web.allow_webauthn(req)
     req.error_page = ("mfa/challenge.html", context)
     if factor is None:
         raise NotFound("There is no method to check this code with.")

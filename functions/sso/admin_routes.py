@@ -26,6 +26,7 @@ from idp_core import accounts, apps, audit, lockout, web
 from idp_core.audit import AuditContext
 from idp_core.errors import BadRequest, NotFound
 from idp_core.mail import Mailer
+from idp_core.mfa.methods import MethodKind
 from idp_core.models import Group
 from idp_core.names import MAX_GROUP_CHARS, MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
@@ -51,6 +52,7 @@ NOTICES = {
     "admin-revoked": "The user is no longer an administrator.",
     "user-unlocked": "The user was unlocked; their failure counts are back to zero.",
     "user-deleted": "The user was deleted.",
+    "key-removed": "The security key was removed and the user's sessions were ended.",
     "group-created": "The group was created.",
     "group-disabled": "The group was disabled; it no longer grants app roles.",
     "group-enabled": "The group was enabled.",
@@ -242,11 +244,26 @@ def create_user() -> Response[str]:
 
 
 def _user_context(req: web.WebRequest, username: str) -> dict[str, Any]:
+    from idp_core.clock import readable_utc
+    from idp_core.mfa import factors
+
     account = accounts.get_user(username)
+    keys = [f for f in factors.list_factors(account.username) if f.kind == MethodKind.WEBAUTHN]
     return {
         "account": account,
         "groups": accounts.list_groups(),
         "locked": lockout.is_locked(account, req.clock),
+        # Security keys and passkeys: what an admin needs to tell them apart, never a key.
+        "keys": [
+            {
+                "id": key.factor_id,
+                "name": key.label,
+                "model": key.aaguid or "unknown",
+                "created": readable_utc(key.created_at),
+                "last_used": readable_utc(key.last_used_at) or "Never",
+            }
+            for key in keys
+        ],
     }
 
 
@@ -323,6 +340,18 @@ def unlock_user(username: str) -> Response[str]:
     req, signed_in, name, _ = _user_action(username, {})
     accounts.unlock_user(name, context=_actor(req, signed_in), clock=req.clock)
     return _done(req, _user_path(name), "user-unlocked")
+
+
+@router.post("/admin/users/<username>/keys/<key_id>/remove")
+def remove_user_key(username: str, key_id: str) -> Response[str]:
+    from idp_core.mfa import factors
+
+    req, signed_in, name, _ = _user_action(username, {})
+    key = factors.get_factor(name, key_id)
+    if key.kind != MethodKind.WEBAUTHN:
+        raise NotFound("There is no such security key.")
+    factors.remove_factor(name, key.factor_id, context=_actor(req, signed_in), clock=req.clock)
+    return _done(req, _user_path(name), "key-removed")
 
 
 @router.post("/admin/users/<username>/delete")

@@ -25,6 +25,7 @@ from idp_core import aws, session_guard, sessions, web
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import FunctionSettings
 from idp_core.errors import BadRequest
+from idp_core.mfa.methods.base import MAX_ANSWER_CHARS
 from idp_core.names import MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
 from idp_core.web.function import PageFunction
@@ -94,6 +95,11 @@ def stylesheet() -> Response[str]:
     return web.stylesheet_response()
 
 
+@app.get("/static/webauthn.js")
+def webauthn_script() -> Response[str]:
+    return web.webauthn_script_response()
+
+
 @app.get("/login")
 def login_page() -> Response[str]:
     req = web.request()
@@ -101,6 +107,7 @@ def login_page() -> Response[str]:
     if session_guard.current_session(req) is not None:
         return target.redirect(req)
     token, cookies = web.login_csrf_token(req)
+    web.allow_webauthn(req)  # "Sign in with a passkey" and the browser's autofill of passkeys.
     return web.render(req, "login.html", cookies=cookies, **_login_form(token, "", target, None))
 
 
@@ -111,6 +118,7 @@ def login_submit() -> Response[str]:
     from idp_core import signin
 
     req = web.request()
+    web.allow_webauthn(req)
     form = web.read_login_form(req, LOGIN_FIELDS)
     target = Target.read(form)
     # A refused sign-in shows the form again with the message (same body for every cause, S5);
@@ -127,6 +135,11 @@ def login_submit() -> Response[str]:
         app_name=target.app,
         directory=form.get("directory"),
     )
+    return _after_first_factor(req, result, target)
+
+
+def _after_first_factor(req: web.WebRequest, result: SignInResult, target: Target) -> Response[str]:
+    """Where a sign-in continues once its first factor (a password or a passkey) was accepted."""
     cookies = [web.session_cookie(req, result.issued.token)]
     # A half-way session reaches only the MFA pages (S14): enrolment first, else the challenge.
     if sessions.OWES_ENROLMENT in result.pending:
@@ -180,6 +193,7 @@ def _challenge_page(
         trust_days=result.trust_days,
     )
     req.allow_nonce_script = True
+    web.allow_webauthn(req)
     return web.render(
         req,
         pages.CHALLENGE_TEMPLATE,
@@ -187,6 +201,42 @@ def _challenge_page(
         address=req.link("/mfa", **target.query()),
         **context,
     )
+
+
+PASSKEY_FIELDS = {"credential": web.Field("Passkey", MAX_ANSWER_CHARS), **TARGET_FIELDS}
+
+
+@app.post("/login/passkey/options")
+def passkey_options() -> Response[str]:
+    """What the sign-in page's script gives the browser to ask for any passkey of this site."""
+    from idp_core import passkeys
+
+    req = web.request()
+    web.read_login_form(req, {})
+    ceremony = passkeys.ceremony(web.login_csrf_token(req)[0], req.scope(), req.base_url)
+    return web.json_response(passkeys.options(ceremony))
+
+
+@app.post("/login/passkey")
+def passkey_sign_in() -> Response[str]:
+    """A passkey's answer in place of the username and password (and, where the app accepts
+    security keys, of the second factor)."""
+    from idp_core import passkeys
+
+    req = web.request()
+    web.allow_webauthn(req)
+    form = web.read_login_form(req, PASSKEY_FIELDS)
+    target = Target.read(form)
+    token = web.login_csrf_token(req)[0]
+    req.error_page = lambda: ("login.html", _login_form(token, "", target, None))
+    result = passkeys.passkey_sign_in(
+        form["credential"],
+        req.scope(browser=session_guard.browser(req)),
+        passkeys.ceremony(token, req.scope(), req.base_url),
+        previous_session=web.session_token(req),
+        app_name=target.app,
+    )
+    return _after_first_factor(req, result, target)
 
 
 @app.post("/logout")
@@ -230,6 +280,7 @@ def verify_second_factor() -> Response[str]:
     from idp_core.errors import IdpError
 
     req = web.request()
+    web.allow_webauthn(req)  # A refused answer shows the challenge again, maybe a security key's.
     # The chosen factor is read by its key; the page's choices (the app, the user's factors)
     # only to show the page again after a refusal. A factor counts only if its method is one
     # the target accepts (S28); every launch checks the app's methods again.

@@ -29,4 +29,5 @@ class SsoSettings(WithSigning, WithSignIn):
         "devices",
         "directories",
         "directory_entries",
+        "credentials",
     )

@@ -27,6 +27,8 @@ OTP_TABLES = {
     "transactions": Access.READ_WRITE,
     "rate_limits": Access.READ_WRITE,
     "directories": ADMIN_GUARD_TABLES["directories"],
+    # Registering and removing a security key writes its credential item.
+    "credentials": Access.READ_WRITE,
 }
 # Every SNS resource ARN: topics and platform application endpoints.
 ANY_SNS_RESOURCE = "arn:*:sns:*:*:*"

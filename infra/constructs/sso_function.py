@@ -36,6 +36,8 @@ SSO_TABLES = {
     # Sign-ins count the failures of directory entries not registered here, and keep the
     # name collisions they meet (S27, S29).
     "directory_entries": Access.READ_WRITE,
+    # A passkey sign-in finds its key's owner here; deleting a user forgets their keys.
+    "credentials": Access.READ_WRITE,
 }
 
 

@@ -82,6 +82,8 @@ class Tables(Construct):
         # Directory entries that met the IdP without being its users: the failed sign-ins of
         # an entry not registered here, and name collisions with users of other sources.
         self.directory_entries = self._table("DirectoryEntries", "source", sort_key="entry_id")
+        # Security keys' credential ids -> their user and factor, for the passkey sign-in.
+        self.credentials = self._table("Credentials", "credential_id")
 
     def all(self) -> dict[str, dynamodb.Table]:
         """The tables by concern, in the order of ``idp_core.config.Tables``."""

@@ -27,6 +27,16 @@ def add_parser(commands: Subcommands) -> None:
         help="users without a factor must enrol at their next sign-in",
     )
     settings.add_argument("--sms-countries", metavar="CC,...", help="countries SMS codes may be sent to")
+    settings.add_argument(
+        "--webauthn-user-verification",
+        choices=policy.USER_VERIFICATION_CHOICES,
+        help="whether a security key must check it is its owner (PIN, biometrics) as a second factor",
+    )
+    settings.add_argument(
+        "--webauthn-models",
+        metavar="AAGUID,...",
+        help="the security key models allowed (they must then attest their model); none: any model",
+    )
 
 
 def mfa_settings(cmd: OnStack) -> None:
@@ -44,6 +54,13 @@ def mfa_settings(cmd: OnStack) -> None:
         changes["enrol_at_sign_in"] = a.enrol_at_sign_in
     if a.sms_countries is not None:
         changes["sms"] = dataclasses.replace(current.sms, allowed_countries=_countries(a.sms_countries))
+    if a.webauthn_user_verification is not None:
+        changes["webauthn_user_verification"] = a.webauthn_user_verification
+    if a.webauthn_models is not None:
+        models = a.webauthn_models.strip().lower()
+        changes["webauthn_models"] = (
+            () if models == "none" else tuple(m.strip() for m in models.split(",") if m.strip())
+        )
     if changes:
         current = policy.save_settings(dataclasses.replace(current, **changes), context=cmd.context)
     shown = _settings_dict(current)

@@ -3,6 +3,7 @@ accepts, and its adaptive policy."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from idp_cli.mfa import parse_methods
@@ -23,7 +24,15 @@ def add_parser(commands: Subcommands) -> None:
     set_policy.add_argument("app")
     set_policy.add_argument("--mfa", choices=["required", "off"], help="require a second factor, or not")
     set_policy.add_argument(
-        "--methods", metavar="M,...", help="the methods the app accepts (totp,sms,email,backup,token)"
+        "--methods",
+        metavar="M,...",
+        help="the methods the app accepts (totp,sms,email,backup,token,webauthn)",
+    )
+    set_policy.add_argument(
+        "--phishing-resistant-only",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="accept only security keys and passkeys (WebAuthn), whatever --methods says",
     )
     set_policy.add_argument(
         "--adaptive",
@@ -35,9 +44,10 @@ def add_parser(commands: Subcommands) -> None:
 
 def set_app_policy(cmd: OnStack) -> None:
     a = cmd.args
-    if a.mfa is None and a.methods is None and a.adaptive is None:
+    if a.mfa is None and a.methods is None and a.adaptive is None and a.phishing_resistant_only is None:
         raise UsageError(
-            "one of the arguments --mfa --methods --adaptive is required (see `idp policy set --help`)"
+            "one of the arguments --mfa --methods --adaptive --phishing-resistant-only is required "
+            "(see `idp policy set --help`)"
         )
     methods = parse_methods(a.methods, "--methods") if a.methods is not None else None
     app = policy.set_app_policy(
@@ -45,6 +55,7 @@ def set_app_policy(cmd: OnStack) -> None:
         mfa_required=None if a.mfa is None else a.mfa == "required",
         methods=methods,
         adaptive=a.adaptive,
+        phishing_resistant_only=a.phishing_resistant_only,
         context=cmd.context,
     )
     _show(cmd, app, as_json=False)
@@ -62,6 +73,7 @@ def _show(cmd: OnStack, app: Any, *, as_json: bool) -> None:
         "methods": sorted(app.mfa_methods) if app.mfa_methods else None,
         "accepted_methods": list(accepted),
         "adaptive_policy": app.adaptive_policy,
+        "phishing_resistant_only": bool(app.phishing_resistant_only),
     }
     if as_json:
         print_json(cmd.out, payload)
@@ -74,5 +86,6 @@ def _show(cmd: OnStack, app: Any, *, as_json: bool) -> None:
             "methods": payload["methods"] or "(every method the MFA settings allow)",
             "accepted now": payload["accepted_methods"],
             "adaptive policy": payload["adaptive_policy"] or "none",
+            "phishing-resistant only": "yes" if payload["phishing_resistant_only"] else "no",
         },
     )

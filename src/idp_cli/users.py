@@ -1,4 +1,4 @@
-"""``idp user add|list|show|disable|enable|delete|unlock|set-password|groups|factors``."""
+"""``idp user add|list|show|disable|enable|delete|unlock|set-password|groups|factors|keys|remove-key``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from idp_cli.stack import OnStack, add_command
 from idp_cli.terminal import (
     Subcommands,
+    UsageError,
     add_noun,
     cell,
     details,
@@ -19,6 +20,7 @@ from idp_cli.terminal import (
 from idp_core import account_deletion, accounts
 from idp_core.mail import Mailer
 from idp_core.mfa import factors
+from idp_core.mfa.methods import MethodKind
 
 
 def add_parser(commands: Subcommands) -> None:
@@ -52,6 +54,12 @@ def add_parser(commands: Subcommands) -> None:
     add_command(
         user, "factors", "list a user's second factors (never secrets)", list_user_factors, with_json=True
     ).add_argument("username")
+    add_command(
+        user, "keys", "list a user's security keys and passkeys", list_user_keys, with_json=True
+    ).add_argument("username")
+    remove_key = add_command(user, "remove-key", "remove one of a user's security keys", remove_user_key)
+    remove_key.add_argument("username")
+    remove_key.add_argument("key_id", metavar="KEY_ID", help="the key's id, as `idp user keys` lists it")
 
 
 def add_user(cmd: OnStack) -> None:
@@ -158,6 +166,47 @@ def list_user_factors(cmd: OnStack) -> None:
             "LAST USED": "last_used_at",
         },
     )
+
+
+def list_user_keys(cmd: OnStack) -> None:
+    user = accounts.get_user(cmd.args.username)
+    keys = [factor for factor in factors.list_factors(user.username) if factor.kind == MethodKind.WEBAUTHN]
+    print_listing(
+        cmd,
+        [_key_dict(key) for key in keys],
+        {
+            "ID": "id",
+            "NAME": "name",
+            "MODEL (AAGUID)": "aaguid",
+            "CREATED": "created_at",
+            "LAST USED": "last_used_at",
+        },
+    )
+
+
+def remove_user_key(cmd: OnStack) -> None:
+    user = accounts.get_user(cmd.args.username)
+    key = factors.get_factor(user.username, cmd.args.key_id)
+    if key.kind != MethodKind.WEBAUTHN:
+        raise UsageError(
+            f"{cmd.args.key_id!r} is not a security key of {user.display_username}; see `idp user keys`."
+        )
+    ended = factors.remove_factor(user.username, key.factor_id, context=cmd.context)
+    cmd.out.write(
+        f"Removed the security key {key.label!r} of {user.display_username}; {ended} session(s) ended.\n"
+    )
+
+
+def _key_dict(key: Any) -> dict[str, object]:
+    return {
+        "id": key.factor_id,
+        "name": key.label,
+        "aaguid": key.aaguid,
+        "transports": sorted(key.transports or ()),
+        "user_verified": key.user_verified,
+        "created_at": timestamp(key.created_at),
+        "last_used_at": timestamp(key.last_used_at),
+    }
 
 
 def _user_dict(user: Any) -> dict[str, object]:

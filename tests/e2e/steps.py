@@ -20,7 +20,7 @@ def sign_in(page: Page, base_url: str, username: str, password: str) -> None:
 def submit_password(page: Page, username: str, password: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def submit_password_with(page: Page, choice: str, username: str, password: str) -> None:

@@ -211,3 +211,24 @@ def signed_in_admin(sso: Sso, username: str = "root") -> requests.Session:
     assert sso.sign_in(browser, username).status_code == 303
     prove_second_factor(sso, browser, secret)
     return browser
+
+
+def settings_form(page: str, **overrides: str) -> dict[str, str]:
+    """The console's 2FA options form as an admin fills it in, with ``overrides`` ("": left out)."""
+    form = {
+        "csrf_token": csrf_token(page),
+        "default_method": "totp",
+        "allowed_totp": "on",
+        "allowed_sms": "on",
+        "allowed_email": "on",
+        "allowed_backup": "on",
+        "enrol_at_sign_in": "on",
+        "per_user_per_hour": "5",
+        "per_number_per_day": "10",
+        "per_ip_per_hour": "20",
+        "account_per_day": "1000",
+        "first_resend_wait_seconds": "30",
+        "allowed_countries": "US, GB, DE",
+    }
+    form.update(overrides)
+    return {name: value for name, value in form.items() if value != ""}

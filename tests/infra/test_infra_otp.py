@@ -22,6 +22,8 @@ OTP_TABLE_KEYS = {
     "TokensTable",
     "TransactionsTable",
     "RateLimitsTable",
+    # Registering and removing security keys.
+    "CredentialsTable",
 }
 
 

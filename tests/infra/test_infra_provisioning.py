@@ -43,6 +43,7 @@ OTHER_TABLE_KEYS = {
     "TransactionsTable",
     "RateLimitsTable",
     "DevicesTable",
+    "CredentialsTable",
 }
 
 

@@ -26,6 +26,7 @@ EXPECTED_TABLE_KEYS = {
     "DevicesTable": ("username", "key_hash"),
     "DirectoriesTable": ("name", None),
     "DirectoryEntriesTable": ("source", "entry_id"),
+    "CredentialsTable": ("credential_id", None),
 }
 OUTPUT_KEYS = {"ApiUrl", "MetadataUrl", "SigningKeyId", "DataKeyId", *EXPECTED_TABLE_KEYS}
 SSO_TABLE_KEYS = {
@@ -43,6 +44,8 @@ SSO_TABLE_KEYS = {
     "DevicesTable",
     # Failures of directory entries not registered here, and name collisions (S27, S29).
     "DirectoryEntriesTable",
+    # A passkey sign-in finds its key's owner; deleting a user forgets their keys.
+    "CredentialsTable",
 }
 POWERTOOLS_VARIABLES = (
     "POWERTOOLS_SERVICE_NAME",

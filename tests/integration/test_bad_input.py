@@ -167,7 +167,11 @@ def test_every_response_carries_the_security_headers(sso: Sso, alice: User) -> N
     ]
     for response in responses:
         assert_security_headers(response)
-    assert "script-src" not in responses[1].headers["Content-Security-Policy"]
+    assert "script-src" not in responses[9].headers["Content-Security-Policy"]
+    # The sign-in page runs only this site's own security-key script, never an inline one.
+    login_policy = responses[1].headers["Content-Security-Policy"]
+    assert "script-src 'self';" in login_policy
+    assert "nonce" not in login_policy and "unsafe" not in login_policy
 
 
 def test_get_requests_change_nothing(sso: Sso, alice: User) -> None:

@@ -18,6 +18,7 @@ from tests.helpers.mfa import (
     location_path,
     location_query,
     path_of,
+    settings_form,
     submit_code,
     totp_code,
 )
@@ -33,26 +34,6 @@ def _admin_with_totp(sso: Sso) -> tuple[requests.Session, str]:
     secret, answer = enrol_totp(sso, browser)
     assert answer.status_code == 303
     return browser, secret
-
-
-def _settings_form(page: str, **overrides: str) -> dict[str, str]:
-    form = {
-        "csrf_token": csrf_token(page),
-        "default_method": "totp",
-        "allowed_totp": "on",
-        "allowed_sms": "on",
-        "allowed_email": "on",
-        "allowed_backup": "on",
-        "enrol_at_sign_in": "on",
-        "per_user_per_hour": "5",
-        "per_number_per_day": "10",
-        "per_ip_per_hour": "20",
-        "account_per_day": "1000",
-        "first_resend_wait_seconds": "30",
-        "allowed_countries": "US, GB, DE",
-    }
-    form.update(overrides)
-    return {name: value for name, value in form.items() if value != ""}
 
 
 def test_the_setup_page_offers_each_allowed_method_by_its_label(sso: Sso) -> None:
@@ -105,13 +86,13 @@ def test_saving_the_2fa_options_validates_everything_before_writing(sso: Sso) ->
         {"default_method": "carrier-pigeon"},
         {"per_ip_per_hour": "9" * 20},
     ):
-        refused = sso.post(browser, "/admin/mfa", _settings_form(page.text, **bad))
+        refused = sso.post(browser, "/admin/mfa", settings_form(page.text, **bad))
         assert refused.status_code == 400, bad
         assert alert(refused.text)
         with pytest.raises(KeyValue.DoesNotExist):
             KeyValue.get("mfa-settings")  # nothing written
 
-    saved = sso.post(browser, "/admin/mfa", _settings_form(page.text, allowed_countries="us, gb"))
+    saved = sso.post(browser, "/admin/mfa", settings_form(page.text, allowed_countries="us, gb"))
     assert saved.status_code == 303
     settings = policy.load_settings()
     assert settings.enrol_at_sign_in is True

@@ -77,6 +77,8 @@ class EventType(StrEnum):
     USER_LOCKED_TEMPORARILY = "user.locked_temporarily"
     USER_PASSWORD_RESET = "user.password_reset"  # noqa: S105 - an event name, not a secret
     USER_UNLOCKED = "user.unlocked"
+    WEBAUTHN_CLONE_SUSPECTED = "webauthn.clone_suspected"
+    WEBAUTHN_PASSKEY_SIGN_IN = "webauthn.passkey_sign_in"
 
 
 class UnknownEventType(TypeError):

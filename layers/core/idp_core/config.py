@@ -59,6 +59,7 @@ class Tables:
     devices: str
     directories: str
     directory_entries: str
+    credentials: str
 
     @staticmethod
     def env_name(concern: str) -> str:

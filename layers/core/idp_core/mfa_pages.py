@@ -21,8 +21,9 @@ from idp_core.apps import get_app
 from idp_core.concurrency import together
 from idp_core.config import WithLockout, WithMessaging
 from idp_core.errors import BadRequest
-from idp_core.mfa import factors, flow, policy
+from idp_core.mfa import factors, flow, policy, webauthn
 from idp_core.mfa import methods as registry
+from idp_core.mfa.methods.base import MAX_ANSWER_CHARS
 from idp_core.models import FACTORS, App, Device, Factor, Session, User, get_items
 from idp_core.names import MAX_USERNAME_CHARS
 from idp_core.web.target import TARGET_FIELDS, Target
@@ -31,7 +32,7 @@ MAX_FACTOR_ID_CHARS = 64
 MAX_APP_NAME_CHARS = 63
 
 CHALLENGE_TEMPLATE = "mfa/challenge.html"
-CODE_FIELD = {"code": web.Field("Verification code", flow.MAX_CODE_CHARS)}
+CODE_FIELD = {"code": web.Field("Verification code", MAX_ANSWER_CHARS)}
 FACTOR_FIELD = {"factor": web.Field("Method", MAX_FACTOR_ID_CHARS)}
 
 TRUST_FIELD = {"trust": web.Field("Trust this device", 1, required=False)}
@@ -81,7 +82,28 @@ def verify_code(
         context=req.audit_context(signed_in.user.username),
         clock=req.clock,
         reservation=reservation,
+        base_url=req.base_url,
     )
+
+
+def webauthn_options(req: web.WebRequest, signed_in: web.SignedIn, factor: Any, purpose: str) -> Any:
+    """The JSON response with a security key's options for this challenge: a new challenge
+    bound to the session, the purpose and the key (S24), as the answer's check expects."""
+    if factor is None or factor.kind != registry.MethodKind.WEBAUTHN:
+        raise BadRequest("That method is not a security key.")
+    ceremony = webauthn.Ceremony(
+        webauthn.RelyingParty.of(req.base_url),
+        flow.transaction_id_hash(signed_in.session.id_hash, purpose, factor.factor_id),
+        clock=req.clock,
+    )
+    options = webauthn.authentication_options(
+        [factor],
+        ceremony,
+        username=signed_in.user.username,
+        purpose=purpose,
+        user_verification=policy.load_settings().webauthn_user_verification,
+    )
+    return web.json_response(options)
 
 
 def challenge_methods(signed_in: web.SignedIn, app: Any | None) -> tuple[str, ...]:
@@ -139,10 +161,17 @@ class ChallengePaths:
     verify: str
     purpose: str
     heading: str
+    # Where a security key's options for this challenge come from.
+    webauthn_options: str
 
 
 SIGN_IN_CHALLENGE = ChallengePaths(
-    page="/mfa", send="/mfa/send", verify="/mfa/verify", purpose="signin", heading="Confirm it is you"
+    page="/mfa",
+    send="/mfa/send",
+    verify="/mfa/verify",
+    purpose="signin",
+    heading="Confirm it is you",
+    webauthn_options="/mfa/webauthn/options",
 )
 TEST_CHALLENGE = ChallengePaths(
     page="/me/mfa/test",
@@ -150,6 +179,7 @@ TEST_CHALLENGE = ChallengePaths(
     verify="/me/mfa/test/verify",
     purpose="test",
     heading="Test 2FA",
+    webauthn_options="/me/mfa/test/webauthn/options",
 )
 
 

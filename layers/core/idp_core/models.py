@@ -215,6 +215,9 @@ class App(SharedConnectionModel):
     # the second factors this app accepts (None: every method the MFA settings allow).
     mfa_required = BooleanAttribute(default=True)
     mfa_methods = UnicodeSetAttribute(null=True)
+    # IAM Identity Center's strongest setting: only phishing-resistant methods (security keys
+    # and passkeys) count for this app, whatever its list says.
+    phishing_resistant_only = BooleanAttribute(default=False)
     # The adaptive policy (IP lists, devices) every sign-in and launch of this app passes.
     adaptive_policy = UnicodeAttribute(null=True)
 
@@ -309,6 +312,16 @@ class Factor(SharedConnectionModel):
     # Hashes of the unused backup codes; a use removes one with a conditional DELETE (S12).
     code_hashes = UnicodeSetAttribute(null=True)
     token_serial = UnicodeAttribute(null=True)
+    # A security key or passkey (idp_core.mfa.webauthn): its credential id and COSE public key
+    # (base64url), the sign counter it last answered with (advanced only by a conditional
+    # write), its model (AAGUID), how it connects, and whether it last verified the user.
+    credential_id = UnicodeAttribute(null=True)
+    public_key = UnicodeAttribute(null=True)
+    sign_count = NumberAttribute(null=True)
+    aaguid = UnicodeAttribute(null=True)
+    transports = UnicodeSetAttribute(null=True)
+    user_verified = BooleanAttribute(null=True)
+    attestation_format = UnicodeAttribute(null=True)
 
 
 class OathToken(SharedConnectionModel):
@@ -453,6 +466,19 @@ class RateCounter(SharedConnectionModel):
     expires_at = NumberAttribute()  # DynamoDB TTL: the end of the window
 
 
+class WebAuthnCredential(SharedConnectionModel):
+    """Which user and factor a security key's credential id belongs to: a passkey sign-in
+    starts without a username and finds its key here (the key itself is the factor)."""
+
+    class Meta:
+        table_name = "unbound-credentials"
+
+    credential_id = UnicodeAttribute(hash_key=True)  # base64url
+    username = UnicodeAttribute()
+    factor_id = UnicodeAttribute()
+    created_at = NumberAttribute()
+
+
 ALL_MODELS: dict[str, type[Model]] = {
     "users": User,
     "groups": Group,
@@ -467,6 +493,7 @@ ALL_MODELS: dict[str, type[Model]] = {
     "devices": Device,
     "directories": Directory,
     "directory_entries": DirectoryEntry,
+    "credentials": WebAuthnCredential,
 }
 
 

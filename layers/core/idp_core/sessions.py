@@ -105,9 +105,13 @@ def start_session(
     user_agent: str | None = None,
     events: Iterable[AuditEvent] = (),
     releases: Iterable[Attempt] = (),
+    second_factor: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> IssuedSession:
     """Store a new session for ``username`` and end the one it replaces (a new id per step, S14).
+
+    ``second_factor`` names a method the sign-in proved together with the first factor (a
+    passkey that verified the user): the session records it as ``after_second_factor`` does.
 
     The session, the end of the old one, ``events`` and the lockout attempts the sign-in gives
     back (``releases``, S2) are one DynamoDB transaction.
@@ -121,7 +125,9 @@ def start_session(
         last_seen_at=now,
         expires_at=int(now + policy.max_seconds),
         csrf_token=secrets.token_urlsafe(32),
-        factors=set(factors) or None,
+        factors={*factors, *([SECOND_FACTOR_PREFIX + second_factor] if second_factor else [])} or None,
+        second_factor_at=now if second_factor else None,
+        second_factor_proofs={second_factor: now} if second_factor else None,
         source_ip=source_ip,
         user_agent=(user_agent or "")[:256] or None,
     )

@@ -379,6 +379,31 @@ def ensure_account_usable(user: User, clock: Clock = SYSTEM_CLOCK) -> None:
     lockout.ensure_not_locked(user, clock)
 
 
+def assess_adaptive(
+    app: App | None, user: User, device: Device | None, scope: RequestScope, releases: list[lockout.Attempt]
+) -> tuple[Decision | None, list[AuditEvent]]:
+    """The app's adaptive policy on a sign-in whose first factor was right: its decision and
+    event, or its refusal (the attempts in ``releases`` then count as succeeded, since the
+    credential was right and the policy refused for another reason)."""
+    settings = WithSignIn.of(scope.settings)
+    context, clock, browser = scope.context, scope.clock, scope.browser
+    events: list[AuditEvent] = []
+    try:
+        adaptive = enforce.assess(app, user, browser, device, clock=clock)
+        if adaptive is not None and app is not None:
+            mailer = Mailer.for_settings(settings)
+            if adaptive.outcome == DENY:
+                enforce.refuse(adaptive, user, app, browser, mailer, context=context, clock=clock)
+            if adaptive.exceeded:
+                enforce.alert_device_limit(adaptive, user, app, browser, mailer, context=context, clock=clock)
+            events.append(enforce.decision_event(adaptive, user, app, context=context, clock=clock))
+    except IdpError:
+        for attempt in releases:
+            attempt.succeeded()
+        raise
+    return adaptive, events
+
+
 def password_sign_in(
     raw_username: str,
     password: str,
@@ -436,20 +461,7 @@ def password_sign_in(
         # Signed in by an alias (an e-mail address, a UPN): the device is the user's by their name.
         device_key = devices.item_key(user.username, device_token)
         device = get_items((Device, device_key, False))[0] if device_key else None
-    events: list[AuditEvent] = []
-    try:
-        adaptive = enforce.assess(app, user, browser, device, clock=clock)
-        if adaptive is not None and app is not None:
-            mailer = Mailer.for_settings(settings)
-            if adaptive.outcome == DENY:
-                enforce.refuse(adaptive, user, app, browser, mailer, context=context, clock=clock)
-            if adaptive.exceeded:
-                enforce.alert_device_limit(adaptive, user, app, browser, mailer, context=context, clock=clock)
-            events.append(enforce.decision_event(adaptive, user, app, context=context, clock=clock))
-    except IdpError:
-        for attempt in releases:
-            attempt.succeeded()  # The password was right; the policy refused for another reason.
-        raise
+    adaptive, events = assess_adaptive(app, user, device, scope, releases)
     decided = decide(user, app, adaptive, active if user.username == key else None)
     pending = decided.owed
     events.insert(

@@ -317,12 +317,13 @@ def check_code_shape(factor: Factor, code: str) -> str:
     Each method checks its own shape: authenticator apps, tokens and sent codes are 6-8
     digits; backup codes are checked by their own module, which knows their alphabet.
     """
-    if len(code) > MAX_CODE_CHARS:
+    known = registry.is_known(factor.kind)
+    if len(code) > (registry.get(factor.kind).max_code_chars if known else MAX_CODE_CHARS):
         raise BadRequest("The verification code is too long.")
     cleaned = "".join(code.split())
     if not cleaned:
         raise BadRequest("Verification code is required.")
-    if not registry.is_known(factor.kind):
+    if not known:
         # A kind no module knows (written by a newer version) is refused later like a wrong
         # code, after the attempt is counted: until then it is held to the common shape.
         return digits_only(cleaned)
@@ -356,6 +357,7 @@ def verify_second_factor(
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
     reservation: lockout.Reservation | None = None,
+    base_url: str | None = None,
 ) -> Verified:
     """Accept ``code`` for ``factor`` or raise (``WrongCode``, ``AccountLocked``, ``BadRequest``).
 
@@ -366,7 +368,8 @@ def verify_second_factor(
     locked account is refused even with a right code, however many codes race (S1, S29). A
     wrong code counts in the user's counter for the factor's kind; a right one gives back only
     that kind's failures (S2), when the caller writes the returned ``Verified``. A caller that
-    reserved the attempt already (with its other reads) passes the ``reservation``.
+    reserved the attempt already (with its other reads) passes the ``reservation``; ``base_url``
+    is the site's address, which a security key's answer must name.
     """
     try:
         if factor.username != user.username:
@@ -412,6 +415,7 @@ def verify_second_factor(
             confirming=purpose == "enrol",
             kms=kms,
             clock=clock,
+            base_url=base_url,
         )
         registry.get(factor.kind).verify(factor, cleaned, check)
     except WrongCode:

@@ -9,6 +9,7 @@ per-app authentication policy.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from time import monotonic as time_monotonic
@@ -104,8 +105,13 @@ class MfaSettings:
     # Users without an active factor must set one up at their next sign-in (S11).
     enrol_at_sign_in: bool = True
     sms: SmsLimits = field(default_factory=SmsLimits)
+    # Security keys: whether they must verify the user (PIN, biometrics) as a second factor,
+    # and the models (AAGUIDs) an admin allows; with a list, keys must attest their model.
+    webauthn_user_verification: str = "preferred"
+    webauthn_models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        _check_webauthn(self)
         allowed = _clean_methods(self.allowed_methods, what="allowed methods")
         if not allowed:
             raise BadRequest("Allow at least one second-factor method.")
@@ -150,7 +156,32 @@ class MfaSettings:
             allowed_methods=tuple(data.get("allowed_methods", registry.kinds())),
             enrol_at_sign_in=data.get("enrol_at_sign_in", True),
             sms=limits,
+            webauthn_user_verification=data.get("webauthn_user_verification", "preferred"),
+            webauthn_models=tuple(data.get("webauthn_models", ())),
         )
+
+
+USER_VERIFICATION_CHOICES = ("preferred", "required")
+MAX_WEBAUTHN_MODELS = 100
+_AAGUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _check_webauthn(settings: MfaSettings) -> None:
+    if settings.webauthn_user_verification not in USER_VERIFICATION_CHOICES:
+        raise BadRequest("User verification for security keys is either preferred or required.")
+    models = settings.webauthn_models
+    if isinstance(models, str) or not isinstance(models, Iterable):
+        raise BadRequest("The allowed security key models must be a list of AAGUIDs.")
+    cleaned: list[str] = []
+    for raw in models:
+        model = raw.strip().lower() if isinstance(raw, str) else ""
+        if not _AAGUID.fullmatch(model):
+            raise BadRequest(f"{raw!r} is not an AAGUID (like 2fc0579f-8113-47ea-b116-bb5a8db9202a).")
+        if model not in cleaned:
+            cleaned.append(model)
+    if len(cleaned) > MAX_WEBAUTHN_MODELS:
+        raise BadRequest(f"At most {MAX_WEBAUTHN_MODELS} security key models can be listed.")
+    object.__setattr__(settings, "webauthn_models", tuple(cleaned))
 
 
 def _clean_methods(chosen_methods: object, *, what: str) -> tuple[str, ...]:
@@ -241,6 +272,8 @@ def save_settings(
             "allowed_methods": ",".join(checked.allowed_methods),
             "enrol_at_sign_in": checked.enrol_at_sign_in,
             "sms_countries": ",".join(checked.sms.allowed_countries),
+            "webauthn_user_verification": checked.webauthn_user_verification,
+            "webauthn_models": ",".join(checked.webauthn_models),
             **{f"sms_{name}": getattr(checked.sms, name) for name in LIMIT_BOUNDS},
         },
         clock=clock,
@@ -254,6 +287,7 @@ def set_app_policy(
     mfa_required: bool | None = None,
     methods: Iterable[str] | None = None,
     adaptive: str | None = None,
+    phishing_resistant_only: bool | None = None,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> App:
@@ -268,6 +302,8 @@ def set_app_policy(
     """
     if mfa_required is not None and not isinstance(mfa_required, bool):
         raise BadRequest("MFA for an app is either required or off.")
+    if phishing_resistant_only is not None and not isinstance(phishing_resistant_only, bool):
+        raise BadRequest("Phishing-resistant only is either on or off.")
     cleaned = None if methods is None else _clean_methods(methods, what="app's methods")
     adaptive_name = None if adaptive is None else _adaptive_policy_name(adaptive)
     app = get_app(app_name)
@@ -276,6 +312,8 @@ def set_app_policy(
         actions.append(App.mfa_required.set(mfa_required))
     if cleaned is not None:
         actions.append(App.mfa_methods.set(set(cleaned)) if cleaned else App.mfa_methods.remove())
+    if phishing_resistant_only is not None:
+        actions.append(App.phishing_resistant_only.set(phishing_resistant_only))
     if adaptive_name is not None:
         actions.append(
             App.adaptive_policy.set(adaptive_name) if adaptive_name else App.adaptive_policy.remove()
@@ -296,6 +334,7 @@ def set_app_policy(
             "mfa_required": bool(app.mfa_required),
             "methods": ",".join(sorted(app.mfa_methods)) if app.mfa_methods else "(allowed methods)",
             "adaptive": app.adaptive_policy or NO_POLICY,
+            "phishing_resistant_only": bool(app.phishing_resistant_only),
         },
         clock=clock,
     )
@@ -318,9 +357,12 @@ def app_methods(app: App, settings: MfaSettings) -> tuple[str, ...]:
     An app without its own list accepts every method the settings allow; an app's own list
     counts only within them (S28): a method the admin no longer allows completes no sign-in.
     Hardware tokens, which users cannot add themselves, count like any other allowed method.
+    A phishing-resistant-only app keeps only the methods of that tier (security keys).
     """
     allowed = set(settings.allowed_methods)
     chosen = allowed.intersection(app.mfa_methods) if app.mfa_methods else allowed
+    if app.phishing_resistant_only:
+        chosen = {method for method in chosen if registry.tier(method) == registry.Tier.PHISHING_RESISTANT}
     ordered = [method.value for method in registry.kinds() if method in chosen]
     if settings.default_method in ordered:
         ordered.remove(settings.default_method)

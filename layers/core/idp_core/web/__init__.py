@@ -31,9 +31,15 @@ from idp_core.web.forms import (
     read_form,
     read_login_form,
 )
-from idp_core.web.pages import render, render_text, stylesheet_response
+from idp_core.web.pages import (
+    allow_webauthn,
+    render,
+    render_text,
+    stylesheet_response,
+    webauthn_script_response,
+)
 from idp_core.web.request import WebRequest
-from idp_core.web.responses import clear_cookie, finalize, html_response, redirect, set_cookie
+from idp_core.web.responses import clear_cookie, finalize, html_response, json_response, redirect, set_cookie
 from idp_core.web.urls import safe_next_path
 
 __all__ = [
@@ -44,12 +50,14 @@ __all__ = [
     "SignedIn",
     "UnsupportedMediaType",
     "WebRequest",
+    "allow_webauthn",
     "bound",
     "clear_cookie",
     "clear_session_cookie",
     "error_response",
     "finalize",
     "html_response",
+    "json_response",
     "login_csrf_token",
     "not_found_response",
     "posted_values",
@@ -65,4 +73,5 @@ __all__ = [
     "session_token",
     "set_cookie",
     "stylesheet_response",
+    "webauthn_script_response",
 ]

@@ -64,14 +64,30 @@ def render(
 
 
 @cache
-def _stylesheet() -> str:
-    return (STATIC_DIR / "idp.css").read_text("utf-8")
+def _static_text(name: str) -> str:
+    return (STATIC_DIR / name).read_text("utf-8")
+
+
+def _static_response(name: str, content_type: str) -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type=content_type,
+        body=_static_text(name),
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
 
 
 def stylesheet_response() -> Response[str]:
-    return Response(
-        status_code=200,
-        content_type="text/css; charset=utf-8",
-        body=_stylesheet(),
-        headers={"Cache-Control": "public, max-age=3600"},
-    )
+    return _static_response("idp.css", "text/css; charset=utf-8")
+
+
+def webauthn_script_response() -> Response[str]:
+    """The small script that relays between the pages and the browser's security keys."""
+    return _static_response("webauthn.js", "text/javascript; charset=utf-8")
+
+
+def allow_webauthn(req: WebRequest) -> None:
+    """Let this page load the security-key script from this site and fetch the server's
+    options for a ceremony from it (``script-src 'self'``, ``connect-src 'self'``), and no
+    more. No nonce: the sign-in page's body stays the same for every refusal (S5)."""
+    req.allow_webauthn = True

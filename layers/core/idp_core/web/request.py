@@ -42,6 +42,8 @@ class WebRequest:
     nonce: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     # What the page needs from the Content-Security-Policy beyond the strict default.
     allow_nonce_script: bool = False
+    # The security-key script (/static/webauthn.js) and its fetches of this site's options.
+    allow_webauthn: bool = False
     extra_form_actions: list[str] = field(default_factory=list)
     # The page to show again (with the error message) when the request fails with an IdpError.
     # A callable is called only when the request is refused: building the page may read data.

@@ -40,6 +40,11 @@ def html_response(body: str, *, status: int = 200, cookies: Iterable[str] = ()) 
     return Response(status_code=status, content_type=HTML, body=body, headers=headers)
 
 
+def json_response(body: str, *, status: int = 200) -> Response[str]:
+    """A JSON document for the pages' own scripts (a security key's options)."""
+    return Response(status_code=status, content_type="application/json", body=body)
+
+
 def redirect(
     req: WebRequest,
     path: str,
@@ -61,8 +66,13 @@ def content_security_policy(req: WebRequest | None) -> str:
     script = ""
     if req is not None:
         form_action = " ".join(["'self'", *req.extra_form_actions])
-        if req.allow_nonce_script:
-            script = f"; script-src 'nonce-{req.nonce}'"
+        sources = [f"'nonce-{req.nonce}'"] if req.allow_nonce_script else []
+        if req.allow_webauthn:
+            sources.insert(0, "'self'")
+        if sources:
+            script = "; script-src " + " ".join(sources)
+        if req.allow_webauthn:
+            script += "; connect-src 'self'"
     return (
         "default-src 'none'; style-src 'self'; img-src 'self'"
         f"{script}; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"

@@ -102,7 +102,14 @@ def tier(kind: str) -> Tier:
 
 # The methods come last: their modules use the implementations (idp_core.mfa.totp, ...), which
 # ask this registry for kinds and labels, so its functions must exist before they load.
-from idp_core.mfa.methods import backup_codes, email, oath_token, sms, totp  # noqa: E402
+from idp_core.mfa.methods import backup_codes, email, oath_token, sms, totp, webauthn  # noqa: E402
 
-for _method in (totp.METHOD, sms.METHOD, email.METHOD, backup_codes.METHOD, oath_token.METHOD):
+for _method in (
+    totp.METHOD,
+    sms.METHOD,
+    email.METHOD,
+    backup_codes.METHOD,
+    oath_token.METHOD,
+    webauthn.METHOD,
+):
     register(_method)

@@ -20,6 +20,7 @@ class BackupCodes:
     channel = None
     prompt = "Enter one of your unused backup codes. Each code works once."
     inputmode = "text"
+    max_code_chars = 64
 
     def clean_code(self, code: str) -> str:
         # Their alphabet is checked where they are spent.

@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from idp_core.models import Factor
 
 
+# The longest answer of any method: a security key's, as JSON (about 1 KiB with "none"
+# attestation, a few KiB with a certificate chain). Forms cap the code field at this.
+MAX_ANSWER_CHARS = 12 * 1024
+
+
 @unique
 class MethodKind(StrEnum):
     """The second-factor methods. The values are stored (factors' ``kind``, settings, policies,
@@ -30,18 +35,20 @@ class MethodKind(StrEnum):
     EMAIL = "email"
     BACKUP = "backup"
     TOKEN = "token"  # noqa: S105 - a hardware token, not a secret
+    WEBAUTHN = "webauthn"
 
 
 class Tier(IntEnum):
     """Strength tiers (S28, NIST SP 800-63B rev 4): factor changes, password changes, device
-    management and the admin console need a fresh proof from the strongest tier a user has.
-    Phishing-resistant authenticators (security keys, passkeys) will form the tier above these."""
+    management and the admin console need a fresh proof from the strongest tier a user has."""
 
     RESTRICTED = 1  # SMS and e-mail codes: NIST's restricted authenticators
     AUTHENTICATOR = 2  # authenticator app, hardware token, backup codes
+    PHISHING_RESISTANT = 3  # security keys and passkeys (WebAuthn): bound to this site's origin
 
 
 TIER_LABELS: Mapping[Tier, str] = {
+    Tier.PHISHING_RESISTANT: "a security key or passkey",
     Tier.AUTHENTICATOR: "an authenticator app, hardware token or backup code",
     Tier.RESTRICTED: "a code by text message or e-mail",
 }
@@ -67,6 +74,9 @@ class CodeCheck:
     confirming: bool
     kms: Any
     clock: Clock
+    # The site's address as the browser sees it (``WebRequest.base_url``): a security key's
+    # answer names the origin it was given on, which must be this one.
+    base_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,11 @@ class SecondFactorMethod(Protocol):
     @property
     def inputmode(self) -> str:
         """The keyboard the challenge offers (HTML ``inputmode``)."""
+        ...
+
+    @property
+    def max_code_chars(self) -> int:
+        """The longest answer looked at: longer input is refused before anything is written."""
         ...
 
     def clean_code(self, code: str) -> str:

@@ -26,6 +26,7 @@ class ShownCode:
 
     channel = None
     inputmode = "numeric"
+    max_code_chars = 64
 
     def clean_code(self, code: str) -> str:
         return digits_only(code)

@@ -22,6 +22,7 @@ class SentCodeMethod:
     tier: Tier = Tier.RESTRICTED
     prompt: str = ""  # The page says where the code was sent instead.
     inputmode: str = "numeric"
+    max_code_chars: int = 64
 
     @property
     def enrolment(self) -> Enrolment:
