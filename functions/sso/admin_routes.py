@@ -26,7 +26,6 @@ from idp_core import accounts, apps, audit, lockout, web
 from idp_core.audit import AuditContext
 from idp_core.errors import BadRequest, NotFound
 from idp_core.mail import Mailer
-from idp_core.mfa.methods import MethodKind
 from idp_core.models import Group
 from idp_core.names import MAX_GROUP_CHARS, MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
@@ -246,6 +245,7 @@ def create_user() -> Response[str]:
 def _user_context(req: web.WebRequest, username: str) -> dict[str, Any]:
     from idp_core.clock import readable_utc
     from idp_core.mfa import factors
+    from idp_core.mfa.methods import MethodKind
 
     account = accounts.get_user(username)
     keys = [f for f in factors.list_factors(account.username) if f.kind == MethodKind.WEBAUTHN]
@@ -345,6 +345,7 @@ def unlock_user(username: str) -> Response[str]:
 @router.post("/admin/users/<username>/keys/<key_id>/remove")
 def remove_user_key(username: str, key_id: str) -> Response[str]:
     from idp_core.mfa import factors
+    from idp_core.mfa.methods import MethodKind
 
     req, signed_in, name, _ = _user_action(username, {})
     key = factors.get_factor(name, key_id)

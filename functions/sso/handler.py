@@ -25,7 +25,6 @@ from idp_core import aws, session_guard, sessions, web
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import FunctionSettings
 from idp_core.errors import BadRequest
-from idp_core.mfa.methods.base import MAX_ANSWER_CHARS
 from idp_core.names import MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
 from idp_core.web.function import PageFunction
@@ -203,9 +202,6 @@ def _challenge_page(
     )
 
 
-PASSKEY_FIELDS = {"credential": web.Field("Passkey", MAX_ANSWER_CHARS), **TARGET_FIELDS}
-
-
 @app.post("/login/passkey/options")
 def passkey_options() -> Response[str]:
     """What the sign-in page's script gives the browser to ask for any passkey of this site."""
@@ -222,10 +218,11 @@ def passkey_sign_in() -> Response[str]:
     """A passkey's answer in place of the username and password (and, where the app accepts
     security keys, of the second factor)."""
     from idp_core import passkeys
+    from idp_core.mfa.methods.base import MAX_ANSWER_CHARS
 
     req = web.request()
     web.allow_webauthn(req)
-    form = web.read_login_form(req, PASSKEY_FIELDS)
+    form = web.read_login_form(req, {"credential": web.Field("Passkey", MAX_ANSWER_CHARS), **TARGET_FIELDS})
     target = Target.read(form)
     token = web.login_csrf_token(req)[0]
     req.error_page = lambda: ("login.html", _login_form(token, "", target, None))
