@@ -1,4 +1,4 @@
-"""``idp user add|list|show|disable|enable|delete|unlock|set-password|groups|factors``."""
+"""``idp user add|list|show|disable|enable|delete|unlock|set-password|groups|factors|reset-mfa``."""
 
 from __future__ import annotations
 
@@ -51,6 +51,12 @@ def add_parser(commands: Subcommands) -> None:
     which.add_argument("--clear", action="store_true", help="remove the user from every group")
     add_command(
         user, "factors", "list a user's second factors (never secrets)", list_user_factors, with_json=True
+    ).add_argument("username")
+    add_command(
+        user,
+        "reset-mfa",
+        "remove every second factor of a user, end their sessions; they set up a new one at sign-in",
+        reset_user_mfa,
     ).add_argument("username")
 
 
@@ -157,6 +163,16 @@ def list_user_factors(cmd: OnStack) -> None:
             "DETAIL": _factor_detail,
             "LAST USED": "last_used_at",
         },
+    )
+
+
+def reset_user_mfa(cmd: OnStack) -> None:
+    reset = accounts.reset_second_factors(
+        cmd.args.username, context=cmd.context, mailer=Mailer.for_settings(cmd.settings)
+    )
+    cmd.out.write(
+        f"Reset the second factors of {reset.display_username} ({reset.summary()}); their devices are "
+        "no longer trusted and they must set up a new second factor at their next sign-in.\n"
     )
 
 

@@ -163,6 +163,10 @@ class User(Lockable):
     # stays, disabled, until everything of the user is gone, so the name cannot be taken
     # meanwhile and a deletion that fails half way is finished by deleting again.
     deleting_since = NumberAttribute(null=True)
+    # Set when an admin resets the user's second factors (idp_core.accounts.reset_second_factors):
+    # while they have no active factor, the next sign-in must set one up whatever the MFA
+    # settings say, so the password alone never opens the account after a reset.
+    must_enrol = BooleanAttribute(null=True)
 
     def group_names(self) -> list[str]:
         return sorted(self.groups or ())
