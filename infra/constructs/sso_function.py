@@ -16,9 +16,9 @@ FUNCTION_DIR = REPO_ROOT / "functions" / "sso"
 # The sso function owns accounts, apps, sessions and the audit trail. It checks the answer
 # to the second-factor challenge (idp_core.routing), which spends a TOTP step, a backup
 # code, an HOTP counter or a sent code. It applies the apps' adaptive policies at sign-in,
-# which registers and recognises devices (idp_core.adaptive). Rate counters are the otp
-# function's alone: the only messages the sso function sends are the adaptive policies'
-# e-mail alerts, which are not codes anyone can request. It reads the directories (LDAP /
+# which registers and recognises devices (idp_core.adaptive). It sends the adaptive
+# policies' e-mail alerts and the password reset links, which anyone may ask for: the rate
+# counters limit those per user and per source address. It reads the directories (LDAP /
 # Active Directory user stores) and unseals their bind passwords to sign users in through
 # them; their settings are changed by admins (the CLI), not by the sign-in.
 SSO_TABLES = {
@@ -36,6 +36,7 @@ SSO_TABLES = {
     # Sign-ins count the failures of directory entries not registered here, and keep the
     # name collisions they meet (S27, S29).
     "directory_entries": Access.READ_WRITE,
+    "rate_limits": Access.READ_WRITE,
 }
 
 

@@ -43,6 +43,8 @@ SSO_TABLE_KEYS = {
     "DevicesTable",
     # Failures of directory entries not registered here, and name collisions (S27, S29).
     "DirectoryEntriesTable",
+    # Password reset links anyone may ask for are limited per user and per address.
+    "RateLimitsTable",
 }
 POWERTOOLS_VARIABLES = (
     "POWERTOOLS_SERVICE_NAME",
@@ -211,12 +213,8 @@ def test_each_function_asset_holds_the_module_its_handler_names_in_the_functions
 def test_sso_function_environment_names_its_tables_and_the_signing_key(synthesis: Synthesis) -> None:
     _, function = _sso_function(synthesis)
     variables = function["Properties"]["Environment"]["Variables"]
-    # Every table but the rate counters, which its role does not reach.
-    table_env = {
-        Tables.env_name(concern): Tables.output_name(concern)
-        for concern in Tables.concerns()
-        if concern != "rate_limits"
-    }
+    # Every table: the rate counters limit the password reset links it sends.
+    table_env = {Tables.env_name(concern): Tables.output_name(concern) for concern in Tables.concerns()}
     assert set(variables) == {*table_env, ENV_SIGNING_KEY_ID, ENV_COOKIE_SECURE, *POWERTOOLS_VARIABLES}
     for variable, output_key in table_env.items():
         assert variables[variable] == synthesis.template["Outputs"][output_key]["Value"]
@@ -292,7 +290,7 @@ def test_sso_role_has_no_managed_policies_signs_and_only_decrypts_secrets(synthe
     assert "*" not in json.dumps([s["Resource"] for s in kms_statements.values()])
 
 
-def test_sso_role_reaches_its_tables_and_never_the_rate_limits(synthesis: Synthesis) -> None:
+def test_sso_role_reaches_its_tables(synthesis: Synthesis) -> None:
     _, function = _sso_function(synthesis)
     statements = role_statements(synthesis, function)
     dynamodb_statements = {
@@ -311,8 +309,6 @@ def test_sso_role_reaches_its_tables_and_never_the_rate_limits(synthesis: Synthe
     transactions_id = _table_id(synthesis, "TransactionsTable")
     assert {"Fn::Join": ["", [{"Fn::GetAtt": [transactions_id, "Arn"]}, "/index/by_user"]]} in resources
     everything = json.dumps([s["Resource"] for s in dynamodb_statements.values()])
-    # Only the otp function sends messages, so only it counts them.
-    assert _table_id(synthesis, "RateLimitsTable") not in everything
     assert "*" not in everything
     assert not any(
         action.endswith("*") for statement in statements for action in _as_list(statement["Action"])

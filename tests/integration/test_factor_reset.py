@@ -7,6 +7,7 @@ own fresh strongest factor first (S10, S28)."""
 from __future__ import annotations
 
 import base64
+import html
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -258,3 +259,24 @@ def test_idp_user_reset_mfa(capsys: pytest.CaptureFixture[str]) -> None:
     assert User.get("alice").must_enrol is True
     code, _, err = idp(capsys, "user", "reset-mfa", "nobody")
     assert code == 2 and err == "idp: There is no user 'nobody'.\n"
+
+
+# ---------------------------------------------------------------- the challenge page
+
+
+def test_the_challenge_shows_a_user_who_lost_their_device_the_way_back_in(sso: Sso, clock: FakeClock) -> None:
+    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    give_totp(sso, "alice")
+    browser = signed_in(sso, "alice")
+    # Without backup codes, only an administrator can help.
+    page = html.unescape(sso.get(browser, "/mfa").text)
+    assert "Lost your device?\nAsk an administrator to reset your second factors." in page
+    # With them, the page links to them.
+    backup_codes.generate("alice", clock=clock)
+    backup = next(f for f in Factor.query("alice") if f.kind == "backup")
+    page = html.unescape(sso.get(browser, "/mfa").text)
+    link = f'href="/mfa?factor={backup.factor_id}">Use one of your backup codes</a>'
+    assert link + ": they are your way back in." in page
+    assert "Ask an administrator" not in page
+    chosen = html.unescape(sso.get(browser, f"/mfa?factor={backup.factor_id}").text)
+    assert "Your backup codes are your way back in: type one of them." in chosen
