@@ -9,6 +9,7 @@ import hashlib
 import html
 import secrets
 import threading
+import time
 from typing import Any
 
 import ldap3
@@ -192,6 +193,15 @@ def test_attack_an_unknown_name_gets_the_same_answer_and_leaves_no_record(sso: S
     assert known.text == unknown.text == too_long.text
     assert [t.username for t in Transaction.scan()] == ["alice"]
     assert not [c for c in RateCounter.scan() if "mallory" in c.key]
+
+
+def test_attack_an_unknown_name_takes_as_long_as_a_known_one(sso: Sso, alice: User) -> None:
+    # Storing and e-mailing a link is work an unknown name does not cause: both answers wait
+    # for the same floor, so the time does not tell them apart either.
+    for name in ("alice", "mallory"):
+        started = time.monotonic()
+        assert ask_for_link(sso, sso.browser(), name).status_code == 200
+        assert time.monotonic() - started >= password_reset.MIN_ANSWER_SECONDS
 
 
 def test_attack_the_links_of_one_user_are_limited_whatever_the_address(sso: Sso, alice: User) -> None:

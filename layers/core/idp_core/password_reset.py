@@ -2,12 +2,13 @@
 proves their second factor if they have one, and chooses a new password.
 
 1. ``request_reset``: the form on /login/forgot names a username. Whether or not such an
-   account exists, the answer is the same (S5); only an account that can use the link gets
-   one: a 256-bit random token (``secrets.token_urlsafe(32)``) whose SHA-256 alone is stored,
-   as a ``Transaction`` that ends after ``RESET_LINK_SECONDS``. Requests are limited per
-   source address (refused with a message, which says nothing of any account) and per user
-   (silently: the same answer, no e-mail), in the rate counters the SMS limits use. A user
-   whose directory keeps their password gets an e-mail that says so instead of a link.
+   account exists, the answer is the same, after the same minimum time (S5); only an account
+   that can use the link gets one: a 256-bit random token (``secrets.token_urlsafe(32)``)
+   whose SHA-256 alone is stored, as a ``Transaction`` that ends after ``RESET_LINK_SECONDS``.
+   Requests are limited per source address (refused with a message, which says nothing of
+   any account) and per user (silently: the same answer, no e-mail), in the rate counters the
+   SMS limits use. A user whose directory keeps their password gets an e-mail that says so
+   instead of a link.
 2. ``redeem_link``: following the link and pressing "Continue" (a POST, so a mail scanner
    that opens the link spends nothing) deletes the stored token with a condition, so of two
    uses of one link, or a replay, exactly one gets through. The user gets a half-way session
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,6 +63,8 @@ MAX_TOKEN_CHARS = 128
 PER_USER_PER_HOUR = 3
 PER_ADDRESS_PER_HOUR = 10
 PER_USER_LIMIT = "per_user"
+# Longer than storing and e-mailing a link takes (SES answers in about 0.1 s).
+MIN_ANSWER_SECONDS = 0.4
 
 
 class ResetLinkInvalid(BadRequest):
@@ -119,7 +123,20 @@ def request_reset(
 ) -> None:
     """E-mail the user named ``identifier`` a reset link (``link_for(token)`` makes its URL), if
     there is such a user who may have one. Returns the same (nothing) in every case but the
-    source address's limit (``ratelimit.LimitReached``, a 429 with a sentence)."""
+    source address's limit (``ratelimit.LimitReached``, a 429 with a sentence), and never
+    sooner than ``MIN_ANSWER_SECONDS`` after it started."""
+    started = time.monotonic()
+    try:
+        _request_reset(identifier, scope, link_for=link_for, mailer=mailer)
+    finally:
+        # Storing and e-mailing a link takes longer than finding no account: every answer
+        # waits for the same floor, so its time does not tell whether the account exists (S5).
+        time.sleep(max(0.0, started + MIN_ANSWER_SECONDS - time.monotonic()))
+
+
+def _request_reset(
+    identifier: str, scope: RequestScope, *, link_for: Callable[[str], str], mailer: Mailer | None
+) -> None:
     context, clock = scope.context, scope.clock
     user = _find_user(identifier)
     try:
