@@ -133,6 +133,14 @@ def test_attack_a_guessed_or_expired_link_gets_the_same_refusal(sso: Sso, alice:
     # The expired link is spent too: it does not come back when the clock is wrong.
     sso.clock.advance(-(15 * 60 + 1))
     assert follow_link(sso, sso.browser(), token).status_code == 400
+    # Every refusal is audited, with the user when the link named one.
+    refusals = events("password.reset_link_used")
+    assert {e.outcome for e in refusals} == {"failure"}
+    assert sorted((e.subject or "", e.details["reason"] if e.details else "") for e in refusals) == [
+        ("", "unknown or used link"),
+        ("", "unknown or used link"),
+        ("alice", "expired link"),
+    ]
 
 
 def test_attack_a_link_sets_only_its_own_users_password(sso: Sso, alice: User) -> None:

@@ -227,29 +227,30 @@ class Redeemed:
 
 def redeem_link(token: str, scope: RequestScope, *, previous_session: str | None = None) -> Redeemed:
     """Spend the link of ``token`` (once: a conditional delete) and start the session that
-    owes the new password and, when the user has one, their second factor first."""
+    owes the new password and, when the user has one, their second factor first. A link that
+    cannot be used is ``ResetLinkInvalid`` and audited, whatever the reason."""
     clock = scope.clock
     if not token or len(token) > MAX_TOKEN_CHARS:
-        raise ResetLinkInvalid()
+        raise _refused(None, "not a link", scope)
     key = _key(token)
     try:
         item = Transaction.get(key, consistent_read=True)
     except Transaction.DoesNotExist as exc:
-        raise ResetLinkInvalid() from exc
+        raise _refused(None, "unknown or used link", scope) from exc
     if item.purpose != PURPOSE:
-        raise ResetLinkInvalid()
+        raise _refused(None, "unknown or used link", scope)
     try:
         Transaction(key).delete(condition=Transaction.id_hash.exists())
     except DeleteError as exc:
         if condition_failed(exc):  # A parallel use of the same link spent it first.
-            raise ResetLinkInvalid() from exc
+            raise _refused(item.username, "used link", scope) from exc
         raise
     if clock.now() >= float(item.code_expires_at or 0):
-        raise ResetLinkInvalid()
+        raise _refused(item.username, "expired link", scope)
     try:
         user = User.get(item.username, consistent_read=True)
     except User.DoesNotExist as exc:
-        raise ResetLinkInvalid() from exc
+        raise _refused(item.username, "no such user", scope) from exc
     ensure_account_usable(user, clock)
     choices, _ = flow.usable_factors(user.username, None, policy.load_settings())
     owed = {sessions.PENDING_PREFIX + sessions.OWES_NEW_PASSWORD}
@@ -274,6 +275,18 @@ def redeem_link(token: str, scope: RequestScope, *, previous_session: str | None
         clock=clock,
     )
     return Redeemed(issued, bool(choices))
+
+
+def _refused(username: str | None, reason: str, scope: RequestScope) -> ResetLinkInvalid:
+    audit.record(
+        audit.EventType.PASSWORD_RESET_LINK_USED,
+        "failure",
+        context=scope.context,
+        subject=username,
+        details={"reason": reason},
+        clock=scope.clock,
+    )
+    return ResetLinkInvalid()
 
 
 def ensure_reset_session(session: Session, clock: Clock) -> None:
