@@ -33,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DeleteError, UpdateError
 
 from idp_core import audit, aws, mail, sessions
+from idp_core.adaptive.devices import end_trust
 from idp_core.clock import Clock, readable_utc
 from idp_core.config import WithSignIn
 from idp_core.directories import passwords as directory_passwords
@@ -322,7 +323,8 @@ def set_new_password(
         _set_local(user, new_password, clock)
     else:
         _set_in_directory(user, home, new_password)
-        User(user.username).update(actions=[User.trust_epoch.add(1), User.updated_at.set(clock.now())])
+        # No local hash is written: the directory holds this password. Only the devices' trust ends.
+        end_trust(user.username)
     ended = sessions.end_user_sessions(user.username)
     audit.record(
         audit.EventType.PASSWORD_RESET,
