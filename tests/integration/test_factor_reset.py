@@ -22,7 +22,7 @@ from idp_core.audit import AuditContext
 from idp_core.clock import FakeClock
 from idp_core.errors import BadRequest, NotFound
 from idp_core.mail import Mailer
-from idp_core.mfa import backup_codes, tokens
+from idp_core.mfa import backup_codes, factors, tokens
 from idp_core.mfa import methods as registry
 from idp_core.mfa.methods import CodeCheck, Tier
 from idp_core.models import AuditEvent, Factor, OathToken, Session, User
@@ -124,6 +124,22 @@ def test_the_next_sign_in_must_set_up_a_factor_whatever_the_settings_say(sso: Ss
     # A user nobody reset is let in by the same settings.
     accounts.create_user("bob", password=PASSWORD, clock=clock)
     assert location_path(sso.sign_in(sso.browser(), "bob")) == "/me"
+
+
+@pytest.mark.parametrize("first_factor", ["totp", "backup"])
+def test_the_first_new_factor_answers_the_reset(sso: Sso, clock: FakeClock, first_factor: str) -> None:
+    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    give_totp(sso, "alice")
+    accounts.reset_second_factors("alice", clock=clock)
+    if first_factor == "totp":
+        give_totp(sso, "alice")
+    else:
+        backup_codes.generate("alice", clock=clock)
+    assert User.get("alice").must_enrol is None
+    # Removing it later is under the MFA settings again, like for anyone.
+    [factor] = Factor.query("alice")
+    factors.remove_factor("alice", factor.factor_id, clock=clock)
+    assert location_path(sso.sign_in(sso.browser(), "alice")) == "/me"
 
 
 def test_the_user_is_told_and_the_reset_is_audited(sso: Sso, clock: FakeClock) -> None:
