@@ -27,8 +27,9 @@ RESET_PAGE = "/login/reset"
 NEW_PASSWORD_PAGE = guard.NEW_PASSWORD_PAGE
 FORGOT_TEMPLATE = "password_forgot.html"
 RESET_TEMPLATE = "password_reset.html"
-# Longer than any valid username, so a too-long one gets the same answer as an unknown one (S5).
-FORGOT_FIELDS = {"username": web.Field("Username", max(256, MAX_USERNAME_CHARS))}
+# Longer than any valid username or address, so a too-long one gets the same answer as an
+# unknown one (S5).
+FORGOT_FIELDS = {"username": web.Field("Username or e-mail", max(256, MAX_USERNAME_CHARS))}
 LINK_FIELDS = {"token": web.Field("Reset link", password_reset.MAX_TOKEN_CHARS)}
 NEW_PASSWORD_FIELDS = {
     "new_password": web.Field("New password", MAX_PASSWORD_CHARS),

@@ -28,7 +28,7 @@ def test_forgot_password_link_second_factor_and_new_password(page: Page, local_i
     sign_out(page, base)
 
     page.get_by_role("link", name="Forgot password?").click()
-    page.get_by_label("Username").fill("forgetful")
+    page.get_by_label("Username or e-mail").fill(ADDRESS)
     page.get_by_role("button", name="Send link").click()
     expect(page.get_by_role("status")).to_contain_text("we sent an e-mail")
 

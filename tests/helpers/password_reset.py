@@ -18,6 +18,7 @@ _LINK = re.compile(r"(https?://\S+/login/reset\?token=\S+)")
 
 
 def ask_for_link(sso: Sso, browser: requests.Session, username: str) -> requests.Response:
+    """Ask for a link for ``username`` (or an e-mail address) on the form."""
     page = sso.get(browser, FORGOT)
     assert page.status_code == 200, page.text[:300]
     return sso.post(browser, FORGOT, {"csrf_token": csrf_token(page.text), "username": username})

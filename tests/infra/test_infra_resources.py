@@ -148,7 +148,7 @@ def test_users_are_indexed_by_source_with_what_an_import_compares(synthesis: Syn
     from idp_core.models import User
 
     users = _table_for_output(synthesis, "UsersTable")["Properties"]
-    [index] = users["GlobalSecondaryIndexes"]
+    [index] = [i for i in users["GlobalSecondaryIndexes"] if i["IndexName"] == "by_source"]
     model = User.by_source.Meta
     assert (index["IndexName"], index["KeySchema"]) == (
         model.index_name,
@@ -157,6 +157,17 @@ def test_users_are_indexed_by_source_with_what_an_import_compares(synthesis: Syn
     assert index["Projection"]["ProjectionType"] == "INCLUDE"
     assert sorted(index["Projection"]["NonKeyAttributes"]) == sorted(model.projection.non_key_attributes)
     assert "password_hash" not in index["Projection"]["NonKeyAttributes"]
+
+
+def test_users_are_indexed_by_e_mail_with_keys_only(synthesis: Synthesis) -> None:
+    """The index "Forgot password?" queries for an address (idp_core.models.UsersByEmail)."""
+    from idp_core.models import User
+
+    users = _table_for_output(synthesis, "UsersTable")["Properties"]
+    assert sorted(i["IndexName"] for i in users["GlobalSecondaryIndexes"]) == ["by_email", "by_source"]
+    [index] = [i for i in users["GlobalSecondaryIndexes"] if i["IndexName"] == User.by_email.Meta.index_name]
+    assert index["KeySchema"] == [{"AttributeName": "email", "KeyType": "HASH"}]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
 
 
 def test_signing_key_is_a_retained_rsa_sign_verify_key_and_the_data_key_rotates(synthesis: Synthesis) -> None:
@@ -296,8 +307,19 @@ def test_sso_role_reaches_its_tables(synthesis: Synthesis) -> None:
     dynamodb_statements = {
         s["Sid"]: s for s in statements if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))
     }
-    # The directories are read at sign-in and changed only by admins.
-    assert set(dynamodb_statements) == {"ItemAccessOnOwnTables", "ItemReadsOnSharedTables"}
+    # The directories are read at sign-in and changed only by admins; only this function finds
+    # users by e-mail address ("Forgot password?").
+    assert set(dynamodb_statements) == {
+        "ItemAccessOnOwnTables",
+        "ItemReadsOnSharedTables",
+        "FindUsersByEmail",
+    }
+    by_email = dynamodb_statements["FindUsersByEmail"]
+    assert _as_list(by_email["Action"]) == ["dynamodb:Query"]
+    users_id = _table_id(synthesis, "UsersTable")
+    assert _as_list(by_email["Resource"]) == [
+        {"Fn::Join": ["", [{"Fn::GetAtt": [users_id, "Arn"]}, "/index/by_email"]]}
+    ]
     shared = _as_list(dynamodb_statements["ItemReadsOnSharedTables"]["Resource"])
     assert shared == [{"Fn::GetAtt": [_table_id(synthesis, "DirectoriesTable"), "Arn"]}]
     resources = _as_list(dynamodb_statements["ItemAccessOnOwnTables"]["Resource"])

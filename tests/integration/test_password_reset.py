@@ -192,6 +192,21 @@ def test_attack_two_uses_of_one_link_at_once_give_one_session(
     assert sorted(outcomes) == ["refused", "session"]
 
 
+def test_an_e_mail_address_finds_its_one_user(sso: Sso, alice: User) -> None:
+    before = len(emails_to(ALICE_EMAIL))
+    asked = ask_for_link(sso, sso.browser(), ALICE_EMAIL)
+    assert asked.status_code == 200
+    assert len(emails_to(ALICE_EMAIL)) == before + 1
+    assert [t.username for t in Transaction.scan()] == ["alice"]
+    # An address two users share names neither (each can give their username), and says so to nobody.
+    accounts.create_user("alice2", password=PASSWORD, email=ALICE_EMAIL, clock=sso.clock)
+    shared = ask_for_link(sso, sso.browser(), ALICE_EMAIL)
+    assert shared.text == asked.text
+    assert len(emails_to(ALICE_EMAIL)) == before + 1
+    unknown = ask_for_link(sso, sso.browser(), "nobody@example.com")
+    assert unknown.text == asked.text
+
+
 def test_attack_an_unknown_name_gets_the_same_answer_and_leaves_no_record(sso: Sso, alice: User) -> None:
     browser = sso.browser()
     known = ask_for_link(sso, browser, "alice")

@@ -130,6 +130,18 @@ class UsersBySource(GlobalSecondaryIndex["User"]):
     username = UnicodeAttribute(range_key=True)
 
 
+class UsersByEmail(GlobalSecondaryIndex["User"]):
+    """The users with one e-mail address, for "Forgot password?", which takes an address as
+    well as a username (idp_core.password_reset). Sparse (a user without an address is not in
+    it) and keys only: no update but a change of address writes it."""
+
+    class Meta:
+        index_name = "by_email"
+        projection = KeysOnlyProjection()
+
+    email = UnicodeAttribute(hash_key=True)
+
+
 class User(Lockable):
     class Meta:
         table_name = "unbound-users"
@@ -144,6 +156,7 @@ class User(Lockable):
     groups = UnicodeSetAttribute(null=True)
     source = UnicodeAttribute(default="local")
     by_source = UsersBySource()
+    by_email = UsersByEmail()
     # The stable id of the directory entry a directory user came from (entryUUID, objectGUID):
     # a new entry that takes over the same username is not this user (S27).
     directory_id = UnicodeAttribute(null=True)

@@ -1,10 +1,11 @@
 """Forgot password (issue 15 point 2): a user who cannot sign in asks for an e-mailed link,
 proves their second factor if they have one, and chooses a new password.
 
-1. ``request_reset``: the form on /login/forgot names a username. Whether or not such an
-   account exists, the answer is the same, after the same minimum time (S5); only an account
-   that can use the link gets one: a 256-bit random token (``secrets.token_urlsafe(32)``)
-   whose SHA-256 alone is stored, as a ``Transaction`` that ends after ``RESET_LINK_SECONDS``.
+1. ``request_reset``: the form on /login/forgot names a username or an e-mail address.
+   Whether or not such an account exists, the answer is the same, after the same minimum time
+   (S5); only an account that can use the link gets one: a 256-bit random token
+   (``secrets.token_urlsafe(32)``) whose SHA-256 alone is stored, as a ``Transaction`` that
+   ends after ``RESET_LINK_SECONDS``.
    Requests are limited per source address (refused with a message, which says nothing of
    any account) and per user (silently: the same answer, no e-mail), in the rate counters the
    SMS limits use. A user whose directory keeps their password gets an e-mail that says so
@@ -90,7 +91,12 @@ def _key(token: str) -> str:
 
 
 def _find_user(identifier: str) -> User | None:
+    """The user named ``identifier``, or the one user whose e-mail address it is (an address
+    several users share names none of them: they give their username instead)."""
     try:
+        if "@" in identifier:
+            found = list(User.by_email.query(identifier.strip(), limit=2))
+            return User.get(found[0].username, consistent_read=True) if len(found) == 1 else None
         return User.get(canonical_username(identifier), consistent_read=True)
     except (BadRequest, User.DoesNotExist):
         return None
