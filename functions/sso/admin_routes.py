@@ -52,6 +52,10 @@ NOTICES = {
     "user-unlocked": "The user was unlocked; their failure counts are back to zero.",
     "user-deleted": "The user was deleted.",
     "key-removed": "The security key was removed and the user's sessions were ended.",
+    "mfa-reset": (
+        "The user's second factors were removed and their sessions ended; "
+        "they set up a new second factor at their next sign-in."
+    ),
     "group-created": "The group was created.",
     "group-disabled": "The group was disabled; it no longer grants app roles.",
     "group-enabled": "The group was enabled.",
@@ -365,6 +369,25 @@ def delete_user(username: str) -> Response[str]:
 
     account_deletion.delete_user(name, context=_actor(req, signed_in), clock=req.clock)
     return _done(req, "/admin/users", "user-deleted")
+
+
+@router.post("/admin/users/<username>/reset-mfa")
+def reset_user_mfa(username: str) -> Response[str]:
+    from idp_core import account_deletion, guard
+
+    req, signed_in, name, form = _user_action(username, CONFIRM_FIELDS)
+    # Handing an account back to whoever holds its password is as sensitive as a factor
+    # change: the admin proves their own strongest factor again if it is not fresh (S10, S28).
+    guard.require_fresh_strongest_factor(req, signed_in, next_page=_user_path(name))
+    if not form.get("confirm"):
+        raise BadRequest("Tick the box to confirm that every second factor of the user should be removed.")
+    account_deletion.reset_second_factors(
+        name,
+        context=_actor(req, signed_in),
+        clock=req.clock,
+        mailer=Mailer.for_settings(SsoSettings.of(req.settings)),
+    )
+    return _done(req, _user_path(name), "mfa-reset")
 
 
 # ---------------------------------------------------------------- groups

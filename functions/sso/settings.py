@@ -3,7 +3,7 @@
 It signs assertions (the signing key), checks passwords and second factors (the lockout
 policy) and sends the adaptive policies' e-mail alerts (messaging). It never seals a secret,
 so it has no data key: it only unseals, which KMS does from the sealed text alone. Its
-tables are every one but the rate counters, which only the otp function moves.
+tables are every one: the rate counters limit the password reset links it e-mails.
 """
 
 from __future__ import annotations
@@ -30,4 +30,5 @@ class SsoSettings(WithSigning, WithSignIn):
         "directories",
         "directory_entries",
         "credentials",
+        "rate_limits",
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aws_cdk import Fn
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
@@ -9,6 +11,7 @@ from idp_core.config import MessagingConfig
 from infra.constructs.function import Access, FunctionSpec, IdpFunction, SharedInputs
 from infra.constructs.keys import SIGNING_ACTIONS
 from infra.constructs.network import ImportedNetwork
+from infra.constructs.tables import USERS_BY_EMAIL_INDEX
 from infra.layer_build import REPO_ROOT
 
 FUNCTION_DIR = REPO_ROOT / "functions" / "sso"
@@ -16,9 +19,9 @@ FUNCTION_DIR = REPO_ROOT / "functions" / "sso"
 # The sso function owns accounts, apps, sessions and the audit trail. It checks the answer
 # to the second-factor challenge (idp_core.routing), which spends a TOTP step, a backup
 # code, an HOTP counter or a sent code. It applies the apps' adaptive policies at sign-in,
-# which registers and recognises devices (idp_core.adaptive). Rate counters are the otp
-# function's alone: the only messages the sso function sends are the adaptive policies'
-# e-mail alerts, which are not codes anyone can request. It reads the directories (LDAP /
+# which registers and recognises devices (idp_core.adaptive). It sends the adaptive
+# policies' e-mail alerts and the password reset links, which anyone may ask for: the rate
+# counters limit those per user and per source address. It reads the directories (LDAP /
 # Active Directory user stores) and unseals their bind passwords to sign users in through
 # them; their settings are changed by admins (the CLI), not by the sign-in.
 SSO_TABLES = {
@@ -38,6 +41,7 @@ SSO_TABLES = {
     "directory_entries": Access.READ_WRITE,
     # A passkey sign-in finds its key's owner here; deleting a user forgets their keys.
     "credentials": Access.READ_WRITE,
+    "rate_limits": Access.READ_WRITE,
 }
 
 
@@ -80,3 +84,11 @@ class SsoFunction(IdpFunction):
         self.allow_factor_data_key(data_key, ["kms:Decrypt"], "UnwrapFactorSecretsKey")
         self.allow_directory_data_key(data_key, ["kms:Decrypt"], "ReadBindPasswordsWithTheDataKey")
         self.allow_email(messaging)
+        # "Forgot password?" finds the user of an e-mail address; no other function needs to.
+        self.allow(
+            iam.PolicyStatement(
+                sid="FindUsersByEmail",
+                actions=["dynamodb:Query"],
+                resources=[Fn.join("", [shared.tables.users.table_arn, f"/index/{USERS_BY_EMAIL_INDEX}"])],
+            )
+        )

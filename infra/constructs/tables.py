@@ -10,6 +10,7 @@ from idp_core.config import Tables as ConfigTables
 
 SESSIONS_BY_USER_INDEX = "by_user"
 USERS_BY_SOURCE_INDEX = "by_source"
+USERS_BY_EMAIL_INDEX = "by_email"
 TRANSACTIONS_BY_USER_INDEX = "by_user"
 # What a directory import compares (idp_core.models.UsersBySource); the counters a sign-in
 # moves stay out, so those updates do not write the index as well.
@@ -51,6 +52,12 @@ class Tables(Construct):
             sort_key=dynamodb.Attribute(name="username", type=dynamodb.AttributeType.STRING),
             projection_type=dynamodb.ProjectionType.INCLUDE,
             non_key_attributes=USERS_BY_SOURCE_ATTRIBUTES,
+        )
+        # "Forgot password?" finds a user by e-mail address (idp_core.models.UsersByEmail).
+        self.users.add_global_secondary_index(
+            index_name=USERS_BY_EMAIL_INDEX,
+            partition_key=dynamodb.Attribute(name="email", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
         )
         self.groups = self._table("Groups", "name")
         self.apps = self._table("Apps", "name")

@@ -1,4 +1,4 @@
-"""``idp user add|list|show|disable|enable|delete|unlock|set-password|groups|factors|keys|remove-key``."""
+"""``idp user add|list|show|disable|enable|delete|unlock|set-password|groups|factors|keys|remove-key|reset-mfa``."""
 
 from __future__ import annotations
 
@@ -60,6 +60,12 @@ def add_parser(commands: Subcommands) -> None:
     remove_key = add_command(user, "remove-key", "remove one of a user's security keys", remove_user_key)
     remove_key.add_argument("username")
     remove_key.add_argument("key_id", metavar="KEY_ID", help="the key's id, as `idp user keys` lists it")
+    add_command(
+        user,
+        "reset-mfa",
+        "remove every second factor of a user, end their sessions; they set up a new one at sign-in",
+        reset_user_mfa,
+    ).add_argument("username")
 
 
 def add_user(cmd: OnStack) -> None:
@@ -207,6 +213,16 @@ def _key_dict(key: Any) -> dict[str, object]:
         "created_at": timestamp(key.created_at),
         "last_used_at": timestamp(key.last_used_at),
     }
+
+
+def reset_user_mfa(cmd: OnStack) -> None:
+    reset = account_deletion.reset_second_factors(
+        cmd.args.username, context=cmd.context, mailer=Mailer.for_settings(cmd.settings)
+    )
+    cmd.out.write(
+        f"Reset the second factors of {reset.display_username} ({reset.summary()}); their devices are "
+        "no longer trusted and they must set up a new second factor at their next sign-in.\n"
+    )
 
 
 def _user_dict(user: Any) -> dict[str, object]:

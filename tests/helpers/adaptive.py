@@ -12,10 +12,10 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from idp_core.adaptive import policies
+from idp_core.adaptive import devices, policies
 from idp_core.clock import FakeClock
 from idp_core.mfa import policy
-from idp_core.models import AuditEvent
+from idp_core.models import AuditEvent, User
 from idp_local.gateway import LocalGateway
 from tests.helpers.sso import Sso
 
@@ -89,3 +89,17 @@ def ipv6_gateway(sso: Sso) -> Iterator[str]:
     )
     with gateway:
         yield gateway.url
+
+
+def trusted_device(username: str, clock: FakeClock) -> devices.Device:
+    """A device ``username`` registered and trusted for 30 days, as if after a sign-in."""
+    registration = devices.register(
+        User.get(username),
+        None,
+        max_devices=5,
+        source_ip="198.51.100.7",
+        user_agent="Firefox/1",
+        trust_days=30,
+        clock=clock,
+    )
+    return registration.device

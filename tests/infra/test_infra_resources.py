@@ -46,6 +46,8 @@ SSO_TABLE_KEYS = {
     "DirectoryEntriesTable",
     # A passkey sign-in finds its key's owner; deleting a user forgets their keys.
     "CredentialsTable",
+    # Password reset links anyone may ask for are limited per user and per address.
+    "RateLimitsTable",
 }
 POWERTOOLS_VARIABLES = (
     "POWERTOOLS_SERVICE_NAME",
@@ -149,7 +151,7 @@ def test_users_are_indexed_by_source_with_what_an_import_compares(synthesis: Syn
     from idp_core.models import User
 
     users = _table_for_output(synthesis, "UsersTable")["Properties"]
-    [index] = users["GlobalSecondaryIndexes"]
+    [index] = [i for i in users["GlobalSecondaryIndexes"] if i["IndexName"] == "by_source"]
     model = User.by_source.Meta
     assert (index["IndexName"], index["KeySchema"]) == (
         model.index_name,
@@ -158,6 +160,17 @@ def test_users_are_indexed_by_source_with_what_an_import_compares(synthesis: Syn
     assert index["Projection"]["ProjectionType"] == "INCLUDE"
     assert sorted(index["Projection"]["NonKeyAttributes"]) == sorted(model.projection.non_key_attributes)
     assert "password_hash" not in index["Projection"]["NonKeyAttributes"]
+
+
+def test_users_are_indexed_by_e_mail_with_keys_only(synthesis: Synthesis) -> None:
+    """The index "Forgot password?" queries for an address (idp_core.models.UsersByEmail)."""
+    from idp_core.models import User
+
+    users = _table_for_output(synthesis, "UsersTable")["Properties"]
+    assert sorted(i["IndexName"] for i in users["GlobalSecondaryIndexes"]) == ["by_email", "by_source"]
+    [index] = [i for i in users["GlobalSecondaryIndexes"] if i["IndexName"] == User.by_email.Meta.index_name]
+    assert index["KeySchema"] == [{"AttributeName": "email", "KeyType": "HASH"}]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
 
 
 def test_signing_key_is_a_retained_rsa_sign_verify_key_and_the_data_key_rotates(synthesis: Synthesis) -> None:
@@ -214,12 +227,8 @@ def test_each_function_asset_holds_the_module_its_handler_names_in_the_functions
 def test_sso_function_environment_names_its_tables_and_the_signing_key(synthesis: Synthesis) -> None:
     _, function = _sso_function(synthesis)
     variables = function["Properties"]["Environment"]["Variables"]
-    # Every table but the rate counters, which its role does not reach.
-    table_env = {
-        Tables.env_name(concern): Tables.output_name(concern)
-        for concern in Tables.concerns()
-        if concern != "rate_limits"
-    }
+    # Every table: the rate counters limit the password reset links it sends.
+    table_env = {Tables.env_name(concern): Tables.output_name(concern) for concern in Tables.concerns()}
     assert set(variables) == {*table_env, ENV_SIGNING_KEY_ID, ENV_COOKIE_SECURE, *POWERTOOLS_VARIABLES}
     for variable, output_key in table_env.items():
         assert variables[variable] == synthesis.template["Outputs"][output_key]["Value"]
@@ -295,14 +304,25 @@ def test_sso_role_has_no_managed_policies_signs_and_only_decrypts_secrets(synthe
     assert "*" not in json.dumps([s["Resource"] for s in kms_statements.values()])
 
 
-def test_sso_role_reaches_its_tables_and_never_the_rate_limits(synthesis: Synthesis) -> None:
+def test_sso_role_reaches_its_tables(synthesis: Synthesis) -> None:
     _, function = _sso_function(synthesis)
     statements = role_statements(synthesis, function)
     dynamodb_statements = {
         s["Sid"]: s for s in statements if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))
     }
-    # The directories are read at sign-in and changed only by admins.
-    assert set(dynamodb_statements) == {"ItemAccessOnOwnTables", "ItemReadsOnSharedTables"}
+    # The directories are read at sign-in and changed only by admins; only this function finds
+    # users by e-mail address ("Forgot password?").
+    assert set(dynamodb_statements) == {
+        "ItemAccessOnOwnTables",
+        "ItemReadsOnSharedTables",
+        "FindUsersByEmail",
+    }
+    by_email = dynamodb_statements["FindUsersByEmail"]
+    assert _as_list(by_email["Action"]) == ["dynamodb:Query"]
+    users_id = _table_id(synthesis, "UsersTable")
+    assert _as_list(by_email["Resource"]) == [
+        {"Fn::Join": ["", [{"Fn::GetAtt": [users_id, "Arn"]}, "/index/by_email"]]}
+    ]
     shared = _as_list(dynamodb_statements["ItemReadsOnSharedTables"]["Resource"])
     assert shared == [{"Fn::GetAtt": [_table_id(synthesis, "DirectoriesTable"), "Arn"]}]
     resources = _as_list(dynamodb_statements["ItemAccessOnOwnTables"]["Resource"])
@@ -314,8 +334,6 @@ def test_sso_role_reaches_its_tables_and_never_the_rate_limits(synthesis: Synthe
     transactions_id = _table_id(synthesis, "TransactionsTable")
     assert {"Fn::Join": ["", [{"Fn::GetAtt": [transactions_id, "Arn"]}, "/index/by_user"]]} in resources
     everything = json.dumps([s["Resource"] for s in dynamodb_statements.values()])
-    # Only the otp function sends messages, so only it counts them.
-    assert _table_id(synthesis, "RateLimitsTable") not in everything
     assert "*" not in everything
     assert not any(
         action.endswith("*") for statement in statements for action in _as_list(statement["Action"])

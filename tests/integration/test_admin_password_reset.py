@@ -12,6 +12,7 @@ from idp_core.audit import AuditContext
 from idp_core.clock import FakeClock
 from idp_core.errors import BadRequest
 from idp_core.models import AuditEvent, User
+from tests.helpers.adaptive import trusted_device
 from tests.helpers.mfa import give_totp, prove_second_factor
 from tests.helpers.sso import PASSWORD, Sso, csrf_token, is_signed_in, signed_in
 
@@ -19,19 +20,6 @@ NEW_PASSWORD = "a brand new passphrase 42"
 
 
 pytestmark = pytest.mark.sso_setup("password_only")
-
-
-def trusted_device(username: str, clock: FakeClock) -> devices.Device:
-    registration = devices.register(
-        User.get(username),
-        None,
-        max_devices=5,
-        source_ip="198.51.100.7",
-        user_agent="Firefox/1",
-        trust_days=30,
-        clock=clock,
-    )
-    return registration.device
 
 
 def events(event_type: str) -> list[AuditEvent]:

@@ -206,8 +206,11 @@ class Slapd:
             f"directory {self._dir / 'data'}",
             "index objectClass eq",
             "index uid,cn,mail eq",
-            # Anyone may bind (that is how users are authenticated); only bound users read.
-            "access to attrs=userPassword by anonymous auth by self write by * none",
+            # Anyone may bind (that is how users are authenticated); only bound users read. A
+            # service account named password-admin may reset passwords, as a helpdesk account
+            # with that right in a company directory may (the password reset link's write-back).
+            "access to attrs=userPassword by anonymous auth by self write"
+            ' by dn.regex="^uid=password-admin,.*" write by * none',
             "access to * by users read by * none",
         ]
         if self.memberof:

@@ -11,15 +11,16 @@ import ldap3
 import pytest
 
 from idp_core.directories.errors import EmptyPassword, TlsFailure
-from idp_core.directories.passwords import PasswordRefused, change_password, write_password
+from idp_core.directories.passwords import PasswordRefused, change_password, reset_password, write_password
 from idp_core.directories.settings import AD, DirectorySettings
+from idp_core.errors import BadRequest
 from tests.support.slapd import closed_port
 
 ALICE = "CN=Alice Example,OU=People,DC=corp,DC=example"
 OLD = "old-Password-1"
 NEW = "new passphrase ünïcode 42"
 # The protocol's numbers of the two modify operations (RFC 4511 4.6).
-LDAP_DELETE, LDAP_ADD = 1, 0
+LDAP_DELETE, LDAP_ADD, LDAP_REPLACE = 1, 0, 2
 
 
 def ad_value(password: str) -> bytes:
@@ -91,3 +92,22 @@ def test_an_empty_current_password_is_refused_before_any_connection() -> None:
 def test_an_ad_password_never_goes_over_an_unencrypted_connection() -> None:
     with pytest.raises(TlsFailure):
         change_password(settings(AD, f"ldap://127.0.0.1:{closed_port()}"), "svc", "alice", OLD, NEW)
+
+
+def test_an_ad_reset_without_the_current_password_replaces_unicode_pwd(alice: ldap3.Connection) -> None:
+    # A forgotten password is reset by the service account: AD's administrator reset.
+    write_password(alice, AD, ALICE, None, NEW)
+
+    changes = alice.request["changes"]
+    assert [(change["operation"], change["attribute"]["type"]) for change in changes] == [
+        (LDAP_REPLACE, "unicodePwd")
+    ]
+    assert alice.strategy.entries[ALICE]["unicodePwd"] == [ad_value(NEW)]
+
+
+def test_a_reset_refuses_an_unencrypted_ad_and_an_empty_password_before_any_connection() -> None:
+    closed = f"ldap://127.0.0.1:{closed_port()}"
+    with pytest.raises(TlsFailure):
+        reset_password(settings(AD, closed), "svc", "alice", NEW)
+    with pytest.raises(BadRequest, match="new password is required"):
+        reset_password(settings("openldap", closed), "svc", "alice", "")

@@ -1,9 +1,11 @@
 """Deleting a user and everything that could act as them (sessions, pending codes, second
-factors, hardware token assignments, devices).
+factors, hardware token assignments, devices), and resetting the second factors of a user
+who lost them.
 
 Apart from the rest of ``idp_core.accounts`` because it frees factors through the
 second-factor methods (a hardware token goes back to the pool): the console's user pages and
-the sign-in page load accounts without the method plug-ins, and only a deletion loads them.
+the sign-in page load accounts without the method plug-ins, and only a deletion or a reset
+loads them.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from dataclasses import dataclass
 
 from pynamodb.exceptions import DeleteError, UpdateError
 
-from idp_core import audit
-from idp_core.accounts import refuse_on_self
+from idp_core import audit, mail
+from idp_core.accounts import get_user, refuse_on_self
 from idp_core.adaptive.devices import remove_all as remove_all_devices
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.errors import NotFound
+from idp_core.errors import BadRequest, NotFound
+from idp_core.mail import Mailer
 from idp_core.mfa import methods
 from idp_core.mfa.factors import release_token
 from idp_core.models import Factor, OathToken, Transaction, User, condition_failed
@@ -145,3 +148,69 @@ def _remove_factors(key: str) -> dict[str, int]:
     # A token can name the user without a factor (left by an older version's deletion).
     freed += sum(release_token(token.serial, key) for token in OathToken.scan(OathToken.assigned_to == key))
     return {"factors": len(user_factors), "tokens_freed": freed}
+
+
+@dataclass(frozen=True)
+class FactorReset:
+    """What ``reset_second_factors`` did: counts by kind (sessions, transactions, factors,
+    tokens_freed) and whether the user was told by e-mail."""
+
+    display_username: str
+    removed: Mapping[str, int]
+    notified: bool
+
+    def summary(self) -> str:
+        return ", ".join(f"{count} {_REMOVED_LABELS[kind]}" for kind, count in self.removed.items())
+
+
+def reset_second_factors(
+    username: str,
+    *,
+    context: AuditContext | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    mailer: Mailer | None = None,
+) -> FactorReset:
+    """An admin removes every second factor of a user who lost them (the console's "Reset
+    second factors", ``idp user reset-mfa``): every factor and backup code, through each
+    method's own removal hook (``methods.release``: hardware tokens become free, and a method
+    added later frees what it holds), their pending codes, their sessions and the trust of
+    their devices. The next sign-in must set up a new factor (``User.must_enrol``); then the
+    user hears of it (through ``mailer``; None: no notice) and the reset is audited.
+
+    The steps are ordered so that stopping after any of them leaves the user no weaker than
+    before, and a repeated reset finishes the job: first the account is marked (must enrol,
+    devices no longer trusted), which changes nothing while factors remain; then the
+    sessions end, so nobody signed in keeps working while factors go; then the factors go;
+    last the sessions end again, for a sign-in that finished with a factor meanwhile.
+    """
+    user = get_user(username)
+    refuse_on_self(user, context, "reset the second factors of")
+    if user.deleting_since is not None:
+        raise BadRequest(
+            f"The user {user.display_username!r} is being deleted; delete them again to finish the deletion."
+        )
+    key = user.username
+    try:
+        User(key).update(
+            actions=[User.must_enrol.set(True), User.trust_epoch.add(1), User.updated_at.set(clock.now())],
+            condition=User.username.exists(),
+        )
+    except UpdateError as exc:
+        if condition_failed(exc):
+            raise NotFound(f"There is no user {username!r}.") from exc
+        raise
+    sessions_ended = end_user_sessions(key)
+    removed = {"transactions": _remove_transactions(key), **_remove_factors(key)}
+    removed = {"sessions": sessions_ended + end_user_sessions(key), **removed}
+    notified = mailer is not None and mail.second_factors_reset(
+        user, mailer=mailer, context=context, clock=clock
+    )
+    audit.record(
+        audit.EventType.USER_MFA_RESET,
+        "success",
+        context=context,
+        subject=key,
+        details={**removed, "notified": notified},
+        clock=clock,
+    )
+    return FactorReset(str(user.display_username), removed, notified)

@@ -65,6 +65,9 @@ class EventType(StrEnum):
     OTP_SEND_REFUSED = "otp.send_refused"
     OTP_SENT = "otp.sent"
     PASSWORD_CHANGED = "password.changed"  # noqa: S105 - an event name, not a secret
+    PASSWORD_RESET = "password.reset"  # noqa: S105 - an event name, not a secret
+    PASSWORD_RESET_LINK_USED = "password.reset_link_used"  # noqa: S105 - an event name, not a secret
+    PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105 - an event name, not a secret
     SAML_ASSERTION_ISSUED = "saml.assertion_issued"
     SAML_ASSERTION_REFUSED = "saml.assertion_refused"
     USER_ADMIN_CHANGED = "user.admin_changed"
@@ -75,6 +78,7 @@ class EventType(StrEnum):
     USER_GROUPS_CHANGED = "user.groups_changed"
     USER_LOCKED = "user.locked"
     USER_LOCKED_TEMPORARILY = "user.locked_temporarily"
+    USER_MFA_RESET = "user.mfa_reset"
     USER_PASSWORD_RESET = "user.password_reset"  # noqa: S105 - an event name, not a secret
     USER_UNLOCKED = "user.unlocked"
     WEBAUTHN_CLONE_SUSPECTED = "webauthn.clone_suspected"

@@ -163,6 +163,28 @@ def password_changed(
     )
 
 
+def second_factors_reset(
+    user: User, *, mailer: Mailer, context: AuditContext | None, clock: Clock = SYSTEM_CLOCK
+) -> bool:
+    """Tell ``user`` that an administrator removed all their second factors (S8): they were
+    signed out everywhere and set up a new factor at their next sign-in."""
+    what = (
+        f"An administrator removed every second factor of your account {user.display_username} "
+        f"at {readable_utc(clock.now())}: authenticator apps, phones, e-mail codes, backup codes, "
+        "hardware tokens and security keys. You were signed out everywhere and will set up a new "
+        "second factor at your next sign-in"
+    )
+    return notify(
+        user,
+        "Your second factors were reset",
+        change_text(what),
+        ses=mailer.ses(),
+        messaging=mailer.messaging,
+        context=context,
+        clock=clock,
+    )
+
+
 MAX_EMAIL_CHARS = 254
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 

@@ -223,6 +223,10 @@ def challenge_context(
         "methods_text": methods_text,
         "trust_days": trust_days,
         "challenge_user": signed_in.user.username,
+        # A user who lost their device: backup codes are the way back in, when they have some.
+        "backup_choice": next(
+            (factor_choice(factor) for factor in choices if factor.kind == registry.MethodKind.BACKUP), None
+        ),
     }
 
 

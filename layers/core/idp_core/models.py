@@ -138,6 +138,18 @@ class UsersBySource(GlobalSecondaryIndex["User"]):
     username = UnicodeAttribute(range_key=True)
 
 
+class UsersByEmail(GlobalSecondaryIndex["User"]):
+    """The users with one e-mail address, for "Forgot password?", which takes an address as
+    well as a username (idp_core.password_reset). Sparse (a user without an address is not in
+    it) and keys only: no update but a change of address writes it."""
+
+    class Meta:
+        index_name = "by_email"
+        projection = KeysOnlyProjection()
+
+    email = UnicodeAttribute(hash_key=True)
+
+
 class User(Lockable):
     class Meta:
         table_name = "unbound-users"
@@ -152,6 +164,7 @@ class User(Lockable):
     groups = UnicodeSetAttribute(null=True)
     source = UnicodeAttribute(default="local")
     by_source = UsersBySource()
+    by_email = UsersByEmail()
     # The stable id of the directory entry a directory user came from (entryUUID, objectGUID):
     # a new entry that takes over the same username is not this user (S27).
     directory_id = UnicodeAttribute(null=True)
@@ -171,6 +184,10 @@ class User(Lockable):
     # stays, disabled, until everything of the user is gone, so the name cannot be taken
     # meanwhile and a deletion that fails half way is finished by deleting again.
     deleting_since = NumberAttribute(null=True)
+    # Set when an admin resets the user's second factors (idp_core.account_deletion.reset_second_factors):
+    # while they have no active factor, the next sign-in must set one up whatever the MFA
+    # settings say, so the password alone never opens the account after a reset.
+    must_enrol = BooleanAttribute(null=True)
 
     def group_names(self) -> list[str]:
         return sorted(self.groups or ())

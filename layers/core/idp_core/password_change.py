@@ -142,9 +142,7 @@ def change_password(
     home = password_home(user)
     if home.managed_by is not None:
         raise PasswordManagedElsewhere(home.managed_by)
-    if new_password != repeated_password:
-        raise BadRequest("The two new passwords are not the same; type the new password twice.")
-    validate_new_password(new_password, username=user.display_username)
+    ensure_fit_new_password(user, new_password, repeated_password)
     if normalize(new_password) == normalize(current_password):
         raise BadRequest("The new password must differ from the current one.")
     # A disabled or locked account tests no passwords, like at sign-in (S1, S3): the attempt is
@@ -174,6 +172,13 @@ def change_password(
         user, by_admin=False, mailer=mailer or Mailer.for_settings(settings), context=context, clock=clock
     )
     return PasswordChanged(where=home.where, other_sessions_ended=ended)
+
+
+def ensure_fit_new_password(user: User, new_password: str, repeated_password: str) -> None:
+    """``BadRequest`` unless the new password was typed twice the same and meets S4."""
+    if new_password != repeated_password:
+        raise BadRequest("The two new passwords are not the same; type the new password twice.")
+    validate_new_password(new_password, username=user.display_username)
 
 
 def _wrong_current_password(

@@ -24,6 +24,8 @@ from idp_core.web.responses import cookie_name, set_cookie
 # A half-way session (S14) is sent to the page that finishes it, and nowhere else.
 MFA_PAGE = "/mfa"
 ENROL_PAGE = "/me/mfa"
+# A session that followed a password reset link reaches only the page that sets the password.
+NEW_PASSWORD_PAGE = "/login/reset/password"  # noqa: S105 - a page, not a secret
 
 
 def device_token(req: WebRequest) -> str | None:
@@ -95,6 +97,8 @@ def require_session(req: WebRequest, *, login_query: Mapping[str, str | None] | 
             # Password done, second factor or enrolment still owed: only the MFA pages (S14).
             owed = sessions.pending_factors(half_way.session)
             page = ENROL_PAGE if sessions.OWES_ENROLMENT in owed else MFA_PAGE
+            if owed == {sessions.OWES_NEW_PASSWORD}:
+                page = NEW_PASSWORD_PAGE
             raise RedirectRequired("Finish signing in first.", page, login_query)
         raise LoginRequired(login_query)
     return signed_in

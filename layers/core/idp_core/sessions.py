@@ -35,6 +35,9 @@ PENDING_PREFIX = "pending:"
 # What a half-way session owes (``pending_factors``): a second factor, or setting one up first.
 OWES_SECOND_FACTOR = "mfa"
 OWES_ENROLMENT = "enrol"
+# What a session that followed a password reset link owes (``idp_core.password_reset``): it
+# stays owed when the second factor is proven, so such a session only ever sets the password.
+OWES_NEW_PASSWORD = "password"  # noqa: S105 - what is owed, not a secret
 # A second factor this session has proven, e.g. "mfa:totp"; app launches look for the method.
 SECOND_FACTOR_PREFIX = "mfa:"
 # The directory that checked this session's password, e.g. "ldap:corp" (the user's source
@@ -190,7 +193,8 @@ def complete_second_factor(
 def after_second_factor(session: Session, *, method: str, clock: Clock = SYSTEM_CLOCK) -> IssuedSession:
     """Record a proven second factor on a NEW session id and end the old one (S14).
 
-    Whatever the session still owed (``pending:mfa``, ``pending:enrol``) is settled, the
+    Whatever the session still owed (``pending:mfa``, ``pending:enrol``) is settled, but for
+    the new password of a reset link (``OWES_NEW_PASSWORD``), which the factor does not pay; the
     method is added as ``mfa:<method>``, and ``second_factor_at`` and the method's proof time
     (``second_factor_proofs``) are now. The new session
     keeps the old one's creation time and absolute end, so stepping up never extends the
@@ -198,7 +202,11 @@ def after_second_factor(session: Session, *, method: str, clock: Clock = SYSTEM_
     """
     new_token = secrets.token_urlsafe(32)
     now = clock.now()
-    factors = {factor for factor in session.factors or () if not factor.startswith(PENDING_PREFIX)}
+    factors = {
+        factor
+        for factor in session.factors or ()
+        if not factor.startswith(PENDING_PREFIX) or factor == PENDING_PREFIX + OWES_NEW_PASSWORD
+    }
     factors.add(SECOND_FACTOR_PREFIX + method)
     renewed = Session(
         hash_token(new_token),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
@@ -317,10 +318,11 @@ def remove_all(username: str) -> int:
     return gone
 
 
-def end_trust(username: str) -> None:
-    """End the trust of every device of ``username`` (a factor changed, the user was disabled)."""
+def end_trust(username: str, *, also: Sequence[Action] = ()) -> None:
+    """End the trust of every device of ``username`` (a factor changed, the user was disabled),
+    with ``also`` in the same update of the user."""
     try:
-        User(username).update(actions=[User.trust_epoch.add(1)], condition=User.username.exists())
+        User(username).update(actions=[User.trust_epoch.add(1), *also], condition=User.username.exists())
     except UpdateError as exc:
         if not condition_failed(exc):
             raise

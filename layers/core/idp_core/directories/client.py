@@ -349,12 +349,12 @@ def _connection(
 
 @contextmanager
 def _service_connection(
-    settings: DirectorySettings, bind_password: str, timeout: float
+    settings: DirectorySettings, bind_password: str, timeout: float, writable: bool = False
 ) -> Iterator[ldap3.Connection]:
     if not bind_password:
         # S22 for the service account too: an empty password would bind anonymously.
         raise BadServiceBind("The bind password of the service account is empty.")
-    with _connection(settings, timeout) as conn:
+    with _connection(settings, timeout, writable=writable) as conn:
         if not _bind(conn, settings.bind_dn, bind_password):
             raise BadServiceBind(
                 f"The directory refused the bind DN {settings.bind_dn} or its password "
@@ -364,10 +364,15 @@ def _service_connection(
 
 
 def service_connection(
-    settings: DirectorySettings, bind_password: str | None, *, timeout: float = DEFAULT_TIMEOUT
+    settings: DirectorySettings,
+    bind_password: str | None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    writable: bool = False,
 ) -> AbstractContextManager[ldap3.Connection]:
-    """A connection bound as the service account (for imports), closed when the block ends."""
-    return _service_connection(settings, bind_password or "", timeout)
+    """A connection bound as the service account (for imports; ``writable`` for a password
+    reset), closed when the block ends."""
+    return _service_connection(settings, bind_password or "", timeout, writable)
 
 
 @contextmanager

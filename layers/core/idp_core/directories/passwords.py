@@ -60,10 +60,32 @@ def change_password(
     return user.dn
 
 
+def reset_password(
+    settings: DirectorySettings,
+    bind_password: str,
+    username: str,
+    new_password: str,
+    *,
+    timeout: float = client.DEFAULT_TIMEOUT,
+) -> str:
+    """Set the password of the directory user ``username`` without the current one, through the
+    service account (a user who forgot it and followed a reset link): an administrator's reset,
+    which the directory allows only if the service account may write passwords. Returns the DN."""
+    if not new_password:
+        raise BadRequest("The new password is required.")
+    if settings.kind == AD and not settings.encrypted:
+        raise TlsFailure("Active Directory changes a password only over an encrypted connection.")
+    user = client.find_user(settings, bind_password, username, timeout=timeout)
+    with client.service_connection(settings, bind_password, timeout=timeout, writable=True) as conn:
+        write_password(conn, settings.kind, user.dn, None, new_password)
+    return user.dn
+
+
 def write_password(
-    conn: ldap3.Connection, kind: str, dn: str, current_password: str, new_password: str
+    conn: ldap3.Connection, kind: str, dn: str, current_password: str | None, new_password: str
 ) -> None:
-    """The change itself, on ``conn`` bound as ``dn``: the operation the directory ``kind`` takes."""
+    """The change itself, on ``conn`` bound as ``dn`` (or as the service account, without
+    ``current_password``: a reset): the operation the directory ``kind`` takes."""
     from ldap3.core.exceptions import LDAPException
 
     try:

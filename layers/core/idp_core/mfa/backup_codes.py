@@ -79,7 +79,7 @@ def generate(username: str, *, clock: Clock = SYSTEM_CLOCK, context: AuditContex
         confirmed_at=now,
         code_hashes=hashes,
     ).save()
-    factors.end_trust(username)
+    factors.factor_activated(username)
     audit.record(
         audit.EventType.MFA_BACKUP_CODES_GENERATED,
         "success",

@@ -21,7 +21,7 @@ from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, Conflict, NotFound
 from idp_core.mfa import methods
-from idp_core.models import Factor, OathToken, condition_failed, new_transaction
+from idp_core.models import Factor, OathToken, User, condition_failed, new_transaction
 
 MAX_LABEL_CHARS = 64
 # Enough for every kind several times over; it bounds what one account can pile up.
@@ -116,7 +116,7 @@ def activate_factor(
         if condition_failed(exc):
             raise Conflict("This sign-in method is no longer waiting for confirmation.") from exc
         raise
-    end_trust(factor.username)
+    factor_activated(factor.username)
     audit.record(
         audit.EventType.MFA_FACTOR_ACTIVATED,
         "success",
@@ -126,6 +126,12 @@ def activate_factor(
         clock=clock,
     )
     return factor
+
+
+def factor_activated(username: str) -> None:
+    """A factor of ``username`` became active: the trust of their devices ends, and an admin's
+    reset of their factors is answered (``User.must_enrol`` goes), in one update."""
+    end_trust(username, also=[User.must_enrol.remove()])
 
 
 def rename_factor(

@@ -144,8 +144,8 @@ def owed_after_password(
     """What a new session still owes after the password (``signin.decide``).
 
     - ``enrol``: the user has no active factor, and the MFA settings say users must enrol
-      at sign-in or the target app requires a second factor (S11: no route skips it, a
-      trusted device neither);
+      at sign-in, the target app requires a second factor or an admin reset the user's
+      factors (``User.must_enrol``) (S11: no route skips it, a trusted device neither);
     - ``mfa``: the target app requires a second factor (or the app's adaptive policy
       challenges this sign-in: ``force_second_factor``) and the user has one it accepts,
       unless a ``trusted_device`` waives the app's own requirement;
@@ -159,7 +159,7 @@ def owed_after_password(
         active = factors.list_factors(user.username, active_only=True)
     app_requires = (app is not None and bool(app.mfa_required) and not app.disabled) or force_second_factor
     if not active:
-        if app_requires or load_settings().enrol_at_sign_in:
+        if app_requires or user.must_enrol or load_settings().enrol_at_sign_in:
             return AfterPassword(frozenset({OWES_ENROLMENT}))
         return AfterPassword()
     if app_requires and (force_second_factor or not trusted_device):
