@@ -1,4 +1,5 @@
-"""``idp user add|list|show|disable|enable|delete|unlock|set-password|groups|factors|keys|remove-key|reset-mfa``."""
+"""``idp user add|list|show|disable|enable|delete|unlock|set-password|groups|factors|keys|remove-key|
+reset-mfa``."""
 
 from __future__ import annotations
 

@@ -39,15 +39,15 @@ TOKEN_CSV = f"TK0001,{base64.b32encode(b'T' * 20).decode()},totp,6,30\n"
 
 @dataclass
 class KeyMethod:
-    """A method the reset does not know by name, as issue 15's security keys are: the reset
+    """A method the reset does not know by name (one added later, say smart cards): the reset
     must free what it holds through the registry's hook."""
 
-    kind = "webauthn"
-    label = "Security key or passkey"
+    kind = "smart-card"
+    label = "Smart card"
     tier = Tier.AUTHENTICATOR
     enrolment = None
     channel = None
-    prompt = "Touch your security key."
+    prompt = "Insert your smart card."
     inputmode = "text"
     freed: list[str] = field(default_factory=list)
 
@@ -58,7 +58,7 @@ class KeyMethod:
         return True
 
     def verify(self, factor: Factor, code: str, check: CodeCheck) -> None:
-        raise AssertionError("no security key is checked in these tests")
+        raise AssertionError("no smart card is checked in these tests")
 
     def removed(self, factor: Factor) -> bool:
         self.freed.append(factor.factor_id)
@@ -74,7 +74,7 @@ def key_method() -> Iterator[KeyMethod]:
 
 
 def alice_with_everything(sso: Sso, clock: FakeClock) -> dict[str, Any]:
-    """alice with an authenticator app, backup codes, a hardware token, a security key, a
+    """alice with an authenticator app, backup codes, a hardware token, a smart card, a
     session and a trusted device."""
     accounts.create_user("alice", password=PASSWORD, email=ALICE_EMAIL, clock=clock)
     secret = give_totp(sso, "alice")
@@ -82,7 +82,7 @@ def alice_with_everything(sso: Sso, clock: FakeClock) -> dict[str, Any]:
     kms, key_id = boto3.client("kms"), sso.settings.require_data_key()
     tokens.import_csv(TOKEN_CSV, kms=kms, key_id=key_id, clock=clock)
     tokens.assign("TK0001", "alice", kms=kms, key_id=key_id, clock=clock)
-    key = make_factor("alice", "webauthn", clock)
+    key = make_factor("alice", "smart-card", clock)
     device = trusted_device("alice", clock)
     browser = signed_in(sso, "alice")
     return {"secret": secret, "codes": codes, "key": key, "device": device, "browser": browser}
@@ -170,7 +170,7 @@ def test_a_reset_that_stops_half_way_leaves_the_user_no_weaker_and_a_retry_finis
 
     # Given a reset that fails when it comes to the factors,
     with monkeypatch.context() as patch:
-        patch.setattr(accounts, "_remove_factors", fails)
+        patch.setattr(account_deletion, "_remove_factors", fails)
         with pytest.raises(RuntimeError):
             account_deletion.reset_second_factors("alice", clock=clock)
     # then the sessions are over, the factor still guards the account (the password alone
