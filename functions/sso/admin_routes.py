@@ -26,7 +26,7 @@ from idp_core import accounts, apps, audit, guard, lockout, web
 from idp_core.audit import AuditContext
 from idp_core.errors import BadRequest, NotFound
 from idp_core.mail import Mailer
-from idp_core.models import Group
+from idp_core.models import App, Group
 from idp_core.names import MAX_GROUP_CHARS, MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
 
@@ -58,6 +58,7 @@ NOTICES = {
     "app-disabled": "The app was disabled.",
     "app-enabled": "The app was enabled.",
     "app-deleted": "The app was deleted.",
+    "app-updated": "The app's settings were saved.",
 }
 
 USER_FIELDS = {
@@ -71,22 +72,34 @@ GROUP_FIELDS = {
     "name": web.Field("Group name", MAX_GROUP_CHARS),
     "description": web.Field("Description", 256, required=False),
 }
-APP_FIELDS = {
-    "name": web.Field("App name", MAX_APP_NAME_CHARS),
+
+
+def _role_fields(rows: int) -> dict[str, web.Field]:
+    return {
+        **{
+            f"role_{row}": web.Field(f"IAM role (row {row})", 2048, required=False)
+            for row in range(1, rows + 1)
+        },
+        **{
+            f"group_{row}": web.Field(f"Group (row {row})", MAX_GROUP_CHARS, required=False)
+            for row in range(1, rows + 1)
+        },
+    }
+
+
+# The settings of an app the edit page changes: the creation form's but the name.
+APP_SETTINGS_FIELDS = {
     "display_name": web.Field("Display name", 128, required=False),
     "account_id": web.Field("AWS account id", 64),
     "session_duration": web.Field("Session duration", 12, required=False),
     "relay_state": web.Field("Relay state", MAX_URL_CHARS, required=False),
     "provider_name": web.Field("SAML provider name", 128, required=False),
     "acs_url": web.Field("ACS URL", MAX_URL_CHARS, required=False),
-    **{
-        f"role_{row}": web.Field(f"IAM role (row {row})", 2048, required=False)
-        for row in range(1, ROLE_ROWS + 1)
-    },
-    **{
-        f"group_{row}": web.Field(f"Group (row {row})", MAX_GROUP_CHARS, required=False)
-        for row in range(1, ROLE_ROWS + 1)
-    },
+}
+APP_FIELDS = {
+    "name": web.Field("App name", MAX_APP_NAME_CHARS),
+    **APP_SETTINGS_FIELDS,
+    **_role_fields(ROLE_ROWS),
 }
 PASSWORD_FIELDS = {"password": web.Field("New password", MAX_PASSWORD_CHARS)}
 CONFIRM_FIELDS = {"confirm": web.Field("Confirmation", 8, required=False)}
@@ -149,10 +162,10 @@ def _checked_groups(form: Mapping[str, str]) -> list[str]:
     return [name[len(GROUP_FIELD_PREFIX) :] for name in form if name.startswith(GROUP_FIELD_PREFIX)]
 
 
-def _role_rows(form: Mapping[str, str]) -> list[dict[str, str]]:
+def _role_rows(form: Mapping[str, str], rows: int = ROLE_ROWS) -> list[dict[str, str]]:
     return [
         {"role": form.get(f"role_{row}", ""), "group": form.get(f"group_{row}", "")}
-        for row in range(1, ROLE_ROWS + 1)
+        for row in range(1, rows + 1)
     ]
 
 
@@ -388,7 +401,9 @@ def apps_page() -> Response[str]:
     return _page(req, "apps.html", apps=apps.list_apps())
 
 
-def _new_app_context(form: Mapping[str, str], groups: Sequence[Group]) -> dict[str, Any]:
+def _new_app_context(
+    form: Mapping[str, str], groups: Sequence[Group], *, rows: int = ROLE_ROWS, editing: App | None = None
+) -> dict[str, Any]:
     names = (
         "name",
         "display_name",
@@ -402,8 +417,9 @@ def _new_app_context(form: Mapping[str, str], groups: Sequence[Group]) -> dict[s
     values["session_duration"] = values["session_duration"] or "3600"
     return {
         "form": values,
-        "rows": _role_rows(form),
+        "rows": _role_rows(form, rows),
         "groups": groups,
+        "editing": editing,
         "defaults": {
             "relay_state": apps.AWS_CONSOLE_URL,
             "provider_name": apps.DEFAULT_PROVIDER_NAME,
@@ -465,6 +481,66 @@ def _app_context(req: web.WebRequest, name: str) -> dict[str, Any]:
 def app_page(name: str) -> Response[str]:
     req, _ = _admin()
     return _page(req, "app.html", **_app_context(req, name))
+
+
+def _edit_rows(app: App) -> int:
+    """Every role mapping of the app, and room for a few more."""
+    return len(app.roles) + ROLE_ROWS
+
+
+def _app_form_values(app: App) -> dict[str, str]:
+    """The edit form filled in with the app's current settings."""
+    values = {
+        "display_name": app.display_name,
+        "account_id": app.account_id,
+        "session_duration": str(int(app.session_duration)),
+        "relay_state": app.relay_state,
+        "provider_name": app.provider_name,
+        "acs_url": app.acs_url,
+    }
+    for row, mapping in enumerate(app.roles, start=1):
+        values[f"role_{row}"], values[f"group_{row}"] = mapping.role, mapping.group
+    return values
+
+
+@router.get("/admin/apps/<name>/edit")
+def edit_app_page(name: str) -> Response[str]:
+    req, _ = _admin()
+    app = apps.get_app(name)
+    return _page(
+        req,
+        "app_new.html",
+        **_new_app_context(_app_form_values(app), accounts.list_groups(), rows=_edit_rows(app), editing=app),
+    )
+
+
+@router.post("/admin/apps/<name>/edit")
+def edit_app(name: str) -> Response[str]:
+    req, signed_in = _admin()
+    app, groups = apps.get_app(name), accounts.list_groups()
+    rows = _edit_rows(app)
+    _on_error_show(
+        req, "app_new.html", **_new_app_context(_app_form_values(app), groups, rows=rows, editing=app)
+    )
+    form = web.read_form(req, signed_in.session, {**APP_SETTINGS_FIELDS, **_role_fields(rows)})
+    _on_error_show(req, "app_new.html", **_new_app_context(form, groups, rows=rows, editing=app))
+    with _form_names_missing_items():
+        apps.update_aws_app(
+            app.name,
+            # An emptied optional field means its default, as on the creation form.
+            apps.AwsAppChoices(
+                account_id=form.get("account_id", ""),
+                roles=_role_pairs(_role_rows(form, rows)),
+                session_duration=_session_duration(form.get("session_duration")),
+                relay_state=form.get("relay_state", ""),
+                provider_name=form.get("provider_name", ""),
+                acs_url=form.get("acs_url", ""),
+                display_name=form.get("display_name", ""),
+            ),
+            context=_actor(req, signed_in),
+            clock=req.clock,
+        )
+    return _done(req, f"/admin/apps/{app.name}", "app-updated")
 
 
 def _app_action(

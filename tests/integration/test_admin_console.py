@@ -16,6 +16,7 @@ from idp_core import accounts
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.models import App, AuditEvent, Group, User
+from tests.helpers.console import page_token, submit
 from tests.helpers.mfa import signed_in_admin
 from tests.helpers.sso import PASSWORD, Sso, csrf_token, event, running_sso
 
@@ -28,6 +29,7 @@ ADMIN_GETS = [
     "/admin/apps",
     "/admin/apps/new",
     "/admin/apps/sandbox",
+    "/admin/apps/sandbox/edit",
     "/admin/audit",
 ]
 ADMIN_POSTS = [
@@ -47,25 +49,13 @@ ADMIN_POSTS = [
     "/admin/apps/sandbox/disable",
     "/admin/apps/sandbox/enable",
     "/admin/apps/sandbox/delete",
+    "/admin/apps/sandbox/edit",
 ]
 ADMIN_EVENT_PREFIXES = ("user.", "group.", "app.")
 
 
 # The users these tests create have no second factor; the admin has one (below).
 pytestmark = pytest.mark.sso_setup("password_only")
-
-
-def page_token(sso: Sso, browser: requests.Session, path: str = "/admin") -> str:
-    page = sso.get(browser, path)
-    assert page.status_code == 200, page.text
-    return csrf_token(page.text)
-
-
-def submit(
-    sso: Sso, browser: requests.Session, path: str, data: dict[str, str] | None = None
-) -> requests.Response:
-    """Post a console form the way the browser does: with the session's CSRF token."""
-    return sso.post(browser, path, {"csrf_token": page_token(sso, browser), **(data or {})})
 
 
 def stored_state() -> dict[str, list[dict[str, Any]]]:

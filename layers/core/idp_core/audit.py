@@ -29,6 +29,7 @@ class EventType(StrEnum):
     APP_DISABLED = "app.disabled"
     APP_ENABLED = "app.enabled"
     APP_MFA_POLICY_CHANGED = "app.mfa_policy.changed"
+    APP_UPDATED = "app.updated"
     AUTH_FAILURE = "auth.failure"
     AUTH_SIGNIN = "auth.signin"
     AUTH_SIGNOUT = "auth.signout"
@@ -60,6 +61,7 @@ class EventType(StrEnum):
     MFA_SETTINGS_CHANGED = "mfa.settings.changed"
     MFA_SUCCESS = "mfa.success"
     MFA_TOKEN_ASSIGNED = "mfa.token.assigned"  # noqa: S105 - an event name, not a secret
+    MFA_TOKEN_UNASSIGNED = "mfa.token.unassigned"  # noqa: S105 - an event name, not a secret
     MFA_TOKENS_IMPORTED = "mfa.tokens.imported"
     NOTICE_SENT = "notice.sent"
     OTP_SEND_REFUSED = "otp.send_refused"
@@ -76,7 +78,9 @@ class EventType(StrEnum):
     USER_LOCKED = "user.locked"
     USER_LOCKED_TEMPORARILY = "user.locked_temporarily"
     USER_PASSWORD_RESET = "user.password_reset"  # noqa: S105 - an event name, not a secret
+    USER_SIGNED_OUT_EVERYWHERE = "user.signed_out_everywhere"
     USER_UNLOCKED = "user.unlocked"
+    USER_UPDATED = "user.updated"
 
 
 class UnknownEventType(TypeError):

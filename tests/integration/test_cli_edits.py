@@ -1,0 +1,102 @@
+"""The `idp` CLI's everyday edits (issue 15 point 3): `idp app update`, `idp user update`, user
+search and paging, `idp user sign-out` and `idp token unassign`, against an embedded AWS through
+the state file of `idp --local`. Bad input prints one sentence, exits 2 and writes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from idp_core import accounts, apps
+from idp_core.models import App, AuditEvent
+from idp_local.state import LocalState
+from tests.helpers.cli import idp, listing, ok
+
+ACCOUNT = "123456789012"
+
+
+def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """The one-line error of a command that must fail with exit status 2."""
+    code, out, err = idp(capsys, *args)
+    assert (code, out) == (2, ""), err
+    assert err.startswith("idp: ") and err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def event_details(event_type: str) -> list[dict[str, Any]]:
+    return [e.details.as_dict() for e in AuditEvent.scan() if e.type == event_type]
+
+
+@pytest.fixture
+def sandbox(bound: LocalState) -> str:
+    accounts.create_group("ops")
+    accounts.create_group("auditors")
+    apps.create_aws_app("sandbox", account_id=ACCOUNT, roles=[("Dev", "ops")])
+    return "sandbox"
+
+
+# ---------------------------------------------------------------- apps
+
+
+def test_app_update_changes_only_the_options_given(capsys: pytest.CaptureFixture[str], sandbox: str) -> None:
+    out = ok(
+        capsys,
+        "app",
+        "update",
+        sandbox,
+        "--role",
+        "Dev=ops",
+        "--role",
+        "ReadOnly=auditors",
+        "--session-duration",
+        "7200",
+        "--display-name",
+        "Sandbox",
+    )
+    assert out == "Updated app sandbox: display_name, roles, session_duration.\n"
+    [app] = listing(capsys, "app", "list")
+    assert [(r["role"], r["group"]) for r in app["roles"]] == [("Dev", "ops"), ("ReadOnly", "auditors")]
+    assert (app["session_duration"], app["display_name"]) == (7200, "Sandbox")
+    assert app["relay_state"] == apps.AWS_CONSOLE_URL and app["account_id"] == ACCOUNT
+
+    assert ok(capsys, "app", "update", sandbox, "--disable") == "Updated app sandbox: disabled.\n"
+    assert App.get(sandbox).disabled
+    assert ok(capsys, "app", "update", sandbox, "--enable") == "Updated app sandbox: disabled.\n"
+    assert not App.get(sandbox).disabled
+    assert "nothing changed" in ok(capsys, "app", "update", sandbox, "--session-duration", "7200")
+    changes = event_details("app.updated")
+    assert sorted(change["changed"] for change in changes) == [
+        "disabled",
+        "disabled",
+        "display_name,roles,session_duration",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--role", "arn:aws:iam::999999999999:role/Dev=ops"], "is not in the app's account"),
+        (["--account-id", "210987654321"], None),
+        (["--role", "Dev=ghosts"], "no group 'ghosts'"),
+        (["--session-duration", "43201"], "must be between 900 and 43200"),
+        (["--relay-state", "javascript:alert(1)"], "must be an https URL"),
+        (["--role", "Dev"], "ROLE_NAME=GROUP"),
+        (["--enable", "--disable"], "not allowed with argument"),
+    ],
+)
+def test_attack_app_update_refuses_what_creation_refuses_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], sandbox: str, args: list[str], message: str | None
+) -> None:
+    apps.update_aws_app(sandbox, apps.AwsAppChoices(roles=[("arn:aws:iam::123456789012:role/Dev", "ops")]))
+    before = App.get(sandbox).serialize()
+    events_before = event_details("app.updated")
+    err = refused(capsys, "app", "update", sandbox, *args)
+    # A new account id must suit the role ARNs the app keeps, as at creation.
+    assert (message or "is not in the app's account") in err
+    assert App.get(sandbox).serialize() == before
+    assert event_details("app.updated") == events_before
+
+
+def test_app_update_of_an_unknown_app_says_so(capsys: pytest.CaptureFixture[str], bound: LocalState) -> None:
+    assert "There is no app 'ghost'" in refused(capsys, "app", "update", "ghost", "--disable")
