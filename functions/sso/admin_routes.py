@@ -51,6 +51,8 @@ NOTICES = {
     "admin-revoked": "The user is no longer an administrator.",
     "user-unlocked": "The user was unlocked; their failure counts are back to zero.",
     "user-deleted": "The user was deleted.",
+    "user-updated": "The user's details were saved.",
+    "signed-out": "The user was signed out everywhere: all their sessions ended.",
     "group-created": "The group was created.",
     "group-disabled": "The group was disabled; it no longer grants app roles.",
     "group-enabled": "The group was enabled.",
@@ -100,6 +102,13 @@ APP_FIELDS = {
     "name": web.Field("App name", MAX_APP_NAME_CHARS),
     **APP_SETTINGS_FIELDS,
     **_role_fields(ROLE_ROWS),
+}
+DETAILS_FIELDS = {
+    "email": web.Field("E-mail", accounts.MAX_EMAIL_CHARS, required=False),
+    "phone": web.Field("Phone number", 32, required=False),
+    "display_name": web.Field("Display name", accounts.MAX_DISPLAY_NAME_CHARS, required=False),
+    # The user's updated_at when the page was shown: a stale form does not overwrite a change.
+    "seen_at": web.Field("Page version", 32),
 }
 PASSWORD_FIELDS = {"password": web.Field("New password", MAX_PASSWORD_CHARS)}
 CONFIRM_FIELDS = {"confirm": web.Field("Confirmation", 8, required=False)}
@@ -325,6 +334,42 @@ def revoke_admin(username: str) -> Response[str]:
     req, signed_in, name, _ = _user_action(username, {})
     accounts.set_admin(name, False, context=_actor(req, signed_in), clock=req.clock)
     return _done(req, _user_path(name), "admin-revoked")
+
+
+def _seen_at(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise BadRequest("The form is damaged; open the user's page again.") from exc
+
+
+@router.post("/admin/users/<username>/details")
+def update_user_details(username: str) -> Response[str]:
+    req, signed_in, name, form = _user_action(username, DETAILS_FIELDS)
+    accounts.update_user(
+        name,
+        # An emptied field removes the value.
+        accounts.UserChanges(
+            email=form.get("email", ""),
+            phone=form.get("phone", ""),
+            display_name=form.get("display_name", ""),
+            seen_at=_seen_at(form["seen_at"]),
+        ),
+        context=_actor(req, signed_in),
+        clock=req.clock,
+        mailer=Mailer.for_settings(SsoSettings.of(req.settings)),
+    )
+    return _done(req, _user_path(name), "user-updated")
+
+
+@router.post("/admin/users/<username>/sign-out")
+def sign_out_user(username: str) -> Response[str]:
+    req, signed_in, name, _ = _user_action(username, {})
+    accounts.sign_out_everywhere(name, context=_actor(req, signed_in), clock=req.clock)
+    if name == signed_in.user.username:
+        # The admin's own session ended too: the browser signs in again.
+        return web.redirect(req, "/login", cookies=[web.clear_session_cookie(req)])
+    return _done(req, _user_path(name), "signed-out")
 
 
 @router.post("/admin/users/<username>/unlock")

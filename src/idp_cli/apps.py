@@ -34,6 +34,9 @@ def add_parser(commands: Subcommands) -> None:
     )
     aws.add_argument("--session-duration", type=int, default=3600, metavar="SECONDS")
     _add_app_options(aws)
+    add_command(app, "list", "list apps", list_apps, with_json=True)
+    add_command(app, "show", "show one app", show_app, with_json=True).add_argument("name")
+    add_command(app, "delete", "delete an app", delete_app).add_argument("name")
     update = add_command(app, "update", "change an app (only the options given)", update_app)
     update.add_argument("name")
     update.add_argument("--account-id")
@@ -49,9 +52,6 @@ def add_parser(commands: Subcommands) -> None:
     status.add_argument(
         "--enable", dest="disabled", action="store_false", default=None, help="allow launches again"
     )
-    add_command(app, "list", "list apps", list_apps, with_json=True)
-    add_command(app, "show", "show one app", show_app, with_json=True).add_argument("name")
-    add_command(app, "delete", "delete an app", delete_app).add_argument("name")
 
 
 def add_aws_app(cmd: OnStack) -> None:

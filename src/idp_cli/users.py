@@ -1,7 +1,8 @@
-"""``idp user add|list|show|disable|enable|delete|unlock|set-password|groups|factors``."""
+"""``idp user add|list|show|update|disable|enable|delete|unlock|sign-out|set-password|groups|factors``."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,6 +53,19 @@ def add_parser(commands: Subcommands) -> None:
     add_command(
         user, "factors", "list a user's second factors (never secrets)", list_user_factors, with_json=True
     ).add_argument("username")
+    update = add_command(user, "update", "change a user's details (only the options given)", update_user)
+    update.add_argument("username")
+    update.add_argument("--email", metavar="ADDRESS", help='the e-mail address ("" removes it)')
+    update.add_argument("--phone", metavar="NUMBER", help='the contact phone number ("" removes it)')
+    update.add_argument("--display-name", metavar="NAME", help='the display name ("" removes it)')
+    groups_choice = update.add_mutually_exclusive_group()
+    groups_choice.add_argument("--group", action="append", metavar="G", help="the groups (repeatable)")
+    groups_choice.add_argument("--no-groups", action="store_true", help="remove the user from every group")
+    _add_switch(update, "admin", "make the user an administrator", "revoke administrator rights")
+    _add_switch(update, "disabled", "disable the user and end their sessions", "enable the user")
+    add_command(
+        user, "sign-out", "end every session of a user (sign out everywhere)", sign_out_user
+    ).add_argument("username")
 
 
 def add_user(cmd: OnStack) -> None:
@@ -73,6 +87,39 @@ def add_user(cmd: OnStack) -> None:
         )
     else:
         cmd.out.write(f"Created user {user.display_username}.\n")
+
+
+def _add_switch(parser: argparse.ArgumentParser, name: str, on_help: str, off_help: str) -> None:
+    """``--admin``/``--no-admin`` (``--disable``/``--enable`` for ``disabled``): None when neither."""
+    on, off = ("--disable", "--enable") if name == "disabled" else (f"--{name}", f"--no-{name}")
+    switch = parser.add_mutually_exclusive_group()
+    switch.add_argument(on, dest=name, action="store_true", default=None, help=on_help)
+    switch.add_argument(off, dest=name, action="store_false", default=None, help=off_help)
+
+
+def update_user(cmd: OnStack) -> None:
+    a = cmd.args
+    user = accounts.update_user(
+        a.username,
+        accounts.UserChanges(
+            email=a.email,
+            phone=a.phone,
+            display_name=a.display_name,
+            groups=[] if a.no_groups else a.group,
+            is_admin=a.admin,
+            disabled=a.disabled,
+        ),
+        context=cmd.context,
+        mailer=Mailer.for_settings(cmd.settings),
+    )
+    cmd.out.write(f"Updated user {user.display_username}.\n")
+    details(cmd.out, _user_dict(user))
+
+
+def sign_out_user(cmd: OnStack) -> None:
+    user = accounts.get_user(cmd.args.username)
+    ended = accounts.sign_out_everywhere(user.username, context=cmd.context)
+    cmd.out.write(f"Signed {user.display_username} out everywhere: {ended} session(s) ended.\n")
 
 
 def list_users(cmd: OnStack) -> None:
@@ -167,6 +214,7 @@ def _user_dict(user: Any) -> dict[str, object]:
         "key": user.username,
         "display_name": user.display_name,
         "email": user.email,
+        "phone": user.phone,
         "admin": bool(user.is_admin),
         "disabled": bool(user.disabled),
         "deleting_since": timestamp(user.deleting_since),

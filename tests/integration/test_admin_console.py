@@ -42,6 +42,8 @@ ADMIN_POSTS = [
     "/admin/users/root/revoke-admin",
     "/admin/users/root/unlock",
     "/admin/users/root/delete",
+    "/admin/users/root/details",
+    "/admin/users/root/sign-out",
     "/admin/groups",
     "/admin/groups/ops/disable",
     "/admin/groups/ops/enable",

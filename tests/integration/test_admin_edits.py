@@ -6,6 +6,7 @@ the session's CSRF token and input that creation would refuse, writing nothing."
 from __future__ import annotations
 
 import html
+import secrets
 from typing import Any
 
 import pytest
@@ -14,7 +15,8 @@ import requests
 from idp_core import accounts, apps
 from idp_core.models import App, AuditEvent, User
 from tests.helpers.console import submit
-from tests.helpers.sso import PASSWORD, Sso, csrf_token, signed_in
+from tests.helpers.mfa import emails_to
+from tests.helpers.sso import PASSWORD, Sso, csrf_token, is_signed_in, signed_in
 
 pytestmark = pytest.mark.sso_setup("password_only")
 
@@ -167,3 +169,180 @@ def test_a_disabled_app_refuses_launches_with_a_clear_page(sso: Sso, root: User,
         "False -> True",
         "True -> False",
     ]
+
+
+# ---------------------------------------------------------------- users
+
+
+@pytest.fixture
+def old_address() -> str:
+    """A new address per test: moto's SES keeps the messages of every test of the process."""
+    return f"bob@{secrets.token_hex(4)}.example"
+
+
+def user_state(username: str) -> dict[str, Any]:
+    return User.get(username).serialize()
+
+
+def details_form(sso: Sso, admin: requests.Session, username: str, **fields: str) -> dict[str, str]:
+    """The user page's details form as the page fills it in, with ``fields`` typed over it."""
+    page = sso.get(admin, f"/admin/users/{username}").text
+    seen_at = page.split('name="seen_at" value="', 1)[1].split('"', 1)[0]
+    user = User.get(username)
+    return {
+        "seen_at": seen_at,
+        "email": user.email or "",
+        "phone": user.phone or "",
+        "display_name": user.display_name or "",
+        **fields,
+    }
+
+
+def test_admin_changes_a_users_email_and_phone_and_the_old_address_hears_of_it(
+    sso: Sso, admin: requests.Session, old_address: str
+) -> None:
+    new_address = old_address.replace("bob@", "bob.new@")
+    accounts.create_user("bob", password=PASSWORD, email=old_address, display_name="Bob")
+    form = details_form(sso, admin, "bob", email=new_address, phone="+44 7400 123456")
+    saved = submit(sso, admin, "/admin/users/bob/details", form)
+    assert saved.status_code == 303, saved.text
+    assert saved.headers["Location"] == "/admin/users/bob?notice=user-updated"
+    bob = User.get("bob")
+    assert (bob.email, bob.phone, bob.display_name) == (new_address, "+447400123456", "Bob")
+    page = html.unescape(sso.get(admin, saved.headers["Location"]).text)
+    assert "The user's details were saved." in page and "+447400123456" in page
+
+    [notice] = emails_to(old_address)
+    assert notice.subject == "The e-mail address and phone number of your account changed"
+    assert "An administrator changed the e-mail address and phone number of your account bob" in notice.body
+    assert new_address not in notice.body and "7400" not in notice.body
+    assert len(emails_to(new_address)) == 1
+    [event] = events("user.updated")
+    details = event.details.as_dict()
+    assert event.actor == "root" and event.subject == "bob"
+    assert details["changed"] == "email,phone" and details["notice"] == "sent"
+    assert details["email"] == f"b***@{old_address.split('@')[1]} -> b***@{old_address.split('@')[1]}"
+    assert "7400123456" not in str(details)
+
+
+def test_attack_clearing_the_email_still_tells_the_old_address(
+    sso: Sso, admin: requests.Session, old_address: str
+) -> None:
+    """An attacker who removes the address (so that nothing more reaches the user) is told on."""
+    accounts.create_user("bob", password=PASSWORD, email=old_address)
+    saved = submit(sso, admin, "/admin/users/bob/details", details_form(sso, admin, "bob", email=""))
+    assert saved.status_code == 303
+    assert User.get("bob").email is None
+    [notice] = emails_to(old_address)
+    assert "e-mail address" in notice.subject
+
+
+def test_attack_a_stale_user_form_does_not_overwrite_a_later_change(
+    sso: Sso, admin: requests.Session, old_address: str
+) -> None:
+    accounts.create_user("bob", password=PASSWORD, email=old_address)
+    stale = details_form(sso, admin, "bob", email="mallory@evil.example")
+    sso.clock.advance(5)
+    accounts.update_user("bob", accounts.UserChanges(display_name="Bob Jones"), clock=sso.clock)
+    before = user_state("bob")
+    refused = submit(sso, admin, "/admin/users/bob/details", stale)
+    assert refused.status_code == 409
+    assert "was changed after you opened the page" in html.unescape(refused.text)
+    assert user_state("bob") == before and emails_to(old_address) == []
+
+
+def test_attack_user_details_without_the_sessions_csrf_token_are_refused(
+    sso: Sso, admin: requests.Session, old_address: str
+) -> None:
+    accounts.create_user("bob", password=PASSWORD, email=old_address)
+    form = details_form(sso, admin, "bob", email="mallory@evil.example")
+    before = user_state("bob")
+    assert sso.post(admin, "/admin/users/bob/details", form).status_code == 403
+    assert sso.post(admin, "/admin/users/bob/details", {**form, "csrf_token": "forged"}).status_code == 403
+    assert user_state("bob") == before and emails_to(old_address) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"email": "not an address"}, "is not a valid e-mail address"),
+        ({"phone": "12"}, "is not a valid phone number"),
+        ({"phone": "+44 7400 123456; DROP"}, "may contain only digits"),
+        ({"display_name": "Bob\u0007"}, "printable characters"),
+        ({"seen_at": "yesterday"}, "The form is damaged"),
+    ],
+)
+def test_bad_user_details_are_refused_with_a_sentence_and_write_nothing(
+    sso: Sso, admin: requests.Session, fields: dict[str, str], message: str, old_address: str
+) -> None:
+    accounts.create_user("bob", password=PASSWORD, email=old_address)
+    before = user_state("bob")
+    refused = submit(sso, admin, "/admin/users/bob/details", details_form(sso, admin, "bob", **fields))
+    assert refused.status_code == 400
+    assert message in html.unescape(refused.text)
+    assert user_state("bob") == before and events("user.updated") == []
+
+
+def test_a_directory_users_email_belongs_to_the_directory(sso: Sso, admin: requests.Session) -> None:
+    accounts.create_user("dora", email="dora@corp.example", display_name="Dora", source="ldap:corp")
+    page = sso.get(admin, "/admin/users/dora").text
+    assert 'name="email" value="dora@corp.example" autocomplete="off" readonly' in page
+    before = user_state("dora")
+    refused = submit(
+        sso, admin, "/admin/users/dora/details", details_form(sso, admin, "dora", email="x@evil.example")
+    )
+    assert refused.status_code == 400
+    assert (
+        "The e-mail address of 'dora' come from the user store ldap:corp, which owns them: change them "
+        "there" in html.unescape(refused.text)
+    )
+    assert user_state("dora") == before
+    # The phone number is not the directory's: it may change.
+    saved = submit(
+        sso, admin, "/admin/users/dora/details", details_form(sso, admin, "dora", phone="+44 7400 123456")
+    )
+    assert saved.status_code == 303 and User.get("dora").phone == "+447400123456"
+
+
+# ---------------------------------------------------------------- sign out everywhere
+
+
+def test_admin_signs_a_user_out_everywhere(sso: Sso, admin: requests.Session) -> None:
+    accounts.create_user("bob", password=PASSWORD)
+    laptop, phone = signed_in(sso, "bob"), signed_in(sso, "bob")
+    done = submit(sso, admin, "/admin/users/bob/sign-out")
+    assert done.status_code == 303
+    assert done.headers["Location"] == "/admin/users/bob?notice=signed-out"
+    assert not is_signed_in(sso, laptop) and not is_signed_in(sso, phone)
+    [event] = events("user.signed_out_everywhere")
+    assert (event.actor, event.subject, event.details.as_dict()) == ("root", "bob", {"sessions_ended": "2"})
+    # The admin's own session is untouched.
+    assert sso.get(admin, "/admin/users").status_code == 200
+
+
+def test_an_admin_who_signs_themselves_out_everywhere_goes_to_sign_in(
+    sso: Sso, admin: requests.Session
+) -> None:
+    done = submit(sso, admin, "/admin/users/root/sign-out")
+    assert done.status_code == 303 and done.headers["Location"].endswith("/login")
+    assert sso.get(admin, "/admin/users").status_code == 303
+
+
+def test_a_user_signs_out_everywhere_from_their_page(sso: Sso, root: User) -> None:
+    accounts.create_user("bob", password=PASSWORD)
+    laptop, phone = signed_in(sso, "bob"), signed_in(sso, "bob")
+    page = sso.get(laptop, "/me")
+    assert "Sign out everywhere" in page.text
+    done = sso.post(laptop, "/me/sign-out-everywhere", {"csrf_token": csrf_token(page.text)})
+    assert done.status_code == 303 and done.headers["Location"].endswith("/login")
+    assert not is_signed_in(sso, laptop) and not is_signed_in(sso, phone)
+    [event] = events("user.signed_out_everywhere")
+    assert (event.actor, event.subject) == ("bob", "bob")
+
+
+def test_attack_a_cross_site_post_cannot_sign_a_user_out_everywhere(sso: Sso, root: User) -> None:
+    accounts.create_user("bob", password=PASSWORD)
+    laptop = signed_in(sso, "bob")
+    assert sso.post(laptop, "/me/sign-out-everywhere", {}).status_code == 403
+    assert sso.post(laptop, "/me/sign-out-everywhere", {"csrf_token": "forged"}).status_code == 403
+    assert is_signed_in(sso, laptop) and events("user.signed_out_everywhere") == []

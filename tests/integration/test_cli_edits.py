@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
-from idp_core import accounts, apps
-from idp_core.models import App, AuditEvent
+from idp_core import accounts, apps, sessions
+from idp_core.config import SessionPolicy
+from idp_core.models import App, AuditEvent, Session, User
 from idp_local.state import LocalState
 from tests.helpers.cli import idp, listing, ok
 
 ACCOUNT = "123456789012"
+PASSWORD = "correct horse battery staple"
 
 
 def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -100,3 +102,96 @@ def test_attack_app_update_refuses_what_creation_refuses_and_writes_nothing(
 
 def test_app_update_of_an_unknown_app_says_so(capsys: pytest.CaptureFixture[str], bound: LocalState) -> None:
     assert "There is no app 'ghost'" in refused(capsys, "app", "update", "ghost", "--disable")
+
+
+# ---------------------------------------------------------------- users
+
+
+def test_user_update_changes_details_groups_admin_and_status(
+    capsys: pytest.CaptureFixture[str], bound: LocalState
+) -> None:
+    accounts.create_group("ops")
+    accounts.create_user("bob", password=PASSWORD, email="bob@example.com")
+    out = ok(
+        capsys,
+        "user",
+        "update",
+        "bob",
+        "--display-name",
+        "Bob Jones",
+        "--phone",
+        "+1 202 555 0143",
+        "--group",
+        "ops",
+        "--admin",
+    )
+    assert out.startswith("Updated user bob.\n")
+    shown = listing(capsys, "user", "show", "bob")
+    assert (shown["display_name"], shown["phone"], shown["groups"], shown["admin"]) == (
+        "Bob Jones",
+        "+12025550143",
+        ["ops"],
+        True,
+    )
+    ok(capsys, "user", "update", "bob", "--no-groups", "--no-admin", "--disable", "--email", "")
+    shown = listing(capsys, "user", "show", "bob")
+    assert (shown["groups"], shown["admin"], shown["disabled"], shown["email"]) == ([], False, True, None)
+    ok(capsys, "user", "update", "bob", "--enable")
+    assert listing(capsys, "user", "show", "bob")["disabled"] is False
+    changes = sorted(details["changed"] for details in event_details("user.updated"))
+    assert changes == ["disabled", "email,groups,is_admin,disabled", "phone,display_name,groups,is_admin"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--email", "bob at example"], "is not a valid e-mail address"),
+        (["--phone", "555"], "is not a valid phone number"),
+        (["--group", "ghosts"], "no group 'ghosts'"),
+        (["--admin", "--no-admin"], "not allowed with argument"),
+        (["--group", "ops", "--no-groups"], "not allowed with argument"),
+    ],
+)
+def test_user_update_refuses_bad_input_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], bound: LocalState, args: list[str], message: str
+) -> None:
+    accounts.create_group("ops")
+    accounts.create_user("bob", password=PASSWORD, email="bob@example.com")
+    before = User.get("bob").serialize()
+    assert message in refused(capsys, "user", "update", "bob", *args)
+    assert User.get("bob").serialize() == before
+    assert event_details("user.updated") == []
+
+
+def test_user_update_of_a_directory_users_email_says_the_directory_owns_it(
+    capsys: pytest.CaptureFixture[str], bound: LocalState
+) -> None:
+    accounts.create_user("dora", email="dora@corp.example", source="ldap:corp")
+    err = refused(capsys, "user", "update", "dora", "--email", "x@evil.example", "--display-name", "X")
+    assert "The e-mail address and display name of 'dora' come from the user store ldap:corp" in err
+    assert User.get("dora").email == "dora@corp.example"
+
+
+def test_attack_an_email_change_by_the_cli_tells_the_old_address(
+    capsys: pytest.CaptureFixture[str], bound: LocalState
+) -> None:
+    """The CLI sends the same notice as the console: the old address hears of the change, or
+    the audit trail says why it could not (here: the local state names no e-mail sender)."""
+    accounts.create_user("bob", password=PASSWORD, email="bob@example.com")
+    ok(capsys, "user", "update", "bob", "--email", "mallory@evil.example")
+    [notice] = [e for e in AuditEvent.scan() if e.type == "notice.sent"]
+    assert notice.subject == "bob"
+    assert notice.details.as_dict()["to"] == "b***@example.com, m***@evil.example"
+    [change] = event_details("user.updated")
+    assert change["notice"] == ("sent" if notice.outcome == "success" else "not sent")
+
+
+def test_user_sign_out_ends_every_session(capsys: pytest.CaptureFixture[str], bound: LocalState) -> None:
+    accounts.create_user("bob", password=PASSWORD)
+    for _ in range(2):
+        sessions.start_session("bob", factors={"password"}, policy=SessionPolicy())
+    out = ok(capsys, "user", "sign-out", "bob")
+    assert out == "Signed bob out everywhere: 2 session(s) ended.\n"
+    assert list(Session.by_user.query("bob")) == []
+    assert event_details("user.signed_out_everywhere") == [{"sessions_ended": "2"}]
+    assert "There is no user 'ghost'" in refused(capsys, "user", "sign-out", "ghost")

@@ -243,17 +243,17 @@ def update_aws_app(
     }
     if not changed:
         return app
-    details = {
-        attribute: f"{_shown(attribute, getattr(app, attribute))} -> {_shown(attribute, value)}"
+    # Shown before the write, which refreshes ``app`` with the new values.
+    shown = {
+        attribute: (_shown(attribute, getattr(app, attribute)), _shown(attribute, value))
         for attribute, value in changed.items()
     }
     _write(app, [getattr(App, attribute).set(value) for attribute, value in changed.items()])
-    audit.record(
+    audit.record_changes(
         audit.EventType.APP_UPDATED,
-        "success",
-        context=context,
+        shown,
         subject=app.name,
-        details={"changed": ",".join(changed), **details},
+        context=context,
         clock=clock,
     )
     return app

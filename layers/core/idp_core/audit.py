@@ -110,6 +110,25 @@ def record(
     return event
 
 
+def record_changes(
+    event_type: EventType,
+    changes: Mapping[str, tuple[str, str]],
+    *,
+    subject: str,
+    context: AuditContext | None = None,
+    more: Mapping[str, object] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> AuditEvent:
+    """An edit's event: ``changed`` lists the fields, and each field shows "old -> new" (values
+    as the caller shows them: masked where they must be)."""
+    details = {
+        "changed": ",".join(changes),
+        **{field: f"{old} -> {new}" for field, (old, new) in changes.items()},
+        **(more or {}),
+    }
+    return record(event_type, "success", context=context, subject=subject, details=details, clock=clock)
+
+
 def write_all(events: Sequence[AuditEvent]) -> None:
     """Write events made with ``new_event``; several in one BatchWriteItem request."""
     if len(events) == 1:

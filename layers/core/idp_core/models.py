@@ -139,6 +139,9 @@ class User(Lockable):
     display_username = UnicodeAttribute()
     email = UnicodeAttribute(null=True)
     display_name = UnicodeAttribute(null=True)
+    # A contact number (E.164) that admins keep; the SMS set-up offers it. Codes go only to a
+    # factor's own number.
+    phone = UnicodeAttribute(null=True)
     password_hash = UnicodeAttribute(null=True)
     is_admin = BooleanAttribute(default=False)
     groups = UnicodeSetAttribute(null=True)
