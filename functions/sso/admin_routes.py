@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from functions.sso.settings import SsoSettings
-from idp_core import accounts, apps, audit, guard, lockout, web
+from idp_core import accounts, apps, audit, guard, lockout, user_listing, web
 from idp_core.audit import AuditContext
 from idp_core.errors import BadRequest, NotFound
 from idp_core.mail import Mailer
@@ -38,6 +38,7 @@ MAX_APP_NAME_CHARS = 63
 MAX_URL_CHARS = 1024
 MAX_AUDIT_EVENTS = 200
 AUDIT_DAYS = 7
+USERS_PER_PAGE = user_listing.DEFAULT_PAGE_SIZE
 
 # Notices are chosen by a fixed key in the query string, so a crafted link cannot make the
 # console show text of the attacker's choosing.
@@ -220,7 +221,18 @@ def overview() -> Response[str]:
 @router.get("/admin/users")
 def users_page() -> Response[str]:
     req, _ = _admin()
-    return _page(req, "users.html", accounts=accounts.list_users(), now=req.clock.now())
+    search = req.query_param("q", max_chars=MAX_USERNAME_CHARS) or ""
+    _on_error_show(req, "users.html", accounts=[], search=search, next_cursor=None, now=req.clock.now())
+    cursor = req.query_param("cursor", max_chars=user_listing.MAX_CURSOR_CHARS)
+    page = user_listing.users_page(search, limit=USERS_PER_PAGE, cursor=cursor)
+    return _page(
+        req,
+        "users.html",
+        accounts=page.users,
+        search=search,
+        next_cursor=page.next_cursor,
+        now=req.clock.now(),
+    )
 
 
 def _new_user_context(form: Mapping[str, str], groups: Sequence[Group]) -> dict[str, Any]:

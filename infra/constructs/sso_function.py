@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aws_cdk import Fn
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
@@ -9,6 +11,7 @@ from idp_core.config import MessagingConfig
 from infra.constructs.function import Access, FunctionSpec, IdpFunction, SharedInputs
 from infra.constructs.keys import SIGNING_ACTIONS
 from infra.constructs.network import ImportedNetwork
+from infra.constructs.tables import USERS_BY_NAME_INDEX
 from infra.layer_build import REPO_ROOT
 
 FUNCTION_DIR = REPO_ROOT / "functions" / "sso"
@@ -78,3 +81,11 @@ class SsoFunction(IdpFunction):
         self.allow_factor_data_key(data_key, ["kms:Decrypt"], "UnwrapFactorSecretsKey")
         self.allow_directory_data_key(data_key, ["kms:Decrypt"], "ReadBindPasswordsWithTheDataKey")
         self.allow_email(messaging)
+        # The console's users list pages through the users by name (idp_core.user_listing).
+        self.allow(
+            iam.PolicyStatement(
+                sid="PageThroughTheUsersByName",
+                actions=["dynamodb:Query"],
+                resources=[Fn.join("", [shared.tables.users.table_arn, f"/index/{USERS_BY_NAME_INDEX}"])],
+            )
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ from idp_cli.terminal import (
     read_secret,
     timestamp,
 )
-from idp_core import accounts
+from idp_core import accounts, user_listing
 from idp_core.mail import Mailer
 from idp_core.mfa import factors
 
@@ -31,7 +32,12 @@ def add_parser(commands: Subcommands) -> None:
     add.add_argument("--admin", action="store_true", help="make the user an admin")
     add.add_argument("--email")
     add.add_argument("--display-name")
-    add_command(user, "list", "list users", list_users, with_json=True)
+    listing = add_command(user, "list", "list users, a page at a time", list_users, with_json=True)
+    listing.add_argument("--search", metavar="PREFIX", help="only usernames that start with PREFIX")
+    listing.add_argument(
+        "--limit", type=int, default=user_listing.MAX_PAGE_SIZE, metavar="N", help="users per page (1-100)"
+    )
+    listing.add_argument("--next", metavar="CURSOR", help="the page after the one that printed CURSOR")
     add_command(user, "show", "show one user", show_user, with_json=True).add_argument("username")
     for action, text, command in (
         ("disable", "disable a user and end their sessions", disable_user),
@@ -123,9 +129,11 @@ def sign_out_user(cmd: OnStack) -> None:
 
 
 def list_users(cmd: OnStack) -> None:
+    a = cmd.args
+    page = user_listing.users_page(a.search, limit=a.limit, cursor=a.next)
     print_listing(
         cmd,
-        [_user_dict(user) for user in accounts.list_users()],
+        [_user_dict(user) for user in page.users],
         {
             "USERNAME": "username",
             "NAME": "display_name",
@@ -136,6 +144,10 @@ def list_users(cmd: OnStack) -> None:
             "GROUPS": "groups",
         },
     )
+    if page.next_cursor:
+        # On standard error, so that --json output stays one JSON document.
+        search = f" --search {shlex.quote(a.search)}" if a.search else ""
+        cmd.err.write(f"More users: idp user list{search} --next {page.next_cursor}\n")
 
 
 def show_user(cmd: OnStack) -> None:

@@ -146,7 +146,7 @@ def test_users_are_indexed_by_source_with_what_an_import_compares(synthesis: Syn
     from idp_core.models import User
 
     users = _table_for_output(synthesis, "UsersTable")["Properties"]
-    [index] = users["GlobalSecondaryIndexes"]
+    [index] = [i for i in users["GlobalSecondaryIndexes"] if i["IndexName"] == "by_source"]
     model = User.by_source.Meta
     assert (index["IndexName"], index["KeySchema"]) == (
         model.index_name,
@@ -155,6 +155,24 @@ def test_users_are_indexed_by_source_with_what_an_import_compares(synthesis: Syn
     assert index["Projection"]["ProjectionType"] == "INCLUDE"
     assert sorted(index["Projection"]["NonKeyAttributes"]) == sorted(model.projection.non_key_attributes)
     assert "password_hash" not in index["Projection"]["NonKeyAttributes"]
+
+
+def test_users_are_indexed_by_name_with_keys_only(synthesis: Synthesis) -> None:
+    """The index the users list pages through (idp_core.models.UsersByName): every user under
+    one partition value, sorted by username; keys only, so a sign-in's updates never write it."""
+    from idp_core.models import User
+
+    users = _table_for_output(synthesis, "UsersTable")["Properties"]
+    [index] = [i for i in users["GlobalSecondaryIndexes"] if i["IndexName"] == User.by_name.Meta.index_name]
+    assert index == {
+        "IndexName": "by_name",
+        "KeySchema": [
+            {"AttributeName": "listing", "KeyType": "HASH"},
+            {"AttributeName": "username", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }
+    assert User.by_name.Meta.projection.projection_type == "KEYS_ONLY"
 
 
 def test_signing_key_is_a_retained_rsa_sign_verify_key_and_the_data_key_rotates(synthesis: Synthesis) -> None:
@@ -299,7 +317,18 @@ def test_sso_role_reaches_its_tables_and_never_the_rate_limits(synthesis: Synthe
         s["Sid"]: s for s in statements if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))
     }
     # The directories are read at sign-in and changed only by admins.
-    assert set(dynamodb_statements) == {"ItemAccessOnOwnTables", "ItemReadsOnSharedTables"}
+    assert set(dynamodb_statements) == {
+        "ItemAccessOnOwnTables",
+        "ItemReadsOnSharedTables",
+        "PageThroughTheUsersByName",
+    }
+    # The console's users list queries the users by name, and nothing else of that index.
+    paging = dynamodb_statements["PageThroughTheUsersByName"]
+    users_id = _table_id(synthesis, "UsersTable")
+    assert (_as_list(paging["Action"]), _as_list(paging["Resource"])) == (
+        ["dynamodb:Query"],
+        [{"Fn::Join": ["", [{"Fn::GetAtt": [users_id, "Arn"]}, "/index/by_name"]]}],
+    )
     shared = _as_list(dynamodb_statements["ItemReadsOnSharedTables"]["Resource"])
     assert shared == [{"Fn::GetAtt": [_table_id(synthesis, "DirectoriesTable"), "Arn"]}]
     resources = _as_list(dynamodb_statements["ItemAccessOnOwnTables"]["Resource"])
