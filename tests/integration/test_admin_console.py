@@ -31,6 +31,7 @@ ADMIN_GETS = [
     "/admin/apps/sandbox",
     "/admin/apps/sandbox/edit",
     "/admin/audit",
+    "/admin/mfa/tokens",
 ]
 ADMIN_POSTS = [
     "/admin/users",

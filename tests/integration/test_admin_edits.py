@@ -5,6 +5,7 @@ the session's CSRF token and input that creation would refuse, writing nothing."
 
 from __future__ import annotations
 
+import base64
 import html
 import secrets
 from typing import Any
@@ -13,7 +14,8 @@ import pytest
 import requests
 
 from idp_core import accounts, apps
-from idp_core.models import App, AuditEvent, User
+from idp_core.mfa import factors
+from idp_core.models import App, AuditEvent, OathToken, User
 from tests.helpers.console import submit
 from tests.helpers.mfa import emails_to
 from tests.helpers.sso import PASSWORD, Sso, csrf_token, is_signed_in, signed_in
@@ -346,3 +348,93 @@ def test_attack_a_cross_site_post_cannot_sign_a_user_out_everywhere(sso: Sso, ro
     assert sso.post(laptop, "/me/sign-out-everywhere", {}).status_code == 403
     assert sso.post(laptop, "/me/sign-out-everywhere", {"csrf_token": "forged"}).status_code == 403
     assert is_signed_in(sso, laptop) and events("user.signed_out_everywhere") == []
+
+
+# ---------------------------------------------------------------- hardware tokens
+
+TOKEN_SECRET = b"B" * 20
+TOKEN_CSV = (
+    "serial,secret,kind,digits,period\n"
+    f"TOTP-1,{base64.b32encode(TOKEN_SECRET).decode()},totp,6,30\n"
+    f"HOTP-1,{base64.b32encode(b'A' * 20).decode()},hotp,6,\n"
+)
+
+
+def tokens_state() -> list[dict[str, Any]]:
+    return sorted((t.serialize() for t in OathToken.scan()), key=str)
+
+
+def test_admin_imports_assigns_and_takes_back_a_token(sso: Sso, admin: requests.Session) -> None:
+    accounts.create_user("bob", password=PASSWORD)
+    imported = submit(sso, admin, "/admin/mfa/tokens/import", {"csv": TOKEN_CSV})
+    assert imported.status_code == 303, imported.text
+    assert imported.headers["Location"] == "/admin/mfa/tokens?notice=imported"
+    assert {t.serial for t in OathToken.scan()} == {"TOTP-1", "HOTP-1"}
+    # The CSV's secret is sealed, never stored or shown as it came.
+    assert base64.b32encode(TOKEN_SECRET).decode() not in str(tokens_state())
+
+    assigned = submit(sso, admin, "/admin/mfa/tokens/assign", {"serial": "TOTP-1", "username": "Bob"})
+    assert assigned.status_code == 303, assigned.text
+    [factor] = factors.list_factors("bob")
+    assert (factor.kind, factor.status, factor.token_serial) == ("token", "active", "TOTP-1")
+    listing = html.unescape(sso.get(admin, "/admin/mfa/tokens").text)
+    assert "Take back from bob" in listing
+
+    bob = signed_in(sso, "bob")
+    taken = submit(sso, admin, "/admin/mfa/tokens/unassign", {"serial": "TOTP-1", "username": "bob"})
+    assert taken.status_code == 303
+    assert taken.headers["Location"] == "/admin/mfa/tokens?notice=unassigned"
+    assert factors.list_factors("bob") == [] and OathToken.get("TOTP-1").assigned_to is None
+    # Losing a factor ends the user's sessions (S15).
+    assert not is_signed_in(sso, bob)
+    [event] = events("mfa.token.unassigned")
+    assert (event.actor, event.subject) == ("root", "bob")
+    assert event.details.as_dict() == {"serial": "TOTP-1", "factors_removed": "1"}
+
+
+def test_attack_a_crafted_form_cannot_take_another_users_token(sso: Sso, admin: requests.Session) -> None:
+    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user("carol", password=PASSWORD)
+    submit(sso, admin, "/admin/mfa/tokens/import", {"csv": TOKEN_CSV})
+    submit(sso, admin, "/admin/mfa/tokens/assign", {"serial": "TOTP-1", "username": "carol"})
+    before, carols = tokens_state(), factors.list_factors("carol")
+    # Bob's "take back" form, its serial changed to Carol's token.
+    crafted = submit(sso, admin, "/admin/mfa/tokens/unassign", {"serial": "TOTP-1", "username": "bob"})
+    assert crafted.status_code == 400
+    assert "Token TOTP-1 is not assigned to bob." in html.unescape(crafted.text)
+    assert tokens_state() == before
+    assert [f.factor_id for f in factors.list_factors("carol")] == [f.factor_id for f in carols]
+    assert events("mfa.token.unassigned") == []
+
+
+def test_a_bad_token_file_is_refused_with_its_lines_and_imports_nothing(
+    sso: Sso, admin: requests.Session
+) -> None:
+    refused = submit(
+        sso, admin, "/admin/mfa/tokens/import", {"csv": TOKEN_CSV + "BAD-1,not*base32,totp,6,30\n"}
+    )
+    assert refused.status_code == 400
+    assert "Nothing was imported: line 4: token BAD-1: the secret is not valid base32." in html.unescape(
+        refused.text
+    )
+    assert tokens_state() == []
+
+
+def test_attack_token_pages_refuse_non_admins_and_forms_without_the_csrf_token(
+    sso: Sso, admin: requests.Session
+) -> None:
+    accounts.create_user("bob", password=PASSWORD)
+    submit(sso, admin, "/admin/mfa/tokens/import", {"csv": TOKEN_CSV})
+    before = tokens_state()
+    bob = signed_in(sso, "bob")
+    token = csrf_token(sso.get(bob, "/me").text)
+    assert sso.get(bob, "/admin/mfa/tokens").status_code == 403
+    for path, data in (
+        ("/admin/mfa/tokens/import", {"csv": TOKEN_CSV.replace("-1", "-2")}),
+        ("/admin/mfa/tokens/assign", {"serial": "TOTP-1", "username": "bob"}),
+        ("/admin/mfa/tokens/unassign", {"serial": "TOTP-1", "username": "bob"}),
+    ):
+        assert sso.post(bob, path, {"csrf_token": token, **data}).status_code == 403, path
+        assert sso.post(admin, path, data).status_code == 403, path
+        assert sso.post(admin, path, {**data, "csrf_token": "forged"}).status_code == 403, path
+    assert tokens_state() == before and factors.list_factors("bob") == []

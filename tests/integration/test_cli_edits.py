@@ -4,13 +4,16 @@ the state file of `idp --local`. Bad input prints one sentence, exits 2 and writ
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
+import boto3
 import pytest
 
 from idp_core import accounts, apps, sessions
 from idp_core.config import SessionPolicy
-from idp_core.models import App, AuditEvent, Session, User
+from idp_core.mfa import factors, tokens
+from idp_core.models import App, AuditEvent, OathToken, Session, User
 from idp_local.state import LocalState
 from tests.helpers.cli import idp, listing, ok
 
@@ -195,3 +198,29 @@ def test_user_sign_out_ends_every_session(capsys: pytest.CaptureFixture[str], bo
     assert list(Session.by_user.query("bob")) == []
     assert event_details("user.signed_out_everywhere") == [{"sessions_ended": "2"}]
     assert "There is no user 'ghost'" in refused(capsys, "user", "sign-out", "ghost")
+
+
+# ---------------------------------------------------------------- hardware tokens
+
+
+def test_token_unassign_takes_a_token_back_from_its_user(
+    capsys: pytest.CaptureFixture[str], with_data_key: LocalState
+) -> None:
+    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user("carol", password=PASSWORD)
+    kms = boto3.client("kms")
+    secret = base64.b32encode(b"B" * 20).decode()
+    tokens.import_csv(f"TOTP-1,{secret},totp,6,30\n", kms=kms, key_id=with_data_key.data_key_id)
+    tokens.assign("TOTP-1", "bob", kms=kms, key_id=with_data_key.data_key_id)
+
+    # Carol does not hold it: refused, and Bob keeps it.
+    assert "Token TOTP-1 is not assigned to carol." in refused(capsys, "token", "unassign", "TOTP-1", "carol")
+    assert OathToken.get("TOTP-1").assigned_to == "bob"
+    assert "There is no token NOPE-1" in refused(capsys, "token", "unassign", "NOPE-1", "bob")
+
+    out = ok(capsys, "token", "unassign", "TOTP-1", "Bob")
+    assert out == "Took token TOTP-1 back from bob; it is free to assign again.\n"
+    assert OathToken.get("TOTP-1").assigned_to is None
+    assert factors.list_factors("bob") == []
+    [listed] = listing(capsys, "token", "list")
+    assert listed["assigned_to"] is None
