@@ -72,6 +72,9 @@ def add_parser(commands: Subcommands) -> None:
     add_command(
         user, "sign-out", "end every session of a user (sign out everywhere)", sign_out_user
     ).add_argument("username")
+    add_command(
+        user, "reindex", "list users of an earlier version in the users list (once, after upgrading)", reindex
+    )
 
 
 def add_user(cmd: OnStack) -> None:
@@ -126,6 +129,11 @@ def sign_out_user(cmd: OnStack) -> None:
     user = accounts.get_user(cmd.args.username)
     ended = accounts.sign_out_everywhere(user.username, context=cmd.context)
     cmd.out.write(f"Signed {user.display_username} out everywhere: {ended} session(s) ended.\n")
+
+
+def reindex(cmd: OnStack) -> None:
+    listed = user_listing.list_unlisted_users()
+    cmd.out.write(f"Added {listed} user(s) to the users list; every user is in it now.\n")
 
 
 def list_users(cmd: OnStack) -> None:

@@ -200,3 +200,18 @@ def test_cli_lists_a_page_and_says_how_to_get_the_next(
     code, out, err = idp(capsys, "user", "list", "--search", "b", "--next", cursor)
     assert (code, out) == (2, "")
     assert err == "idp: That link to the next page belongs to another search; start the search again.\n"
+
+
+def test_reindex_lists_the_users_an_earlier_version_wrote(
+    capsys: pytest.CaptureFixture[str], bound: LocalState
+) -> None:
+    accounts.create_user("alice")
+    # Written as an earlier version did: without the listing attribute.
+    old = User("bob", display_username="bob", created_at=1, updated_at=1)
+    old.listing = None
+    old.save()
+    assert usernames(user_listing.users_page()) == ["alice"]
+    code, out, _ = idp(capsys, "user", "reindex")
+    assert (code, out) == (0, "Added 1 user(s) to the users list; every user is in it now.\n")
+    assert usernames(user_listing.users_page()) == ["alice", "bob"]
+    assert idp(capsys, "user", "reindex")[1].startswith("Added 0 user(s)")

@@ -21,8 +21,10 @@ import json
 import unicodedata
 from dataclasses import dataclass
 
+from pynamodb.exceptions import UpdateError
+
 from idp_core.errors import BadRequest
-from idp_core.models import USER_LISTING, User
+from idp_core.models import USER_LISTING, User, condition_failed
 from idp_core.names import MAX_USERNAME_CHARS, canonical_username
 
 DEFAULT_PAGE_SIZE = 50
@@ -110,3 +112,22 @@ def users_page(
     users = sorted(User.batch_get(shown), key=lambda user: user.username) if shown else []
     more = len(usernames) > limit
     return UserPage(users=users, next_cursor=encode_cursor(prefix, shown[-1]) if more else None)
+
+
+def list_unlisted_users() -> int:
+    """Put the users that an earlier version wrote (without ``listing``) into the by_name index;
+    returns how many. One scan of the table, run once by an operator after upgrading
+    (``idp user reindex``); a user deleted meanwhile is skipped, and running it again is
+    harmless."""
+    listed = 0
+    for user in User.scan(User.listing.does_not_exist(), attributes_to_get=["username"]):
+        try:
+            User(user.username).update(
+                actions=[User.listing.set(USER_LISTING)], condition=User.username.exists()
+            )
+        except UpdateError as exc:
+            if not condition_failed(exc):
+                raise
+            continue
+        listed += 1
+    return listed
