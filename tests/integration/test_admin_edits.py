@@ -438,3 +438,44 @@ def test_attack_token_pages_refuse_non_admins_and_forms_without_the_csrf_token(
         assert sso.post(admin, path, data).status_code == 403, path
         assert sso.post(admin, path, {**data, "csrf_token": "forged"}).status_code == 403, path
     assert tokens_state() == before and factors.list_factors("bob") == []
+
+
+# ---------------------------------------------------------------- who may edit
+
+
+def test_attack_a_non_admin_cannot_change_a_user_or_sign_them_out(sso: Sso, root: User) -> None:
+    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user("carol", password=PASSWORD, email="carol@example.com")
+    carol = signed_in(sso, "carol")
+    bob = signed_in(sso, "bob")
+    token = csrf_token(sso.get(bob, "/me").text)
+    before = user_state("carol")
+    details = {"csrf_token": token, "email": "bob@evil.example", "seen_at": str(User.get("carol").updated_at)}
+    assert sso.post(bob, "/admin/users/carol/details", details).status_code == 403
+    assert sso.post(bob, "/admin/users/carol/sign-out", {"csrf_token": token}).status_code == 403
+    assert user_state("carol") == before and is_signed_in(sso, carol)
+    assert events("user.updated") == [] and events("user.signed_out_everywhere") == []
+
+
+def test_attack_an_admin_session_without_a_fresh_second_factor_must_prove_one_again(
+    sso: Sso, admin: requests.Session, sandbox: App
+) -> None:
+    """The edit pages ask for the admin's strongest factor proven in the last 15 minutes, as the
+    rest of the console does: a session left open (or stolen) an hour ago cannot edit."""
+    accounts.create_user("bob", password=PASSWORD, email="bob@example.com")
+    form = details_form(sso, admin, "bob", email="mallory@evil.example")
+    token = csrf_token(sso.get(admin, "/admin").text)
+    sso.clock.advance(16 * 60)
+    before_user, before_app = user_state("bob"), app_state("sandbox")
+    page = sso.get(admin, "/admin/apps/sandbox/edit")
+    assert page.status_code == 303 and page.headers["Location"].startswith("/mfa?")
+    for path, data in (
+        ("/admin/users/bob/details", form),
+        ("/admin/users/bob/sign-out", {}),
+        ("/admin/apps/sandbox/edit", {"account_id": ACCOUNT, "role_1": "Admin", "group_1": "ops"}),
+        ("/admin/mfa/tokens/import", {"csv": TOKEN_CSV}),
+    ):
+        refused = sso.post(admin, path, {**data, "csrf_token": token})
+        assert refused.status_code == 303 and refused.headers["Location"].startswith("/mfa?"), path
+    assert user_state("bob") == before_user and app_state("sandbox") == before_app
+    assert tokens_state() == []
