@@ -479,3 +479,12 @@ def test_attack_an_admin_session_without_a_fresh_second_factor_must_prove_one_ag
         assert refused.status_code == 303 and refused.headers["Location"].startswith("/mfa?"), path
     assert user_state("bob") == before_user and app_state("sandbox") == before_app
     assert tokens_state() == []
+
+
+def test_the_sms_set_up_offers_the_contact_number_an_admin_keeps(sso: Sso, root: User) -> None:
+    accounts.create_user("bob", password=PASSWORD)
+    accounts.update_user("bob", accounts.UserChanges(phone="+44 7400 123456"))
+    bob = signed_in(sso, "bob")
+    page = sso.get(bob, "/me/mfa/sms/new")
+    assert page.status_code == 200, page.text[:300]
+    assert 'value="+447400123456"' in page.text
