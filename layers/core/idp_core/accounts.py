@@ -320,7 +320,11 @@ def update_user(
     session cannot quietly send the user's messages elsewhere. Disabling ends the user's
     sessions and device trust. One audit event names each change, addresses masked.
     """
-    user = get_user(username)
+    # Strongly consistent: the version compared with the form's must be the latest.
+    try:
+        user = User.get(canonical_username(username), consistent_read=True)
+    except User.DoesNotExist as exc:
+        raise NotFound(f"There is no user {username!r}.") from exc
     wanted = _wanted(changes)
     changed = {
         attribute: value
