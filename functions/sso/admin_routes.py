@@ -209,7 +209,7 @@ def overview() -> Response[str]:
     return _page(
         req,
         "overview.html",
-        user_count=len(accounts.list_users()),
+        user_count=user_listing.count_users(),
         group_count=len(accounts.list_groups()),
         app_count=len(apps.list_apps()),
     )

@@ -86,6 +86,11 @@ def test_a_page_costs_two_requests_and_reads_only_its_users_however_many_there_a
     assert len(page.users) == 10 and page.next_cursor is None
     assert reads.requests == {"Query": 1, "BatchGetItem": 1}
     assert reads.items_read == {"Query": 10, "BatchGetItem": 10}
+    # The console's overview counts the users with COUNT Queries of the keys-only index (moto
+    # pages them by its own size estimate): index keys only, no user item is read.
+    with counting_dynamodb_reads() as reads:
+        assert user_listing.count_users() == MANY_USERS
+    assert set(reads.requests) == {"Query"} and reads.items_read == {"Query": MANY_USERS}
 
 
 @pytest.mark.parametrize(

@@ -114,6 +114,12 @@ def users_page(
     return UserPage(users=users, next_cursor=encode_cursor(prefix, shown[-1]) if more else None)
 
 
+def count_users() -> int:
+    """How many users there are, counted on the keys-only by_name index (a COUNT Query reads
+    about 40 bytes a user there, where a scan of the table would read every whole item)."""
+    return int(User.by_name.count(USER_LISTING))
+
+
 def list_unlisted_users() -> int:
     """Put the users that an earlier version wrote (without ``listing``) into the by_name index;
     returns how many. One scan of the table, run once by an operator after upgrading
