@@ -22,6 +22,7 @@ from bench import (
     saml_signing,
     signin,
     totp_verify,
+    user_listing,
 )
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
@@ -42,6 +43,7 @@ def main() -> int:
         ("CPU per sign-in", cpu.run),
         ("LDAP import", ldap_import.run),
         ("deployment size", deployment_size.run),
+        ("users list", user_listing.run),
     ]
     results: dict[str, object] = {
         "machine": {"python": sys.version.split()[0], "platform": platform.platform()},

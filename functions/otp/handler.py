@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.otp import challenge_routes, mfa_admin_routes, setup_routes
+from functions.otp import challenge_routes, mfa_admin_routes, setup_routes, token_admin_routes
 from functions.otp.settings import OtpSettings
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import FunctionSettings
@@ -30,7 +30,7 @@ def configure(settings: FunctionSettings | None = None, clock: Clock = SYSTEM_CL
 
 
 configure()
-function.include_routers(challenge_routes, setup_routes, mfa_admin_routes)
+function.include_routers(challenge_routes, setup_routes, mfa_admin_routes, token_admin_routes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

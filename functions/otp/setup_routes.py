@@ -248,8 +248,8 @@ def new_contact_page(kind: str) -> Response[str]:
         "me_mfa_contact.html",
         **pages.page_context(signed_in),
         kind=kind,
-        # The account's own address is the likely one.
-        value=(signed_in.user.email or "") if kind == MethodKind.EMAIL else "",
+        # The account's own address or contact number is the likely one.
+        value=(signed_in.user.email if kind == MethodKind.EMAIL else signed_in.user.phone) or "",
         target=target.fields(),
     )
 

@@ -22,11 +22,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from functions.sso.settings import SsoSettings
-from idp_core import accounts, apps, audit, lockout, web
+from idp_core import accounts, apps, audit, lockout, user_listing, web
 from idp_core.audit import AuditContext
 from idp_core.errors import BadRequest, NotFound
 from idp_core.mail import Mailer
-from idp_core.models import Group
+from idp_core.models import App, Group
 from idp_core.names import MAX_GROUP_CHARS, MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
 
@@ -38,6 +38,7 @@ MAX_APP_NAME_CHARS = 63
 MAX_URL_CHARS = 1024
 MAX_AUDIT_EVENTS = 200
 AUDIT_DAYS = 7
+USERS_PER_PAGE = user_listing.DEFAULT_PAGE_SIZE
 
 # Notices are chosen by a fixed key in the query string, so a crafted link cannot make the
 # console show text of the attacker's choosing.
@@ -56,6 +57,8 @@ NOTICES = {
         "The user's second factors were removed and their sessions ended; "
         "they set up a new second factor at their next sign-in."
     ),
+    "user-updated": "The user's details were saved.",
+    "signed-out": "The user was signed out everywhere: all their sessions ended.",
     "group-created": "The group was created.",
     "group-disabled": "The group was disabled; it no longer grants app roles.",
     "group-enabled": "The group was enabled.",
@@ -63,6 +66,7 @@ NOTICES = {
     "app-disabled": "The app was disabled.",
     "app-enabled": "The app was enabled.",
     "app-deleted": "The app was deleted.",
+    "app-updated": "The app's settings were saved.",
 }
 
 USER_FIELDS = {
@@ -76,22 +80,41 @@ GROUP_FIELDS = {
     "name": web.Field("Group name", MAX_GROUP_CHARS),
     "description": web.Field("Description", 256, required=False),
 }
-APP_FIELDS = {
-    "name": web.Field("App name", MAX_APP_NAME_CHARS),
+
+
+def _role_fields(rows: int) -> dict[str, web.Field]:
+    return {
+        **{
+            f"role_{row}": web.Field(f"IAM role (row {row})", 2048, required=False)
+            for row in range(1, rows + 1)
+        },
+        **{
+            f"group_{row}": web.Field(f"Group (row {row})", MAX_GROUP_CHARS, required=False)
+            for row in range(1, rows + 1)
+        },
+    }
+
+
+# The settings of an app the edit page changes: the creation form's but the name.
+APP_SETTINGS_FIELDS = {
     "display_name": web.Field("Display name", 128, required=False),
     "account_id": web.Field("AWS account id", 64),
     "session_duration": web.Field("Session duration", 12, required=False),
     "relay_state": web.Field("Relay state", MAX_URL_CHARS, required=False),
     "provider_name": web.Field("SAML provider name", 128, required=False),
     "acs_url": web.Field("ACS URL", MAX_URL_CHARS, required=False),
-    **{
-        f"role_{row}": web.Field(f"IAM role (row {row})", 2048, required=False)
-        for row in range(1, ROLE_ROWS + 1)
-    },
-    **{
-        f"group_{row}": web.Field(f"Group (row {row})", MAX_GROUP_CHARS, required=False)
-        for row in range(1, ROLE_ROWS + 1)
-    },
+}
+APP_FIELDS = {
+    "name": web.Field("App name", MAX_APP_NAME_CHARS),
+    **APP_SETTINGS_FIELDS,
+    **_role_fields(ROLE_ROWS),
+}
+DETAILS_FIELDS = {
+    "email": web.Field("E-mail", accounts.MAX_EMAIL_CHARS, required=False),
+    "phone": web.Field("Phone number", 32, required=False),
+    "display_name": web.Field("Display name", accounts.MAX_DISPLAY_NAME_CHARS, required=False),
+    # The user's updated_at when the page was shown: a stale form does not overwrite a change.
+    "seen_at": web.Field("Page version", 32),
 }
 PASSWORD_FIELDS = {"password": web.Field("New password", MAX_PASSWORD_CHARS)}
 CONFIRM_FIELDS = {"confirm": web.Field("Confirmation", 8, required=False)}
@@ -158,10 +181,10 @@ def _checked_groups(form: Mapping[str, str]) -> list[str]:
     return [name[len(GROUP_FIELD_PREFIX) :] for name in form if name.startswith(GROUP_FIELD_PREFIX)]
 
 
-def _role_rows(form: Mapping[str, str]) -> list[dict[str, str]]:
+def _role_rows(form: Mapping[str, str], rows: int = ROLE_ROWS) -> list[dict[str, str]]:
     return [
         {"role": form.get(f"role_{row}", ""), "group": form.get(f"group_{row}", "")}
-        for row in range(1, ROLE_ROWS + 1)
+        for row in range(1, rows + 1)
     ]
 
 
@@ -195,7 +218,7 @@ def overview() -> Response[str]:
     return _page(
         req,
         "overview.html",
-        user_count=len(accounts.list_users()),
+        user_count=user_listing.count_users(),
         group_count=len(accounts.list_groups()),
         app_count=len(apps.list_apps()),
     )
@@ -207,7 +230,18 @@ def overview() -> Response[str]:
 @router.get("/admin/users")
 def users_page() -> Response[str]:
     req, _ = _admin()
-    return _page(req, "users.html", accounts=accounts.list_users(), now=req.clock.now())
+    search = req.query_param("q", max_chars=MAX_USERNAME_CHARS) or ""
+    _on_error_show(req, "users.html", accounts=[], search=search, next_cursor=None, now=req.clock.now())
+    cursor = req.query_param("cursor", max_chars=user_listing.MAX_CURSOR_CHARS)
+    page = user_listing.users_page(search, limit=USERS_PER_PAGE, cursor=cursor)
+    return _page(
+        req,
+        "users.html",
+        accounts=page.users,
+        search=search,
+        next_cursor=page.next_cursor,
+        now=req.clock.now(),
+    )
 
 
 def _new_user_context(form: Mapping[str, str], groups: Sequence[Group]) -> dict[str, Any]:
@@ -339,6 +373,42 @@ def revoke_admin(username: str) -> Response[str]:
     return _done(req, _user_path(name), "admin-revoked")
 
 
+def _seen_at(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise BadRequest("The form is damaged; open the user's page again.") from exc
+
+
+@router.post("/admin/users/<username>/details")
+def update_user_details(username: str) -> Response[str]:
+    req, signed_in, name, form = _user_action(username, DETAILS_FIELDS)
+    accounts.update_user(
+        name,
+        # An emptied field removes the value.
+        accounts.UserChanges(
+            email=form.get("email", ""),
+            phone=form.get("phone", ""),
+            display_name=form.get("display_name", ""),
+            seen_at=_seen_at(form["seen_at"]),
+        ),
+        context=_actor(req, signed_in),
+        clock=req.clock,
+        mailer=Mailer.for_settings(SsoSettings.of(req.settings)),
+    )
+    return _done(req, _user_path(name), "user-updated")
+
+
+@router.post("/admin/users/<username>/sign-out")
+def sign_out_user(username: str) -> Response[str]:
+    req, signed_in, name, _ = _user_action(username, {})
+    accounts.sign_out_everywhere(name, context=_actor(req, signed_in), clock=req.clock)
+    if name == signed_in.user.username:
+        # The admin's own session ended too: the browser signs in again.
+        return web.redirect(req, "/login", cookies=[web.clear_session_cookie(req)])
+    return _done(req, _user_path(name), "signed-out")
+
+
 @router.post("/admin/users/<username>/unlock")
 def unlock_user(username: str) -> Response[str]:
     req, signed_in, name, _ = _user_action(username, {})
@@ -448,7 +518,9 @@ def apps_page() -> Response[str]:
     return _page(req, "apps.html", apps=apps.list_apps())
 
 
-def _new_app_context(form: Mapping[str, str], groups: Sequence[Group]) -> dict[str, Any]:
+def _new_app_context(
+    form: Mapping[str, str], groups: Sequence[Group], *, rows: int = ROLE_ROWS, editing: App | None = None
+) -> dict[str, Any]:
     names = (
         "name",
         "display_name",
@@ -462,8 +534,9 @@ def _new_app_context(form: Mapping[str, str], groups: Sequence[Group]) -> dict[s
     values["session_duration"] = values["session_duration"] or "3600"
     return {
         "form": values,
-        "rows": _role_rows(form),
+        "rows": _role_rows(form, rows),
         "groups": groups,
+        "editing": editing,
         "defaults": {
             "relay_state": apps.AWS_CONSOLE_URL,
             "provider_name": apps.DEFAULT_PROVIDER_NAME,
@@ -525,6 +598,66 @@ def _app_context(req: web.WebRequest, name: str) -> dict[str, Any]:
 def app_page(name: str) -> Response[str]:
     req, _ = _admin()
     return _page(req, "app.html", **_app_context(req, name))
+
+
+def _edit_rows(app: App) -> int:
+    """Every role mapping of the app, and room for a few more."""
+    return len(app.roles) + ROLE_ROWS
+
+
+def _app_form_values(app: App) -> dict[str, str]:
+    """The edit form filled in with the app's current settings."""
+    values = {
+        "display_name": app.display_name,
+        "account_id": app.account_id,
+        "session_duration": str(int(app.session_duration)),
+        "relay_state": app.relay_state,
+        "provider_name": app.provider_name,
+        "acs_url": app.acs_url,
+    }
+    for row, mapping in enumerate(app.roles, start=1):
+        values[f"role_{row}"], values[f"group_{row}"] = mapping.role, mapping.group
+    return values
+
+
+@router.get("/admin/apps/<name>/edit")
+def edit_app_page(name: str) -> Response[str]:
+    req, _ = _admin()
+    app = apps.get_app(name)
+    return _page(
+        req,
+        "app_new.html",
+        **_new_app_context(_app_form_values(app), accounts.list_groups(), rows=_edit_rows(app), editing=app),
+    )
+
+
+@router.post("/admin/apps/<name>/edit")
+def edit_app(name: str) -> Response[str]:
+    req, signed_in = _admin()
+    app, groups = apps.get_app(name), accounts.list_groups()
+    rows = _edit_rows(app)
+    _on_error_show(
+        req, "app_new.html", **_new_app_context(_app_form_values(app), groups, rows=rows, editing=app)
+    )
+    form = web.read_form(req, signed_in.session, {**APP_SETTINGS_FIELDS, **_role_fields(rows)})
+    _on_error_show(req, "app_new.html", **_new_app_context(form, groups, rows=rows, editing=app))
+    with _form_names_missing_items():
+        apps.update_aws_app(
+            app.name,
+            # An emptied optional field means its default, as on the creation form.
+            apps.AwsAppChoices(
+                account_id=form.get("account_id", ""),
+                roles=_role_pairs(_role_rows(form, rows)),
+                session_duration=_session_duration(form.get("session_duration")),
+                relay_state=form.get("relay_state", ""),
+                provider_name=form.get("provider_name", ""),
+                acs_url=form.get("acs_url", ""),
+                display_name=form.get("display_name", ""),
+            ),
+            context=_actor(req, signed_in),
+            clock=req.clock,
+        )
+    return _done(req, f"/admin/apps/{app.name}", "app-updated")
 
 
 def _app_action(

@@ -249,6 +249,19 @@ def logout() -> Response[str]:
     return web.redirect(req, "/login", cookies=[web.clear_session_cookie(req)])
 
 
+@app.post("/me/sign-out-everywhere")
+def sign_out_everywhere() -> Response[str]:
+    """The user ends all their sessions, this one included (a browser they lost or left)."""
+    from idp_core.accounts import sign_out_everywhere
+
+    req = web.request()
+    signed_in = session_guard.require_session(req)
+    web.read_form(req, signed_in.session, {})
+    username = signed_in.user.username
+    sign_out_everywhere(username, context=req.audit_context(username), clock=req.clock)
+    return web.redirect(req, "/login", cookies=[web.clear_session_cookie(req)])
+
+
 @app.get("/me")
 def my_apps() -> Response[str]:
     from idp_core.apps import apps_for_user

@@ -10,7 +10,12 @@ from constructs import Construct
 from idp_core.mfa.tokens import TOKEN_STORE_USER
 from infra.constructs.function import DIRECTORY_CONTEXT_KEYS, ENCRYPTION_CONTEXT_KEYS, TABLE_ACTIONS
 from infra.constructs.keys import Keys, encryption_context_condition
-from infra.constructs.tables import SESSIONS_BY_USER_INDEX, USERS_BY_SOURCE_INDEX, Tables
+from infra.constructs.tables import (
+    SESSIONS_BY_USER_INDEX,
+    USERS_BY_NAME_INDEX,
+    USERS_BY_SOURCE_INDEX,
+    Tables,
+)
 
 # The data key as the CLI uses it, each under the encryption context the core seals with:
 # (statement id, actions, context keys, context values that must match).
@@ -76,6 +81,7 @@ class OperatorAccess(Construct):
                     *(table.table_arn for table in tables.all().values()),
                     Fn.join("", [tables.sessions.table_arn, f"/index/{SESSIONS_BY_USER_INDEX}"]),
                     Fn.join("", [tables.users.table_arn, f"/index/{USERS_BY_SOURCE_INDEX}"]),
+                    Fn.join("", [tables.users.table_arn, f"/index/{USERS_BY_NAME_INDEX}"]),
                 ],
             ),
             iam.PolicyStatement(

@@ -11,7 +11,7 @@ from idp_core.config import MessagingConfig
 from infra.constructs.function import Access, FunctionSpec, IdpFunction, SharedInputs
 from infra.constructs.keys import SIGNING_ACTIONS
 from infra.constructs.network import ImportedNetwork
-from infra.constructs.tables import USERS_BY_EMAIL_INDEX
+from infra.constructs.tables import USERS_BY_EMAIL_INDEX, USERS_BY_NAME_INDEX
 from infra.layer_build import REPO_ROOT
 
 FUNCTION_DIR = REPO_ROOT / "functions" / "sso"
@@ -90,5 +90,13 @@ class SsoFunction(IdpFunction):
                 sid="FindUsersByEmail",
                 actions=["dynamodb:Query"],
                 resources=[Fn.join("", [shared.tables.users.table_arn, f"/index/{USERS_BY_EMAIL_INDEX}"])],
+            )
+        )
+        # The console's users list pages through the users by name (idp_core.user_listing).
+        self.allow(
+            iam.PolicyStatement(
+                sid="PageThroughTheUsersByName",
+                actions=["dynamodb:Query"],
+                resources=[Fn.join("", [shared.tables.users.table_arn, f"/index/{USERS_BY_NAME_INDEX}"])],
             )
         )

@@ -12,6 +12,7 @@ SESSIONS_BY_USER_INDEX = "by_user"
 USERS_BY_SOURCE_INDEX = "by_source"
 USERS_BY_EMAIL_INDEX = "by_email"
 TRANSACTIONS_BY_USER_INDEX = "by_user"
+USERS_BY_NAME_INDEX = "by_name"
 # What a directory import compares (idp_core.models.UsersBySource); the counters a sign-in
 # moves stay out, so those updates do not write the index as well.
 USERS_BY_SOURCE_ATTRIBUTES = [
@@ -57,6 +58,15 @@ class Tables(Construct):
         self.users.add_global_secondary_index(
             index_name=USERS_BY_EMAIL_INDEX,
             partition_key=dynamodb.Attribute(name="email", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+        )
+        # The users list pages through this index (idp_core.user_listing): every user under one
+        # partition value, sorted by username. Keys only, so only creating and deleting a user
+        # writes it, never the counters a sign-in moves.
+        self.users.add_global_secondary_index(
+            index_name=USERS_BY_NAME_INDEX,
+            partition_key=dynamodb.Attribute(name="listing", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="username", type=dynamodb.AttributeType.STRING),
             projection_type=dynamodb.ProjectionType.KEYS_ONLY,
         )
         self.groups = self._table("Groups", "name")

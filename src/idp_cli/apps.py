@@ -1,7 +1,8 @@
-"""``idp app add-aws|list|show|delete``: the SAML apps users sign in to."""
+"""``idp app add-aws|update|list|show|delete``: the SAML apps users sign in to."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,32 +33,66 @@ def add_parser(commands: Subcommands) -> None:
         help="a role for a group (repeatable)",
     )
     aws.add_argument("--session-duration", type=int, default=3600, metavar="SECONDS")
-    aws.add_argument("--relay-state", metavar="URL")
-    aws.add_argument("--provider-name", metavar="NAME")
-    aws.add_argument("--acs-url", metavar="URL")
-    aws.add_argument("--display-name")
+    _add_app_options(aws)
     add_command(app, "list", "list apps", list_apps, with_json=True)
     add_command(app, "show", "show one app", show_app, with_json=True).add_argument("name")
     add_command(app, "delete", "delete an app", delete_app).add_argument("name")
+    update = add_command(app, "update", "change an app (only the options given)", update_app)
+    update.add_argument("name")
+    update.add_argument("--account-id")
+    update.add_argument(
+        "--role", action="append", metavar="ROLE_NAME=GROUP", help="the new role mappings (repeatable)"
+    )
+    update.add_argument("--session-duration", type=int, metavar="SECONDS")
+    _add_app_options(update)
+    status = update.add_mutually_exclusive_group()
+    status.add_argument(
+        "--disable", dest="disabled", action="store_true", default=None, help="refuse launches"
+    )
+    status.add_argument(
+        "--enable", dest="disabled", action="store_false", default=None, help="allow launches again"
+    )
 
 
 def add_aws_app(cmd: OnStack) -> None:
     a = cmd.args
-    app = apps.create_aws_app(
-        a.name,
+    app = apps.create_aws_app(a.name, **vars(_choices(a)), context=cmd.context)
+    cmd.out.write(
+        f"Created AWS app {app.name}. In account {app.account_id}, create the IAM SAML provider "
+        f"{app.provider_name!r} from the IdP metadata (`idp metadata`) and let each role trust it.\n"
+    )
+
+
+def _add_app_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--relay-state", metavar="URL")
+    parser.add_argument("--provider-name", metavar="NAME")
+    parser.add_argument("--acs-url", metavar="URL")
+    parser.add_argument("--display-name")
+
+
+def _choices(a: argparse.Namespace) -> apps.AwsAppChoices:
+    """The app options given (None for one not given: a default, or no change)."""
+    return apps.AwsAppChoices(
         account_id=a.account_id,
-        roles=_role_mappings(a.role),
+        roles=_role_mappings(a.role) if a.role else None,
         session_duration=a.session_duration,
         relay_state=a.relay_state,
         provider_name=a.provider_name,
         acs_url=a.acs_url,
         display_name=a.display_name,
-        context=cmd.context,
     )
-    cmd.out.write(
-        f"Created AWS app {app.name}. In account {app.account_id}, create the IAM SAML provider "
-        f"{app.provider_name!r} from the IdP metadata (`idp metadata`) and let each role trust it.\n"
-    )
+
+
+def update_app(cmd: OnStack) -> None:
+    a = cmd.args
+    before = _app_dict(apps.get_app(a.name))
+    app = apps.update_aws_app(a.name, _choices(a), disabled=a.disabled, context=cmd.context)
+    after = _app_dict(apps.get_app(app.name))
+    changed = [field for field in after if after[field] != before[field]]
+    if not changed:
+        cmd.out.write(f"App {app.name} already had these settings; nothing changed.\n")
+        return
+    cmd.out.write(f"Updated app {app.name}: {', '.join(changed)}.\n")
 
 
 def list_apps(cmd: OnStack) -> None:

@@ -1,4 +1,4 @@
-"""``idp token import|list|assign``: hardware OATH tokens, their secrets sealed with the data key."""
+"""``idp token import|list|assign|unassign``: hardware OATH tokens, their secrets sealed with the data key."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ def add_parser(commands: Subcommands) -> None:
     assign = add_command(token, "assign", "assign a token to a user", assign_token)
     assign.add_argument("serial")
     assign.add_argument("username")
+    unassign = add_command(token, "unassign", "take a token back from its user", unassign_token)
+    unassign.add_argument("serial")
+    unassign.add_argument("username")
 
 
 def import_tokens(cmd: OnStack) -> None:
@@ -57,6 +60,14 @@ def assign_token(cmd: OnStack) -> None:
     )
     cmd.out.write(
         f"Assigned token {cmd.args.serial} to {user.display_username} as factor {factor.factor_id}.\n"
+    )
+
+
+def unassign_token(cmd: OnStack) -> None:
+    user = accounts.get_user(cmd.args.username)
+    tokens.unassign(cmd.args.serial, user.username, context=cmd.context)
+    cmd.out.write(
+        f"Took token {cmd.args.serial} back from {user.display_username}; it is free to assign again.\n"
     )
 
 

@@ -1,8 +1,10 @@
-"""``idp user add|list|show|disable|enable|delete|unlock|set-password|groups|factors|keys|remove-key|
-reset-mfa``."""
+"""``idp user add|list|show|update|disable|enable|delete|unlock|sign-out|set-password|groups|factors|
+keys|remove-key|reset-mfa|reindex``."""
 
 from __future__ import annotations
 
+import argparse
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +20,7 @@ from idp_cli.terminal import (
     read_secret,
     timestamp,
 )
-from idp_core import account_deletion, accounts
+from idp_core import account_deletion, accounts, user_listing
 from idp_core.mail import Mailer
 from idp_core.mfa import factors
 from idp_core.mfa.methods import MethodKind
@@ -33,7 +35,12 @@ def add_parser(commands: Subcommands) -> None:
     add.add_argument("--admin", action="store_true", help="make the user an admin")
     add.add_argument("--email")
     add.add_argument("--display-name")
-    add_command(user, "list", "list users", list_users, with_json=True)
+    listing = add_command(user, "list", "list users, a page at a time", list_users, with_json=True)
+    listing.add_argument("--search", metavar="PREFIX", help="only usernames that start with PREFIX")
+    listing.add_argument(
+        "--limit", type=int, default=user_listing.MAX_PAGE_SIZE, metavar="N", help="users per page (1-100)"
+    )
+    listing.add_argument("--next", metavar="CURSOR", help="the page after the one that printed CURSOR")
     add_command(user, "show", "show one user", show_user, with_json=True).add_argument("username")
     for action, text, command in (
         ("disable", "disable a user and end their sessions", disable_user),
@@ -67,6 +74,22 @@ def add_parser(commands: Subcommands) -> None:
         "remove every second factor of a user, end their sessions; they set up a new one at sign-in",
         reset_user_mfa,
     ).add_argument("username")
+    update = add_command(user, "update", "change a user's details (only the options given)", update_user)
+    update.add_argument("username")
+    update.add_argument("--email", metavar="ADDRESS", help='the e-mail address ("" removes it)')
+    update.add_argument("--phone", metavar="NUMBER", help='the contact phone number ("" removes it)')
+    update.add_argument("--display-name", metavar="NAME", help='the display name ("" removes it)')
+    groups_choice = update.add_mutually_exclusive_group()
+    groups_choice.add_argument("--group", action="append", metavar="G", help="the groups (repeatable)")
+    groups_choice.add_argument("--no-groups", action="store_true", help="remove the user from every group")
+    _add_switch(update, "admin", "make the user an administrator", "revoke administrator rights")
+    _add_switch(update, "disabled", "disable the user and end their sessions", "enable the user")
+    add_command(
+        user, "sign-out", "end every session of a user (sign out everywhere)", sign_out_user
+    ).add_argument("username")
+    add_command(
+        user, "reindex", "list users of an earlier version in the users list (once, after upgrading)", reindex
+    )
 
 
 def add_user(cmd: OnStack) -> None:
@@ -90,10 +113,50 @@ def add_user(cmd: OnStack) -> None:
         cmd.out.write(f"Created user {user.display_username}.\n")
 
 
+def _add_switch(parser: argparse.ArgumentParser, name: str, on_help: str, off_help: str) -> None:
+    """``--admin``/``--no-admin`` (``--disable``/``--enable`` for ``disabled``): None when neither."""
+    on, off = ("--disable", "--enable") if name == "disabled" else (f"--{name}", f"--no-{name}")
+    switch = parser.add_mutually_exclusive_group()
+    switch.add_argument(on, dest=name, action="store_true", default=None, help=on_help)
+    switch.add_argument(off, dest=name, action="store_false", default=None, help=off_help)
+
+
+def update_user(cmd: OnStack) -> None:
+    a = cmd.args
+    user = accounts.update_user(
+        a.username,
+        accounts.UserChanges(
+            email=a.email,
+            phone=a.phone,
+            display_name=a.display_name,
+            groups=[] if a.no_groups else a.group,
+            is_admin=a.admin,
+            disabled=a.disabled,
+        ),
+        context=cmd.context,
+        mailer=Mailer.for_settings(cmd.settings),
+    )
+    cmd.out.write(f"Updated user {user.display_username}.\n")
+    details(cmd.out, _user_dict(user))
+
+
+def sign_out_user(cmd: OnStack) -> None:
+    user = accounts.get_user(cmd.args.username)
+    ended = accounts.sign_out_everywhere(user.username, context=cmd.context)
+    cmd.out.write(f"Signed {user.display_username} out everywhere: {ended} session(s) ended.\n")
+
+
+def reindex(cmd: OnStack) -> None:
+    listed = user_listing.list_unlisted_users()
+    cmd.out.write(f"Added {listed} user(s) to the users list; every user is in it now.\n")
+
+
 def list_users(cmd: OnStack) -> None:
+    a = cmd.args
+    page = user_listing.users_page(a.search, limit=a.limit, cursor=a.next)
     print_listing(
         cmd,
-        [_user_dict(user) for user in accounts.list_users()],
+        [_user_dict(user) for user in page.users],
         {
             "USERNAME": "username",
             "NAME": "display_name",
@@ -104,6 +167,10 @@ def list_users(cmd: OnStack) -> None:
             "GROUPS": "groups",
         },
     )
+    if page.next_cursor:
+        # On standard error, so that --json output stays one JSON document.
+        search = f" --search {shlex.quote(a.search)}" if a.search else ""
+        cmd.err.write(f"More users: idp user list{search} --next {page.next_cursor}\n")
 
 
 def show_user(cmd: OnStack) -> None:
@@ -233,6 +300,7 @@ def _user_dict(user: Any) -> dict[str, object]:
         "key": user.username,
         "display_name": user.display_name,
         "email": user.email,
+        "phone": user.phone,
         "admin": bool(user.is_admin),
         "disabled": bool(user.disabled),
         "deleting_since": timestamp(user.deleting_since),

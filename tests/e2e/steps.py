@@ -90,7 +90,7 @@ def code_in(message: str) -> str:
 
 def sign_out(page: Page, base_url: str) -> None:
     page.goto(f"{base_url}/me")
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page).to_have_url(re.compile(rf"^{re.escape(base_url)}/login"))
 
 

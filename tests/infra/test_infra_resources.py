@@ -167,10 +167,28 @@ def test_users_are_indexed_by_e_mail_with_keys_only(synthesis: Synthesis) -> Non
     from idp_core.models import User
 
     users = _table_for_output(synthesis, "UsersTable")["Properties"]
-    assert sorted(i["IndexName"] for i in users["GlobalSecondaryIndexes"]) == ["by_email", "by_source"]
+    assert sorted(i["IndexName"] for i in users["GlobalSecondaryIndexes"]) == ["by_email", "by_name", "by_source"]
     [index] = [i for i in users["GlobalSecondaryIndexes"] if i["IndexName"] == User.by_email.Meta.index_name]
     assert index["KeySchema"] == [{"AttributeName": "email", "KeyType": "HASH"}]
     assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+
+
+def test_users_are_indexed_by_name_with_keys_only(synthesis: Synthesis) -> None:
+    """The index the users list pages through (idp_core.models.UsersByName): every user under
+    one partition value, sorted by username; keys only, so a sign-in's updates never write it."""
+    from idp_core.models import User
+
+    users = _table_for_output(synthesis, "UsersTable")["Properties"]
+    [index] = [i for i in users["GlobalSecondaryIndexes"] if i["IndexName"] == User.by_name.Meta.index_name]
+    assert index == {
+        "IndexName": "by_name",
+        "KeySchema": [
+            {"AttributeName": "listing", "KeyType": "HASH"},
+            {"AttributeName": "username", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }
+    assert User.by_name.Meta.projection.projection_type == "KEYS_ONLY"
 
 
 def test_signing_key_is_a_retained_rsa_sign_verify_key_and_the_data_key_rotates(synthesis: Synthesis) -> None:
@@ -311,18 +329,20 @@ def test_sso_role_reaches_its_tables(synthesis: Synthesis) -> None:
         s["Sid"]: s for s in statements if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))
     }
     # The directories are read at sign-in and changed only by admins; only this function finds
-    # users by e-mail address ("Forgot password?").
+    # users by e-mail address ("Forgot password?") and pages through them by name (the console).
     assert set(dynamodb_statements) == {
         "ItemAccessOnOwnTables",
         "ItemReadsOnSharedTables",
         "FindUsersByEmail",
+        "PageThroughTheUsersByName",
     }
-    by_email = dynamodb_statements["FindUsersByEmail"]
-    assert _as_list(by_email["Action"]) == ["dynamodb:Query"]
     users_id = _table_id(synthesis, "UsersTable")
-    assert _as_list(by_email["Resource"]) == [
-        {"Fn::Join": ["", [{"Fn::GetAtt": [users_id, "Arn"]}, "/index/by_email"]]}
-    ]
+    for sid, index in (("FindUsersByEmail", "by_email"), ("PageThroughTheUsersByName", "by_name")):
+        statement = dynamodb_statements[sid]
+        assert (_as_list(statement["Action"]), _as_list(statement["Resource"])) == (
+            ["dynamodb:Query"],
+            [{"Fn::Join": ["", [{"Fn::GetAtt": [users_id, "Arn"]}, f"/index/{index}"]]}],
+        )
     shared = _as_list(dynamodb_statements["ItemReadsOnSharedTables"]["Resource"])
     assert shared == [{"Fn::GetAtt": [_table_id(synthesis, "DirectoriesTable"), "Arn"]}]
     resources = _as_list(dynamodb_statements["ItemAccessOnOwnTables"]["Resource"])

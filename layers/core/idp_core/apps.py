@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from idp_core import audit
 from idp_core.audit import AuditContext
@@ -84,6 +86,64 @@ def _check_roles(account_id: str, roles: Sequence[tuple[str, str]]) -> list[Role
     return [RoleMapping(role=role, group=canonical_group(group)) for role, group in mappings]
 
 
+def _check_session_duration(session_duration: int) -> int:
+    if (
+        not isinstance(session_duration, int)
+        or not MIN_SESSION_SECONDS <= session_duration <= MAX_SESSION_SECONDS
+    ):
+        raise BadRequest(
+            f"The session duration must be between {MIN_SESSION_SECONDS} and {MAX_SESSION_SECONDS} seconds."
+        )
+    return session_duration
+
+
+@dataclass(frozen=True, kw_only=True)
+class AwsAppChoices:
+    """What an admin chooses for an AWS app: ``create_aws_app`` takes them all, ``update_aws_app``
+    those that change (None keeps the current value); both check them with ``_validated``."""
+
+    account_id: str | None = None
+    roles: Sequence[tuple[str, str]] | None = None
+    session_duration: int | None = None
+    relay_state: str | None = None
+    provider_name: str | None = None
+    acs_url: str | None = None
+    audience: str | None = None
+    display_name: str | None = None
+
+
+def _validated(app_name: str, choices: AwsAppChoices) -> dict[str, Any]:
+    """The App attributes for ``choices``, every one checked (None: the default), or BadRequest.
+    Creation and every update go through here, so an update cannot store what creation refuses."""
+    account_id = (choices.account_id or "").strip()
+    if not _ACCOUNT_ID.fullmatch(account_id):
+        raise BadRequest(f"An AWS account id is 12 digits, got {account_id!r}.")
+    provider = (choices.provider_name or DEFAULT_PROVIDER_NAME).strip()
+    if not _PROVIDER_NAME.fullmatch(provider):
+        raise BadRequest(f"{provider!r} is not a valid IAM SAML provider name.")
+    audience = (choices.audience or AWS_AUDIENCE).strip()
+    if not audience or len(audience) > MAX_AUDIENCE_CHARS:
+        raise BadRequest(f"The audience must be 1-{MAX_AUDIENCE_CHARS} characters.")
+    display = (choices.display_name or app_name).strip()
+    if len(display) > MAX_DISPLAY_NAME_CHARS or not display.isprintable():
+        raise BadRequest(f"An app's display name is at most {MAX_DISPLAY_NAME_CHARS} printable characters.")
+    session_duration = 3600 if choices.session_duration is None else choices.session_duration
+    return {
+        "display_name": display,
+        "account_id": account_id,
+        "provider_name": provider,
+        "roles": _check_roles(account_id, choices.roles or ()),
+        "session_duration": _check_session_duration(session_duration),
+        "relay_state": _check_url(
+            choices.relay_state or AWS_CONSOLE_URL, what="relay state", allow_loopback_http=False
+        ),
+        "acs_url": _check_url(
+            choices.acs_url or AWS_SIGNIN_ACS_URL, what="ACS URL", allow_loopback_http=True
+        ),
+        "audience": audience,
+    }
+
+
 def create_aws_app(
     name: str,
     *,
@@ -101,36 +161,20 @@ def create_aws_app(
 ) -> App:
     """Register an AWS account as an app; it requires a second factor unless told otherwise."""
     app_name = canonical_app_name(name)
-    account_id = (account_id or "").strip()
-    if not _ACCOUNT_ID.fullmatch(account_id):
-        raise BadRequest(f"An AWS account id is 12 digits, got {account_id!r}.")
-    if (
-        not isinstance(session_duration, int)
-        or not MIN_SESSION_SECONDS <= session_duration <= MAX_SESSION_SECONDS
-    ):
-        raise BadRequest(
-            f"The session duration must be between {MIN_SESSION_SECONDS} and {MAX_SESSION_SECONDS} seconds."
-        )
-    provider = (provider_name or DEFAULT_PROVIDER_NAME).strip()
-    if not _PROVIDER_NAME.fullmatch(provider):
-        raise BadRequest(f"{provider!r} is not a valid IAM SAML provider name.")
-    audience = (audience or AWS_AUDIENCE).strip()
-    if not audience or len(audience) > MAX_AUDIENCE_CHARS:
-        raise BadRequest(f"The audience must be 1-{MAX_AUDIENCE_CHARS} characters.")
-    display = (display_name or app_name).strip()
-    if len(display) > MAX_DISPLAY_NAME_CHARS or not display.isprintable():
-        raise BadRequest(f"An app's display name is at most {MAX_DISPLAY_NAME_CHARS} printable characters.")
+    choices = AwsAppChoices(
+        account_id=account_id,
+        roles=roles,
+        session_duration=session_duration,
+        relay_state=relay_state,
+        provider_name=provider_name,
+        acs_url=acs_url,
+        audience=audience,
+        display_name=display_name,
+    )
     app = App(
         app_name,
-        display_name=display,
         kind="aws",
-        account_id=account_id,
-        provider_name=provider,
-        roles=_check_roles(account_id, roles),
-        session_duration=session_duration,
-        relay_state=_check_url(relay_state or AWS_CONSOLE_URL, what="relay state", allow_loopback_http=False),
-        acs_url=_check_url(acs_url or AWS_SIGNIN_ACS_URL, what="ACS URL", allow_loopback_http=True),
-        audience=audience,
+        **_validated(app_name, choices),
         mfa_required=bool(mfa_required),
         created_at=clock.now(),
     )
@@ -145,7 +189,71 @@ def create_aws_app(
         "success",
         context=context,
         subject=app_name,
-        details={"account_id": account_id, "roles": len(app.roles), "mfa_required": app.mfa_required},
+        details={"account_id": app.account_id, "roles": len(app.roles), "mfa_required": app.mfa_required},
+        clock=clock,
+    )
+    return app
+
+
+def _role_pairs(mappings: Sequence[RoleMapping]) -> list[tuple[str, str]]:
+    return [(str(mapping.role), str(mapping.group)) for mapping in mappings]
+
+
+def _shown(attribute: str, value: Any) -> str:
+    """A changed value as the audit event shows it: role mappings as ROLE=GROUP."""
+    if attribute == "roles":
+        return ";".join(f"{role}={group}" for role, group in _role_pairs(value))
+    return str(value)
+
+
+def update_aws_app(
+    name: str,
+    changes: AwsAppChoices,
+    *,
+    disabled: bool | None = None,
+    context: AuditContext | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> App:
+    """Change an app's settings: the fields of ``changes`` that are not None, and ``disabled``.
+
+    The app as it would be is checked whole, exactly as creation checks it (a new account id
+    must suit the role ARNs kept, a role must name a group that exists), before anything is
+    written; the write is conditional on the app still existing. The audit event names each
+    changed field with its old and new value. Nothing changed: nothing written, no event.
+    """
+    app = get_app(name)
+    current = AwsAppChoices(
+        account_id=app.account_id,
+        roles=_role_pairs(app.roles),
+        session_duration=int(app.session_duration),
+        relay_state=app.relay_state,
+        provider_name=app.provider_name,
+        acs_url=app.acs_url,
+        audience=app.audience,
+        display_name=app.display_name,
+    )
+    given = {field: value for field, value in vars(changes).items() if value is not None}
+    wanted = _validated(app.name, replace(current, **given))
+    if disabled is not None:
+        wanted["disabled"] = bool(disabled)
+    changed = {
+        attribute: value
+        for attribute, value in wanted.items()
+        if _shown(attribute, value) != _shown(attribute, getattr(app, attribute))
+    }
+    if not changed:
+        return app
+    # Shown before the write, which refreshes ``app`` with the new values.
+    shown = {
+        attribute: (_shown(attribute, getattr(app, attribute)), _shown(attribute, value))
+        for attribute, value in changed.items()
+    }
+    _write(app, [getattr(App, attribute).set(value) for attribute, value in changed.items()])
+    audit.record_changes(
+        audit.EventType.APP_UPDATED,
+        shown,
+        subject=app.name,
+        context=context,
         clock=clock,
     )
     return app
@@ -173,12 +281,7 @@ def set_app_disabled(
     name: str, disabled: bool, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> App:
     app = get_app(name)
-    try:
-        app.update(actions=[App.disabled.set(disabled)], condition=App.name.exists())
-    except UpdateError as exc:
-        if condition_failed(exc):
-            raise NotFound(f"There is no app {name!r}.") from exc
-        raise
+    _write(app, [App.disabled.set(disabled)])
     audit.record(
         audit.EventType.APP_DISABLED if disabled else audit.EventType.APP_ENABLED,
         "success",
@@ -187,6 +290,16 @@ def set_app_disabled(
         clock=clock,
     )
     return app
+
+
+def _write(app: App, actions: list[Action]) -> None:
+    """Change ``app`` only while it exists: an app deleted meanwhile is not written again."""
+    try:
+        app.update(actions=actions, condition=App.name.exists())
+    except UpdateError as exc:
+        if condition_failed(exc):
+            raise NotFound(f"There is no app {app.name!r}.") from exc
+        raise
 
 
 def delete_app(name: str, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK) -> None:

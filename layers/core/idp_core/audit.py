@@ -29,6 +29,7 @@ class EventType(StrEnum):
     APP_DISABLED = "app.disabled"
     APP_ENABLED = "app.enabled"
     APP_MFA_POLICY_CHANGED = "app.mfa_policy.changed"
+    APP_UPDATED = "app.updated"
     AUTH_FAILURE = "auth.failure"
     AUTH_SIGNIN = "auth.signin"
     AUTH_SIGNOUT = "auth.signout"
@@ -60,6 +61,7 @@ class EventType(StrEnum):
     MFA_SETTINGS_CHANGED = "mfa.settings.changed"
     MFA_SUCCESS = "mfa.success"
     MFA_TOKEN_ASSIGNED = "mfa.token.assigned"  # noqa: S105 - an event name, not a secret
+    MFA_TOKEN_UNASSIGNED = "mfa.token.unassigned"  # noqa: S105 - an event name, not a secret
     MFA_TOKENS_IMPORTED = "mfa.tokens.imported"
     NOTICE_SENT = "notice.sent"
     OTP_SEND_REFUSED = "otp.send_refused"
@@ -80,7 +82,9 @@ class EventType(StrEnum):
     USER_LOCKED_TEMPORARILY = "user.locked_temporarily"
     USER_MFA_RESET = "user.mfa_reset"
     USER_PASSWORD_RESET = "user.password_reset"  # noqa: S105 - an event name, not a secret
+    USER_SIGNED_OUT_EVERYWHERE = "user.signed_out_everywhere"
     USER_UNLOCKED = "user.unlocked"
+    USER_UPDATED = "user.updated"
     WEBAUTHN_CLONE_SUSPECTED = "webauthn.clone_suspected"
     WEBAUTHN_PASSKEY_SIGN_IN = "webauthn.passkey_sign_in"
 
@@ -110,6 +114,25 @@ def record(
     event = new_event(event_type, outcome, context=context, subject=subject, details=details, clock=clock)
     event.save()
     return event
+
+
+def record_changes(
+    event_type: EventType,
+    changes: Mapping[str, tuple[str, str]],
+    *,
+    subject: str,
+    context: AuditContext | None = None,
+    more: Mapping[str, object] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> AuditEvent:
+    """An edit's event: ``changed`` lists the fields, and each field shows "old -> new" (values
+    as the caller shows them: masked where they must be)."""
+    details = {
+        "changed": ",".join(changes),
+        **{field: f"{old} -> {new}" for field, (old, new) in changes.items()},
+        **(more or {}),
+    }
+    return record(event_type, "success", context=context, subject=subject, details=details, clock=clock)
 
 
 def write_all(events: Sequence[AuditEvent]) -> None:

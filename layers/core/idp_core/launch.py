@@ -173,7 +173,13 @@ def launch_aws_app(
             LaunchRefused("Your account is disabled, so it cannot sign in to apps."), "user-disabled"
         )
     if app.disabled:
-        raise refuse(LaunchRefused(f"The app {app.display_name!r} is disabled."), "app-disabled")
+        raise refuse(
+            LaunchRefused(
+                f"The app {app.display_name!r} is disabled: an administrator turned its sign-ins off. "
+                "Ask an administrator if you need it."
+            ),
+            "app-disabled",
+        )
     try:
         relay_state = choose_relay_state(app, requested_relay_state)
     except BadRequest as exc:

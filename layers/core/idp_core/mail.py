@@ -185,6 +185,36 @@ def second_factors_reset(
     )
 
 
+def contact_changed(
+    user: User,
+    *,
+    changed: Sequence[str],
+    old_email: str | None,
+    mailer: Mailer,
+    context: AuditContext | None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> bool:
+    """Tell ``user`` that an administrator changed their e-mail address or phone number
+    (``changed`` names them), at the address they had before: someone who took over an admin
+    session to send the user's messages elsewhere cannot keep the user from hearing of it.
+    The new address gets it too. The new values are not in it."""
+    what = " and ".join(changed)
+    text = change_text(
+        f"An administrator changed the {what} of your account {user.display_username} at "
+        f"{readable_utc(clock.now())}"
+    )
+    return notify(
+        user,
+        f"The {what} of your account changed",
+        text,
+        ses=mailer.ses(),
+        messaging=mailer.messaging,
+        to=[address for address in (old_email, user.email) if address],
+        context=context,
+        clock=clock,
+    )
+
+
 MAX_EMAIL_CHARS = 254
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 

@@ -150,6 +150,23 @@ class UsersByEmail(GlobalSecondaryIndex["User"]):
     email = UnicodeAttribute(hash_key=True)
 
 
+# The one ``listing`` value of every user: the by_name index keeps them all under it, sorted
+# by username, so a page of the users list is one Query (idp_core.user_listing).
+USER_LISTING = "user"
+
+
+class UsersByName(GlobalSecondaryIndex["User"]):
+    """Every user by username, for the paged and searchable users list. Keys only: written
+    when a user is created or deleted, never by the updates of a sign-in."""
+
+    class Meta:
+        index_name = "by_name"
+        projection = KeysOnlyProjection()
+
+    listing = UnicodeAttribute(hash_key=True)
+    username = UnicodeAttribute(range_key=True)
+
+
 class User(Lockable):
     class Meta:
         table_name = "unbound-users"
@@ -159,12 +176,19 @@ class User(Lockable):
     display_username = UnicodeAttribute()
     email = UnicodeAttribute(null=True)
     display_name = UnicodeAttribute(null=True)
+    # A contact number (E.164) that admins keep; the SMS set-up offers it. Codes go only to a
+    # factor's own number.
+    phone = UnicodeAttribute(null=True)
     password_hash = UnicodeAttribute(null=True)
     is_admin = BooleanAttribute(default=False)
     groups = UnicodeSetAttribute(null=True)
     source = UnicodeAttribute(default="local")
     by_source = UsersBySource()
     by_email = UsersByEmail()
+    # USER_LISTING for every user written by this version (null for older items, which the
+    # by_name index does not hold until they are written again: see idp_core.user_listing).
+    listing = UnicodeAttribute(null=True, default=USER_LISTING)
+    by_name = UsersByName()
     # The stable id of the directory entry a directory user came from (entryUUID, objectGUID):
     # a new entry that takes over the same username is not this user (S27).
     directory_id = UnicodeAttribute(null=True)

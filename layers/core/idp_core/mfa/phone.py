@@ -82,14 +82,8 @@ def _not_a_number(shown: str) -> BadRequest:
     return BadRequest(f"{shown} is not a valid phone number; include the country code, e.g. {EXAMPLE}.")
 
 
-def normalize(raw: str, *, allowed_countries: Iterable[str]) -> str:
-    """Return the mobile number ``raw`` in E.164 (``+447400123456``), or raise ``BadRequest``
-    with a sentence (``NotAMobileNumber`` for a valid number of another type).
-
-    The country code is required, with or without the leading "+" (an international "00"
-    prefix also works); a national number such as "020 7946 0958" is refused because the
-    country it belongs to would be a guess.
-    """
+def _parse(raw: str) -> tuple[Any, str]:
+    """A valid number as libphonenumber parsed it, and the text shown in messages about it."""
     text = (raw or "").strip()
     if not text:
         raise BadRequest(f"Enter a phone number with its country code, e.g. {EXAMPLE}.")
@@ -112,6 +106,26 @@ def normalize(raw: str, *, allowed_countries: Iterable[str]) -> str:
         raise _not_a_number(shown) from exc
     if not phonenumbers.is_valid_number(number):
         raise _not_a_number(shown)
+    return number, shown
+
+
+def _e164(number: Any) -> str:
+    import phonenumbers
+
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalize(raw: str, *, allowed_countries: Iterable[str]) -> str:
+    """Return the mobile number ``raw`` in E.164 (``+447400123456``), or raise ``BadRequest``
+    with a sentence (``NotAMobileNumber`` for a valid number of another type).
+
+    The country code is required, with or without the leading "+" (an international "00"
+    prefix also works); a national number such as "020 7946 0958" is refused because the
+    country it belongs to would be a guess.
+    """
+    import phonenumbers
+
+    number, shown = _parse(raw)
     country = phonenumbers.region_code_for_number(number)
     allowed = sorted({code.upper() for code in allowed_countries})
     if country not in allowed:
@@ -120,7 +134,15 @@ def normalize(raw: str, *, allowed_countries: Iterable[str]) -> str:
             f"allowed countries: {', '.join(allowed) or 'none'}."
         )
     _ensure_mobile_type(number, shown)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return _e164(number)
+
+
+def contact_number(raw: str) -> str:
+    """A user's contact number (``idp_core.accounts``) in E.164, or ``BadRequest``: any valid
+    number of any country and type. Codes never go to it; the SMS limits apply when a user
+    makes it a sign-in method."""
+    number, _ = _parse(raw)
+    return _e164(number)
 
 
 def country_of(e164: str) -> str | None:

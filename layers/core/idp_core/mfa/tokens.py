@@ -302,6 +302,40 @@ def assign(
     return factor
 
 
+def unassign(
+    serial: str,
+    username: str,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    context: AuditContext | None = None,
+) -> None:
+    """Take the token ``serial`` back from ``username``: their token factor is removed (which ends
+    their other sessions and device trust, S15) and the token is free again, with the HOTP
+    counter they reached so that no code they already typed works for its next owner.
+
+    The caller names the user the token is taken from, and a token that is not theirs is
+    refused: a form crafted with another user's serial cannot take a token from that user.
+    """
+    username = canonical_username(username)
+    token = get_token(serial)
+    if token.assigned_to != username:
+        raise BadRequest(f"Token {token.serial} is not assigned to {username}.")
+    held = [f for f in Factor.query(username, consistent_read=True) if f.token_serial == token.serial]
+    for factor in held:
+        factors.remove_factor(username, factor.factor_id, context=context, clock=clock)
+    if not held:
+        # Assigned without a factor (left by an interrupted assignment): only free the token.
+        factors.release_token(token.serial, username)
+    audit.record(
+        audit.EventType.MFA_TOKEN_UNASSIGNED,
+        "success",
+        context=context,
+        subject=username,
+        details={"serial": token.serial, "factors_removed": len(held)},
+        clock=clock,
+    )
+
+
 def verify(
     factor: Factor, code: str, *, kms: Any, clock: Clock = SYSTEM_CLOCK, confirming: bool = False
 ) -> None:
