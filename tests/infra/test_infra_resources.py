@@ -167,7 +167,8 @@ def test_users_are_indexed_by_e_mail_with_keys_only(synthesis: Synthesis) -> Non
     from idp_core.models import User
 
     users = _table_for_output(synthesis, "UsersTable")["Properties"]
-    assert sorted(i["IndexName"] for i in users["GlobalSecondaryIndexes"]) == ["by_email", "by_name", "by_source"]
+    indexes = sorted(i["IndexName"] for i in users["GlobalSecondaryIndexes"])
+    assert indexes == ["by_email", "by_name", "by_source"]
     [index] = [i for i in users["GlobalSecondaryIndexes"] if i["IndexName"] == User.by_email.Meta.index_name]
     assert index["KeySchema"] == [{"AttributeName": "email", "KeyType": "HASH"}]
     assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}

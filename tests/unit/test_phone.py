@@ -10,7 +10,7 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from idp_core.errors import BadRequest
 from idp_core.mail import mask_email
-from idp_core.mfa.phone import (
+from idp_core.phone import (
     REFUSED_TYPE_NAMES,
     NotAMobileNumber,
     ensure_mobile,
@@ -167,7 +167,7 @@ def test_a_stored_number_of_unknown_type_is_refused() -> None:
 def test_the_number_types_are_libphonenumbers_own() -> None:
     from phonenumbers import PhoneNumberType
 
-    from idp_core.mfa import phone
+    from idp_core import phone
 
     for name in ("FIXED_LINE", "MOBILE", "FIXED_LINE_OR_MOBILE", "TOLL_FREE", "PREMIUM_RATE", "SHARED_COST"):
         assert getattr(phone, name) == getattr(PhoneNumberType, name)

@@ -20,10 +20,10 @@ from idp_core.errors import BadRequest, Conflict, NotFound
 from idp_core.groups import existing_groups, forget_cached_groups
 from idp_core.lockout import unlock_actions
 from idp_core.mail import Mailer
-from idp_core.mfa.phone import contact_number, mask_phone
 from idp_core.models import Group, User, condition_failed
 from idp_core.names import canonical_group, canonical_username, group_forms, username_forms
 from idp_core.passwords import hash_password, validate_new_password
+from idp_core.phone import contact_number, mask_phone
 from idp_core.sessions import end_user_sessions
 
 MAX_EMAIL_CHARS = 254
@@ -342,9 +342,9 @@ def update_user(
             f"{user.source}, which owns them: change them there, and the next import brings them here."
         )
     if changed.get("disabled") is True:
-        _refuse_on_self(user, context, "disable")
+        refuse_on_self(user, context, "disable")
     if changed.get("is_admin") is False:
-        _refuse_on_self(user, context, "revoke administrator rights from")
+        refuse_on_self(user, context, "revoke administrator rights from")
     if changed.get("disabled") is False and user.deleting_since is not None:
         raise BadRequest(
             f"The user {user.display_username!r} is being deleted; delete them again to finish the deletion."

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from idp_core.mfa import DestinationRefused, phone, policy
+from idp_core import phone
+from idp_core.mfa import DestinationRefused, policy
 from idp_core.mfa.methods.base import MethodKind
 from idp_core.mfa.methods.sent import SentCodeMethod
 

@@ -1,4 +1,5 @@
-"""Phone numbers for SMS codes: parsed and validated with ``phonenumbers``, stored in E.164.
+"""Phone numbers (for SMS codes, and a user's contact number): parsed and validated with
+``phonenumbers``, stored in E.164.
 
 A number is accepted only when it is a valid number of a country in the allowlist (S9), and
 only when libphonenumber says it is a mobile number (S31): premium-rate and shared-cost
