@@ -22,7 +22,6 @@ from functions.sso.settings import SsoSettings
 from idp_core import aws, guard, sessions, signin, web
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import FunctionSettings
-from idp_core.errors import BadRequest
 from idp_core.launch import Issuer, LaunchTarget, launch_app
 from idp_core.mfa import flow
 from idp_core.names import MAX_USERNAME_CHARS
@@ -194,7 +193,7 @@ def logout() -> Response[str]:
 
 @app.get("/me")
 def my_apps() -> Response[str]:
-    from idp_core.apps import apps_for_user
+    from idp_core.saml_apps import apps_for_user
 
     req = web.request()
     signed_in = guard.require_session(req)
@@ -276,18 +275,22 @@ def _post_to_app(
     read: tuple[Any, Any] | None = None,
     trust_device: bool = False,
     events: list[Any] | None = None,
+    sp_request: Any = None,
 ) -> Response[str]:
     """The page that posts a signed SAMLResponse for app ``name`` to its ACS URL, or the
     redirect to the second factor the app's policies ask for first. With ``events``, the
-    launch's audit events are added there for the caller to write instead of written."""
+    launch's audit events are added there for the caller to write instead of written. With
+    ``sp_request`` (a pending AuthnRequest), the second factor continues to its answer."""
     from idp_core.saml.post_form import auto_post_form
 
-    target = {"app": name, "RelayState": relay_state}
+    target: dict[str, str | None] = {"app": name, "RelayState": relay_state}
+    if sp_request is not None:
+        target = {"next": _continue_path(sp_request)}
     try:
         result = launch_app(
             signed_in.user,
             signed_in.session,
-            LaunchTarget(name, relay_state, read),
+            LaunchTarget(name, relay_state, read, sp_request),
             req.scope(signed_in.user.username, guard.browser(req)),
             issuer=Issuer(_entity_id(req), lambda: _signing_identity(req)),
             trust_device=trust_device,
@@ -324,12 +327,152 @@ def metadata() -> Response[str]:
     )
 
 
+SP_CONTINUE_PATH = "/saml/continue"
+SLO_PATH = "/saml/slo"
+SLO_CONTINUE_PATH = "/saml/slo/continue"
+
+
+def _received(req: web.WebRequest) -> Any:
+    """The SP's request as either binding brought it (HTTP-POST form or HTTP-Redirect query)."""
+    from idp_core.saml import sp_requests
+
+    if req.method == "POST":
+        return sp_requests.read_post(web.posted_values(req))
+    return sp_requests.read_redirect(req.query)
+
+
 @app.route("/saml/sso", method=["GET", "POST"])
 def sp_initiated_sign_in() -> Response[str]:
-    # The metadata must name a SingleSignOnService; AWS starts sign-in at the IdP instead.
-    raise BadRequest(
-        "This identity provider does not accept sign-in requests from service providers yet. "
-        "Sign in and open the app from your list of apps."
+    """An SP's AuthnRequest (HTTP-Redirect or HTTP-POST): checked and remembered once, then
+    answered for the signed-in user, or after the sign-in pages."""
+    from idp_core import sp_sso
+    from idp_core.saml.metadata import SSO_PATH
+
+    req = web.request()
+    _, pending = sp_sso.receive_authn_request(
+        _received(req), sso_url=req.base_url + SSO_PATH, context=req.audit_context(None), clock=req.clock
+    )
+    if req.method == "POST":
+        # A cross-site POST comes without the session cookie (SameSite=Lax): a GET brings it.
+        return web.redirect(req, SP_CONTINUE_PATH, query={"request": pending.handle})
+    return _answer_sp(req, pending)
+
+
+@app.get(SP_CONTINUE_PATH)
+def continue_sp_sign_in() -> Response[str]:
+    """Where the sign-in pages (and a POSTed request) continue to: the answer to the SP."""
+    from idp_core import sp_sso
+
+    req = web.request()
+    handle = req.query_param("request", max_chars=64) or ""
+    return _answer_sp(req, sp_sso.pending_request(handle, req.clock))
+
+
+def _answer_sp(req: web.WebRequest, pending: Any) -> Response[str]:
+    """The Response for a pending AuthnRequest; without a session, the sign-in page first (or,
+    for IsPassive, the NoPassive status); with ForceAuthn, the password again."""
+    next_page = _continue_path(pending)
+    signed_in = guard.current_session(req)
+    stale = (
+        signed_in is not None and pending.force_authn and signed_in.session.created_at < pending.received_at
+    )
+    if signed_in is None or stale:
+        if pending.is_passive:
+            return _no_passive(req, pending)
+        if signed_in is None:
+            signed_in = guard.require_session(req, login_query={"next": next_page})
+        token, cookies = web.login_csrf_token(req)
+        form = _login_form(token, signed_in.user.display_username, Target(next=next_page), None)
+        return web.render(req, "login.html", cookies=cookies, **form)
+    return _post_to_app(req, signed_in, pending.app, pending.relay_state, sp_request=pending)
+
+
+def _continue_path(pending: Any) -> str:
+    # The handle is 64 hex digits: nothing in it needs escaping.
+    return f"{SP_CONTINUE_PATH}?request={pending.handle}"
+
+
+def _no_passive(req: web.WebRequest, pending: Any) -> Response[str]:
+    import base64
+
+    from idp_core import sp_sso
+
+    document = sp_sso.no_passive_answer(
+        pending, issuer=_entity_id(req), identity=_signing_identity(req), clock=req.clock
+    )
+    return _auto_post(req, pending.acs_url, base64.b64encode(document).decode("ascii"), pending.relay_state)
+
+
+def _auto_post(req: web.WebRequest, url: str, message_b64: str, relay_state: str | None) -> Response[str]:
+    from idp_core.saml.post_form import auto_post_form
+
+    req.allow_nonce_script = True
+    req.extra_form_actions.append(_origin(url))
+    return web.html_response(auto_post_form(url, message_b64, relay_state, req.nonce))
+
+
+@app.route(SLO_PATH, method=["GET", "POST"])
+def single_logout() -> Response[str]:
+    """An SP's signed LogoutRequest: the session here ends and the SP gets a signed LogoutResponse."""
+    from idp_core import sp_sso
+
+    req = web.request()
+    _, _, pending = sp_sso.receive_logout_request(
+        _received(req), slo_url=req.base_url + SLO_PATH, context=req.audit_context(None), clock=req.clock
+    )
+    if req.method == "POST":
+        return web.redirect(req, SLO_CONTINUE_PATH, query={"request": pending.handle})
+    return _finish_logout(req, pending)
+
+
+@app.get(SLO_CONTINUE_PATH)
+def continue_single_logout() -> Response[str]:
+    from idp_core import sp_sso
+
+    req = web.request()
+    handle = req.query_param("request", max_chars=64) or ""
+    return _finish_logout(req, sp_sso.pending_request(handle, req.clock))
+
+
+def _finish_logout(req: web.WebRequest, pending: Any) -> Response[str]:
+    import base64
+
+    from idp_core import audit, sp_sso
+    from idp_core.saml.response import signed_redirect_query
+    from idp_core.saml.sp_metadata import BINDING_POST
+
+    token = web.session_token(req)
+    session = sessions.find_session(token, policy=req.settings.sessions, clock=req.clock) if token else None
+    if token is not None and session is not None:
+        signin.sign_out(token, session, context=req.audit_context(session.username), clock=req.clock)
+    audit.record(
+        audit.EventType.SAML_LOGOUT,
+        "success",
+        context=req.audit_context(session.username if session else None),
+        subject=pending.app,
+        details={"app": pending.app, "session_ended": session is not None},
+        clock=req.clock,
+    )
+    identity = _signing_identity(req)
+    endpoint, document = sp_sso.logout_answer(
+        pending, issuer=_entity_id(req), identity=identity, clock=req.clock
+    )
+    cookies = [web.clear_session_cookie(req)]
+    if endpoint.binding == BINDING_POST:
+        response = _auto_post(
+            req, pending.acs_url, base64.b64encode(document).decode("ascii"), pending.relay_state
+        )
+        response.headers["Set-Cookie"] = cookies
+        return response
+    query = signed_redirect_query(
+        field="SAMLResponse", document=document, relay_state=pending.relay_state, identity=identity
+    )
+    separator = "&" if "?" in pending.acs_url else "?"
+    return Response(
+        status_code=303,
+        content_type="text/plain",
+        body="",
+        headers={"Location": pending.acs_url + separator + query, "Set-Cookie": cookies},
     )
 
 

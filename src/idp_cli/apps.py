@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from idp_cli import saml_apps
 from idp_cli.stack import OnStack, add_command
 from idp_cli.terminal import (
     Subcommands,
@@ -39,6 +40,7 @@ def add_parser(commands: Subcommands) -> None:
     add_command(app, "list", "list apps", list_apps, with_json=True)
     add_command(app, "show", "show one app", show_app, with_json=True).add_argument("name")
     add_command(app, "delete", "delete an app", delete_app).add_argument("name")
+    saml_apps.add_parsers(app)
 
 
 def add_aws_app(cmd: OnStack) -> None:

@@ -117,9 +117,7 @@ def create_aws_app(
     audience = (audience or AWS_AUDIENCE).strip()
     if not audience or len(audience) > MAX_AUDIENCE_CHARS:
         raise BadRequest(f"The audience must be 1-{MAX_AUDIENCE_CHARS} characters.")
-    display = (display_name or app_name).strip()
-    if len(display) > MAX_DISPLAY_NAME_CHARS or not display.isprintable():
-        raise BadRequest(f"An app's display name is at most {MAX_DISPLAY_NAME_CHARS} printable characters.")
+    display = display_name_of(display_name, app_name)
     app = App(
         app_name,
         display_name=display,
@@ -134,12 +132,7 @@ def create_aws_app(
         mfa_required=bool(mfa_required),
         created_at=clock.now(),
     )
-    try:
-        app.save(condition=App.name.does_not_exist())
-    except PutError as exc:
-        if condition_failed(exc):
-            raise Conflict(f"The app {app_name!r} already exists.") from exc
-        raise
+    save_new_app(app)
     audit.record(
         audit.EventType.APP_CREATED,
         "success",
@@ -149,6 +142,33 @@ def create_aws_app(
         clock=clock,
     )
     return app
+
+
+def display_name_of(raw: str | None, app_name: str) -> str:
+    display = (raw or app_name).strip()
+    if len(display) > MAX_DISPLAY_NAME_CHARS or not display.isprintable():
+        raise BadRequest(f"An app's display name is at most {MAX_DISPLAY_NAME_CHARS} printable characters.")
+    return display
+
+
+def save_new_app(app: App) -> None:
+    """Store a new app; Conflict when its name is taken."""
+    try:
+        app.save(condition=App.name.does_not_exist())
+    except PutError as exc:
+        if condition_failed(exc):
+            raise Conflict(f"The app {app.name!r} already exists.") from exc
+        raise
+
+
+def update_app(app: App, actions: list[Any]) -> None:
+    """Apply ``actions`` to an app that still exists; NotFound when it was deleted meanwhile."""
+    try:
+        app.update(actions=actions, condition=App.name.exists())
+    except UpdateError as exc:
+        if condition_failed(exc):
+            raise NotFound(f"There is no app {app.name!r}.") from exc
+        raise
 
 
 def find_app(name: str) -> App | None:
@@ -173,12 +193,7 @@ def set_app_disabled(
     name: str, disabled: bool, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> App:
     app = get_app(name)
-    try:
-        app.update(actions=[App.disabled.set(disabled)], condition=App.name.exists())
-    except UpdateError as exc:
-        if condition_failed(exc):
-            raise NotFound(f"There is no app {name!r}.") from exc
-        raise
+    update_app(app, [App.disabled.set(disabled)])
     audit.record(
         audit.EventType.APP_DISABLED if disabled else audit.EventType.APP_ENABLED,
         "success",

@@ -29,6 +29,7 @@ class EventType(StrEnum):
     APP_DISABLED = "app.disabled"
     APP_ENABLED = "app.enabled"
     APP_MFA_POLICY_CHANGED = "app.mfa_policy.changed"
+    APP_UPDATED = "app.updated"
     AUTH_FAILURE = "auth.failure"
     AUTH_SIGNIN = "auth.signin"
     AUTH_SIGNOUT = "auth.signout"
@@ -67,6 +68,8 @@ class EventType(StrEnum):
     PASSWORD_CHANGED = "password.changed"  # noqa: S105 - an event name, not a secret
     SAML_ASSERTION_ISSUED = "saml.assertion_issued"
     SAML_ASSERTION_REFUSED = "saml.assertion_refused"
+    SAML_LOGOUT = "saml.logout"
+    SAML_REQUEST_REFUSED = "saml.request_refused"
     USER_ADMIN_CHANGED = "user.admin_changed"
     USER_CREATED = "user.created"
     USER_DELETED = "user.deleted"
