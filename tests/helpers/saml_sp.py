@@ -170,6 +170,7 @@ class OneLoginSp:
             "sp": {
                 "entityId": SP_ENTITY,
                 "assertionConsumerService": {"url": ACS_URL, "binding": BINDING_HTTP_POST},
+                "singleLogoutService": {"url": SLO_URL, "binding": BINDING_HTTP_REDIRECT},
                 "NameIDFormat": name_id_format,
                 "x509cert": keys.cert_b64,
                 "privateKey": keys.key_pem,
@@ -177,10 +178,15 @@ class OneLoginSp:
             "idp": {
                 "entityId": idp_entity,
                 "singleSignOnService": {"url": sso_url, "binding": BINDING_HTTP_REDIRECT},
+                "singleLogoutService": {
+                    "url": sso_url.replace("/sso", "/slo"),
+                    "binding": BINDING_HTTP_REDIRECT,
+                },
                 "x509cert": idp_cert,
             },
             "security": {
                 "authnRequestsSigned": sign_requests,
+                "logoutRequestSigned": True,
                 "wantAssertionsSigned": True,
                 "wantMessagesSigned": True,
                 "signatureAlgorithm": SIG_RSA_SHA256,
@@ -189,13 +195,19 @@ class OneLoginSp:
             },
         }
 
-    def _auth(self, post_data: dict[str, str] | None = None) -> OneLogin_Saml2_Auth:
+    def _auth(
+        self,
+        post_data: dict[str, str] | None = None,
+        *,
+        path: str = "/acs",
+        get_data: dict[str, str] | None = None,
+    ) -> OneLogin_Saml2_Auth:
         request = {
             "https": "on",
             "http_host": SP_HOST,
-            "script_name": "/acs",
+            "script_name": path,
             "server_port": "443",
-            "get_data": {},
+            "get_data": get_data or {},
             "post_data": post_data or {},
         }
         return OneLogin_Saml2_Auth(request, self.settings)
@@ -211,4 +223,14 @@ class OneLoginSp:
     def accept(self, form: PostedForm, request_id: str) -> OneLogin_Saml2_Auth:
         auth = self._auth(form.fields)
         auth.process_response(request_id=request_id)
+        return auth
+
+    def logout_url(self, name_id: str) -> tuple[str, str]:
+        auth = self._auth()
+        url = auth.logout(name_id=name_id, return_to="https://sp.example.test/bye")
+        return str(auth.get_last_request_id()), url
+
+    def accept_logout(self, query: dict[str, str], request_id: str) -> OneLogin_Saml2_Auth:
+        auth = self._auth(path="/slo", get_data=query)
+        auth.process_slo(request_id=request_id, keep_local_session=True)
         return auth

@@ -9,7 +9,7 @@ import time
 import zlib
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 import pytest
 import requests
@@ -430,3 +430,39 @@ def test_attack_request_from_an_unknown_sp_or_too_old(sso: Sso, open_sp: PySaml2
     sso.clock.advance(3600)
     assert_refused(sso.get(browser, "/saml/sso", params=redirect_query(old)), 400, "too long ago")
     nothing_issued(sso)
+
+
+def test_single_logout_ends_the_session_and_answers_python3_saml(
+    sso: Sso, people: None, idp_metadata: str, keys: KeyPair
+) -> None:
+    sp = onelogin_sp(sso, idp_metadata, keys, signed=True)
+    register(sp, clock=sso.clock, require_signed_requests=True)
+    browser = sso.browser()
+    request_id, url = sp.login_url("https://sp.example.test/after-sign-in")
+    page = sign_in_through(sso, browser, sso.get(browser, path_and_query(url)))
+    auth = sp.accept(posted_form(page.text), request_id)
+    assert auth.is_authenticated()
+    assert sso.get(browser, "/me").status_code == 200
+    logout_id, logout_url = sp.logout_url(str(auth.get_nameid()))
+    answer = sso.get(browser, path_and_query(logout_url))
+    assert answer.status_code == 303
+    assert answer.headers["Location"].startswith("https://sp.example.test/slo?SAMLResponse=")
+    query = dict(parse_qsl(answer.headers["Location"].split("?", 1)[1]))
+    done = sp.accept_logout(query, logout_id)
+    assert done.get_errors() == [], done.get_last_error_reason()
+    assert sso.get(browser, "/me").status_code == 303  # Signed out here.
+    # The same LogoutRequest again is a replay.
+    assert_refused(sso.get(browser, path_and_query(logout_url)), 409, "already received")
+
+
+def test_attack_unsigned_logout_request_is_refused(
+    sso: Sso, people: None, idp_metadata: str, keys: KeyPair
+) -> None:
+    sp = onelogin_sp(sso, idp_metadata, keys, signed=True)
+    register(sp, clock=sso.clock)
+    sp.settings["security"]["logoutRequestSigned"] = False  # type: ignore[index]
+    browser = sso.browser()
+    assert sso.sign_in(browser, "alice").status_code == 303
+    _, logout_url = sp.logout_url("someone")
+    assert_refused(sso.get(browser, path_and_query(logout_url)), 403, "must sign its requests")
+    assert sso.get(browser, "/me").status_code == 200  # Still signed in.
