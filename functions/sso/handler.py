@@ -144,7 +144,10 @@ def _launch_after_password(
     signed_in = web.SignedIn(token=result.issued.token, session=result.issued.session, user=result.user)
     try:
         return _post_to_app(
-            req, signed_in, str(target.app), target.relay_state, cookies, read=(result.app, result.device)
+            req,
+            signed_in,
+            LaunchTarget(str(target.app), target.relay_state, (result.app, result.device)),
+            cookies,
         )
     except IdpError as exc:
         response = web.error_response(exc)
@@ -205,7 +208,7 @@ def launch(name: str) -> Response[str]:
     req = web.request()
     relay_state = req.query_param("RelayState", max_chars=MAX_RELAY_STATE_CHARS)
     signed_in = guard.require_session(req, login_query={"app": name, "RelayState": relay_state})
-    return _post_to_app(req, signed_in, name, relay_state)
+    return _post_to_app(req, signed_in, LaunchTarget(name, relay_state))
 
 
 @app.post("/mfa/verify")
@@ -250,10 +253,8 @@ def verify_second_factor() -> Response[str]:
             response = _post_to_app(
                 req,
                 stepped_up,
-                target.app,
-                target.relay_state,
+                LaunchTarget(target.app, target.relay_state, (app_item, device)),
                 cookies,
-                read=(app_item, device),
                 trust_device=form.get("trust") == "1",
                 events=events,
             )
@@ -269,28 +270,25 @@ def verify_second_factor() -> Response[str]:
 def _post_to_app(
     req: web.WebRequest,
     signed_in: web.SignedIn,
-    name: str,
-    relay_state: str | None,
+    launch: LaunchTarget,
     cookies: list[str] | None = None,
-    read: tuple[Any, Any] | None = None,
     trust_device: bool = False,
     events: list[Any] | None = None,
-    sp_request: Any = None,
 ) -> Response[str]:
-    """The page that posts a signed SAMLResponse for app ``name`` to its ACS URL, or the
-    redirect to the second factor the app's policies ask for first. With ``events``, the
-    launch's audit events are added there for the caller to write instead of written. With
-    ``sp_request`` (a pending AuthnRequest), the second factor continues to its answer."""
+    """The page that posts a signed SAMLResponse for the app of ``launch`` to its ACS URL, or
+    the redirect to the second factor the app's policies ask for first. With ``events``, the
+    launch's audit events are added there for the caller to write instead of written. For an
+    SP's pending AuthnRequest (``launch.sp_request``), the second factor continues to its answer."""
     from idp_core.saml.post_form import auto_post_form
 
-    target: dict[str, str | None] = {"app": name, "RelayState": relay_state}
-    if sp_request is not None:
-        target = {"next": _continue_path(sp_request)}
+    target: dict[str, str | None] = {"app": launch.app_name, "RelayState": launch.relay_state}
+    if launch.sp_request is not None:
+        target = {"next": _continue_path(launch.sp_request)}
     try:
         result = launch_app(
             signed_in.user,
             signed_in.session,
-            LaunchTarget(name, relay_state, read, sp_request),
+            launch,
             req.scope(signed_in.user.username, guard.browser(req)),
             issuer=Issuer(_entity_id(req), lambda: _signing_identity(req)),
             trust_device=trust_device,
@@ -384,7 +382,7 @@ def _answer_sp(req: web.WebRequest, pending: Any) -> Response[str]:
         token, cookies = web.login_csrf_token(req)
         form = _login_form(token, signed_in.user.display_username, Target(next=next_page), None)
         return web.render(req, "login.html", cookies=cookies, **form)
-    return _post_to_app(req, signed_in, pending.app, pending.relay_state, sp_request=pending)
+    return _post_to_app(req, signed_in, LaunchTarget(pending.app, pending.relay_state, sp_request=pending))
 
 
 def _continue_path(pending: Any) -> str:
