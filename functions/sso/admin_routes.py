@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from functions.sso.settings import SsoSettings
-from idp_core import accounts, apps, audit, guard, lockout, web
+from idp_core import accounts, apps, audit, guard, lockout, saml_apps, web
 from idp_core.audit import AuditContext
 from idp_core.errors import BadRequest, NotFound
 from idp_core.mail import Mailer
@@ -58,6 +58,7 @@ NOTICES = {
     "app-disabled": "The app was disabled.",
     "app-enabled": "The app was enabled.",
     "app-deleted": "The app was deleted.",
+    "app-updated": "The app's settings were saved.",
 }
 
 USER_FIELDS = {
@@ -464,7 +465,12 @@ def _app_context(req: web.WebRequest, name: str) -> dict[str, Any]:
 @router.get("/admin/apps/<name>")
 def app_page(name: str) -> Response[str]:
     req, _ = _admin()
-    return _page(req, "app.html", **_app_context(req, name))
+    context = _app_context(req, name)
+    if context["app"].kind == saml_apps.KIND:
+        from functions.sso.saml_admin_routes import saml_app_page
+
+        return saml_app_page(req, context["app"])
+    return _page(req, "app.html", **context)
 
 
 def _app_action(

@@ -17,7 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from functions.sso import admin_routes, password_routes
+from functions.sso import admin_routes, password_routes, saml_admin_routes
 from functions.sso.settings import SsoSettings
 from idp_core import aws, guard, sessions, signin, web
 from idp_core.clock import SYSTEM_CLOCK, Clock
@@ -489,7 +489,7 @@ def _origin(url: str) -> str:
 
 # ---------------------------------------------------------------- routers, entry point
 
-function.include_routers(admin_routes, password_routes)
+function.include_routers(admin_routes, password_routes, saml_admin_routes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

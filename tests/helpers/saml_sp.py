@@ -95,7 +95,16 @@ def path_and_query(url: str) -> str:
 class PySaml2Sp:
     """pysaml2's Saml2Client as the SP."""
 
-    def __init__(self, idp_metadata: str, keys: KeyPair, *, sign_requests: bool, name_id_format: str) -> None:
+    def __init__(
+        self,
+        idp_metadata: str,
+        keys: KeyPair,
+        *,
+        sign_requests: bool,
+        name_id_format: str,
+        want_signed: tuple[bool, bool] = (False, True),
+    ) -> None:
+        """``want_signed``: whether pysaml2 insists on a signed (Response, Assertion)."""
         config = SPConfig()
         config.load(
             {
@@ -110,8 +119,9 @@ class PySaml2Sp:
                             "single_logout_service": [(SLO_URL, BINDING_HTTP_POST)],
                         },
                         "authn_requests_signed": sign_requests,
-                        "want_response_signed": False,
-                        "want_assertions_signed": True,
+                        "allow_unsolicited": True,
+                        "want_response_signed": want_signed[0],
+                        "want_assertions_signed": want_signed[1],
                         "name_id_format": name_id_format,
                     }
                 },
@@ -143,9 +153,11 @@ class PySaml2Sp:
             return request_id, dict(info["headers"])["Location"]
         return request_id, {name: html.unescape(value) for name, value in _POST_FIELD.findall(info["data"])}
 
-    def accept(self, saml_response: str, request_id: str) -> Any:
+    def accept(self, saml_response: str, request_id: str | None) -> Any:
+        """The Response checked by pysaml2; ``request_id`` None for an unsolicited one."""
+        outstanding = {request_id: "/"} if request_id else {}
         return self.client.parse_authn_request_response(
-            saml_response, BINDING_HTTP_POST, outstanding={request_id: "/"}
+            saml_response, BINDING_HTTP_POST, outstanding=outstanding
         )
 
 

@@ -466,3 +466,48 @@ def test_attack_unsigned_logout_request_is_refused(
     _, logout_url = sp.logout_url("someone")
     assert_refused(sso.get(browser, path_and_query(logout_url)), 403, "must sign its requests")
     assert sso.get(browser, "/me").status_code == 200  # Still signed in.
+
+
+def test_the_app_tile_on_me_posts_an_unsolicited_response_to_the_default_acs(
+    sso: Sso, people: None, idp_metadata: str, keys: KeyPair
+) -> None:
+    sp = pysaml2_sp(idp_metadata, keys, signed=True)
+    register(sp, clock=sso.clock, groups=["staff"])
+    accounts.create_user("mallory", password=PASSWORD, clock=sso.clock)
+    alice = sso.browser()
+    assert sso.sign_in(alice, "alice").status_code == 303
+    tiles = sso.get(alice, "/me")
+    assert f"/apps/{APP}/launch" in tiles.text and "SAML app" in tiles.text
+    page = sso.get(alice, f"/apps/{APP}/launch")
+    form = posted_form(page.text)
+    assert form.action == ACS_URL and "RelayState" not in form.fields
+    response = sp.accept(form.fields["SAMLResponse"], None)
+    assert response.in_response_to is None and response.ava["groups"] == ["staff"]
+    # A RelayState of the user's choosing is not passed on to an SP from here (S17).
+    redirected = sso.get(alice, f"/apps/{APP}/launch", params={"RelayState": "https://evil.example/"})
+    assert_refused(redirected, 400, "starts at its own start page")
+    mallory = sso.browser()
+    assert sso.sign_in(mallory, "mallory").status_code == 303
+    assert f"/apps/{APP}/launch" not in sso.get(mallory, "/me").text
+    assert_refused(sso.get(mallory, f"/apps/{APP}/launch"), 403, "may not use the app")
+
+
+def test_signing_only_the_response_or_only_the_assertion_is_accepted(
+    sso: Sso, people: None, idp_metadata: str, keys: KeyPair
+) -> None:
+    sp = PySaml2Sp(
+        idp_metadata,
+        keys,
+        sign_requests=True,
+        name_id_format=FORMATS["persistent"],
+        want_signed=(True, False),
+    )
+    register(sp, clock=sso.clock, signing="response")
+    browser = sso.browser()
+    assert sso.sign_in(browser, "alice").status_code == 303
+    request_id, request = sp.request(BINDING_HTTP_REDIRECT)
+    page = start(sso, browser, BINDING_HTTP_REDIRECT, request)
+    saml_response = base64.b64decode(posted_form(page.text).fields["SAMLResponse"])
+    signatures = [match.start() for match in re.finditer(rb"<ds:Signature[ >]", saml_response)]
+    assert len(signatures) == 1 and signatures[0] < saml_response.index(b"<saml:Assertion")
+    assert sp.accept(posted_form(page.text).fields["SAMLResponse"], request_id).in_response_to == request_id
