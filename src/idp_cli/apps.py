@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -126,4 +127,6 @@ def _app_dict(app: Any) -> dict[str, Any]:
         "disabled": bool(app.disabled),
         "adaptive_policy": app.adaptive_policy,
         "created_at": timestamp(app.created_at),
+        # A SAML app's SP: entity id, endpoints, certificates, NameID, attributes, signing.
+        "sp": json.loads(app.sp) if app.sp else None,
     }
