@@ -20,6 +20,7 @@ from bench import (
     passwords,
     saml_signing,
     signin,
+    sp_signin,
     totp_verify,
 )
 
@@ -40,6 +41,7 @@ def main() -> int:
         ("CPU per sign-in", cpu.run),
         ("LDAP import", ldap_import.run),
         ("deployment size", deployment_size.run),
+        ("SP-initiated sign-in", sp_signin.run),
     ]
     results: dict[str, object] = {
         "machine": {"python": sys.version.split()[0], "platform": platform.platform()},

@@ -48,8 +48,10 @@ REPLAY_SECONDS = 15 * 60
 _KEY_PREFIX = "saml-request:"
 HANDLE_CHARS = 64  # a SHA-256 in hex
 _USER_PREFIX = "saml-sp:"
-# The app of each SP entity id, by apps table; a container keeps it as long as the groups.
-_apps_by_entity: TtlCache[tuple[str, str], str] = TtlCache(30.0)
+# The app of each SP entity id, by apps table: a container keeps it as long as the groups'
+# states, so a change to an SP's settings reaches its sign-ins within that time, as the MFA
+# settings and adaptive policies do, and a request costs no read of the app.
+_apps_by_entity: TtlCache[tuple[str, str], App] = TtlCache(30.0)
 
 
 @dataclass(frozen=True)
@@ -69,16 +71,12 @@ class PendingRequest:
 def app_for_entity(entity_id: str) -> App:
     """The SAML app whose SP has ``entity_id``; NotFound for an SP nobody registered."""
     table = App.Meta.table_name
-    name = _apps_by_entity.get((table, entity_id))
-    if name is None:
-        for app in App.scan(App.kind == KIND):
-            _apps_by_entity.put((table, str(app.audience)), app.name)
-        name = _apps_by_entity.get((table, entity_id))
-    if name is None:
-        raise NotFound(f"No app is registered for the service provider {entity_id[:200]!r}.")
-    app = get_app(name)
-    if app.kind != KIND or app.audience != entity_id:
-        _apps_by_entity.clear()
+    app = _apps_by_entity.get((table, entity_id))
+    if app is None:
+        for item in App.scan(App.kind == KIND):
+            _apps_by_entity.put((table, str(item.audience)), item)
+        app = _apps_by_entity.get((table, entity_id))
+    if app is None:
         raise NotFound(f"No app is registered for the service provider {entity_id[:200]!r}.")
     return app
 
