@@ -24,6 +24,7 @@ from idp_core.saml.sp_metadata import parse_sp_metadata
 from tests.helpers.mfa import give_totp, submit_code, totp_code
 from tests.helpers.saml_sp import (
     ACS_URL,
+    SLO_URL,
     SP_ENTITY,
     KeyPair,
     OneLoginSp,
@@ -512,3 +513,68 @@ def test_signing_only_the_response_or_only_the_assertion_is_accepted(
     signatures = [match.start() for match in re.finditer(rb"<ds:Signature[ >]", saml_response)]
     assert len(signatures) == 1 and signatures[0] < saml_response.index(b"<saml:Assertion")
     assert sp.accept(posted_form(page.text).fields["SAMLResponse"], request_id).in_response_to == request_id
+
+
+def test_the_apps_adaptive_policy_holds_for_sp_initiated_sign_in(sso: Sso, signing_sp: PySaml2Sp) -> None:
+    from idp_core.adaptive import policies
+    from idp_core.mfa import policy
+
+    policies.save_policy(policies.AdaptivePolicy(name="office", deny_cidrs=("127.0.0.0/8",)), create=True)
+    policy.set_app_policy(APP, adaptive="office", clock=sso.clock)
+    browser = sso.browser()
+    _, request = signing_sp.request(BINDING_HTTP_REDIRECT)
+    login = start(sso, browser, BINDING_HTTP_REDIRECT, request)
+    location = path_and_query(login.headers["Location"])
+    token = sso.login_form_token(browser, location[len("/login") :])
+    next_page = unquote(location.split("next=", 1)[1])
+    denied = sso.post(
+        browser, "/login", {"csrf_token": token, "username": "alice", "password": PASSWORD, "next": next_page}
+    )
+    assert denied.status_code == 403 and "SAMLResponse" not in denied.text
+    decisions = [event for event in recent(clock=sso.clock) if event.type == "adaptive.decision"]
+    assert decisions and decisions[0].details["app"] == APP
+    nothing_issued(sso)
+
+
+def signed_logout_request(sso: Sso, keys: KeyPair, name_id: str) -> str:
+    """A LogoutRequest with an enveloped signature by the SP's key, as the HTTP-POST binding sends it."""
+    from lxml import etree
+    from signxml import SignatureConstructionMethod, XMLSigner  # type: ignore[attr-defined]
+
+    issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sso.clock.now()))
+    document = etree.fromstring(
+        '<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
+        'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_logout1" Version="2.0" '
+        f'IssueInstant="{issued}" '
+        f'Destination="{sso.url}/saml/slo"><saml:Issuer>{SP_ENTITY}</saml:Issuer>'
+        '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Id="placeholder"/>'
+        f"<saml:NameID>{name_id}</saml:NameID></samlp:LogoutRequest>"
+    )
+    signer = XMLSigner(
+        method=SignatureConstructionMethod.enveloped,
+        signature_algorithm="rsa-sha256",
+        digest_algorithm="sha256",
+        c14n_algorithm="http://www.w3.org/2001/10/xml-exc-c14n#",
+    )
+    signed = signer.sign(document, key=keys.key_pem.encode(), cert=keys.cert_pem)
+    return base64.b64encode(etree.tostring(signed)).decode()
+
+
+def test_single_logout_by_http_post_answers_pysaml2_with_a_signed_logout_response(
+    sso: Sso, signing_sp: PySaml2Sp, keys: KeyPair
+) -> None:
+    browser = sso.browser()
+    assert sso.sign_in(browser, "alice").status_code == 303
+    posted = sso.post(
+        browser, "/saml/slo", {"SAMLRequest": signed_logout_request(sso, keys, "x"), "RelayState": "bye"}
+    )
+    # A cross-site POST carries no session cookie: a GET to this site brings it.
+    assert posted.status_code == 303 and path_and_query(posted.headers["Location"]).startswith(
+        "/saml/slo/continue"
+    )
+    answer = sso.get(browser, path_and_query(posted.headers["Location"]))
+    form = posted_form(answer.text)
+    assert form.action == SLO_URL and form.fields["RelayState"] == "bye"
+    response = signing_sp.client.parse_logout_request_response(form.fields["SAMLResponse"], BINDING_HTTP_POST)
+    assert response.in_response_to == "_logout1" and response.status_ok()
+    assert sso.get(browser, "/me").status_code == 303  # Signed out here.
