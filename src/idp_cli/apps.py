@@ -83,6 +83,12 @@ def show_app(cmd: OnStack) -> None:
         print_json(cmd.out, app)
         return
     roles = app.pop("roles")
+    sp = app.pop("sp")
+    if sp is not None:
+        app["sp_entity_id"] = sp["entity_id"]
+        app["sp_acs_urls"] = [endpoint["url"] for endpoint in sp["acs"]]
+        app["name_id"] = f"{sp['name_id_format']} from {sp['name_id_source']}"
+        app["attributes"] = [f"{a['name']}={a['source']}" for a in sp["attributes"]]
     details(cmd.out, app)
     table(cmd.out, ["ROLE", "GROUP", "ROLE ARN"], [[r["role"], r["group"], r["role_arn"]] for r in roles])
 
@@ -128,5 +134,12 @@ def _app_dict(app: Any) -> dict[str, Any]:
         "adaptive_policy": app.adaptive_policy,
         "created_at": timestamp(app.created_at),
         # A SAML app's SP: entity id, endpoints, certificates, NameID, attributes, signing.
-        "sp": json.loads(app.sp) if app.sp else None,
+        "sp": _sp_dict(app.sp) if app.sp else None,
     }
+
+
+def _sp_dict(stored: str) -> dict[str, Any]:
+    sp = json.loads(stored)
+    # The salt would let anyone who reads it tell which user a persistent NameID names.
+    sp.pop("name_id_salt", None)
+    return dict(sp)

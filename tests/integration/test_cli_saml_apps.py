@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from idp_core import saml_apps
+from idp_core.models import App
 from tests.helpers.cli import idp, listing, ok
 from tests.helpers.saml_sp import ACS_URL, SP_ENTITY, key_pair
 
@@ -18,7 +20,7 @@ METADATA = (
 )
 
 
-@pytest.mark.usefixtures("local_state")
+@pytest.mark.usefixtures("bound")
 def test_add_a_saml_app_from_metadata_and_by_hand_then_update_it(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -46,6 +48,10 @@ def test_add_a_saml_app_from_metadata_and_by_hand_then_update_it(
         ("email", "basic"),
         ("urn:oid:0.9.2342.19200300.100.1.3", "uri"),
     ]
+    assert "name_id_salt" not in wiki
+    shown = ok(capsys, "app", "show", "wiki")
+    assert SP_ENTITY in shown and ACS_URL in shown and "persistent from opaque-id" in shown
+    salt = saml_apps.sp_config(App.get("crm")).name_id_salt
     crm = apps["crm"]["sp"]
     assert (
         crm["requests_signed"] and crm["certificates"] == [keys.cert_b64] and crm["name_id_format"] == "email"
@@ -54,7 +60,7 @@ def test_add_a_saml_app_from_metadata_and_by_hand_then_update_it(
        "--acs-url", "https://crm.example.test/acs2", "--name-id-format", "transient")  # fmt: skip
     crm = {app["name"]: app for app in listing(capsys, "app", "list")}["crm"]["sp"]
     assert crm["acs"][0]["url"] == "https://crm.example.test/acs2" and crm["name_id_format"] == "transient"
-    assert crm["name_id_salt"] == apps["crm"]["sp"]["name_id_salt"]
+    assert saml_apps.sp_config(App.get("crm")).name_id_salt == salt  # Persistent NameIDs stay.
 
 
 BAD_INPUT = [
