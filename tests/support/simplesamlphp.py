@@ -4,8 +4,10 @@ package's /etc/simplesamlphp is read, never changed)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -83,6 +85,8 @@ def simplesamlphp_sp(folder: Path, idp_metadata: str) -> Iterator[str]:
         },
         stdout=log,
         stderr=subprocess.STDOUT,
+        # A group of its own: the workers are the server's children, and end with it.
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 15
@@ -99,7 +103,7 @@ def simplesamlphp_sp(folder: Path, idp_metadata: str) -> Iterator[str]:
             time.sleep(0.1)
         yield base_url
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=10)
         log.close()
 
