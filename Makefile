@@ -10,7 +10,7 @@ export PATH := $(TOOLS_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export UV_FROZEN := 1
 PYTHON3 ?= python3
 
-DEBIAN_PACKAGES := chromium xmlsec1 slapd ldap-utils
+DEBIAN_PACKAGES := chromium xmlsec1 slapd ldap-utils simplesamlphp php-cli php-xml php-mbstring
 
 .PHONY: help setup system-packages uv python-env node-env deploy-env dev test lint unit integration e2e infra bench synth deploy bootstrap clean
 
@@ -29,6 +29,8 @@ setup: system-packages python-env node-env
 # xmlsec1 for pysaml2, the service provider our assertions are checked against, and
 # OpenLDAP's slapd (with ldap-utils) for the directory tests. Those start slapd processes
 # of their own (tests/support/slapd.py); the package's system service is not used.
+# SimpleSAMLphp (with PHP's CLI and its XML and mbstring extensions) is a SAML service provider
+# for a browser test, served by PHP's built-in server (tests/support/simplesamlphp.py).
 # npm (which brings Debian's Node) only when there is none: `npm ci` then installs the pinned
 # Node 22, and a Node installed another way (NodeSource, nvm) is left alone.
 system-packages:

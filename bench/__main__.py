@@ -21,6 +21,7 @@ from bench import (
     passwords,
     saml_signing,
     signin,
+    sp_signin,
     totp_verify,
     user_listing,
 )
@@ -44,6 +45,7 @@ def main() -> int:
         ("LDAP import", ldap_import.run),
         ("deployment size", deployment_size.run),
         ("users list", user_listing.run),
+        ("SP-initiated sign-in", sp_signin.run),
     ]
     results: dict[str, object] = {
         "machine": {"python": sys.version.split()[0], "platform": platform.platform()},

@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from functions.sso.settings import SsoSettings
-from idp_core import accounts, apps, audit, lockout, user_listing, web
+from idp_core import accounts, apps, audit, lockout, saml_apps, user_listing, web
 from idp_core.audit import AuditContext
 from idp_core.errors import BadRequest, NotFound
 from idp_core.mail import Mailer
@@ -597,7 +597,12 @@ def _app_context(req: web.WebRequest, name: str) -> dict[str, Any]:
 @router.get("/admin/apps/<name>")
 def app_page(name: str) -> Response[str]:
     req, _ = _admin()
-    return _page(req, "app.html", **_app_context(req, name))
+    context = _app_context(req, name)
+    if context["app"].kind == saml_apps.KIND:
+        from functions.sso.saml_admin_routes import saml_app_page
+
+        return saml_app_page(req, context["app"])
+    return _page(req, "app.html", **context)
 
 
 def _edit_rows(app: App) -> int:

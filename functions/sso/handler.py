@@ -15,22 +15,23 @@ cold start, which most often serves the sign-in page, does not load it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from functions.sso import admin_routes, password_routes, recovery_routes
+from functions.sso import admin_routes, password_routes, recovery_routes, saml_admin_routes
 from functions.sso.settings import SsoSettings
 from idp_core import aws, session_guard, sessions, web
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import FunctionSettings
-from idp_core.errors import BadRequest
 from idp_core.names import MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
 from idp_core.web.function import PageFunction
 from idp_core.web.target import MAX_RELAY_STATE_CHARS, TARGET_FIELDS, Target
 
 if TYPE_CHECKING:
+    from idp_core.launch import LaunchTarget
     from idp_core.signin import SignInResult
 
 # Longer than any valid username so a too-long name is refused like a wrong one, not with
@@ -126,19 +127,26 @@ def login_submit() -> Response[str]:
         "login.html",
         _login_form(web.login_csrf_token(req)[0], form["username"], target, form.get("directory")),
     )
+    sp_request = _sp_request_of(req, target)
     result = signin.password_sign_in(
         form["username"],
         form["password"],
         req.scope(browser=session_guard.browser(req)),
         previous_session=web.session_token(req),
-        app_name=target.app,
+        app_name=target.app or (sp_request.app if sp_request else None),
         directory=form.get("directory"),
     )
-    return _after_first_factor(req, result, target)
+    return _after_first_factor(req, result, target, sp_request)
 
 
-def _after_first_factor(req: web.WebRequest, result: SignInResult, target: Target) -> Response[str]:
-    """Where a sign-in continues once its first factor (a password or a passkey) was accepted."""
+def _after_first_factor(
+    req: web.WebRequest, result: SignInResult, target: Target, sp_request: Any
+) -> Response[str]:
+    """Where a sign-in continues once its first factor (a password or a passkey) was accepted:
+    to the app, or to the answer of the SP's pending AuthnRequest ``sp_request``, when nothing
+    more is owed."""
+    from idp_core.launch import LaunchTarget
+
     cookies = [web.session_cookie(req, result.issued.token)]
     # A half-way session reaches only the MFA pages (S14): enrolment first, else the challenge.
     if sessions.OWES_ENROLMENT in result.pending:
@@ -148,12 +156,26 @@ def _after_first_factor(req: web.WebRequest, result: SignInResult, target: Targe
     if result.pending:
         return web.redirect(req, "/mfa", cookies=cookies, query=target.query())
     if target.app:
-        return _launch_after_password(req, result, target, cookies)
+        return _launch_after_password(req, result, LaunchTarget(target.app, target.relay_state), cookies)
+    if sp_request is not None:
+        launch = LaunchTarget(sp_request.app, sp_request.relay_state, sp_request=sp_request)
+        return _launch_after_password(req, result, launch, cookies)
     return target.redirect(req, cookies)
 
 
+def _sp_request_of(req: web.WebRequest, target: Target) -> Any:
+    """The SP's pending AuthnRequest when the sign-in continues to its answer: the password's
+    answer is then the Response itself, as for an app, one request and its reads less."""
+    from idp_core import sp_sso
+
+    prefix = SP_CONTINUE_PATH + "?request="
+    if not target.next or not target.next.startswith(prefix):
+        return None
+    return sp_sso.pending_request(target.next[len(prefix) :], req.clock)
+
+
 def _launch_after_password(
-    req: web.WebRequest, result: SignInResult, target: Target, cookies: list[str]
+    req: web.WebRequest, result: SignInResult, launch: LaunchTarget, cookies: list[str]
 ) -> Response[str]:
     """Signed in for an app that asks for nothing more: the answer is the page that posts the
     signed SAMLResponse, as after a second factor, instead of a redirect to the launch (one
@@ -163,9 +185,7 @@ def _launch_after_password(
     req.error_page = None  # Past the password: a refusal is the app's, not the sign-in form's.
     signed_in = web.SignedIn(token=result.issued.token, session=result.issued.session, user=result.user)
     try:
-        return _post_to_app(
-            req, signed_in, str(target.app), target.relay_state, cookies, read=(result.app, result.device)
-        )
+        return _post_to_app(req, signed_in, replace(launch, read=(result.app, result.device)), cookies)
     except IdpError as exc:
         response = web.error_response(exc)
         response.headers["Set-Cookie"] = cookies
@@ -226,14 +246,15 @@ def passkey_sign_in() -> Response[str]:
     target = Target.read(form)
     token = web.login_csrf_token(req)[0]
     req.error_page = lambda: ("login.html", _login_form(token, "", target, None))
+    sp_request = _sp_request_of(req, target)
     result = passkeys.passkey_sign_in(
         form["credential"],
         req.scope(browser=session_guard.browser(req)),
         passkeys.ceremony(token, req.scope(), req.base_url),
         previous_session=web.session_token(req),
-        app_name=target.app,
+        app_name=target.app or (sp_request.app if sp_request else None),
     )
-    return _after_first_factor(req, result, target)
+    return _after_first_factor(req, result, target, sp_request)
 
 
 @app.post("/logout")
@@ -264,7 +285,7 @@ def sign_out_everywhere() -> Response[str]:
 
 @app.get("/me")
 def my_apps() -> Response[str]:
-    from idp_core.apps import apps_for_user
+    from idp_core.saml_apps import apps_for_user
 
     req = web.request()
     signed_in = session_guard.require_session(req)
@@ -275,8 +296,10 @@ def my_apps() -> Response[str]:
 def launch(name: str) -> Response[str]:
     req = web.request()
     relay_state = req.query_param("RelayState", max_chars=MAX_RELAY_STATE_CHARS)
+    from idp_core.launch import LaunchTarget
+
     signed_in = session_guard.require_session(req, login_query={"app": name, "RelayState": relay_state})
-    return _post_to_app(req, signed_in, name, relay_state)
+    return _post_to_app(req, signed_in, LaunchTarget(name, relay_state))
 
 
 @app.post("/mfa/verify")
@@ -288,6 +311,7 @@ def verify_second_factor() -> Response[str]:
     """
     from idp_core import mfa_pages as pages
     from idp_core.errors import IdpError
+    from idp_core.launch import LaunchTarget
 
     req = web.request()
     web.allow_webauthn(req)  # A refused answer shows the challenge again, maybe a security key's.
@@ -322,10 +346,8 @@ def verify_second_factor() -> Response[str]:
             response = _post_to_app(
                 req,
                 stepped_up,
-                target.app,
-                target.relay_state,
+                LaunchTarget(target.app, target.relay_state, (app_item, device)),
                 cookies,
-                read=(app_item, device),
                 trust_device=form.get("trust") == "1",
                 events=events,
             )
@@ -341,26 +363,27 @@ def verify_second_factor() -> Response[str]:
 def _post_to_app(
     req: web.WebRequest,
     signed_in: web.SignedIn,
-    name: str,
-    relay_state: str | None,
+    launch: LaunchTarget,
     cookies: list[str] | None = None,
-    read: tuple[Any, Any] | None = None,
     trust_device: bool = False,
     events: list[Any] | None = None,
 ) -> Response[str]:
-    """The page that posts a signed SAMLResponse for app ``name`` to its ACS URL, or the
-    redirect to the second factor the app's policies ask for first. With ``events``, the
-    launch's audit events are added there for the caller to write instead of written."""
-    from idp_core.launch import Issuer, LaunchTarget, launch_app
+    """The page that posts a signed SAMLResponse for the app of ``launch`` to its ACS URL, or
+    the redirect to the second factor the app's policies ask for first. With ``events``, the
+    launch's audit events are added there for the caller to write instead of written. For an
+    SP's pending AuthnRequest (``launch.sp_request``), the second factor continues to its answer."""
+    from idp_core.launch import Issuer, launch_app
     from idp_core.mfa import flow
     from idp_core.saml.post_form import auto_post_form
 
-    target = {"app": name, "RelayState": relay_state}
+    target: dict[str, str | None] = {"app": launch.app_name, "RelayState": launch.relay_state}
+    if launch.sp_request is not None:
+        target = {"next": _continue_path(launch.sp_request)}
     try:
         result = launch_app(
             signed_in.user,
             signed_in.session,
-            LaunchTarget(name, relay_state, read),
+            launch,
             req.scope(signed_in.user.username, session_guard.browser(req)),
             issuer=Issuer(_entity_id(req), lambda: _signing_identity(req)),
             trust_device=trust_device,
@@ -397,12 +420,154 @@ def metadata() -> Response[str]:
     )
 
 
+SP_CONTINUE_PATH = "/saml/continue"
+SLO_PATH = "/saml/slo"
+SLO_CONTINUE_PATH = "/saml/slo/continue"
+
+
+def _received(req: web.WebRequest) -> Any:
+    """The SP's request as either binding brought it (HTTP-POST form or HTTP-Redirect query)."""
+    from idp_core.saml import sp_requests
+
+    if req.method == "POST":
+        return sp_requests.read_post(web.posted_values(req))
+    return sp_requests.read_redirect(req.query)
+
+
 @app.route("/saml/sso", method=["GET", "POST"])
 def sp_initiated_sign_in() -> Response[str]:
-    # The metadata must name a SingleSignOnService; AWS starts sign-in at the IdP instead.
-    raise BadRequest(
-        "This identity provider does not accept sign-in requests from service providers yet. "
-        "Sign in and open the app from your list of apps."
+    """An SP's AuthnRequest (HTTP-Redirect or HTTP-POST): checked and remembered once, then
+    answered for the signed-in user, or after the sign-in pages."""
+    from idp_core import sp_sso
+    from idp_core.saml.metadata import SSO_PATH
+
+    req = web.request()
+    _, pending = sp_sso.receive_authn_request(
+        _received(req), sso_url=req.base_url + SSO_PATH, context=req.audit_context(None), clock=req.clock
+    )
+    if req.method == "POST":
+        # A cross-site POST comes without the session cookie (SameSite=Lax): a GET brings it.
+        return web.redirect(req, SP_CONTINUE_PATH, query={"request": pending.handle})
+    return _answer_sp(req, pending)
+
+
+@app.get(SP_CONTINUE_PATH)
+def continue_sp_sign_in() -> Response[str]:
+    """Where the sign-in pages (and a POSTed request) continue to: the answer to the SP."""
+    from idp_core import sp_sso
+
+    req = web.request()
+    handle = req.query_param("request", max_chars=64) or ""
+    return _answer_sp(req, sp_sso.pending_request(handle, req.clock))
+
+
+def _answer_sp(req: web.WebRequest, pending: Any) -> Response[str]:
+    """The Response for a pending AuthnRequest; without a session, the sign-in page first (or,
+    for IsPassive, the NoPassive status); with ForceAuthn, the password again."""
+    from idp_core.launch import LaunchTarget
+
+    next_page = _continue_path(pending)
+    signed_in = session_guard.current_session(req)
+    stale = (
+        signed_in is not None and pending.force_authn and signed_in.session.created_at < pending.received_at
+    )
+    if signed_in is None or stale:
+        if pending.is_passive:
+            return _no_passive(req, pending)
+        if signed_in is None:
+            signed_in = session_guard.require_session(req, login_query={"next": next_page})
+        token, cookies = web.login_csrf_token(req)
+        form = _login_form(token, signed_in.user.display_username, Target(next=next_page), None)
+        return web.render(req, "login.html", cookies=cookies, **form)
+    return _post_to_app(req, signed_in, LaunchTarget(pending.app, pending.relay_state, sp_request=pending))
+
+
+def _continue_path(pending: Any) -> str:
+    # The handle is 64 hex digits: nothing in it needs escaping.
+    return f"{SP_CONTINUE_PATH}?request={pending.handle}"
+
+
+def _no_passive(req: web.WebRequest, pending: Any) -> Response[str]:
+    import base64
+
+    from idp_core import sp_sso
+
+    document = sp_sso.no_passive_answer(
+        pending, issuer=_entity_id(req), identity=_signing_identity(req), clock=req.clock
+    )
+    return _auto_post(req, pending.acs_url, base64.b64encode(document).decode("ascii"), pending.relay_state)
+
+
+def _auto_post(req: web.WebRequest, url: str, message_b64: str, relay_state: str | None) -> Response[str]:
+    from idp_core.saml.post_form import auto_post_form
+
+    req.allow_nonce_script = True
+    req.extra_form_actions.append(_origin(url))
+    return web.html_response(auto_post_form(url, message_b64, relay_state, req.nonce))
+
+
+@app.route(SLO_PATH, method=["GET", "POST"])
+def single_logout() -> Response[str]:
+    """An SP's signed LogoutRequest: the session here ends and the SP gets a signed LogoutResponse."""
+    from idp_core import sp_sso
+
+    req = web.request()
+    _, _, pending = sp_sso.receive_logout_request(
+        _received(req), slo_url=req.base_url + SLO_PATH, context=req.audit_context(None), clock=req.clock
+    )
+    if req.method == "POST":
+        return web.redirect(req, SLO_CONTINUE_PATH, query={"request": pending.handle})
+    return _finish_logout(req, pending)
+
+
+@app.get(SLO_CONTINUE_PATH)
+def continue_single_logout() -> Response[str]:
+    from idp_core import sp_sso
+
+    req = web.request()
+    handle = req.query_param("request", max_chars=64) or ""
+    return _finish_logout(req, sp_sso.pending_request(handle, req.clock))
+
+
+def _finish_logout(req: web.WebRequest, pending: Any) -> Response[str]:
+    import base64
+
+    from idp_core import audit, signin, sp_sso
+    from idp_core.saml.response import signed_redirect_query
+    from idp_core.saml.sp_metadata import BINDING_POST
+
+    token = web.session_token(req)
+    session = sessions.find_session(token, policy=req.settings.sessions, clock=req.clock) if token else None
+    if token is not None and session is not None:
+        signin.sign_out(token, session, context=req.audit_context(session.username), clock=req.clock)
+    audit.record(
+        audit.EventType.SAML_LOGOUT,
+        "success",
+        context=req.audit_context(session.username if session else None),
+        subject=pending.app,
+        details={"app": pending.app, "session_ended": session is not None},
+        clock=req.clock,
+    )
+    identity = _signing_identity(req)
+    endpoint, document = sp_sso.logout_answer(
+        pending, issuer=_entity_id(req), identity=identity, clock=req.clock
+    )
+    cookies = [web.clear_session_cookie(req)]
+    if endpoint.binding == BINDING_POST:
+        response = _auto_post(
+            req, pending.acs_url, base64.b64encode(document).decode("ascii"), pending.relay_state
+        )
+        response.headers["Set-Cookie"] = cookies
+        return response
+    query = signed_redirect_query(
+        field="SAMLResponse", document=document, relay_state=pending.relay_state, identity=identity
+    )
+    separator = "&" if "?" in pending.acs_url else "?"
+    return Response(
+        status_code=303,
+        content_type="text/plain",
+        body="",
+        headers={"Location": pending.acs_url + separator + query, "Set-Cookie": cookies},
     )
 
 
@@ -421,7 +586,7 @@ def _origin(url: str) -> str:
 
 # ---------------------------------------------------------------- routers, entry point
 
-function.include_routers(admin_routes, password_routes, recovery_routes)
+function.include_routers(admin_routes, password_routes, recovery_routes, saml_admin_routes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from typing import Any
 
+from idp_cli import saml_apps
 from idp_cli.stack import OnStack, add_command
 from idp_cli.terminal import (
     Subcommands,
@@ -52,6 +54,7 @@ def add_parser(commands: Subcommands) -> None:
     status.add_argument(
         "--enable", dest="disabled", action="store_false", default=None, help="allow launches again"
     )
+    saml_apps.add_parsers(app)
 
 
 def add_aws_app(cmd: OnStack) -> None:
@@ -115,6 +118,12 @@ def show_app(cmd: OnStack) -> None:
         print_json(cmd.out, app)
         return
     roles = app.pop("roles")
+    sp = app.pop("sp")
+    if sp is not None:
+        app["sp_entity_id"] = sp["entity_id"]
+        app["sp_acs_urls"] = [endpoint["url"] for endpoint in sp["acs"]]
+        app["name_id"] = f"{sp['name_id_format']} from {sp['name_id_source']}"
+        app["attributes"] = [f"{a['name']}={a['source']}" for a in sp["attributes"]]
     details(cmd.out, app)
     table(cmd.out, ["ROLE", "GROUP", "ROLE ARN"], [[r["role"], r["group"], r["role_arn"]] for r in roles])
 
@@ -159,4 +168,13 @@ def _app_dict(app: Any) -> dict[str, Any]:
         "disabled": bool(app.disabled),
         "adaptive_policy": app.adaptive_policy,
         "created_at": timestamp(app.created_at),
+        # A SAML app's SP: entity id, endpoints, certificates, NameID, attributes, signing.
+        "sp": _sp_dict(app.sp) if app.sp else None,
     }
+
+
+def _sp_dict(stored: str) -> dict[str, Any]:
+    sp = json.loads(stored)
+    # The salt would let anyone who reads it tell which user a persistent NameID names.
+    sp.pop("name_id_salt", None)
+    return dict(sp)

@@ -124,9 +124,7 @@ def _validated(app_name: str, choices: AwsAppChoices) -> dict[str, Any]:
     audience = (choices.audience or AWS_AUDIENCE).strip()
     if not audience or len(audience) > MAX_AUDIENCE_CHARS:
         raise BadRequest(f"The audience must be 1-{MAX_AUDIENCE_CHARS} characters.")
-    display = (choices.display_name or app_name).strip()
-    if len(display) > MAX_DISPLAY_NAME_CHARS or not display.isprintable():
-        raise BadRequest(f"An app's display name is at most {MAX_DISPLAY_NAME_CHARS} printable characters.")
+    display = display_name_of(choices.display_name, app_name)
     session_duration = 3600 if choices.session_duration is None else choices.session_duration
     return {
         "display_name": display,
@@ -178,12 +176,7 @@ def create_aws_app(
         mfa_required=bool(mfa_required),
         created_at=clock.now(),
     )
-    try:
-        app.save(condition=App.name.does_not_exist())
-    except PutError as exc:
-        if condition_failed(exc):
-            raise Conflict(f"The app {app_name!r} already exists.") from exc
-        raise
+    save_new_app(app)
     audit.record(
         audit.EventType.APP_CREATED,
         "success",
@@ -248,7 +241,7 @@ def update_aws_app(
         attribute: (_shown(attribute, getattr(app, attribute)), _shown(attribute, value))
         for attribute, value in changed.items()
     }
-    _write(app, [getattr(App, attribute).set(value) for attribute, value in changed.items()])
+    update_app(app, [getattr(App, attribute).set(value) for attribute, value in changed.items()])
     audit.record_changes(
         audit.EventType.APP_UPDATED,
         shown,
@@ -257,6 +250,33 @@ def update_aws_app(
         clock=clock,
     )
     return app
+
+
+def display_name_of(raw: str | None, app_name: str) -> str:
+    display = (raw or app_name).strip()
+    if len(display) > MAX_DISPLAY_NAME_CHARS or not display.isprintable():
+        raise BadRequest(f"An app's display name is at most {MAX_DISPLAY_NAME_CHARS} printable characters.")
+    return display
+
+
+def save_new_app(app: App) -> None:
+    """Store a new app; Conflict when its name is taken."""
+    try:
+        app.save(condition=App.name.does_not_exist())
+    except PutError as exc:
+        if condition_failed(exc):
+            raise Conflict(f"The app {app.name!r} already exists.") from exc
+        raise
+
+
+def update_app(app: App, actions: list[Action]) -> None:
+    """Apply ``actions`` to an app that still exists; NotFound when it was deleted meanwhile."""
+    try:
+        app.update(actions=actions, condition=App.name.exists())
+    except UpdateError as exc:
+        if condition_failed(exc):
+            raise NotFound(f"There is no app {app.name!r}.") from exc
+        raise
 
 
 def find_app(name: str) -> App | None:
@@ -281,7 +301,7 @@ def set_app_disabled(
     name: str, disabled: bool, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> App:
     app = get_app(name)
-    _write(app, [App.disabled.set(disabled)])
+    update_app(app, [App.disabled.set(disabled)])
     audit.record(
         audit.EventType.APP_DISABLED if disabled else audit.EventType.APP_ENABLED,
         "success",
@@ -290,16 +310,6 @@ def set_app_disabled(
         clock=clock,
     )
     return app
-
-
-def _write(app: App, actions: list[Action]) -> None:
-    """Change ``app`` only while it exists: an app deleted meanwhile is not written again."""
-    try:
-        app.update(actions=actions, condition=App.name.exists())
-    except UpdateError as exc:
-        if condition_failed(exc):
-            raise NotFound(f"There is no app {app.name!r}.") from exc
-        raise
 
 
 def delete_app(name: str, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK) -> None:

@@ -72,6 +72,8 @@ class EventType(StrEnum):
     PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105 - an event name, not a secret
     SAML_ASSERTION_ISSUED = "saml.assertion_issued"
     SAML_ASSERTION_REFUSED = "saml.assertion_refused"
+    SAML_LOGOUT = "saml.logout"
+    SAML_REQUEST_REFUSED = "saml.request_refused"
     USER_ADMIN_CHANGED = "user.admin_changed"
     USER_CREATED = "user.created"
     USER_DELETED = "user.deleted"

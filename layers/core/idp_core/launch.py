@@ -9,10 +9,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from idp_core import audit, observability
+from idp_core import audit, observability, saml_apps
 from idp_core.adaptive import devices, enforce
 from idp_core.adaptive.policies import DENY
 from idp_core.apps import get_app, provider_arn, roles_for_user
@@ -33,9 +33,11 @@ from idp_core.saml.aws import (
     build_signed_response,
     check_role_session_name,
 )
+from idp_core.saml.response import SpAssertion, SpAttribute, build_sp_response
 from idp_core.scope import Browser, RequestScope
 from idp_core.sessions import DIRECTORY_PREFIX, second_factor_methods
 from idp_core.signin import ensure_account_usable
+from idp_core.sp_sso import PendingRequest, mark_answered
 
 if TYPE_CHECKING:
     from idp_core.adaptive.decision import Decision
@@ -77,6 +79,8 @@ class LaunchTarget:
     app_name: str
     relay_state: str | None = None
     read: tuple[App | None, Device | None] | None = None
+    # The SP's AuthnRequest this launch answers (SP-initiated sign-in to a SAML app).
+    sp_request: PendingRequest | None = None
 
 
 class LaunchRefused(Forbidden):
@@ -130,6 +134,43 @@ def _refuse(
     return error
 
 
+def _refuser(user: User, app: App, scope: RequestScope) -> Callable[[IdpError, str], IdpError]:
+    def refuse(error: IdpError, rule: str) -> IdpError:
+        return _refuse(error, user=user, app=app, clock=scope.clock, audit_context=scope.context, rule=rule)
+
+    return refuse
+
+
+def _refuse_unusable(user: User, app: App, refuse: Callable[[IdpError, str], IdpError]) -> None:
+    if user.disabled:
+        raise refuse(
+            LaunchRefused("Your account is disabled, so it cannot sign in to apps."), "user-disabled"
+        )
+    if app.disabled:
+        raise refuse(
+            LaunchRefused(
+                f"The app {app.display_name!r} is disabled: an administrator turned its sign-ins off. "
+                "Ask an administrator if you need it."
+            ),
+            "app-disabled",
+        )
+
+
+def _issued_event(user: User, scope: RequestScope, details: dict[str, Any], *, write: bool) -> AuditEvent:
+    observability.count("AssertionIssued")
+    event = audit.new_event(
+        audit.EventType.SAML_ASSERTION_ISSUED,
+        "success",
+        context=scope.context,
+        subject=user.username,
+        details=details,
+        clock=scope.clock,
+    )
+    if write:
+        event.save()
+    return event
+
+
 def authn_context_class(session: Session, app: App) -> str:
     """What the assertion for ``app`` says about how the user signed in (AuthnContextClassRef).
 
@@ -163,23 +204,10 @@ def launch_aws_app(
     ``write_event=False`` leaves the issued event to the caller, to write with its own changes.
     """
     identity = issuer.identity()
-    clock, audit_context = scope.clock, scope.context
+    clock = scope.clock
 
-    def refuse(error: IdpError, rule: str) -> IdpError:
-        return _refuse(error, user=user, app=app, clock=clock, audit_context=audit_context, rule=rule)
-
-    if user.disabled:
-        raise refuse(
-            LaunchRefused("Your account is disabled, so it cannot sign in to apps."), "user-disabled"
-        )
-    if app.disabled:
-        raise refuse(
-            LaunchRefused(
-                f"The app {app.display_name!r} is disabled: an administrator turned its sign-ins off. "
-                "Ask an administrator if you need it."
-            ),
-            "app-disabled",
-        )
+    refuse = _refuser(user, app, scope)
+    _refuse_unusable(user, app, refuse)
     try:
         relay_state = choose_relay_state(app, requested_relay_state)
     except BadRequest as exc:
@@ -221,17 +249,7 @@ def launch_aws_app(
     except AssertionRuleViolation as exc:
         observability.count("AssertionRefused")
         raise refuse(exc, exc.rule) from exc
-    observability.count("AssertionIssued")
-    event = audit.new_event(
-        audit.EventType.SAML_ASSERTION_ISSUED,
-        "success",
-        context=audit_context,
-        subject=user.username,
-        details={"app": app.name, "roles": len(roles)},
-        clock=clock,
-    )
-    if write_event:
-        event.save()
+    event = _issued_event(user, scope, {"app": app.name, "roles": len(roles)}, write=write_event)
     return LaunchResult(
         acs_url=str(app.acs_url),
         saml_response_b64=base64.b64encode(response).decode("ascii"),
@@ -290,7 +308,8 @@ def launch_app(
         device_cookie = _pass_policies_and_register(
             app, adaptive, session, user, device=device, scope=scope, trust_device=trust_device
         )
-        result = launch_aws_app(
+        issue = launch_aws_app if app.kind != saml_apps.KIND else _sp_launcher(target.sp_request)
+        result = issue(
             user,
             app,
             session=session,
@@ -402,3 +421,79 @@ def _ensure_second_factor_for(
             clock=clock,
         )
         raise
+
+
+def _sp_launcher(request: PendingRequest | None) -> Callable[..., LaunchResult]:
+    def issue(user: User, app: App, **options: object) -> LaunchResult:
+        return launch_sp_app(user, app, sp_request=request, **options)  # type: ignore[arg-type]
+
+    return issue
+
+
+def launch_sp_app(
+    user: User,
+    app: App,
+    *,
+    session: Session,
+    requested_relay_state: str | None,
+    issuer: Issuer,
+    scope: RequestScope,
+    sp_request: PendingRequest | None = None,
+    write_event: bool = True,
+) -> LaunchResult:
+    """A signed Response for the service provider of a SAML app: to the ACS the SP's request
+    chose from its metadata (SP-initiated, with InResponseTo and the RelayState unchanged) or
+    to its default ACS (IdP-initiated, with the app's own RelayState only, S17)."""
+    clock = scope.clock
+
+    refuse = _refuser(user, app, scope)
+    _refuse_unusable(user, app, refuse)
+    config = saml_apps.sp_config(app)
+    groups = enabled_groups(user)
+    if not saml_apps.may_use(config, groups):
+        raise refuse(
+            LaunchRefused(
+                f"You may not use the app {app.display_name!r}. Ask an administrator to add you to "
+                "one of its groups."
+            ),
+            "no-access",
+        )
+    if sp_request is None and requested_relay_state not in (None, "", app.relay_state):
+        raise refuse(BadRequest("A SAML app opened from here starts at its own start page."), "relay-state")
+    try:
+        name_id = saml_apps.name_id_for(config, user)
+    except saml_apps.NameIdUnavailable as exc:
+        raise refuse(exc, "name-id") from exc
+    assertion = SpAssertion(
+        issuer=issuer.entity_id,
+        acs_url=sp_request.acs_url if sp_request else config.metadata().default_acs().url,
+        audience=config.entity_id,
+        name_id=name_id,
+        name_id_format=config.name_id_format_uri(),
+        in_response_to=sp_request.request_id if sp_request else None,
+        attributes=tuple(
+            SpAttribute(mapping.name, mapping.name_format, tuple(values))
+            for mapping, values in saml_apps.attribute_values(config, user, groups)
+        ),
+        sign_response=config.sign_response,
+        sign_assertion=config.sign_assertion,
+        authn_instant=float(session.created_at),
+        authn_context=authn_context_class(session, app),
+    )
+    try:
+        response = build_sp_response(assertion, issuer.identity(), clock)
+    except AssertionRuleViolation as exc:
+        observability.count("AssertionRefused")
+        raise refuse(exc, exc.rule) from exc
+    if sp_request is not None:
+        mark_answered(sp_request)  # One answer per request: a second one is refused here.
+    event = _issued_event(
+        user, scope, {"app": app.name, "sp_initiated": sp_request is not None}, write=write_event
+    )
+    return LaunchResult(
+        acs_url=assertion.acs_url,
+        saml_response_b64=base64.b64encode(response).decode("ascii"),
+        relay_state=(sp_request.relay_state if sp_request else app.relay_state) or "",
+        role_count=0,
+        event=event,
+    )

@@ -261,6 +261,8 @@ class App(SharedConnectionModel):
     phishing_resistant_only = BooleanAttribute(default=False)
     # The adaptive policy (IP lists, devices) every sign-in and launch of this app passes.
     adaptive_policy = UnicodeAttribute(null=True)
+    # A SAML service provider's settings (kind "saml"), as JSON: idp_core.saml_apps.SpConfig.
+    sp = UnicodeAttribute(null=True)
 
 
 class SessionsByUser(GlobalSecondaryIndex["Session"]):
@@ -493,6 +495,9 @@ class Transaction(SharedConnectionModel):
     last_sent_at = NumberAttribute(null=True)
     created_at = NumberAttribute()
     expires_at = NumberAttribute()  # DynamoDB TTL
+    # A service provider's AuthnRequest being answered (purpose "saml-sso"), as JSON: its ID,
+    # the ACS URL chosen from metadata and the RelayState (idp_core.sp_sso.PendingRequest).
+    sp_request = UnicodeAttribute(null=True)
 
 
 class RateCounter(SharedConnectionModel):

@@ -11,6 +11,10 @@ PROTOCOL_SAML2 = "urn:oasis:names:tc:SAML:2.0:protocol"
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 SSO_PATH = "/saml/sso"
+SLO_PATH = "/saml/slo"
+# The NameID formats SAML apps may choose (idp_core.saml_apps), besides the two above.
+NAMEID_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+NAMEID_TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 METADATA_PATH = "/saml/metadata"
 
 
@@ -34,7 +38,10 @@ def build_idp_metadata(*, entity_id: str, base_url: str, certificate_der_b64: st
     key_info = etree.SubElement(key_descriptor, f"{ds}KeyInfo")
     x509_data = etree.SubElement(key_info, f"{ds}X509Data")
     etree.SubElement(x509_data, f"{ds}X509Certificate").text = certificate_der_b64
-    for name_id_format in (NAMEID_PERSISTENT, NAMEID_UNSPECIFIED):
+    slo_url = base_url.rstrip("/") + SLO_PATH
+    for binding in (BINDING_REDIRECT, BINDING_POST):
+        etree.SubElement(idp, f"{md}SingleLogoutService", Binding=binding, Location=slo_url)
+    for name_id_format in (NAMEID_PERSISTENT, NAMEID_EMAIL, NAMEID_TRANSIENT, NAMEID_UNSPECIFIED):
         etree.SubElement(idp, f"{md}NameIDFormat").text = name_id_format
     sso_url = base_url.rstrip("/") + SSO_PATH
     for binding in (BINDING_REDIRECT, BINDING_POST):
