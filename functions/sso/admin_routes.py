@@ -629,6 +629,8 @@ def _app_form_values(app: App) -> dict[str, str]:
 def edit_app_page(name: str) -> Response[str]:
     req, _ = _admin()
     app = apps.get_app(name)
+    if app.kind == saml_apps.KIND:  # A SAML app's settings are edited on its own page.
+        return web.redirect(req, f"/admin/apps/{app.name}")
     return _page(
         req,
         "app_new.html",

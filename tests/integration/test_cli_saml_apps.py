@@ -63,6 +63,20 @@ def test_add_a_saml_app_from_metadata_and_by_hand_then_update_it(
     assert saml_apps.sp_config(App.get("crm")).name_id_salt == salt  # Persistent NameIDs stay.
 
 
+@pytest.mark.usefixtures("bound")
+def test_attack_the_aws_app_update_cannot_rewrite_a_saml_app(capsys: pytest.CaptureFixture[str]) -> None:
+    ok(capsys, "app", "add-saml", "crm", "--entity-id", "https://crm.example.test/saml",
+       "--acs-url", "https://crm.example.test/acs")  # fmt: skip
+    before = App.get("crm").attribute_values
+    # AWS settings (an ACS URL among them) would be stored beside the SP's and muddle both.
+    code, out, err = idp(capsys, "app", "update", "crm", "--acs-url", "https://evil.example/acs")
+    assert (code, out) == (2, "") and "is a SAML app" in err and "update-saml" in err
+    assert App.get("crm").attribute_values == before
+    # Turning it off and on is the same as for any app.
+    ok(capsys, "app", "update", "crm", "--disable")
+    assert App.get("crm").disabled is True
+
+
 BAD_INPUT = [
     pytest.param([], "Give --metadata-file, or --entity-id and --acs-url", id="no-sp"),
     pytest.param(["--entity-id", "urn:x"], "Give --metadata-file, or --entity-id and --acs-url", id="no-acs"),

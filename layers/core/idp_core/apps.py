@@ -21,6 +21,8 @@ from idp_core.names import canonical_app_name, canonical_group
 
 AWS_CONSOLE_URL = "https://console.aws.amazon.com/"
 AWS_SIGNIN_ACS_URL = "https://signin.aws.amazon.com/saml"
+# The kind of an app that signs users in to the AWS console (saml_apps.KIND: any SAML SP).
+AWS_APP_KIND = "aws"
 AWS_AUDIENCE = "urn:amazon:webservices"
 DEFAULT_PROVIDER_NAME = "serverless-idp"
 MIN_SESSION_SECONDS = 900
@@ -171,7 +173,7 @@ def create_aws_app(
     )
     app = App(
         app_name,
-        kind="aws",
+        kind=AWS_APP_KIND,
         **_validated(app_name, choices),
         mfa_required=bool(mfa_required),
         created_at=clock.now(),
@@ -215,18 +217,27 @@ def update_aws_app(
     changed field with its old and new value. Nothing changed: nothing written, no event.
     """
     app = get_app(name)
-    current = AwsAppChoices(
-        account_id=app.account_id,
-        roles=_role_pairs(app.roles),
-        session_duration=int(app.session_duration),
-        relay_state=app.relay_state,
-        provider_name=app.provider_name,
-        acs_url=app.acs_url,
-        audience=app.audience,
-        display_name=app.display_name,
-    )
     given = {field: value for field, value in vars(changes).items() if value is not None}
-    wanted = _validated(app.name, replace(current, **given))
+    if app.kind != AWS_APP_KIND:
+        # AWS settings on another kind of app would be stored beside its own and confuse both.
+        if given:
+            raise BadRequest(
+                f"The app {app.name!r} is a SAML app: change its settings with `idp app update-saml` "
+                "or on its console page."
+            )
+        wanted: dict[str, Any] = {}
+    else:
+        current = AwsAppChoices(
+            account_id=app.account_id,
+            roles=_role_pairs(app.roles),
+            session_duration=int(app.session_duration),
+            relay_state=app.relay_state,
+            provider_name=app.provider_name,
+            acs_url=app.acs_url,
+            audience=app.audience,
+            display_name=app.display_name,
+        )
+        wanted = _validated(app.name, replace(current, **given))
     if disabled is not None:
         wanted["disabled"] = bool(disabled)
     changed = {
