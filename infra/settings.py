@@ -87,6 +87,10 @@ class Operations:
     alarm_email: str | None = None
     # The account's SNS MonthlySpendLimit, which the SMS spend alarm watches (`smsMonthlySpendLimit`).
     sms_monthly_limit_usd: float = DEFAULT_SMS_MONTHLY_LIMIT_USD
+    # The users table's by_name index, which the users list pages through (`usersListIndex`).
+    # CloudFormation adds one index to an existing table per update, and this release adds two
+    # (by_email too): a stack of an earlier release is upgraded with it off first.
+    users_list_index: bool = True
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,7 @@ def _operations(raw: Callable[[str], Any], text: Callable[[str], str | None]) ->
         ),
         tracing=_switch(raw("tracing"), "tracing", default=False),
         snap_start=_switch(raw("snapStart"), "snapStart", default=False),
+        users_list_index=_switch(raw("usersListIndex"), "usersListIndex", default=True),
         alarm_email=alarm_email,
         sms_monthly_limit_usd=_number(
             text("smsMonthlySpendLimit"), "smsMonthlySpendLimit", DEFAULT_SMS_MONTHLY_LIMIT_USD, float

@@ -33,8 +33,8 @@ class IdpStack(Stack):
         self, scope: Construct, construct_id: str, *, settings: DeploymentSettings, **kwargs: Any
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        tables = Tables(self, "Tables")
         operations = settings.operations
+        tables = Tables(self, "Tables", users_list_index=operations.users_list_index)
         keys = Keys(self, "Keys", alias_prefix=settings.stack_name)
         layer = CoreLayer(self, "CoreLayer")
         domain = settings.custom_domain

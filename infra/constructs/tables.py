@@ -44,7 +44,7 @@ class Tables(Construct):
     additionally encrypted by the application with the customer managed data key.
     """
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, users_list_index: bool = True) -> None:
         super().__init__(scope, construct_id)
         self.users = self._table("Users", "username")
         self.users.add_global_secondary_index(
@@ -62,13 +62,15 @@ class Tables(Construct):
         )
         # The users list pages through this index (idp_core.user_listing): every user under one
         # partition value, sorted by username. Keys only, so only creating and deleting a user
-        # writes it, never the counters a sign-in moves.
-        self.users.add_global_secondary_index(
-            index_name=USERS_BY_NAME_INDEX,
-            partition_key=dynamodb.Attribute(name="listing", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="username", type=dynamodb.AttributeType.STRING),
-            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
-        )
+        # writes it, never the counters a sign-in moves. Left out only for the first step of an
+        # upgrade (infra.settings.Operations.users_list_index).
+        if users_list_index:
+            self.users.add_global_secondary_index(
+                index_name=USERS_BY_NAME_INDEX,
+                partition_key=dynamodb.Attribute(name="listing", type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name="username", type=dynamodb.AttributeType.STRING),
+                projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+            )
         self.groups = self._table("Groups", "name")
         self.apps = self._table("Apps", "name")
         self.sessions = self._table("Sessions", "id_hash", ttl=True)

@@ -39,8 +39,8 @@ MESSAGING_CONTEXT = {
 
 
 # The switches that are on by default, turned off (accounts that manage the API Gateway
-# CloudWatch role centrally, deployments with their own firewall).
-SWITCHES_OFF_CONTEXT = {"waf": "false", "apiGatewayCloudWatchRole": "false"}
+# CloudWatch role centrally, deployments with their own firewall, the first step of an upgrade).
+SWITCHES_OFF_CONTEXT = {"waf": "false", "apiGatewayCloudWatchRole": "false", "usersListIndex": "false"}
 # The switches that are off by default, turned on, with a custom domain whose DNS the
 # deployer manages elsewhere (no hosted zone).
 SWITCHES_ON_CONTEXT = {

@@ -8,8 +8,16 @@ from typing import Any
 import pytest
 
 from idp_core.config import ENV_COOKIE_SECURE, ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID, Tables
+from infra.settings import InfraConfigurationError
 from tests.infra.conftest import CUSTOM_DOMAIN_CONTEXT, REPO_ROOT, Synthesis
-from tests.infra.template import SERVICES, api_routes, function_of, logical_id_of, role_statements
+from tests.infra.template import (
+    SERVICES,
+    api_routes,
+    function_of,
+    logical_id_of,
+    role_statements,
+    settings_from,
+)
 
 # Keys as idp_core.models declares them: (partition key, sort key or None).
 EXPECTED_TABLE_KEYS = {
@@ -172,6 +180,25 @@ def test_users_are_indexed_by_e_mail_with_keys_only(synthesis: Synthesis) -> Non
     [index] = [i for i in users["GlobalSecondaryIndexes"] if i["IndexName"] == User.by_email.Meta.index_name]
     assert index["KeySchema"] == [{"AttributeName": "email", "KeyType": "HASH"}]
     assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+
+
+def test_an_upgrade_adds_one_users_index_a_deploy(
+    synthesis: Synthesis, switches_off_synthesis: Synthesis
+) -> None:
+    """CloudFormation adds one index to an existing table per update; this release adds two to
+    the users table (by_email, by_name). ``usersListIndex=false`` is the upgrade's first step."""
+
+    def users_indexes(of: Synthesis) -> set[str]:
+        users = _table_for_output(of, "UsersTable")["Properties"]
+        return {index["IndexName"] for index in users["GlobalSecondaryIndexes"]}
+
+    earlier_release = {"by_source"}
+    first_step, second_step = users_indexes(switches_off_synthesis), users_indexes(synthesis)
+    assert len(first_step - earlier_release) == 1 and len(second_step - first_step) == 1
+    assert first_step <= second_step
+    assert settings_from(usersListIndex="false").operations.users_list_index is False
+    with pytest.raises(InfraConfigurationError, match="usersListIndex must be true or false"):
+        settings_from(usersListIndex="later")
 
 
 def test_users_are_indexed_by_name_with_keys_only(synthesis: Synthesis) -> None:
