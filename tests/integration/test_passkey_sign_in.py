@@ -9,9 +9,9 @@ import json
 import pytest
 import requests
 
-from idp_core import audit, sessions
+from idp_core import account_deletion, audit, sessions
 from idp_core.mfa import factors, policy
-from idp_core.models import Session, User
+from idp_core.models import Session, User, WebAuthnCredential
 from tests.helpers.mfa import MFA_APP, OPEN_APP, add_user, give_totp, is_challenge
 from tests.helpers.security_keys import (
     answer_with_key,
@@ -86,6 +86,21 @@ def test_attack_an_unknown_passkey_is_refused_without_a_record(sso: Sso) -> None
     stranger = soft_key_for(sso)
     stranger.user_handle = b"whoever"
     refused = sign_in_with_passkey(sso, sso.browser(), stranger)
+    assert refused.status_code == 401 and "did not sign you in" in refused.text
+
+
+@pytest.mark.parametrize("removal", ["reset-mfa", "delete"])
+def test_attack_a_passkey_outlives_neither_a_factor_reset_nor_a_deletion(sso: Sso, removal: str) -> None:
+    # alice's laptop with her passkey was stolen; an admin resets her factors (or deletes her,
+    # and someone later gets the name alice).
+    key = _passkey(sso)
+    if removal == "reset-mfa":
+        account_deletion.reset_second_factors("alice", clock=sso.clock)
+    else:
+        account_deletion.delete_user("alice", clock=sso.clock)
+        add_user("alice", sso.clock)
+    assert list(WebAuthnCredential.scan()) == []
+    refused = sign_in_with_passkey(sso, sso.browser(), key)
     assert refused.status_code == 401 and "did not sign you in" in refused.text
 
 
