@@ -4,7 +4,6 @@ does, reading the page's alert and notice, and what a post stored or left alone.
 
 from __future__ import annotations
 
-import html
 import json
 from typing import Any
 
@@ -14,7 +13,8 @@ import requests
 
 from idp_core.directories import store
 from idp_core.models import AuditEvent, Directory
-from tests.helpers.sso import Sso, csrf_token
+from tests.helpers.console import submit, text_of
+from tests.helpers.sso import Sso
 from tests.support.slapd import Slapd, Subtree
 
 SERVICE_PASSWORD = "service-secret"
@@ -52,19 +52,6 @@ def form_for(slapd: Slapd, tree: Subtree, **changes: str) -> dict[str, str]:
     }
     form.update(changes)
     return {name: value for name, value in form.items() if value != "-"}
-
-
-def submit(
-    sso: Sso, browser: requests.Session, path: str, data: dict[str, str], *, page: str = "/admin/directories"
-) -> requests.Response:
-    """Post a console form the way the browser does: with the session's CSRF token."""
-    shown = sso.get(browser, page)
-    assert shown.status_code == 200, shown.text[:500]
-    return sso.post(browser, path, {"csrf_token": csrf_token(shown.text), **data})
-
-
-def text_of(response: requests.Response) -> str:
-    return html.unescape(response.text)
 
 
 def alert_of(response: requests.Response) -> str:

@@ -4,7 +4,6 @@ stored (S26), the audit actor (S25), and no deleting a policy that an app still 
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import lxml.html
@@ -15,6 +14,7 @@ from idp_core import accounts, apps
 from idp_core.adaptive import policies
 from idp_core.adaptive.policies import AdaptivePolicy
 from idp_core.models import App, AuditEvent, KeyValue
+from tests.helpers.console import submit, text_of
 from tests.helpers.sso import PASSWORD, Sso, csrf_token
 
 FULL_FORM = {
@@ -60,15 +60,6 @@ DEFAULT_FORM = {
 pytestmark = pytest.mark.sso_setup("password_only")
 
 
-def submit(
-    sso: Sso, browser: requests.Session, path: str, data: dict[str, str], *, page: str = "/admin/adaptive"
-) -> requests.Response:
-    """Post a console form the way the browser does: with the session's CSRF token."""
-    shown = sso.get(browser, page)
-    assert shown.status_code == 200, shown.text[:500]
-    return sso.post(browser, path, {"csrf_token": csrf_token(shown.text), **data})
-
-
 def stored_policies() -> dict[str, Any]:
     """Every stored policy and policy event, to show that a refused request wrote nothing."""
     return {
@@ -77,10 +68,6 @@ def stored_policies() -> dict[str, Any]:
         ),
         "events": sorted(e.type for e in AuditEvent.scan() if e.type.startswith("adaptive.")),
     }
-
-
-def text_of(response: requests.Response) -> str:
-    return html.unescape(response.text)
 
 
 def create_office(sso: Sso, admin: requests.Session) -> None:

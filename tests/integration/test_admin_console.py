@@ -4,7 +4,6 @@ and the guard that keeps an admin from locking themselves out."""
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
@@ -16,7 +15,7 @@ from idp_core import accounts
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.models import App, AuditEvent, Group, User
-from tests.helpers.console import page_token, submit
+from tests.helpers.console import page_token, submit, text_of
 from tests.helpers.mfa import signed_in_admin
 from tests.helpers.sso import PASSWORD, Sso, csrf_token, event, running_sso
 
@@ -69,10 +68,6 @@ def stored_state() -> dict[str, list[dict[str, Any]]]:
         "apps": sorted((a.serialize() for a in App.scan()), key=str),
         "events": [e.serialize() for e in AuditEvent.scan() if e.type.startswith(ADMIN_EVENT_PREFIXES)],
     }
-
-
-def text_of(response: requests.Response) -> str:
-    return html.unescape(response.text)
 
 
 # ---------------------------------------------------------------- the happy path

@@ -5,7 +5,6 @@ CSRF (S16), clear refusals that change nothing (S26) and the audit actor (S25)."
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import lxml.html
@@ -16,6 +15,7 @@ from idp_core import accounts
 from idp_core.adaptive import devices
 from idp_core.clock import FakeClock, readable_utc
 from idp_core.models import AuditEvent, Device, User
+from tests.helpers.console import submit, text_of
 from tests.helpers.mfa import signed_in_admin
 from tests.helpers.sso import PASSWORD, Sso, csrf_token
 
@@ -67,15 +67,6 @@ def root_signed_in(sso: Sso) -> requests.Session:
     return signed_in_admin(sso)
 
 
-def submit(
-    sso: Sso, browser: requests.Session, path: str, data: dict[str, str] | None = None, *, page: str
-) -> requests.Response:
-    """Post a form the way the browser does: with the CSRF token of the page it is on."""
-    shown = sso.get(browser, page)
-    assert shown.status_code == 200, shown.text[:500]
-    return sso.post(browser, path, {"csrf_token": csrf_token(shown.text), **(data or {})})
-
-
 def rows(response: requests.Response) -> dict[str, str]:
     """The devices table: the text of each row by the device id of its forms."""
     document = lxml.html.fromstring(response.text)
@@ -96,10 +87,6 @@ def device_state() -> list[dict[str, Any]]:
 
 def device_events() -> list[AuditEvent]:
     return [event for event in AuditEvent.scan() if event.type.startswith("device.")]
-
-
-def text_of(response: requests.Response) -> str:
-    return html.unescape(response.text)
 
 
 # ---------------------------------------------------------------- the user's own list

@@ -14,6 +14,7 @@ import requests
 from idp_core.directories import store
 from idp_core.directories.settings import AttributeMap, DirectorySettings
 from idp_core.models import Directory
+from tests.helpers.console import submit, text_of
 from tests.helpers.directory_console import (
     NEW_SERVICE_PASSWORD,
     SERVICE_PASSWORD,
@@ -26,8 +27,6 @@ from tests.helpers.directory_console import (
     notice_of,
     sealed_password,
     stored,
-    submit,
-    text_of,
 )
 from tests.helpers.sso import Sso
 from tests.support.slapd import Slapd, Subtree, certificate_authority

@@ -13,12 +13,11 @@ import requests
 from idp_core.clock import readable_utc
 from idp_core.directories import scheduling
 from idp_core.models import Directory, User
+from tests.helpers.console import submit, text_of
 from tests.helpers.directory_console import (
     audit_events,
     create_corp,
     notice_of,
-    submit,
-    text_of,
 )
 from tests.helpers.directory_imports import slapd_delete, tick
 from tests.helpers.sso import Sso

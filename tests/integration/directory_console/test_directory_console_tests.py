@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from idp_core.models import AuditEvent
+from tests.helpers.console import submit, text_of
 from tests.helpers.directory_console import (
     ALICE_PASSWORD,
     SERVICE_PASSWORD,
@@ -19,8 +20,6 @@ from tests.helpers.directory_console import (
     form_for,
     notice_of,
     stored,
-    submit,
-    text_of,
 )
 from tests.helpers.sso import Sso
 from tests.support.slapd import Slapd, Subtree, closed_port
