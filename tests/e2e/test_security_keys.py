@@ -154,7 +154,7 @@ def test_the_browsers_passkey_autofill_signs_in_from_the_sign_in_page(
     state = local_idp.process.state
     assert state is not None
     page.goto(f"{base}/me")
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     # Back on the sign-in page, the pending autofill request is answered: no button pressed.
     expect(page).to_have_url(re.compile(rf"^{re.escape(base)}/me$"))
     expect(page.get_by_role("heading", name="My apps")).to_be_visible()

@@ -174,7 +174,12 @@ def test_policy_set_adaptive_stores_the_policy_shows_it_and_audits_it(
     }
     (event,) = _policy_events(capsys)
     assert event["subject"] == demo_app and str(event["actor"]).startswith("cli:")
-    assert event["details"] == {"mfa_required": "True", "methods": "(allowed methods)", "adaptive": "office"}
+    assert event["details"] == {
+        "mfa_required": "True",
+        "methods": "(allowed methods)",
+        "adaptive": "office",
+        "phishing_resistant_only": "False",
+    }
 
 
 def test_policy_set_adaptive_none_removes_the_policy(

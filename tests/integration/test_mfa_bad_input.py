@@ -48,7 +48,7 @@ def stored() -> dict[str, Any]:
     [
         ("12ab56", 400, "The verification code is the 6-digit number"),
         ("", 400, "Verification code is required."),
-        ("1" * 65, 400, "Verification code must be at most"),
+        ("1" * 65, 400, "The verification code is too long."),
         ("1" * 1_000_000, 413, "The request is too large"),  # 1 MB, under the gateway's own limit
     ],
 )
