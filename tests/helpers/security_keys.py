@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 import requests
 
@@ -60,9 +61,12 @@ def answer_with_key(
     return sso.post(browser, "/mfa/verify", {**fields, "code": answer})
 
 
-def passkey_options(sso: Sso, browser: requests.Session, app: str | None = None) -> tuple[str, str]:
+def passkey_options(
+    sso: Sso, browser: requests.Session, app: str | None = None, *, next_page: str | None = None
+) -> tuple[str, str]:
     """The sign-in form's token and the options its script fetches for "Sign in with a passkey"."""
-    page = sso.get(browser, "/login" + (f"?app={app}" if app else ""))
+    query = urlencode(_target(app, next_page))
+    page = sso.get(browser, "/login" + (f"?{query}" if query else ""))
     assert page.status_code == 200 and "Sign in with a passkey" in page.text, page.text[:500]
     token = csrf_token(page.text)
     options = sso.post(browser, "/login/passkey/options", {"csrf_token": token})
@@ -71,11 +75,17 @@ def passkey_options(sso: Sso, browser: requests.Session, app: str | None = None)
 
 
 def sign_in_with_passkey(
-    sso: Sso, browser: requests.Session, key: SoftKey, app: str | None = None
+    sso: Sso, browser: requests.Session, key: SoftKey, app: str | None = None, *, next_page: str | None = None
 ) -> requests.Response:
-    """Sign in on /login with ``key``'s passkey, as the page's script does."""
-    token, options = passkey_options(sso, browser, app)
-    target = {"app": app} if app else {}
+    """Sign in on /login with ``key``'s passkey, as the page's script does; for ``app``, or to
+    continue to ``next_page``."""
+    token, options = passkey_options(sso, browser, app, next_page=next_page)
     return sso.post(
-        browser, "/login/passkey", {"csrf_token": token, "credential": key.get(options), **target}
+        browser,
+        "/login/passkey",
+        {"csrf_token": token, "credential": key.get(options), **_target(app, next_page)},
     )
+
+
+def _target(app: str | None, next_page: str | None) -> dict[str, str]:
+    return {name: value for name, value in (("app", app), ("next", next_page)) if value}

@@ -33,6 +33,7 @@ from tests.helpers.saml_sp import (
     path_and_query,
     posted_form,
 )
+from tests.helpers.security_keys import register_key, sign_in_with_passkey, soft_key_for
 from tests.helpers.sso import PASSWORD, Sso
 
 pytestmark = pytest.mark.sso_setup("password_only")
@@ -189,6 +190,22 @@ def test_a_signed_in_user_gets_the_response_at_once(sso: Sso, signing_sp: PySaml
     request_id, request = sp.request(BINDING_HTTP_REDIRECT)
     page = start(sso, browser, BINDING_HTTP_REDIRECT, request)
     assert page.status_code == 200
+    assert sp.accept(posted_form(page.text).fields["SAMLResponse"], request_id).in_response_to == request_id
+
+
+def test_a_passkey_answers_an_sp_initiated_sign_in_at_once(sso: Sso, signing_sp: PySaml2Sp) -> None:
+    # The passkey's answer is the Response itself, as the password's is: no page in between.
+    sp = signing_sp
+    setup = sso.browser()
+    assert sso.sign_in(setup, "alice").status_code == 303
+    key = soft_key_for(sso)
+    assert register_key(sso, setup, key, label="Laptop").status_code == 303
+    browser = sso.browser()
+    request_id, request = sp.request(BINDING_HTTP_REDIRECT)
+    location = path_and_query(start(sso, browser, BINDING_HTTP_REDIRECT, request).headers["Location"])
+    assert location.startswith("/login?")
+    page = sign_in_with_passkey(sso, browser, key, next_page=unquote(location.split("next=", 1)[1]))
+    assert page.status_code == 200, page.text[:500]
     assert sp.accept(posted_form(page.text).fields["SAMLResponse"], request_id).in_response_to == request_id
 
 
