@@ -92,6 +92,10 @@ def _role_fields(rows: int) -> dict[str, web.Field]:
             f"group_{row}": web.Field(f"Group (row {row})", MAX_GROUP_CHARS, required=False)
             for row in range(1, rows + 1)
         },
+        **{
+            f"account_{row}": web.Field(f"AWS account (row {row})", 64, required=False)
+            for row in range(1, rows + 1)
+        },
     }
 
 
@@ -183,7 +187,11 @@ def _checked_groups(form: Mapping[str, str]) -> list[str]:
 
 def _role_rows(form: Mapping[str, str], rows: int = ROLE_ROWS) -> list[dict[str, str]]:
     return [
-        {"role": form.get(f"role_{row}", ""), "group": form.get(f"group_{row}", "")}
+        {
+            "account": form.get(f"account_{row}", ""),
+            "role": form.get(f"role_{row}", ""),
+            "group": form.get(f"group_{row}", ""),
+        }
         for row in range(1, rows + 1)
     ]
 
@@ -191,13 +199,16 @@ def _role_rows(form: Mapping[str, str], rows: int = ROLE_ROWS) -> list[dict[str,
 def _role_pairs(rows: Sequence[Mapping[str, str]]) -> list[tuple[str, str]]:
     pairs = []
     for number, row in enumerate(rows, start=1):
-        role, group = row["role"].strip(), row["group"].strip()
+        account, role, group = row["account"].strip(), row["role"].strip(), row["group"].strip()
+        if account and not role:
+            raise BadRequest(f"Role mapping row {number}: enter the IAM role of account {account!r}.")
         if role and not group:
             raise BadRequest(f"Role mapping row {number}: choose the group that gets the role {role!r}.")
         if group and not role:
             raise BadRequest(f"Role mapping row {number}: enter the IAM role name or ARN for the group.")
         if role:
-            pairs.append((role, group))
+            # An empty account is the app's own (apps.split_account reads ACCOUNT:ROLE).
+            pairs.append((f"{account}:{role}" if account else role, group))
     return pairs
 
 
@@ -583,10 +594,8 @@ def _app_context(req: web.WebRequest, name: str) -> dict[str, Any]:
     return {
         "app": app,
         "provider_arn": apps.provider_arn(app),
-        "roles": [
-            {"role": mapping.role, "group": mapping.group, "arn": apps.role_arn(app.account_id, mapping.role)}
-            for mapping in app.roles
-        ],
+        "roles": apps.role_table(app),
+        "accounts": apps.accounts_of(app),
         "metadata_url": req.absolute_url("/saml/metadata"),
         "entity_id": entity_id_for(req.base_url),
         "launch_url": req.absolute_url(f"/apps/{app.name}/launch"),
@@ -622,6 +631,7 @@ def _app_form_values(app: App) -> dict[str, str]:
     }
     for row, mapping in enumerate(app.roles, start=1):
         values[f"role_{row}"], values[f"group_{row}"] = mapping.role, mapping.group
+        values[f"account_{row}"] = mapping.account_id or ""
     return values
 
 

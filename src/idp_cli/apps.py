@@ -24,15 +24,15 @@ from idp_core import apps
 
 def add_parser(commands: Subcommands) -> None:
     app = add_noun(commands, "app", "manage SAML apps")
-    aws = add_command(app, "add-aws", "add an AWS console app (one account)", add_aws_app)
+    aws = add_command(app, "add-aws", "add an AWS console app (one account or several)", add_aws_app)
     aws.add_argument("name")
     aws.add_argument("--account-id", required=True)
     aws.add_argument(
         "--role",
         action="append",
         required=True,
-        metavar="ROLE_NAME=GROUP",
-        help="a role for a group (repeatable)",
+        metavar="[ACCOUNT:]ROLE_NAME=GROUP",
+        help="a role for a group, in the app's account or in ACCOUNT (repeatable)",
     )
     aws.add_argument("--session-duration", type=int, default=3600, metavar="SECONDS")
     _add_app_options(aws)
@@ -43,7 +43,10 @@ def add_parser(commands: Subcommands) -> None:
     update.add_argument("name")
     update.add_argument("--account-id")
     update.add_argument(
-        "--role", action="append", metavar="ROLE_NAME=GROUP", help="the new role mappings (repeatable)"
+        "--role",
+        action="append",
+        metavar="[ACCOUNT:]ROLE_NAME=GROUP",
+        help="the new role mappings, in the app's account or in ACCOUNT (repeatable)",
     )
     update.add_argument("--session-duration", type=int, metavar="SECONDS")
     _add_app_options(update)
@@ -60,9 +63,11 @@ def add_parser(commands: Subcommands) -> None:
 def add_aws_app(cmd: OnStack) -> None:
     a = cmd.args
     app = apps.create_aws_app(a.name, **vars(_choices(a)), context=cmd.context)
+    accounts = ", ".join(apps.accounts_of(app))
     cmd.out.write(
-        f"Created AWS app {app.name}. In account {app.account_id}, create the IAM SAML provider "
-        f"{app.provider_name!r} from the IdP metadata (`idp metadata`) and let each role trust it.\n"
+        f"Created AWS app {app.name}. In each of its accounts ({accounts}), create the IAM SAML provider "
+        f"{app.provider_name!r} from the IdP metadata and the roles that trust it "
+        f"(`idp aws member-template --app {app.name}` prints a CloudFormation template for that).\n"
     )
 
 
@@ -107,7 +112,7 @@ def list_apps(cmd: OnStack) -> None:
             "KIND": "kind",
             "ACCOUNT": "account_id",
             "DISABLED": "disabled",
-            "ROLES": lambda app: [f"{r['role']}={r['group']}" for r in app["roles"]],
+            "ROLES": lambda app: [f"{r['account_id']}:{r['role']}={r['group']}" for r in app["roles"]],
         },
     )
 
@@ -125,7 +130,11 @@ def show_app(cmd: OnStack) -> None:
         app["name_id"] = f"{sp['name_id_format']} from {sp['name_id_source']}"
         app["attributes"] = [f"{a['name']}={a['source']}" for a in sp["attributes"]]
     details(cmd.out, app)
-    table(cmd.out, ["ROLE", "GROUP", "ROLE ARN"], [[r["role"], r["group"], r["role_arn"]] for r in roles])
+    table(
+        cmd.out,
+        ["ACCOUNT", "ROLE", "GROUP", "ROLE ARN"],
+        [[r["account_id"], r["role"], r["group"], r["role_arn"]] for r in roles],
+    )
 
 
 def delete_app(cmd: OnStack) -> None:
@@ -140,7 +149,9 @@ def _role_mappings(raw: Sequence[str]) -> list[tuple[str, str]]:
         # Role names may contain "=" but group names may not, so the last "=" separates them.
         role, separator, group = item.rpartition("=")
         if not separator or not role.strip() or not group.strip():
-            raise UsageError(f"--role expects ROLE_NAME=GROUP (or ROLE_ARN=GROUP), got {item!r}.")
+            raise UsageError(
+                f"--role expects ROLE_NAME=GROUP, ACCOUNT:ROLE_NAME=GROUP or ROLE_ARN=GROUP, got {item!r}."
+            )
         mappings.append((role.strip(), group.strip()))
     return mappings
 
@@ -153,14 +164,7 @@ def _app_dict(app: Any) -> dict[str, Any]:
         "account_id": app.account_id,
         "provider_name": app.provider_name,
         "provider_arn": apps.provider_arn(app),
-        "roles": [
-            {
-                "role": mapping.role,
-                "role_arn": apps.role_arn(app.account_id, mapping.role),
-                "group": mapping.group,
-            }
-            for mapping in app.roles
-        ],
+        "roles": apps.role_table(app),
         "session_duration": int(app.session_duration),
         "relay_state": app.relay_state,
         "acs_url": app.acs_url,

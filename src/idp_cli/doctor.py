@@ -339,7 +339,7 @@ class ProviderMetadata:
 
 def check_saml_providers(target: Target, aws_apps: Sequence[Any]) -> list[Finding]:
     """Each IAM SAML provider the AWS apps of this account name holds the metadata the IdP publishes now."""
-    from idp_core.apps import provider_arn
+    from idp_core.apps import accounts_of, provider_arn_in
 
     if not aws_apps:
         return [
@@ -354,10 +354,11 @@ def check_saml_providers(target: Target, aws_apps: Sequence[Any]) -> list[Findin
     providers: dict[str, list[str]] = {}
     other_accounts: dict[str, list[str]] = {}
     for app in aws_apps:
-        if app.account_id == target.account_id:
-            providers.setdefault(provider_arn(app), []).append(app.name)
-        else:
-            other_accounts.setdefault(app.account_id, []).append(app.name)
+        for account in accounts_of(app):
+            if account == target.account_id:
+                providers.setdefault(provider_arn_in(account, app), []).append(app.name)
+            else:
+                other_accounts.setdefault(account, []).append(app.name)
     findings = [_other_account(target, account, names) for account, names in sorted(other_accounts.items())]
     if providers:
         current = _current_metadata(target)
@@ -517,20 +518,21 @@ def check_roles(target: Target, aws_apps: Sequence[Any]) -> list[Finding]:
     """Every role an AWS app of this account maps exists, trusts the app's provider as AWS
     requires, and allows sessions as long as the app asks for."""
     from idp_core import aws
-    from idp_core.apps import provider_arn, role_arn
+    from idp_core.apps import account_of, provider_arn_in, role_arn
 
     iam = aws.client("iam")
     roles: dict[str, dict[str, Any] | None] = {}
     findings: list[Finding] = []
     for app in aws_apps:
-        if app.account_id != target.account_id:
-            continue
         for mapping in app.roles:
-            arn = role_arn(app.account_id, mapping.role)
+            # A role of another account is checked with that account's credentials.
+            if account_of(app, mapping) != target.account_id:
+                continue
+            arn = role_arn(target.account_id, mapping.role)
             name = arn.rsplit("/", 1)[-1]
             if name not in roles:
                 roles[name] = _get_role(iam, name)
-            findings += _check_role(target, app, arn, roles[name], provider_arn(app))
+            findings += _check_role(target, app, arn, roles[name], provider_arn_in(target.account_id, app))
     return findings
 
 

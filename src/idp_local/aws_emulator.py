@@ -14,7 +14,9 @@ overrides the header and pins every call to one account). The emulator sends the
 role being assumed in that header, so any 12-digit account id an admin configures works.
 
 For local convenience a missing SAML provider is registered with the IdP's current metadata,
-and a missing role is created with a SAML trust policy for that provider.
+and a missing role is created with a SAML trust policy for that provider: in any account, or
+with ``home_account`` (the local stack's) only there, so that a second account is trusted
+only once its provider holds this IdP's metadata (``idp aws member-template``), as at AWS.
 """
 
 from __future__ import annotations
@@ -197,6 +199,7 @@ class AwsSignInEmulator:
         acs_url: str = DEFAULT_ACS_URL,
         *,
         audience: str = AWS_AUDIENCE,
+        home_account: str | None = None,
     ) -> None:
         self._iam = iam_client
         self._sts = sts_client
@@ -204,6 +207,9 @@ class AwsSignInEmulator:
         self._idp_metadata = idp_metadata_provider
         self.acs_url = acs_url
         self.audience = audience
+        # With a home account, only that account gets a missing provider or role made for it:
+        # every other account must hold them already (the member template), as at AWS.
+        self.home_account = home_account
         self._account = threading.local()
         for client, service in ((iam_client, "iam"), (sts_client, "sts")):
             client.meta.events.register(f"before-sign.{service}.*", self._add_account_header)
@@ -300,6 +306,7 @@ class AwsSignInEmulator:
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") not in _NOT_FOUND_CODES:
                     raise SignInRefused(403, f"IAM refused: {_client_error_message(exc)}") from exc
+                self._refuse_outside_home(match.group(2), f"SAML provider {provider_arn}")
                 document = self._register_provider(match.group(3))
         metadata = parse_xml(document.encode("utf-8") if isinstance(document, str) else document)
         if metadata.tag != _q(NS_MD, "EntityDescriptor"):
@@ -315,6 +322,14 @@ class AwsSignInEmulator:
         if not certificates:
             raise SignInRefused(403, f"The metadata of {provider_arn} has no signing certificate.")
         return metadata.get("entityID") or "", certificates
+
+    def _refuse_outside_home(self, account_id: str, what: str) -> None:
+        if self.home_account is not None and account_id != self.home_account:
+            raise SignInRefused(
+                403,
+                f"Account {account_id} has no {what}: deploy the member template there "
+                "(`idp aws member-template`).",
+            )
 
     def _register_provider(self, name: str) -> str:
         document = self._idp_metadata()
@@ -490,6 +505,7 @@ class AwsSignInEmulator:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in _NOT_FOUND_CODES:
                 raise SignInRefused(403, f"IAM refused: {_client_error_message(exc)}") from exc
+            self._refuse_outside_home(chosen.account_id, f"role {chosen.role_arn}")
             role = self._iam.create_role(
                 RoleName=name,
                 Path="/" + "".join(f"{part}/" for part in path_parts),
@@ -566,19 +582,23 @@ def _error_page(reason: str) -> str:
 
 
 def _role_chooser_page(acs_url: str, saml_response: str, relay_state: str, claims: VerifiedClaims) -> str:
-    options = []
+    """AWS's "Select a role" page: the roles grouped by account, one radio button each."""
+    by_account: dict[str, list[str]] = {}
     for index, role in enumerate(claims.roles):
-        options.append(
+        by_account.setdefault(role.account_id, []).append(
             f'<div><input type="radio" id="role-{index}" name="roleIndex" value="{index}"'
             f"{' checked' if index == 0 else ''}>"
             f'<label for="role-{index}">{escape(role.role_arn)}</label></div>'
         )
+    accounts = "".join(
+        f'<fieldset class="account"><legend>Account: {escape(account)}</legend>{"".join(options)}</fieldset>'
+        for account, options in by_account.items()
+    )
     relay = f'<input type="hidden" name="RelayState" value="{escape(relay_state)}">' if relay_state else ""
     return _page(
         "Select a role",
         "<h1>Select a role</h1>"
-        f'<form method="post" action="{escape(acs_url)}">'
-        f"<fieldset><legend>Role</legend>{''.join(options)}</fieldset>"
+        f'<form method="post" action="{escape(acs_url)}">{accounts}'
         f'<input type="hidden" name="SAMLResponse" value="{escape(saml_response)}">{relay}'
         '<button type="submit">Sign In</button></form>',
     )

@@ -346,6 +346,7 @@ def _emulator_route(clock: Any, metadata_provider: Callable[[], str], acs_url: s
         clock,
         metadata_provider,
         acs_url,
+        home_account=DEMO_ACCOUNT_ID,
     )
 
     def route(request: LocalRequest) -> LocalResponse:

@@ -1,4 +1,4 @@
-"""SAML apps. An AWS app maps directory or local groups to IAM roles in one account."""
+"""SAML apps. An AWS app maps directory or local groups to IAM roles in its account and others."""
 
 from __future__ import annotations
 
@@ -44,7 +44,39 @@ def role_arn(account_id: str, role: str) -> str:
 
 
 def provider_arn(app: App) -> str:
-    return f"arn:aws:iam::{app.account_id}:saml-provider/{app.provider_name}"
+    return provider_arn_in(str(app.account_id), app)
+
+
+def provider_arn_in(account_id: str, app: App) -> str:
+    """The app's IAM SAML provider in ``account_id``: every account of the app names it alike."""
+    return f"arn:aws:iam::{account_id}:saml-provider/{app.provider_name}"
+
+
+def account_of(app: App, mapping: RoleMapping) -> str:
+    """The account of a mapping's role: its own, or the app's for a mapping that names none."""
+    return str(mapping.account_id or app.account_id)
+
+
+def accounts_of(app: App) -> list[str]:
+    """The AWS accounts an app's roles live in, the app's own first."""
+    found = [str(app.account_id)]
+    for mapping in app.roles:
+        if account_of(app, mapping) not in found:
+            found.append(account_of(app, mapping))
+    return found
+
+
+def role_table(app: App) -> list[dict[str, str]]:
+    """The app's mappings as the CLI and the console show them: account, role, role ARN, group."""
+    return [
+        {
+            "account_id": account_of(app, mapping),
+            "role": str(mapping.role),
+            "role_arn": role_arn(account_of(app, mapping), mapping.role),
+            "group": str(mapping.group),
+        }
+        for mapping in app.roles
+    ]
 
 
 def saml_trust_policy(provider_arn: str, acs_url: str) -> dict[str, Any]:
@@ -71,21 +103,46 @@ def _check_url(url: str, *, what: str, allow_loopback_http: bool) -> str:
     return url
 
 
+def split_account(role: str) -> tuple[str | None, str]:
+    """``ACCOUNT:ROLE`` names a role of another account (IAM role names and paths never contain
+    ":"); a bare role name or a role ARN gives no account here (None)."""
+    role = role.strip()
+    if role.startswith("arn:") or ":" not in role:
+        return None, role
+    account, _, name = role.partition(":")
+    return account.strip(), name.strip()
+
+
+def _check_role(account_id: str, role: str) -> tuple[str | None, str]:
+    """The mapping's own account (None: the app's) and its role, or BadRequest."""
+    own_account, role = split_account(role)
+    if own_account is not None and not _ACCOUNT_ID.fullmatch(own_account):
+        raise BadRequest(f"An AWS account id is 12 digits, got {own_account!r} before the role {role!r}.")
+    account = own_account or account_id
+    arn = _ROLE_ARN.fullmatch(role)
+    if arn:
+        if arn.group(1) != account:
+            # The SAML provider of the mapping's account would be sent beside a role of another
+            # account: AWS refuses such a pair, so it is never stored.
+            where = "the app's account" if own_account is None else "the mapping's account"
+            raise BadRequest(
+                f"The role {role!r} is not in {where} {account}; write ACCOUNT:ROLE for a role of "
+                "another account."
+            )
+    elif not _ROLE_NAME.fullmatch(role):
+        raise BadRequest(f"{role!r} is not a valid IAM role name or role ARN.")
+    return own_account, role
+
+
 def _check_roles(account_id: str, roles: Sequence[tuple[str, str]]) -> list[RoleMapping]:
     if not roles:
         raise BadRequest("An AWS app needs at least one role mapping (ROLE_NAME=GROUP).")
-    mappings = []
-    for role, group in roles:
-        role = role.strip()
-        arn = _ROLE_ARN.fullmatch(role)
-        if arn:
-            if arn.group(1) != account_id:
-                raise BadRequest(f"The role {role!r} is not in the app's account {account_id}.")
-        elif not _ROLE_NAME.fullmatch(role):
-            raise BadRequest(f"{role!r} is not a valid IAM role name or role ARN.")
-        mappings.append((role, group))
-    existing_groups(group for _, group in mappings)
-    return [RoleMapping(role=role, group=canonical_group(group)) for role, group in mappings]
+    mappings = [(*_check_role(account_id, role), group) for role, group in roles]
+    existing_groups(group for _, _, group in mappings)
+    return [
+        RoleMapping(role=role, group=canonical_group(group), account_id=own_account)
+        for own_account, role, group in mappings
+    ]
 
 
 def _check_session_duration(session_duration: int) -> int:
@@ -184,14 +241,26 @@ def create_aws_app(
         "success",
         context=context,
         subject=app_name,
-        details={"account_id": app.account_id, "roles": len(app.roles), "mfa_required": app.mfa_required},
+        details={
+            "account_id": app.account_id,
+            "accounts": len(accounts_of(app)),
+            "roles": len(app.roles),
+            "mfa_required": app.mfa_required,
+        },
         clock=clock,
     )
     return app
 
 
 def _role_pairs(mappings: Sequence[RoleMapping]) -> list[tuple[str, str]]:
-    return [(str(mapping.role), str(mapping.group)) for mapping in mappings]
+    """Mappings as an admin writes them: (ROLE or ACCOUNT:ROLE, GROUP)."""
+    return [
+        (
+            f"{mapping.account_id}:{mapping.role}" if mapping.account_id else str(mapping.role),
+            str(mapping.group),
+        )
+        for mapping in mappings
+    ]
 
 
 def _shown(attribute: str, value: Any) -> str:
@@ -334,14 +403,21 @@ def delete_app(name: str, *, context: AuditContext | None = None, clock: Clock =
     audit.record(audit.EventType.APP_DELETED, "success", context=context, subject=app.name, clock=clock)
 
 
+def role_pairs_for_user(app: App, groups: set[str]) -> list[tuple[str, str]]:
+    """(role ARN, SAML provider ARN of the role's account) for each role the app gives to
+    members of ``groups``, across its accounts, in the app's order, without repeats."""
+    pairs: list[tuple[str, str]] = []
+    for mapping in app.roles:
+        account = account_of(app, mapping)
+        pair = (role_arn(account, mapping.role), provider_arn_in(account, app))
+        if mapping.group in groups and pair not in pairs:
+            pairs.append(pair)
+    return pairs
+
+
 def roles_for_user(app: App, groups: set[str]) -> list[str]:
     """Role ARNs the app gives to members of ``groups``, in the app's order, without repeats."""
-    arns: list[str] = []
-    for mapping in app.roles:
-        arn = role_arn(app.account_id, mapping.role)
-        if mapping.group in groups and arn not in arns:
-            arns.append(arn)
-    return arns
+    return [role for role, _ in role_pairs_for_user(app, groups)]
 
 
 def apps_for_user(user: User) -> list[App]:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from idp_core import audit, observability, saml_apps
 from idp_core.adaptive import devices, enforce
 from idp_core.adaptive.policies import DENY
-from idp_core.apps import get_app, provider_arn, roles_for_user
+from idp_core.apps import get_app, role_pairs_for_user
 from idp_core.audit import AuditContext
 from idp_core.clock import Clock
 from idp_core.config import WithMessaging
@@ -212,7 +212,9 @@ def launch_aws_app(
         relay_state = choose_relay_state(app, requested_relay_state)
     except BadRequest as exc:
         raise refuse(exc, "relay-state") from exc
-    roles = roles_for_user(app, enabled_groups(user))
+    # Every role the user may take, in each account with that account's SAML provider: AWS's
+    # chooser lists them by account.
+    roles = role_pairs_for_user(app, enabled_groups(user))
     if not roles:
         raise refuse(
             LaunchRefused(
@@ -221,13 +223,12 @@ def launch_aws_app(
             ),
             "no-role",
         )
-    provider = provider_arn(app)
     assertion = AwsAssertion(
         issuer=issuer.entity_id,
         acs_url=app.acs_url,
         audience=app.audience,
         name_id=user.username,
-        roles=tuple((role, provider) for role in roles),
+        roles=tuple(roles),
         role_session_name=user.display_username,
         session_duration=int(app.session_duration),
         # Session tags for ABAC; AWS needs sts:TagSession in the role's trust policy for them.

@@ -234,6 +234,8 @@ class RoleMapping(MapAttribute[str, str]):
 
     role = UnicodeAttribute()  # role name, or a full role ARN
     group = UnicodeAttribute()
+    # The AWS account of the role; None (mappings stored before accounts could differ): the app's.
+    account_id = UnicodeAttribute(null=True)
 
 
 class App(SharedConnectionModel):
