@@ -21,6 +21,7 @@ from idp_cli import (
     adaptive,
     apps,
     audit,
+    aws_member,
     devices,
     directories,
     doctor,
@@ -49,6 +50,7 @@ NOUNS = (
     devices,
     directories,
     metadata,
+    aws_member,
     audit,
     doctor,
 )

@@ -2,10 +2,11 @@
 
 moto 5.2 lacks these (found by calling them): SES v2 ``GetAccount`` and
 ``PutAccountDetails`` (404), SNS ``GetSMSSandboxAccountStatus`` (NotImplementedError), and
-CloudFormation support for ``AWS::ApiGateway::Stage``, ``AWS::WAFv2::WebACL`` and
-``AWS::WAFv2::WebACLAssociation`` (skipped with a warning, so a template's stage and web ACL
-would silently not exist). The CloudFormation resources call moto's own API Gateway and WAF
-backends, so ``get-stages`` and ``get-web-acl-for-resource`` answer as for a deployed stack.
+CloudFormation support for ``AWS::ApiGateway::Stage``, ``AWS::WAFv2::WebACL``,
+``AWS::WAFv2::WebACLAssociation`` and ``AWS::IAM::SAMLProvider`` (skipped with a warning, so a
+template's stage, web ACL and SAML provider would silently not exist). The CloudFormation
+resources call moto's own API Gateway, WAF and IAM backends, so ``get-stages``,
+``get-web-acl-for-resource`` and ``get-saml-provider`` answer as for a deployed stack.
 
 An account starts as a new AWS account does: in the SES sandbox and in the SMS sandbox.
 ``PutAccountDetails`` with ``ProductionAccessEnabled`` is granted at once (AWS reviews the
@@ -28,6 +29,8 @@ from moto.apigateway.models import apigateway_backends
 from moto.core.common_models import CloudFormationModel
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
+from moto.iam.models import iam_backends
+from moto.utilities.utils import get_partition
 from moto.wafv2.models import wafv2_backends
 
 # What SES gives an account in the sandbox and, by default, once it leaves it.
@@ -245,6 +248,43 @@ class WafWebAclAssociation(_ResourceDefaults, CloudFormationModel):
 
     def delete(self, account_id: str, region_name: str) -> None:
         wafv2_backends[account_id][region_name].disassociate_web_acl(self.resource_arn)
+
+
+class IamSamlProvider(_ResourceDefaults, CloudFormationModel):
+    """``AWS::IAM::SAMLProvider`` (``idp aws member-template``): Ref and GetAtt Arn give its ARN,
+    as in CloudFormation; the provider is moto's own, so IAM's API and the AWS sign-in emulator
+    read the metadata the template put there."""
+
+    def __init__(self, arn: str, account_id: str) -> None:
+        self.arn, self.account_id = arn, account_id
+        self.physical_resource_id = arn
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::IAM::SAMLProvider"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.arn
+
+    @classmethod
+    def create(
+        cls, properties: dict[str, Any], resource_name: str, account_id: str, region_name: str
+    ) -> IamSamlProvider:
+        provider = iam_backends[account_id][get_partition(region_name)].create_saml_provider(
+            properties.get("Name") or resource_name, properties["SamlMetadataDocument"]
+        )
+        return cls(provider.arn, account_id)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        iam_backends[account_id][get_partition(region_name)].delete_saml_provider(self.arn)
 
 
 # DynamoDB's TransactWriteItems idempotency (moto ignores ClientRequestToken): a request repeated

@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import re
 import secrets
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,6 +20,8 @@ from idp_core.apps import saml_trust_policy
 from idp_core.saml.aws import ATTR_ROLE
 from idp_core.saml.xml import NAMESPACES, parse_xml
 from idp_local.aws_emulator import ACCOUNT_HEADER, AwsSignInEmulator
+from idp_local.stack import DEMO_APP
+from idp_local.state import DemoAccount, LocalState, write_state
 from tests.helpers.sso import Sso
 
 _SAML_RESPONSE = re.compile(r'name="SAMLResponse" value="([^"]+)"')
@@ -88,3 +92,26 @@ def set_up_member_account(
         iam.create_role(
             RoleName=role, AssumeRolePolicyDocument=json.dumps(saml_trust_policy(provider_arn, acs_url))
         )
+
+
+def point_cli_at(sso: Sso, aws_endpoint: str, state_dir: Path) -> None:
+    """Write the state file that points `idp --local` (tests.helpers.cli, with IDP_STATE_DIR set
+    to ``state_dir``) at the running sso's tables, signing key and gateway."""
+    settings = sso.settings
+    write_state(
+        LocalState(
+            base_url=sso.url,
+            aws_endpoint_url=aws_endpoint,
+            region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            tables={"users": settings.tables.users},
+            signing_key_id=str(settings.signing_key_id),
+            data_key_id=str(settings.data_key_id or "unused-key"),
+            admin=DemoAccount("admin", "unused"),
+            user=DemoAccount("alice", "unused"),
+            demo_group="engineers",
+            demo_app=DEMO_APP,
+            pid=os.getpid(),
+            settings_env=settings.to_env(),
+        ),
+        state_dir / "local.json",
+    )

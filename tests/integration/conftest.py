@@ -30,6 +30,7 @@ from idp_local.faults import FaultPlan
 from idp_local.gateway import LocalGateway
 from idp_local.stack import aws_env, start_moto
 from idp_local.state import DemoAccount, LocalState, write_state
+from tests.helpers.aws_accounts import new_account
 from tests.helpers.cli import no_handler
 from tests.helpers.ldap_directory import ADMIN_PASSWORD, ALICE_PASSWORD, add_service_account
 from tests.helpers.mfa import directory, password_only, signed_in_admin
@@ -264,3 +265,17 @@ def provisioning(tables: Tables, clock: FakeClock, key_id: str) -> ModuleType:
     handler = handler_module(settings, "provisioning")
     handler.configure(settings, clock)
     return handler
+
+
+# AWS apps with roles in several accounts (tests.helpers.aws_accounts): ids of the test's own,
+# since moto's IAM outlives each test's tables.
+@pytest.fixture
+def home() -> str:
+    """The app's own AWS account."""
+    return new_account()
+
+
+@pytest.fixture
+def member() -> str:
+    """A second AWS account of the app."""
+    return new_account()

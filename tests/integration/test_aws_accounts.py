@@ -35,16 +35,6 @@ APP = "org"
 PROVIDER = "corp-idp"
 
 
-@pytest.fixture
-def home() -> str:
-    return new_account()
-
-
-@pytest.fixture
-def member() -> str:
-    return new_account()
-
-
 def _groups(*names: str) -> None:
     for name in names:
         accounts.create_group(name)
