@@ -684,9 +684,9 @@ def trust_policy_gaps(document: Any, provider: str, audience: str) -> list[Trust
     if not any(_allows(statement, "sts:SetSourceIdentity") for statement in statements):
         gaps.append(
             TrustGap(
-                WARNING,
-                "does not allow sts:SetSourceIdentity, which the README's trust policy grants (the IdP "
-                "sends no SourceIdentity today, so sign-ins still work).",
+                PROBLEM,
+                "does not allow sts:SetSourceIdentity: AWS refuses every sign-in, since the assertions "
+                "carry the username as SourceIdentity.",
             )
         )
     return gaps

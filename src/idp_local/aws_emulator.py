@@ -47,6 +47,7 @@ from idp_core.saml.aws import (
     ATTR_ROLE,
     ATTR_ROLE_SESSION_NAME,
     ATTR_SESSION_DURATION,
+    ATTR_SOURCE_IDENTITY,
     AWS_AUDIENCE,
     BEARER,
     LOOPBACK_HOSTS,
@@ -55,6 +56,7 @@ from idp_core.saml.aws import (
     MAX_TAG_VALUE_CHARS,
     PROVIDER_ARN,
     ROLE_ARN,
+    SOURCE_IDENTITY,
     STATUS_SUCCESS,
     TAG_KEY,
     TAG_VALUE,
@@ -112,6 +114,7 @@ class VerifiedClaims:
     assertion: etree._Element  # the verified Assertion element
     # Session tags (PrincipalTag:<key>), in the order of the assertion.
     principal_tags: tuple[tuple[str, str], ...] = ()
+    source_identity: str | None = None
 
 
 def _q(ns: str, tag: str) -> str:
@@ -162,6 +165,18 @@ def _principal_tags(assertion: etree._Element) -> tuple[tuple[str, str], ...]:
     if len(tags) > MAX_PRINCIPAL_TAGS:
         raise SignInRefused(403, f"AWS accepts at most {MAX_PRINCIPAL_TAGS} session tags.")
     return tuple(tags.items())
+
+
+def _source_identity(assertion: etree._Element) -> str | None:
+    """The SourceIdentity, if any: one value that AWS's rules for it accept."""
+    values = _attribute_values(assertion, ATTR_SOURCE_IDENTITY)
+    if not values:
+        return None
+    if len(values) != 1 or not SOURCE_IDENTITY.fullmatch(values[0]):
+        raise SignInRefused(
+            403, "The SourceIdentity must be one value of 2-64 letters, digits and _ + = , . @ -."
+        )
+    return values[0]
 
 
 def _session_duration(assertion: etree._Element) -> int:
@@ -245,7 +260,9 @@ class AwsSignInEmulator:
             claims = self._verified_claims(root, chosen.provider_arn)
         assertion_for_sts = self._assertion_for_sts(root, raw, claims, chosen)
         with self._in_account(chosen.account_id):
-            self._ensure_role_trusts_provider(chosen, tagged=bool(claims.principal_tags))
+            self._ensure_role_trusts_provider(
+                chosen, tagged=bool(claims.principal_tags), sourced=claims.source_identity is not None
+            )
             try:
                 result = self._sts.assume_role_with_saml(
                     RoleArn=chosen.role_arn,
@@ -262,6 +279,7 @@ class AwsSignInEmulator:
             expiration=result["Credentials"]["Expiration"],
             relay_state=relay_state,
             session_tags=claims.principal_tags,
+            source_identity=claims.source_identity,
         )
 
     # -- account scoping for moto ------------------------------------------------------------
@@ -417,6 +435,7 @@ class AwsSignInEmulator:
             _session_duration(assertion),
             assertion,
             _principal_tags(assertion),
+            _source_identity(assertion),
         )
 
     def _check_response(self, response: etree._Element) -> None:
@@ -493,9 +512,12 @@ class AwsSignInEmulator:
                     attribute.remove(value)
         return base64.b64encode(etree.tostring(reduced)).decode("ascii")
 
-    def _ensure_role_trusts_provider(self, chosen: RolePair, *, tagged: bool = False) -> None:
+    def _ensure_role_trusts_provider(
+        self, chosen: RolePair, *, tagged: bool = False, sourced: bool = False
+    ) -> None:
         """Create a missing role (local convenience); refuse a role that does not trust the provider
-        (and, for an assertion with session tags, does not allow sts:TagSession, as AWS refuses it)."""
+        (and, for an assertion with session tags or a source identity, does not allow sts:TagSession
+        or sts:SetSourceIdentity, as AWS refuses it)."""
         path_and_name = ROLE_ARN.fullmatch(chosen.role_arn)
         if path_and_name is None:
             raise SignInRefused(403, f"{chosen.role_arn!r} is not an IAM role ARN.")
@@ -526,6 +548,12 @@ class AwsSignInEmulator:
                 403,
                 f"Not authorized to perform sts:TagSession: the trust policy of {chosen.role_arn} does not "
                 f"allow {chosen.provider_arn} to pass session tags (PrincipalTag attributes).",
+            )
+        if sourced and not _trusts_provider(document, chosen.provider_arn, "sts:SetSourceIdentity"):
+            raise SignInRefused(
+                403,
+                f"Not authorized to perform sts:SetSourceIdentity: the trust policy of {chosen.role_arn} "
+                f"does not allow {chosen.provider_arn} to set a source identity (SourceIdentity attribute).",
             )
 
 
@@ -610,6 +638,7 @@ def _signed_in_page(
     expiration: Any,
     relay_state: str,
     session_tags: tuple[tuple[str, str], ...] = (),
+    source_identity: str | None = None,
 ) -> str:
     expires = expiration.isoformat() if isinstance(expiration, datetime.datetime) else str(expiration)
     destination = "<p>No RelayState was given.</p>"
@@ -627,8 +656,14 @@ def _signed_in_page(
         "<h1>Signed in to AWS</h1>"
         f'<p>Assumed role: <code id="assumed-role">{escape(assumed_role_arn)}</code></p>'
         f'<p>Credentials expire at <time id="expiration">{escape(expires)}</time>.</p>'
-        f"{_session_tags_list(session_tags)}{destination}",
+        f"{_source_identity_line(source_identity)}{_session_tags_list(session_tags)}{destination}",
     )
+
+
+def _source_identity_line(source_identity: str | None) -> str:
+    if source_identity is None:
+        return ""
+    return f'<p>Source identity: <code id="source-identity">{escape(source_identity)}</code></p>'
 
 
 def _session_tags_list(tags: tuple[tuple[str, str], ...]) -> str:

@@ -50,14 +50,19 @@ def saml_response_of(page: requests.Response) -> str:
     return html.unescape(match.group(1))
 
 
-def role_values(saml_response: str) -> list[str]:
+def attribute_values(saml_response: str, name: str) -> list[str]:
+    """The values of the assertion's attribute ``name``."""
     root = parse_xml(base64.b64decode(saml_response))
     return [
         value.text or ""
         for attribute in root.iterfind(".//saml:Attribute", NAMESPACES)
-        if attribute.get("Name") == ATTR_ROLE
+        if attribute.get("Name") == name
         for value in attribute.iterfind("saml:AttributeValue", NAMESPACES)
     ]
+
+
+def role_values(saml_response: str) -> list[str]:
+    return attribute_values(saml_response, ATTR_ROLE)
 
 
 def published_metadata(sso: Sso) -> bytes:

@@ -7,6 +7,7 @@ account's provider holds this IdP's metadata."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import boto3
@@ -14,10 +15,14 @@ import pytest
 import requests
 
 from idp_core import accounts, apps
+from idp_core.apps import saml_trust_policy
 from idp_core.errors import BadRequest, NotFound
 from idp_core.models import App, AuditEvent
+from idp_core.saml.aws import ATTR_SOURCE_IDENTITY
 from tests.helpers.adaptive import launch_from_login
 from tests.helpers.aws_accounts import (
+    attribute_values,
+    client_in,
     emulator_for,
     new_account,
     published_metadata,
@@ -378,6 +383,25 @@ def test_emulator_lists_roles_by_account_and_signs_in_to_the_second_once_its_pro
     status, page = emulator.handle({"SAMLResponse": _launch(sso, "alice"), "roleIndex": "0"})
     assert status == 200, page
     assert f"arn:aws:sts::{home}:assumed-role/Admin/alice" in page
+
+
+def test_the_username_is_the_source_identity_and_a_role_must_allow_setting_it(
+    sso: Sso, org: App, home: str, member: str
+) -> None:
+    response = _launch(sso, "alice")
+    assert attribute_values(response, ATTR_SOURCE_IDENTITY) == ["alice"]
+
+    emulator = emulator_for(sso, str(org.acs_url), home_account=home)
+    status, page = emulator.handle({"SAMLResponse": response, "roleIndex": "0"})
+    assert status == 200, page
+    assert '<code id="source-identity">alice</code>' in page
+
+    # A role whose trust policy does not allow sts:SetSourceIdentity: AWS refuses, as here.
+    policy = saml_trust_policy(f"arn:aws:iam::{home}:saml-provider/{PROVIDER}", str(org.acs_url))
+    policy["Statement"][0]["Action"] = ["sts:AssumeRoleWithSAML", "sts:TagSession"]
+    client_in("iam", home).update_assume_role_policy(RoleName="Admin", PolicyDocument=json.dumps(policy))
+    status, page = emulator.handle({"SAMLResponse": _launch(sso, "alice"), "roleIndex": "0"})
+    assert status == 403 and "Not authorized to perform sts:SetSourceIdentity" in page
 
 
 def test_attack_emulator_refuses_a_second_account_whose_provider_holds_another_certificate(

@@ -327,13 +327,13 @@ def test_the_text_report_prints_each_fix_under_its_finding_once(
         lines[tag_session + 2].lstrip()
         == "(this replaces the trust policy: keep any other statement you need in it)"
     )
-    # The SetSourceIdentity warning has the same fix, which is not printed twice.
+    # The SetSourceIdentity problem has the same fix, which is not printed twice.
     assert (
-        lines[tag_session + 3].startswith("warning  role ")
+        lines[tag_session + 3].startswith("PROBLEM  role ")
         and "sts:SetSourceIdentity" in lines[tag_session + 3]
     )
     assert lines[tag_session + 4].lstrip() == "fix: (as above)"
-    assert lines[-1] == "1 problem, 1 warning."
+    assert lines[-1] == "2 problems, 0 warnings."
 
 
 # ---------------------------------------------------------------- the IAM SAML provider
@@ -508,8 +508,8 @@ def _no_source_identity(statement: dict[str, Any]) -> None:
             f"to {AWS_SIGNIN}: AWS refuses the sign-in.",
         ),
         (_no_tag_session, "problem", "does not allow sts:TagSession"),
-        # The IdP sends no SourceIdentity yet, so sign-ins work: a warning, exit 0.
-        (_no_source_identity, "warning", "does not allow sts:SetSourceIdentity"),
+        # The assertions carry a SourceIdentity, which AWS refuses without the permission.
+        (_no_source_identity, "problem", "does not allow sts:SetSourceIdentity"),
     ],
     ids=[
         "another provider",

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from idp_cli.doctor import PROBLEM, WARNING, parse_provider_metadata, trust_policy_gaps
+from idp_cli.doctor import PROBLEM, parse_provider_metadata, trust_policy_gaps
 
 PROVIDER = "arn:aws:iam::111122223333:saml-provider/serverless-idp"
 SIGNIN = "https://signin.aws.amazon.com/saml"
@@ -90,7 +90,7 @@ def test_trust_policies_that_work_have_no_gaps(document: Any) -> None:
         ),
         (
             policy(statement(Action=["sts:AssumeRoleWithSAML"])),
-            [(PROBLEM, "does not allow sts:TagSession"), (WARNING, "does not allow sts:SetSourceIdentity")],
+            [(PROBLEM, "does not allow sts:TagSession"), (PROBLEM, "does not allow sts:SetSourceIdentity")],
         ),
         (
             policy(statement(Effect="Allow"), statement(Effect="Deny", Principal="*", Condition=None)),

@@ -230,6 +230,9 @@ def launch_aws_app(
         name_id=user.username,
         roles=tuple(roles),
         role_session_name=user.display_username,
+        # The username stays on every session chained from this one (CloudTrail's sourceIdentity);
+        # AWS lets no one change it later, so what a user did stays theirs.
+        source_identity=user.display_username,
         session_duration=int(app.session_duration),
         # Session tags for ABAC; AWS needs sts:TagSession in the role's trust policy for them.
         principal_tags=_directory_attributes(user),
