@@ -156,3 +156,23 @@ def test_org_template_is_a_stack_set_of_the_member_template_and_cfn_lint_clean(
 def test_an_unknown_app_is_a_clear_exit_2(capsys: pytest.CaptureFixture[str], org: App) -> None:
     code, out, err = idp(capsys, "aws", "member-template", "--app", "nope")
     assert (code, out) == (2, "") and "There is no app 'nope'" in err
+
+
+def test_a_role_two_apps_need_trusting_different_providers_is_a_clear_exit_2(
+    capsys: pytest.CaptureFixture[str], org: App, member: str
+) -> None:
+    # One IAM role has one trust policy: the template could not serve both apps' sign-ins.
+    apps.create_aws_app(
+        "other",
+        account_id=member,
+        roles=[("Reader", "readers")],
+        provider_name="other-idp",
+        mfa_required=False,
+    )
+
+    code, out, err = idp(capsys, "aws", "member-template")
+
+    assert (code, out) == (2, "")
+    assert f"The role Reader of account {member} is mapped by the apps org and other" in err
+    # Each app alone is fine.
+    assert json.loads(ok(capsys, "aws", "member-template", "--app", "other"))["Resources"]
