@@ -585,6 +585,34 @@ def test_apps_of_other_accounts_are_named_as_unchecked(
     assert warning["message"].startswith("The app(s) aws-sandbox sign in to account 210987654321;")
 
 
+def test_roles_of_another_account_are_left_to_it_and_this_accounts_roles_of_any_app_are_checked(
+    stack: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    member = "210987654321"
+    apps.update_aws_app(
+        "aws-prod",
+        apps.AwsAppChoices(roles=[(stack.role_name, "cloud-admins"), (f"{member}:Auditor", "cloud-admins")]),
+    )
+
+    code, findings, _ = doctor(capsys, "--stack", stack.name)
+
+    assert code == 0, findings  # Auditor is in the member account, not looked for here.
+    [warning] = [finding for finding in findings if finding["status"] == "warning"]
+    assert warning["message"].startswith(f"The app(s) aws-prod sign in to account {member};")
+
+    # An app of the member account with a role in this one: the role and the app's provider in
+    # this account are checked here.
+    apps.create_aws_app("aws-member", account_id=member, roles=[(f"{ACCOUNT}:Missing", "cloud-admins")])
+    code, findings, _ = doctor(capsys, "--stack", stack.name)
+    assert code == 1
+    problems = {
+        finding["check"]: finding["message"] for finding in findings if finding["status"] == "problem"
+    }
+    assert set(problems) == {"saml-provider", "role"}
+    assert problems["saml-provider"].startswith("The IAM SAML provider serverless-idp (app aws-member)")
+    assert problems["role"].startswith("The role Missing (app aws-member) does not exist")
+
+
 # ---------------------------------------------------------------- SES
 
 
