@@ -378,17 +378,29 @@ def _other_account(target: Target, account_id: str, app_names: Sequence[str]) ->
 
 
 def _current_metadata(target: Target) -> ProviderMetadata:
-    """What ``idp metadata`` prints now: the entity id and the stored signing certificate (none
-    before the first sign-in or ``idp metadata``, which create it; doctor itself writes nothing)."""
+    """What ``idp metadata`` prints now: the entity id and the stored signing certificates, the
+    next one too during a key rotation (none before the first sign-in or ``idp metadata``,
+    which create them; doctor itself writes nothing)."""
+    from idp_core.saml.metadata import entity_id_for
+
+    return ProviderMetadata(
+        entity_id=entity_id_for(target.settings.public_base_url or ""),
+        certificates=published_certificates(target.settings.signing_key_id),
+    )
+
+
+def published_certificates(default_key_id: str) -> tuple[bytes, ...]:
+    """The DER of each published signing certificate the IdP has made, the signing one first."""
     from cryptography.hazmat.primitives import serialization
 
     from idp_core.saml.certificate import stored_certificate
-    from idp_core.saml.metadata import entity_id_for
+    from idp_core.saml.signing_keys import current_keys
 
-    certificate = stored_certificate(target.settings.signing_key_id)
-    return ProviderMetadata(
-        entity_id=entity_id_for(target.settings.public_base_url or ""),
-        certificates=() if certificate is None else (certificate.public_bytes(serialization.Encoding.DER),),
+    stored = (stored_certificate(key_id) for key_id in current_keys(default_key_id, fresh=True).published)
+    return tuple(
+        certificate.public_bytes(serialization.Encoding.DER)
+        for certificate in stored
+        if certificate is not None
     )
 
 
@@ -461,6 +473,12 @@ def _held_certificate_problem(held: ProviderMetadata, current: ProviderMetadata)
         return (
             f"holds the certificate {_fingerprints(held.certificates)}, not the IdP's current one "
             f"{_fingerprints(current.certificates)}: AWS refuses the IdP's signatures."
+        )
+    missing = [der for der in current.certificates if der not in held.certificates]
+    if missing:
+        return (
+            f"does not hold the IdP's next signing certificate {_fingerprints(missing)} (a key rotation "
+            "is under way): `idp signing-key rotate finish` waits until it does."
         )
     return None
 

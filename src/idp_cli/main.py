@@ -29,6 +29,7 @@ from idp_cli import (
     metadata,
     mfa,
     policy,
+    signing_keys,
     tokens,
     users,
 )
@@ -49,6 +50,7 @@ NOUNS = (
     devices,
     directories,
     metadata,
+    signing_keys,
     audit,
     doctor,
 )

@@ -30,6 +30,7 @@ from idp_core import accounts, apps
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.mfa import policy
+from idp_core.saml import signing_keys
 from idp_core.saml.metadata import build_idp_metadata, entity_id_for
 from idp_local.idp_metadata import idp_metadata_xml
 from idp_local.moto_extensions import set_sms_sandbox
@@ -389,6 +390,36 @@ def test_a_provider_with_an_old_certificate_is_a_problem(
         f"iam update-saml-provider --saml-provider-arn {stack.provider_arn} --saml-metadata-document "
         "file://idp-metadata.xml"
     )
+
+
+def _start_rotation(stack: Deployed, kms: Any) -> str:
+    """`idp signing-key rotate start` on the stack, and the metadata it publishes then."""
+    stacks = boto3.client("cloudformation").describe_stacks(StackName=stack.name)["Stacks"]
+    settings = settings_from_outputs(
+        stack.name, {o["OutputKey"]: o["OutputValue"] for o in stacks[0]["Outputs"]}
+    )
+    next_key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    signing_keys.start_rotation(kms, (settings.signing_key_id, next_key), context=None, clock=FakeClock())
+    return idp_metadata_xml(settings, kms, FakeClock())
+
+
+def test_during_a_key_rotation_a_provider_without_the_next_certificate_is_a_problem(
+    stack: Deployed, kms: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    both = _start_rotation(stack, kms)
+
+    code, findings, _ = doctor(capsys, "--stack", stack.name)
+
+    assert code == 1
+    problem = the_problem(findings)
+    assert problem["check"] == "saml-provider"
+    assert "does not hold the IdP's next signing certificate" in problem["message"]
+    assert "idp signing-key rotate finish` waits" in problem["message"]
+    assert problem["fix"].endswith("file://idp-metadata.xml")
+
+    _replace_provider_metadata(stack, both)
+    code, findings, _ = doctor(capsys, "--stack", stack.name)
+    assert (code, not_ok(findings)) == (0, [])
 
 
 def test_a_provider_with_another_entity_id_is_a_problem(
