@@ -421,6 +421,13 @@ def test_during_a_key_rotation_a_provider_without_the_next_certificate_is_a_prob
     code, findings, _ = doctor(capsys, "--stack", stack.name)
     assert (code, not_ok(findings)) == (0, [])
 
+    # Finished: the provider still holds the retired key's certificate, which is worth removing.
+    signing_keys.finish_rotation("unused", lacking=[], force=False, context=None, clock=FakeClock())
+    code, findings, _ = doctor(capsys, "--stack", stack.name)
+    assert (code, not_ok(findings)) == (0, [("saml-provider", "warning")])
+    (warning,) = [finding for finding in findings if finding["status"] == "warning"]
+    assert "of the signing key the last rotation retired" in warning["message"]
+
 
 def test_a_provider_with_another_entity_id_is_a_problem(
     stack: Deployed, capsys: pytest.CaptureFixture[str]
