@@ -19,6 +19,7 @@ import requests
 from idp_core import accounts, apps, audit
 from idp_core.audit import EventType
 from idp_core.clock import FakeClock
+from idp_core.config import Tables
 from idp_core.saml import signing_keys
 from idp_core.saml.aws import AwsAssertion, build_signed_response
 from idp_core.saml.certificate import signing_identity
@@ -26,8 +27,9 @@ from idp_core.saml.signing_keys import RotationRefused
 from idp_core.saml.xml import NAMESPACES, parse_xml
 from idp_local.aws_emulator import AwsSignInEmulator
 from tests.helpers.cli import idp_from_env
+from tests.helpers.mfa import password_only
 from tests.helpers.saml_sp import posted_form
-from tests.helpers.sso import PASSWORD, Sso, new_signing_key
+from tests.helpers.sso import PASSWORD, Sso, new_signing_key, running_sso
 
 pytestmark = pytest.mark.sso_setup("password_only")
 
@@ -48,12 +50,18 @@ class Rotating:
 
 @pytest.fixture
 def rotating(sso: Sso, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rotating]:
-    """The functions with the deployment's second signing key, two AWS apps (each with its own
-    IAM SAML provider, registered with the metadata of the first sign-in) and alice in their
-    group; the CLI's environment names the same stack."""
+    """The functions, in this process, with the deployment's second signing key."""
     settings = dataclasses.replace(sso.settings, next_signing_key_id=new_signing_key())
     sso.handler.configure(settings, sso.clock)
-    for name, value in settings.to_env().items():
+    yield _arranged(dataclasses.replace(sso, settings=settings), monkeypatch)
+    signing_keys.forget_cached_keys()
+
+
+def _arranged(sso: Sso, monkeypatch: pytest.MonkeyPatch) -> Rotating:
+    """Two AWS apps of ``sso`` (each with its own IAM SAML provider, registered with the
+    metadata of the first sign-in) and alice in their group; the CLI's environment names the
+    same stack."""
+    for name, value in sso.settings.to_env().items():
         monkeypatch.setenv(name, value)
     signing_keys.forget_cached_keys()
     accounts.create_group("engineers", clock=sso.clock)
@@ -70,14 +78,13 @@ def rotating(sso: Sso, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rotating]:
             clock=sso.clock,
         )
         arns[app] = apps.provider_arn(created)
-    yield Rotating(
-        dataclasses.replace(sso, settings=settings),
-        settings.signing_key_id,
-        str(settings.next_signing_key_id),
+    return Rotating(
+        sso,
+        sso.settings.signing_key_id,
+        str(sso.settings.next_signing_key_id),
         arns,
         apps.role_arn(ACCOUNT, _role(APP, suffix)),
     )
-    signing_keys.forget_cached_keys()
 
 
 def _role(app: str, suffix: str) -> str:
@@ -212,6 +219,30 @@ def test_a_rotation_walked_through_start_provider_updates_and_finish_never_fails
     finished = _events(EventType.SIGNING_KEY_ROTATION_FINISHED)
     assert sorted(event.outcome for event in finished) == ["failure", "success"]
     assert all(event.actor.startswith("cli:") for event in finished)
+
+
+def test_a_warm_container_signs_with_the_old_key_after_finish_and_aws_still_accepts_it(
+    tables: Tables, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As deployed: the sso function in a process of its own, which keeps the signing key it
+    read for up to a minute. The finish, made elsewhere, reaches it later; meanwhile its
+    sign-ins carry the old key's signature, which the updated providers still accept."""
+    with running_sso(tables, clock, workers=1, next_signing_key=True) as sso:
+        password_only(clock)
+        rotating = _arranged(sso, monkeypatch)
+        first, second = _certificate(rotating.first_key, clock), _certificate(rotating.second_key, clock)
+        assert _sign_in_to_aws(sso) == first  # The container reads the signing key now.
+        assert _sign_in_to_aws(sso, OTHER_APP) == first
+        _ok(capsys, "start")
+        for arn in rotating.provider_arns.values():
+            _update_provider(arn, _metadata(sso))
+
+        _ok(capsys, "finish")
+
+        assert _sign_in_to_aws(sso) == first
+        # The metadata is read afresh, and so is the signing key with it.
+        assert _published(_metadata(sso)) == [second]
+        assert _sign_in_to_aws(sso) == second
 
 
 def test_the_next_rotation_goes_back_to_the_retired_key(
