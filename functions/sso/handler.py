@@ -55,7 +55,7 @@ configure()
 def _signing_identity(req: web.WebRequest) -> Any:
     from idp_core.saml.signing_keys import signing_identity_now
 
-    return signing_identity_now(aws.client("kms"), SsoSettings.of(req.settings).signing_key_id, req.clock)
+    return signing_identity_now(aws.client("kms"), SsoSettings.of(req.settings).signing_key_ids, req.clock)
 
 
 LOGIN_FIELDS = {
@@ -409,7 +409,7 @@ def metadata() -> Response[str]:
     req = web.request()
     # The signing certificate, and during a key rotation the next one too.
     document = published_metadata(
-        aws.client("kms"), SsoSettings.of(req.settings).signing_key_id, req.base_url, req.clock
+        aws.client("kms"), SsoSettings.of(req.settings).signing_key_ids, req.base_url, req.clock
     )
     return Response(
         status_code=200,

@@ -386,7 +386,7 @@ def _current_metadata(target: Target) -> ProviderMetadata:
     from idp_core.saml.metadata import entity_id_for
     from idp_core.saml.signing_keys import current_keys
 
-    keys = current_keys(target.settings.signing_key_id, fresh=True)
+    keys = current_keys(target.settings.signing_key_ids, fresh=True)
     return ProviderMetadata(
         entity_id=entity_id_for(target.settings.public_base_url or ""),
         certificates=_stored_certificates(keys.published),

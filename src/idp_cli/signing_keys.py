@@ -82,7 +82,7 @@ def start(cmd: OnStack) -> int | None:
     try:
         keys = start_rotation(
             boto3.client("kms"),
-            (settings.signing_key_id, settings.next_signing_key_id),
+            settings.signing_key_ids,
             context=cmd.context,
             clock=SYSTEM_CLOCK,
         )
@@ -103,7 +103,7 @@ def start(cmd: OnStack) -> int | None:
 def status(cmd: OnStack) -> int | None:
     from idp_core.saml.signing_keys import current_keys
 
-    keys = current_keys(cmd.settings.signing_key_id, fresh=True)
+    keys = current_keys(cmd.settings.signing_key_ids, fresh=True)
     holdings = provider_holdings(keys.signing, keys.next, keys.retired)
     if cmd.args.json:
         print_json(
@@ -151,7 +151,7 @@ def finish(cmd: OnStack) -> int | None:
 
     from idp_core.saml.signing_keys import current_keys, finish_rotation, schedule_retired_deletion
 
-    keys = current_keys(cmd.settings.signing_key_id, fresh=True)
+    keys = current_keys(cmd.settings.signing_key_ids, fresh=True)
     days = cmd.args.schedule_deletion
     if days is not None and keys.next is not None:
         raise UsageError(
@@ -162,7 +162,7 @@ def finish(cmd: OnStack) -> int | None:
         if days is not None:
             retired = schedule_retired_deletion(
                 boto3.client("kms"),
-                cmd.settings.signing_key_id,
+                cmd.settings.signing_key_ids,
                 days=days,
                 context=cmd.context,
                 clock=SYSTEM_CLOCK,
@@ -172,7 +172,7 @@ def finish(cmd: OnStack) -> int | None:
         holdings = provider_holdings(keys.signing, keys.next, keys.retired)
         lacking = [holding.arn for holding in holdings if not holding.holds_key(keys.next)]
         finished = finish_rotation(
-            cmd.settings.signing_key_id,
+            cmd.settings.signing_key_ids,
             lacking=lacking,
             force=cmd.args.force,
             context=cmd.context,

@@ -14,5 +14,5 @@ def idp_metadata_xml(settings: Settings, kms_client: Any, clock: Clock) -> str:
 
     if not settings.public_base_url:
         raise ConfigurationError("The IdP metadata needs the public base URL (PUBLIC_BASE_URL).")
-    xml = published_metadata(kms_client, settings.signing_key_id, settings.public_base_url, clock)
+    xml = published_metadata(kms_client, settings.signing_key_ids, settings.public_base_url, clock)
     return xml.decode("utf-8")

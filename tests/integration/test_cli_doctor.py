@@ -68,7 +68,9 @@ def readme_trust_policy(provider_arn: str) -> dict[str, Any]:
     return dict(json.loads(document.replace(README_PROVIDER_ARN, provider_arn)))
 
 
-def stack_template(tables: Tables, signing_key_id: str, sender: str, *, waf: bool) -> dict[str, Any]:
+def stack_template(
+    tables: Tables, signing_key_id: str, sender: str, *, waf: bool, next_signing_key_id: str | None = None
+) -> dict[str, Any]:
     """The parts of the CDK stack that doctor reads, as CloudFormation resources and outputs."""
     trust = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
     function = {
@@ -148,19 +150,27 @@ def stack_template(tables: Tables, signing_key_id: str, sender: str, *, waf: boo
     outputs: dict[str, Any] = {
         "ApiUrl": {"Value": {"Fn::Sub": "https://${RestApi}.execute-api.${AWS::Region}.amazonaws.com/prod/"}},
         "SigningKeyId": {"Value": signing_key_id},
+        **({"NextSigningKeyId": {"Value": next_signing_key_id}} if next_signing_key_id else {}),
         **{Tables.output_name(concern): {"Value": getattr(tables, concern)} for concern in Tables.concerns()},
     }
     return {"Resources": resources, "Outputs": outputs}
 
 
-def deploy(tables: Tables, kms: Any, *, waf: bool = True) -> Deployed:
+def deploy(tables: Tables, kms: Any, *, waf: bool = True, next_signing_key: bool = False) -> Deployed:
     """Deploy the stack and wire the account as README's "Deploying to your account" says."""
     suffix = secrets.token_hex(4)
     # A domain of its own, so verifying one test's domain verifies no other test's sender.
     name, sender = f"Idp{suffix}", f"Sign-in <idp@s{suffix}.example.com>"
     signing_key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     cloudformation = boto3.client("cloudformation")
-    template = stack_template(tables, signing_key_id, sender, waf=waf)
+    next_signing_key_id = (
+        kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+        if next_signing_key
+        else None
+    )
+    template = stack_template(
+        tables, signing_key_id, sender, waf=waf, next_signing_key_id=next_signing_key_id
+    )
     cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
     stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
     outputs = {item["OutputKey"]: item["OutputValue"] for item in stack["Outputs"]}
@@ -392,21 +402,17 @@ def test_a_provider_with_an_old_certificate_is_a_problem(
     )
 
 
-def _start_rotation(stack: Deployed, kms: Any) -> str:
-    """`idp signing-key rotate start` on the stack, and the metadata it publishes then."""
+def test_during_a_key_rotation_a_provider_without_the_next_certificate_is_a_problem(
+    tables: Tables, kms: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = deploy(tables, kms, next_signing_key=True)
     stacks = boto3.client("cloudformation").describe_stacks(StackName=stack.name)["Stacks"]
     settings = settings_from_outputs(
         stack.name, {o["OutputKey"]: o["OutputValue"] for o in stacks[0]["Outputs"]}
     )
-    next_key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
-    signing_keys.start_rotation(kms, (settings.signing_key_id, next_key), context=None, clock=FakeClock())
-    return idp_metadata_xml(settings, kms, FakeClock())
-
-
-def test_during_a_key_rotation_a_provider_without_the_next_certificate_is_a_problem(
-    stack: Deployed, kms: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
-    both = _start_rotation(stack, kms)
+    # `idp signing-key rotate start`, and the metadata it publishes then.
+    signing_keys.start_rotation(kms, settings.signing_key_ids, context=None, clock=FakeClock())
+    both = idp_metadata_xml(settings, kms, FakeClock())
 
     code, findings, _ = doctor(capsys, "--stack", stack.name)
 
@@ -422,7 +428,9 @@ def test_during_a_key_rotation_a_provider_without_the_next_certificate_is_a_prob
     assert (code, not_ok(findings)) == (0, [])
 
     # Finished: the provider still holds the retired key's certificate, which is worth removing.
-    signing_keys.finish_rotation("unused", lacking=[], force=False, context=None, clock=FakeClock())
+    signing_keys.finish_rotation(
+        settings.signing_key_ids, lacking=[], force=False, context=None, clock=FakeClock()
+    )
     code, findings, _ = doctor(capsys, "--stack", stack.name)
     assert (code, not_ok(findings)) == (0, [("saml-provider", "warning")])
     (warning,) = [finding for finding in findings if finding["status"] == "warning"]

@@ -20,9 +20,10 @@ from idp_core import accounts, apps, audit
 from idp_core.audit import EventType
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
+from idp_core.models import KeyValue
 from idp_core.saml import signing_keys
 from idp_core.saml.aws import AwsAssertion, build_signed_response
-from idp_core.saml.certificate import signing_identity
+from idp_core.saml.certificate import signing_identity, stored_certificate
 from idp_core.saml.signing_keys import RotationRefused
 from idp_core.saml.xml import NAMESPACES, parse_xml
 from idp_local.aws_emulator import AwsSignInEmulator
@@ -371,17 +372,15 @@ def test_the_retired_key_is_deleted_only_when_asked_and_once_no_function_signs_w
     kms = boto3.client("kms")
     keys = (rotating.first_key, rotating.second_key)
     signing_keys.start_rotation(kms, keys, context=None, clock=clock)
-    signing_keys.finish_rotation(rotating.first_key, lacking=["arn:x"], force=True, context=None, clock=clock)
+    signing_keys.finish_rotation(keys, lacking=["arn:x"], force=True, context=None, clock=clock)
     assert kms.describe_key(KeyId=rotating.first_key)["KeyMetadata"]["KeyState"] == "Enabled"
 
     with pytest.raises(RotationRefused, match="Warm functions may still sign"):
-        signing_keys.schedule_retired_deletion(kms, rotating.first_key, days=30, context=None, clock=clock)
+        signing_keys.schedule_retired_deletion(kms, keys, days=30, context=None, clock=clock)
     clock.advance(2 * signing_keys.CACHE_SECONDS)
     with pytest.raises(RotationRefused, match="7 to 30 days"):
-        signing_keys.schedule_retired_deletion(kms, rotating.first_key, days=3, context=None, clock=clock)
-    deleted = signing_keys.schedule_retired_deletion(
-        kms, rotating.first_key, days=30, context=None, clock=clock
-    )
+        signing_keys.schedule_retired_deletion(kms, keys, days=3, context=None, clock=clock)
+    deleted = signing_keys.schedule_retired_deletion(kms, keys, days=30, context=None, clock=clock)
 
     assert deleted == rotating.first_key
     assert kms.describe_key(KeyId=rotating.first_key)["KeyMetadata"]["KeyState"] == "PendingDeletion"
@@ -412,3 +411,25 @@ def test_status_as_text_names_the_keys_and_each_apps_provider(
     assert registered.split()[1:] == [APP, rotating.first_key, "no"]
     (missing,) = [line for line in lines if line.startswith(rotating.provider_arns[OTHER_APP])]
     assert "does not exist" in missing and missing.endswith("no")
+
+
+def test_attack_a_state_naming_a_key_of_someone_elses_choosing_is_neither_published_nor_used(
+    rotating: Rotating, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whoever can write the settings table (an operator) cannot make the IdP publish or sign
+    with a key of their choosing: only the deployment's two keys, which the stack made."""
+    sso = rotating.sso
+    stranger = new_signing_key()
+    tampered = signing_keys.SigningKeys(signing=rotating.first_key, next=stranger)
+    KeyValue(signing_keys.STATE_ITEM, value=tampered.to_json(), updated_at=sso.clock.now()).save()
+    signing_keys.forget_cached_keys()
+
+    metadata = requests.get(sso.url + "/saml/metadata", timeout=30)
+    browser = sso.browser()
+    signed_in = sso.sign_in(browser, "alice", PASSWORD, app=APP)
+    code, _, err = idp_from_env(capsys, "signing-key", "rotate", "status")
+
+    assert metadata.status_code == 500 and "X509Certificate" not in metadata.text
+    assert signed_in.status_code == 500 and "SAMLResponse" not in signed_in.text
+    assert stored_certificate(stranger) is None  # Nothing was ever signed with it.
+    assert code == 2 and f"names {stranger}, which is not one of this deployment's signing keys" in err

@@ -349,6 +349,11 @@ class WithSigning(FunctionSettings):
     # Optional: a stack deployed before rotations existed has one key, and signs on with it.
     next_signing_key_id: str | None = None
 
+    @property
+    def signing_key_ids(self) -> tuple[str, str | None]:
+        """The deployment's signing keys, of which a key rotation chooses the one in use."""
+        return (self.signing_key_id, self.next_signing_key_id)
+
     @staticmethod
     def _read_piece(env: Mapping[str, str]) -> dict[str, Any]:
         return {

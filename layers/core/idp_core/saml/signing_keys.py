@@ -41,8 +41,17 @@ MAX_DELETION_DAYS = 30
 ENABLED = "Enabled"
 
 
+# The deployment's signing keys: SIGNING_KEY_ID and NEXT_SIGNING_KEY_ID (None on a stack
+# deployed before rotations existed).
+DeploymentKeys = tuple[str, str | None]
+
+
 class RotationRefused(Conflict):
     """A rotation step that would make sign-ins fail, or that does not fit the current state."""
+
+
+class SigningKeyStateRefused(ConfigurationError):
+    """The stored state names a key that is not the deployment's: nothing signs with it."""
 
 
 @dataclass(frozen=True)
@@ -98,11 +107,24 @@ _monotonic = time_monotonic
 _cache: TtlCache[str, _Stored] = TtlCache(CACHE_SECONDS, now=lambda: _monotonic())
 
 
-def current_keys(default_key_id: str, *, fresh: bool = False) -> SigningKeys:
-    """The rotation state (``default_key_id``, the deployment's first key, signing alone when
-    no rotation ever ran); read afresh with ``fresh``, else at most every ``CACHE_SECONDS``."""
-    stored = _read(fresh=fresh)
-    return stored.keys or SigningKeys(signing=default_key_id)
+def current_keys(deployment_keys: DeploymentKeys, *, fresh: bool = False) -> SigningKeys:
+    """The rotation state (the deployment's first key signing alone when no rotation ever ran);
+    read afresh with ``fresh``, else at most every ``CACHE_SECONDS``. A state that names a key
+    other than the deployment's two is refused: whoever can write the settings table must not
+    get a key of their choosing published or used (S32)."""
+    return _checked(deployment_keys, _read(fresh=fresh))
+
+
+def _checked(deployment_keys: DeploymentKeys, stored: _Stored) -> SigningKeys:
+    keys = stored.keys or SigningKeys(signing=deployment_keys[0])
+    foreign = [key for key in (keys.signing, keys.next, keys.retired) if key and key not in deployment_keys]
+    if foreign:
+        raise SigningKeyStateRefused(
+            f"The stored signing key state names {', '.join(foreign)}, which is not one of this "
+            f"deployment's signing keys ({', '.join(key for key in deployment_keys if key)}): nothing is "
+            f"signed or published until the item {STATE_ITEM!r} of the settings table is corrected."
+        )
+    return keys
 
 
 def forget_cached_keys() -> None:
@@ -110,24 +132,28 @@ def forget_cached_keys() -> None:
     _cache.clear()
 
 
-def signing_identity_now(kms_client: Any, default_key_id: str, clock: Clock) -> SigningIdentity:
+def signing_identity_now(kms_client: Any, deployment_keys: DeploymentKeys, clock: Clock) -> SigningIdentity:
     """The identity that signs assertions, responses and logout answers now."""
-    return signing_identity(kms_client, current_keys(default_key_id).signing, clock)
+    return signing_identity(kms_client, current_keys(deployment_keys).signing, clock)
 
 
-def published_identities(kms_client: Any, default_key_id: str, clock: Clock) -> list[SigningIdentity]:
+def published_identities(
+    kms_client: Any, deployment_keys: DeploymentKeys, clock: Clock
+) -> list[SigningIdentity]:
     """The identities whose certificates the metadata publishes, the signing one first. Read
     afresh: the metadata is fetched rarely, and a rotation's start must show in it at once."""
-    keys = current_keys(default_key_id, fresh=True)
+    keys = current_keys(deployment_keys, fresh=True)
     return [signing_identity(kms_client, key_id, clock) for key_id in keys.published]
 
 
-def published_metadata(kms_client: Any, default_key_id: str, base_url: str, clock: Clock) -> bytes:
+def published_metadata(
+    kms_client: Any, deployment_keys: DeploymentKeys, base_url: str, clock: Clock
+) -> bytes:
     """The IdP metadata (/saml/metadata, ``idp metadata``): the signing certificate, and during
     a rotation the next one."""
     from idp_core.saml.metadata import build_idp_metadata, entity_id_for
 
-    signing, *following = published_identities(kms_client, default_key_id, clock)
+    signing, *following = published_identities(kms_client, deployment_keys, clock)
     return build_idp_metadata(
         entity_id=entity_id_for(base_url),
         base_url=base_url,
@@ -138,7 +164,7 @@ def published_metadata(kms_client: Any, default_key_id: str, base_url: str, cloc
 
 def start_rotation(
     kms_client: Any,
-    deployment_keys: tuple[str, str | None],
+    deployment_keys: DeploymentKeys,
     *,
     context: AuditContext | None,
     clock: Clock,
@@ -146,7 +172,7 @@ def start_rotation(
     """Publish the deployment's other key beside the signing one (nothing signs with it yet)."""
     first, second = deployment_keys
     stored = _read(fresh=True)
-    keys = stored.keys or SigningKeys(signing=first)
+    keys = _checked(deployment_keys, stored)
     if keys.next is not None:
         raise RotationRefused(
             f"A rotation is already under way: {keys.next} is published beside {keys.signing}. "
@@ -178,7 +204,7 @@ def start_rotation(
 
 
 def finish_rotation(
-    default_key_id: str,
+    deployment_keys: DeploymentKeys,
     *,
     lacking: Sequence[str],
     force: bool,
@@ -188,7 +214,7 @@ def finish_rotation(
     """Sign with the next key and retire the old one from the metadata, once no provider in
     ``lacking`` (those that do not hold the next certificate) would refuse its signatures."""
     stored = _read(fresh=True)
-    keys = stored.keys or SigningKeys(signing=default_key_id)
+    keys = _checked(deployment_keys, stored)
     if keys.next is None:
         raise RotationRefused("No rotation is under way: start one first (idp signing-key rotate start).")
     if lacking and not force:
@@ -224,14 +250,14 @@ def finish_rotation(
 
 
 def schedule_retired_deletion(
-    kms_client: Any, default_key_id: str, *, days: int, context: AuditContext | None, clock: Clock
+    kms_client: Any, deployment_keys: DeploymentKeys, *, days: int, context: AuditContext | None, clock: Clock
 ) -> str:
     """Schedule the deletion of the key the last rotation retired; its id."""
     if not MIN_DELETION_DAYS <= days <= MAX_DELETION_DAYS:
         raise RotationRefused(
             f"KMS deletes a key after {MIN_DELETION_DAYS} to {MAX_DELETION_DAYS} days, not {days}."
         )
-    keys = current_keys(default_key_id, fresh=True)
+    keys = current_keys(deployment_keys, fresh=True)
     if keys.retired is None or keys.switched_at is None:
         raise RotationRefused("No retired signing key to delete: finish a rotation first.")
     ready_at = keys.switched_at + 2 * CACHE_SECONDS
