@@ -55,6 +55,7 @@ class IdpStack(Stack):
             "Sso",
             shared=shared,
             signing_key=keys.signing_key,
+            next_signing_key=keys.next_signing_key,
             data_key=keys.data_key,
             messaging=settings.messaging,
             network=network,
@@ -110,6 +111,12 @@ class IdpStack(Stack):
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the IdP (ends with /)")
         CfnOutput(self, "MetadataUrl", value=f"{api.url}saml/metadata", description="SAML IdP metadata")
         CfnOutput(self, "SigningKeyId", value=keys.signing_key.key_id, description="KMS key that signs SAML")
+        CfnOutput(
+            self,
+            "NextSigningKeyId",
+            value=keys.next_signing_key.key_id,
+            description="Second KMS signing key, for `idp signing-key rotate`",
+        )
         CfnOutput(
             self,
             "DataKeyId",

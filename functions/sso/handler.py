@@ -53,9 +53,9 @@ configure()
 
 
 def _signing_identity(req: web.WebRequest) -> Any:
-    from idp_core.saml.certificate import signing_identity
+    from idp_core.saml.signing_keys import signing_identity_now
 
-    return signing_identity(aws.client("kms"), SsoSettings.of(req.settings).signing_key_id, req.clock)
+    return signing_identity_now(aws.client("kms"), SsoSettings.of(req.settings).signing_key_ids, req.clock)
 
 
 LOGIN_FIELDS = {
@@ -404,13 +404,12 @@ def _post_to_app(
 
 @app.get("/saml/metadata")
 def metadata() -> Response[str]:
-    from idp_core.saml.metadata import build_idp_metadata
+    from idp_core.saml.signing_keys import published_metadata
 
     req = web.request()
-    document = build_idp_metadata(
-        entity_id=_entity_id(req),
-        base_url=req.base_url,
-        certificate_der_b64=_signing_identity(req).certificate_der_b64,
+    # The signing certificate, and during a key rotation the next one too.
+    document = published_metadata(
+        aws.client("kms"), SsoSettings.of(req.settings).signing_key_ids, req.base_url, req.clock
     )
     return Response(
         status_code=200,

@@ -80,14 +80,16 @@ class Keys(Construct):
         super().__init__(scope, construct_id)
         # Asymmetric KMS keys cannot rotate automatically; rolling the signing key is an
         # explicit admin action because every service provider must trust the new key.
-        self.signing_key = kms.Key(
-            self,
+        self.signing_key = self._signing_key(
             "SamlSigningKey",
-            description="Signs SAML assertions of the serverless IdP (RSA 2048, private key stays in KMS)",
-            key_spec=kms.KeySpec.RSA_2048,
-            key_usage=kms.KeyUsage.SIGN_VERIFY,
-            policy=self._admin_policy(),
-            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+            "Signs SAML assertions of the serverless IdP (RSA 2048, private key stays in KMS)",
+        )
+        # The key a rotation switches to (`idp signing-key rotate`), and the next rotation back
+        # from: made with the stack, so its policy is as reviewed as the first one's and no
+        # operator ever needs kms:CreateKey (a key they made could name themselves as signer).
+        self.next_signing_key = self._signing_key(
+            "SamlNextSigningKey",
+            "Second SAML signing key of the serverless IdP, for key rotations (RSA 2048)",
         )
         self.data_key = kms.Key(
             self,
@@ -103,8 +105,29 @@ class Keys(Construct):
             alias_name=f"alias/{alias_prefix}/saml-signing",
             target_key=self.signing_key,
         )
+        self.next_signing_alias = kms.Alias(
+            self,
+            "SamlNextSigningKeyAlias",
+            alias_name=f"alias/{alias_prefix}/saml-signing-next",
+            target_key=self.next_signing_key,
+        )
         self.data_alias = kms.Alias(
             self, "DataKeyAlias", alias_name=f"alias/{alias_prefix}/data", target_key=self.data_key
+        )
+
+    @property
+    def signing_keys(self) -> tuple[kms.Key, kms.Key]:
+        return (self.signing_key, self.next_signing_key)
+
+    def _signing_key(self, construct_id: str, description: str) -> kms.Key:
+        return kms.Key(
+            self,
+            construct_id,
+            description=description,
+            key_spec=kms.KeySpec.RSA_2048,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            policy=self._admin_policy(),
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
 
     @staticmethod

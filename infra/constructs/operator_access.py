@@ -59,6 +59,7 @@ class OperatorAccess(Construct):
       the account's IAM principals that hold this policy, and nothing else (S32). No signing.
     - ``idp doctor``: the IAM SAML providers and roles, SES and SNS SMS account state, the API
       Gateway account setting and the WAF association.
+    - ``idp signing-key rotate``: describe the two signing keys (whether the next one is enabled).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, tables: Tables, keys: Keys) -> None:
@@ -98,6 +99,14 @@ class OperatorAccess(Construct):
                 resources=[f"arn:{stack.partition}:apigateway:{stack.region}::/account"],
             ),
             iam.PolicyStatement(sid="ReadAccountState", actions=list(ACCOUNT_READS), resources=["*"]),
+            # `idp signing-key rotate start` checks that the key it switches to is enabled. No
+            # signing and no key management: deleting a retired key (`finish --schedule-deletion`)
+            # is for the keys' administrators, whom the keys' policies name.
+            iam.PolicyStatement(
+                sid="DescribeTheSigningKeys",
+                actions=["kms:DescribeKey"],
+                resources=[key.key_arn for key in keys.signing_keys],
+            ),
         ]
         for sid, actions, context_keys, values in DATA_KEY_USES:
             conditions = encryption_context_condition(context_keys, values)

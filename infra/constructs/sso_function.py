@@ -7,7 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from idp_core.config import MessagingConfig
+from idp_core.config import ENV_NEXT_SIGNING_KEY_ID, MessagingConfig
 from infra.constructs.function import Access, FunctionSpec, IdpFunction, SharedInputs
 from infra.constructs.keys import SIGNING_ACTIONS
 from infra.constructs.network import ImportedNetwork
@@ -58,6 +58,7 @@ class SsoFunction(IdpFunction):
         *,
         shared: SharedInputs,
         signing_key: kms.IKey,
+        next_signing_key: kms.IKey,
         data_key: kms.IKey,
         messaging: MessagingConfig,
         network: ImportedNetwork | None = None,
@@ -77,8 +78,11 @@ class SsoFunction(IdpFunction):
             # It binds to the directories at sign-in, so it runs where they are reachable.
             network=network,
         )
-        # The only principal the signing key's policy lets sign (S32).
+        # The only principal the signing keys' policies let sign (S32): the deployment's two
+        # keys, of which a key rotation (idp_core.saml.signing_keys) chooses the one in use.
         self.allow_key(signing_key, "SignSamlAssertions", list(SIGNING_ACTIONS))
+        self.allow_key(next_signing_key, "SignSamlAssertionsWithTheNextKey", list(SIGNING_ACTIONS))
+        self.function.add_environment(ENV_NEXT_SIGNING_KEY_ID, next_signing_key.key_id)
         self.allow_data_key(data_key, ["kms:Decrypt"], "ReadSecretsWithTheDataKey")
         # Unwraps the factor data key (at most every five minutes) to check and rewrap seeds.
         self.allow_factor_data_key(data_key, ["kms:Decrypt"], "UnwrapFactorSecretsKey")

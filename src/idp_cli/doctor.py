@@ -335,6 +335,8 @@ def _caller_account() -> str:
 class ProviderMetadata:
     entity_id: str
     certificates: tuple[bytes, ...]  # DER, the signing certificates
+    # The IdP's only: the certificate of the key its last rotation retired (DER), if made.
+    retired: tuple[bytes, ...] = ()
 
 
 def check_saml_providers(target: Target, aws_apps: Sequence[Any]) -> list[Finding]:
@@ -379,17 +381,31 @@ def _other_account(target: Target, account_id: str, app_names: Sequence[str]) ->
 
 
 def _current_metadata(target: Target) -> ProviderMetadata:
-    """What ``idp metadata`` prints now: the entity id and the stored signing certificate (none
-    before the first sign-in or ``idp metadata``, which create it; doctor itself writes nothing)."""
+    """What ``idp metadata`` prints now: the entity id and the stored signing certificates, the
+    next one too during a key rotation (none before the first sign-in or ``idp metadata``,
+    which create them; doctor itself writes nothing)."""
+    from idp_core.saml.metadata import entity_id_for
+    from idp_core.saml.signing_keys import current_keys
+
+    keys = current_keys(target.settings.signing_key_ids, fresh=True)
+    return ProviderMetadata(
+        entity_id=entity_id_for(target.settings.public_base_url or ""),
+        certificates=_stored_certificates(keys.published),
+        retired=_stored_certificates((keys.retired,) if keys.retired else ()),
+    )
+
+
+def _stored_certificates(key_ids: Iterable[str]) -> tuple[bytes, ...]:
+    """The DER of each key's certificate the IdP has made, in the keys' order."""
     from cryptography.hazmat.primitives import serialization
 
     from idp_core.saml.certificate import stored_certificate
-    from idp_core.saml.metadata import entity_id_for
 
-    certificate = stored_certificate(target.settings.signing_key_id)
-    return ProviderMetadata(
-        entity_id=entity_id_for(target.settings.public_base_url or ""),
-        certificates=() if certificate is None else (certificate.public_bytes(serialization.Encoding.DER),),
+    stored = (stored_certificate(key_id) for key_id in key_ids)
+    return tuple(
+        certificate.public_bytes(serialization.Encoding.DER)
+        for certificate in stored
+        if certificate is not None
     )
 
 
@@ -417,6 +433,19 @@ def _check_provider(target: Target, arn: str, app_names: Sequence[str], current:
     problem = _held_metadata_problem(provider, current)
     if problem is not None:
         return Finding(SAML_PROVIDER, PROBLEM, f"{about} {problem}", f"{register}\n{update}")
+    retired = set(parse_provider_metadata(provider["SAMLMetadataDocument"]).certificates) & set(
+        current.retired
+    )
+    if retired:
+        # Only the sso function can sign with the retired key, and warm ones may for a minute
+        # after the switch: worth removing, not an open door.
+        return Finding(
+            SAML_PROVIDER,
+            WARNING,
+            f"{about} still holds the certificate {_fingerprints(retired)} of the signing key the last "
+            "rotation retired; nothing signs with it a few minutes after the switch: remove it.",
+            f"{register}\n{update}",
+        )
     return Finding(
         SAML_PROVIDER,
         OK,
@@ -452,7 +481,7 @@ def _held_certificate_problem(held: ProviderMetadata, current: ProviderMetadata)
             "cannot hold the IdP's certificate: the IdP has not made it yet (it does at the first "
             "sign-in or `idp metadata`)."
         )
-    foreign = [der for der in held.certificates if der not in current.certificates]
+    foreign = [der for der in held.certificates if der not in current.certificates + current.retired]
     if foreign and set(current.certificates) & set(held.certificates):
         return (
             f"holds the IdP's certificate and also {_fingerprints(foreign)}, which the IdP does not "
@@ -462,6 +491,12 @@ def _held_certificate_problem(held: ProviderMetadata, current: ProviderMetadata)
         return (
             f"holds the certificate {_fingerprints(held.certificates)}, not the IdP's current one "
             f"{_fingerprints(current.certificates)}: AWS refuses the IdP's signatures."
+        )
+    missing = [der for der in current.certificates if der not in held.certificates]
+    if missing:
+        return (
+            f"does not hold the IdP's next signing certificate {_fingerprints(missing)} (a key rotation "
+            "is under way): `idp signing-key rotate finish` waits until it does."
         )
     return None
 

@@ -30,6 +30,7 @@ from idp_cli import (
     metadata,
     mfa,
     policy,
+    signing_keys,
     tokens,
     users,
 )
@@ -51,6 +52,7 @@ NOUNS = (
     directories,
     metadata,
     aws_member,
+    signing_keys,
     audit,
     doctor,
 )

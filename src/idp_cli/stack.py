@@ -24,6 +24,7 @@ from idp_cli.terminal import Command, Invocation, Subcommands, UsageError, add_j
 from idp_core.audit import AuditContext
 from idp_core.config import (
     ENV_DATA_KEY_ID,
+    ENV_NEXT_SIGNING_KEY_ID,
     ENV_PUBLIC_BASE_URL,
     ENV_SIGNING_KEY_ID,
     ConfigurationError,
@@ -40,7 +41,7 @@ STACK_OUTPUTS = {
     **{Tables.output_name(concern): Tables.env_name(concern) for concern in Tables.concerns()},
 }
 # Only the token commands need the data key; a stack without the output still serves the rest.
-OPTIONAL_STACK_OUTPUTS = {"DataKeyId": ENV_DATA_KEY_ID}
+OPTIONAL_STACK_OUTPUTS = {"DataKeyId": ENV_DATA_KEY_ID, "NextSigningKeyId": ENV_NEXT_SIGNING_KEY_ID}
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from idp_core.config import (
     ENV_COOKIE_SECURE,
     ENV_DATA_KEY_ID,
     ENV_EMAIL_SENDER,
+    ENV_NEXT_SIGNING_KEY_ID,
     ENV_PUBLIC_BASE_URL,
     ENV_SIGNING_KEY_ID,
     Settings,
@@ -254,15 +255,21 @@ def _demo_passwords(directory: Path, env: Mapping[str, str]) -> dict[str, str]:
     return {name: overrides[name] or password for name, password in passwords.items()}
 
 
-def _create_keys() -> tuple[str, str]:
+def _create_keys() -> tuple[str, str, str]:
+    """The signing key, the second signing key a rotation switches to (as a deployment has
+    them: infra.constructs.keys) and the data key."""
     kms = boto3.client("kms", region_name=REGION)
-    signing = kms.create_key(
-        KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY", Description="idp-local SAML signing key"
-    )["KeyMetadata"]["KeyId"]
+    signing, next_signing = (
+        kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY", Description=f"idp-local {what}")[
+            "KeyMetadata"
+        ]["KeyId"]
+        for what in ("SAML signing key", "next SAML signing key")
+    )
     kms.create_alias(AliasName="alias/idp-local-saml-signing", TargetKeyId=signing)
+    kms.create_alias(AliasName="alias/idp-local-saml-signing-next", TargetKeyId=next_signing)
     data = kms.create_key(Description="idp-local data key")["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName="alias/idp-local-data", TargetKeyId=data)
-    return signing, data
+    return signing, next_signing, data
 
 
 def _verify_email_sender(address: str) -> None:
@@ -271,12 +278,18 @@ def _verify_email_sender(address: str) -> None:
 
 
 def local_settings_env(
-    *, tables: Tables, signing_key_id: str, data_key_id: str, base_url: str
+    *,
+    tables: Tables,
+    signing_key_id: str,
+    data_key_id: str,
+    base_url: str,
+    next_signing_key_id: str | None = None,
 ) -> dict[str, str]:
     """The environment both handlers read their settings from, as the deployed functions do."""
     env = {
         **tables.to_env(),
         ENV_SIGNING_KEY_ID: signing_key_id,
+        **({ENV_NEXT_SIGNING_KEY_ID: next_signing_key_id} if next_signing_key_id else {}),
         ENV_DATA_KEY_ID: data_key_id,
         ENV_PUBLIC_BASE_URL: base_url,
         # Only the local http stack turns Secure cookies off (S13).
@@ -456,10 +469,14 @@ def start_stack(
         acs_url = f"{base_url}{SAML_EMULATOR_PATH}"
         tables = Tables.with_prefix(TABLE_PREFIX)
         create_tables(tables)
-        signing_key_id, data_key_id = _create_keys()
+        signing_key_id, next_signing_key_id, data_key_id = _create_keys()
         _verify_email_sender(LOCAL_EMAIL_SENDER)
         settings_env = local_settings_env(
-            tables=tables, signing_key_id=signing_key_id, data_key_id=data_key_id, base_url=base_url
+            tables=tables,
+            signing_key_id=signing_key_id,
+            next_signing_key_id=next_signing_key_id,
+            data_key_id=data_key_id,
+            base_url=base_url,
         )
         settings = Settings.from_env(settings_env)
         # The seeding below reads the tables' names from here, as the CLI does.

@@ -20,9 +20,7 @@ def no_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def idp(capsys: pytest.CaptureFixture[str], *args: str, stdin: str = "") -> tuple[int, str, str]:
-    code = main(["--local", *args], stdin=io.StringIO(stdin))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return _run(capsys, ["--local", *args], stdin)
 
 
 def ok(capsys: pytest.CaptureFixture[str], *args: str, stdin: str = "") -> str:
@@ -33,3 +31,17 @@ def ok(capsys: pytest.CaptureFixture[str], *args: str, stdin: str = "") -> str:
 
 def listing(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
     return json.loads(ok(capsys, *args, "--json"))
+
+
+def idp_from_env(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`idp` without --local or --stack: it acts on the stack the environment's settings name,
+    as a function reads them (a test sets them to its running functions'). What the functions
+    printed before (their metrics) is left out of the command's output."""
+    capsys.readouterr()
+    return _run(capsys, list(args), "")
+
+
+def _run(capsys: pytest.CaptureFixture[str], argv: list[str], stdin: str) -> tuple[int, str, str]:
+    code = main(argv, stdin=io.StringIO(stdin))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

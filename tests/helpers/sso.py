@@ -159,6 +159,7 @@ def running_sso(
     lockout: LockoutPolicy | None = None,
     sessions: SessionPolicy | None = None,
     workers: int = 0,
+    next_signing_key: bool = False,
 ) -> Iterator[Sso]:
     gateway = LocalGateway(lambda event, context: {"statusCode": 503})
     verify_email_sender()
@@ -170,6 +171,8 @@ def running_sso(
         cookie_secure=cookie_secure,
         messaging=MessagingConfig(email_sender=EMAIL_SENDER),
     )
+    if next_signing_key:  # The deployment's second key, for key rotations.
+        settings = dataclasses.replace(settings, next_signing_key_id=new_signing_key())
     if lockout is not None:
         settings = dataclasses.replace(settings, lockout=lockout)
     if sessions is not None:

@@ -26,6 +26,8 @@ CRYPTOGRAPHIC_ACTIONS = {
     "kms:GenerateDataKeyWithoutPlaintext",
     "kms:CreateGrant",
 }
+# The deployment's two signing keys (a rotation switches between them), by stack output.
+SIGNING_KEYS = ("SigningKeyId", "NextSigningKeyId")
 USER_FACTOR = {
     "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["user", "factor"]},
     "Null": {"kms:EncryptionContextKeys": "false"},
@@ -78,7 +80,7 @@ def _uses(synthesis: Synthesis, output_key: str) -> dict[str, list[tuple[list[st
     return uses
 
 
-@pytest.mark.parametrize("output_key", ["SigningKeyId", "DataKeyId"])
+@pytest.mark.parametrize("output_key", ["SigningKeyId", "NextSigningKeyId", "DataKeyId"])
 def test_the_account_administers_each_key_without_using_it(synthesis: Synthesis, output_key: str) -> None:
     (admin,) = [s for s in _policy(synthesis, output_key) if s.get("Sid") == "AccountAdministersTheKey"]
     assert _principal(admin, synthesis) == "account"
@@ -97,8 +99,44 @@ def test_the_account_administers_each_key_without_using_it(synthesis: Synthesis,
     assert "Condition" not in admin
 
 
-def test_only_the_sso_function_signs_and_reads_the_public_key(synthesis: Synthesis) -> None:
-    assert _uses(synthesis, "SigningKeyId") == {"sso": [(["kms:GetPublicKey", "kms:Sign"], None)]}
+@pytest.mark.parametrize("output_key", SIGNING_KEYS)
+def test_only_the_sso_function_signs_and_reads_the_public_key(synthesis: Synthesis, output_key: str) -> None:
+    assert _uses(synthesis, output_key) == {"sso": [(["kms:GetPublicKey", "kms:Sign"], None)]}
+
+
+def test_the_second_signing_key_is_made_like_the_first(synthesis: Synthesis) -> None:
+    """A rotation switches to a key as reviewed as the first: same kind, same policy shape."""
+    first, second = (_key(synthesis, output_key) for output_key in SIGNING_KEYS)
+    for key in (first, second):
+        assert (key["Properties"]["KeySpec"], key["Properties"]["KeyUsage"]) == ("RSA_2048", "SIGN_VERIFY")
+        assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
+    shapes = [
+        sorted(
+            (s["Sid"].replace("WithTheNextKey", ""), sorted(_as_list(s["Action"])))
+            for s in _policy(synthesis, k)
+        )
+        for k in SIGNING_KEYS
+    ]
+    assert shapes[0] == shapes[1]
+
+
+def test_operators_describe_the_signing_keys_but_neither_sign_nor_make_nor_delete_keys(
+    synthesis: Synthesis,
+) -> None:
+    """`idp signing-key rotate start` checks the next key is enabled; it never signs and never
+    makes a key (a key an operator made could name them as signer); deleting a retired key is
+    for the keys' administrators."""
+    statements = [
+        s
+        for policy in synthesis.resources("AWS::IAM::ManagedPolicy").values()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (describe,) = [s for s in statements if s.get("Sid") == "DescribeTheSigningKeys"]
+    assert _as_list(describe["Action"]) == ["kms:DescribeKey"]
+    key_ids = [synthesis.template["Outputs"][k]["Value"]["Ref"] for k in SIGNING_KEYS]
+    assert _as_list(describe["Resource"]) == [{"Fn::GetAtt": [key_id, "Arn"]} for key_id in key_ids]
+    operator_actions = {action for s in statements for action in _as_list(s["Action"])}
+    assert not operator_actions & {"kms:CreateKey", "kms:Sign", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"}
 
 
 def test_the_data_key_serves_each_function_only_under_its_encryption_context(synthesis: Synthesis) -> None:
@@ -139,10 +177,11 @@ def test_the_operators_cli_gets_its_data_key_uses_each_under_its_context(synthes
 def test_attack_no_principal_of_the_account_can_sign_through_iam_alone(synthesis: Synthesis) -> None:
     """An IAM policy with kms:* on * (AdministratorAccess) gets no kms:Sign: the signing key's
     policy neither delegates to the account nor lets anyone create a grant."""
-    for statement in _policy(synthesis, "SigningKeyId"):
-        actions = set(_as_list(statement["Action"]))
-        if _principal(statement, synthesis) != "sso":
-            assert not actions & CRYPTOGRAPHIC_ACTIONS, statement
+    for output_key in SIGNING_KEYS:
+        for statement in _policy(synthesis, output_key):
+            actions = set(_as_list(statement["Action"]))
+            if _principal(statement, synthesis) != "sso":
+                assert not actions & CRYPTOGRAPHIC_ACTIONS, statement
     operator_actions = {
         action
         for policy in synthesis.resources("AWS::IAM::ManagedPolicy").values()
@@ -178,7 +217,7 @@ def test_each_roles_kms_statements_mirror_the_key_policies(synthesis: Synthesis,
     from_keys = sorted(
         (
             use
-            for output_key in ("SigningKeyId", "DataKeyId")
+            for output_key in (*SIGNING_KEYS, "DataKeyId")
             for use in _uses(synthesis, output_key).get(service, [])
         ),
         key=json.dumps,
@@ -193,5 +232,7 @@ def test_both_keys_have_aliases_named_after_the_stack(synthesis: Synthesis) -> N
     }
     signing_id = synthesis.template["Outputs"]["SigningKeyId"]["Value"]["Ref"]
     data_id = synthesis.template["Outputs"]["DataKeyId"]["Value"]["Ref"]
+    next_id = synthesis.template["Outputs"]["NextSigningKeyId"]["Value"]["Ref"]
     assert aliases["alias/ServerlessIdp/saml-signing"] == {"Fn::GetAtt": [signing_id, "Arn"]}
+    assert aliases["alias/ServerlessIdp/saml-signing-next"] == {"Fn::GetAtt": [next_id, "Arn"]}
     assert aliases["alias/ServerlessIdp/data"] == {"Fn::GetAtt": [data_id, "Arn"]}

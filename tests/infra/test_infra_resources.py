@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from idp_core.config import ENV_COOKIE_SECURE, ENV_PUBLIC_BASE_URL, ENV_SIGNING_KEY_ID, Tables
+from idp_core.config import (
+    ENV_COOKIE_SECURE,
+    ENV_NEXT_SIGNING_KEY_ID,
+    ENV_PUBLIC_BASE_URL,
+    ENV_SIGNING_KEY_ID,
+    Tables,
+)
 from infra.settings import InfraConfigurationError
 from tests.infra.conftest import CUSTOM_DOMAIN_CONTEXT, REPO_ROOT, Synthesis
 from tests.infra.template import (
@@ -36,7 +42,7 @@ EXPECTED_TABLE_KEYS = {
     "DirectoryEntriesTable": ("source", "entry_id"),
     "CredentialsTable": ("credential_id", None),
 }
-OUTPUT_KEYS = {"ApiUrl", "MetadataUrl", "SigningKeyId", "DataKeyId", *EXPECTED_TABLE_KEYS}
+OUTPUT_KEYS = {"ApiUrl", "MetadataUrl", "SigningKeyId", "NextSigningKeyId", "DataKeyId", *EXPECTED_TABLE_KEYS}
 SSO_TABLE_KEYS = {
     "UsersTable",
     "GroupsTable",
@@ -275,10 +281,17 @@ def test_sso_function_environment_names_its_tables_and_the_signing_key(synthesis
     variables = function["Properties"]["Environment"]["Variables"]
     # Every table: the rate counters limit the password reset links it sends.
     table_env = {Tables.env_name(concern): Tables.output_name(concern) for concern in Tables.concerns()}
-    assert set(variables) == {*table_env, ENV_SIGNING_KEY_ID, ENV_COOKIE_SECURE, *POWERTOOLS_VARIABLES}
+    assert set(variables) == {
+        *table_env,
+        ENV_SIGNING_KEY_ID,
+        ENV_NEXT_SIGNING_KEY_ID,
+        ENV_COOKIE_SECURE,
+        *POWERTOOLS_VARIABLES,
+    }
     for variable, output_key in table_env.items():
         assert variables[variable] == synthesis.template["Outputs"][output_key]["Value"]
     assert variables[ENV_SIGNING_KEY_ID] == synthesis.template["Outputs"]["SigningKeyId"]["Value"]
+    assert variables[ENV_NEXT_SIGNING_KEY_ID] == synthesis.template["Outputs"]["NextSigningKeyId"]["Value"]
     assert variables[ENV_COOKIE_SECURE] == "true"
     assert variables["POWERTOOLS_SERVICE_NAME"] == "sso"
 
@@ -318,6 +331,7 @@ def test_sso_role_has_no_managed_policies_signs_and_only_decrypts_secrets(synthe
     }
     assert set(kms_statements) == {
         "SignSamlAssertions",
+        "SignSamlAssertionsWithTheNextKey",
         "ReadSecretsWithTheDataKey",
         "UnwrapFactorSecretsKey",
         "ReadBindPasswordsWithTheDataKey",
@@ -331,6 +345,10 @@ def test_sso_role_has_no_managed_policies_signs_and_only_decrypts_secrets(synthe
     signing = kms_statements["SignSamlAssertions"]
     assert sorted(_as_list(signing["Action"])) == ["kms:GetPublicKey", "kms:Sign"]
     assert _as_list(signing["Resource"]) == [{"Fn::GetAtt": [signing_key_id, "Arn"]}]
+    next_signing = kms_statements["SignSamlAssertionsWithTheNextKey"]
+    next_key_id = synthesis.template["Outputs"]["NextSigningKeyId"]["Value"]["Ref"]
+    assert sorted(_as_list(next_signing["Action"])) == ["kms:GetPublicKey", "kms:Sign"]
+    assert _as_list(next_signing["Resource"]) == [{"Fn::GetAtt": [next_key_id, "Arn"]}]
     # Secrets are only read, never sealed, and only under their {user, factor} context.
     reading = kms_statements["ReadSecretsWithTheDataKey"]
     assert _as_list(reading["Action"]) == ["kms:Decrypt"]

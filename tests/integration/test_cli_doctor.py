@@ -30,6 +30,7 @@ from idp_core import accounts, apps
 from idp_core.clock import FakeClock
 from idp_core.config import Tables
 from idp_core.mfa import policy
+from idp_core.saml import signing_keys
 from idp_core.saml.metadata import build_idp_metadata, entity_id_for
 from idp_local.idp_metadata import idp_metadata_xml
 from idp_local.moto_extensions import set_sms_sandbox
@@ -67,7 +68,9 @@ def readme_trust_policy(provider_arn: str) -> dict[str, Any]:
     return dict(json.loads(document.replace(README_PROVIDER_ARN, provider_arn)))
 
 
-def stack_template(tables: Tables, signing_key_id: str, sender: str, *, waf: bool) -> dict[str, Any]:
+def stack_template(
+    tables: Tables, signing_key_id: str, sender: str, *, waf: bool, next_signing_key_id: str | None = None
+) -> dict[str, Any]:
     """The parts of the CDK stack that doctor reads, as CloudFormation resources and outputs."""
     trust = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
     function = {
@@ -147,19 +150,27 @@ def stack_template(tables: Tables, signing_key_id: str, sender: str, *, waf: boo
     outputs: dict[str, Any] = {
         "ApiUrl": {"Value": {"Fn::Sub": "https://${RestApi}.execute-api.${AWS::Region}.amazonaws.com/prod/"}},
         "SigningKeyId": {"Value": signing_key_id},
+        **({"NextSigningKeyId": {"Value": next_signing_key_id}} if next_signing_key_id else {}),
         **{Tables.output_name(concern): {"Value": getattr(tables, concern)} for concern in Tables.concerns()},
     }
     return {"Resources": resources, "Outputs": outputs}
 
 
-def deploy(tables: Tables, kms: Any, *, waf: bool = True) -> Deployed:
+def deploy(tables: Tables, kms: Any, *, waf: bool = True, next_signing_key: bool = False) -> Deployed:
     """Deploy the stack and wire the account as README's "Deploying to your account" says."""
     suffix = secrets.token_hex(4)
     # A domain of its own, so verifying one test's domain verifies no other test's sender.
     name, sender = f"Idp{suffix}", f"Sign-in <idp@s{suffix}.example.com>"
     signing_key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     cloudformation = boto3.client("cloudformation")
-    template = stack_template(tables, signing_key_id, sender, waf=waf)
+    next_signing_key_id = (
+        kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+        if next_signing_key
+        else None
+    )
+    template = stack_template(
+        tables, signing_key_id, sender, waf=waf, next_signing_key_id=next_signing_key_id
+    )
     cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
     stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
     outputs = {item["OutputKey"]: item["OutputValue"] for item in stack["Outputs"]}
@@ -389,6 +400,41 @@ def test_a_provider_with_an_old_certificate_is_a_problem(
         f"iam update-saml-provider --saml-provider-arn {stack.provider_arn} --saml-metadata-document "
         "file://idp-metadata.xml"
     )
+
+
+def test_during_a_key_rotation_a_provider_without_the_next_certificate_is_a_problem(
+    tables: Tables, kms: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = deploy(tables, kms, next_signing_key=True)
+    stacks = boto3.client("cloudformation").describe_stacks(StackName=stack.name)["Stacks"]
+    settings = settings_from_outputs(
+        stack.name, {o["OutputKey"]: o["OutputValue"] for o in stacks[0]["Outputs"]}
+    )
+    # `idp signing-key rotate start`, and the metadata it publishes then.
+    signing_keys.start_rotation(kms, settings.signing_key_ids, context=None, clock=FakeClock())
+    both = idp_metadata_xml(settings, kms, FakeClock())
+
+    code, findings, _ = doctor(capsys, "--stack", stack.name)
+
+    assert code == 1
+    problem = the_problem(findings)
+    assert problem["check"] == "saml-provider"
+    assert "does not hold the IdP's next signing certificate" in problem["message"]
+    assert "idp signing-key rotate finish` waits" in problem["message"]
+    assert problem["fix"].endswith("file://idp-metadata.xml")
+
+    _replace_provider_metadata(stack, both)
+    code, findings, _ = doctor(capsys, "--stack", stack.name)
+    assert (code, not_ok(findings)) == (0, [])
+
+    # Finished: the provider still holds the retired key's certificate, which is worth removing.
+    signing_keys.finish_rotation(
+        settings.signing_key_ids, lacking=[], force=False, context=None, clock=FakeClock()
+    )
+    code, findings, _ = doctor(capsys, "--stack", stack.name)
+    assert (code, not_ok(findings)) == (0, [("saml-provider", "warning")])
+    (warning,) = [finding for finding in findings if finding["status"] == "warning"]
+    assert "of the signing key the last rotation retired" in warning["message"]
 
 
 def test_a_provider_with_another_entity_id_is_a_problem(

@@ -200,6 +200,37 @@ def test_metadata_describes_the_idp_with_its_signing_certificate(identity: Signi
     assert set(xpath(idp, "md:SingleSignOnService/@Location")) == {"https://idp.example.com/saml/sso"}
 
 
+def test_metadata_during_a_key_rotation_publishes_the_signing_then_the_next_certificate(
+    identity: SigningIdentity, clock: FakeClock
+) -> None:
+    kms = LocalKms()
+    next_key = KmsRsaPrivateKey(kms, "next-key")
+    following = identity_for(next_key, create_certificate(next_key, clock))
+
+    root = parse_xml(
+        build_idp_metadata(
+            entity_id="https://idp.example.com/saml/metadata",
+            base_url="https://idp.example.com/",
+            certificate_der_b64=identity.certificate_der_b64,
+            next_certificates_der_b64=[following.certificate_der_b64],
+        )
+    )
+
+    # Two signing KeyDescriptors: an SP (an IAM SAML provider too) accepts a signature by either.
+    (idp,) = xpath(root, "md:IDPSSODescriptor")
+    assert xpath(idp, "md:KeyDescriptor/@use") == ["signing", "signing"]
+    assert xpath(idp, "md:KeyDescriptor/ds:KeyInfo/ds:X509Data/ds:X509Certificate/text()") == [
+        identity.certificate_der_b64,
+        following.certificate_der_b64,
+    ]
+    # The KeyDescriptors come first, as the schema orders an IDPSSODescriptor's children.
+    assert [etree.QName(child).localname for child in idp][:3] == [
+        "KeyDescriptor",
+        "KeyDescriptor",
+        "SingleLogoutService",
+    ]
+
+
 def test_auto_post_form_escapes_values_and_carries_the_nonce() -> None:
     page = auto_post_form(ACS, "PHNhbWw+", 'https://console.aws.amazon.com/"><script>', "n0nce")
     html = etree.HTML(page)

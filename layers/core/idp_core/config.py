@@ -27,6 +27,8 @@ class ConfigurationError(RuntimeError):
 
 # Environment variable names shared by the CDK constructs (infra/) and the functions.
 ENV_SIGNING_KEY_ID = "SIGNING_KEY_ID"
+# The deployment's second signing key, which a rotation switches to (idp_core.saml.signing_keys).
+ENV_NEXT_SIGNING_KEY_ID = "NEXT_SIGNING_KEY_ID"
 ENV_PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
 ENV_COOKIE_SECURE = "COOKIE_SECURE"
 ENV_SESSION_IDLE_SECONDS = "SESSION_IDLE_SECONDS"
@@ -340,14 +342,24 @@ class FunctionSettings:
 class WithSigning(FunctionSettings):
     """The asymmetric KMS key that signs SAML assertions (S32): the sso function only."""
 
-    VARIABLES: ClassVar[tuple[str, ...]] = (ENV_SIGNING_KEY_ID,)
+    VARIABLES: ClassVar[tuple[str, ...]] = (ENV_SIGNING_KEY_ID, ENV_NEXT_SIGNING_KEY_ID)
     REQUIRED: ClassVar[tuple[str, ...]] = (ENV_SIGNING_KEY_ID,)
 
     signing_key_id: str
+    # Optional: a stack deployed before rotations existed has one key, and signs on with it.
+    next_signing_key_id: str | None = None
+
+    @property
+    def signing_key_ids(self) -> tuple[str, str | None]:
+        """The deployment's signing keys, of which a key rotation chooses the one in use."""
+        return (self.signing_key_id, self.next_signing_key_id)
 
     @staticmethod
     def _read_piece(env: Mapping[str, str]) -> dict[str, Any]:
-        return {"signing_key_id": _required(env, ENV_SIGNING_KEY_ID)}
+        return {
+            "signing_key_id": _required(env, ENV_SIGNING_KEY_ID),
+            "next_signing_key_id": env.get(ENV_NEXT_SIGNING_KEY_ID, "").strip() or None,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -454,6 +466,8 @@ class Settings(WithSigning, WithSignIn):
             env[ENV_PUBLIC_BASE_URL] = self.public_base_url
         if self.data_key_id:
             env[ENV_DATA_KEY_ID] = self.data_key_id
+        if self.next_signing_key_id:
+            env[ENV_NEXT_SIGNING_KEY_ID] = self.next_signing_key_id
         return env
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lxml import etree
 
 from idp_core.saml.aws import NAMEID_PERSISTENT, NAMEID_UNSPECIFIED
@@ -23,8 +25,12 @@ def entity_id_for(base_url: str) -> str:
     return base_url.rstrip("/") + METADATA_PATH
 
 
-def build_idp_metadata(*, entity_id: str, base_url: str, certificate_der_b64: str) -> bytes:
-    """An EntityDescriptor with one IDPSSODescriptor signing with ``certificate_der_b64``."""
+def build_idp_metadata(
+    *, entity_id: str, base_url: str, certificate_der_b64: str, next_certificates_der_b64: Sequence[str] = ()
+) -> bytes:
+    """An EntityDescriptor with one IDPSSODescriptor signing with ``certificate_der_b64``; during
+    a key rotation, one signing KeyDescriptor more for each of ``next_certificates_der_b64``
+    (a service provider, an IAM SAML provider too, then accepts signatures by any of them)."""
     md = f"{{{NS_MD}}}"
     ds = f"{{{NS_DS}}}"
     root = etree.Element(f"{md}EntityDescriptor", entityID=entity_id, nsmap={"md": NS_MD, "ds": NS_DS})
@@ -34,10 +40,11 @@ def build_idp_metadata(*, entity_id: str, base_url: str, certificate_der_b64: st
         WantAuthnRequestsSigned="false",
         protocolSupportEnumeration=PROTOCOL_SAML2,
     )
-    key_descriptor = etree.SubElement(idp, f"{md}KeyDescriptor", use="signing")
-    key_info = etree.SubElement(key_descriptor, f"{ds}KeyInfo")
-    x509_data = etree.SubElement(key_info, f"{ds}X509Data")
-    etree.SubElement(x509_data, f"{ds}X509Certificate").text = certificate_der_b64
+    for certificate in (certificate_der_b64, *next_certificates_der_b64):
+        key_descriptor = etree.SubElement(idp, f"{md}KeyDescriptor", use="signing")
+        key_info = etree.SubElement(key_descriptor, f"{ds}KeyInfo")
+        x509_data = etree.SubElement(key_info, f"{ds}X509Data")
+        etree.SubElement(x509_data, f"{ds}X509Certificate").text = certificate
     slo_url = base_url.rstrip("/") + SLO_PATH
     for binding in (BINDING_REDIRECT, BINDING_POST):
         etree.SubElement(idp, f"{md}SingleLogoutService", Binding=binding, Location=slo_url)
