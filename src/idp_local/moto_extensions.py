@@ -12,12 +12,19 @@ An account starts as a new AWS account does: in the SES sandbox and in the SMS s
 request within a day; ``false`` puts the account back, which AWS does not offer). AWS takes an
 account out of the SMS sandbox through a support case; here ``set_sms_sandbox`` does it.
 
+STS ``AssumeRoleWithSAML``: moto reads the first Role value of the assertion whatever
+``RoleArn`` asks (and fails on several values); AWS assumes the requested role only when the
+assertion offers it with the ``PrincipalArn`` provider, and refuses with AccessDenied otherwise.
+moto still checks no signature and no validity window (the AWS sign-in emulator does, for the
+console path).
+
 ``install()`` patches moto's classes in this process and is idempotent. Every moto server of a
 process shares moto's backends, so one call serves the local stack's and the tests' servers.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -28,6 +35,7 @@ from moto.apigateway.models import apigateway_backends
 from moto.core.common_models import CloudFormationModel
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
+from moto.sts.exceptions import STSClientError
 from moto.wafv2.models import wafv2_backends
 
 # What SES gives an account in the sandbox and, by default, once it leaves it.
@@ -290,6 +298,50 @@ def _idempotent_transact_write_items(original: Any) -> Any:
     return transact_write_items
 
 
+# -- STS AssumeRoleWithSAML -----------------------------------------------------------------------
+
+
+def _only_requested_role(saml_assertion: str, role_arn: str, principal_arn: str) -> str:
+    """The SAMLResponse with the one Role value that pairs ``role_arn`` with ``principal_arn``;
+    AccessDenied when the assertion offers no such pair, as at AWS."""
+    from lxml import etree
+
+    from idp_core.errors import IdpError
+    from idp_core.saml.aws import ATTR_ROLE
+    from idp_core.saml.xml import NS_SAML, parse_xml
+
+    try:
+        root = parse_xml(base64.b64decode(saml_assertion))
+    except (ValueError, IdpError) as exc:
+        raise STSClientError("InvalidIdentityToken", "The SAML assertion is not well-formed XML.") from exc
+    wanted = {role_arn, principal_arn}
+    found = False
+    for attribute in root.iterfind(f".//{{{NS_SAML}}}Attribute[@Name='{ATTR_ROLE}']"):
+        for value in attribute.findall(f"{{{NS_SAML}}}AttributeValue"):
+            pair = {part.strip() for part in (value.text or "").split(",")}
+            if pair == wanted and not found:
+                found = True
+            else:
+                attribute.remove(value)
+    if not found:
+        raise STSClientError(
+            "AccessDenied",
+            f"Not authorized to perform sts:AssumeRoleWithSAML: the SAML assertion does not offer the "
+            f"role {role_arn} with the provider {principal_arn}.",
+        )
+    return base64.b64encode(etree.tostring(root)).decode("ascii")
+
+
+def _assume_only_offered_roles(original: Any) -> Any:
+    def assume_role_with_saml(self: Any, **kwargs: Any) -> Any:
+        kwargs["saml_assertion"] = _only_requested_role(
+            kwargs["saml_assertion"], kwargs["role_arn"], kwargs["principal_arn"]
+        )
+        return original(self, **kwargs)
+
+    return assume_role_with_saml
+
+
 def install() -> None:
     """Add the operations and resources above to moto in this process (once)."""
     global _installed
@@ -300,6 +352,7 @@ def install() -> None:
     from moto.sesv2 import urls as sesv2_urls
     from moto.sesv2.responses import SESV2Response
     from moto.sns.responses import SNSResponse
+    from moto.sts.models import STSBackend
 
     # moto routes a REST path only if its service's urls module lists it (read when the
     # server first serves that service), finds an operation's method on the response class,
@@ -311,6 +364,9 @@ def install() -> None:
     SNSResponse.get_sms_sandbox_account_status = _sns_get_sms_sandbox_account_status  # type: ignore[attr-defined]
     DynamoHandler.transact_write_items = _idempotent_transact_write_items(  # type: ignore[method-assign]
         DynamoHandler.transact_write_items
+    )
+    STSBackend.assume_role_with_saml = _assume_only_offered_roles(  # type: ignore[method-assign]
+        STSBackend.assume_role_with_saml
     )
     get_model_map.cache_clear()
     get_name_type_map.cache_clear()
