@@ -13,6 +13,7 @@ from __future__ import annotations
 import configparser
 import getpass
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from idp_cli import aws_credentials, aws_signin
@@ -75,10 +76,21 @@ def run_login(invocation: Invocation) -> int | None:
 
 
 def run_credential_process(invocation: Invocation) -> int | None:
+    """The credentials as a credential_process prints them. The AWS tools run the process for
+    every command, so credentials still valid for a while come from a private cache instead of
+    a new sign-in each time (as `aws sso login`'s cache does)."""
+    args = invocation.args
+    cache = aws_credentials.cache_file(_choices(invocation), profile=args.profile)
+    cached = aws_credentials.read_cache(cache, invocation.clock)
+    if cached is not None:
+        print_json(invocation.out, cached)
+        return None
     result = _sign_in_and_assume(invocation)
     if result is None:
         return EXIT_FAILURE
-    print_json(invocation.out, result[0].credential_process())
+    answer = result[0].credential_process()
+    aws_credentials.write_cache(cache, answer)
+    print_json(invocation.out, answer)
     return None
 
 
@@ -195,16 +207,15 @@ def _prompts(invocation: Invocation) -> aws_signin.Prompts:
     )
 
 
-def _ask(invocation: Invocation, prompt: str, *, secret: bool = False) -> str:
+def _ask(invocation: Invocation, prompt: str, *, secret: bool = False, intro: str = "") -> str:
     """One answer: typed at the terminal (a secret without echo), or a line of standard input."""
     if invocation.stdin.isatty():
         if secret:
-            answer = getpass.getpass(f"{prompt}: ", stream=invocation.err)
+            answer = getpass.getpass(f"{intro}{prompt}: ", stream=invocation.err)
         else:
-            invocation.err.write(f"{prompt}: ")
-            invocation.err.flush()
-            answer = invocation.stdin.readline()
+            answer = _typed(invocation, f"{intro}{prompt}: ")
     else:
+        invocation.err.write(intro)
         answer = invocation.stdin.readline(MAX_ANSWER_CHARS + 1)
     answer = answer.removesuffix("\n").removesuffix("\r")
     if not answer:
@@ -212,11 +223,23 @@ def _ask(invocation: Invocation, prompt: str, *, secret: bool = False) -> str:
     return answer
 
 
+def _typed(invocation: Invocation, prompt: str) -> str:
+    """A visible answer at the terminal. The prompt goes to the terminal itself, as getpass's
+    does: the AWS tools capture a credential_process's standard error, so it would not show."""
+    try:
+        with Path("/dev/tty").open("r+", encoding="utf-8") as terminal:
+            terminal.write(prompt)
+            terminal.flush()
+            return terminal.readline(MAX_ANSWER_CHARS + 1)
+    except OSError:
+        invocation.err.write(prompt)
+        invocation.err.flush()
+        return invocation.stdin.readline(MAX_ANSWER_CHARS + 1)
+
+
 def _ask_role(invocation: Invocation, roles: Sequence[str]) -> int:
-    invocation.err.write("The app offers you these roles:\n")
-    for number, role in enumerate(roles, start=1):
-        invocation.err.write(f"  {number}. {role}\n")
-    answer = _ask(invocation, f"Role (1-{len(roles)})")
+    listing = "".join(f"  {number}. {role}\n" for number, role in enumerate(roles, start=1))
+    answer = _ask(invocation, f"Role (1-{len(roles)})", intro=f"The app offers you these roles:\n{listing}")
     if not answer.strip().isdigit() or not 1 <= int(answer) <= len(roles):
         raise UsageError(f"Choose a role by its number, 1 to {len(roles)}; got {answer!r}.")
     return int(answer) - 1

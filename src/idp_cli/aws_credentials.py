@@ -9,6 +9,8 @@ would refuse (a role the assertion does not offer, an assertion already expired)
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import os
 import re
 import tempfile
@@ -22,8 +24,10 @@ from idp_core.saml.aws import ATTR_ROLE, ATTR_SESSION_DURATION, PROVIDER_ARN, RO
 from idp_core.saml.xml import NS_SAML, NS_SAMLP, decode_base64, parse_xml
 
 MAX_RESPONSE_BYTES = 128 * 1024
+# Cached credentials are served while they have this long left; then a new sign-in.
+CACHE_MARGIN_SECONDS = 300
 # Profile names the CLI writes: nothing that could end a section header or a line.
-PROFILE_NAME = re.compile(r"[A-Za-z0-9_.@+=,/-]{1,64}", re.ASCII)
+PROFILE_NAME = re.compile(r"[A-Za-z0-9_.@+=,-]{1,64}", re.ASCII)
 CREDENTIAL_PROCESS_VERSION = 1
 FILE_MODE = 0o600
 DIRECTORY_MODE = 0o700
@@ -172,7 +176,7 @@ def assume_role(sts: Any, offer: RoleOffer, saml_response_b64: str, assertion: A
 def check_profile_name(name: str) -> str:
     if not PROFILE_NAME.fullmatch(name):
         raise ValueError(
-            f"The profile name {name!r} must be 1-64 letters, digits or _ . @ + = , / - characters."
+            f"The profile name {name!r} must be 1-64 letters, digits or _ . @ + = , - characters."
         )
     return name
 
@@ -248,3 +252,29 @@ def write_credentials(profile: str, credentials: Credentials) -> Path:
         },
     )
     return path
+
+
+# ---------------------------------------------------------------- the credential_process cache
+
+
+def cache_file(choices: Sequence[str | None], *, profile: str) -> Path:
+    """Where credential-process keeps the credentials of these choices (IdP, app, role): another
+    app or role of the same profile never gets them."""
+    key = hashlib.sha256(json.dumps([profile, *choices]).encode("utf-8")).hexdigest()[:32]
+    return config_file().parent / "idp-cache" / f"{key}.json"
+
+
+def read_cache(path: Path, clock: Clock) -> dict[str, Any] | None:
+    """The cached credential_process answer, unless it is missing, unreadable or ends soon."""
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        expires = datetime.datetime.fromisoformat(str(cached["Expiration"]).replace("Z", "+00:00"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(cached, dict) or expires.timestamp() - clock.now() < CACHE_MARGIN_SECONDS:
+        return None
+    return cached
+
+
+def write_cache(path: Path, answer: Mapping[str, Any]) -> None:
+    _replace(path, json.dumps(answer))

@@ -9,6 +9,7 @@ import datetime
 import io
 import json
 import stat
+import time
 from pathlib import Path
 
 import boto3
@@ -151,6 +152,29 @@ def test_a_saved_profile_needs_no_options_again(
     after = profile_lines(credentials, "dev")
     assert after["aws_access_key_id"] != before["aws_access_key_id"]
     assert credentials.read_text(encoding="utf-8").count("[dev]") == 1
+
+
+def test_credential_process_serves_its_cache_until_the_credentials_near_their_end(
+    sso: Sso, totp_secret: str, aws_files: tuple[Path, Path]
+) -> None:
+    _, config = aws_files
+    # The terminal's clock is the real one here: moto's STS dates the credentials by it.
+    terminal = FakeClock(time.time())
+    answers = f"alice\n{PASSWORD}\n"
+
+    first = aws_cli(sso, "credential-process", "--app", OPEN_APP, stdin=answers, clock=terminal)
+    again = aws_cli(sso, "credential-process", "--app", OPEN_APP, stdin="", clock=terminal)
+    other_app = aws_cli(sso, "credential-process", "--app", MFA_APP, stdin="", clock=terminal)
+    terminal.advance(3600 - 299)  # The app's hour, less the 5 minutes' margin.
+    renewed = aws_cli(sso, "credential-process", "--app", OPEN_APP, stdin=answers, clock=terminal)
+
+    assert first[0] == 0, first[2]
+    assert again == first  # No sign-in: standard input was empty.
+    [cache] = (config.parent / "idp-cache").iterdir()
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    assert other_app == (2, "", "idp: No username was given.\n")
+    assert renewed[0] == 0, renewed[2]
+    assert json.loads(renewed[1])["AccessKeyId"] != json.loads(first[1])["AccessKeyId"]
 
 
 @pytest.mark.parametrize(

@@ -81,7 +81,7 @@ def test_a_new_profile_is_added_at_the_end_in_a_new_private_file(tmp_path: Path)
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
-@pytest.mark.parametrize("name", ["dev]\n[default", "", "a b", "x" * 65])
+@pytest.mark.parametrize("name", ["dev]\n[default", "", "a b", "../dev", "x" * 65])
 def test_attack_a_profile_name_cannot_start_another_section(name: str) -> None:
     with pytest.raises(ValueError, match="profile name"):
         check_profile_name(name)
