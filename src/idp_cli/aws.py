@@ -108,8 +108,11 @@ def _sign_in_and_assume(invocation: Invocation) -> tuple[Credentials, dict[str, 
         browser = aws_signin.Browser(url)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    device = aws_credentials.device_file(browser.origin)
+    browser.keep_device_cookies(aws_credentials.read_device_cookies(device))
     try:
         posted = aws_signin.sign_in(browser, app, _prompts(invocation))
+        aws_credentials.write_device_cookies(device, browser.device_cookies())
     except aws_signin.SignInRefused as exc:
         invocation.err.write(f"idp: the IdP refused the sign-in: {exc}\n")
         return None

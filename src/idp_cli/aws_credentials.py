@@ -278,3 +278,23 @@ def read_cache(path: Path, clock: Clock) -> dict[str, Any] | None:
 
 def write_cache(path: Path, answer: Mapping[str, Any]) -> None:
     _replace(path, json.dumps(answer))
+
+
+def device_file(idp_origin: str) -> Path:
+    """Where the IdP's device cookie for this terminal is kept (mode 0600: a trusted device's
+    cookie waives the second factor, so it is as private as the credentials)."""
+    key = hashlib.sha256(idp_origin.encode("utf-8")).hexdigest()[:32]
+    return config_file().parent / "idp-cache" / f"device-{key}.json"
+
+
+def read_device_cookies(path: Path) -> list[dict[str, Any]]:
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [item for item in saved if isinstance(item, dict)] if isinstance(saved, list) else []
+
+
+def write_device_cookies(path: Path, cookies: Sequence[Mapping[str, Any]]) -> None:
+    if cookies:
+        _replace(path, json.dumps(list(cookies)))

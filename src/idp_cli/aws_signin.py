@@ -12,12 +12,16 @@ from __future__ import annotations
 import http.cookiejar
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from idp_core.saml.aws import LOOPBACK_HOSTS
+
+# The adaptive policies' device cookie (idp_core.adaptive.devices.DEVICE_COOKIE; that module
+# loads the data models, which this client never uses).
+DEVICE_COOKIE = "idp_device"
 
 # The pages are small; anything larger is not the IdP answering.
 MAX_PAGE_BYTES = 512 * 1024
@@ -25,6 +29,7 @@ TIMEOUT_SECONDS = 30
 # A challenge that sends its code (SMS, e-mail) is one more page; more steps than this is a loop.
 MAX_STEPS = 6
 LOCAL_ACS_PATH = "/_local/aws/saml"
+USER_AGENT = "idp-cli (idp aws login)"
 # AWS's SAML sign-in endpoints (the global one, regional ones, and the other partitions): the only
 # places a SAMLResponse for AWS is ever meant for.
 AWS_SIGNIN_HOSTS = ("signin.aws.amazon.com", "signin.amazonaws-us-gov.com", "signin.amazonaws.cn")
@@ -129,7 +134,7 @@ def parse_page(url: str, status: int, html: str) -> Page:
 class Browser:
     """A cookie jar and the pages of one IdP; forms are posted only to the IdP's own origin."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, user_agent: str = USER_AGENT) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ValueError(f"The IdP URL {base_url!r} is not an http(s) URL.")
@@ -138,9 +143,10 @@ class Browser:
             raise ValueError(f"The IdP URL {base_url!r} must use https (http only for a local stack).")
         self.base_url = base_url.rstrip("/")
         self.origin = f"{parts.scheme}://{parts.netloc}"
-        self._opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
-        )
+        self.jar = http.cookiejar.CookieJar()
+        self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        # The IdP names the device after the client (its list of devices, new sign-in notices).
+        self._opener.addheaders = [("User-Agent", user_agent)]
 
     def get(self, path: str, query: Mapping[str, str]) -> Page:
         url = f"{self.base_url}{path}?{urlencode(query)}"
@@ -171,6 +177,51 @@ class Browser:
         if len(body) > MAX_PAGE_BYTES:
             raise SignInImpossible(f"The IdP's page at {url} is larger than {MAX_PAGE_BYTES} bytes.")
         return parse_page(url, status, body.decode("utf-8", errors="replace"))
+
+    def device_cookies(self) -> list[dict[str, object]]:
+        """The IdP's device cookies (``idp_device``, ``__Host-idp_device``), to keep for the next
+        sign-in: the terminal is then one device to the adaptive policies, not a new one each time."""
+        return [
+            {
+                "name": cookie.name,
+                "value": cookie.value,
+                "domain": cookie.domain,
+                "path": cookie.path,
+                "secure": cookie.secure,
+                "expires": cookie.expires,
+            }
+            for cookie in self.jar
+            if cookie.name.removeprefix("__Host-") == DEVICE_COOKIE
+        ]
+
+    def keep_device_cookies(self, saved: Sequence[Mapping[str, object]]) -> None:
+        for item in saved:
+            if str(item.get("name", "")).removeprefix("__Host-") != DEVICE_COOKIE:
+                continue
+            self.jar.set_cookie(_cookie(item))
+
+
+def _cookie(item: Mapping[str, object]) -> http.cookiejar.Cookie:
+    domain, path = str(item["domain"]), str(item["path"])
+    expires = item.get("expires")
+    return http.cookiejar.Cookie(
+        version=0,
+        name=str(item["name"]),
+        value=str(item["value"]),
+        port=None,
+        port_specified=False,
+        domain=domain,
+        domain_specified=False,
+        domain_initial_dot=False,
+        path=path,
+        path_specified=True,
+        secure=bool(item.get("secure")),
+        expires=int(expires) if isinstance(expires, int | float) else None,
+        discard=False,
+        comment=None,
+        comment_url=None,
+        rest={"HttpOnly": ""},
+    )
 
 
 def _origin(url: str) -> str:

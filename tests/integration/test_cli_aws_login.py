@@ -18,8 +18,10 @@ import pytest
 from idp_cli.aws_signin import parse_page
 from idp_cli.main import main
 from idp_core import apps, saml_apps
+from idp_core.adaptive import devices
 from idp_core.clock import FakeClock
 from idp_core.saml.aws import MAX_VALIDITY_SECONDS
+from tests.helpers.adaptive import give_policy
 from tests.helpers.mfa import ACCOUNT, MFA_APP, OPEN_APP, add_user, give_totp, totp_code
 from tests.helpers.sso import PASSWORD, Sso
 
@@ -175,6 +177,23 @@ def test_credential_process_serves_its_cache_until_the_credentials_near_their_en
     assert other_app == (2, "", "idp: No username was given.\n")
     assert renewed[0] == 0, renewed[2]
     assert json.loads(renewed[1])["AccessKeyId"] != json.loads(first[1])["AccessKeyId"]
+
+
+def test_the_terminal_stays_one_device_for_the_adaptive_policies(
+    sso: Sso, totp_secret: str, aws_files: tuple[Path, Path]
+) -> None:
+    """Without its device cookie kept, every login would be a new device: a device limit would
+    soon refuse the user, and each login would mail a new-device notice."""
+    _, config = aws_files
+    give_policy(OPEN_APP, sso.clock, register_devices=True, max_devices=1, on_exceed="deny")
+
+    for _ in range(3):
+        status, _, err = aws_cli(sso, "login", "--app", OPEN_APP, stdin=f"alice\n{PASSWORD}\n")
+        assert status == 0, err
+
+    assert len(devices.list_devices("alice")) == 1
+    [kept] = (config.parent / "idp-cache").glob("device-*.json")
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from idp_cli import aws_signin
 from idp_cli.aws_credentials import check_profile_name, set_keys
 from idp_cli.aws_signin import Browser, is_aws_acs
+from idp_core.adaptive import devices
 
 IDP = "https://idp.example.com"
 LOCAL_IDP = "http://127.0.0.1:8000"
@@ -85,3 +87,7 @@ def test_a_new_profile_is_added_at_the_end_in_a_new_private_file(tmp_path: Path)
 def test_attack_a_profile_name_cannot_start_another_section(name: str) -> None:
     with pytest.raises(ValueError, match="profile name"):
         check_profile_name(name)
+
+
+def test_the_cli_keeps_the_cookie_the_adaptive_policies_set() -> None:
+    assert aws_signin.DEVICE_COOKIE == devices.DEVICE_COOKIE
