@@ -113,6 +113,8 @@ def _sign_in_and_assume(invocation: Invocation) -> tuple[Credentials, dict[str, 
     try:
         posted = aws_signin.sign_in(browser, app, _prompts(invocation))
         aws_credentials.write_device_cookies(device, browser.device_cookies())
+        if not aws_signin.sign_out(browser):
+            invocation.err.write("idp: note: the IdP did not end the sign-in's session; it ends when idle.\n")
     except aws_signin.SignInRefused as exc:
         invocation.err.write(f"idp: the IdP refused the sign-in: {exc}\n")
         return None

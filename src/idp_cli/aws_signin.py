@@ -282,6 +282,16 @@ def sign_in(browser: Browser, app: str, prompts: Prompts) -> Posted:
     raise SignInImpossible(f"The sign-in did not finish after {MAX_STEPS} pages; use the browser.")
 
 
+def sign_out(browser: Browser) -> bool:
+    """End the session the sign-in opened (its cookie dies with this process anyway; signing
+    out ends it on the server too, with its audit event). False when the IdP did not."""
+    page = browser.get("/me", {})
+    form = page.form_to("/logout")
+    if form is None:
+        return False
+    return browser.submit(page, form, {}).form_to("/logout") is None
+
+
 def _posted(page: Page) -> Posted | None:
     form = page.form_with("SAMLResponse")
     if form is None or not form.values.get("SAMLResponse"):

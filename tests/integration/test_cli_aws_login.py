@@ -20,6 +20,7 @@ from idp_cli.main import main
 from idp_core import apps, saml_apps
 from idp_core.adaptive import devices
 from idp_core.clock import FakeClock
+from idp_core.models import Session
 from idp_core.saml.aws import MAX_VALIDITY_SECONDS
 from tests.helpers.adaptive import give_policy
 from tests.helpers.mfa import ACCOUNT, MFA_APP, OPEN_APP, add_user, give_totp, totp_code
@@ -70,6 +71,10 @@ def caller_arn(access_key: str, secret_key: str, token: str) -> str:
     return str(sts.get_caller_identity()["Arn"])
 
 
+def sessions_of(username: str) -> list[Session]:
+    return list(Session.by_user.query(username))
+
+
 def profile_lines(credentials: Path, profile: str) -> dict[str, str]:
     """The keys of ``[profile]`` in the file, read line by line (as the AWS tools read them)."""
     found: dict[str, str] = {}
@@ -100,6 +105,7 @@ def test_login_with_password_and_code_writes_the_profile_and_keeps_the_others(
         keys["aws_access_key_id"], keys["aws_secret_access_key"], keys["aws_session_token"]
     ) == (f"arn:aws:sts::{ACCOUNT}:assumed-role/Engineer/alice")
     assert credentials.read_text(encoding="utf-8").startswith(EXISTING)  # Comments and profiles kept.
+    assert sessions_of("alice") == []  # The CLI signed out once it had the assertion.
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
     saved = config.read_text(encoding="utf-8")
     assert f"[profile dev]\nidp_url = {sso.url}\nidp_app = {MFA_APP}\n" in saved
