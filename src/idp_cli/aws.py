@@ -97,7 +97,7 @@ def run_credential_process(invocation: Invocation) -> int | None:
 def _sign_in_and_assume(invocation: Invocation) -> tuple[Credentials, dict[str, str]] | None:
     """Credentials, and the choices to remember for the profile; ``None`` when the IdP refused
     the sign-in or STS the assertion (the reason is on stderr: exit 1). What the CLI itself finds
-    wrong (an app that is not AWS's, a role not offered, an expired assertion) is exit 2."""
+    wrong (an app that is not AWS's, a role not offered) is exit 2."""
     args = invocation.args
     try:
         aws_credentials.check_profile_name(args.profile)
@@ -181,8 +181,8 @@ def _assume(
             f"The assertion names {assertion.recipient!r} as its recipient, not {posted.acs_url}; "
             "it was not used."
         )
+    # No expiry check here: STS judges NotOnOrAfter by AWS's clock, not this machine's.
     offer = aws_credentials.choose_role(assertion, role, lambda roles: _ask_role(invocation, roles))
-    aws_credentials.check_fresh(assertion, invocation.clock)
     try:
         return aws_credentials.assume_role(_sts(invocation), offer, posted.saml_response_b64, assertion)
     except ClientError as exc:

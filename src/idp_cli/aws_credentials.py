@@ -2,8 +2,8 @@
 the shared credentials file (or a credential_process answer).
 
 The CLI reads the assertion without verifying its signature: STS verifies it against the IAM
-SAML provider, so the CLI's reading only chooses a role and says early, in a sentence, what STS
-would refuse (a role the assertion does not offer, an assertion already expired).
+SAML provider (and its validity by AWS's clock), so the CLI's reading only chooses a role and
+says early, in a sentence, what STS would refuse (a role the assertion does not offer).
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ class AwsAssertion:
 
     roles: tuple[RoleOffer, ...]
     recipient: str
-    not_on_or_after: float
     session_duration: int | None
 
 
@@ -99,7 +98,6 @@ def read_assertion(saml_response_b64: str) -> AwsAssertion:
     return AwsAssertion(
         roles=tuple(offer for offer in map(_role_offer, values.get(ATTR_ROLE, [])) if offer),
         recipient=confirmation.get("Recipient") or "",
-        not_on_or_after=_saml_time(confirmation.get("NotOnOrAfter") or ""),
         session_duration=int(durations[0]) if len(durations) == 1 and durations[0].isdigit() else None,
     )
 
@@ -113,24 +111,6 @@ def _role_offer(value: str) -> RoleOffer | None:
     if ROLE_ARN.fullmatch(role) and PROVIDER_ARN.fullmatch(provider):
         return RoleOffer(role, provider)
     return None
-
-
-def _saml_time(value: str) -> float:
-    try:
-        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise AssertionUnusable(f"The assertion's NotOnOrAfter {value!r} is not a time.") from exc
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)).timestamp()
-
-
-def check_fresh(assertion: AwsAssertion, clock: Clock) -> None:
-    """STS refuses an assertion past its NotOnOrAfter; say so before asking it."""
-    if clock.now() >= assertion.not_on_or_after:
-        expired = datetime.datetime.fromtimestamp(assertion.not_on_or_after, tz=datetime.UTC)
-        raise AssertionUnusable(
-            f"The sign-in expired at {expired:%H:%M:%S} UTC before AWS was asked for credentials; "
-            "run the command again."
-        )
 
 
 def choose_role(

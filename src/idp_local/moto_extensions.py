@@ -15,8 +15,9 @@ account out of the SMS sandbox through a support case; here ``set_sms_sandbox`` 
 STS ``AssumeRoleWithSAML``: moto reads the first Role value of the assertion whatever
 ``RoleArn`` asks (and fails on several values); AWS assumes the requested role only when the
 assertion offers it with the ``PrincipalArn`` provider, and refuses with AccessDenied otherwise.
-moto still checks no signature and no validity window (the AWS sign-in emulator does, for the
-console path).
+Once ``check_saml_expiry`` gives it a clock (the local stack's, or a test's), it also refuses an
+assertion past its NotOnOrAfter, as AWS does. moto still checks no signature (the AWS sign-in
+emulator does, for the console path).
 
 ``install()`` patches moto's classes in this process and is idempotent. Every moto server of a
 process shares moto's backends, so one call serves the local stack's and the tests' servers.
@@ -25,6 +26,7 @@ process shares moto's backends, so one call serves the local stack's and the tes
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import threading
 import time
@@ -37,6 +39,8 @@ from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
 from moto.sts.exceptions import STSClientError
 from moto.wafv2.models import wafv2_backends
+
+from idp_core.clock import Clock
 
 # What SES gives an account in the sandbox and, by default, once it leaves it.
 SANDBOX_SEND_QUOTA = {"Max24HourSend": 200.0, "MaxSendRate": 1.0}
@@ -301,6 +305,29 @@ def _idempotent_transact_write_items(original: Any) -> Any:
 # -- STS AssumeRoleWithSAML -----------------------------------------------------------------------
 
 
+# The clock by which the embedded STS refuses expired SAML assertions; None: no check, as moto.
+_saml_clock: Clock | None = None
+
+
+def check_saml_expiry(clock: Clock | None) -> None:
+    """From now on, STS AssumeRoleWithSAML refuses an assertion whose NotOnOrAfter has passed by
+    ``clock`` (None: accepts it, as moto does)."""
+    global _saml_clock
+    _saml_clock = clock
+
+
+def _refuse_expired(root: Any, clock: Clock) -> None:
+    from idp_core.saml.xml import NS_SAML
+
+    for element in root.iterfind(f".//{{{NS_SAML}}}SubjectConfirmationData[@NotOnOrAfter]"):
+        ends = datetime.datetime.fromisoformat(element.get("NotOnOrAfter").replace("Z", "+00:00"))
+        if clock.now() >= ends.timestamp():
+            raise STSClientError(
+                "ExpiredTokenException",
+                f"The SAML assertion expired at {ends:%Y-%m-%dT%H:%M:%SZ} (its NotOnOrAfter); sign in again.",
+            )
+
+
 def _only_requested_role(saml_assertion: str, role_arn: str, principal_arn: str) -> str:
     """The SAMLResponse with the one Role value that pairs ``role_arn`` with ``principal_arn``;
     AccessDenied when the assertion offers no such pair, as at AWS."""
@@ -314,6 +341,8 @@ def _only_requested_role(saml_assertion: str, role_arn: str, principal_arn: str)
         root = parse_xml(base64.b64decode(saml_assertion))
     except (ValueError, IdpError) as exc:
         raise STSClientError("InvalidIdentityToken", "The SAML assertion is not well-formed XML.") from exc
+    if _saml_clock is not None:
+        _refuse_expired(root, _saml_clock)
     wanted = {role_arn, principal_arn}
     found = False
     for attribute in root.iterfind(f".//{{{NS_SAML}}}Attribute[@Name='{ATTR_ROLE}']"):

@@ -10,6 +10,7 @@ import io
 import json
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -22,6 +23,7 @@ from idp_core.adaptive import devices
 from idp_core.clock import FakeClock
 from idp_core.models import Session
 from idp_core.saml.aws import MAX_VALIDITY_SECONDS
+from idp_local import moto_extensions
 from tests.helpers.adaptive import give_policy
 from tests.helpers.mfa import ACCOUNT, MFA_APP, OPEN_APP, add_user, give_totp, totp_code
 from tests.helpers.sso import PASSWORD, Sso
@@ -227,17 +229,29 @@ def test_a_refused_sign_in_is_one_sentence_exit_1_and_writes_nothing(
     assert not config.exists()
 
 
-def test_an_assertion_that_expired_before_sts_is_not_used(
-    sso: Sso, totp_secret: str, aws_files: tuple[Path, Path]
+@pytest.fixture
+def sts_clock(sso: Sso) -> Iterator[FakeClock]:
+    """The embedded STS judges SAML assertions' NotOnOrAfter by this clock, as AWS by its own."""
+    clock = FakeClock(sso.clock.now())
+    moto_extensions.check_saml_expiry(clock)
+    yield clock
+    moto_extensions.check_saml_expiry(None)
+
+
+def test_an_assertion_that_expired_before_sts_is_refused_by_sts(
+    sso: Sso, totp_secret: str, aws_files: tuple[Path, Path], sts_clock: FakeClock
 ) -> None:
     credentials, _ = aws_files
-    # The terminal's clock is past the assertion's validity when STS would be asked.
-    late = FakeClock(sso.clock.now() + MAX_VALIDITY_SECONDS + 1)
+    in_time = aws_cli(sso, "credential-process", "--app", OPEN_APP, stdin=f"alice\n{PASSWORD}\n")
+    assert in_time[0] == 0, in_time[2]
+    # AWS's clock is at the assertion's NotOnOrAfter when the next one reaches STS.
+    sts_clock.advance(MAX_VALIDITY_SECONDS)
 
-    status, _, err = aws_cli(sso, "login", "--app", OPEN_APP, stdin=f"alice\n{PASSWORD}\n", clock=late)
+    status, out, err = aws_cli(sso, "login", "--app", OPEN_APP, stdin=f"alice\n{PASSWORD}\n")
 
-    assert status == 2
-    assert "The sign-in expired at" in err and "run the command again" in err, err
+    assert (status, out) == (1, "")
+    assert err.startswith(f"idp: AWS STS refused the role {READER}: The SAML assertion expired at "), err
+    assert err.endswith("(its NotOnOrAfter); sign in again.\n") and err.count("\n") == 1, err
     assert credentials.read_text(encoding="utf-8") == EXISTING
 
 
