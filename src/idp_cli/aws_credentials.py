@@ -189,6 +189,7 @@ def set_keys(path: Path, section: str, keys: Mapping[str, str]) -> None:
     """Set ``keys`` in ``[section]`` of the INI file ``path``, leaving every other line as it is
     (other profiles, comments, the section's other keys), and replace the file in one step with
     mode 0600: a failure leaves the old file whole, and no other user may read the secrets."""
+    path = path.resolve()  # A linked file (dotfiles kept elsewhere) is updated, not replaced.
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     start = next((index for index, line in enumerate(lines) if _section_name(line) == section), None)
     new_lines = [f"{key} = {value}" for key, value in keys.items()]

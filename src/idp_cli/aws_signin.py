@@ -274,10 +274,17 @@ def sign_in(browser: Browser, app: str, prompts: Prompts) -> Posted:
     page = browser.submit(page, form, {"username": prompts.username(), "password": prompts.password()})
     if page.form_with("password") is not None:
         raise SignInRefused(page.message())
+    sent = False
     for _ in range(MAX_STEPS):
         posted = _posted(page)
         if posted is not None:
             return posted
+        send_form = page.form_to("/send")
+        if send_form is not None and not sent:
+            # A factor that sends its code (e-mail, SMS) shows the code field before the code
+            # is sent: send it once, as the user would press "Send code", then ask for it.
+            page, sent = browser.submit(page, send_form, {}), True
+            continue
         page = _next_step(browser, page, prompts)
     raise SignInImpossible(f"The sign-in did not finish after {MAX_STEPS} pages; use the browser.")
 
@@ -300,7 +307,7 @@ def _posted(page: Page) -> Posted | None:
 
 
 def _next_step(browser: Browser, page: Page, prompts: Prompts) -> Page:
-    """One more page towards the SAMLResponse: a code typed in, or a code sent first."""
+    """One more page towards the SAMLResponse: the second factor's code typed in."""
     path = urlsplit(page.url).path
     if path.endswith("/me/mfa"):
         raise SignInImpossible(
@@ -313,9 +320,6 @@ def _next_step(browser: Browser, page: Page, prompts: Prompts) -> Page:
         if answer.form_with("code") is not None and answer.alerts:
             raise SignInRefused(answer.message())
         return answer
-    send_form = page.form_to("/send")
-    if send_form is not None:
-        return browser.submit(page, send_form, {})
     if any(form.webauthn for form in page.forms):
         raise SignInImpossible(
             "This sign-in asks for a security key or passkey, which only a browser can use; "

@@ -10,8 +10,9 @@ import io
 import json
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TextIO, cast
 
 import boto3
 import pytest
@@ -25,7 +26,17 @@ from idp_core.models import Session
 from idp_core.saml.aws import MAX_VALIDITY_SECONDS
 from idp_local import moto_extensions
 from tests.helpers.adaptive import give_policy
-from tests.helpers.mfa import ACCOUNT, MFA_APP, OPEN_APP, add_user, give_totp, totp_code
+from tests.helpers.mfa import (
+    ACCOUNT,
+    MFA_APP,
+    OPEN_APP,
+    add_user,
+    code_in,
+    emails_to,
+    give_totp,
+    make_factor,
+    totp_code,
+)
 from tests.helpers.sso import PASSWORD, Sso
 
 pytestmark = pytest.mark.sso_setup("two_apps", "password_only")
@@ -143,6 +154,42 @@ def test_the_session_lasts_the_apps_session_duration_and_several_roles_are_asked
     assert caller_arn(answer["AccessKeyId"], answer["SecretAccessKey"], answer["SessionToken"]) == (
         f"arn:aws:sts::{ACCOUNT}:assumed-role/Reader/alice"
     )
+
+
+class Typed:
+    """Standard input whose lines are typed only when the CLI asks: a line may be a function,
+    called then (a code that is sent during the sign-in)."""
+
+    def __init__(self, *lines: str | Callable[[], str]) -> None:
+        self._lines = list(lines)
+
+    def isatty(self) -> bool:
+        return False
+
+    def readline(self, size: int = -1) -> str:
+        line = self._lines.pop(0) if self._lines else ""
+        return (line() if callable(line) else line) + "\n"
+
+
+def test_a_code_sent_by_email_is_asked_for_once_sent(sso: Sso, aws_files: tuple[Path, Path]) -> None:
+    credentials, _ = aws_files
+    add_user("alice", sso.clock, email="alice@example.com")
+    make_factor("alice", "email", sso.clock, email="alice@example.com")
+
+    def emailed_code() -> str:
+        return code_in(emails_to("alice@example.com")[-1].body)
+
+    out, err = io.StringIO(), io.StringIO()
+    status = main(
+        ["aws", "login", "--url", sso.url, "--app", MFA_APP],
+        out=out,
+        err=err,
+        stdin=cast(TextIO, Typed("alice", PASSWORD, emailed_code)),
+        clock=sso.clock,
+    )
+
+    assert (status, err.getvalue()) == (0, "")
+    assert profile_lines(credentials, "default")["aws_session_token"]
 
 
 def test_a_saved_profile_needs_no_options_again(

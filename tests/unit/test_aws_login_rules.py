@@ -83,6 +83,19 @@ def test_a_new_profile_is_added_at_the_end_in_a_new_private_file(tmp_path: Path)
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
+def test_a_linked_credentials_file_is_updated_where_it_lives(tmp_path: Path) -> None:
+    target = tmp_path / "dotfiles" / "credentials"
+    target.parent.mkdir()
+    target.write_text("[work]\nx = 1\n", encoding="utf-8")
+    link = tmp_path / "credentials"
+    link.symlink_to(target)
+
+    set_keys(link, "dev", {"aws_access_key_id": "K"})
+
+    assert link.is_symlink()
+    assert target.read_text(encoding="utf-8") == "[work]\nx = 1\n\n[dev]\naws_access_key_id = K\n"
+
+
 @pytest.mark.parametrize("name", ["dev]\n[default", "", "a b", "../dev", "x" * 65])
 def test_attack_a_profile_name_cannot_start_another_section(name: str) -> None:
     with pytest.raises(ValueError, match="profile name"):
