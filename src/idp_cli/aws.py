@@ -134,6 +134,9 @@ def _sign_in_and_assume(invocation: Invocation) -> tuple[Credentials, dict[str, 
 def _choices(invocation: Invocation) -> tuple[str, str, str | None]:
     """The IdP's URL, the app and the role: from the options, else the profile's saved ones."""
     args = invocation.args
+    if args.stack:
+        # Reading the stack's outputs would need an operator's AWS credentials, which staff lack.
+        raise UsageError("`idp aws` signs in at the IdP's address: give it with --url, not --stack.")
     saved = _saved(args.profile)
     url = args.url or (_local_url() if args.local else None) or saved.get("url")
     if not url:

@@ -394,3 +394,15 @@ def test_attack_the_password_is_never_an_argument(sso: Sso, aws_files: tuple[Pat
 
     assert status == 2
     assert "unrecognized arguments: --password" in err
+
+
+def test_the_stack_is_not_where_staff_sign_in(aws_files: tuple[Path, Path]) -> None:
+    err = io.StringIO()
+    args = ["--stack", "ServerlessIdp", "aws", "login", "--app", OPEN_APP]
+
+    status = main(args, err=err, stdin=io.StringIO())
+
+    assert (status, err.getvalue()) == (
+        2,
+        "idp: `idp aws` signs in at the IdP's address: give it with --url, not --stack.\n",
+    )
