@@ -7,19 +7,14 @@ from __future__ import annotations
 import json
 
 from idp_cli.stack import OnStack, add_command
-from idp_cli.terminal import Subcommands, add_noun
+from idp_cli.terminal import Subcommands
 from idp_core import apps
 from idp_core.clock import SYSTEM_CLOCK
 from idp_local.idp_metadata import idp_metadata_xml
 
 
-def add_parser(commands: Subcommands) -> None:
-    add_member_template(add_noun(commands, "aws", "the AWS accounts the IdP signs users in to"))
-
-
 def add_member_template(actions: Subcommands) -> None:
-    """``member-template`` under ``idp aws`` (a function of its own, so the noun can gather
-    more actions)."""
+    """``member-template`` under the ``idp aws`` noun (``idp_cli.aws``)."""
     parser = add_command(
         actions,
         "member-template",

@@ -10,6 +10,7 @@ never a traceback; an operation that fails ends with one line and exit status 1.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -21,7 +22,7 @@ from idp_cli import (
     adaptive,
     apps,
     audit,
-    aws_member,
+    aws,
     devices,
     directories,
     doctor,
@@ -35,6 +36,7 @@ from idp_cli import (
     users,
 )
 from idp_cli.terminal import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Invocation, Parser, UsageError
+from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import ConfigurationError
 from idp_core.errors import IdpError
 
@@ -51,10 +53,10 @@ NOUNS = (
     devices,
     directories,
     metadata,
-    aws_member,
     signing_keys,
     audit,
     doctor,
+    aws,
 )
 
 
@@ -81,12 +83,13 @@ def main(
     out: TextIO | None = None,
     err: TextIO | None = None,
     stdin: TextIO | None = None,
+    clock: Clock | None = None,
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     stdin = stdin or sys.stdin
     try:
-        return _run(argv, out, err, stdin)
+        return _run(argv, Invocation(argparse.Namespace(), out, err, stdin, clock=clock or SYSTEM_CLOCK))
     except UsageError as exc:
         err.write(f"idp: {exc}\n")
         return EXIT_USAGE
@@ -104,12 +107,12 @@ def main(
         return EXIT_FAILURE
 
 
-def _run(argv: Sequence[str] | None, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+def _run(argv: Sequence[str] | None, terminal: Invocation) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help and --version exit through argparse.
         return int(exc.code or 0)
-    status = args.run(Invocation(args, out, err, stdin))
+    status = args.run(dataclasses.replace(terminal, args=args))
     return EXIT_OK if status is None else int(status)
 
 

@@ -12,8 +12,10 @@ import getpass
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn, TextIO, TypeAlias
+
+from idp_core.clock import SYSTEM_CLOCK, Clock
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -42,6 +44,8 @@ class Invocation:
     out: TextIO
     err: TextIO
     stdin: TextIO
+    # What "now" is for a command that judges time itself (tests move it; see idp_core.clock).
+    clock: Clock = field(default=SYSTEM_CLOCK, kw_only=True)
 
 
 # What each command's parser sets as ``run``; ``None`` means success.

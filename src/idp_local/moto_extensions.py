@@ -13,12 +13,21 @@ An account starts as a new AWS account does: in the SES sandbox and in the SMS s
 request within a day; ``false`` puts the account back, which AWS does not offer). AWS takes an
 account out of the SMS sandbox through a support case; here ``set_sms_sandbox`` does it.
 
+STS ``AssumeRoleWithSAML``: moto reads the first Role value of the assertion whatever
+``RoleArn`` asks (and fails on several values); AWS assumes the requested role only when the
+assertion offers it with the ``PrincipalArn`` provider, and refuses with AccessDenied otherwise.
+Once ``check_saml_expiry`` gives it a clock (the local stack's, or a test's), it also refuses an
+assertion past its NotOnOrAfter, as AWS does. moto still checks no signature (the AWS sign-in
+emulator does, for the console path).
+
 ``install()`` patches moto's classes in this process and is idempotent. Every moto server of a
 process shares moto's backends, so one call serves the local stack's and the tests' servers.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime
 import json
 import threading
 import time
@@ -30,8 +39,11 @@ from moto.core.common_models import CloudFormationModel
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
 from moto.iam.models import iam_backends
+from moto.sts.exceptions import STSClientError
 from moto.utilities.utils import get_partition
 from moto.wafv2.models import wafv2_backends
+
+from idp_core.clock import Clock
 
 # What SES gives an account in the sandbox and, by default, once it leaves it.
 SANDBOX_SEND_QUOTA = {"Max24HourSend": 200.0, "MaxSendRate": 1.0}
@@ -330,6 +342,75 @@ def _idempotent_transact_write_items(original: Any) -> Any:
     return transact_write_items
 
 
+# -- STS AssumeRoleWithSAML -----------------------------------------------------------------------
+
+
+# The clock by which the embedded STS refuses expired SAML assertions; None: no check, as moto.
+_saml_clock: Clock | None = None
+
+
+def check_saml_expiry(clock: Clock | None) -> None:
+    """From now on, STS AssumeRoleWithSAML refuses an assertion whose NotOnOrAfter has passed by
+    ``clock`` (None: accepts it, as moto does)."""
+    global _saml_clock
+    _saml_clock = clock
+
+
+def _refuse_expired(root: Any, clock: Clock) -> None:
+    from idp_core.saml.xml import NS_SAML
+
+    for element in root.iterfind(f".//{{{NS_SAML}}}SubjectConfirmationData[@NotOnOrAfter]"):
+        ends = datetime.datetime.fromisoformat(element.get("NotOnOrAfter").replace("Z", "+00:00"))
+        if clock.now() >= ends.timestamp():
+            raise STSClientError(
+                "ExpiredTokenException",
+                f"The SAML assertion expired at {ends:%Y-%m-%dT%H:%M:%SZ} (its NotOnOrAfter); sign in again.",
+            )
+
+
+def _only_requested_role(saml_assertion: str, role_arn: str, principal_arn: str) -> str:
+    """The SAMLResponse with the one Role value that pairs ``role_arn`` with ``principal_arn``;
+    AccessDenied when the assertion offers no such pair, as at AWS."""
+    from lxml import etree
+
+    from idp_core.errors import IdpError
+    from idp_core.saml.aws import ATTR_ROLE
+    from idp_core.saml.xml import NS_SAML, parse_xml
+
+    try:
+        root = parse_xml(base64.b64decode(saml_assertion))
+    except (ValueError, IdpError) as exc:
+        raise STSClientError("InvalidIdentityToken", "The SAML assertion is not well-formed XML.") from exc
+    if _saml_clock is not None:
+        _refuse_expired(root, _saml_clock)
+    wanted = {role_arn, principal_arn}
+    found = False
+    for attribute in root.iterfind(f".//{{{NS_SAML}}}Attribute[@Name='{ATTR_ROLE}']"):
+        for value in attribute.findall(f"{{{NS_SAML}}}AttributeValue"):
+            pair = {part.strip() for part in (value.text or "").split(",")}
+            if pair == wanted and not found:
+                found = True
+            else:
+                attribute.remove(value)
+    if not found:
+        raise STSClientError(
+            "AccessDenied",
+            f"Not authorized to perform sts:AssumeRoleWithSAML: the SAML assertion does not offer the "
+            f"role {role_arn} with the provider {principal_arn}.",
+        )
+    return base64.b64encode(etree.tostring(root)).decode("ascii")
+
+
+def _assume_only_offered_roles(original: Any) -> Any:
+    def assume_role_with_saml(self: Any, **kwargs: Any) -> Any:
+        kwargs["saml_assertion"] = _only_requested_role(
+            kwargs["saml_assertion"], kwargs["role_arn"], kwargs["principal_arn"]
+        )
+        return original(self, **kwargs)
+
+    return assume_role_with_saml
+
+
 def install() -> None:
     """Add the operations and resources above to moto in this process (once)."""
     global _installed
@@ -340,6 +421,7 @@ def install() -> None:
     from moto.sesv2 import urls as sesv2_urls
     from moto.sesv2.responses import SESV2Response
     from moto.sns.responses import SNSResponse
+    from moto.sts.models import STSBackend
 
     # moto routes a REST path only if its service's urls module lists it (read when the
     # server first serves that service), finds an operation's method on the response class,
@@ -351,6 +433,9 @@ def install() -> None:
     SNSResponse.get_sms_sandbox_account_status = _sns_get_sms_sandbox_account_status  # type: ignore[attr-defined]
     DynamoHandler.transact_write_items = _idempotent_transact_write_items(  # type: ignore[method-assign]
         DynamoHandler.transact_write_items
+    )
+    STSBackend.assume_role_with_saml = _assume_only_offered_roles(  # type: ignore[method-assign]
+        STSBackend.assume_role_with_saml
     )
     get_model_map.cache_clear()
     get_name_type_map.cache_clear()

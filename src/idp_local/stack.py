@@ -222,6 +222,18 @@ def start_moto(host: str = "127.0.0.1") -> tuple[ThreadedMotoServer, str]:
     return server, f"http://{bound_host}:{port}"
 
 
+def _start_embedded_aws() -> tuple[ThreadedMotoServer, str]:
+    """The stack's moto server, made this process's AWS; its STS refuses expired SAML assertions
+    by the real clock, as AWS does (`idp aws login`)."""
+    from idp_core.clock import SYSTEM_CLOCK
+    from idp_local.moto_extensions import check_saml_expiry
+
+    server, endpoint_url = start_moto()
+    os.environ.update(aws_env(endpoint_url))
+    check_saml_expiry(SYSTEM_CLOCK)
+    return server, endpoint_url
+
+
 def aws_env(endpoint_url: str) -> dict[str, str]:
     return embedded_aws_env(endpoint_url, REGION)
 
@@ -462,8 +474,7 @@ def start_stack(
     pools: dict[str, WorkerPool] = {}
     try:
         start_fork_server()
-        moto, endpoint_url = start_moto()
-        os.environ.update(aws_env(endpoint_url))
+        moto, endpoint_url = _start_embedded_aws()
 
         base_url = f"http://{_url_host(gateway.host)}:{gateway.port}"
         acs_url = f"{base_url}{SAML_EMULATOR_PATH}"
