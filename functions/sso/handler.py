@@ -404,7 +404,7 @@ def _post_to_app(
 
 @app.get("/saml/metadata")
 def metadata() -> Response[str]:
-    from idp_core.saml.signing_keys import published_metadata
+    from idp_core.saml.metadata import published_metadata
 
     req = web.request()
     # The signing certificate, and during a key rotation the next one too.

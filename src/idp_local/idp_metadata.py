@@ -10,7 +10,7 @@ from idp_core.config import ConfigurationError, Settings
 
 def idp_metadata_xml(settings: Settings, kms_client: Any, clock: Clock) -> str:
     """The IdP metadata, built by the same code as /saml/metadata (the document IAM holds)."""
-    from idp_core.saml.signing_keys import published_metadata
+    from idp_core.saml.metadata import published_metadata
 
     if not settings.public_base_url:
         raise ConfigurationError("The IdP metadata needs the public base URL (PUBLIC_BASE_URL).")

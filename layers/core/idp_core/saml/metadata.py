@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from lxml import etree
 
+from idp_core.clock import Clock
 from idp_core.saml.aws import NAMEID_PERSISTENT, NAMEID_UNSPECIFIED
+from idp_core.saml.signing_keys import DeploymentKeys, published_identities
 from idp_core.saml.xml import NS_DS, NS_MD
 
 PROTOCOL_SAML2 = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -54,3 +57,17 @@ def build_idp_metadata(
     for binding in (BINDING_REDIRECT, BINDING_POST):
         etree.SubElement(idp, f"{md}SingleSignOnService", Binding=binding, Location=sso_url)
     return bytes(etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True))
+
+
+def published_metadata(
+    kms_client: Any, deployment_keys: DeploymentKeys, base_url: str, clock: Clock
+) -> bytes:
+    """The IdP metadata (/saml/metadata, ``idp metadata``): the signing certificate, and during
+    a rotation the next one."""
+    signing, *following = published_identities(kms_client, deployment_keys, clock)
+    return build_idp_metadata(
+        entity_id=entity_id_for(base_url),
+        base_url=base_url,
+        certificate_der_b64=signing.certificate_der_b64,
+        next_certificates_der_b64=[identity.certificate_der_b64 for identity in following],
+    )

@@ -146,22 +146,6 @@ def published_identities(
     return [signing_identity(kms_client, key_id, clock) for key_id in keys.published]
 
 
-def published_metadata(
-    kms_client: Any, deployment_keys: DeploymentKeys, base_url: str, clock: Clock
-) -> bytes:
-    """The IdP metadata (/saml/metadata, ``idp metadata``): the signing certificate, and during
-    a rotation the next one."""
-    from idp_core.saml.metadata import build_idp_metadata, entity_id_for
-
-    signing, *following = published_identities(kms_client, deployment_keys, clock)
-    return build_idp_metadata(
-        entity_id=entity_id_for(base_url),
-        base_url=base_url,
-        certificate_der_b64=signing.certificate_der_b64,
-        next_certificates_der_b64=[identity.certificate_der_b64 for identity in following],
-    )
-
-
 def start_rotation(
     kms_client: Any,
     deployment_keys: DeploymentKeys,
