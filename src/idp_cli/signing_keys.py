@@ -199,8 +199,9 @@ def provider_holdings(signing: str, following: str | None, retired: str | None) 
     account = boto3.client("sts").get_caller_identity()["Account"]
     by_provider: dict[str, list[str]] = {}
     for app in apps.list_apps():
-        if app.kind == "aws":
-            by_provider.setdefault(apps.provider_arn(app), []).append(app.name)
+        if app.kind == apps.AWS_APP_KIND:
+            for account_id in apps.accounts_of(app):  # Each account of the app has its provider.
+                by_provider.setdefault(apps.provider_arn_in(account_id, app), []).append(app.name)
     return [_holding(arn, tuple(names), known, account) for arn, names in sorted(by_provider.items())]
 
 

@@ -280,6 +280,32 @@ def test_attack_finish_is_refused_while_a_provider_lacks_the_next_certificate_an
     assert _sign_in_to_aws(sso) == published[0]
 
 
+def test_attack_finish_waits_for_the_provider_of_every_account_an_app_signs_in_to(
+    rotating: Rotating, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The app also maps a role in a second account: that account's provider must take the
+    # next certificate too, or its users stop signing in when signing switches.
+    sso = rotating.sso
+    assert _sign_in_to_aws(sso) and _sign_in_to_aws(sso, OTHER_APP)  # Registers both providers.
+    app = apps.get_app(APP)
+    apps.update_aws_app(
+        APP,
+        apps.AwsAppChoices(roles=[(app.roles[0].role, "engineers"), ("444455556666:Deployer", "engineers")]),
+        clock=sso.clock,
+    )
+    _ok(capsys, "start")
+    for arn in rotating.provider_arns.values():
+        _update_provider(arn, _metadata(sso))
+    second = apps.provider_arn_in("444455556666", apps.get_app(APP))
+    assert _holds_next(_status(capsys)) == {
+        **dict.fromkeys(rotating.provider_arns.values(), True),
+        second: False,
+    }
+    code, out, err = idp_from_env(capsys, "signing-key", "rotate", "finish")
+    assert (code, out) == (1, "") and second in err
+    assert _status(capsys)["signing"] == rotating.first_key
+
+
 def test_attack_forced_finish_switches_and_the_provider_without_the_certificate_refuses(
     rotating: Rotating, capsys: pytest.CaptureFixture[str]
 ) -> None:
