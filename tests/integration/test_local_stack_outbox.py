@@ -31,27 +31,32 @@ def outbox(query: dict[str, list[str]]) -> tuple[int, str]:
     return response.status, response.body.decode("utf-8")
 
 
+# moto's backends are process-wide: other tests of this worker send to their own addresses,
+# and these are used here alone.
+PHONE = "+15555550177"
+ADDRESS = "outbox-test@example.com"
+
+
 @pytest.mark.usefixtures("embedded_aws")
 def test_sent_sms_and_email_appear_in_the_outbox_newest_first_with_their_time() -> None:
     before = time.time()
-    boto3.client("sns").publish(PhoneNumber="+15555550100", Message="Your code is 123456")
+    boto3.client("sns").publish(PhoneNumber=PHONE, Message="Your code is 123456")
     ses = boto3.client("ses")
     ses.verify_email_identity(EmailAddress="idp@example.com")
     ses.send_email(
         Source="idp@example.com",
-        Destination={"ToAddresses": ["alice@example.com"]},
+        Destination={"ToAddresses": [ADDRESS]},
         Message={"Subject": {"Data": "Your code"}, "Body": {"Text": {"Data": "Code <b>654321</b>"}}},
     )
 
     status, body = outbox({"format": ["json"]})
     _, page = outbox({})
 
-    # moto's backends are process-wide: other tests' messages may be there too.
-    messages = [m for m in json.loads(body) if m["to"] in (["+15555550100"], ["alice@example.com"])]
+    messages = [m for m in json.loads(body) if m["to"] in ([PHONE], [ADDRESS])]
     assert status == 200
     assert [(m["kind"], m["to"], m["subject"], m["body"]) for m in messages] == [
-        ("email", ["alice@example.com"], "Your code", "Code <b>654321</b>"),
-        ("sms", ["+15555550100"], None, "Your code is 123456"),
+        ("email", [ADDRESS], "Your code", "Code <b>654321</b>"),
+        ("sms", [PHONE], None, "Your code is 123456"),
     ]
     assert before <= messages[1]["sent_at"] <= messages[0]["sent_at"] <= time.time()
     assert "Code &lt;b&gt;654321&lt;/b&gt;" in page  # message text is escaped, never rendered as HTML
