@@ -66,7 +66,9 @@ def make_backup_codes(page: Page, base_url: str) -> list[str]:
     """Make a set of backup codes on the 2FA page and read them off the page that shows them once."""
     page.goto(f"{base_url}/me/mfa")
     page.get_by_role("button", name="Backup codes").click()
-    codes = page.get_by_role("list", name="Backup codes").locator("code").all_inner_texts()
+    shown = page.get_by_role("list", name="Backup codes")
+    expect(shown).to_be_visible()  # all_inner_texts does not wait for the page that shows them.
+    codes = shown.locator("code").all_inner_texts()
     assert len(codes) >= 10, codes
     return codes
 
