@@ -374,7 +374,6 @@ def _post_to_app(
     SP's pending AuthnRequest (``launch.sp_request``), the second factor continues to its answer."""
     from idp_core.launch import Issuer, launch_app
     from idp_core.mfa import flow
-    from idp_core.saml.post_form import auto_post_form
 
     target: dict[str, str | None] = {"app": launch.app_name, "RelayState": launch.relay_state}
     if launch.sp_request is not None:
@@ -394,12 +393,9 @@ def _post_to_app(
     except flow.SecondFactorRequired:
         # The app's policy holds at every launch: step up with a method it accepts.
         return web.redirect(req, "/mfa", query=target, cookies=cookies or [])
-    req.allow_nonce_script = True
-    req.extra_form_actions.append(_origin(result.acs_url))
-    page = auto_post_form(result.acs_url, result.saml_response_b64, result.relay_state, req.nonce)
     if result.device_cookie:
         cookies = [*(cookies or []), session_guard.device_cookie(req, result.device_cookie)]
-    return web.html_response(page, cookies=cookies or [])
+    return _auto_post(req, result.acs_url, result.saml_response_b64, result.relay_state, cookies or [])
 
 
 @app.get("/saml/metadata")
@@ -453,11 +449,8 @@ def sp_initiated_sign_in() -> Response[str]:
 @app.get(SP_CONTINUE_PATH)
 def continue_sp_sign_in() -> Response[str]:
     """Where the sign-in pages (and a POSTed request) continue to: the answer to the SP."""
-    from idp_core import sp_sso
-
     req = web.request()
-    handle = req.query_param("request", max_chars=64) or ""
-    return _answer_sp(req, sp_sso.pending_request(handle, req.clock))
+    return _answer_sp(req, _pending_of_query(req))
 
 
 def _answer_sp(req: web.WebRequest, pending: Any) -> Response[str]:
@@ -481,6 +474,13 @@ def _answer_sp(req: web.WebRequest, pending: Any) -> Response[str]:
     return _post_to_app(req, signed_in, LaunchTarget(pending.app, pending.relay_state, sp_request=pending))
 
 
+def _pending_of_query(req: web.WebRequest) -> Any:
+    """The pending SP request the ``request`` query parameter names (a continue page's)."""
+    from idp_core import sp_sso
+
+    return sp_sso.pending_request(req.query_param("request", max_chars=64) or "", req.clock)
+
+
 def _continue_path(pending: Any) -> str:
     # The handle is 64 hex digits: nothing in it needs escaping.
     return f"{SP_CONTINUE_PATH}?request={pending.handle}"
@@ -497,12 +497,15 @@ def _no_passive(req: web.WebRequest, pending: Any) -> Response[str]:
     return _auto_post(req, pending.acs_url, base64.b64encode(document).decode("ascii"), pending.relay_state)
 
 
-def _auto_post(req: web.WebRequest, url: str, message_b64: str, relay_state: str | None) -> Response[str]:
+def _auto_post(
+    req: web.WebRequest, url: str, message_b64: str, relay_state: str | None, cookies: list[str] | None = None
+) -> Response[str]:
+    """The page whose script posts a SAML message to ``url``, the only other origin it may post to."""
     from idp_core.saml.post_form import auto_post_form
 
     req.allow_nonce_script = True
     req.extra_form_actions.append(_origin(url))
-    return web.html_response(auto_post_form(url, message_b64, relay_state, req.nonce))
+    return web.html_response(auto_post_form(url, message_b64, relay_state, req.nonce), cookies=cookies or [])
 
 
 @app.route(SLO_PATH, method=["GET", "POST"])
@@ -521,11 +524,8 @@ def single_logout() -> Response[str]:
 
 @app.get(SLO_CONTINUE_PATH)
 def continue_single_logout() -> Response[str]:
-    from idp_core import sp_sso
-
     req = web.request()
-    handle = req.query_param("request", max_chars=64) or ""
-    return _finish_logout(req, sp_sso.pending_request(handle, req.clock))
+    return _finish_logout(req, _pending_of_query(req))
 
 
 def _finish_logout(req: web.WebRequest, pending: Any) -> Response[str]:

@@ -5,6 +5,7 @@ factor; the guards of the password hold (S1-S3, S24, S28, S29)."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 import requests
@@ -114,6 +115,35 @@ def test_attack_a_replayed_passkey_answer_is_refused(sso: Sso) -> None:
     token, _ = passkey_options(sso, again)
     replayed = sso.post(again, "/login/passkey", {"csrf_token": token, "credential": answer})
     assert replayed.status_code == 401
+
+
+def test_attack_one_passkey_answer_sent_twice_at_once_signs_in_once(sso: Sso) -> None:
+    # The same answer from two connections of one browser at the same moment: the challenge is
+    # used up in the transaction that starts the session, so only one of them gets one.
+    key = _passkey(sso)
+    browser = sso.browser()
+    token, options = passkey_options(sso, browser)
+    answer = key.get(options)
+    twins = [sso.browser() for _ in range(2)]
+    for twin in twins:
+        twin.cookies.update(browser.cookies)
+    sessions_before = len(list(Session.scan()))
+    start = threading.Barrier(2, timeout=10)
+    statuses: list[int] = []
+
+    def send(twin: requests.Session) -> None:
+        start.wait()
+        statuses.append(
+            sso.post(twin, "/login/passkey", {"csrf_token": token, "credential": answer}).status_code
+        )
+
+    threads = [threading.Thread(target=send, args=(twin,)) for twin in twins]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(statuses) == [303, 401]
+    assert len(list(Session.scan())) == sessions_before + 1
 
 
 def test_attack_a_challenge_fetched_by_another_browser_is_refused(sso: Sso) -> None:

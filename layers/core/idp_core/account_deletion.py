@@ -39,7 +39,7 @@ class Deletion:
     removed: Mapping[str, int]
 
     def summary(self) -> str:
-        return ", ".join(f"{count} {_REMOVED_LABELS[kind]}" for kind, count in self.removed.items())
+        return _summary(self.removed)
 
 
 _REMOVED_LABELS = {
@@ -49,6 +49,11 @@ _REMOVED_LABELS = {
     "tokens_freed": "hardware token(s) freed",
     "devices": "device(s) removed",
 }
+
+
+def _summary(removed: Mapping[str, int]) -> str:
+    """The counts of what went, for people, e.g. "2 session(s) ended, 1 device(s) removed"."""
+    return ", ".join(f"{count} {_REMOVED_LABELS[kind]}" for kind, count in removed.items())
 
 
 def delete_user(
@@ -160,7 +165,7 @@ class FactorReset:
     notified: bool
 
     def summary(self) -> str:
-        return ", ".join(f"{count} {_REMOVED_LABELS[kind]}" for kind, count in self.removed.items())
+        return _summary(self.removed)
 
 
 def reset_second_factors(
