@@ -12,13 +12,11 @@ in the lockout counters shared with the password (S1-S2).
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from idp_core import mfa_pages as pages
 from idp_core import web
 from idp_core.errors import NotFound
 from idp_core.mfa_pages import SIGN_IN_CHALLENGE, Target
+from idp_core.resolver import APIGatewayRouter, Response
 
 router = APIGatewayRouter()
 

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from functions.otp.settings import OtpSettings
 from idp_core import aws, guard, web
 from idp_core.mfa import tokens
 from idp_core.names import MAX_USERNAME_CHARS
+from idp_core.resolver import APIGatewayRouter, Response
 
 router = APIGatewayRouter()
 

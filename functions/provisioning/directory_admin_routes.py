@@ -16,9 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from functions.provisioning import console
 from functions.provisioning.settings import ProvisioningSettings
 from idp_core import aws, web
@@ -28,6 +25,7 @@ from idp_core.directories.client import TestResult
 from idp_core.directories.schedule import TICK_SECONDS
 from idp_core.directories.settings import MAX_DISPLAY_NAME, MAX_FILTER, SWITCHES
 from idp_core.directories.store import MAX_BIND_PASSWORD_CHARS
+from idp_core.resolver import APIGatewayRouter, Response
 
 router = APIGatewayRouter()
 

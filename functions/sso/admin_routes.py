@@ -18,9 +18,6 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, unquote
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from functions.sso.settings import SsoSettings
 from idp_core import accounts, apps, audit, lockout, saml_apps, user_listing, web
 from idp_core.audit import AuditContext
@@ -29,6 +26,7 @@ from idp_core.mail import Mailer
 from idp_core.models import App, Group
 from idp_core.names import MAX_GROUP_CHARS, MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
+from idp_core.resolver import APIGatewayRouter, Response
 
 router = APIGatewayRouter()
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from functions.sso.admin_routes import (
     MAX_APP_NAME_CHARS,
     MAX_URL_CHARS,
@@ -31,6 +28,7 @@ from functions.sso.admin_routes import (
 from idp_core import accounts, apps, saml_apps, web
 from idp_core.errors import BadRequest
 from idp_core.models import App, Group
+from idp_core.resolver import APIGatewayRouter, Response
 from idp_core.saml.sp_metadata import SpMetadata, parse_sp_metadata
 
 router = APIGatewayRouter()

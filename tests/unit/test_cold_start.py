@@ -36,6 +36,14 @@ HEAVY_MODULES = (
     "argon2",
     "_cffi_backend",
 )
+# The Powertools resolvers no function uses: idp_core.resolver holds back the event handler
+# package's __init__, which imports all of them (AppSync with asyncio).
+UNUSED_RESOLVERS = (
+    "asyncio",
+    "aws_lambda_powertools.event_handler.appsync",
+    "aws_lambda_powertools.event_handler.bedrock_agent",
+    "aws_lambda_powertools.event_handler.vpc_lattice",
+)
 # The project's own code that a function's cold start leaves to the routes that need it, because
 # its most frequent first request does not: the sso function's is the sign-in page (or a launch
 # before signing in), which needs neither the sign-in and the launch, nor the admin console's
@@ -44,6 +52,7 @@ HEAVY_MODULES = (
 # no second-factor rules. Each package or module named here counts with its submodules.
 DEFERRED_MODULES = {
     "sso": (
+        *UNUSED_RESOLVERS,
         "idp_core.signin",
         "idp_core.launch",
         "idp_core.guard",
@@ -52,7 +61,9 @@ DEFERRED_MODULES = {
         "idp_core.account_deletion",
         "idp_core.directories",
     ),
-    "provisioning": ("idp_core.guard", "idp_core.mfa", "idp_core.mfa_pages"),
+    "provisioning": (*UNUSED_RESOLVERS, "idp_core.guard", "idp_core.mfa", "idp_core.mfa_pages"),
+    "otp": UNUSED_RESOLVERS,
+    "adaptive": UNUSED_RESOLVERS,
 }
 # What every handler needs at once: the proof that the check sees what the import loads.
 ALWAYS_LOADED = ("pynamodb", "botocore", "aws_lambda_powertools", "idp_core.web")
