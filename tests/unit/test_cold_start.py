@@ -44,6 +44,9 @@ UNUSED_RESOLVERS = (
     "aws_lambda_powertools.event_handler.bedrock_agent",
     "aws_lambda_powertools.event_handler.vpc_lattice",
 )
+# The directories' store and settings parser: the admin pages' guard reads only the one switch
+# it needs ("Enable administrator login", idp_core.directories.admin_login).
+DIRECTORY_SETTINGS = ("idp_core.directories.store", "idp_core.directories.settings")
 # The project's own code that a function's cold start leaves to the routes that need it, because
 # its most frequent first request does not: the sso function's is the sign-in page (or a launch
 # before signing in), which needs neither the sign-in and the launch, nor the admin console's
@@ -62,8 +65,8 @@ DEFERRED_MODULES = {
         "idp_core.directories",
     ),
     "provisioning": (*UNUSED_RESOLVERS, "idp_core.guard", "idp_core.mfa", "idp_core.mfa_pages"),
-    "otp": UNUSED_RESOLVERS,
-    "adaptive": UNUSED_RESOLVERS,
+    "otp": (*UNUSED_RESOLVERS, *DIRECTORY_SETTINGS),
+    "adaptive": (*UNUSED_RESOLVERS, *DIRECTORY_SETTINGS),
 }
 # What every handler needs at once: the proof that the check sees what the import loads.
 ALWAYS_LOADED = ("pynamodb", "botocore", "aws_lambda_powertools", "idp_core.web")
