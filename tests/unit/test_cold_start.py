@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.cold_start import FUNCTIONS, LambdaTree, lay_out, run
+from idp_core.mfa.methods import BUILT_IN
 from infra.layer_build import BytecodeCompiler, find_bytecode_compiler, handler_module
 
 # Libraries each of which costs a cold start tens of milliseconds (hundreds without bytecode)
@@ -47,6 +48,9 @@ UNUSED_RESOLVERS = (
 # The directories' store and settings parser: the admin pages' guard reads only the one switch
 # it needs ("Enable administrator login", idp_core.directories.admin_login).
 DIRECTORY_SETTINGS = ("idp_core.directories.store", "idp_core.directories.settings")
+# The second-factor methods' modules: the registry lists them by kind, label and tier and
+# imports one when a factor of its kind is checked, sent to or set up.
+METHOD_MODULES = tuple(f"idp_core.mfa.methods.{listed.module}" for listed in BUILT_IN)
 # The project's own code that a function's cold start leaves to the routes that need it, because
 # its most frequent first request does not: the sso function's is the sign-in page (or a launch
 # before signing in), which needs neither the sign-in and the launch, nor the admin console's
@@ -65,8 +69,8 @@ DEFERRED_MODULES = {
         "idp_core.directories",
     ),
     "provisioning": (*UNUSED_RESOLVERS, "idp_core.guard", "idp_core.mfa", "idp_core.mfa_pages"),
-    "otp": (*UNUSED_RESOLVERS, *DIRECTORY_SETTINGS),
-    "adaptive": (*UNUSED_RESOLVERS, *DIRECTORY_SETTINGS),
+    "otp": (*UNUSED_RESOLVERS, *DIRECTORY_SETTINGS, *METHOD_MODULES),
+    "adaptive": (*UNUSED_RESOLVERS, *DIRECTORY_SETTINGS, *METHOD_MODULES),
 }
 # What every handler needs at once: the proof that the check sees what the import loads.
 ALWAYS_LOADED = ("pynamodb", "botocore", "aws_lambda_powertools", "idp_core.web")
