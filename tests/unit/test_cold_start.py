@@ -51,6 +51,9 @@ DIRECTORY_SETTINGS = ("idp_core.directories.store", "idp_core.directories.settin
 # The second-factor methods' modules: the registry lists them by kind, label and tier and
 # imports one when a factor of its kind is checked, sent to or set up.
 METHOD_MODULES = tuple(f"idp_core.mfa.methods.{listed.module}" for listed in BUILT_IN)
+# The challenge's flow (codes, transactions, sending): the guard's fresh-factor check
+# (idp_core.mfa.freshness) needs only the methods' tiers, the user's factors and the session.
+SECOND_FACTOR_FLOW = ("idp_core.mfa.flow", "idp_core.mfa.codes", "idp_core.mfa.delivery")
 # The project's own code that a function's cold start leaves to the routes that need it, because
 # its most frequent first request does not: the sso function's is the sign-in page (or a launch
 # before signing in), which needs neither the sign-in and the launch, nor the admin console's
@@ -70,7 +73,7 @@ DEFERRED_MODULES = {
     ),
     "provisioning": (*UNUSED_RESOLVERS, "idp_core.guard", "idp_core.mfa", "idp_core.mfa_pages"),
     "otp": (*UNUSED_RESOLVERS, *DIRECTORY_SETTINGS, *METHOD_MODULES),
-    "adaptive": (*UNUSED_RESOLVERS, *DIRECTORY_SETTINGS, *METHOD_MODULES),
+    "adaptive": (*UNUSED_RESOLVERS, *DIRECTORY_SETTINGS, *METHOD_MODULES, *SECOND_FACTOR_FLOW),
 }
 # What every handler needs at once: the proof that the check sees what the import loads.
 ALWAYS_LOADED = ("pynamodb", "botocore", "aws_lambda_powertools", "idp_core.web")
