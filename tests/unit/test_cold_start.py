@@ -37,13 +37,16 @@ HEAVY_MODULES = (
     "argon2",
     "_cffi_backend",
 )
-# The Powertools resolvers no function uses: idp_core.resolver holds back the event handler
-# package's __init__, which imports all of them (AppSync with asyncio).
-UNUSED_RESOLVERS = (
+# The Powertools resolvers and event classes no function uses: idp_core.resolver holds back
+# the __init__ of the packages that import all of them (AppSync's with asyncio).
+UNUSED_POWERTOOLS = (
     "asyncio",
     "aws_lambda_powertools.event_handler.appsync",
     "aws_lambda_powertools.event_handler.bedrock_agent",
     "aws_lambda_powertools.event_handler.vpc_lattice",
+    "aws_lambda_powertools.utilities.data_classes.sqs_event",
+    "aws_lambda_powertools.utilities.data_classes.code_pipeline_job_event",
+    "aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event",
 )
 # The directories' store and settings parser: the admin pages' guard reads only the one switch
 # it needs ("Enable administrator login", idp_core.directories.admin_login).
@@ -62,7 +65,7 @@ SECOND_FACTOR_FLOW = ("idp_core.mfa.flow", "idp_core.mfa.codes", "idp_core.mfa.d
 # no second-factor rules. Each package or module named here counts with its submodules.
 DEFERRED_MODULES = {
     "sso": (
-        *UNUSED_RESOLVERS,
+        *UNUSED_POWERTOOLS,
         "idp_core.signin",
         "idp_core.launch",
         "idp_core.guard",
@@ -71,9 +74,9 @@ DEFERRED_MODULES = {
         "idp_core.account_deletion",
         "idp_core.directories",
     ),
-    "provisioning": (*UNUSED_RESOLVERS, "idp_core.guard", "idp_core.mfa", "idp_core.mfa_pages"),
-    "otp": (*UNUSED_RESOLVERS, *DIRECTORY_SETTINGS, *METHOD_MODULES),
-    "adaptive": (*UNUSED_RESOLVERS, *DIRECTORY_SETTINGS, *METHOD_MODULES, *SECOND_FACTOR_FLOW),
+    "provisioning": (*UNUSED_POWERTOOLS, "idp_core.guard", "idp_core.mfa", "idp_core.mfa_pages"),
+    "otp": (*UNUSED_POWERTOOLS, *DIRECTORY_SETTINGS, *METHOD_MODULES),
+    "adaptive": (*UNUSED_POWERTOOLS, *DIRECTORY_SETTINGS, *METHOD_MODULES, *SECOND_FACTOR_FLOW),
 }
 # What every handler needs at once: the proof that the check sees what the import loads.
 ALWAYS_LOADED = ("pynamodb", "botocore", "aws_lambda_powertools", "idp_core.web")
