@@ -60,7 +60,8 @@ SECOND_FACTOR_FLOW = ("idp_core.mfa.flow", "idp_core.mfa.codes", "idp_core.mfa.d
 # The project's own code that a function's cold start leaves to the routes that need it, because
 # its most frequent first request does not: the sso function's is the sign-in page (or a launch
 # before signing in), which needs neither the sign-in and the launch, nor the admin console's
-# checks, the second-factor methods, the password change, the user deletion or the directories;
+# checks, the second-factor methods, the password change, the user deletion, the directories or
+# the SAML apps (with the SAML package: the SP metadata parser, the AWS assertion rules);
 # the provisioning function's is the import schedule's tick, which needs no admin check and so
 # no second-factor rules. Each package or module named here counts with its submodules.
 DEFERRED_MODULES = {
@@ -73,6 +74,8 @@ DEFERRED_MODULES = {
         "idp_core.password_change",
         "idp_core.account_deletion",
         "idp_core.directories",
+        "idp_core.saml_apps",
+        "idp_core.saml",
     ),
     "provisioning": (*UNUSED_POWERTOOLS, "idp_core.guard", "idp_core.mfa", "idp_core.mfa_pages"),
     "otp": (*UNUSED_POWERTOOLS, *DIRECTORY_SETTINGS, *METHOD_MODULES),
