@@ -47,7 +47,9 @@ def send_code() -> Response[str]:
 @router.post("/mfa/webauthn/options")
 def security_key_options() -> Response[str]:
     """What the challenge page's script gives the browser to ask the chosen security key."""
+    from functions.otp.key_options import webauthn_options
+
     req = web.request()
     signed_in, target, form = pages.read_challenge_form(req, {})
     _, factor = pages.sign_in_challenge(signed_in, target, form["factor"])
-    return pages.webauthn_options(req, signed_in, factor, SIGN_IN_CHALLENGE.purpose)
+    return webauthn_options(req, signed_in, factor, SIGN_IN_CHALLENGE.purpose)

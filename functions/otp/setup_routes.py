@@ -370,11 +370,13 @@ def register_security_key() -> Response[str]:
 
 @router.post("/me/mfa/test/webauthn/options")
 def test_security_key_options() -> Response[str]:
+    from functions.otp.key_options import webauthn_options
+
     req = web.request()
     signed_in = _complete_session(req)
     form = web.read_form(req, signed_in.session, pages.FACTOR_FIELD)
     _, factor = _test_context(signed_in, form["factor"])
-    return pages.webauthn_options(req, signed_in, factor, TEST_CHALLENGE.purpose)
+    return webauthn_options(req, signed_in, factor, TEST_CHALLENGE.purpose)
 
 
 # ---------------------------------------------------------------- confirming a new factor

@@ -63,7 +63,11 @@ SECOND_FACTOR_FLOW = ("idp_core.mfa.flow", "idp_core.mfa.codes", "idp_core.mfa.d
 # checks, the second-factor methods, the password change, the user deletion, the directories or
 # the SAML apps (with the SAML package: the SP metadata parser, the AWS assertion rules);
 # the provisioning function's is the import schedule's tick, which needs no admin check and so
-# no second-factor rules. Each package or module named here counts with its submodules.
+# no second-factor rules; the otp function's is the challenge page, which needs neither the
+# security keys' ceremonies (their options are a request of their own), the hardware tokens'
+# store, the authenticator apps' secrets and their sealing, nor the adaptive sign-in rules
+# (the page asks only the app's policy). Each package or module named here counts with its
+# submodules.
 DEFERRED_MODULES = {
     "sso": (
         *UNUSED_POWERTOOLS,
@@ -78,7 +82,16 @@ DEFERRED_MODULES = {
         "idp_core.saml",
     ),
     "provisioning": (*UNUSED_POWERTOOLS, "idp_core.guard", "idp_core.mfa", "idp_core.mfa_pages"),
-    "otp": (*UNUSED_POWERTOOLS, *DIRECTORY_SETTINGS, *METHOD_MODULES),
+    "otp": (
+        *UNUSED_POWERTOOLS,
+        *DIRECTORY_SETTINGS,
+        *METHOD_MODULES,
+        "idp_core.mfa.webauthn",
+        "idp_core.mfa.tokens",
+        "idp_core.mfa.totp",
+        "idp_core.sealing",
+        "idp_core.adaptive.enforce",
+    ),
     "adaptive": (*UNUSED_POWERTOOLS, *DIRECTORY_SETTINGS, *METHOD_MODULES, *SECOND_FACTOR_FLOW),
 }
 # What every handler needs at once: the proof that the check sees what the import loads.
