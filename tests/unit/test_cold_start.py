@@ -61,13 +61,13 @@ SECOND_FACTOR_FLOW = ("idp_core.mfa.flow", "idp_core.mfa.codes", "idp_core.mfa.d
 # its most frequent first request does not: the sso function's is the sign-in page (or a launch
 # before signing in), which needs neither the sign-in and the launch, nor the admin console's
 # checks, the second-factor methods, the password change, the user deletion, the directories or
-# the SAML apps (with the SAML package: the SP metadata parser, the AWS assertion rules);
-# the provisioning function's is the import schedule's tick, which needs no admin check and so
-# no second-factor rules; the otp function's is the challenge page, which needs neither the
-# security keys' ceremonies (their options are a request of their own), the hardware tokens'
-# store, the authenticator apps' secrets and their sealing, nor the adaptive sign-in rules
-# (the page asks only the app's policy). Each package or module named here counts with its
-# submodules.
+# the SAML apps (with the SAML package: the SP metadata parser, the AWS assertion rules); the
+# provisioning function's is the import schedule's tick, which needs no admin check and so no
+# second-factor rules, and until a directory is due no import code or directory client; the otp
+# function's is the challenge page, which needs neither the security keys' ceremonies (their
+# options are a request of their own), the hardware tokens' store, the authenticator apps'
+# secrets and their sealing, nor the adaptive sign-in rules (the page asks only the app's
+# policy). Each package or module named here counts with its submodules.
 DEFERRED_MODULES = {
     "sso": (
         *UNUSED_POWERTOOLS,
@@ -81,7 +81,15 @@ DEFERRED_MODULES = {
         "idp_core.saml_apps",
         "idp_core.saml",
     ),
-    "provisioning": (*UNUSED_POWERTOOLS, "idp_core.guard", "idp_core.mfa", "idp_core.mfa_pages"),
+    "provisioning": (
+        *UNUSED_POWERTOOLS,
+        "idp_core.guard",
+        "idp_core.mfa",
+        "idp_core.mfa_pages",
+        "idp_core.directories.imports",
+        "idp_core.directories.client",
+        "idp_core.directories.signin",
+    ),
     "otp": (
         *UNUSED_POWERTOOLS,
         *DIRECTORY_SETTINGS,
