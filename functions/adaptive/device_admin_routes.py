@@ -14,13 +14,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, unquote
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from functions.adaptive import pages
 from idp_core import accounts, guard, lockout, web
 from idp_core.adaptive import devices
 from idp_core.audit import AuditContext
+from idp_core.resolver import APIGatewayRouter, Response
 
 router = APIGatewayRouter()
 

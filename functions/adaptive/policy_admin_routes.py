@@ -16,14 +16,12 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from idp_core import apps, guard, web
 from idp_core.adaptive import policies
 from idp_core.adaptive.policies import ACTIONS, EXCEED_ACTIONS, AdaptivePolicy
 from idp_core.audit import AuditContext
 from idp_core.errors import BadRequest
+from idp_core.resolver import APIGatewayRouter, Response
 
 router = APIGatewayRouter()
 

@@ -12,13 +12,11 @@ in the lockout counters shared with the password (S1-S2).
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from idp_core import mfa_pages as pages
 from idp_core import web
 from idp_core.errors import NotFound
 from idp_core.mfa_pages import SIGN_IN_CHALLENGE, Target
+from idp_core.resolver import APIGatewayRouter, Response
 
 router = APIGatewayRouter()
 
@@ -49,7 +47,9 @@ def send_code() -> Response[str]:
 @router.post("/mfa/webauthn/options")
 def security_key_options() -> Response[str]:
     """What the challenge page's script gives the browser to ask the chosen security key."""
+    from functions.otp.key_options import webauthn_options
+
     req = web.request()
     signed_in, target, form = pages.read_challenge_form(req, {})
     _, factor = pages.sign_in_challenge(signed_in, target, form["factor"])
-    return pages.webauthn_options(req, signed_in, factor, SIGN_IN_CHALLENGE.purpose)
+    return webauthn_options(req, signed_in, factor, SIGN_IN_CHALLENGE.purpose)

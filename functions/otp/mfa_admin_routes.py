@@ -13,12 +13,10 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from idp_core import guard, web
 from idp_core.errors import BadRequest
 from idp_core.mfa import methods as registry
+from idp_core.resolver import APIGatewayRouter, Response
 
 router = APIGatewayRouter()
 

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from functions.otp.settings import OtpSettings
 from idp_core import aws, guard, sessions, web
 from idp_core import mfa_pages as pages
@@ -29,6 +26,7 @@ from idp_core.mfa.methods import MethodKind
 from idp_core.mfa.methods.base import MAX_ANSWER_CHARS
 from idp_core.mfa_pages import TEST_CHALLENGE, Target
 from idp_core.models import AuditEvent, Factor
+from idp_core.resolver import APIGatewayRouter, Response
 
 router = APIGatewayRouter()
 
@@ -372,11 +370,13 @@ def register_security_key() -> Response[str]:
 
 @router.post("/me/mfa/test/webauthn/options")
 def test_security_key_options() -> Response[str]:
+    from functions.otp.key_options import webauthn_options
+
     req = web.request()
     signed_in = _complete_session(req)
     form = web.read_form(req, signed_in.session, pages.FACTOR_FIELD)
     _, factor = _test_context(signed_in, form["factor"])
-    return pages.webauthn_options(req, signed_in, factor, TEST_CHALLENGE.purpose)
+    return webauthn_options(req, signed_in, factor, TEST_CHALLENGE.purpose)
 
 
 # ---------------------------------------------------------------- confirming a new factor

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from functions.otp.settings import OtpSettings
 from idp_core import aws, guard, web
-from idp_core.mfa import tokens
 from idp_core.names import MAX_USERNAME_CHARS
+from idp_core.resolver import APIGatewayRouter, Response
 
 router = APIGatewayRouter()
 
@@ -43,6 +40,10 @@ def _admin() -> tuple[web.WebRequest, web.SignedIn]:
 
 
 def _context(notice: str | None = None) -> dict[str, Any]:
+    # The token store (with the TOTP and HOTP checks and the sealing) loads with the first
+    # token page, not with this function's cold start, which most often serves a challenge.
+    from idp_core.mfa import tokens
+
     return {"tokens": tokens.list_tokens(), "notice": notice}
 
 
@@ -71,6 +72,8 @@ def _changes(req: web.WebRequest, signed_in: web.SignedIn, *, sealing: bool = Tr
 
 @router.post(PAGE + "/import")
 def import_tokens() -> Response[str]:
+    from idp_core.mfa import tokens
+
     req, signed_in, form = _start(IMPORT_FIELDS)
     tokens.import_csv(form["csv"], **_changes(req, signed_in))
     return _done(req, "imported")
@@ -78,6 +81,8 @@ def import_tokens() -> Response[str]:
 
 @router.post(PAGE + "/assign")
 def assign_token() -> Response[str]:
+    from idp_core.mfa import tokens
+
     req, signed_in, form = _start(ASSIGN_FIELDS)
     tokens.assign(form["serial"].strip(), form["username"], **_changes(req, signed_in))
     return _done(req, "assigned")
@@ -85,6 +90,8 @@ def assign_token() -> Response[str]:
 
 @router.post(PAGE + "/unassign")
 def unassign_token() -> Response[str]:
+    from idp_core.mfa import tokens
+
     req, signed_in, form = _start(ASSIGN_FIELDS)
     tokens.unassign(form["serial"].strip(), form["username"], **_changes(req, signed_in, sealing=False))
     return _done(req, "unassigned")

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idp_core import audit
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.directories import client, scheduling, store
+from idp_core.directories import scheduling, store
 from idp_core.directories.errors import DirectoryError
-from idp_core.directories.imports import RunCounts
 from idp_core.directories.settings import (
     AD,
     AD_ATTRIBUTES,
@@ -38,6 +37,10 @@ from idp_core.directories.settings import (
 )
 from idp_core.errors import BadRequest, NotFound
 from idp_core.models import Directory
+
+if TYPE_CHECKING:
+    from idp_core.directories import client
+    from idp_core.directories.imports import RunCounts
 
 KIND_LABELS = {AD: "Active Directory", OPENLDAP: "OpenLDAP", LDAP: "Other LDAP"}
 # The wording of the product guide's table of options.
@@ -265,6 +268,10 @@ def directory_row(name: str, clock: Clock = SYSTEM_CLOCK) -> DirectoryRow:
 
 
 def _row(item: Directory, now: float) -> DirectoryRow:
+    # The import code and the directory client load with the console's first page or test,
+    # not with the import schedule's tick, this function's usual cold start.
+    from idp_core.directories.imports import RunCounts
+
     return DirectoryRow(
         store.settings_of(item),
         RunCounts.from_json(item.last_run) if item.last_run else None,
@@ -326,6 +333,8 @@ def run_test(
 def _run(
     test: str, settings: DirectorySettings, item: Directory, *, kms: Any, username: str, password: str | None
 ) -> client.TestResult:
+    from idp_core.directories import client
+
     if test == "connection":
         return client.test_connection(settings)
     bind_password = store.bind_password(item, kms=kms) or ""

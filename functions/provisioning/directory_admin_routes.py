@@ -14,20 +14,20 @@ tick of the scheduled imports runs it and the page shows its counts afterwards.
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from typing import TYPE_CHECKING, Any
 
 from functions.provisioning import console
 from functions.provisioning.settings import ProvisioningSettings
 from idp_core import aws, web
 from idp_core.audit import AuditContext
 from idp_core.directories import scheduling, store
-from idp_core.directories.client import TestResult
 from idp_core.directories.schedule import TICK_SECONDS
 from idp_core.directories.settings import MAX_DISPLAY_NAME, MAX_FILTER, SWITCHES
 from idp_core.directories.store import MAX_BIND_PASSWORD_CHARS
+from idp_core.resolver import APIGatewayRouter, Response
+
+if TYPE_CHECKING:
+    from idp_core.directories.client import TestResult
 
 router = APIGatewayRouter()
 

@@ -18,17 +18,15 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, unquote
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from functions.sso.settings import SsoSettings
-from idp_core import accounts, apps, audit, lockout, saml_apps, user_listing, web
+from idp_core import accounts, apps, audit, lockout, user_listing, web
 from idp_core.audit import AuditContext
 from idp_core.errors import BadRequest, NotFound
 from idp_core.mail import Mailer
 from idp_core.models import App, Group
 from idp_core.names import MAX_GROUP_CHARS, MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
+from idp_core.resolver import APIGatewayRouter, Response
 
 router = APIGatewayRouter()
 
@@ -605,10 +603,12 @@ def _app_context(req: web.WebRequest, name: str) -> dict[str, Any]:
 
 @router.get("/admin/apps/<name>")
 def app_page(name: str) -> Response[str]:
+    from idp_core.saml_apps import KIND as SAML_APP_KIND
+
     req, _ = _admin()
     context = _app_context(req, name)
-    if context["app"].kind == saml_apps.KIND:
-        from functions.sso.saml_admin_routes import saml_app_page
+    if context["app"].kind == SAML_APP_KIND:
+        from functions.sso.saml_console import saml_app_page
 
         return saml_app_page(req, context["app"])
     return _page(req, "app.html", **context)
@@ -637,9 +637,11 @@ def _app_form_values(app: App) -> dict[str, str]:
 
 @router.get("/admin/apps/<name>/edit")
 def edit_app_page(name: str) -> Response[str]:
+    from idp_core.saml_apps import KIND as SAML_APP_KIND
+
     req, _ = _admin()
     app = apps.get_app(name)
-    if app.kind == saml_apps.KIND:  # A SAML app's settings are edited on its own page.
+    if app.kind == SAML_APP_KIND:  # A SAML app's settings are edited on its own page.
         return web.redirect(req, f"/admin/apps/{app.name}")
     return _page(
         req,

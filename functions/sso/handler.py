@@ -18,8 +18,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import Response
-
 from functions.sso import admin_routes, password_routes, recovery_routes, saml_admin_routes
 from functions.sso.settings import SsoSettings
 from idp_core import aws, session_guard, sessions, web
@@ -27,6 +25,7 @@ from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import FunctionSettings
 from idp_core.names import MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS
+from idp_core.resolver import Response
 from idp_core.web.function import PageFunction
 from idp_core.web.target import MAX_RELAY_STATE_CHARS, TARGET_FIELDS, Target
 

@@ -14,12 +14,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from idp_core import session_guard, web
 from idp_core.names import MAX_USERNAME_CHARS
 from idp_core.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
+from idp_core.resolver import APIGatewayRouter, Response
 
 router = APIGatewayRouter()
 

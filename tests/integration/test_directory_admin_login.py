@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from idp_core import accounts
+from idp_core.directories import store
 from idp_core.models import AuditEvent
 from tests.helpers.adaptive import is_saml_post
 from tests.helpers.ldap_directory import add_service_account, save_directory
@@ -95,6 +96,25 @@ def test_admin_login_on_lets_the_directory_admin_in_after_the_second_factor(sso:
     # Turning the switch off takes effect on the very next console request.
     corp(admin_login=False)
     assert sso.get(browser, "/admin").status_code == 403
+
+
+def test_attack_a_directory_deleted_after_the_sign_in_keeps_its_admin_out_of_the_console(
+    sso: Sso, corp: Any
+) -> None:
+    """The guard reads the one switch afresh: a directory that is gone allows nobody in, and
+    the refusal names it as the session knows it."""
+    corp(admin_login=True)
+    secret = directory_admin(sso)
+    browser = signed_in(sso, DIRECTORY_PASSWORD)
+    prove_second_factor(sso, browser, secret)
+    assert sso.get(browser, "/admin").status_code == 200
+    store.delete_directory("corp")
+    refused = sso.get(browser, "/admin/users")
+    assert (refused.status_code, html.unescape(alert(refused.text))) == (
+        403,
+        REFUSED.replace("Corp LDAP", "corp"),
+    )
+    assert refusals() == [{"reason": "directory does not allow administrator sign-in", "directory": "corp"}]
 
 
 def test_an_admin_who_signed_in_with_the_local_password_is_unaffected(sso: Sso, corp: Any) -> None:

@@ -112,6 +112,23 @@ def test_the_built_in_methods_keep_their_stored_values_labels_and_tiers() -> Non
     assert [kind for kind in BUILT_IN if registry.channel(kind) is not None] == ["sms", "email"]
     # A hardware token is assigned by an administrator, never set up on /me/mfa.
     assert [kind for kind in BUILT_IN if registry.get(kind).enrolment is None] == ["token"]
+    # Each module, once imported, is the method its listing named and ranked.
+    methods = [registry.get(kind) for kind in BUILT_IN]
+    assert [(method.kind, method.label, method.tier) for method in methods] == [
+        (listed.kind, listed.label, listed.tier) for listed in registry.BUILT_IN
+    ]
+
+
+def test_a_listing_that_does_not_match_its_module_fails_when_the_module_is_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Naming and ranking a method read its listing without importing its module; should the
+    two ever disagree, the first use of the module says so instead of ranking it wrongly."""
+    wrong = registry.Listed(MethodKind.SMS, "Text message (SMS)", Tier.AUTHENTICATOR, "sms")
+    monkeypatch.setitem(registry._REGISTRY, "sms", wrong)
+    assert registry.tier("sms") == Tier.AUTHENTICATOR
+    with pytest.raises(RuntimeError, match="the module of the 'sms' method does not match its listing"):
+        registry.get("sms")
 
 
 def test_a_registered_method_is_allowed_labelled_offered_and_ranked_without_edits_elsewhere(

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.cold_start import FUNCTIONS, LambdaTree, lay_out, run
+from idp_core.mfa.methods import BUILT_IN
 from infra.layer_build import BytecodeCompiler, find_bytecode_compiler, handler_module
 
 # Libraries each of which costs a cold start tens of milliseconds (hundreds without bytecode)
@@ -36,14 +37,40 @@ HEAVY_MODULES = (
     "argon2",
     "_cffi_backend",
 )
+# The Powertools resolvers and event classes no function uses: idp_core.resolver holds back
+# the __init__ of the packages that import all of them (AppSync's with asyncio).
+UNUSED_POWERTOOLS = (
+    "asyncio",
+    "aws_lambda_powertools.event_handler.appsync",
+    "aws_lambda_powertools.event_handler.bedrock_agent",
+    "aws_lambda_powertools.event_handler.vpc_lattice",
+    "aws_lambda_powertools.utilities.data_classes.sqs_event",
+    "aws_lambda_powertools.utilities.data_classes.code_pipeline_job_event",
+    "aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event",
+)
+# The directories' store and settings parser: the admin pages' guard reads only the one switch
+# it needs ("Enable administrator login", idp_core.directories.admin_login).
+DIRECTORY_SETTINGS = ("idp_core.directories.store", "idp_core.directories.settings")
+# The second-factor methods' modules: the registry lists them by kind, label and tier and
+# imports one when a factor of its kind is checked, sent to or set up.
+METHOD_MODULES = tuple(f"idp_core.mfa.methods.{listed.module}" for listed in BUILT_IN)
+# The challenge's flow (codes, transactions, sending): the guard's fresh-factor check
+# (idp_core.mfa.freshness) needs only the methods' tiers, the user's factors and the session.
+SECOND_FACTOR_FLOW = ("idp_core.mfa.flow", "idp_core.mfa.codes", "idp_core.mfa.delivery")
 # The project's own code that a function's cold start leaves to the routes that need it, because
 # its most frequent first request does not: the sso function's is the sign-in page (or a launch
 # before signing in), which needs neither the sign-in and the launch, nor the admin console's
-# checks, the second-factor methods, the password change, the user deletion or the directories;
-# the provisioning function's is the import schedule's tick, which needs no admin check and so
-# no second-factor rules. Each package or module named here counts with its submodules.
+# checks, the second-factor methods, the password change, the user deletion, the directories or
+# the SAML apps (with the SAML package: the SP metadata parser, the AWS assertion rules); the
+# provisioning function's is the import schedule's tick, which needs no admin check and so no
+# second-factor rules, and until a directory is due no import code or directory client; the otp
+# function's is the challenge page, which needs neither the security keys' ceremonies (their
+# options are a request of their own), the hardware tokens' store, the authenticator apps'
+# secrets and their sealing, nor the adaptive sign-in rules (the page asks only the app's
+# policy). Each package or module named here counts with its submodules.
 DEFERRED_MODULES = {
     "sso": (
+        *UNUSED_POWERTOOLS,
         "idp_core.signin",
         "idp_core.launch",
         "idp_core.guard",
@@ -51,8 +78,29 @@ DEFERRED_MODULES = {
         "idp_core.password_change",
         "idp_core.account_deletion",
         "idp_core.directories",
+        "idp_core.saml_apps",
+        "idp_core.saml",
     ),
-    "provisioning": ("idp_core.guard", "idp_core.mfa", "idp_core.mfa_pages"),
+    "provisioning": (
+        *UNUSED_POWERTOOLS,
+        "idp_core.guard",
+        "idp_core.mfa",
+        "idp_core.mfa_pages",
+        "idp_core.directories.imports",
+        "idp_core.directories.client",
+        "idp_core.directories.signin",
+    ),
+    "otp": (
+        *UNUSED_POWERTOOLS,
+        *DIRECTORY_SETTINGS,
+        *METHOD_MODULES,
+        "idp_core.mfa.webauthn",
+        "idp_core.mfa.tokens",
+        "idp_core.mfa.totp",
+        "idp_core.sealing",
+        "idp_core.adaptive.enforce",
+    ),
+    "adaptive": (*UNUSED_POWERTOOLS, *DIRECTORY_SETTINGS, *METHOD_MODULES, *SECOND_FACTOR_FLOW),
 }
 # What every handler needs at once: the proof that the check sees what the import loads.
 ALWAYS_LOADED = ("pynamodb", "botocore", "aws_lambda_powertools", "idp_core.web")

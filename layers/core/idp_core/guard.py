@@ -12,7 +12,7 @@ from __future__ import annotations
 from idp_core import sessions
 from idp_core.directories.admin_login import ensure_admin_login_allowed
 from idp_core.errors import Forbidden
-from idp_core.mfa import flow, policy
+from idp_core.mfa import freshness, policy
 from idp_core.session_guard import (
     ENROL_PAGE,
     MFA_PAGE,
@@ -85,7 +85,7 @@ def require_fresh_strongest_factor(
     admin console: a second factor of the user's strongest tier proven recently, else the
     browser goes to the challenge (or to enrolment) and comes back to ``next_page``."""
     try:
-        flow.ensure_fresh_strongest_factor(
+        freshness.ensure_fresh_strongest_factor(
             signed_in.session,
             signed_in.user,
             policy.load_settings(),
@@ -93,7 +93,7 @@ def require_fresh_strongest_factor(
             enrolment_required=enrolment_required,
             clock=req.clock,
         )
-    except flow.EnrolmentRequired as exc:
+    except freshness.EnrolmentRequired as exc:
         raise RedirectRequired(exc.message, ENROL_PAGE, {"next": next_page}) from exc
-    except flow.SecondFactorRequired as exc:
+    except freshness.SecondFactorRequired as exc:
         raise RedirectRequired(exc.message, MFA_PAGE, {"next": next_page}) from exc

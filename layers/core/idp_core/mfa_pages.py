@@ -16,12 +16,12 @@ from typing import Any
 
 from idp_core import aws, guard, lockout, sessions, web
 from idp_core.adaptive import devices
-from idp_core.adaptive.enforce import policy_of
+from idp_core.adaptive.policies import policy_of
 from idp_core.apps import get_app
 from idp_core.concurrency import together
 from idp_core.config import WithLockout, WithMessaging
 from idp_core.errors import BadRequest
-from idp_core.mfa import factors, flow, policy, webauthn
+from idp_core.mfa import factors, flow, policy
 from idp_core.mfa import methods as registry
 from idp_core.mfa.methods.base import MAX_ANSWER_CHARS
 from idp_core.models import FACTORS, App, Device, Factor, Session, User, get_items
@@ -84,26 +84,6 @@ def verify_code(
         reservation=reservation,
         base_url=req.base_url,
     )
-
-
-def webauthn_options(req: web.WebRequest, signed_in: web.SignedIn, factor: Any, purpose: str) -> Any:
-    """The JSON response with a security key's options for this challenge: a new challenge
-    bound to the session, the purpose and the key (S24), as the answer's check expects."""
-    if factor is None or factor.kind != registry.MethodKind.WEBAUTHN:
-        raise BadRequest("That method is not a security key.")
-    ceremony = webauthn.Ceremony(
-        webauthn.RelyingParty.of(req.base_url),
-        flow.transaction_id_hash(signed_in.session.id_hash, purpose, factor.factor_id),
-        clock=req.clock,
-    )
-    options = webauthn.authentication_options(
-        [factor],
-        ceremony,
-        username=signed_in.user.username,
-        purpose=purpose,
-        user_verification=policy.load_settings().webauthn_user_verification,
-    )
-    return web.json_response(options)
 
 
 def challenge_methods(signed_in: web.SignedIn, app: Any | None) -> tuple[str, ...]:

@@ -31,7 +31,7 @@ from idp_core.adaptive.decision import (
     remembered_networks,
     stricter,
 )
-from idp_core.adaptive.policies import CHALLENGE, DENY, AdaptivePolicy, load_policy
+from idp_core.adaptive.policies import CHALLENGE, DENY, policy_of
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock, readable_utc
 from idp_core.errors import Forbidden
@@ -49,25 +49,6 @@ class AccessDenied(Forbidden):
             f"If you need access, give your administrator this reference: {reference}."
         )
         self.reference = reference
-
-
-class PolicyMissing(Forbidden):
-    def __init__(self, app: App) -> None:
-        super().__init__(
-            f"The app {app.display_name!r} names a sign-in policy that does not exist, so nobody can sign in "
-            "to it. Ask an administrator to choose another policy for the app."
-        )
-
-
-def policy_of(app: App | None) -> AdaptivePolicy | None:
-    """The adaptive policy of ``app`` (None: it has none). A policy that has gone missing
-    refuses every sign-in rather than letting them through unchecked."""
-    if app is None or not app.adaptive_policy or app.disabled:
-        return None
-    policy = load_policy(str(app.adaptive_policy))
-    if policy is None:
-        raise PolicyMissing(app)
-    return policy
 
 
 def check_address(

@@ -21,7 +21,7 @@ from pynamodb.exceptions import DeleteError, PutError
 from idp_core import audit
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.errors import BadRequest, Conflict, NotFound
+from idp_core.errors import BadRequest, Conflict, Forbidden, NotFound
 from idp_core.models import App, KeyValue, condition_failed
 from idp_core.ttl_cache import TtlCache
 
@@ -221,6 +221,25 @@ def load_policy(name: str) -> AdaptivePolicy | None:
     except NotFound:
         policy = None
     _policies.put(key, (policy,))
+    return policy
+
+
+class PolicyMissing(Forbidden):
+    def __init__(self, app: App) -> None:
+        super().__init__(
+            f"The app {app.display_name!r} names a sign-in policy that does not exist, so nobody can sign in "
+            "to it. Ask an administrator to choose another policy for the app."
+        )
+
+
+def policy_of(app: App | None) -> AdaptivePolicy | None:
+    """The adaptive policy of ``app`` (None: it has none). A policy that has gone missing
+    refuses every sign-in rather than letting them through unchecked."""
+    if app is None or not app.adaptive_policy or app.disabled:
+        return None
+    policy = load_policy(str(app.adaptive_policy))
+    if policy is None:
+        raise PolicyMissing(app)
     return policy
 
 

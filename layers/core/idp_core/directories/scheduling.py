@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
@@ -32,13 +32,16 @@ from pynamodb.expressions.update import Action
 from idp_core import audit, observability
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.directories import imports, store
+from idp_core.directories import store
 from idp_core.directories.errors import DirectoryError
 from idp_core.directories.schedule import is_due
 from idp_core.directories.settings import DirectorySettings, clean_name
 from idp_core.directories.welcome import NO_WELCOME_MAIL, WelcomeMail
 from idp_core.errors import Conflict, IdpError, NotFound
 from idp_core.models import Directory, condition_failed
+
+if TYPE_CHECKING:
+    from idp_core.directories.imports import RunCounts
 
 _LOG = observability.logger
 
@@ -176,13 +179,13 @@ def run_import_now(
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
     welcome: WelcomeMail = NO_WELCOME_MAIL,
-) -> imports.RunCounts:
+) -> RunCounts:
     """One run in the caller's process (``idp directory sync``), under the lock the ticks
     take but without taking a due slot or a pending request: ``Conflict`` while another run
     holds it, ``NotFound`` when there is no such directory."""
     until = _lock_for_run_now(name, clock)
     try:
-        counts = imports.run_import(name, full=full, kms=kms, clock=clock, context=context, welcome=welcome)
+        counts = _import(name, full=full, kms=kms, clock=clock, context=context, welcome=welcome)
     except Exception as exc:
         release_lock(name, until, failure=Failure(clock.now(), full, _reason(exc)))
         raise
@@ -367,7 +370,7 @@ def _run(
 ) -> Outcome:
     name = settings.name
     try:
-        counts = imports.run_import(name, full=full, kms=kms, clock=clock, context=context, welcome=welcome)
+        counts = _import(name, full=full, kms=kms, clock=clock, context=context, welcome=welcome)
     except DirectoryError as exc:
         # run_import has audited the directory's failure.
         _LOG.warning("directory %s: the %s %s import failed: %s", name, _why(requested_by), _kind(full), exc)
@@ -389,6 +392,17 @@ def _run(
     data = counts.as_dict()
     data.pop("problems", None)
     return Outcome(name, RAN, full=full, counts=data, requested_by=requested_by)
+
+
+def _import(
+    name: str, *, full: bool, kms: Any, clock: Clock, context: AuditContext | None, welcome: WelcomeMail
+) -> RunCounts:
+    # The import code (the directory client, the entries' mapping, the sign-in's collision
+    # records) loads when a run starts: a tick that finds no directory due, the provisioning
+    # function's usual cold start, does without it.
+    from idp_core.directories.imports import run_import
+
+    return run_import(name, full=full, kms=kms, clock=clock, context=context, welcome=welcome)
 
 
 def _reason(exc: Exception) -> str:

@@ -10,7 +10,7 @@ The checks that guard later steps raise, they never return a bool:
 ``ensure_app_second_factor`` at every app launch (the app's policy holds even for a
 session that signed in without it) and ``ensure_fresh_strongest_factor`` before factor,
 password and device changes and the admin console (S10, S28: a fresh proof of the
-strongest tier the user has).
+strongest tier the user has; in ``idp_core.mfa.freshness``, named here too).
 
 ``verify_second_factor`` is the one place where a submitted code is checked: it accepts
 only the methods the target allows (S28), reserves the attempt before the code is looked
@@ -31,11 +31,13 @@ from idp_core import audit, lockout, observability, sessions
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import LockoutPolicy
-from idp_core.errors import AuthenticationRequired, BadRequest, Forbidden, IdpError
+from idp_core.errors import BadRequest, Forbidden, IdpError
 from idp_core.mfa import WrongCode, codes, delivery, factors, policy
 from idp_core.mfa import methods as registry
-from idp_core.mfa.factors import is_usable
-from idp_core.mfa.methods import TIER_LABELS, CodeCheck, Tier
+from idp_core.mfa.freshness import EnrolmentRequired as EnrolmentRequired
+from idp_core.mfa.freshness import SecondFactorRequired, strongest_tier
+from idp_core.mfa.freshness import ensure_fresh_strongest_factor as ensure_fresh_strongest_factor
+from idp_core.mfa.methods import CodeCheck
 from idp_core.mfa.methods.digits import digits_only
 from idp_core.models import App, AuditEvent, Factor, Session, Transaction, User, condition_failed
 from idp_core.sessions import OWES_ENROLMENT, OWES_SECOND_FACTOR
@@ -48,20 +50,6 @@ TRANSACTION_SECONDS = 10 * 60
 PURPOSES = ("signin", "enrol", "test", "reauth")
 # Longer input is refused before anything is read or written (S26); no code is this long.
 MAX_CODE_CHARS = 64
-
-
-class SecondFactorRequired(AuthenticationRequired):
-    """A second factor (or a fresher one) is needed first: the browser goes to /mfa."""
-
-    def __init__(self, message: str = "Confirm it is you with your second factor to continue.") -> None:
-        super().__init__(message)
-
-
-class EnrolmentRequired(AuthenticationRequired):
-    """The user must set up a second factor first: the browser goes to /me/mfa."""
-
-    def __init__(self, message: str = "Set up a second factor to continue.") -> None:
-        super().__init__(message)
 
 
 class NoAcceptedFactor(Forbidden):
@@ -99,11 +87,6 @@ def accepted_methods(
 def methods_label(kinds: Iterable[str]) -> list[str]:
     """The methods' names for people, in the given order."""
     return [registry.label(kind) for kind in kinds]
-
-
-def strongest_tier(factors: Iterable[Factor], allowed: Sequence[str]) -> Tier | None:
-    """The strongest tier among the usable factors of an allowed method (None: there are none)."""
-    return max((registry.tier(f.kind) for f in factors if f.kind in allowed and is_usable(f)), default=None)
 
 
 def order_factors(factors: Iterable[Factor], methods: Sequence[str]) -> list[Factor]:
@@ -184,42 +167,6 @@ def ensure_app_second_factor(
     proven = sessions.second_factor_methods(session)
     if not proven.intersection(accepted_methods(app, settings)):
         raise SecondFactorRequired()
-
-
-def ensure_fresh_strongest_factor(
-    session: Session,
-    user: User,
-    settings: MfaSettings,
-    *,
-    max_age_seconds: int,
-    enrolment_required: bool = False,
-    clock: Clock = SYSTEM_CLOCK,
-) -> None:
-    """Raise ``SecondFactorRequired`` unless the session proved, in the last ``max_age_seconds``,
-    a factor of the strongest tier the user has among the allowed methods (S10, S28): a code
-    sent by e-mail does not authorise adding an authenticator app when the user has one.
-
-    A user without such a factor has nothing to prove; with ``enrolment_required`` (the admin
-    console) and the settings' "enrol at sign-in" they must set one up first
-    (``EnrolmentRequired``). The factor lookup is skipped when a fresh proof is of the
-    strongest tier any allowed method has.
-    """
-    now = clock.now()
-    fresh = [
-        registry.tier(method) if registry.is_known(method) else 0
-        for method, proven_at in sessions.second_factor_proofs(session).items()
-        if now - proven_at <= max_age_seconds
-    ]
-    best_possible = max(registry.tier(method) for method in settings.allowed_methods)
-    if any(tier >= best_possible for tier in fresh):
-        return
-    needed = strongest_tier(factors.list_factors(user.username, active_only=True), settings.allowed_methods)
-    if needed is None:
-        if enrolment_required and settings.enrol_at_sign_in:
-            raise EnrolmentRequired()
-        return
-    if not any(tier >= needed for tier in fresh):
-        raise SecondFactorRequired(f"Confirm it is you with {TIER_LABELS[needed]} to continue.")
 
 
 # ---------------------------------------------------------------- transactions

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from aws_lambda_powertools.event_handler import Response
-
 from idp_core import observability
 from idp_core.aws import transient_failure
 from idp_core.errors import IdpError, ServiceUnavailable
+from idp_core.resolver import Response
 from idp_core.web.auth import RedirectRequired
 from idp_core.web.context import request_or_none
 from idp_core.web.pages import render

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-
 from idp_core import observability
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import FunctionSettings
 from idp_core.models import bind_tables
+from idp_core.resolver import APIGatewayRestResolver, Response
 from idp_core.web.context import bound
 from idp_core.web.errors import error_response, not_found_response
 from idp_core.web.request import WebRequest

@@ -11,9 +11,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import Response
-
 from idp_core.clock import readable_utc
+from idp_core.resolver import Response
 from idp_core.web.responses import html_response
 
 if TYPE_CHECKING:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-
+from idp_core.resolver import Response
 from idp_core.web.request import WebRequest
 from idp_core.web.urls import ascii_url
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aws_lambda_powertools.event_handler import Response
-
 from idp_core.errors import BadRequest
 from idp_core.names import canonical_app_name
+from idp_core.resolver import Response
 from idp_core.web.forms import Field
 from idp_core.web.request import WebRequest
 from idp_core.web.responses import redirect

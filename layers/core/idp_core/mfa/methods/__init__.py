@@ -2,13 +2,20 @@
 ``SecondFactorMethod`` (``base``), found here by its ``MethodKind``.
 
 The flow, the pages, the tiers and the policy ask the registry (``get``, ``kinds``, ``label``,
-``tier``) instead of branching on a method's name, so a new method is one module registered
-below (and its kind in ``MethodKind``) plus its pages.
+``tier``) instead of branching on a method's name, so a new method is one module listed in
+``BUILT_IN`` below (and its kind in ``MethodKind``) plus its pages.
+
+The registry lists the built-in methods by their kind, label and tier and imports a method's
+module when something more is asked of it (``get``, ``channel``, ``release``): naming and
+ranking methods, which every page and policy check does, loads none of them, and a request
+loads the modules of the methods it uses, not every method's implementation (KMS sealing,
+security keys, hardware tokens, phone numbers, e-mail).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from typing import TYPE_CHECKING, NamedTuple
 
 from idp_core.mfa.methods.base import (
     TIER_LABELS,
@@ -25,10 +32,12 @@ if TYPE_CHECKING:
     from idp_core.models import Factor
 
 __all__ = [
+    "BUILT_IN",
     "TIER_LABELS",
     "Channel",
     "CodeCheck",
     "Enrolment",
+    "Listed",
     "MethodKind",
     "SecondFactorMethod",
     "Tier",
@@ -44,9 +53,31 @@ __all__ = [
     "unregister",
 ]
 
+
+class Listed(NamedTuple):
+    """A built-in method before its module is imported: what every page and policy check asks
+    of it, and the module of ``idp_core.mfa.methods`` whose ``METHOD`` is the rest."""
+
+    kind: MethodKind
+    label: str
+    tier: Tier
+    module: str
+
+
+# In the order the pages offer them. Each module's METHOD has the same kind, label and tier.
+BUILT_IN = (
+    Listed(MethodKind.TOTP, "Authenticator app", Tier.AUTHENTICATOR, "totp"),
+    Listed(MethodKind.SMS, "Text message (SMS)", Tier.RESTRICTED, "sms"),
+    Listed(MethodKind.EMAIL, "E-mail", Tier.RESTRICTED, "email"),
+    Listed(MethodKind.BACKUP, "Backup codes", Tier.AUTHENTICATOR, "backup_codes"),
+    Listed(MethodKind.TOKEN, "Hardware token", Tier.AUTHENTICATOR, "oath_token"),
+    Listed(MethodKind.WEBAUTHN, "Security key or passkey", Tier.PHISHING_RESISTANT, "webauthn"),
+)
+
 # Keyed by the kind's string value (a MethodKind is equal to it), so a kind read from
-# DynamoDB or a form finds its method; in the order the pages offer them.
-_REGISTRY: dict[str, SecondFactorMethod] = {}
+# DynamoDB or a form finds its method; in the order the pages offer them. A built-in method
+# is listed until its module is first needed, then registered itself.
+_REGISTRY: dict[str, SecondFactorMethod | Listed] = {listed.kind: listed for listed in BUILT_IN}
 
 
 def register(method: SecondFactorMethod) -> None:
@@ -64,9 +95,18 @@ def unregister(kind: str) -> None:
 def get(kind: str | None) -> SecondFactorMethod:
     """The method of ``kind``, or ``UnknownMethod``."""
     try:
-        return _REGISTRY[kind]  # type: ignore[index]
+        entry = _REGISTRY[kind]  # type: ignore[index]
     except (KeyError, TypeError):
         raise UnknownMethod(kind) from None
+    return _load(entry) if isinstance(entry, Listed) else entry
+
+
+def _load(listed: Listed) -> SecondFactorMethod:
+    method: SecondFactorMethod = importlib.import_module(f"{__name__}.{listed.module}").METHOD
+    if (method.kind, method.label, method.tier) != listed[:3]:
+        raise RuntimeError(f"the module of the {listed.kind.value!r} method does not match its listing")
+    _REGISTRY[listed.kind] = method
+    return method
 
 
 def is_known(kind: object) -> bool:
@@ -86,7 +126,7 @@ def label(kind: str) -> str:
 
 def channel(kind: str) -> Channel | None:
     """What a method sends its codes through; None for one that sends nothing or is unknown."""
-    return _REGISTRY[kind].channel if kind in _REGISTRY else None
+    return get(kind).channel if kind in _REGISTRY else None
 
 
 def release(factor: Factor) -> bool:
@@ -96,20 +136,8 @@ def release(factor: Factor) -> bool:
 
 
 def tier(kind: str) -> Tier:
-    """A method's strength tier (S28)."""
-    return get(kind).tier
-
-
-# The methods come last: their modules use the implementations (idp_core.mfa.totp, ...), which
-# ask this registry for kinds and labels, so its functions must exist before they load.
-from idp_core.mfa.methods import backup_codes, email, oath_token, sms, totp, webauthn  # noqa: E402
-
-for _method in (
-    totp.METHOD,
-    sms.METHOD,
-    email.METHOD,
-    backup_codes.METHOD,
-    oath_token.METHOD,
-    webauthn.METHOD,
-):
-    register(_method)
+    """A method's strength tier (S28), or ``UnknownMethod``."""
+    try:
+        return _REGISTRY[kind].tier
+    except (KeyError, TypeError):
+        raise UnknownMethod(kind) from None
