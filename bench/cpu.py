@@ -115,7 +115,9 @@ def run() -> dict:
         tables = fresh_tables()
         accounts.create_group("bench")
         for name, mfa in ((MFA_APP, True), (OPEN_APP, False)):
-            apps.create_aws_app(name, account_id="123456789012", roles=[("BenchRole", "bench")])
+            apps.create_aws_app(
+                name, apps.AwsAppChoices(account_id="123456789012", roles=[("BenchRole", "bench")])
+            )
             policy.set_app_policy(name, mfa_required=mfa)
         with running_sso(tables, SYSTEM_CLOCK, workers=1) as sso:  # type: ignore[arg-type]
             users = _users(sso, 2 * SIGN_INS + 2, "cpu")

@@ -167,7 +167,9 @@ def bench_stack(app: str = APP) -> Iterator[tuple[Sso, RequestCounter]]:
     with moto_server(counter):
         tables = fresh_tables()
         accounts.create_group("bench")
-        apps.create_aws_app(app, account_id="123456789012", roles=[("BenchRole", "bench")])
+        apps.create_aws_app(
+            app, apps.AwsAppChoices(account_id="123456789012", roles=[("BenchRole", "bench")])
+        )
         with running_sso(tables, SYSTEM_CLOCK) as sso:  # type: ignore[arg-type]
             yield sso, counter
 

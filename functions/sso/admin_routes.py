@@ -572,13 +572,15 @@ def create_app() -> Response[str]:
     with _form_names_missing_items():
         app = apps.create_aws_app(
             form["name"],
-            account_id=form["account_id"],
-            roles=_role_pairs(_role_rows(form)),
-            session_duration=_session_duration(form.get("session_duration")),
-            relay_state=form.get("relay_state"),
-            provider_name=form.get("provider_name"),
-            acs_url=form.get("acs_url"),
-            display_name=form.get("display_name"),
+            apps.AwsAppChoices(
+                account_id=form["account_id"],
+                roles=_role_pairs(_role_rows(form)),
+                session_duration=_session_duration(form.get("session_duration")),
+                relay_state=form.get("relay_state"),
+                provider_name=form.get("provider_name"),
+                acs_url=form.get("acs_url"),
+                display_name=form.get("display_name"),
+            ),
             context=_actor(req, signed_in),
             clock=req.clock,
         )

@@ -62,7 +62,7 @@ def add_parser(commands: Subcommands) -> None:
 
 def add_aws_app(cmd: OnStack) -> None:
     a = cmd.args
-    app = apps.create_aws_app(a.name, **vars(_choices(a)), context=cmd.context)
+    app = apps.create_aws_app(a.name, _choices(a), context=cmd.context)
     accounts = ", ".join(apps.accounts_of(app))
     cmd.out.write(
         f"Created AWS app {app.name}. In each of its accounts ({accounts}), create the IAM SAML provider "

@@ -349,11 +349,13 @@ def seed_demo_data(*, admin: DemoAccount, user: DemoAccount, acs_url: str) -> No
     if apps.find_app(DEMO_APP) is None:
         apps.create_aws_app(
             DEMO_APP,
-            account_id=DEMO_ACCOUNT_ID,
-            roles=[(DEMO_ROLE, DEMO_GROUP)],
-            provider_name=DEMO_PROVIDER,
-            acs_url=acs_url,
-            display_name="AWS console (demo account)",
+            apps.AwsAppChoices(
+                account_id=DEMO_ACCOUNT_ID,
+                roles=[(DEMO_ROLE, DEMO_GROUP)],
+                provider_name=DEMO_PROVIDER,
+                acs_url=acs_url,
+                display_name="AWS console (demo account)",
+            ),
             context=context,
         )
     if not apps.get_app(DEMO_APP).mfa_required:

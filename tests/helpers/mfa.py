@@ -29,8 +29,12 @@ _ALERT = re.compile(r'role="alert">([^<]+)<')
 def directory(clock: FakeClock) -> None:
     """A group, an app that requires MFA (the default) and one that does not."""
     accounts.create_group("engineers", clock=clock)
-    apps.create_aws_app(MFA_APP, account_id=ACCOUNT, roles=[("Engineer", "engineers")], clock=clock)
-    apps.create_aws_app(OPEN_APP, account_id=ACCOUNT, roles=[("Reader", "engineers")], clock=clock)
+    apps.create_aws_app(
+        MFA_APP, apps.AwsAppChoices(account_id=ACCOUNT, roles=[("Engineer", "engineers")]), clock=clock
+    )
+    apps.create_aws_app(
+        OPEN_APP, apps.AwsAppChoices(account_id=ACCOUNT, roles=[("Reader", "engineers")]), clock=clock
+    )
     policy.set_app_policy(OPEN_APP, mfa_required=False, context=None, clock=clock)
 
 

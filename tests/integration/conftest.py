@@ -247,7 +247,9 @@ def with_data_key(bound: LocalState, tmp_path: Path) -> LocalState:
 @pytest.fixture
 def demo_app(bound: LocalState) -> str:
     accounts.create_group("engineers")
-    apps.create_aws_app("aws-demo", account_id="123456789012", roles=[("Engineer", "engineers")])
+    apps.create_aws_app(
+        "aws-demo", apps.AwsAppChoices(account_id="123456789012", roles=[("Engineer", "engineers")])
+    )
     return "aws-demo"
 
 

@@ -35,8 +35,10 @@ def test_app_maps_groups_to_roles_and_refuses_bad_input(tables):
     user = accounts.create_user("carol", password="a long enough passphrase", groups=["admins", "readers"])
     app = apps.create_aws_app(
         "prod",
-        account_id="123456789012",
-        roles=[("Admin", "admins"), ("arn:aws:iam::123456789012:role/team/Reader", "readers")],
+        apps.AwsAppChoices(
+            account_id="123456789012",
+            roles=[("Admin", "admins"), ("arn:aws:iam::123456789012:role/team/Reader", "readers")],
+        ),
     )
     assert apps.roles_for_user(app, apps.enabled_groups(user)) == [
         "arn:aws:iam::123456789012:role/Admin",
@@ -55,7 +57,7 @@ def test_app_maps_groups_to_roles_and_refuses_bad_input(tables):
     )
     for kwargs in bad_apps:
         with pytest.raises((BadRequest, NotFound)):
-            apps.create_aws_app("other", **kwargs)
+            apps.create_aws_app("other", apps.AwsAppChoices(**kwargs))
     assert [a.name for a in App.scan()] == ["prod"]
     assert {g.name for g in Group.scan()} == {"admins", "readers"}
 
@@ -64,7 +66,7 @@ def test_apps_for_user_lists_only_apps_with_a_role(tables):
     accounts.create_group("admins")
     member = accounts.create_user("dave", password="a long enough passphrase", groups=["admins"])
     outsider = accounts.create_user("erin", password="a long enough passphrase")
-    apps.create_aws_app("prod", account_id="123456789012", roles=[("Admin", "admins")])
+    apps.create_aws_app("prod", apps.AwsAppChoices(account_id="123456789012", roles=[("Admin", "admins")]))
     assert [a.name for a in apps.apps_for_user(member)] == ["prod"]
     assert apps.apps_for_user(outsider) == []
 

@@ -126,7 +126,7 @@ def test_the_admin_edits_a_policy(sso: Sso, admin: requests.Session) -> None:
 def test_the_form_shows_the_stored_policy_and_the_apps_using_it(sso: Sso, admin: requests.Session) -> None:
     create_office(sso, admin)
     accounts.create_group("ops")
-    apps.create_aws_app("prod", account_id="123456789012", roles=[("Dev", "ops")])
+    apps.create_aws_app("prod", apps.AwsAppChoices(account_id="123456789012", roles=[("Dev", "ops")]))
     App.get("prod").update(actions=[App.adaptive_policy.set("office")])
 
     document = lxml.html.fromstring(sso.get(admin, "/admin/adaptive/office").text)
@@ -167,7 +167,7 @@ def test_the_admin_deletes_an_unused_policy(sso: Sso, admin: requests.Session) -
 def test_a_policy_an_app_uses_cannot_be_deleted(sso: Sso, admin: requests.Session) -> None:
     create_office(sso, admin)
     accounts.create_group("ops")
-    apps.create_aws_app("prod", account_id="123456789012", roles=[("Dev", "ops")])
+    apps.create_aws_app("prod", apps.AwsAppChoices(account_id="123456789012", roles=[("Dev", "ops")]))
     App.get("prod").update(actions=[App.adaptive_policy.set("office")])
     before = stored_policies()
 

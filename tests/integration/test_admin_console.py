@@ -212,7 +212,7 @@ def test_deleting_a_user_or_an_app_needs_the_confirm_box(sso: Sso, admin: reques
 
     from idp_core import apps
 
-    apps.create_aws_app("sandbox", account_id="123456789012", roles=[("Dev", "ops")])
+    apps.create_aws_app("sandbox", apps.AwsAppChoices(account_id="123456789012", roles=[("Dev", "ops")]))
     assert submit(sso, admin, "/admin/apps/sandbox/delete").status_code == 400
     assert submit(sso, admin, "/admin/apps/sandbox/disable").status_code == 303
     assert App.get("sandbox").disabled
@@ -257,7 +257,7 @@ def test_every_admin_page_labels_its_inputs_and_posts_carry_the_csrf_token(
     from idp_core import apps
 
     accounts.create_group("ops")
-    apps.create_aws_app("sandbox", account_id="123456789012", roles=[("Dev", "ops")])
+    apps.create_aws_app("sandbox", apps.AwsAppChoices(account_id="123456789012", roles=[("Dev", "ops")]))
     token = page_token(sso, admin)
     for path in ADMIN_GETS:
         response = sso.get(admin, path)

@@ -38,7 +38,9 @@ def sandbox(sso: Sso) -> App:
     """An app ``sandbox`` that gives the group ops the role Dev, and no second factor needed."""
     accounts.create_group("ops")
     accounts.create_group("auditors")
-    return apps.create_aws_app("sandbox", account_id=ACCOUNT, roles=[("Dev", "ops")], mfa_required=False)
+    return apps.create_aws_app(
+        "sandbox", apps.AwsAppChoices(account_id=ACCOUNT, roles=[("Dev", "ops")]), mfa_required=False
+    )
 
 
 # ---------------------------------------------------------------- apps

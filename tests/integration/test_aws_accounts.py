@@ -49,9 +49,11 @@ def _org_app(home: str, member: str, **options: Any) -> App:
     """Admins get Admin at home; readers get Reader in the member account."""
     return apps.create_aws_app(
         APP,
-        account_id=home,
-        roles=[("Admin", "admins"), (f"{member}:Reader", "readers")],
-        provider_name=PROVIDER,
+        apps.AwsAppChoices(
+            account_id=home,
+            roles=[("Admin", "admins"), (f"{member}:Reader", "readers")],
+            provider_name=PROVIDER,
+        ),
         **options,
     )
 
@@ -65,13 +67,15 @@ def test_an_app_maps_groups_to_roles_of_several_accounts_each_with_its_own_provi
     _groups("admins", "readers")
     app = apps.create_aws_app(
         APP,
-        account_id=home,
-        roles=[
-            ("Admin", "admins"),
-            (f"{member}:Reader", "readers"),
-            (f"{member}:arn:aws:iam::{member}:role/team/Ops", "admins"),
-        ],
-        provider_name=PROVIDER,
+        apps.AwsAppChoices(
+            account_id=home,
+            roles=[
+                ("Admin", "admins"),
+                (f"{member}:Reader", "readers"),
+                (f"{member}:arn:aws:iam::{member}:role/team/Ops", "admins"),
+            ],
+            provider_name=PROVIDER,
+        ),
     )
 
     assert apps.accounts_of(app) == [home, member]
@@ -108,7 +112,9 @@ def test_a_bad_mapping_of_another_account_writes_nothing(
     before = App.get(APP).serialize()
 
     with pytest.raises(BadRequest, match=message):
-        apps.create_aws_app("other", account_id=home, roles=[(role.format(member=member), "readers")])
+        apps.create_aws_app(
+            "other", apps.AwsAppChoices(account_id=home, roles=[(role.format(member=member), "readers")])
+        )
     with pytest.raises(BadRequest, match=message):
         apps.update_aws_app(APP, apps.AwsAppChoices(roles=[(role.format(member=member), "readers")]))
 
@@ -119,7 +125,7 @@ def test_a_bad_mapping_of_another_account_writes_nothing(
 def test_a_mapping_of_another_account_needs_a_group_that_exists(tables: Any, home: str, member: str) -> None:
     _groups("admins")
     with pytest.raises(NotFound, match="ghosts"):
-        apps.create_aws_app(APP, account_id=home, roles=[(f"{member}:Reader", "ghosts")])
+        apps.create_aws_app(APP, apps.AwsAppChoices(account_id=home, roles=[(f"{member}:Reader", "ghosts")]))
     assert list(App.scan()) == []
 
 
@@ -131,7 +137,10 @@ def test_attack_a_role_of_one_account_under_the_provider_of_another_is_refused(
     _groups("readers")
     with pytest.raises(BadRequest, match="not in the mapping's account"):
         apps.create_aws_app(
-            APP, account_id=home, roles=[(f"{member}:arn:aws:iam::{third}:role/Reader", "readers")]
+            APP,
+            apps.AwsAppChoices(
+                account_id=home, roles=[(f"{member}:arn:aws:iam::{third}:role/Reader", "readers")]
+            ),
         )
     assert list(App.scan()) == []
 

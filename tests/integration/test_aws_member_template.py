@@ -44,10 +44,12 @@ def org(sso: Sso, home: str, member: str, aws_endpoint: str, tmp_path: Path, mon
     point_cli_at(sso, aws_endpoint, tmp_path / "state")
     return apps.create_aws_app(
         APP,
-        account_id=home,
-        roles=[("Admin", "admins"), (f"{member}:Reader", "readers"), (f"{member}:/team/Ops", "admins")],
-        provider_name=PROVIDER,
-        session_duration=7200,
+        apps.AwsAppChoices(
+            account_id=home,
+            roles=[("Admin", "admins"), (f"{member}:Reader", "readers"), (f"{member}:/team/Ops", "admins")],
+            provider_name=PROVIDER,
+            session_duration=7200,
+        ),
         mfa_required=False,
     )
 
@@ -164,9 +166,7 @@ def test_a_role_two_apps_need_trusting_different_providers_is_a_clear_exit_2(
     # One IAM role has one trust policy: the template could not serve both apps' sign-ins.
     apps.create_aws_app(
         "other",
-        account_id=member,
-        roles=[("Reader", "readers")],
-        provider_name="other-idp",
+        apps.AwsAppChoices(account_id=member, roles=[("Reader", "readers")], provider_name="other-idp"),
         mfa_required=False,
     )
 

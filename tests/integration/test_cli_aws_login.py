@@ -132,9 +132,11 @@ def test_the_session_lasts_the_apps_session_duration_and_several_roles_are_asked
 ) -> None:
     apps.create_aws_app(
         MULTI_ROLE_APP,
-        account_id=ACCOUNT,
-        roles=[("Engineer", "engineers"), ("Reader", "engineers")],
-        session_duration=LONG_SESSION_SECONDS,
+        apps.AwsAppChoices(
+            account_id=ACCOUNT,
+            roles=[("Engineer", "engineers"), ("Reader", "engineers")],
+            session_duration=LONG_SESSION_SECONDS,
+        ),
         mfa_required=False,
         clock=sso.clock,
     )
@@ -357,9 +359,9 @@ def test_attack_an_assertion_for_an_acs_that_is_not_aws_is_not_used(
     credentials, _ = aws_files
     apps.create_aws_app(
         "aws-elsewhere",
-        account_id=ACCOUNT,
-        roles=[("Engineer", "engineers")],
-        acs_url="https://sp.example.org/saml",
+        apps.AwsAppChoices(
+            account_id=ACCOUNT, roles=[("Engineer", "engineers")], acs_url="https://sp.example.org/saml"
+        ),
         mfa_required=False,
         clock=sso.clock,
     )

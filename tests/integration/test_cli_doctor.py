@@ -193,10 +193,12 @@ def deploy(tables: Tables, kms: Any, *, waf: bool = True, next_signing_key: bool
     accounts.create_group("cloud-admins")
     apps.create_aws_app(
         "aws-prod",
-        account_id=ACCOUNT,
-        roles=[(role_name, "cloud-admins")],
-        provider_name=provider_name,
-        session_duration=SESSION_SECONDS,
+        apps.AwsAppChoices(
+            account_id=ACCOUNT,
+            roles=[(role_name, "cloud-admins")],
+            provider_name=provider_name,
+            session_duration=SESSION_SECONDS,
+        ),
     )
     # "Leaving the SES sandbox" and "Leaving the SNS SMS sandbox".
     address = sender.split("<")[1].rstrip(">")
@@ -622,7 +624,9 @@ def test_a_role_session_shorter_than_the_apps_is_a_problem(
 def test_apps_of_other_accounts_are_named_as_unchecked(
     stack: Deployed, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    apps.create_aws_app("aws-sandbox", account_id="210987654321", roles=[("Dev", "cloud-admins")])
+    apps.create_aws_app(
+        "aws-sandbox", apps.AwsAppChoices(account_id="210987654321", roles=[("Dev", "cloud-admins")])
+    )
 
     code, findings, _ = doctor(capsys, "--stack", stack.name)
 
@@ -648,7 +652,9 @@ def test_roles_of_another_account_are_left_to_it_and_this_accounts_roles_of_any_
 
     # An app of the member account with a role in this one: the role and the app's provider in
     # this account are checked here.
-    apps.create_aws_app("aws-member", account_id=member, roles=[(f"{ACCOUNT}:Missing", "cloud-admins")])
+    apps.create_aws_app(
+        "aws-member", apps.AwsAppChoices(account_id=member, roles=[(f"{ACCOUNT}:Missing", "cloud-admins")])
+    )
     code, findings, _ = doctor(capsys, "--stack", stack.name)
     assert code == 1
     problems = {

@@ -37,7 +37,7 @@ def event_details(event_type: str) -> list[dict[str, Any]]:
 def sandbox(bound: LocalState) -> str:
     accounts.create_group("ops")
     accounts.create_group("auditors")
-    apps.create_aws_app("sandbox", account_id=ACCOUNT, roles=[("Dev", "ops")])
+    apps.create_aws_app("sandbox", apps.AwsAppChoices(account_id=ACCOUNT, roles=[("Dev", "ops")]))
     return "sandbox"
 
 

@@ -51,7 +51,10 @@ def sso(sso: Sso, account: str) -> Sso:
     """With the group engineers and an app that maps it to a role and asks for no second factor."""
     create_group("engineers", clock=sso.clock)
     apps.create_aws_app(
-        APP, account_id=account, roles=[("Reader", "engineers")], mfa_required=False, clock=sso.clock
+        APP,
+        apps.AwsAppChoices(account_id=account, roles=[("Reader", "engineers")]),
+        mfa_required=False,
+        clock=sso.clock,
     )
     return sso
 

@@ -103,7 +103,9 @@ def give_authenticator(name: str, settings: Settings) -> None:
 
 def open_app(name: str) -> None:
     """An app without a second factor, mapped to the demo group."""
-    apps.create_aws_app(name, account_id=ACCOUNT, roles=[("Reader", "engineers")], mfa_required=False)
+    apps.create_aws_app(
+        name, apps.AwsAppChoices(account_id=ACCOUNT, roles=[("Reader", "engineers")]), mfa_required=False
+    )
 
 
 def overlapping_pairs(runs: list[Ran]) -> list[tuple[Ran, Ran]]:
@@ -219,7 +221,7 @@ def test_ten_parallel_sign_ins_from_new_devices_under_a_limit_of_three_register_
 
 def mfa_app(name: str) -> None:
     if apps.find_app(name) is None:
-        apps.create_aws_app(name, account_id=ACCOUNT, roles=[("Engineer", "engineers")])
+        apps.create_aws_app(name, apps.AwsAppChoices(account_id=ACCOUNT, roles=[("Engineer", "engineers")]))
 
 
 def sent_code(browser: Browser, to: str) -> str:

@@ -15,7 +15,9 @@ from idp_core.models import App, AuditEvent, KeyValue
 @pytest.fixture
 def demo_app(tables):
     accounts.create_group("admins")
-    return apps.create_aws_app("demo", account_id="123456789012", roles=[("Admin", "admins")])
+    return apps.create_aws_app(
+        "demo", apps.AwsAppChoices(account_id="123456789012", roles=[("Admin", "admins")])
+    )
 
 
 def test_settings_default_when_nothing_is_stored_and_round_trip(tables, clock):

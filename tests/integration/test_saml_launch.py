@@ -35,13 +35,15 @@ def directory(tables: Tables, clock: FakeClock) -> None:
     accounts.set_group_disabled("retired", True, clock=clock)
     apps.create_aws_app(
         "aws-prod",
-        account_id=ACCOUNT,
-        roles=[
-            ("Developers", "developers"),
-            (f"arn:aws:iam::{ACCOUNT}:role/teams/ReadOnly", "readers"),
-            ("Legacy", "retired"),
-        ],
-        session_duration=7200,
+        apps.AwsAppChoices(
+            account_id=ACCOUNT,
+            roles=[
+                ("Developers", "developers"),
+                (f"arn:aws:iam::{ACCOUNT}:role/teams/ReadOnly", "readers"),
+                ("Legacy", "retired"),
+            ],
+            session_duration=7200,
+        ),
         clock=clock,
     )
 

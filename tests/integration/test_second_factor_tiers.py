@@ -41,7 +41,9 @@ pytestmark = pytest.mark.sso_setup("two_apps")
 @pytest.fixture
 def sso(sso: Sso) -> Sso:
     """With an app besides the two that accepts only an authenticator app."""
-    apps.create_aws_app(TOTP_ONLY, account_id=ACCOUNT, roles=[("Admin", "engineers")], clock=sso.clock)
+    apps.create_aws_app(
+        TOTP_ONLY, apps.AwsAppChoices(account_id=ACCOUNT, roles=[("Admin", "engineers")]), clock=sso.clock
+    )
     policy.set_app_policy(TOTP_ONLY, methods=["totp"], clock=sso.clock)
     return sso
 

@@ -67,7 +67,9 @@ def test_a_sign_in_with_totp_costs_8_dynamodb_and_2_kms_requests_in_7_round_trip
         clock = FakeClock()
         with running_sso(tables, clock) as sso:
             accounts.create_group("engineers", clock=clock)
-            apps.create_aws_app("aws-budget", account_id="123456789012", roles=[("Engineer", "engineers")])
+            apps.create_aws_app(
+                "aws-budget", apps.AwsAppChoices(account_id="123456789012", roles=[("Engineer", "engineers")])
+            )
             for name in ("warm", "alice"):
                 add_user(name, clock)
             sign_in_with_totp(sso, "warm", give_totp(sso, "warm"), app="aws-budget")

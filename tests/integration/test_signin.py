@@ -183,7 +183,11 @@ def test_attack_a_non_ascii_or_cr_lf_next_through_the_handler(sso: Sso, alice: U
 def test_launch_requires_sign_in_and_continues_to_the_app_after_it(sso: Sso, tables: Tables) -> None:
     accounts.create_group("devs")
     accounts.create_user("carol", password=PASSWORD, groups=["devs"])
-    apps.create_aws_app("prod", account_id="123456789012", roles=[("Developer", "devs")], mfa_required=False)
+    apps.create_aws_app(
+        "prod",
+        apps.AwsAppChoices(account_id="123456789012", roles=[("Developer", "devs")]),
+        mfa_required=False,
+    )
     browser = sso.browser()
     console = "https://console.aws.amazon.com/ec2/home"
     response = sso.get(browser, "/apps/prod/launch", params={"RelayState": console})
@@ -210,12 +214,16 @@ def test_my_apps_lists_the_apps_with_launch_links(sso: Sso) -> None:
     accounts.create_user("carol", password=PASSWORD, groups=["devs"])
     apps.create_aws_app(
         "prod",
-        account_id="123456789012",
-        roles=[("Developer", "devs")],
-        display_name="Production",
+        apps.AwsAppChoices(
+            account_id="123456789012", roles=[("Developer", "devs")], display_name="Production"
+        ),
         mfa_required=False,
     )
-    apps.create_aws_app("other", account_id="123456789012", roles=[("Developer", "devs")], mfa_required=False)
+    apps.create_aws_app(
+        "other",
+        apps.AwsAppChoices(account_id="123456789012", roles=[("Developer", "devs")]),
+        mfa_required=False,
+    )
     apps.set_app_disabled("other", True)
     browser = sso.browser()
     sso.sign_in(browser, "carol")
@@ -227,7 +235,11 @@ def test_my_apps_lists_the_apps_with_launch_links(sso: Sso) -> None:
 def test_launch_refuses_a_user_locked_after_sign_in(sso: Sso) -> None:
     accounts.create_group("devs")
     accounts.create_user("carol", password=PASSWORD, groups=["devs"])
-    apps.create_aws_app("prod", account_id="123456789012", roles=[("Developer", "devs")], mfa_required=False)
+    apps.create_aws_app(
+        "prod",
+        apps.AwsAppChoices(account_id="123456789012", roles=[("Developer", "devs")]),
+        mfa_required=False,
+    )
     browser = sso.browser()
     sso.sign_in(browser, "carol")
     User("carol").update(actions=[User.locked.set(True)])

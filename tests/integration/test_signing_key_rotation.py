@@ -72,9 +72,11 @@ def _arranged(sso: Sso, monkeypatch: pytest.MonkeyPatch) -> Rotating:
     for app in (APP, OTHER_APP):
         created = apps.create_aws_app(
             app,
-            account_id=ACCOUNT,
-            roles=[(_role(app, suffix), "engineers")],
-            provider_name=f"rotating-{app}-{suffix}",
+            apps.AwsAppChoices(
+                account_id=ACCOUNT,
+                roles=[(_role(app, suffix), "engineers")],
+                provider_name=f"rotating-{app}-{suffix}",
+            ),
             mfa_required=False,
             clock=sso.clock,
         )

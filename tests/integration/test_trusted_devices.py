@@ -94,7 +94,9 @@ def test_trust_is_not_offered_or_honoured_where_the_policy_does_not_allow_it(
 ) -> None:
     from idp_core import apps
 
-    apps.create_aws_app(OTHER_APP, account_id=ACCOUNT, roles=[("Engineer", "engineers")], clock=clock)
+    apps.create_aws_app(
+        OTHER_APP, apps.AwsAppChoices(account_id=ACCOUNT, roles=[("Engineer", "engineers")]), clock=clock
+    )
     give_policy(OTHER_APP, clock, name="strict", register_devices=True)  # trust_days 0: off
     browser = _trusting_sign_in(sso, secret)
     other = _sign_in(sso, browser, OTHER_APP)

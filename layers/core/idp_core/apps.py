@@ -203,31 +203,15 @@ def _validated(app_name: str, choices: AwsAppChoices) -> dict[str, Any]:
 
 def create_aws_app(
     name: str,
+    choices: AwsAppChoices,
     *,
-    account_id: str,
-    roles: Sequence[tuple[str, str]],
-    session_duration: int = 3600,
-    relay_state: str | None = None,
-    provider_name: str | None = None,
-    acs_url: str | None = None,
-    audience: str | None = None,
-    display_name: str | None = None,
     mfa_required: bool = True,
     context: AuditContext | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> App:
-    """Register an AWS account as an app; it requires a second factor unless told otherwise."""
+    """Register an AWS account as an app; it requires a second factor unless told otherwise.
+    ``choices`` need an account id and roles; the others left None take their defaults."""
     app_name = canonical_app_name(name)
-    choices = AwsAppChoices(
-        account_id=account_id,
-        roles=roles,
-        session_duration=session_duration,
-        relay_state=relay_state,
-        provider_name=provider_name,
-        acs_url=acs_url,
-        audience=audience,
-        display_name=display_name,
-    )
     app = App(
         app_name,
         kind=AWS_APP_KIND,
