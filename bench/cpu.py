@@ -68,7 +68,7 @@ def _users(sso: Sso, count: int, prefix: str) -> list[tuple[str, str]]:
     users = []
     for i in range(count):
         name = f"{prefix}{i}"
-        accounts.create_user(name, password=PASSWORD, groups=["bench"])
+        accounts.create_user(accounts.NewUser(name, password=PASSWORD, groups=["bench"]))
         users.append((name, give_totp(sso, name)))
     return users
 

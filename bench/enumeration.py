@@ -52,7 +52,7 @@ def run() -> dict:
         with running_sso(tables, SYSTEM_CLOCK) as sso:  # type: ignore[arg-type]
             known = [f"known{i}" for i in range(ATTEMPTS)]
             for name in known:
-                accounts.create_user(name, password=PASSWORD)
+                accounts.create_user(accounts.NewUser(name, password=PASSWORD))
             browser = requests.Session()
             token = csrf_token(browser.get(f"{sso.url}/login", timeout=30).text)
             _attempt(sso.url, browser, token, "warm-up")  # the first request in the process loads code

@@ -29,7 +29,7 @@ def _users_with_passkeys(sso: Sso, count: int) -> list[SoftKey]:
     keys = []
     for index in range(count):
         name = f"passkey{index}"
-        accounts.create_user(name, password=PASSWORD, groups=["bench"])
+        accounts.create_user(accounts.NewUser(name, password=PASSWORD, groups=["bench"]))
         browser = sso.browser()
         sso.sign_in(browser, name)  # made to enrol: the key is the first factor
         key = soft_key_for(sso)

@@ -154,7 +154,7 @@ def _users_with_authenticators(sso: Sso, count: int, prefix: str = "bench") -> l
     users = []
     for i in range(count):
         name = f"{prefix}{i}"
-        accounts.create_user(name, password=PASSWORD, groups=["bench"])
+        accounts.create_user(accounts.NewUser(name, password=PASSWORD, groups=["bench"]))
         users.append((name, give_totp(sso, name)))
     return users
 

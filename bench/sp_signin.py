@@ -96,7 +96,9 @@ def run() -> dict:
             password_only(SYSTEM_CLOCK)  # type: ignore[arg-type]
             names = [f"sp{i}" for i in range(SIGN_INS + 1)]
             for name in names:
-                accounts.create_user(name, password=PASSWORD, email=f"{name}@example.com", groups=["bench"])
+                accounts.create_user(
+                    accounts.NewUser(name, password=PASSWORD, email=f"{name}@example.com", groups=["bench"])
+                )
             _sign_in_once(sso.url, sp, names[0], counter)  # warm: certificate and the SP's app cached
             totals: Counter[tuple[str, str, str]] = Counter()
             for name in names[1:]:

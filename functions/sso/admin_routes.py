@@ -277,12 +277,14 @@ def create_user() -> Response[str]:
     _on_error_show(req, "user_new.html", **_new_user_context(form, groups))
     with _form_names_missing_items():
         user = accounts.create_user(
-            form["username"],
-            password=form["password"],
-            email=form.get("email"),
-            display_name=form.get("display_name"),
-            groups=_checked_groups(form),
-            is_admin=bool(form.get("is_admin")),
+            accounts.NewUser(
+                form["username"],
+                password=form["password"],
+                email=form.get("email"),
+                display_name=form.get("display_name"),
+                groups=_checked_groups(form),
+                is_admin=bool(form.get("is_admin")),
+            ),
             context=_actor(req, signed_in),
             clock=req.clock,
         )

@@ -96,12 +96,14 @@ def add_user(cmd: OnStack) -> None:
     a = cmd.args
     password = read_secret(cmd) if a.password_stdin else None
     user = accounts.create_user(
-        a.username,
-        password=password,
-        email=a.email,
-        display_name=a.display_name,
-        groups=a.group,
-        is_admin=a.admin,
+        accounts.NewUser(
+            a.username,
+            password=password,
+            email=a.email,
+            display_name=a.display_name,
+            groups=a.group,
+            is_admin=a.admin,
+        ),
         context=cmd.context,
     )
     if password is None:

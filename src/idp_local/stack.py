@@ -327,25 +327,26 @@ def seed_demo_data(*, admin: DemoAccount, user: DemoAccount, acs_url: str) -> No
         accounts.create_group(
             DEMO_GROUP, description="Demo group with a role in the demo AWS app", context=context
         )
-    if accounts.find_user(admin.username) is None:
-        accounts.create_user(
+    demo_users = (
+        accounts.NewUser(
             admin.username,
             password=admin.password,
             display_name="Demo Admin",
             email="admin@example.com",
             groups=[DEMO_GROUP],
             is_admin=True,
-            context=context,
-        )
-    if accounts.find_user(user.username) is None:
-        accounts.create_user(
+        ),
+        accounts.NewUser(
             user.username,
             password=user.password,
             display_name="Alice Demo",
             email="alice@example.com",
             groups=[DEMO_GROUP],
-            context=context,
-        )
+        ),
+    )
+    for new_user in demo_users:
+        if accounts.find_user(new_user.username) is None:
+            accounts.create_user(new_user, context=context)
     if apps.find_app(DEMO_APP) is None:
         apps.create_aws_app(
             DEMO_APP,

@@ -63,7 +63,8 @@ def prove_second_factor(sso: Sso, browser: requests.Session, secret: str, next_p
 
 def add_user(name: str, clock: FakeClock, *, email: str | None = None, admin: bool = False) -> None:
     accounts.create_user(
-        name, password=PASSWORD, email=email, groups=["engineers"], is_admin=admin, clock=clock
+        accounts.NewUser(name, password=PASSWORD, email=email, groups=["engineers"], is_admin=admin),
+        clock=clock,
     )
 
 

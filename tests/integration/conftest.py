@@ -157,7 +157,7 @@ def sso(request: pytest.FixtureRequest, tables: Tables, clock: FakeClock) -> Ite
 @pytest.fixture
 def alice(tables: Tables) -> User:
     """alice, a local user with a password and no second factor."""
-    return accounts.create_user("alice", password=PASSWORD)
+    return accounts.create_user(accounts.NewUser("alice", password=PASSWORD))
 
 
 @pytest.fixture
@@ -165,7 +165,9 @@ def root(tables: Tables) -> User:
     """root, an administrator with a password and no second factor yet. Stored at the real
     time, not the test's clock: its own audit event then lands apart from the events the
     tests make and look for."""
-    return accounts.create_user("root", password=PASSWORD, is_admin=True, display_name="Root Admin")
+    return accounts.create_user(
+        accounts.NewUser("root", password=PASSWORD, is_admin=True, display_name="Root Admin")
+    )
 
 
 @pytest.fixture

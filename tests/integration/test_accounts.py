@@ -10,10 +10,10 @@ from idp_core.models import App, Group, User
 
 
 def test_user_is_stored_under_its_canonical_name_and_variants_find_it(tables):
-    accounts.create_user("\uff21lice", password="a long enough passphrase")
+    accounts.create_user(accounts.NewUser("\uff21lice", password="a long enough passphrase"))
     assert accounts.get_user("ALICE").display_username == "Alice"
     with pytest.raises(Conflict):
-        accounts.create_user("alice", password="another long passphrase")
+        accounts.create_user(accounts.NewUser("alice", password="another long passphrase"))
 
 
 def test_bad_user_input_writes_nothing(tables):
@@ -25,14 +25,16 @@ def test_bad_user_input_writes_nothing(tables):
         {"username": "bob", "password": "a long enough passphrase", "groups": ["no-such-group"]},
     ):
         with pytest.raises((BadRequest, NotFound)):
-            accounts.create_user(**kwargs)
+            accounts.create_user(accounts.NewUser(**kwargs))
     assert list(User.scan()) == []
 
 
 def test_app_maps_groups_to_roles_and_refuses_bad_input(tables):
     accounts.create_group("admins")
     accounts.create_group("readers")
-    user = accounts.create_user("carol", password="a long enough passphrase", groups=["admins", "readers"])
+    user = accounts.create_user(
+        accounts.NewUser("carol", password="a long enough passphrase", groups=["admins", "readers"])
+    )
     app = apps.create_aws_app(
         "prod",
         apps.AwsAppChoices(
@@ -64,8 +66,10 @@ def test_app_maps_groups_to_roles_and_refuses_bad_input(tables):
 
 def test_apps_for_user_lists_only_apps_with_a_role(tables):
     accounts.create_group("admins")
-    member = accounts.create_user("dave", password="a long enough passphrase", groups=["admins"])
-    outsider = accounts.create_user("erin", password="a long enough passphrase")
+    member = accounts.create_user(
+        accounts.NewUser("dave", password="a long enough passphrase", groups=["admins"])
+    )
+    outsider = accounts.create_user(accounts.NewUser("erin", password="a long enough passphrase"))
     apps.create_aws_app("prod", apps.AwsAppChoices(account_id="123456789012", roles=[("Admin", "admins")]))
     assert [a.name for a in apps.apps_for_user(member)] == ["prod"]
     assert apps.apps_for_user(outsider) == []
@@ -74,8 +78,8 @@ def test_apps_for_user_lists_only_apps_with_a_role(tables):
 def test_an_admin_cannot_disable_demote_or_delete_themselves(tables):
     from idp_core.audit import AuditContext
 
-    accounts.create_user("root", password="a long enough passphrase", is_admin=True)
-    accounts.create_user("other", password="a long enough passphrase", is_admin=True)
+    accounts.create_user(accounts.NewUser("root", password="a long enough passphrase", is_admin=True))
+    accounts.create_user(accounts.NewUser("other", password="a long enough passphrase", is_admin=True))
     as_root = AuditContext(actor="root")
     for change in (
         lambda: accounts.set_user_disabled("root", True, context=as_root),

@@ -321,7 +321,7 @@ def test_an_unknown_policy_is_a_clear_404(sso: Sso, admin: requests.Session) -> 
 
 def test_the_policy_pages_are_for_administrators_only(sso: Sso, admin: requests.Session) -> None:
     create_office(sso, admin)
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     bob = sso.browser()
     assert sso.sign_in(bob, "bob").status_code == 303
     token = csrf_token(sso.get(bob, "/me").text)

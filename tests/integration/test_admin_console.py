@@ -143,7 +143,7 @@ def test_admin_adds_a_group_a_user_in_it_and_an_aws_app_for_the_group(
 
 
 def test_admin_disables_and_re_enables_a_user(sso: Sso, admin: requests.Session) -> None:
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     bob_browser = sso.browser()
     assert sso.sign_in(bob_browser, "bob").status_code == 303
 
@@ -166,7 +166,7 @@ def test_admin_manages_a_user_with_an_unusual_name_from_its_detail_page(
     sso: Sso, admin: requests.Session
 ) -> None:
     accounts.create_group("ops")
-    accounts.create_user("O'Brien@example.com", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("O'Brien@example.com", password=PASSWORD))
     listing = sso.get(admin, "/admin/users")
     assert 'href="/admin/users/o%27brien%40example.com"' in listing.text
     assert sso.get(admin, "/admin/users/o%27brien%40example.com").status_code == 200
@@ -183,7 +183,7 @@ def test_admin_manages_a_user_with_an_unusual_name_from_its_detail_page(
 
 
 def test_admin_resets_a_password_and_unlocks_a_user(sso: Sso, admin: requests.Session) -> None:
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     User.get("bob").update(actions=[User.locked.set(True), User.fail_password.set(100)])
     bob_row = sso.get(admin, "/admin/users").text.split(">bob</a></th>", 1)[1].split("</tr>", 1)[0]
     assert bob_row.strip().endswith("<td>Yes</td>")  # the Locked column
@@ -200,7 +200,7 @@ def test_admin_resets_a_password_and_unlocks_a_user(sso: Sso, admin: requests.Se
 
 def test_deleting_a_user_or_an_app_needs_the_confirm_box(sso: Sso, admin: requests.Session) -> None:
     accounts.create_group("ops")
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     unconfirmed = submit(sso, admin, "/admin/users/bob/delete")
     assert unconfirmed.status_code == 400
     assert "Tick the box to confirm" in unconfirmed.text
@@ -224,8 +224,8 @@ def test_deleting_a_user_or_an_app_needs_the_confirm_box(sso: Sso, admin: reques
 
 def test_groups_list_counts_members_and_groups_can_be_disabled(sso: Sso, admin: requests.Session) -> None:
     accounts.create_group("ops")
-    accounts.create_user("bob", password=PASSWORD, groups=["ops"])
-    accounts.create_user("carol", password=PASSWORD, groups=["ops"])
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD, groups=["ops"]))
+    accounts.create_user(accounts.NewUser("carol", password=PASSWORD, groups=["ops"]))
     page = sso.get(admin, "/admin/groups")
     row = page.text.split('<th scope="row">ops</th>', 1)[1].split("</tr>", 1)[0]
     assert "<td>2</td>" in row
@@ -284,7 +284,7 @@ def test_signed_out_visitor_is_sent_to_sign_in_and_back(sso: Sso) -> None:
 
 def test_non_admin_gets_403_on_every_admin_page_and_post(sso: Sso, root: User) -> None:
     accounts.create_group("ops")
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     bob = sso.browser()
     assert sso.sign_in(bob, "bob").status_code == 303
     token = csrf_token(sso.get(bob, "/me").text)
@@ -303,7 +303,7 @@ def test_post_without_a_valid_csrf_token_is_refused_and_writes_nothing(
     sso: Sso, admin: requests.Session
 ) -> None:
     accounts.create_group("ops")
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     before = stored_state()
     forms = {
         "/admin/groups": {"name": "evil"},
@@ -322,7 +322,7 @@ def test_post_without_a_valid_csrf_token_is_refused_and_writes_nothing(
 
 
 def test_get_never_changes_state(sso: Sso, admin: requests.Session) -> None:
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     before = stored_state()
     assert sso.get(admin, "/admin/users/bob/disable").status_code == 404
     assert sso.get(admin, "/admin/users/bob/delete").status_code == 404
@@ -410,7 +410,7 @@ def test_bad_input_is_a_clear_400_on_the_form_and_writes_nothing(
     sso: Sso, admin: requests.Session, path: str, data: dict[str, str], message: str, kept: str | None
 ) -> None:
     accounts.create_group("ops")
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     before = stored_state()
     response = submit(sso, admin, path, data)
     # A name that is taken is a conflict; everything else is a bad form.

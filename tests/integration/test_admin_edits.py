@@ -126,7 +126,7 @@ def test_attack_an_edit_that_makes_the_app_invalid_is_refused_as_creation_is(
 
 
 def test_attack_a_non_admin_cannot_edit_an_app(sso: Sso, root: User, sandbox: App) -> None:
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     bob = signed_in(sso, "bob")
     token = csrf_token(sso.get(bob, "/me").text)
     before = app_state("sandbox")
@@ -152,7 +152,7 @@ def test_attack_an_app_edit_without_the_sessions_csrf_token_is_refused(
 
 
 def test_a_disabled_app_refuses_launches_with_a_clear_page(sso: Sso, root: User, sandbox: App) -> None:
-    accounts.create_user("bob", password=PASSWORD, groups=["ops"])
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD, groups=["ops"]))
     bob = signed_in(sso, "bob")
     assert "SAMLResponse" in sso.get(bob, "/apps/sandbox/launch").text
 
@@ -206,7 +206,7 @@ def test_admin_changes_a_users_email_and_phone_and_the_old_address_hears_of_it(
     sso: Sso, admin: requests.Session, old_address: str
 ) -> None:
     new_address = old_address.replace("bob@", "bob.new@")
-    accounts.create_user("bob", password=PASSWORD, email=old_address, display_name="Bob")
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD, email=old_address, display_name="Bob"))
     form = details_form(sso, admin, "bob", email=new_address, phone="+44 7400 123456")
     saved = submit(sso, admin, "/admin/users/bob/details", form)
     assert saved.status_code == 303, saved.text
@@ -233,7 +233,7 @@ def test_attack_clearing_the_email_still_tells_the_old_address(
     sso: Sso, admin: requests.Session, old_address: str
 ) -> None:
     """An attacker who removes the address (so that nothing more reaches the user) is told on."""
-    accounts.create_user("bob", password=PASSWORD, email=old_address)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD, email=old_address))
     saved = submit(sso, admin, "/admin/users/bob/details", details_form(sso, admin, "bob", email=""))
     assert saved.status_code == 303
     assert User.get("bob").email is None
@@ -244,7 +244,7 @@ def test_attack_clearing_the_email_still_tells_the_old_address(
 def test_attack_a_stale_user_form_does_not_overwrite_a_later_change(
     sso: Sso, admin: requests.Session, old_address: str
 ) -> None:
-    accounts.create_user("bob", password=PASSWORD, email=old_address)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD, email=old_address))
     stale = details_form(sso, admin, "bob", email="mallory@evil.example")
     sso.clock.advance(5)
     accounts.update_user("bob", accounts.UserChanges(display_name="Bob Jones"), clock=sso.clock)
@@ -258,7 +258,7 @@ def test_attack_a_stale_user_form_does_not_overwrite_a_later_change(
 def test_attack_user_details_without_the_sessions_csrf_token_are_refused(
     sso: Sso, admin: requests.Session, old_address: str
 ) -> None:
-    accounts.create_user("bob", password=PASSWORD, email=old_address)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD, email=old_address))
     form = details_form(sso, admin, "bob", email="mallory@evil.example")
     before = user_state("bob")
     assert sso.post(admin, "/admin/users/bob/details", form).status_code == 403
@@ -279,7 +279,7 @@ def test_attack_user_details_without_the_sessions_csrf_token_are_refused(
 def test_bad_user_details_are_refused_with_a_sentence_and_write_nothing(
     sso: Sso, admin: requests.Session, fields: dict[str, str], message: str, old_address: str
 ) -> None:
-    accounts.create_user("bob", password=PASSWORD, email=old_address)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD, email=old_address))
     before = user_state("bob")
     refused = submit(sso, admin, "/admin/users/bob/details", details_form(sso, admin, "bob", **fields))
     assert refused.status_code == 400
@@ -288,7 +288,9 @@ def test_bad_user_details_are_refused_with_a_sentence_and_write_nothing(
 
 
 def test_a_directory_users_email_belongs_to_the_directory(sso: Sso, admin: requests.Session) -> None:
-    accounts.create_user("dora", email="dora@corp.example", display_name="Dora", source="ldap:corp")
+    accounts.create_user(
+        accounts.NewUser("dora", email="dora@corp.example", display_name="Dora", source="ldap:corp")
+    )
     page = sso.get(admin, "/admin/users/dora").text
     assert 'name="email" value="dora@corp.example" autocomplete="off" readonly' in page
     before = user_state("dora")
@@ -312,7 +314,7 @@ def test_a_directory_users_email_belongs_to_the_directory(sso: Sso, admin: reque
 
 
 def test_admin_signs_a_user_out_everywhere(sso: Sso, admin: requests.Session) -> None:
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     laptop, phone = signed_in(sso, "bob"), signed_in(sso, "bob")
     done = submit(sso, admin, "/admin/users/bob/sign-out")
     assert done.status_code == 303
@@ -333,7 +335,7 @@ def test_an_admin_who_signs_themselves_out_everywhere_goes_to_sign_in(
 
 
 def test_a_user_signs_out_everywhere_from_their_page(sso: Sso, root: User) -> None:
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     laptop, phone = signed_in(sso, "bob"), signed_in(sso, "bob")
     page = sso.get(laptop, "/me")
     assert "Sign out everywhere" in page.text
@@ -345,7 +347,7 @@ def test_a_user_signs_out_everywhere_from_their_page(sso: Sso, root: User) -> No
 
 
 def test_attack_a_cross_site_post_cannot_sign_a_user_out_everywhere(sso: Sso, root: User) -> None:
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     laptop = signed_in(sso, "bob")
     assert sso.post(laptop, "/me/sign-out-everywhere", {}).status_code == 403
     assert sso.post(laptop, "/me/sign-out-everywhere", {"csrf_token": "forged"}).status_code == 403
@@ -367,7 +369,7 @@ def tokens_state() -> list[dict[str, Any]]:
 
 
 def test_admin_imports_assigns_and_takes_back_a_token(sso: Sso, admin: requests.Session) -> None:
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     imported = submit(sso, admin, "/admin/mfa/tokens/import", {"csv": TOKEN_CSV})
     assert imported.status_code == 303, imported.text
     assert imported.headers["Location"] == "/admin/mfa/tokens?notice=imported"
@@ -395,8 +397,8 @@ def test_admin_imports_assigns_and_takes_back_a_token(sso: Sso, admin: requests.
 
 
 def test_attack_a_crafted_form_cannot_take_another_users_token(sso: Sso, admin: requests.Session) -> None:
-    accounts.create_user("bob", password=PASSWORD)
-    accounts.create_user("carol", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
+    accounts.create_user(accounts.NewUser("carol", password=PASSWORD))
     submit(sso, admin, "/admin/mfa/tokens/import", {"csv": TOKEN_CSV})
     submit(sso, admin, "/admin/mfa/tokens/assign", {"serial": "TOTP-1", "username": "carol"})
     before, carols = tokens_state(), factors.list_factors("carol")
@@ -425,7 +427,7 @@ def test_a_bad_token_file_is_refused_with_its_lines_and_imports_nothing(
 def test_attack_token_pages_refuse_non_admins_and_forms_without_the_csrf_token(
     sso: Sso, admin: requests.Session
 ) -> None:
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     submit(sso, admin, "/admin/mfa/tokens/import", {"csv": TOKEN_CSV})
     before = tokens_state()
     bob = signed_in(sso, "bob")
@@ -446,8 +448,8 @@ def test_attack_token_pages_refuse_non_admins_and_forms_without_the_csrf_token(
 
 
 def test_attack_a_non_admin_cannot_change_a_user_or_sign_them_out(sso: Sso, root: User) -> None:
-    accounts.create_user("bob", password=PASSWORD)
-    accounts.create_user("carol", password=PASSWORD, email="carol@example.com")
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
+    accounts.create_user(accounts.NewUser("carol", password=PASSWORD, email="carol@example.com"))
     carol = signed_in(sso, "carol")
     bob = signed_in(sso, "bob")
     token = csrf_token(sso.get(bob, "/me").text)
@@ -464,7 +466,7 @@ def test_attack_an_admin_session_without_a_fresh_second_factor_must_prove_one_ag
 ) -> None:
     """The edit pages ask for the admin's strongest factor proven in the last 15 minutes, as the
     rest of the console does: a session left open (or stolen) an hour ago cannot edit."""
-    accounts.create_user("bob", password=PASSWORD, email="bob@example.com")
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD, email="bob@example.com"))
     form = details_form(sso, admin, "bob", email="mallory@evil.example")
     token = csrf_token(sso.get(admin, "/admin").text)
     sso.clock.advance(16 * 60)
@@ -484,7 +486,7 @@ def test_attack_an_admin_session_without_a_fresh_second_factor_must_prove_one_ag
 
 
 def test_the_sms_set_up_offers_the_contact_number_an_admin_keeps(sso: Sso, root: User) -> None:
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     accounts.update_user("bob", accounts.UserChanges(phone="+44 7400 123456"))
     bob = signed_in(sso, "bob")
     page = sso.get(bob, "/me/mfa/sms/new")

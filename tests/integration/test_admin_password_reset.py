@@ -28,7 +28,7 @@ def events(event_type: str) -> list[AuditEvent]:
 
 def test_attack_a_stolen_session_survives_an_admin_password_reset(sso: Sso, clock: FakeClock) -> None:
     # Given an attacker who signed in with alice's stolen password, and a device they trusted,
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     attacker = signed_in(sso, "alice")
     device = trusted_device("alice", clock)
     assert devices.is_trusted(device, User.get("alice"), clock.now())
@@ -42,7 +42,7 @@ def test_attack_a_stolen_session_survives_an_admin_password_reset(sso: Sso, cloc
 
 
 def test_a_reset_is_audited_with_the_admin_and_the_sessions_it_ended(sso: Sso, clock: FakeClock) -> None:
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     signed_in(sso, "alice")
     signed_in(sso, "alice")
     accounts.reset_password("alice", NEW_PASSWORD, context=AuditContext(actor="root"), clock=clock)
@@ -52,7 +52,7 @@ def test_a_reset_is_audited_with_the_admin_and_the_sessions_it_ended(sso: Sso, c
 
 
 def test_an_unfit_password_is_refused_and_ends_nothing(sso: Sso, clock: FakeClock) -> None:
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     browser = signed_in(sso, "alice")
     before = User.get("alice").attribute_values
     with pytest.raises(BadRequest):
@@ -62,8 +62,8 @@ def test_an_unfit_password_is_refused_and_ends_nothing(sso: Sso, clock: FakeCloc
 
 
 def test_the_console_reset_ends_the_sessions_of_the_user(sso: Sso, clock: FakeClock) -> None:
-    accounts.create_user("root", password=PASSWORD, is_admin=True, clock=clock)
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("root", password=PASSWORD, is_admin=True), clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     secret = give_totp(sso, "root")
     admin = signed_in(sso, "root")
     prove_second_factor(sso, admin, secret)

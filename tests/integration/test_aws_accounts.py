@@ -340,8 +340,8 @@ def _launch(sso: Sso, username: str, relay_state: str = "") -> str:
 @pytest.fixture
 def org(sso: Sso, home: str, member: str) -> App:
     _groups("admins", "readers")
-    accounts.create_user("alice", password=PASSWORD, groups=["admins", "readers"])
-    accounts.create_user("rita", password=PASSWORD, groups=["readers"])
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD, groups=["admins", "readers"]))
+    accounts.create_user(accounts.NewUser("rita", password=PASSWORD, groups=["readers"]))
     return _org_app(home, member, mfa_required=False)
 
 

@@ -39,7 +39,7 @@ def org(sso: Sso, home: str, member: str, aws_endpoint: str, tmp_path: Path, mon
     acts on this sso."""
     for group in ("admins", "readers"):
         accounts.create_group(group)
-    accounts.create_user("alice", password=PASSWORD, groups=["admins", "readers"])
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD, groups=["admins", "readers"]))
     monkeypatch.setenv("IDP_STATE_DIR", str(tmp_path / "state"))
     point_cli_at(sso, aws_endpoint, tmp_path / "state")
     return apps.create_aws_app(

@@ -323,7 +323,7 @@ def test_a_user_without_a_role_in_the_app_is_told_by_the_idp(sso: Sso, aws_files
     credentials, _ = aws_files
     from idp_core import accounts
 
-    accounts.create_user("bob", password=PASSWORD, clock=sso.clock)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD), clock=sso.clock)
 
     status, _, err = aws_cli(sso, "login", "--app", OPEN_APP, stdin=f"bob\n{PASSWORD}\n")
 

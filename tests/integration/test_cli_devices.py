@@ -44,7 +44,7 @@ def _stored(username: str) -> list[dict[str, object]]:
 @pytest.fixture
 def alice(bound: LocalState) -> list[Device]:
     """Alice (stored as ``alice``) with two registered devices."""
-    accounts.create_user("Alice", email="alice@example.com")
+    accounts.create_user(accounts.NewUser("Alice", email="alice@example.com"))
     return [_register("alice"), _register("alice")]
 
 
@@ -86,7 +86,7 @@ def test_device_list_of_a_user_without_devices_is_empty(
     capsys: pytest.CaptureFixture[str],
     bound: LocalState,
 ) -> None:
-    accounts.create_user("bob")
+    accounts.create_user(accounts.NewUser("bob"))
 
     assert listing(capsys, "device", "list", "bob") == []
     assert ok(capsys, "device", "list", "bob").splitlines()[-1] == "(none)"
@@ -96,7 +96,7 @@ def test_device_remove_forgets_the_device_and_frees_a_place(
     capsys: pytest.CaptureFixture[str],
     bound: LocalState,
 ) -> None:
-    accounts.create_user("carol")
+    accounts.create_user(accounts.NewUser("carol"))
     first, second = _register("carol", max_devices=2), _register("carol", max_devices=2)
     # Full: the registration's condition lets a device in only while the count is under the limit.
     assert _device_count("carol") == 2
@@ -119,7 +119,7 @@ def test_device_untrust_ends_the_trust_and_the_listing_shows_it(
     capsys: pytest.CaptureFixture[str],
     bound: LocalState,
 ) -> None:
-    accounts.create_user("dave")
+    accounts.create_user(accounts.NewUser("dave"))
     trusted = _register("dave", trust_days=30)
     assert listing(capsys, "device", "list", "dave")[0]["trusted_until"] is not None
 
@@ -137,7 +137,7 @@ def test_a_trust_ended_by_a_factor_change_is_not_listed_as_trusted(
     capsys: pytest.CaptureFixture[str],
     bound: LocalState,
 ) -> None:
-    accounts.create_user("erin")
+    accounts.create_user(accounts.NewUser("erin"))
     _register("erin", trust_days=30)
 
     devices.end_trust("erin")

@@ -114,7 +114,7 @@ def test_user_update_changes_details_groups_admin_and_status(
     capsys: pytest.CaptureFixture[str], bound: LocalState
 ) -> None:
     accounts.create_group("ops")
-    accounts.create_user("bob", password=PASSWORD, email="bob@example.com")
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD, email="bob@example.com"))
     out = ok(
         capsys,
         "user",
@@ -159,7 +159,7 @@ def test_user_update_refuses_bad_input_and_writes_nothing(
     capsys: pytest.CaptureFixture[str], bound: LocalState, args: list[str], message: str
 ) -> None:
     accounts.create_group("ops")
-    accounts.create_user("bob", password=PASSWORD, email="bob@example.com")
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD, email="bob@example.com"))
     before = User.get("bob").serialize()
     assert message in refused(capsys, "user", "update", "bob", *args)
     assert User.get("bob").serialize() == before
@@ -169,7 +169,7 @@ def test_user_update_refuses_bad_input_and_writes_nothing(
 def test_user_update_of_a_directory_users_email_says_the_directory_owns_it(
     capsys: pytest.CaptureFixture[str], bound: LocalState
 ) -> None:
-    accounts.create_user("dora", email="dora@corp.example", source="ldap:corp")
+    accounts.create_user(accounts.NewUser("dora", email="dora@corp.example", source="ldap:corp"))
     err = refused(capsys, "user", "update", "dora", "--email", "x@evil.example", "--display-name", "X")
     assert "The e-mail address and display name of 'dora' come from the user store ldap:corp" in err
     assert User.get("dora").email == "dora@corp.example"
@@ -180,7 +180,7 @@ def test_attack_an_email_change_by_the_cli_tells_the_old_address(
 ) -> None:
     """The CLI sends the same notice as the console: the old address hears of the change, or
     the audit trail says why it could not (here: the local state names no e-mail sender)."""
-    accounts.create_user("bob", password=PASSWORD, email="bob@example.com")
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD, email="bob@example.com"))
     ok(capsys, "user", "update", "bob", "--email", "mallory@evil.example")
     [notice] = [e for e in AuditEvent.scan() if e.type == "notice.sent"]
     assert notice.subject == "bob"
@@ -190,7 +190,7 @@ def test_attack_an_email_change_by_the_cli_tells_the_old_address(
 
 
 def test_user_sign_out_ends_every_session(capsys: pytest.CaptureFixture[str], bound: LocalState) -> None:
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     for _ in range(2):
         sessions.start_session("bob", factors={"password"}, policy=SessionPolicy())
     out = ok(capsys, "user", "sign-out", "bob")
@@ -206,8 +206,8 @@ def test_user_sign_out_ends_every_session(capsys: pytest.CaptureFixture[str], bo
 def test_token_unassign_takes_a_token_back_from_its_user(
     capsys: pytest.CaptureFixture[str], with_data_key: LocalState
 ) -> None:
-    accounts.create_user("bob", password=PASSWORD)
-    accounts.create_user("carol", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
+    accounts.create_user(accounts.NewUser("carol", password=PASSWORD))
     kms = boto3.client("kms")
     secret = base64.b32encode(b"B" * 20).decode()
     tokens.import_csv(f"TOTP-1,{secret},totp,6,30\n", kms=kms, key_id=with_data_key.data_key_id)

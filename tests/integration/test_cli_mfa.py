@@ -126,7 +126,7 @@ def test_bad_mfa_settings_exit_2_and_save_nothing(
 def test_tokens_are_imported_listed_and_assigned_without_showing_a_secret(
     capsys: pytest.CaptureFixture[str], with_data_key: LocalState, tmp_path: Path
 ) -> None:
-    accounts.create_user("bob", email="bob@example.com")
+    accounts.create_user(accounts.NewUser("bob", email="bob@example.com"))
     csv_file = tmp_path / "tokens.csv"
     csv_file.write_text(TOKENS_CSV, encoding="utf-8")
 
@@ -176,7 +176,7 @@ def test_a_token_file_with_one_bad_row_imports_nothing(
 def test_bad_token_and_factor_input_exits_2(
     capsys: pytest.CaptureFixture[str], with_data_key: LocalState, args: tuple[str, ...]
 ) -> None:
-    accounts.create_user("bob")
+    accounts.create_user(accounts.NewUser("bob"))
     code, out, err = idp(capsys, *args)
     assert code == 2 and out == ""
     assert err.startswith("idp: ") and err.count("\n") == 1 and "Traceback" not in err

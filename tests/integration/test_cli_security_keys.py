@@ -21,7 +21,7 @@ YUBIKEY_5 = "cb69481e-8ff7-4039-93ec-0a2729a154a8"
 
 @pytest.fixture
 def alices_key(bound: LocalState) -> str:
-    accounts.create_user("alice", password="correct horse battery staple")
+    accounts.create_user(accounts.NewUser("alice", password="correct horse battery staple"))
     make_factor("alice", "totp", SYSTEM_CLOCK)
     key = make_factor(
         "alice", "webauthn", SYSTEM_CLOCK, aaguid=YUBIKEY_5, credential_id="Y3JlZA",

@@ -63,7 +63,7 @@ def signed_in(sso: Sso, username: str, *, device_token: str | None = None) -> re
 
 def root_signed_in(sso: Sso) -> requests.Session:
     """root, stored as an administrator now, signed in and stepped up: the console wants both."""
-    accounts.create_user("root", password=PASSWORD, is_admin=True, clock=sso.clock)
+    accounts.create_user(accounts.NewUser("root", password=PASSWORD, is_admin=True), clock=sso.clock)
     return signed_in_admin(sso)
 
 
@@ -93,7 +93,7 @@ def device_events() -> list[AuditEvent]:
 
 
 def test_the_list_shows_each_device_with_its_trust_and_marks_this_browser(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD))
     this = register("amy", sso.clock, token=BROWSER_TOKEN, trust_days=TRUST_DAYS)
     sso.clock.advance(3600)
     other = register("amy", sso.clock, user_agent=FIREFOX_ON_WINDOWS)
@@ -117,7 +117,7 @@ def test_the_list_shows_each_device_with_its_trust_and_marks_this_browser(sso: S
 
 
 def test_a_user_without_devices_is_told_how_one_is_registered(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD))
     page = sso.get(signed_in(sso, "amy"), "/me/devices")
     assert page.status_code == 200
     assert (
@@ -128,7 +128,7 @@ def test_a_user_without_devices_is_told_how_one_is_registered(sso: Sso) -> None:
 
 
 def test_my_apps_links_to_the_devices_page(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD))
     assert 'href="/me/devices"' in sso.get(signed_in(sso, "amy"), "/me").text
 
 
@@ -139,7 +139,7 @@ def test_a_signed_out_visitor_is_sent_to_sign_in_and_back(sso: Sso) -> None:
 
 
 def test_the_user_renames_a_device(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD))
     device = register("amy", sso.clock)
     browser = signed_in(sso, "amy")
 
@@ -170,7 +170,7 @@ def test_the_user_renames_a_device(sso: Sso) -> None:
     ],
 )
 def test_a_blank_or_too_long_name_is_refused_and_changes_nothing(sso: Sso, name: str, message: str) -> None:
-    accounts.create_user("amy", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD))
     device = register("amy", sso.clock)
     browser = signed_in(sso, "amy")
     before = device_state()
@@ -188,7 +188,7 @@ def test_a_blank_or_too_long_name_is_refused_and_changes_nothing(sso: Sso, name:
 
 
 def test_removing_a_device_frees_a_place_under_the_limit(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD))
     kept = register("amy", sso.clock)
     removed = register("amy", sso.clock, user_agent=FIREFOX_ON_WINDOWS)
     assert User.get("amy").device_count == 2
@@ -206,7 +206,7 @@ def test_removing_a_device_frees_a_place_under_the_limit(sso: Sso) -> None:
 
 
 def test_stop_trusting_a_device_clears_its_trust(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD))
     device = register("amy", sso.clock, trust_days=TRUST_DAYS)
     assert devices.is_trusted(device, User.get("amy"), sso.clock.now())
     browser = signed_in(sso, "amy")
@@ -224,8 +224,8 @@ def test_stop_trusting_a_device_clears_its_trust(sso: Sso) -> None:
 
 
 def test_a_user_cannot_touch_another_users_device(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD)
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD))
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     bobs = register("bob", sso.clock, trust_days=TRUST_DAYS)
     register("amy", sso.clock)
     browser = signed_in(sso, "amy")
@@ -244,7 +244,7 @@ def test_a_user_cannot_touch_another_users_device(sso: Sso) -> None:
 
 
 def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD))
     device = register("amy", sso.clock, trust_days=TRUST_DAYS)
     browser = signed_in(sso, "amy")
     before = device_state()
@@ -258,7 +258,7 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(sso: Sso) 
 
 
 def test_the_devices_page_labels_its_inputs_and_posts_carry_the_csrf_token(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD))
     register("amy", sso.clock, trust_days=TRUST_DAYS)
     register("amy", sso.clock, user_agent=FIREFOX_ON_WINDOWS)
     page = sso.get(signed_in(sso, "amy"), "/me/devices")
@@ -283,7 +283,7 @@ def _assert_labelled_and_protected(page: requests.Response) -> None:
 
 
 def test_the_admin_sees_and_manages_any_users_devices(sso: Sso) -> None:
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     renamed = register("bob", sso.clock, trust_days=TRUST_DAYS)
     removed = register("bob", sso.clock, user_agent=FIREFOX_ON_WINDOWS)
     admin = root_signed_in(sso)
@@ -319,8 +319,8 @@ def test_the_admin_sees_and_manages_any_users_devices(sso: Sso) -> None:
 
 
 def test_the_admin_cannot_reach_a_device_through_another_user(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD)
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD))
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     bobs = register("bob", sso.clock)
     admin = root_signed_in(sso)
     before = device_state()
@@ -330,7 +330,7 @@ def test_the_admin_cannot_reach_a_device_through_another_user(sso: Sso) -> None:
 
 
 def test_the_admin_unlocks_a_locked_user_from_the_devices_page(sso: Sso) -> None:
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     User.get("bob").update(actions=[User.locked.set(True), User.fail_password.set(100)])
     admin = root_signed_in(sso)
     assert "<dt>Locked</dt><dd>Yes" in sso.get(admin, "/admin/devices/bob").text
@@ -355,8 +355,8 @@ def test_an_unknown_user_is_a_clear_404(sso: Sso) -> None:
 
 
 def test_the_admin_pages_are_for_administrators_only(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD)
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD))
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     User.get("bob").update(actions=[User.locked.set(True)])
     bobs = register("bob", sso.clock, trust_days=TRUST_DAYS)
     amy = signed_in(sso, "amy")

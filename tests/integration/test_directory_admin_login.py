@@ -144,7 +144,7 @@ def test_backup_authentication_with_the_local_password_reaches_the_console(
 
 def test_a_local_admin_is_unaffected(sso: Sso, corp: Any) -> None:
     corp()
-    accounts.create_user("root", password=PASSWORD, is_admin=True, clock=sso.clock)
+    accounts.create_user(accounts.NewUser("root", password=PASSWORD, is_admin=True), clock=sso.clock)
     secret = give_totp(sso, "root")
     browser = sso.browser()
     assert sso.sign_in(browser, "root").status_code == 303

@@ -108,7 +108,9 @@ def test_a_local_user_is_refused_when_a_directory_is_chosen_and_the_failure_coun
     sso: Sso, corp: Any, clock: FakeClock
 ) -> None:
     corp(activate=True, sync_users=True, show_to_users=True)
-    accounts.create_user("alice", password=PASSWORD, clock=clock)  # a local alice, not the directory's
+    accounts.create_user(
+        accounts.NewUser("alice", password=PASSWORD), clock=clock
+    )  # a local alice, not the directory's
     for password in (DIRECTORY_PASSWORD, PASSWORD):
         refused = sso.sign_in(sso.browser(), "alice", password, directory="corp")
         assert (refused.status_code, alert(refused.text)) == (401, REFUSED)

@@ -192,7 +192,7 @@ def test_attack_a_sign_in_through_a_directory_stored_before_the_switch_sends_no_
         password_only(clock)
         store_as_an_older_version_did(f"ldap://127.0.0.1:{wire.port}", kms, sso.settings.require_data_key())
         store.forget_cached_directories()
-        accounts.create_user("alice", source="ldap:corp", clock=clock)
+        accounts.create_user(accounts.NewUser("alice", source="ldap:corp"), clock=clock)
         refused = sso.sign_in(sso.browser(), "alice", "alice-Directory-1")
         # The directory cannot be used: no session, nothing counted against alice, and the
         # audit trail (and the log line, with the whole sentence) tells the admin why.

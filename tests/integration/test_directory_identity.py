@@ -93,7 +93,7 @@ def events(kind: str) -> list[AuditEvent]:
 def test_attack_an_alias_never_signs_a_directory_entry_into_a_local_user(
     sso: Sso, slapd: Slapd, ldap_tree: Subtree, clock: FakeClock, user_filter: str, typed: str, extra: Any
 ) -> None:
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     ldap_tree.add_user("alice", MALLORY_PASSWORD, extra=extra)
     save(sso, slapd, ldap_tree, user_filter=user_filter, activate=True, sync_users=True)
 
@@ -118,7 +118,7 @@ def test_attack_an_alias_never_signs_a_directory_entry_into_a_local_user(
 def test_attack_a_uid_entry_never_answers_for_a_local_user(
     sso: Sso, slapd: Slapd, ldap_tree: Subtree, clock: FakeClock
 ) -> None:
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     ldap_tree.add_user("alice", MALLORY_PASSWORD)
     save(sso, slapd, ldap_tree, user_filter="uid", activate=True, sync_users=True)
     refused_like_a_wrong_password(sso, "alice", MALLORY_PASSWORD)
@@ -215,7 +215,9 @@ def test_an_admin_clears_an_entry_in_the_cli(sso: Sso, slapd: Slapd, ldap_tree: 
 def test_attack_an_import_never_takes_over_a_local_user_and_records_the_collision(
     sso: Sso, slapd: Slapd, ldap_tree: Subtree, clock: FakeClock
 ) -> None:
-    accounts.create_user("carol", password=PASSWORD, email="carol@local.example", clock=clock)
+    accounts.create_user(
+        accounts.NewUser("carol", password=PASSWORD, email="carol@local.example"), clock=clock
+    )
     ldap_tree.add_user("carol", MALLORY_PASSWORD, mail="carol@corp.example")
     save(sso, slapd, ldap_tree, activate=True, auto_register=True)
     first = imports.run_import("corp", full=True, kms=boto3.client("kms"), clock=clock)
@@ -233,9 +235,9 @@ def test_the_console_lists_a_collision_and_clears_it(
 ) -> None:
     from tests.helpers.mfa import give_totp, prove_second_factor
 
-    accounts.create_user("admin", password=PASSWORD, is_admin=True, clock=clock)
+    accounts.create_user(accounts.NewUser("admin", password=PASSWORD, is_admin=True), clock=clock)
     secret = give_totp(sso, "admin")
-    accounts.create_user("carol", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("carol", password=PASSWORD), clock=clock)
     ldap_tree.add_user("carol", MALLORY_PASSWORD)
     save(sso, slapd, ldap_tree, activate=True, auto_register=True)
     imports.run_import("corp", full=True, kms=boto3.client("kms"), clock=clock)

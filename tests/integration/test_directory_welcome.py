@@ -168,7 +168,7 @@ def test_users_not_created_get_no_welcome(
     overwrite is welcomed."""
     corp = save_corp(sync_users=True, welcome_emails=True)  # auto registration off
     people = add_people(ldap_tree, domain, "ida", "jon")
-    accounts.create_user("jon", password="Local-Password-1", email=people["jon"])
+    accounts.create_user(accounts.NewUser("jon", password="Local-Password-1", email=people["jon"]))
     mail = welcome_mail(tables)
 
     off = run(corp, kms, clock, full=True, welcome=mail)

@@ -76,7 +76,7 @@ def key_method() -> Iterator[KeyMethod]:
 def alice_with_everything(sso: Sso, clock: FakeClock) -> dict[str, Any]:
     """alice with an authenticator app, backup codes, a hardware token, a smart card, a
     session and a trusted device."""
-    accounts.create_user("alice", password=PASSWORD, email=ALICE_EMAIL, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD, email=ALICE_EMAIL), clock=clock)
     secret = give_totp(sso, "alice")
     codes = backup_codes.generate("alice", clock=clock)
     kms, key_id = boto3.client("kms"), sso.settings.require_data_key()
@@ -113,7 +113,7 @@ def test_attack_a_reset_leaves_nothing_that_signs_in_as_the_user(
 
 def test_the_next_sign_in_must_set_up_a_factor_whatever_the_settings_say(sso: Sso, clock: FakeClock) -> None:
     # The module's settings let users without a factor in (enrol_at_sign_in off).
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     give_totp(sso, "alice")
     account_deletion.reset_second_factors("alice", clock=clock)
     browser = sso.browser()
@@ -122,13 +122,13 @@ def test_the_next_sign_in_must_set_up_a_factor_whatever_the_settings_say(sso: Ss
     # The half-way session reaches nothing else (S11, S14).
     assert location_path(sso.get(browser, "/me")) == "/me/mfa"
     # A user nobody reset is let in by the same settings.
-    accounts.create_user("bob", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD), clock=clock)
     assert location_path(sso.sign_in(sso.browser(), "bob")) == "/me"
 
 
 @pytest.mark.parametrize("first_factor", ["totp", "backup"])
 def test_the_first_new_factor_answers_the_reset(sso: Sso, clock: FakeClock, first_factor: str) -> None:
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     give_totp(sso, "alice")
     account_deletion.reset_second_factors("alice", clock=clock)
     if first_factor == "totp":
@@ -143,7 +143,7 @@ def test_the_first_new_factor_answers_the_reset(sso: Sso, clock: FakeClock, firs
 
 
 def test_the_user_is_told_and_the_reset_is_audited(sso: Sso, clock: FakeClock) -> None:
-    accounts.create_user("alice", password=PASSWORD, email=ALICE_EMAIL, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD, email=ALICE_EMAIL), clock=clock)
     give_totp(sso, "alice")
     before = len(emails_to(ALICE_EMAIL))  # moto's SES keeps the mails of earlier tests
     account_deletion.reset_second_factors(
@@ -161,7 +161,7 @@ def test_the_user_is_told_and_the_reset_is_audited(sso: Sso, clock: FakeClock) -
 def test_a_reset_that_stops_half_way_leaves_the_user_no_weaker_and_a_retry_finishes(
     sso: Sso, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     give_totp(sso, "alice")
     browser = signed_in(sso, "alice")
 
@@ -188,7 +188,7 @@ def test_a_reset_that_stops_half_way_leaves_the_user_no_weaker_and_a_retry_finis
 def test_an_admin_cannot_reset_their_own_factors_and_an_unknown_user_is_named(
     sso: Sso, clock: FakeClock
 ) -> None:
-    accounts.create_user("root", password=PASSWORD, is_admin=True, clock=clock)
+    accounts.create_user(accounts.NewUser("root", password=PASSWORD, is_admin=True), clock=clock)
     give_totp(sso, "root")
     with pytest.raises(BadRequest, match="own account"):
         account_deletion.reset_second_factors("root", context=AuditContext(actor="root"), clock=clock)
@@ -210,7 +210,7 @@ def _reset_in_console(sso: Sso, admin: requests.Session, confirm: bool = True) -
 
 @pytest.mark.usefixtures("root")
 def test_the_console_resets_a_users_factors(sso: Sso, clock: FakeClock, admin: requests.Session) -> None:
-    accounts.create_user("alice", password=PASSWORD, email=ALICE_EMAIL, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD, email=ALICE_EMAIL), clock=clock)
     give_totp(sso, "alice")
     before = len(emails_to(ALICE_EMAIL))
     answer = _reset_in_console(sso, admin)
@@ -227,7 +227,7 @@ def test_the_console_resets_a_users_factors(sso: Sso, clock: FakeClock, admin: r
 def test_the_console_asks_to_confirm_and_removes_nothing_without(
     sso: Sso, clock: FakeClock, admin: requests.Session
 ) -> None:
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     give_totp(sso, "alice")
     answer = _reset_in_console(sso, admin, confirm=False)
     assert answer.status_code == 400 and "Tick the box" in answer.text
@@ -238,7 +238,7 @@ def test_attack_an_admin_without_a_fresh_strongest_factor_cannot_reset(
     sso: Sso, clock: FakeClock, root: User
 ) -> None:
     # Given an admin whose authenticator code is 11 minutes old (the console itself still opens),
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     give_totp(sso, "alice")
     secret = give_totp(sso, "root")
     admin = signed_in(sso, "root")
@@ -261,7 +261,7 @@ def test_attack_an_admin_without_a_fresh_strongest_factor_cannot_reset(
 
 @pytest.mark.usefixtures("with_data_key")
 def test_idp_user_reset_mfa(capsys: pytest.CaptureFixture[str]) -> None:
-    accounts.create_user("alice", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD))
     backup_codes.generate("alice")
     out = ok(capsys, "user", "reset-mfa", "alice")
     assert out.startswith("Reset the second factors of alice (")
@@ -276,7 +276,7 @@ def test_idp_user_reset_mfa(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_the_challenge_shows_a_user_who_lost_their_device_the_way_back_in(sso: Sso, clock: FakeClock) -> None:
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     give_totp(sso, "alice")
     browser = signed_in(sso, "alice")
     # Without backup codes, only an administrator can help.

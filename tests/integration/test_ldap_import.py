@@ -340,7 +340,9 @@ def test_a_local_user_with_the_same_name_is_never_overwritten(
     ldap_tree: Subtree, directory: str, kms: Any, clock: FakeClock
 ) -> None:
     add_people(ldap_tree, 3)
-    local = accounts.create_user("user00001", password="Local-Password-1", email="me@local.example")
+    local = accounts.create_user(
+        accounts.NewUser("user00001", password="Local-Password-1", email="me@local.example")
+    )
 
     for full in (True, False):
         counts = run(directory, kms, clock, full=full)
@@ -493,7 +495,7 @@ def test_a_full_run_reads_this_directorys_users_from_the_index_not_a_scan(
     only this directory's users (a local user and another source's user are not in it)."""
     add_people(ldap_tree, 250)
     run(directory, kms, clock, full=True)
-    accounts.create_user("local-user", password="Local-Password-1")
+    accounts.create_user(accounts.NewUser("local-user", password="Local-Password-1"))
     User("other-user", display_username="other-user", source="ldap:other", created_at=0, updated_at=0).save()
     requests.clear()
 

@@ -148,7 +148,9 @@ def test_a_directory_that_is_not_activated_leaves_the_local_password_in_charge(s
 
 def test_a_local_user_is_never_checked_against_the_directory(sso: Sso, corp: Any, clock: FakeClock) -> None:
     corp(activate=True, sync_users=True)
-    accounts.create_user("alice", password=PASSWORD, clock=clock)  # a local alice exists first
+    accounts.create_user(
+        accounts.NewUser("alice", password=PASSWORD), clock=clock
+    )  # a local alice exists first
     assert sso.sign_in(sso.browser(), "alice", DIRECTORY_PASSWORD).status_code == 401
     assert sso.sign_in(sso.browser(), "alice", PASSWORD).status_code == 303
     assert User.get("alice").source == "local"

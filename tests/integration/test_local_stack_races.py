@@ -90,7 +90,7 @@ def browsers(stack: LocalStackProcess, block: int, count: int) -> list[Browser]:
 
 
 def add_user(name: str, **fields: Any) -> None:
-    accounts.create_user(name, password=PASSWORD, groups=["engineers"], **fields)
+    accounts.create_user(accounts.NewUser(name, password=PASSWORD, groups=["engineers"], **fields))
 
 
 def give_authenticator(name: str, settings: Settings) -> None:

@@ -38,7 +38,7 @@ def pooled(tables: Tables, clock: FakeClock) -> Iterator[Sso]:
 def test_the_workers_follow_the_tests_clock(pooled: Sso, clock: FakeClock) -> None:
     """The session's idle timeout (30 minutes) is decided in an sso worker: only the time the
     test moved can end it."""
-    accounts.create_user("alice", password="correct horse battery staple")
+    accounts.create_user(accounts.NewUser("alice", password="correct horse battery staple"))
     browser = pooled.browser()
     assert pooled.sign_in(browser, "alice").status_code == 303
 
@@ -74,7 +74,9 @@ def test_a_sign_in_makes_the_same_aws_requests_through_workers_as_in_process(clo
         for workers in (0, 2):
             with running_sso(tables, clock, workers=workers) as sso:
                 name = f"user{workers}"
-                accounts.create_user(name, password="correct horse battery staple", groups=["engineers"])
+                accounts.create_user(
+                    accounts.NewUser(name, password="correct horse battery staple", groups=["engineers"])
+                )
                 secret = give_totp(sso, name)
                 sign_in_counts(sso, counter, name, secret)  # warm: caches and the signing certificate
                 clock.advance(30)  # the next time step, so the code is not a replay

@@ -19,7 +19,7 @@ POLICY = LockoutPolicy()
 
 @pytest.fixture
 def alice(tables: Tables) -> User:
-    return accounts.create_user("alice")
+    return accounts.create_user(accounts.NewUser("alice"))
 
 
 def fresh(username: str = "alice") -> User:

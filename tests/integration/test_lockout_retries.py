@@ -25,7 +25,7 @@ HARD_ONLY = LockoutPolicy(failure_factor=0)
 
 @pytest.fixture
 def alice(tables: Tables) -> User:
-    return accounts.create_user("alice")
+    return accounts.create_user(accounts.NewUser("alice"))
 
 
 @pytest.fixture(params=["applied-server-error", "lost-answer"])

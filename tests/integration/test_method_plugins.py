@@ -195,7 +195,7 @@ def test_a_kind_nobody_registered_is_refused_with_a_clear_error() -> None:
 
 @pytest.fixture
 def alice(tables: Tables, clock: FakeClock) -> Iterator[tuple[User, Factor, sessions.IssuedSession]]:
-    accounts.create_user("alice", password="correct horse battery staple", clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password="correct horse battery staple"), clock=clock)
     key = _factor("webauthn")
     key.save()
     issued = sessions.start_session("alice", factors={"password"}, policy=SessionPolicy(), clock=clock)

@@ -29,7 +29,7 @@ TOTP-2,{b32(SECRET_C)},totp,6,30
 
 @pytest.fixture
 def alice(tables):
-    return accounts.create_user("alice")
+    return accounts.create_user(accounts.NewUser("alice"))
 
 
 def test_import_stores_every_token_encrypted(tables, kms, key_id, clock):

@@ -136,7 +136,7 @@ class _Context:
 
 
 def test_an_invocation_logs_its_api_gateway_request_id_and_prints_one_emf_blob(sso: Sso) -> None:
-    accounts.create_user("bob", password=PASSWORD, clock=sso.clock)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD), clock=sso.clock)
     body = b"csrf_token=x&username=bob&password=wrong-password"
     request = event(
         "POST", "/login", headers={"Content-Type": "application/x-www-form-urlencoded"}, body=body
@@ -197,7 +197,7 @@ def test_the_sign_in_funnel_and_lockouts_are_counted_where_they_happen(sso: Sso)
 
 
 def test_a_hard_lock_is_counted_once(tables: Tables, clock: FakeClock) -> None:
-    accounts.create_user("dave", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("dave", password=PASSWORD), clock=clock)
     policy = LockoutPolicy(max_failures=2, failure_factor=0)
     with running_sso(tables, clock, lockout=policy) as sso, capture() as seen:
         for _ in range(3):
@@ -209,7 +209,7 @@ def test_adaptive_denials_and_refused_assertions_are_counted(sso: Sso) -> None:
     password_only(sso.clock)
     give_policy(OPEN_APP, sso.clock, deny_cidrs=("127.0.0.9/32",))
     add_user("erin", sso.clock)
-    accounts.create_user("jörg", password=PASSWORD, groups=["engineers"], clock=sso.clock)
+    accounts.create_user(accounts.NewUser("jörg", password=PASSWORD, groups=["engineers"]), clock=sso.clock)
     with capture() as seen:
         denied = sso.sign_in(browser_at("127.0.0.9"), "erin", app=OPEN_APP)
         assert denied.status_code == 403

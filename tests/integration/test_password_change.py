@@ -73,7 +73,7 @@ def is_signed_in(sso: Sso, browser: requests.Session) -> bool:
 
 
 def test_the_page_offers_the_form_with_labelled_fields(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD, clock=sso.clock)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD), clock=sso.clock)
     browser = signed_in(sso, "amy")
     assert 'href="/me/password"' in sso.get(browser, "/me").text.replace(sso.url, "")
     page = html.unescape(sso.get(browser, PAGE).text)
@@ -88,7 +88,7 @@ def test_a_signed_out_visitor_is_sent_to_sign_in(sso: Sso) -> None:
 
 
 def test_a_local_user_changes_the_password_and_the_other_sessions_end(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD, clock=sso.clock)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD), clock=sso.clock)
     browser, elsewhere = signed_in(sso, "amy"), signed_in(sso, "amy")
 
     changed = change(sso, browser, PASSWORD)
@@ -105,7 +105,7 @@ def test_a_local_user_changes_the_password_and_the_other_sessions_end(sso: Sso) 
 
 
 def test_a_wrong_current_password_is_refused_and_counted_like_a_sign_in(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD, clock=sso.clock)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD), clock=sso.clock)
     browser = signed_in(sso, "amy")
     before = User.get("amy").password_hash
 
@@ -138,7 +138,7 @@ def test_a_wrong_current_password_is_refused_and_counted_like_a_sign_in(sso: Sso
 def test_an_unfit_new_password_is_refused_and_nothing_changes(
     sso: Sso, new: str, repeated: str | None, message: str
 ) -> None:
-    accounts.create_user("amy", password=PASSWORD, clock=sso.clock)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD), clock=sso.clock)
     browser, elsewhere = signed_in(sso, "amy"), signed_in(sso, "amy")
     before = User.get("amy").attribute_values
 
@@ -150,7 +150,7 @@ def test_an_unfit_new_password_is_refused_and_nothing_changes(
 
 
 def test_a_post_without_the_csrf_token_is_refused(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD, clock=sso.clock)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD), clock=sso.clock)
     browser = signed_in(sso, "amy")
     form = {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "repeat_password": NEW_PASSWORD}
     assert sso.post(browser, PAGE, form).status_code == 403
@@ -158,7 +158,7 @@ def test_a_post_without_the_csrf_token_is_refused(sso: Sso) -> None:
 
 
 def test_a_locked_account_tests_no_current_password(sso: Sso) -> None:
-    accounts.create_user("amy", password=PASSWORD, clock=sso.clock)
+    accounts.create_user(accounts.NewUser("amy", password=PASSWORD), clock=sso.clock)
     browser = signed_in(sso, "amy")
     User.get("amy").update(actions=[User.locked.set(True)])
 

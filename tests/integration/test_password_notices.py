@@ -56,7 +56,7 @@ def assert_holds_no_secret(body: str) -> None:
 def test_attack_a_password_changed_with_a_stolen_session_goes_unnoticed(sso: Sso, clock: FakeClock) -> None:
     # Whoever holds alice's session changes her password; alice must hear of it at once.
     address = new_address()
-    accounts.create_user("alice", password=PASSWORD, email=address, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD, email=address), clock=clock)
     change_own_password(sso, "alice")
     [message] = emails_to(address)
     assert message.source == EMAIL_SENDER
@@ -71,7 +71,7 @@ def test_attack_a_password_changed_with_a_stolen_session_goes_unnoticed(sso: Sso
 
 def test_an_admin_reset_e_mails_the_user(sso: Sso, clock: FakeClock) -> None:
     address = new_address()
-    accounts.create_user("bob", password=PASSWORD, email=address, clock=clock)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD, email=address), clock=clock)
     accounts.reset_password(
         "bob",
         NEW_PASSWORD,
@@ -90,8 +90,8 @@ def test_the_console_reset_e_mails_the_user(sso: Sso, clock: FakeClock) -> None:
     from tests.helpers.mfa import give_totp, prove_second_factor
 
     address = new_address()
-    accounts.create_user("root", password=PASSWORD, is_admin=True, clock=clock)
-    accounts.create_user("carol", password=PASSWORD, email=address, clock=clock)
+    accounts.create_user(accounts.NewUser("root", password=PASSWORD, is_admin=True), clock=clock)
+    accounts.create_user(accounts.NewUser("carol", password=PASSWORD, email=address), clock=clock)
     secret = give_totp(sso, "root")
     admin = signed_in(sso, "root")
     prove_second_factor(sso, admin, secret)
@@ -102,7 +102,7 @@ def test_the_console_reset_e_mails_the_user(sso: Sso, clock: FakeClock) -> None:
 
 
 def test_a_user_without_an_address_changes_the_password_without_a_notice(sso: Sso, clock: FakeClock) -> None:
-    accounts.create_user("dave", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("dave", password=PASSWORD), clock=clock)
     change_own_password(sso, "dave")
     assert sso.sign_in(sso.browser(), "dave", NEW_PASSWORD).status_code == 303
     assert notices("success") == [] and notices("failure") == []
@@ -114,7 +114,7 @@ class RefusingSes:
 
 
 def test_a_notice_ses_refuses_is_audited_and_the_change_stands(sso: Sso, clock: FakeClock) -> None:
-    accounts.create_user("erin", password=PASSWORD, email=new_address(), clock=clock)
+    accounts.create_user(accounts.NewUser("erin", password=PASSWORD, email=new_address()), clock=clock)
     erin = User.get("erin")
     session = Session("current", username="erin")
     refusing = Mailer(ses=RefusingSes, messaging=MessagingConfig(email_sender=EMAIL_SENDER))

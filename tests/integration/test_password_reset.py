@@ -47,7 +47,9 @@ NEW = "a brand new passphrase 42"
 
 @pytest.fixture
 def alice(sso: Sso) -> User:
-    return accounts.create_user("alice", password=PASSWORD, email=ALICE_EMAIL, clock=sso.clock)
+    return accounts.create_user(
+        accounts.NewUser("alice", password=PASSWORD, email=ALICE_EMAIL), clock=sso.clock
+    )
 
 
 def events(event_type: str) -> list[AuditEvent]:
@@ -144,7 +146,7 @@ def test_attack_a_guessed_or_expired_link_gets_the_same_refusal(sso: Sso, alice:
 
 
 def test_attack_a_link_sets_only_its_own_users_password(sso: Sso, alice: User) -> None:
-    accounts.create_user("bob", password=PASSWORD, email="bob@example.com", clock=sso.clock)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD, email="bob@example.com"), clock=sso.clock)
     browser = signed_in(sso, "bob")  # bob, signed in, follows alice's link he got hold of
     ask_for_link(sso, sso.browser(), "alice")
     token = last_link(ALICE_EMAIL)
@@ -199,7 +201,7 @@ def test_an_e_mail_address_finds_its_one_user(sso: Sso, alice: User) -> None:
     assert len(emails_to(ALICE_EMAIL)) == before + 1
     assert [t.username for t in Transaction.scan()] == ["alice"]
     # An address two users share names neither (each can give their username), and says so to nobody.
-    accounts.create_user("alice2", password=PASSWORD, email=ALICE_EMAIL, clock=sso.clock)
+    accounts.create_user(accounts.NewUser("alice2", password=PASSWORD, email=ALICE_EMAIL), clock=sso.clock)
     shared = ask_for_link(sso, sso.browser(), ALICE_EMAIL)
     assert shared.text == asked.text
     assert len(emails_to(ALICE_EMAIL)) == before + 1
@@ -294,7 +296,9 @@ def test_bad_input_gets_a_sentence(sso: Sso) -> None:
 def carol(sso: Sso, slapd: Slapd, ldap_tree: Subtree) -> User:
     """carol, a user of the directory corp (activated), with no local password."""
     add_service_account(ldap_tree)
-    return accounts.create_user("carol", email="carol@example.com", source="ldap:corp", clock=sso.clock)
+    return accounts.create_user(
+        accounts.NewUser("carol", email="carol@example.com", source="ldap:corp"), clock=sso.clock
+    )
 
 
 def test_attack_a_directory_user_without_write_back_cannot_set_a_password_here(

@@ -93,7 +93,9 @@ def _events(event_type: str, clock: FakeClock) -> list[Any]:
 def test_each_enabled_group_gives_one_role_and_disabled_groups_give_none(
     directory: None, identity: SigningIdentity, clock: FakeClock
 ) -> None:
-    user = accounts.create_user("Alice", groups=["developers", "readers", "retired"], clock=clock)
+    user = accounts.create_user(
+        accounts.NewUser("Alice", groups=["developers", "readers", "retired"]), clock=clock
+    )
 
     result = _launch(user, clock, identity)
 
@@ -114,7 +116,9 @@ def test_each_enabled_group_gives_one_role_and_disabled_groups_give_none(
 def test_role_session_name_is_the_display_username(
     directory: None, identity: SigningIdentity, clock: FakeClock
 ) -> None:
-    user = accounts.create_user("Alice.Smith@example.com", groups=["developers"], clock=clock)
+    user = accounts.create_user(
+        accounts.NewUser("Alice.Smith@example.com", groups=["developers"]), clock=clock
+    )
     root = parse_xml(base64.b64decode(_launch(user, clock, identity).saml_response_b64))
     path = "//saml:Attribute[@Name='https://aws.amazon.com/SAML/Attributes/RoleSessionName']/saml:AttributeValue/text()"
     assert root.xpath(path, namespaces=NAMESPACES) == ["Alice.Smith@example.com"]
@@ -123,7 +127,7 @@ def test_role_session_name_is_the_display_username(
 def test_disabled_user_is_refused_and_audited(
     directory: None, identity: SigningIdentity, clock: FakeClock
 ) -> None:
-    accounts.create_user("bob", groups=["developers"], clock=clock)
+    accounts.create_user(accounts.NewUser("bob", groups=["developers"]), clock=clock)
     accounts.set_user_disabled("bob", True, clock=clock)
 
     with pytest.raises(Forbidden, match="disabled"):
@@ -134,14 +138,14 @@ def test_disabled_user_is_refused_and_audited(
 
 
 def test_disabled_app_is_refused(directory: None, identity: SigningIdentity, clock: FakeClock) -> None:
-    user = accounts.create_user("carol", groups=["developers"], clock=clock)
+    user = accounts.create_user(accounts.NewUser("carol", groups=["developers"]), clock=clock)
     apps.set_app_disabled("aws-prod", True, clock=clock)
     with pytest.raises(Forbidden, match="is disabled"):
         _launch(user, clock, identity)
 
 
 def test_user_without_a_role_is_refused(directory: None, identity: SigningIdentity, clock: FakeClock) -> None:
-    user = accounts.create_user("dave", groups=["retired"], clock=clock)
+    user = accounts.create_user(accounts.NewUser("dave", groups=["retired"]), clock=clock)
     with pytest.raises(Forbidden, match="no role in the app"):
         _launch(user, clock, identity)
     assert _events("saml.assertion_refused", clock)[0].details["rule"] == "no-role"
@@ -150,7 +154,7 @@ def test_user_without_a_role_is_refused(directory: None, identity: SigningIdenti
 def test_username_outside_the_role_session_name_charset_is_refused_naming_the_rule(
     directory: None, identity: SigningIdentity, clock: FakeClock
 ) -> None:
-    user = accounts.create_user("jörg", groups=["developers"], clock=clock)
+    user = accounts.create_user(accounts.NewUser("jörg", groups=["developers"]), clock=clock)
     with pytest.raises(AssertionRuleViolation, match="role session name"):
         _launch(user, clock, identity)
     assert _events("saml.assertion_refused", clock)[0].details["rule"] == "role-session-name"
@@ -159,7 +163,7 @@ def test_username_outside_the_role_session_name_charset_is_refused_naming_the_ru
 def test_console_relay_state_is_accepted_and_others_refused(
     directory: None, identity: SigningIdentity, clock: FakeClock
 ) -> None:
-    user = accounts.create_user("erin", groups=["developers"], clock=clock)
+    user = accounts.create_user(accounts.NewUser("erin", groups=["developers"]), clock=clock)
     deep_link = "https://us-east-1.console.aws.amazon.com/s3/home"
     assert _launch(user, clock, identity, relay_state=deep_link).relay_state == deep_link
 
@@ -194,7 +198,7 @@ def test_the_authn_context_says_whether_the_session_proved_a_second_factor_the_a
     app_methods: list[str] | None,
     expected: str,
 ) -> None:
-    user = accounts.create_user("alice", groups=["developers"], clock=clock)
+    user = accounts.create_user(accounts.NewUser("alice", groups=["developers"]), clock=clock)
     if app_methods is not None:
         policy.set_app_policy("aws-prod", methods=app_methods, context=None, clock=clock)
     result = _launch(user, clock, identity, session=_session(user, clock, *proven))

@@ -64,11 +64,13 @@ def idp_metadata(sso: Sso) -> str:
 def people(sso: Sso) -> None:
     accounts.create_group("staff", clock=sso.clock)
     accounts.create_user(
-        "alice",
-        password=PASSWORD,
-        email="alice@example.com",
-        display_name="Alice Example",
-        groups=["staff"],
+        accounts.NewUser(
+            "alice",
+            password=PASSWORD,
+            email="alice@example.com",
+            display_name="Alice Example",
+            groups=["staff"],
+        ),
         clock=sso.clock,
     )
 
@@ -492,7 +494,7 @@ def test_the_app_tile_on_me_posts_an_unsolicited_response_to_the_default_acs(
 ) -> None:
     sp = pysaml2_sp(idp_metadata, keys, signed=True)
     register(sp, clock=sso.clock, groups=["staff"])
-    accounts.create_user("mallory", password=PASSWORD, clock=sso.clock)
+    accounts.create_user(accounts.NewUser("mallory", password=PASSWORD), clock=sso.clock)
     alice = sso.browser()
     assert sso.sign_in(alice, "alice").status_code == 303
     tiles = sso.get(alice, "/me")

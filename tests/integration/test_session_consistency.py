@@ -73,7 +73,7 @@ pytestmark = pytest.mark.sso_setup("password_only")
 def test_attack_a_logged_out_session_is_looked_up_with_a_strongly_consistent_read(
     sso: Sso, clock: FakeClock, dynamodb_calls: DynamoDbCalls
 ) -> None:
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     browser = signed_in(sso, "alice")
     stolen = dict(browser.cookies)
     dynamodb_calls.clear()
@@ -94,7 +94,7 @@ def test_attack_a_logged_out_session_is_looked_up_with_a_strongly_consistent_rea
 def test_attack_the_session_id_before_the_second_factor_stops_working_at_once(
     sso: Sso, clock: FakeClock, dynamodb_calls: DynamoDbCalls
 ) -> None:
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     secret = give_totp(sso, "alice")
     browser = signed_in(sso, "alice")
     half_way = dict(browser.cookies)
@@ -113,7 +113,7 @@ def test_attack_the_session_id_before_the_second_factor_stops_working_at_once(
 def test_attack_a_disabled_user_is_read_consistently_so_their_session_ends_at_once(
     sso: Sso, clock: FakeClock, dynamodb_calls: DynamoDbCalls
 ) -> None:
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     browser = signed_in(sso, "alice")
     # The session item stays (as when the by_user index lags behind the disabling); the user
     # item read on the next request must be the new one.

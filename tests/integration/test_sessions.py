@@ -113,7 +113,7 @@ def test_logout_without_the_csrf_token_is_refused_and_keeps_the_session(sso: Sso
 
 def test_disabling_a_user_ends_their_sessions(sso: Sso, alice: User) -> None:
     first, second = signed_in(sso), signed_in(sso)
-    accounts.create_user("bob", password=PASSWORD)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     bob = sso.browser()
     sso.sign_in(bob, "bob")
     accounts.set_user_disabled("alice", True)

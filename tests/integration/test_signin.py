@@ -22,7 +22,7 @@ pytestmark = pytest.mark.sso_setup("password_only")
 
 @pytest.fixture
 def alice(tables: Tables) -> User:
-    return accounts.create_user("Alice", password=PASSWORD)
+    return accounts.create_user(accounts.NewUser("Alice", password=PASSWORD))
 
 
 def test_login_page_has_labelled_fields_and_sign_in_button(sso: Sso) -> None:
@@ -182,7 +182,7 @@ def test_attack_a_non_ascii_or_cr_lf_next_through_the_handler(sso: Sso, alice: U
 
 def test_launch_requires_sign_in_and_continues_to_the_app_after_it(sso: Sso, tables: Tables) -> None:
     accounts.create_group("devs")
-    accounts.create_user("carol", password=PASSWORD, groups=["devs"])
+    accounts.create_user(accounts.NewUser("carol", password=PASSWORD, groups=["devs"]))
     apps.create_aws_app(
         "prod",
         apps.AwsAppChoices(account_id="123456789012", roles=[("Developer", "devs")]),
@@ -211,7 +211,7 @@ def test_launch_requires_sign_in_and_continues_to_the_app_after_it(sso: Sso, tab
 
 def test_my_apps_lists_the_apps_with_launch_links(sso: Sso) -> None:
     accounts.create_group("devs")
-    accounts.create_user("carol", password=PASSWORD, groups=["devs"])
+    accounts.create_user(accounts.NewUser("carol", password=PASSWORD, groups=["devs"]))
     apps.create_aws_app(
         "prod",
         apps.AwsAppChoices(
@@ -234,7 +234,7 @@ def test_my_apps_lists_the_apps_with_launch_links(sso: Sso) -> None:
 
 def test_launch_refuses_a_user_locked_after_sign_in(sso: Sso) -> None:
     accounts.create_group("devs")
-    accounts.create_user("carol", password=PASSWORD, groups=["devs"])
+    accounts.create_user(accounts.NewUser("carol", password=PASSWORD, groups=["devs"]))
     apps.create_aws_app(
         "prod",
         apps.AwsAppChoices(account_id="123456789012", roles=[("Developer", "devs")]),

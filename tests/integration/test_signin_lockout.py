@@ -70,7 +70,7 @@ def test_every_tenth_failure_locks_for_a_growing_while(sso: Sso, alice: User, cl
 
 def test_parallel_failures_are_all_counted_up_to_the_limit(alice: User, clock: FakeClock) -> None:
     """S2: N parallel wrong attempts leave the counter at exactly N; S29: none past a limit."""
-    accounts.create_user("bob")
+    accounts.create_user(accounts.NewUser("bob"))
     start = threading.Barrier(20)
 
     def fail(username: str, policy: LockoutPolicy) -> None:

@@ -66,7 +66,7 @@ def _arranged(sso: Sso, monkeypatch: pytest.MonkeyPatch) -> Rotating:
         monkeypatch.setenv(name, value)
     signing_keys.forget_cached_keys()
     accounts.create_group("engineers", clock=sso.clock)
-    accounts.create_user("alice", password=PASSWORD, groups=["engineers"], clock=sso.clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD, groups=["engineers"]), clock=sso.clock)
     suffix = secrets.token_hex(4)
     arns = {}
     for app in (APP, OTHER_APP):

@@ -23,7 +23,7 @@ TOKEN_CSV = f"TK0001,{base64.b32encode(b'T' * 20).decode()},totp,6,30\n"
 def _alice_with_everything(kms: Any, key_id: str, clock: FakeClock) -> dict[str, Any]:
     """alice with an authenticator app, backup codes, a hardware token, a pending SMS factor
     with a code sent in a live session, and that session."""
-    accounts.create_user("alice", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password=PASSWORD), clock=clock)
     enrolment = totp.start_enrolment("alice", "Phone", kms=kms, key_id=key_id, issuer="Tests", clock=clock)
     factors.activate_factor(enrolment.factor, clock)
     codes = backup_codes.generate("alice", clock=clock)
@@ -52,7 +52,7 @@ def test_attack_a_user_recreated_under_a_deleted_name_gets_none_of_the_old_facto
     assert _belongings("alice") == {"factors": 4, "transactions": 1, "sessions": 1, "tokens": 1}
     # when an admin deletes her and someone creates "alice" again,
     account_deletion.delete_user("alice", clock=clock)
-    accounts.create_user("alice", password="another long passphrase", clock=clock)
+    accounts.create_user(accounts.NewUser("alice", password="another long passphrase"), clock=clock)
     # then the new alice has no factor, code, session or token of the old one.
     assert factors.list_factors("alice") == []
     assert _belongings("alice") == {"factors": 0, "transactions": 0, "sessions": 0, "tokens": 0}
@@ -60,7 +60,7 @@ def test_attack_a_user_recreated_under_a_deleted_name_gets_none_of_the_old_facto
         backup_codes.verify("alice", old["codes"][0], clock=clock)
     assert sessions.find_session(old["session_token"], policy=SessionPolicy(), clock=clock) is None
     # The token is free for someone else, with nothing of alice's left on it.
-    accounts.create_user("bob", clock=clock)
+    accounts.create_user(accounts.NewUser("bob"), clock=clock)
     tokens.assign("TK0001", "bob", kms=kms, key_id=key_id, clock=clock)
     assert OathToken.get("TK0001").assigned_to == "bob"
 
@@ -105,7 +105,7 @@ def test_attack_a_deletion_that_fails_half_way_leaves_no_usable_account_and_dele
     assert half.disabled and half.deleting_since is not None
     assert sessions.find_session(old["session_token"], policy=SessionPolicy(), clock=clock) is None
     with pytest.raises(Conflict):
-        accounts.create_user("alice", password="another long passphrase", clock=clock)
+        accounts.create_user(accounts.NewUser("alice", password="another long passphrase"), clock=clock)
     with pytest.raises(BadRequest, match="being deleted"):
         accounts.set_user_disabled("alice", False, clock=clock)
     assert _belongings("alice")["factors"] == 4
@@ -133,7 +133,7 @@ def test_leftovers_of_a_user_deleted_before_deletion_cleaned_up_are_removed_by_d
 
 def test_deleting_a_user_leaves_other_users_alone(tables, kms, key_id, clock):
     _alice_with_everything(kms, key_id, clock)
-    accounts.create_user("bob", password=PASSWORD, clock=clock)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD), clock=clock)
     bob_totp = totp.start_enrolment("bob", "Phone", kms=kms, key_id=key_id, issuer="Tests", clock=clock)
     factors.activate_factor(bob_totp.factor, clock)
     bob_session = sessions.start_session("bob", factors=["password"], policy=SessionPolicy(), clock=clock)
@@ -150,7 +150,7 @@ def test_the_console_shows_an_unfinished_deletion_and_deleting_again_finishes_it
 
     with running_sso(tables, clock) as sso:
         password_only(clock)
-        accounts.create_user("root", password=PASSWORD, is_admin=True, clock=clock)
+        accounts.create_user(accounts.NewUser("root", password=PASSWORD, is_admin=True), clock=clock)
         secret = give_totp(sso, "root")
         admin = sso.browser()
         assert sso.sign_in(admin, "root", PASSWORD).status_code == 303

@@ -40,7 +40,7 @@ def forged(prefix: str, after: str, **extra: object) -> str:
 @pytest.fixture
 def people(tables: Tables) -> list[str]:
     for name in NAMES:
-        accounts.create_user(name.capitalize())
+        accounts.create_user(accounts.NewUser(name.capitalize()))
     return NAMES
 
 
@@ -145,7 +145,7 @@ def next_link(page: str) -> str | None:
 @pytest.fixture
 def console_people(sso: Sso, admin: requests.Session) -> Iterator[list[str]]:
     for name in NAMES:
-        accounts.create_user(name)
+        accounts.create_user(accounts.NewUser(name))
     yield NAMES
 
 
@@ -178,7 +178,7 @@ def test_attack_the_console_refuses_a_forged_or_foreign_cursor_with_a_sentence(
 
 
 def test_attack_a_non_admin_cannot_list_or_search_users(sso: Sso, admin: requests.Session) -> None:
-    accounts.create_user("bob", password="correct horse battery staple")
+    accounts.create_user(accounts.NewUser("bob", password="correct horse battery staple"))
     bob = sso.browser()
     assert sso.sign_in(bob, "bob").status_code == 303
     assert sso.get(bob, "/admin/users?q=r").status_code == 403
@@ -192,7 +192,7 @@ def test_cli_lists_a_page_and_says_how_to_get_the_next(
     capsys: pytest.CaptureFixture[str], bound: LocalState
 ) -> None:
     for name in NAMES:
-        accounts.create_user(name)
+        accounts.create_user(accounts.NewUser(name))
     code, out, err = idp(capsys, "user", "list", "--search", "al", "--limit", "3", "--json")
     assert code == 0
     assert [user["username"] for user in json.loads(out)] == ["alan", "albert", "alice"]
@@ -210,7 +210,7 @@ def test_cli_lists_a_page_and_says_how_to_get_the_next(
 def test_reindex_lists_the_users_an_earlier_version_wrote(
     capsys: pytest.CaptureFixture[str], bound: LocalState
 ) -> None:
-    accounts.create_user("alice")
+    accounts.create_user(accounts.NewUser("alice"))
     # Written as an earlier version did: without the listing attribute.
     old = User("bob", display_username="bob", created_at=1, updated_at=1)
     old.listing = None

@@ -71,34 +71,37 @@ def list_users() -> list[User]:
     return sorted(User.scan(), key=lambda user: user.username)
 
 
-def create_user(
-    username: str,
-    *,
-    password: str | None = None,
-    email: str | None = None,
-    display_name: str | None = None,
-    groups: Iterable[str] = (),
-    is_admin: bool = False,
-    source: str = "local",
-    context: AuditContext | None = None,
-    clock: Clock = SYSTEM_CLOCK,
-) -> User:
-    key, display = username_forms(username)
-    if password is not None:
-        validate_new_password(password, username=display)
-    clean_email = _clean_email(email)
-    clean_display_name = _clean_display_name(display_name)
-    group_names = existing_groups(groups)
+@dataclass(frozen=True)
+class NewUser:
+    """A user to add (by an admin, the CLI or the local seed): the username and the fields the
+    account starts with; ``source`` is where the user comes from ("local" or a directory's)."""
+
+    username: str
+    password: str | None = None
+    email: str | None = None
+    display_name: str | None = None
+    groups: Iterable[str] = ()
+    is_admin: bool = False
+    source: str = "local"
+
+
+def create_user(new: NewUser, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK) -> User:
+    key, display = username_forms(new.username)
+    if new.password is not None:
+        validate_new_password(new.password, username=display)
+    clean_email = _clean_email(new.email)
+    clean_display_name = _clean_display_name(new.display_name)
+    group_names = existing_groups(new.groups)
     now = clock.now()
     user = User(
         key,
         display_username=display,
         email=clean_email,
         display_name=clean_display_name,
-        password_hash=hash_password(password) if password is not None else None,
-        is_admin=is_admin,
+        password_hash=hash_password(new.password) if new.password is not None else None,
+        is_admin=new.is_admin,
         groups=group_names or None,
-        source=source,
+        source=new.source,
         created_at=now,
         updated_at=now,
     )
@@ -113,7 +116,7 @@ def create_user(
         "success",
         context=context,
         subject=key,
-        details={"admin": is_admin, "groups": ",".join(sorted(group_names))},
+        details={"admin": new.is_admin, "groups": ",".join(sorted(group_names))},
         clock=clock,
     )
     return user

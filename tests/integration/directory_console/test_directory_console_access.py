@@ -24,7 +24,7 @@ def test_the_user_store_pages_are_for_administrators_only(
     sso: Sso, admin: requests.Session, slapd: Slapd, ldap_tree: Subtree
 ) -> None:
     create_corp(sso, admin, slapd, ldap_tree)
-    accounts.create_user("bob", password=PASSWORD, clock=sso.clock)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD), clock=sso.clock)
     bob = sso.browser()
     assert sso.sign_in(bob, "bob").status_code == 303
     token = csrf_token(sso.get(bob, "/me").text)
