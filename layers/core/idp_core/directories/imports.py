@@ -51,7 +51,7 @@ from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.directories import client, store
 from idp_core.directories.errors import DirectoryError, Unreachable
 from idp_core.directories.settings import AD, GROUP_SEARCH, SLOT, DirectorySettings
-from idp_core.directories.signin import add_group_if_missing, record_entry_collision
+from idp_core.directories.signin import EntryCollision, add_group_if_missing, record_entry_collision
 from idp_core.directories.welcome import NO_SENDER, NO_WELCOME_MAIL, WelcomeMail, WelcomeSender
 from idp_core.errors import BadRequest, NotFound
 from idp_core.models import Directory, DirectoryEntry, Group, User, condition_failed
@@ -529,13 +529,15 @@ class _Run:
             return
         self.recorded_collisions.add((user.entry_id, source, reason))
         record_entry_collision(
-            self.source,
-            user.entry_id,
-            dn=user.dn,
-            username=user.display_username,
-            typed=None,
-            user_source=source,
-            reason=reason,
+            EntryCollision(
+                source=self.source,
+                entry_id=user.entry_id,
+                dn=user.dn,
+                username=user.display_username,
+                typed=None,
+                user_source=source,
+                reason=reason,
+            ),
             context=self.context,
             clock=self.clock,
         )

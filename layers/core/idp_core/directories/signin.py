@@ -218,56 +218,65 @@ def record_collision(
 ) -> None:
     """A sign-in's collision: ``record_entry_collision`` for the entry it found."""
     record_entry_collision(
-        entry.source,
-        entry.found.entry_id,
-        dn=entry.found.dn,
-        username=entry.found.username,
-        typed=typed,
-        user_source=user_source,
-        reason=reason,
+        EntryCollision(
+            source=entry.source,
+            entry_id=entry.found.entry_id,
+            dn=entry.found.dn,
+            username=entry.found.username,
+            typed=typed,
+            user_source=user_source,
+            reason=reason,
+        ),
         context=context,
         clock=clock,
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class EntryCollision:
+    """A directory's entry whose name another user already has (S27): the directory
+    (``source``), the entry (its id, DN and username, and what the user typed when a sign-in
+    found it), and the other user's source with the reason the names collide."""
+
+    source: str
+    entry_id: str
+    dn: str
+    username: str
+    typed: str | None
+    user_source: str
+    reason: str
+
+
 def record_entry_collision(
-    source: str,
-    entry_id: str,
-    *,
-    dn: str,
-    username: str,
-    typed: str | None,
-    user_source: str,
-    reason: str,
-    context: AuditContext | None = None,
-    clock: Clock = SYSTEM_CLOCK,
+    collision: EntryCollision, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> None:
     """Keep a name collision of a directory's entry with a user of another source (or of
     another entry) for the admins, on the directory's console page and in ``idp directory
     show``, and audit it with both sources (S27). Nothing is merged."""
     now = clock.now()
+    typed = collision.typed[:256] if collision.typed is not None else None
     actions: list[Action] = [
-        DirectoryEntry.dn.set(dn),
-        DirectoryEntry.username.set(username),
-        DirectoryEntry.collision_with.set(user_source),
-        DirectoryEntry.collision_reason.set(reason),
+        DirectoryEntry.dn.set(collision.dn),
+        DirectoryEntry.username.set(collision.username),
+        DirectoryEntry.collision_with.set(collision.user_source),
+        DirectoryEntry.collision_reason.set(collision.reason),
         DirectoryEntry.collision_at.set(now),
         DirectoryEntry.collisions.add(1),
     ]
     if typed is not None:
-        actions.append(DirectoryEntry.typed.set(typed[:256]))
-    DirectoryEntry(source, entry_id).update(actions=actions)
+        actions.append(DirectoryEntry.typed.set(typed))
+    DirectoryEntry(collision.source, collision.entry_id).update(actions=actions)
     audit.record(
         audit.EventType.DIRECTORY_COLLISION,
         "failure",
         context=context,
-        subject=username,
+        subject=collision.username,
         details={
-            "directory_source": source,
-            "user_source": user_source,
-            "dn": dn,
-            **({"typed": typed[:256]} if typed is not None else {}),
-            "reason": reason,
+            "directory_source": collision.source,
+            "user_source": collision.user_source,
+            "dn": collision.dn,
+            **({"typed": typed} if typed is not None else {}),
+            "reason": collision.reason,
         },
         clock=clock,
     )
