@@ -288,7 +288,7 @@ def test_ten_parallel_launches_from_new_devices_under_a_limit_of_three_register_
     give_policy(OPEN_APP, clock, register_devices=True, max_devices=3, on_exceed="deny")
     user = User.get("ann")
     session = sessions.start_session(
-        "ann", factors={"password"}, policy=sso.settings.sessions, clock=clock
+        sessions.NewSession("ann", factors={"password"}), RequestScope(sso.settings, clock=clock)
     ).session
     identity = signing_identity(boto3.client("kms"), sso.settings.signing_key_id, clock)
 

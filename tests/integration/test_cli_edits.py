@@ -11,11 +11,11 @@ import boto3
 import pytest
 
 from idp_core import accounts, apps, sessions
-from idp_core.config import SessionPolicy
 from idp_core.mfa import factors, tokens
 from idp_core.models import App, AuditEvent, OathToken, Session, User
 from idp_local.state import LocalState
 from tests.helpers.cli import idp, listing, ok
+from tests.helpers.scope import scope_at
 
 ACCOUNT = "123456789012"
 PASSWORD = "correct horse battery staple"
@@ -192,7 +192,7 @@ def test_attack_an_email_change_by_the_cli_tells_the_old_address(
 def test_user_sign_out_ends_every_session(capsys: pytest.CaptureFixture[str], bound: LocalState) -> None:
     accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
     for _ in range(2):
-        sessions.start_session("bob", factors={"password"}, policy=SessionPolicy())
+        sessions.start_session(sessions.NewSession("bob", factors={"password"}), scope_at())
     out = ok(capsys, "user", "sign-out", "bob")
     assert out == "Signed bob out everywhere: 2 session(s) ended.\n"
     assert list(Session.by_user.query("bob")) == []

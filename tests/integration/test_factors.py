@@ -9,6 +9,7 @@ from idp_core.config import SessionPolicy
 from idp_core.errors import BadRequest, Conflict, NotFound
 from idp_core.mfa import backup_codes, factors, totp
 from idp_core.models import AuditEvent, Factor, Session
+from tests.helpers.scope import scope_at
 
 
 def _active_totp(kms, key_id, clock, label="Phone", username="alice"):
@@ -89,9 +90,13 @@ def test_removing_a_factor_ends_the_other_sessions_and_moves_the_default(tables,
     clock.advance(1)
     second = _active_totp(kms, key_id, clock, label="Tablet")
     policy = SessionPolicy()
-    current = sessions.start_session("alice", factors=["password"], policy=policy, clock=clock)
-    sessions.start_session("alice", factors=["password"], policy=policy, clock=clock)
-    sessions.start_session("bob", factors=["password"], policy=policy, clock=clock)
+    current = sessions.start_session(
+        sessions.NewSession("alice", factors=["password"]), scope_at(clock, sessions=policy)
+    )
+    sessions.start_session(
+        sessions.NewSession("alice", factors=["password"]), scope_at(clock, sessions=policy)
+    )
+    sessions.start_session(sessions.NewSession("bob", factors=["password"]), scope_at(clock, sessions=policy))
 
     ended = factors.remove_factor(
         "alice", first.factor_id, keep_session_hash=current.session.id_hash, clock=clock

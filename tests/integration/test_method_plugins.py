@@ -14,7 +14,7 @@ import pytest
 from idp_core import accounts, audit, sessions
 from idp_core import mfa_pages as pages
 from idp_core.clock import FakeClock
-from idp_core.config import LockoutPolicy, SessionPolicy, Tables
+from idp_core.config import LockoutPolicy, Tables
 from idp_core.errors import BadRequest
 from idp_core.lockout import AccountLocked
 from idp_core.mfa import WrongCode, factors, flow
@@ -22,6 +22,7 @@ from idp_core.mfa import methods as registry
 from idp_core.mfa.methods import CodeCheck, Enrolment, MethodKind, Tier, UnknownMethod
 from idp_core.mfa.policy import MfaSettings, app_methods
 from idp_core.models import App, Factor, Session, User
+from tests.helpers.scope import scope_at
 
 BUILT_IN = ("totp", "sms", "email", "backup", "token", "webauthn")
 
@@ -198,7 +199,7 @@ def alice(tables: Tables, clock: FakeClock) -> Iterator[tuple[User, Factor, sess
     accounts.create_user(accounts.NewUser("alice", password="correct horse battery staple"), clock=clock)
     key = _factor("webauthn")
     key.save()
-    issued = sessions.start_session("alice", factors={"password"}, policy=SessionPolicy(), clock=clock)
+    issued = sessions.start_session(sessions.NewSession("alice", factors={"password"}), scope_at(clock))
     yield User.get("alice"), key, issued
 
 

@@ -13,6 +13,7 @@ from idp_core.clock import FakeClock
 from idp_core.config import SessionPolicy, Tables
 from idp_core.models import Session, User
 from tests.helpers.mfa import password_only
+from tests.helpers.scope import scope_at
 from tests.helpers.sso import PASSWORD, Sso, csrf_token, event, running_sso
 
 POLICY = SessionPolicy()
@@ -124,8 +125,10 @@ def test_disabling_a_user_ends_their_sessions(sso: Sso, alice: User) -> None:
 
 def test_end_user_sessions_counts_what_it_ended(alice: User, clock: FakeClock) -> None:
     for _ in range(3):
-        sessions.start_session("alice", factors={"password"}, policy=POLICY, clock=clock)
-    sessions.start_session("bob", factors={"password"}, policy=POLICY, clock=clock)
+        sessions.start_session(
+            sessions.NewSession("alice", factors={"password"}), scope_at(clock, sessions=POLICY)
+        )
+    sessions.start_session(sessions.NewSession("bob", factors={"password"}), scope_at(clock, sessions=POLICY))
     assert sessions.end_user_sessions("alice") == 3
     assert sessions.end_user_sessions("alice") == 0
     assert [s.username for s in Session.scan()] == ["bob"]
@@ -133,7 +136,8 @@ def test_end_user_sessions_counts_what_it_ended(alice: User, clock: FakeClock) -
 
 def test_half_way_session_is_not_a_signed_in_session(alice: User, clock: FakeClock) -> None:
     issued = sessions.start_session(
-        "alice", factors={"password", sessions.PENDING_PREFIX + "totp"}, policy=POLICY, clock=clock
+        sessions.NewSession("alice", factors={"password", sessions.PENDING_PREFIX + "totp"}),
+        scope_at(clock, sessions=POLICY),
     )
     assert not sessions.is_complete(issued.session)
 

@@ -15,6 +15,7 @@ from idp_core.config import SessionPolicy
 from idp_core.errors import BadRequest, Conflict, NotFound
 from idp_core.mfa import WrongCode, backup_codes, factors, flow, tokens, totp
 from idp_core.models import AuditEvent, Factor, OathToken, Session, Transaction, User
+from tests.helpers.scope import scope_at
 
 PASSWORD = "correct horse battery staple"
 TOKEN_CSV = f"TK0001,{base64.b32encode(b'T' * 20).decode()},totp,6,30\n"
@@ -30,7 +31,7 @@ def _alice_with_everything(kms: Any, key_id: str, clock: FakeClock) -> dict[str,
     tokens.import_csv(TOKEN_CSV, kms=kms, key_id=key_id, clock=clock)
     tokens.assign("TK0001", "alice", kms=kms, key_id=key_id, clock=clock)
     sms = flow.start_contact_factor("alice", "sms", "+447400123456", clock=clock)
-    issued = sessions.start_session("alice", factors=["password"], policy=SessionPolicy(), clock=clock)
+    issued = sessions.start_session(sessions.NewSession("alice", factors=["password"]), scope_at(clock))
     flow.open_transaction(issued.session, sms, purpose="enrol", clock=clock)
     return {"codes": codes, "session_token": issued.token}
 
@@ -136,7 +137,7 @@ def test_deleting_a_user_leaves_other_users_alone(tables, kms, key_id, clock):
     accounts.create_user(accounts.NewUser("bob", password=PASSWORD), clock=clock)
     bob_totp = totp.start_enrolment("bob", "Phone", kms=kms, key_id=key_id, issuer="Tests", clock=clock)
     factors.activate_factor(bob_totp.factor, clock)
-    bob_session = sessions.start_session("bob", factors=["password"], policy=SessionPolicy(), clock=clock)
+    bob_session = sessions.start_session(sessions.NewSession("bob", factors=["password"]), scope_at(clock))
     account_deletion.delete_user("alice", clock=clock)
     assert [f.kind for f in factors.list_factors("bob")] == ["totp"]
     assert sessions.find_session(bob_session.token, policy=SessionPolicy(), clock=clock) is not None

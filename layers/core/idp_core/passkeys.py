@@ -134,7 +134,6 @@ def _start(
     """The session of an accepted passkey; ``read`` is the target app, the browser's device and
     the passkey's factor."""
     app, device, key = read
-    settings = WithSignIn.of(scope.settings)
     observability.count("SecondFactorAccepted")  # The dashboard's funnel counts it there.
     adaptive, events = assess_adaptive(app, user, device, scope, [attempt])
     # The verified passkey is a phishing-resistant second factor: it settles what an app that
@@ -158,16 +157,15 @@ def _start(
         ),
     )
     issued = sessions.start_session(
-        user.username,
-        factors={PASSKEY_FACTOR, *(sessions.PENDING_PREFIX + owed for owed in pending)},
-        policy=settings.sessions,
+        sessions.NewSession(
+            user.username,
+            factors={PASSKEY_FACTOR, *(sessions.PENDING_PREFIX + owed for owed in pending)},
+            second_factor=MethodKind.WEBAUTHN.value,
+        ),
+        scope,
         replaces=previous_session,
-        source_ip=scope.browser.source_ip,
-        user_agent=scope.browser.user_agent,
         events=events,
         releases=[attempt],
-        second_factor=MethodKind.WEBAUTHN.value,
-        clock=scope.clock,
     )
     return SignInResult(
         user=user,

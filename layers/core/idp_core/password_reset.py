@@ -272,14 +272,7 @@ def redeem_link(token: str, scope: RequestScope, *, previous_session: str | None
         clock=clock,
     )
     issued = sessions.start_session(
-        user.username,
-        factors=owed,
-        policy=scope.settings.sessions,
-        replaces=previous_session,
-        source_ip=scope.browser.source_ip,
-        user_agent=scope.browser.user_agent,
-        events=[event],
-        clock=clock,
+        sessions.NewSession(user.username, factors=owed), scope, replaces=previous_session, events=[event]
     )
     return Redeemed(issued, bool(choices))
 

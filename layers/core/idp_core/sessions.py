@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +21,7 @@ from pynamodb.transactions import TransactWrite
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.config import SessionPolicy
 from idp_core.models import AuditEvent, Session, condition_failed, new_transaction
+from idp_core.scope import RequestScope
 
 if TYPE_CHECKING:
     from idp_core.lockout import Attempt
@@ -98,41 +99,47 @@ def password_directory(session: Session) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class NewSession:
+    """Whose session starts and what the sign-in proved: ``factors`` (e.g. "password", and
+    "pending:mfa" for what is still owed), and ``second_factor``, a method it proved together
+    with the first factor (a passkey that verified the user), which the session records as
+    ``after_second_factor`` does."""
+
+    username: str
+    factors: Collection[str]
+    second_factor: str | None = None
+
+
 def start_session(
-    username: str,
+    new: NewSession,
+    scope: RequestScope,
     *,
-    factors: Iterable[str],
-    policy: SessionPolicy,
     replaces: str | None = None,
-    source_ip: str | None = None,
-    user_agent: str | None = None,
     events: Iterable[AuditEvent] = (),
     releases: Iterable[Attempt] = (),
-    second_factor: str | None = None,
-    clock: Clock = SYSTEM_CLOCK,
 ) -> IssuedSession:
-    """Store a new session for ``username`` and end the one it replaces (a new id per step, S14).
-
-    ``second_factor`` names a method the sign-in proved together with the first factor (a
-    passkey that verified the user): the session records it as ``after_second_factor`` does.
+    """Store a new session under ``scope`` (its session policy, browser and clock) and end the
+    one it replaces (a new id per step, S14).
 
     The session, the end of the old one, ``events`` and the lockout attempts the sign-in gives
     back (``releases``, S2) are one DynamoDB transaction.
     """
     token = secrets.token_urlsafe(32)
-    now = clock.now()
+    now = scope.clock.now()
+    second_factor = new.second_factor
     session = Session(
         hash_token(token),
-        username=username,
+        username=new.username,
         created_at=now,
         last_seen_at=now,
-        expires_at=int(now + policy.max_seconds),
+        expires_at=int(now + scope.settings.sessions.max_seconds),
         csrf_token=secrets.token_urlsafe(32),
-        factors={*factors, *([SECOND_FACTOR_PREFIX + second_factor] if second_factor else [])} or None,
+        factors={*new.factors, *([SECOND_FACTOR_PREFIX + second_factor] if second_factor else [])} or None,
         second_factor_at=now if second_factor else None,
         second_factor_proofs={second_factor: now} if second_factor else None,
-        source_ip=source_ip,
-        user_agent=(user_agent or "")[:256] or None,
+        source_ip=scope.browser.source_ip,
+        user_agent=(scope.browser.user_agent or "")[:256] or None,
     )
     _swap(session, replaces, events, releases)
     return IssuedSession(token=token, session=session)

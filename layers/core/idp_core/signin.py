@@ -481,20 +481,19 @@ def password_sign_in(
         ),
     )
     issued = sessions.start_session(
-        user.username,
-        factors={
-            PASSWORD_FACTOR,
-            # "ldap:<name>" when a directory accepted the password (not a backup's local one).
-            *([via] if via.startswith(sessions.DIRECTORY_PREFIX) else []),
-            *(sessions.PENDING_PREFIX + factor for factor in pending),
-        },
-        policy=settings.sessions,
+        sessions.NewSession(
+            user.username,
+            factors={
+                PASSWORD_FACTOR,
+                # "ldap:<name>" when a directory accepted the password (not a backup's local one).
+                *([via] if via.startswith(sessions.DIRECTORY_PREFIX) else []),
+                *(sessions.PENDING_PREFIX + factor for factor in pending),
+            },
+        ),
+        scope,
         replaces=previous_session,
-        source_ip=browser.source_ip,
-        user_agent=browser.user_agent,
         events=events,
         releases=releases,
-        clock=clock,
     )
     return SignInResult(
         user=user,
