@@ -16,7 +16,9 @@ from idp_core.adaptive import devices, policies
 from idp_core.clock import FakeClock
 from idp_core.mfa import policy
 from idp_core.models import AuditEvent, User
+from idp_core.scope import Browser
 from idp_local.gateway import LocalGateway
+from tests.helpers.scope import scope_at
 from tests.helpers.sso import Sso
 
 _REFERENCE = re.compile(r"this reference: ([0-9A-F]{8})\.")
@@ -95,11 +97,8 @@ def trusted_device(username: str, clock: FakeClock) -> devices.Device:
     """A device ``username`` registered and trusted for 30 days, as if after a sign-in."""
     registration = devices.register(
         User.get(username),
-        None,
+        scope_at(clock, browser=Browser("198.51.100.7", "Firefox/1")),
         max_devices=5,
-        source_ip="198.51.100.7",
-        user_agent="Firefox/1",
         trust_days=30,
-        clock=clock,
     )
     return registration.device

@@ -12,6 +12,7 @@ import requests
 from idp_core.adaptive import devices
 from idp_core.clock import FakeClock
 from idp_core.models import Device, User
+from idp_core.scope import Browser
 from tests.helpers.adaptive import (
     browser_at,
     decisions,
@@ -31,6 +32,7 @@ from tests.helpers.mfa import (
     submit_code,
     totp_code,
 )
+from tests.helpers.scope import scope_at
 from tests.helpers.sso import PASSWORD, Sso, csrf_token
 
 ADMIN_ALERTS = "security@corp.example"
@@ -257,11 +259,7 @@ def test_ten_parallel_registrations_under_a_limit_of_three_leave_exactly_three(
     add_user("ann", clock)
     user = User.get("ann")
     calls = [
-        (
-            lambda: devices.register(
-                user, None, max_devices=3, source_ip="127.0.0.2", user_agent=None, clock=clock
-            )
-        )
+        (lambda: devices.register(user, scope_at(clock, browser=Browser("127.0.0.2")), max_devices=3))
         for _ in range(10)
     ]
     outcomes = outcomes_of_parallel(calls, devices.DeviceLimitReached)

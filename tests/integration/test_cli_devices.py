@@ -11,8 +11,10 @@ import pytest
 from idp_core import accounts
 from idp_core.adaptive import devices
 from idp_core.models import Device, User
+from idp_core.scope import Browser
 from idp_local.state import LocalState
 from tests.helpers.cli import idp, listing, ok
+from tests.helpers.scope import scope_at
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"
 DEVICE_KEYS = {"id", "name", "browser", "os", "first_seen", "last_seen", "last_ip", "trusted_until"}
@@ -22,10 +24,8 @@ def _register(username: str, *, max_devices: int = 5, trust_days: int = 0) -> De
     user = accounts.get_user(username)
     registration = devices.register(
         user,
-        None,
+        scope_at(browser=Browser("127.0.0.9", USER_AGENT)),
         max_devices=max_devices,
-        source_ip="127.0.0.9",
-        user_agent=USER_AGENT,
         trust_days=trust_days,
     )
     return registration.device

@@ -15,8 +15,10 @@ from idp_core import accounts
 from idp_core.adaptive import devices
 from idp_core.clock import FakeClock, readable_utc
 from idp_core.models import AuditEvent, Device, User
+from idp_core.scope import Browser
 from tests.helpers.console import submit, text_of
 from tests.helpers.mfa import signed_in_admin
+from tests.helpers.scope import scope_at
 from tests.helpers.sso import PASSWORD, Sso, csrf_token
 
 CHROME_ON_LINUX = (
@@ -42,12 +44,9 @@ def register(
 ) -> Device:
     registration = devices.register(
         accounts.get_user(username),
-        token,
+        scope_at(clock, browser=Browser("127.0.0.9", user_agent, token)),
         max_devices=5,
-        source_ip="127.0.0.9",
-        user_agent=user_agent,
         trust_days=trust_days,
-        clock=clock,
     )
     return registration.device
 

@@ -15,6 +15,7 @@ from idp_core.adaptive import devices
 from idp_core.clock import FakeClock
 from idp_core.mfa import backup_codes
 from idp_core.models import Device, User
+from idp_core.scope import Browser
 from tests.helpers.adaptive import browser_at, give_policy, is_saml_post
 from tests.helpers.mfa import (
     ACCOUNT,
@@ -25,6 +26,7 @@ from tests.helpers.mfa import (
     submit_code,
     totp_code,
 )
+from tests.helpers.scope import scope_at
 from tests.helpers.sso import Sso, csrf_token
 
 TRUST_BOX = "Trust this device for 30 days"
@@ -139,7 +141,7 @@ def test_a_trusted_device_never_skips_enrolment(sso: Sso, clock: FakeClock) -> N
     # A device trusted under the current epoch, for a user with no factor at all.
     bob = User.get("bob")
     registration = devices.register(
-        bob, None, max_devices=5, source_ip="127.0.0.2", user_agent=None, trust_days=30, clock=clock
+        bob, scope_at(clock, browser=Browser("127.0.0.2")), max_devices=5, trust_days=30
     )
     assert devices.is_trusted(registration.device, User.get("bob"), clock.now())
     browser = browser_at("127.0.0.2")
@@ -153,13 +155,7 @@ def test_a_forged_or_foreign_device_cookie_is_not_trusted(sso: Sso, secret: str,
     _trusting_sign_in(sso, secret)
     add_user("eve", clock)
     eves = devices.register(
-        User.get("eve"),
-        None,
-        max_devices=5,
-        source_ip="127.0.0.2",
-        user_agent=None,
-        trust_days=30,
-        clock=clock,
+        User.get("eve"), scope_at(clock, browser=Browser("127.0.0.2")), max_devices=5, trust_days=30
     )
     for cookie in (eves.new_cookie, "x" * 43, "not a cookie", "a" * 500):
         browser = browser_at("127.0.0.2")

@@ -352,17 +352,7 @@ def _pass_policies_and_register(
     if adaptive is None:
         return None
     try:
-        return enforce.complete(
-            adaptive,
-            user,
-            app,
-            scope.browser,
-            device,
-            mailer,
-            trust_requested=trust_device,
-            context=scope.context,
-            clock=scope.clock,
-        )
+        return enforce.complete(adaptive, user, app, device, scope, trust_requested=trust_device)
     except devices.DeviceLimitReached:
         # A parallel sign-in took the last place under the limit first.
         _pass_policies(

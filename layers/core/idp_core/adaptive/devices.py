@@ -27,6 +27,7 @@ from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.errors import BadRequest, NotFound
 from idp_core.models import Device, User, condition_failed, new_transaction
+from idp_core.scope import RequestScope
 
 DEVICE_COOKIE = "idp_device"
 # Browsers keep a cookie at most 400 days; the device id is renewed on every registration.
@@ -126,28 +127,25 @@ def get_device(username: str, device_id: str) -> Device:
 
 def register(
     user: User,
-    token: str | None,
+    scope: RequestScope,
     *,
     max_devices: int,
-    source_ip: str | None,
-    user_agent: str | None,
     trust_days: int = 0,
     networks: list[str] | None = None,
-    context: AuditContext | None = None,
-    clock: Clock = SYSTEM_CLOCK,
 ) -> Registration:
-    """Register this browser for ``user`` unless that would exceed ``max_devices``.
+    """Register the scope's browser (its device cookie, address and user agent) for ``user``
+    unless that would exceed ``max_devices``.
 
     The device, the user's count (and ``networks``, the user's known networks when they
     change) and the audit event are one transaction. Raises ``DeviceLimitReached`` with
     nothing written when the user has ``max_devices`` already, also when a parallel
     registration took the last place first.
     """
-    usable = usable_token(token)
+    usable = usable_token(scope.browser.device_token)
     cookie = usable or secrets.token_urlsafe(32)
     new_cookie = None if usable else cookie
-    now = clock.now()
-    browser, system = summarize_user_agent(user_agent)
+    now = scope.clock.now()
+    browser, system = summarize_user_agent(scope.browser.user_agent)
     device = Device(
         user.username,
         token_hash(cookie),
@@ -157,7 +155,7 @@ def register(
         os=system,
         first_seen_at=now,
         last_seen_at=now,
-        last_ip=source_ip,
+        last_ip=scope.browser.source_ip,
         trusted_until=now + trust_days * 86400 if trust_days else None,
         trust_epoch=int(user.trust_epoch or 0) if trust_days else None,
     )
@@ -168,10 +166,10 @@ def register(
     event = audit.new_event(
         audit.EventType.DEVICE_REGISTERED,
         "success",
-        context=context,
+        context=scope.context,
         subject=user.username,
         details={"device": device.device_id, "name": device.name, "trusted": bool(trust_days)},
-        clock=clock,
+        clock=scope.clock,
     )
     for attempt in range(_CONFLICT_RETRIES):
         try:

@@ -34,10 +34,11 @@ from idp_core.adaptive.decision import (
 from idp_core.adaptive.policies import CHALLENGE, DENY, policy_of
 from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock, readable_utc
+from idp_core.config import WithMessaging
 from idp_core.errors import Forbidden
 from idp_core.mail import Mailer
 from idp_core.models import App, AuditEvent, Device, User
-from idp_core.scope import Browser
+from idp_core.scope import Browser, RequestScope
 
 
 class AccessDenied(Forbidden):
@@ -193,17 +194,16 @@ def complete(
     decision: Decision,
     user: User,
     app: App,
-    browser: Browser,
     device: Device | None,
-    mailer: Mailer,
+    scope: RequestScope,
     *,
     trust_requested: bool = False,
-    context: AuditContext | None = None,
-    clock: Clock = SYSTEM_CLOCK,
 ) -> str | None:
-    """What a successful sign-in under the policy changes; returns a new device cookie value
-    to set, if any. Raises ``devices.DeviceLimitReached`` (nothing written) when a parallel
+    """What a successful sign-in under the policy changes for the scope's browser, whose
+    ``device`` is the one its cookie names (None: none); returns a new device cookie value to
+    set, if any. Raises ``devices.DeviceLimitReached`` (nothing written) when a parallel
     sign-in took the last place under the limit first."""
+    browser, context, clock = scope.browser, scope.context, scope.clock
     policy = decision.policy
     trust_days = policy.trust_days if trust_requested else 0
     new_cookie = None
@@ -212,15 +212,7 @@ def complete(
     )
     if decision.register:
         registration = devices.register(
-            user,
-            browser.device_token,
-            max_devices=policy.max_devices,
-            source_ip=browser.source_ip,
-            user_agent=browser.user_agent,
-            trust_days=trust_days,
-            networks=networks,
-            context=context,
-            clock=clock,
+            user, scope, max_devices=policy.max_devices, trust_days=trust_days, networks=networks
         )
         new_cookie = registration.new_cookie
     else:
@@ -231,6 +223,7 @@ def complete(
         if networks is not None:
             _remember_networks(user, networks)
     if decision.behaviour_change and policy.notify_new_sign_in:
+        mailer = Mailer.for_settings(WithMessaging.of(scope.settings))
         _notify_new_sign_in(decision, user, app, browser, mailer, context=context, clock=clock)
     return new_cookie
 
