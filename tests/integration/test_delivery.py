@@ -18,10 +18,12 @@ from idp_core.config import ConfigurationError, MessagingConfig, Tables
 from idp_core.errors import BadRequest
 from idp_core.mfa import SendRefused
 from idp_core.mfa.codes import TransactionExpired, key_for_session, verify_code
-from idp_core.mfa.delivery import send_code
+from idp_core.mfa.delivery import Senders, send_code
 from idp_core.mfa.policy import MfaSettings, SmsLimits
 from idp_core.models import Factor, RateCounter, Transaction, User
+from idp_core.scope import Browser
 from tests.helpers.mfa import emails_to, sms_to
+from tests.helpers.scope import scope_at
 
 SENDER = "no-reply@idp.example.com"
 MESSAGING = MessagingConfig(email_sender=SENDER)
@@ -110,14 +112,10 @@ def send(
     send_code(
         txn,
         factor,
-        settings=MfaSettings(sms=limits),
-        messaging=messaging,
-        source_ip=source_ip,
-        sns=sns,
-        ses=ses,
+        scope_at(clock, browser=Browser(source_ip), messaging=messaging),
+        mfa_settings=MfaSettings(sms=limits),
         code_key=CODE_KEY,
-        clock=clock,
-        issuer="Acme",
+        senders=Senders(sns=sns, ses=ses, issuer="Acme"),
     )
 
 

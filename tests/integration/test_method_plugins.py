@@ -19,6 +19,7 @@ from idp_core.errors import BadRequest
 from idp_core.lockout import AccountLocked
 from idp_core.mfa import WrongCode, factors, flow
 from idp_core.mfa import methods as registry
+from idp_core.mfa.delivery import Senders
 from idp_core.mfa.methods import CodeCheck, Enrolment, MethodKind, Tier, UnknownMethod
 from idp_core.mfa.policy import MfaSettings, app_methods
 from idp_core.models import App, Factor, Session, User
@@ -165,8 +166,8 @@ def test_a_registered_method_is_allowed_labelled_offered_and_ranked_without_edit
     # It sends nothing: asking it to send a code is refused before any lookup.
     with pytest.raises(BadRequest, match="does not send codes"):
         flow.send_code(
-            Session("h"), User("alice"), key, session_token="t", purpose="signin", mfa_settings=settings,
-            messaging=None, source_ip=None, sns=None, ses=None,
+            flow.Challenge(User("alice"), Session("h"), "t", "signin"), key, scope_at(),
+            mfa_settings=settings, senders=Senders(sns=None, ses=None),
         )  # fmt: skip
 
 
@@ -212,15 +213,10 @@ def _verify(
     clock: FakeClock,
 ) -> flow.Verified:
     return flow.verify_second_factor(
-        user,
+        flow.Challenge(user, issued.session, issued.token, "signin", methods=methods),
         key,
         code,
-        methods=methods,
-        session=issued.session,
-        session_token=issued.token,
-        purpose="signin",
-        lockout_policy=LockoutPolicy(max_failures=2, failure_factor=0),
-        clock=clock,
+        scope_at(clock, lockout=LockoutPolicy(max_failures=2, failure_factor=0)),
     )
 
 

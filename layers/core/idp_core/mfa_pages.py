@@ -19,10 +19,11 @@ from idp_core.adaptive import devices
 from idp_core.adaptive.policies import policy_of
 from idp_core.apps import get_app
 from idp_core.concurrency import together
-from idp_core.config import WithLockout, WithMessaging
+from idp_core.config import WithLockout
 from idp_core.errors import BadRequest
 from idp_core.mfa import factors, flow, policy
 from idp_core.mfa import methods as registry
+from idp_core.mfa.delivery import Senders
 from idp_core.mfa.methods.base import MAX_ANSWER_CHARS
 from idp_core.models import FACTORS, App, Device, Factor, Session, User, get_items
 from idp_core.names import MAX_USERNAME_CHARS
@@ -43,18 +44,11 @@ def send_code(
 ) -> None:
     """``flow.send_code`` for the signed-in user, from this request (S7, S9)."""
     flow.send_code(
-        signed_in.session,
-        signed_in.user,
+        flow.Challenge(signed_in.user, signed_in.session, signed_in.token, purpose),
         factor,
-        session_token=signed_in.token,
-        purpose=purpose,
+        req.scope(signed_in.user.username),
         mfa_settings=mfa_settings or policy.load_settings(),
-        messaging=WithMessaging.of(req.settings).messaging,
-        source_ip=req.source_ip,
-        sns=aws.client("sns"),
-        ses=aws.client("ses"),
-        context=req.audit_context(signed_in.user.username),
-        clock=req.clock,
+        senders=Senders(sns=aws.client("sns"), ses=aws.client("ses")),
     )
 
 
@@ -69,20 +63,16 @@ def verify_code(
 ) -> flow.Verified:
     """``flow.verify_second_factor`` for the signed-in user, accepting only ``methods`` (S28);
     returns what the caller writes with its own changes."""
+    challenge = flow.Challenge(
+        signed_in.user, signed_in.session, signed_in.token, purpose, methods=methods, base_url=req.base_url
+    )
     return flow.verify_second_factor(
-        signed_in.user,
+        challenge,
         factor,
         code,
-        methods=methods,
-        session=signed_in.session,
-        session_token=signed_in.token,
-        purpose=purpose,
-        lockout_policy=WithLockout.of(req.settings).lockout,
+        req.scope(signed_in.user.username),
         kms=aws.client("kms"),
-        context=req.audit_context(signed_in.user.username),
-        clock=req.clock,
         reservation=reservation,
-        base_url=req.base_url,
     )
 
 

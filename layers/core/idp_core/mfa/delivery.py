@@ -10,21 +10,22 @@ Audit events name the channel and a masked destination, never the code.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from idp_core import audit, aws, observability
 from idp_core.audit import AuditContext
-from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.config import MessagingConfig
+from idp_core.config import MessagingConfig, WithMessaging
 from idp_core.errors import BadRequest, IdpError
 from idp_core.mfa import DestinationRefused, SendRefused, codes, methods, ratelimit
 from idp_core.mfa.methods import Channel
 from idp_core.mfa.policy import MfaSettings, SmsLimits
 from idp_core.models import Factor, Transaction
+from idp_core.scope import RequestScope
 
-__all__ = ["DeliveryFailed", "MessagingConfig", "message_text", "send_code"]
+__all__ = ["DeliveryFailed", "MessagingConfig", "Senders", "message_text", "send_code"]
 
 DEFAULT_ISSUER = "Identity"
 # Resend waits double from ``first_resend_wait_seconds``; beyond an hour the per-user
@@ -120,31 +121,42 @@ def _limits(
     ]
 
 
+@dataclass(frozen=True)
+class Senders:
+    """What hands a code over: the SNS and SES clients (boto3), and the name the message says
+    the code is for (``message_text``)."""
+
+    sns: Any
+    ses: Any
+    issuer: str = DEFAULT_ISSUER
+
+
 def send_code(
     txn: Transaction,
     factor: Factor,
+    scope: RequestScope,
     *,
-    settings: MfaSettings,
-    messaging: MessagingConfig,
-    source_ip: str | None,
-    sns: Any,
-    ses: Any,
+    mfa_settings: MfaSettings,
     code_key: bytes,
-    clock: Clock = SYSTEM_CLOCK,
-    issuer: str = DEFAULT_ISSUER,
-    context: AuditContext | None = None,
+    senders: Senders,
 ) -> None:
     """Send a new code for ``factor`` in ``txn`` by SMS or e-mail, or raise ``SendRefused``.
 
-    ``settings`` is the ``MfaSettings`` (its SMS limits and country allowlist apply to both
-    channels, each with its own counters; the allowlist only to SMS). On refusal nothing is
-    sent and no counter moves. ``sns`` and ``ses`` are boto3 clients.
+    ``mfa_settings`` are the ``MfaSettings`` (their SMS limits and country allowlist apply to
+    both channels, each with its own counters; the allowlist only to SMS); the scope gives the
+    messaging settings, the address the per-IP limit counts, and the clock. On refusal nothing
+    is sent and no counter moves.
     """
     if factor.username != txn.username:
         raise BadRequest("This method does not belong to the account that is signing in.")
     channel, destination = _channel(factor)
-    limits = settings.sms
-    context = context or AuditContext(source_ip=source_ip, actor=txn.username)
+    limits = mfa_settings.sms
+    messaging = WithMessaging.of(scope.settings).messaging
+    source_ip, clock = scope.browser.source_ip, scope.clock
+    # A scope that names no actor: the events name the user the code is for, who asked for it.
+    context = (
+        scope.context if scope.actor is not None else AuditContext(source_ip=source_ip, actor=txn.username)
+    )
     details = {"channel": channel.name, "to": channel.mask(destination), "purpose": txn.purpose}
 
     def refuse(exc: SendRefused, reason: str) -> SendRefused:
@@ -162,7 +174,7 @@ def send_code(
     if float(txn.expires_at) <= now:
         raise codes.TransactionExpired()
     try:
-        channel.check_destination(destination, settings, messaging)
+        channel.check_destination(destination, mfa_settings, messaging)
     except DestinationRefused as exc:
         raise refuse(exc, exc.reason) from exc.__cause__
 
@@ -176,9 +188,11 @@ def send_code(
     txn.last_sent_at = now
 
     code = codes.issue_code(txn, factor, key=code_key, clock=clock)
-    text = message_text(code, issuer)
+    text = message_text(code, senders.issuer)
     try:
-        channel.deliver(destination, text, issuer=issuer, messaging=messaging, sns=sns, ses=ses)
+        channel.deliver(
+            destination, text, issuer=senders.issuer, messaging=messaging, sns=senders.sns, ses=senders.ses
+        )
     except (BotoCoreError, ClientError) as exc:
         observability.count("DeliveryFailed")
         observability.logger.error(

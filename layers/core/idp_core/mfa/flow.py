@@ -28,9 +28,8 @@ from typing import TYPE_CHECKING, Any
 from pynamodb.exceptions import PutError
 
 from idp_core import audit, lockout, observability, sessions
-from idp_core.audit import AuditContext
 from idp_core.clock import SYSTEM_CLOCK, Clock
-from idp_core.config import LockoutPolicy
+from idp_core.config import WithLockout
 from idp_core.errors import BadRequest, Forbidden, IdpError
 from idp_core.mfa import WrongCode, codes, delivery, factors, policy
 from idp_core.mfa import methods as registry
@@ -40,6 +39,7 @@ from idp_core.mfa.freshness import ensure_fresh_strongest_factor as ensure_fresh
 from idp_core.mfa.methods import CodeCheck
 from idp_core.mfa.methods.digits import digits_only
 from idp_core.models import App, AuditEvent, Factor, Session, Transaction, User, condition_failed
+from idp_core.scope import RequestScope
 from idp_core.sessions import OWES_ENROLMENT, OWES_SECOND_FACTOR
 
 if TYPE_CHECKING:
@@ -216,42 +216,46 @@ def open_transaction(
     return txn
 
 
-def send_code(
-    session: Session,
-    user: User,
-    factor: Factor,
-    *,
-    session_token: str,
-    purpose: str,
-    mfa_settings: MfaSettings,
-    messaging: Any,
-    source_ip: str | None,
-    sns: Any,
-    ses: Any,
-    context: AuditContext | None = None,
-    clock: Clock = SYSTEM_CLOCK,
-) -> None:
-    """Send ``factor`` (SMS or e-mail) a new code bound to this session's transaction.
+@dataclass(frozen=True)
+class Challenge:
+    """A second-factor challenge: whom it asks (``user``, signed in with ``session``, whose
+    cookie value ``token`` keys a sent code's stored hash, S7), what for (``purpose``, one of
+    ``PURPOSES``), the methods it accepts (``accepted_methods``, S28; none accepts nothing,
+    and sending a code needs none) and the site's address as the browser sees it
+    (``WebRequest.base_url``), which a security key's answer must name."""
 
-    ``session_token`` is the cookie value of ``session``: the code's stored hash is keyed by it.
+    user: User
+    session: Session
+    token: str
+    purpose: str
+    methods: Sequence[str] = ()
+    base_url: str | None = None
+
+
+def send_code(
+    challenge: Challenge,
+    factor: Factor,
+    scope: RequestScope,
+    *,
+    mfa_settings: MfaSettings,
+    senders: delivery.Senders,
+) -> None:
+    """Send ``factor`` (SMS or e-mail) a new code bound to the challenge's transaction, from
+    the scope's browser (its address counts in the S9 limits).
 
     Raises ``SendRefused`` (a limit, the growing wait, the country allowlist) with nothing sent.
     """
     if registry.channel(factor.kind) is None:
         raise BadRequest("This method does not send codes; enter the code your app or token shows.")
-    lockout.ensure_not_locked(user, clock)
-    txn = open_transaction(session, factor, purpose=purpose, clock=clock)
+    lockout.ensure_not_locked(challenge.user, scope.clock)
+    txn = open_transaction(challenge.session, factor, purpose=challenge.purpose, clock=scope.clock)
     delivery.send_code(
         txn,
         factor,
-        settings=mfa_settings,
-        messaging=messaging,
-        source_ip=source_ip,
-        sns=sns,
-        ses=ses,
-        code_key=codes.key_for_session(session_token),
-        clock=clock,
-        context=context,
+        scope,
+        mfa_settings=mfa_settings,
+        code_key=codes.key_for_session(challenge.token),
+        senders=senders,
     )
 
 
@@ -291,33 +295,28 @@ class Verified:
 
 
 def verify_second_factor(
-    user: User,
+    challenge: Challenge,
     factor: Factor,
     code: str,
+    scope: RequestScope,
     *,
-    methods: Sequence[str],
-    session: Session,
-    session_token: str,
-    purpose: str,
-    lockout_policy: LockoutPolicy,
     kms: Any = None,
-    context: AuditContext | None = None,
-    clock: Clock = SYSTEM_CLOCK,
     reservation: lockout.Reservation | None = None,
-    base_url: str | None = None,
 ) -> Verified:
     """Accept ``code`` for ``factor`` or raise (``WrongCode``, ``AccountLocked``, ``BadRequest``).
 
-    ``methods`` are those the target accepts (``accepted_methods``): a factor of any other
-    method is refused like a wrong code (S28). Only an active factor of this user counts
-    (S11: an unconfirmed one is treated like a wrong code); ``purpose="enrol"`` confirms a
-    pending factor instead. The attempt is reserved before the code is looked at, so a
-    locked account is refused even with a right code, however many codes race (S1, S29). A
-    wrong code counts in the user's counter for the factor's kind; a right one gives back only
-    that kind's failures (S2), when the caller writes the returned ``Verified``. A caller that
-    reserved the attempt already (with its other reads) passes the ``reservation``; ``base_url``
-    is the site's address, which a security key's answer must name.
+    Only a factor of a method the challenge accepts counts (``challenge.methods``, from
+    ``accepted_methods``): a factor of any other method is refused like a wrong code (S28).
+    Only an active factor of this user counts (S11: an unconfirmed one is treated like a wrong
+    code); the purpose "enrol" confirms a pending factor instead. The attempt is reserved
+    (under the scope's lockout policy) before the code is looked at, so a locked account is
+    refused even with a right code, however many codes race (S1, S29). A wrong code counts in
+    the user's counter for the factor's kind; a right one gives back only that kind's failures
+    (S2), when the caller writes the returned ``Verified``. A caller that reserved the attempt
+    already (with its other reads) passes the ``reservation``.
     """
+    user, session, purpose = challenge.user, challenge.session, challenge.purpose
+    context, clock = scope.context, scope.clock
     try:
         if factor.username != user.username:
             raise WrongCode()
@@ -328,7 +327,7 @@ def verify_second_factor(
         raise
     if reservation is None:
         reservation = lockout.try_reserve(
-            User, (user.username,), factor.kind, policy=lockout_policy, clock=clock
+            User, (user.username,), factor.kind, policy=WithLockout.of(scope.settings).lockout, clock=clock
         )
     if reservation.refused is not None:
         audit.record(
@@ -350,7 +349,7 @@ def verify_second_factor(
         # reserved for (the challenge page names it), is refused like a wrong code (S28).
         if (
             factor.status != expected_status
-            or factor.kind not in methods
+            or factor.kind not in challenge.methods
             or factor.kind != attempt.factor
             or not registry.is_known(factor.kind)
         ):
@@ -358,11 +357,11 @@ def verify_second_factor(
         # A pending authenticator app or token is checked only to confirm it (S11).
         check = CodeCheck(
             transaction_hash=transaction_id_hash(session.id_hash, purpose, factor.factor_id),
-            code_key=codes.key_for_session(session_token),
+            code_key=codes.key_for_session(challenge.token),
             confirming=purpose == "enrol",
             kms=kms,
             clock=clock,
-            base_url=base_url,
+            base_url=challenge.base_url,
         )
         registry.get(factor.kind).verify(factor, cleaned, check)
     except WrongCode:
