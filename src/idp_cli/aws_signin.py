@@ -344,7 +344,7 @@ def _next_step(browser: Browser, page: Page, prompts: Prompts) -> Page:
     if any(form.webauthn for form in page.forms):
         raise SignInImpossible(
             "This sign-in asks for a security key or passkey, which only a browser can use; "
-            "sign in from the browser or choose another factor."
+            "run the command again with --browser to sign in there."
         )
     if page.alerts or page.status >= 400:  # noqa: PLR2004 - HTTP's client and server errors.
         raise SignInRefused(page.message())
