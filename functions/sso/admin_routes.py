@@ -716,6 +716,18 @@ def delete_app(name: str) -> Response[str]:
     return _done(req, "/admin/apps", "app-deleted")
 
 
+# ---------------------------------------------------------------- signing key
+
+
+@router.get("/admin/signing-key")
+def signing_key_page() -> Response[str]:
+    # The page code reads certificates: it loads with this page, not with the cold start.
+    from functions.sso import signing_key_console
+
+    req, _ = _admin()
+    return signing_key_console.page(req)
+
+
 # ---------------------------------------------------------------- audit
 
 

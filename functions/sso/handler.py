@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from functions.sso import admin_routes, password_routes, recovery_routes, saml_admin_routes
+from functions.sso import admin_routes, device_routes, password_routes, recovery_routes, saml_admin_routes
 from functions.sso.settings import SsoSettings
 from idp_core import aws, session_guard, sessions, web
 from idp_core.clock import SYSTEM_CLOCK, Clock
@@ -336,8 +336,10 @@ def verify_second_factor() -> Response[str]:
     renewed = sessions.after_second_factor(signed_in.session, method=factor.kind, clock=req.clock)
     cookies = [web.session_cookie(req, renewed.token)]
     events = [verified.event]
-    if not target.app:
-        response = target.redirect(req, cookies)
+    if not target.app or target.next:
+        # A step-up for an app that continues at a page of this site (the command line's
+        # hand-off, which approves there) goes back to that page instead of launching.
+        response = Target(next=target.next).redirect(req, cookies)
     else:
         # Sign first, then store the new session with both events in one transaction.
         stepped_up = web.SignedIn(token=renewed.token, session=renewed.session, user=signed_in.user)
@@ -371,12 +373,34 @@ def _post_to_app(
     the redirect to the second factor the app's policies ask for first. With ``events``, the
     launch's audit events are added there for the caller to write instead of written. For an
     SP's pending AuthnRequest (``launch.sp_request``), the second factor continues to its answer."""
-    from idp_core.launch import Issuer, launch_app
-    from idp_core.mfa import flow
-
     target: dict[str, str | None] = {"app": launch.app_name, "RelayState": launch.relay_state}
     if launch.sp_request is not None:
         target = {"next": _continue_path(launch.sp_request)}
+    launched = _launched(
+        req, signed_in, launch, target, cookies or [], trust_device=trust_device, events=events
+    )
+    if isinstance(launched, Response):
+        return launched
+    result, cookies = launched
+    return _auto_post(req, result.acs_url, result.saml_response_b64, result.relay_state, cookies)
+
+
+def _launched(
+    req: web.WebRequest,
+    signed_in: web.SignedIn,
+    launch: LaunchTarget,
+    step_up: dict[str, str | None],
+    cookies: list[str],
+    *,
+    trust_device: bool = False,
+    events: list[Any] | None = None,
+) -> tuple[Any, list[str]] | Response[str]:
+    """The app's launch (``launch_app``) and the cookies to set with its answer; or the redirect
+    to the enrolment or the second factor the app's policies ask for first, which continues
+    with the ``step_up`` target."""
+    from idp_core.launch import Issuer, launch_app
+    from idp_core.mfa import flow
+
     try:
         result = launch_app(
             signed_in.user,
@@ -388,13 +412,39 @@ def _post_to_app(
             events=events,
         )
     except flow.EnrolmentRequired:
-        return web.redirect(req, "/me/mfa", query=target, cookies=cookies or [])
+        return web.redirect(req, "/me/mfa", query=step_up, cookies=cookies)
     except flow.SecondFactorRequired:
         # The app's policy holds at every launch: step up with a method it accepts.
-        return web.redirect(req, "/mfa", query=target, cookies=cookies or [])
+        return web.redirect(req, "/mfa", query=step_up, cookies=cookies)
     if result.device_cookie:
-        cookies = [*(cookies or []), session_guard.device_cookie(req, result.device_cookie)]
-    return _auto_post(req, result.acs_url, result.saml_response_b64, result.relay_state, cookies or [])
+        cookies = [*cookies, session_guard.device_cookie(req, result.device_cookie)]
+    return result, cookies
+
+
+@app.post("/device/approve")
+def approve_handoff() -> Response[str]:
+    """The command line's hand-off approved: the app's launch, as from its tile, whose
+    SAMLResponse is kept for the command line's one pick-up instead of posted to AWS."""
+    from idp_core import device_login
+    from idp_core.launch import LaunchTarget
+
+    req = web.request()
+    signed_in = session_guard.require_session(req)
+    form = web.read_form(req, signed_in.session, device_routes.CODE_FIELDS)
+    scope = req.scope(signed_in.user.username)
+    handoff = device_login.find(form[device_routes.CODE_FIELD], signed_in.user, scope)
+    # A step-up comes back to the code's page, where the user approves again.
+    # The code has letters and a dash only: nothing in it needs escaping.
+    back = f"{device_routes.PAGE}?{device_routes.CODE_FIELD}={device_login.shown_code(handoff.user_code)}"
+    events: list[Any] = []
+    launched = _launched(
+        req, signed_in, LaunchTarget(handoff.app), {"app": handoff.app, "next": back}, [], events=events
+    )
+    if isinstance(launched, Response):
+        return launched
+    result, cookies = launched
+    device_login.approve(handoff, signed_in.user, result.saml_response_b64, events, scope)
+    return web.render(req, "device_done.html", cookies=cookies, approved=True)
 
 
 @app.get("/saml/metadata")
@@ -584,7 +634,7 @@ def _origin(url: str) -> str:
 
 # ---------------------------------------------------------------- routers, entry point
 
-function.include_routers(admin_routes, password_routes, recovery_routes, saml_admin_routes)
+function.include_routers(admin_routes, device_routes, password_routes, recovery_routes, saml_admin_routes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from idp_cli import aws_credentials, aws_member, aws_signin
+from idp_cli import aws_credentials, aws_device, aws_member, aws_signin
 from idp_cli.aws_credentials import AssertionUnusable, Credentials, config_file, config_section
 from idp_cli.terminal import (
     EXIT_FAILURE,
@@ -60,6 +60,16 @@ def _add_sign_in_options(parser: Any) -> None:
         "--profile", metavar="NAME", default=DEFAULT_PROFILE, help="the AWS profile (default: default)"
     )
     parser.add_argument("--username", metavar="NAME", help="your username (default: asked)")
+    parser.add_argument(
+        "--browser",
+        action="store_true",
+        help="sign in in the browser with a one-time code (security keys and passkeys work there)",
+    )
+    parser.add_argument(
+        "--no-browser-open",
+        action="store_true",
+        help="with --browser: only print the page and the code, do not open the browser",
+    )
 
 
 def run_login(invocation: Invocation) -> int | None:
@@ -111,13 +121,11 @@ def _sign_in_and_assume(invocation: Invocation) -> tuple[Credentials, dict[str, 
         browser = aws_signin.Browser(url)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    device = aws_credentials.device_file(browser.origin)
-    browser.keep_device_cookies(aws_credentials.read_device_cookies(device))
     try:
-        posted = aws_signin.sign_in(browser, app, _prompts(invocation))
-        aws_credentials.write_device_cookies(device, browser.device_cookies())
-        if not aws_signin.sign_out(browser):
-            invocation.err.write("idp: note: the IdP did not end the sign-in's session; it ends when idle.\n")
+        if args.browser:
+            posted = _browser_hand_off(invocation, browser, app)
+        else:
+            posted = _terminal_sign_in(invocation, browser, app)
     except aws_signin.SignInRefused as exc:
         invocation.err.write(f"idp: the IdP refused the sign-in: {exc}\n")
         return None
@@ -132,6 +140,38 @@ def _sign_in_and_assume(invocation: Invocation) -> tuple[Credentials, dict[str, 
         return None
     choices = {"idp_url": browser.base_url, "idp_app": app, **({"idp_role": role} if role else {})}
     return credentials, choices
+
+
+def _terminal_sign_in(invocation: Invocation, browser: aws_signin.Browser, app: str) -> aws_signin.Posted:
+    """The sign-in typed at the terminal, as this terminal's device, signed out once done."""
+    device = aws_credentials.device_file(browser.origin)
+    browser.keep_device_cookies(aws_credentials.read_device_cookies(device))
+    posted = aws_signin.sign_in(browser, app, _prompts(invocation))
+    aws_credentials.write_device_cookies(device, browser.device_cookies())
+    if not aws_signin.sign_out(browser):
+        invocation.err.write("idp: note: the IdP did not end the sign-in's session; it ends when idle.\n")
+    return posted
+
+
+def _browser_hand_off(invocation: Invocation, browser: aws_signin.Browser, app: str) -> aws_signin.Posted:
+    """The sign-in in the browser, approved there with the code this prints (on standard error:
+    a credential_process's standard output is its JSON)."""
+    import webbrowser
+
+    if invocation.args.username:
+        raise UsageError("With --browser you sign in in the browser: leave out --username.")
+
+    def tell(text: str) -> None:
+        invocation.err.write(text)
+        invocation.err.flush()
+
+    return aws_device.hand_off(
+        browser,
+        app,
+        tell=tell,
+        open_page=None if invocation.args.no_browser_open else webbrowser.open,
+        wait=invocation.wait,
+    )
 
 
 def _choices(invocation: Invocation) -> tuple[str, str, str | None]:

@@ -10,11 +10,13 @@ CLI only reads what the pages show; it never sees a secret other than the ones t
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from idp_core.saml.aws import LOOPBACK_HOSTS
@@ -154,7 +156,7 @@ class Browser:
 
     def submit(self, page: Page, form: Form, values: Mapping[str, str]) -> Page:
         action = urljoin(page.url, form.action)
-        if _origin(action) != self.origin:
+        if origin_of(action) != self.origin:
             raise SignInImpossible(
                 f"The IdP's page posts to {action}, which is not the IdP; nothing was sent."
             )
@@ -162,14 +164,33 @@ class Browser:
         # The action has the IdP's origin, checked above: http(s) only.
         return self._open(urllib.request.Request(action, data=body, method="POST"))  # noqa: S310
 
+    def post_json(self, path: str, values: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """A form post to one of the IdP's endpoints for programs (the browser hand-off's), and
+        its JSON answer with its status: a refusal is JSON too (OAuth's error and description)."""
+        body = urlencode(values).encode("utf-8")
+        # The base URL is http(s), checked when the browser was made.
+        request = urllib.request.Request(f"{self.base_url}{path}", data=body, method="POST")  # noqa: S310
+        _, status, text = self._exchange(request)
+        try:
+            document = json.loads(text[:MAX_PAGE_BYTES])
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise SignInImpossible(f"The IdP answered {status} at {path} with something other than JSON.")
+        return status, document
+
     def _open(self, request: urllib.request.Request) -> Page:
+        return self._page(*self._exchange(request))
+
+    def _exchange(self, request: urllib.request.Request) -> tuple[str, int, bytes]:
+        """The answer's URL, status and body (at most one byte beyond the cap)."""
         try:
             with self._opener.open(request, timeout=TIMEOUT_SECONDS) as answer:
-                return self._page(answer.geturl(), answer.status, answer.read(MAX_PAGE_BYTES + 1))
+                return answer.geturl(), answer.status, answer.read(MAX_PAGE_BYTES + 1)
         except urllib.error.HTTPError as exc:
             # A refusal is a page too (the sign-in form again, or the error page), with its sentence.
             with exc:
-                return self._page(exc.geturl() or request.full_url, exc.code, exc.read(MAX_PAGE_BYTES + 1))
+                return exc.geturl() or request.full_url, exc.code, exc.read(MAX_PAGE_BYTES + 1)
         except (urllib.error.URLError, OSError) as exc:
             raise SignInImpossible(f"Cannot reach the IdP at {self.base_url}: {exc}") from exc
 
@@ -224,7 +245,7 @@ def _cookie(item: Mapping[str, object]) -> http.cookiejar.Cookie:
     )
 
 
-def _origin(url: str) -> str:
+def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 
@@ -323,7 +344,7 @@ def _next_step(browser: Browser, page: Page, prompts: Prompts) -> Page:
     if any(form.webauthn for form in page.forms):
         raise SignInImpossible(
             "This sign-in asks for a security key or passkey, which only a browser can use; "
-            "sign in from the browser or choose another factor."
+            "run the command again with --browser to sign in there."
         )
     if page.alerts or page.status >= 400:  # noqa: PLR2004 - HTTP's client and server errors.
         raise SignInRefused(page.message())

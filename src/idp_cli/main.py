@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -84,12 +85,18 @@ def main(
     err: TextIO | None = None,
     stdin: TextIO | None = None,
     clock: Clock | None = None,
+    wait: Callable[[float], None] | None = None,
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     stdin = stdin or sys.stdin
     try:
-        return _run(argv, Invocation(argparse.Namespace(), out, err, stdin, clock=clock or SYSTEM_CLOCK))
+        return _run(
+            argv,
+            Invocation(
+                argparse.Namespace(), out, err, stdin, clock=clock or SYSTEM_CLOCK, wait=wait or time.sleep
+            ),
+        )
     except UsageError as exc:
         err.write(f"idp: {exc}\n")
         return EXIT_USAGE

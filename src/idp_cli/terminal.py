@@ -46,6 +46,8 @@ class Invocation:
     stdin: TextIO
     # What "now" is for a command that judges time itself (tests move it; see idp_core.clock).
     clock: Clock = field(default=SYSTEM_CLOCK, kw_only=True)
+    # How a command that polls waits between two tries (tests move their clock instead).
+    wait: Callable[[float], None] = field(default=time.sleep, kw_only=True)
 
 
 # What each command's parser sets as ``run``; ``None`` means success.

@@ -5,11 +5,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pyotp
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, expect
 
 from tests.e2e.conftest import LocalIdp
+
+PASSKEY = {
+    "protocol": "ctap2",
+    "transport": "internal",
+    "hasResidentKey": True,
+    "hasUserVerification": True,
+    "isUserVerified": True,
+}
 
 
 def sign_in(page: Page, base_url: str, username: str, password: str) -> None:
@@ -102,3 +111,40 @@ def expect_signed_in_to_aws(page: Page, base_url: str, username: str) -> None:
     expect(page.locator("#assumed-role")).to_have_text(
         re.compile(rf"^arn:aws:sts::123456789012:assumed-role/IdpDemoEngineer/{re.escape(username)}$")
     )
+
+
+# ---------------------------------------------------------------- security keys (virtual authenticators)
+
+
+def virtual_authenticator(page: Page, options: dict[str, Any]) -> tuple[CDPSession, str]:
+    """A virtual authenticator in this page's browser, answering as a real key would."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    added = cdp.send(
+        "WebAuthn.addVirtualAuthenticator", {"options": {"automaticPresenceSimulation": True, **options}}
+    )
+    return cdp, str(added["authenticatorId"])
+
+
+def without_passkey_autofill(page: Page) -> None:
+    """A browser without the autofill of passkeys (conditional mediation). Chromium's virtual
+    authenticator completes such a pending request at once, standing for a person who picks
+    the passkey from the list; tests of the buttons take that away so nothing races them."""
+    page.add_init_script("delete window.PublicKeyCredential.isConditionalMediationAvailable;")
+
+
+def localhost(local_idp: LocalIdp) -> str:
+    return local_idp.base_url.replace("127.0.0.1", "localhost")
+
+
+def register_key(page: Page, base: str, name: str) -> None:
+    page.goto(f"{base}/me/mfa")
+    page.get_by_role("link", name="Security key or passkey").click()
+    page.get_by_label("Name").fill(name)
+    page.get_by_role("button", name="Register").click()
+    # The script asks the key, then posts its answer; a refusal would show this page again.
+    expect(page).not_to_have_url(re.compile(r"/me/mfa/webauthn"))
+    page.goto(f"{base}/me/mfa")
+    expect(
+        page.get_by_role("row").filter(has_text=name).get_by_role("cell", name="Active", exact=True)
+    ).to_be_visible()

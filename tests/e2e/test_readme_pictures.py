@@ -130,6 +130,12 @@ def test_pictures_of_the_console_user_list_and_2fa_settings(picture_page: Page, 
         expect(users.get_by_role("link", name=username, exact=True)).to_be_visible()
     capture(page, "console-users.png")
 
+    # The menu leads to the signing key's page, which only shows (no form switches keys).
+    page.get_by_role("navigation", name="Administration").get_by_role("link", name="Signing key").click()
+    expect(page.get_by_role("heading", name="The key that signs now")).to_be_visible()
+    expect(page.get_by_text("No rotation under way.")).to_be_visible()
+    expect(page.get_by_role("main").locator("form")).to_have_count(0)
+
     page.goto(f"{base}/admin/mfa")
     expect(page.get_by_role("heading", name="2FA options for end users")).to_be_visible()
     expect(page.get_by_role("group", name="Methods users can set up")).to_be_visible()

@@ -6,56 +6,25 @@ relying party, so these pages are opened at http://localhost:PORT (DESIGN.md).""
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from playwright.sync_api import CDPSession, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import LocalIdp
-from tests.e2e.steps import add_demo_user, expect_signed_in_to_aws, sign_in, sign_out, submit_password
+from tests.e2e.steps import (
+    PASSKEY,
+    add_demo_user,
+    expect_signed_in_to_aws,
+    localhost,
+    register_key,
+    sign_in,
+    sign_out,
+    submit_password,
+    virtual_authenticator,
+    without_passkey_autofill,
+)
 
 PASSWORD = "browser-key-passphrase"
-PASSKEY = {
-    "protocol": "ctap2",
-    "transport": "internal",
-    "hasResidentKey": True,
-    "hasUserVerification": True,
-    "isUserVerified": True,
-}
 U2F_KEY = {"protocol": "u2f", "transport": "usb"}
-
-
-def virtual_authenticator(page: Page, options: dict[str, Any]) -> tuple[CDPSession, str]:
-    """A virtual authenticator in this page's browser, answering as a real key would."""
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    added = cdp.send(
-        "WebAuthn.addVirtualAuthenticator", {"options": {"automaticPresenceSimulation": True, **options}}
-    )
-    return cdp, str(added["authenticatorId"])
-
-
-def without_passkey_autofill(page: Page) -> None:
-    """A browser without the autofill of passkeys (conditional mediation). Chromium's virtual
-    authenticator completes such a pending request at once, standing for a person who picks
-    the passkey from the list; tests of the buttons take that away so nothing races them."""
-    page.add_init_script("delete window.PublicKeyCredential.isConditionalMediationAvailable;")
-
-
-def localhost(local_idp: LocalIdp) -> str:
-    return local_idp.base_url.replace("127.0.0.1", "localhost")
-
-
-def register_key(page: Page, base: str, name: str) -> None:
-    page.goto(f"{base}/me/mfa")
-    page.get_by_role("link", name="Security key or passkey").click()
-    page.get_by_label("Name").fill(name)
-    page.get_by_role("button", name="Register").click()
-    # The script asks the key, then posts its answer; a refusal would show this page again.
-    expect(page).not_to_have_url(re.compile(r"/me/mfa/webauthn"))
-    page.goto(f"{base}/me/mfa")
-    expect(
-        page.get_by_role("row").filter(has_text=name).get_by_role("cell", name="Active", exact=True)
-    ).to_be_visible()
 
 
 def launch_with_key(page: Page, local_idp: LocalIdp, base: str, username: str) -> None:

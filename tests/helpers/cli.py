@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from idp_cli.main import main
+from idp_core.config import Settings
 
 
 def no_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -39,6 +40,12 @@ def idp_from_env(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, s
     printed before (their metrics) is left out of the command's output."""
     capsys.readouterr()
     return _run(capsys, list(args), "")
+
+
+def act_on(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make `idp_from_env` act on the stack of ``settings`` (a test's running functions)."""
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
 
 
 def _run(capsys: pytest.CaptureFixture[str], argv: list[str], stdin: str) -> tuple[int, str, str]:

@@ -56,6 +56,13 @@ def new_signing_key() -> str:
     )
 
 
+def with_next_signing_key(sso: Sso) -> Sso:
+    """``sso`` configured with the deployment's second signing key, which key rotations use."""
+    settings = dataclasses.replace(sso.settings, next_signing_key_id=new_signing_key())
+    sso.handler.configure(settings, sso.clock)
+    return dataclasses.replace(sso, settings=settings)
+
+
 def new_data_key() -> str:
     """The symmetric key that encrypts TOTP and token secrets."""
     return str(boto3.client("kms").create_key(KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"])

@@ -31,9 +31,10 @@ from idp_local.gateway import LocalGateway
 from idp_local.stack import aws_env, start_moto
 from idp_local.state import DemoAccount, LocalState, write_state
 from tests.helpers.aws_accounts import new_account
+from tests.helpers.aws_login import EXISTING
 from tests.helpers.cli import no_handler
 from tests.helpers.ldap_directory import ADMIN_PASSWORD, ALICE_PASSWORD, add_service_account
-from tests.helpers.mfa import directory, password_only, signed_in_admin
+from tests.helpers.mfa import add_user, directory, give_totp, password_only, signed_in_admin
 from tests.helpers.sso import (
     EMAIL_SENDER,
     PASSWORD,
@@ -269,6 +270,26 @@ def provisioning(tables: Tables, clock: FakeClock, key_id: str) -> ModuleType:
     handler = handler_module(settings, "provisioning")
     handler.configure(settings, clock)
     return handler
+
+
+@pytest.fixture
+def totp_secret(sso: Sso) -> str:
+    """alice, in the engineers group of the ``two_apps`` setup's apps, with an authenticator
+    app; returns its secret."""
+    add_user("alice", sso.clock)
+    return give_totp(sso, "alice")
+
+
+@pytest.fixture
+def aws_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """The shared credentials and config files of `idp aws login`, in the test's own directory,
+    with one profile of the user's that must survive (``tests.helpers.aws_login.EXISTING``)."""
+    credentials, config = tmp_path / "aws" / "credentials", tmp_path / "aws" / "config"
+    credentials.parent.mkdir()
+    credentials.write_text(EXISTING, encoding="utf-8")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    return credentials, config
 
 
 # AWS apps with roles in several accounts (tests.helpers.aws_accounts): ids of the test's own,

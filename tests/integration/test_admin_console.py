@@ -30,6 +30,7 @@ ADMIN_GETS = [
     "/admin/apps/sandbox",
     "/admin/apps/sandbox/edit",
     "/admin/audit",
+    "/admin/signing-key",
     "/admin/mfa/tokens",
 ]
 ADMIN_POSTS = [

@@ -16,6 +16,8 @@ import requests
 from idp_core import accounts, apps
 from idp_core.mfa import factors
 from idp_core.models import App, AuditEvent, OathToken, User
+from tests.helpers.audit import APP_STATUS_EVENTS, audit_trail, what_was_recorded
+from tests.helpers.cli import act_on, idp_from_env
 from tests.helpers.console import submit
 from tests.helpers.mfa import emails_to
 from tests.helpers.sso import PASSWORD, Sso, csrf_token, is_signed_in, signed_in
@@ -169,10 +171,42 @@ def test_a_disabled_app_refuses_launches_with_a_clear_page(sso: Sso, root: User,
 
     apps.update_aws_app("sandbox", apps.AwsAppChoices(), disabled=False)
     assert "SAMLResponse" in sso.get(bob, "/apps/sandbox/launch").text
-    assert sorted(e.details.as_dict()["disabled"] for e in events("app.updated")) == [
-        "False -> True",
-        "True -> False",
-    ]
+    assert [event.type for event in audit_trail(APP_STATUS_EVENTS)] == ["app.disabled", "app.enabled"]
+    assert events("app.updated") == []
+
+
+@pytest.mark.parametrize(
+    ("button", "option", "event_type"),
+    [("disable", "--disable", "app.disabled"), ("enable", "--enable", "app.enabled")],
+)
+def test_the_console_and_the_cli_audit_an_apps_status_change_alike(
+    sso: Sso,
+    admin: requests.Session,
+    sandbox: App,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    button: str,
+    option: str,
+    event_type: str,
+) -> None:
+    """One change, one event type, whoever makes it: an operator filtering the trail on
+    app.disabled must find the CLI's changes as well as the console's."""
+    act_on(sso.settings, monkeypatch)
+    made_by = {}
+    for how in ("console", "cli"):
+        apps.update_aws_app("sandbox", apps.AwsAppChoices(), disabled=button == "enable")
+        before = {event.event_id for event in audit_trail()}
+        if how == "console":
+            assert submit(sso, admin, f"/admin/apps/sandbox/{button}").status_code == 303
+        else:
+            code, _, err = idp_from_env(capsys, "app", "update", "sandbox", option)
+            assert (code, err) == (0, "")
+        made_by[how] = [event for event in audit_trail() if event.event_id not in before]
+        assert App.get("sandbox").disabled == (button == "disable")
+
+    assert what_was_recorded(made_by["console"]) == what_was_recorded(made_by["cli"])
+    assert what_was_recorded(made_by["cli"]) == [(event_type, "success", "sandbox", {})]
+    assert made_by["console"][0].actor == "root" and made_by["cli"][0].actor.startswith("cli:")
 
 
 # ---------------------------------------------------------------- users

@@ -26,6 +26,7 @@ from idp_core.models import Session
 from idp_core.saml.aws import MAX_VALIDITY_SECONDS
 from idp_local import moto_extensions
 from tests.helpers.adaptive import give_policy
+from tests.helpers.aws_login import EXISTING, caller_arn, profile_lines
 from tests.helpers.mfa import (
     ACCOUNT,
     MFA_APP,
@@ -33,7 +34,6 @@ from tests.helpers.mfa import (
     add_user,
     code_in,
     emails_to,
-    give_totp,
     make_factor,
     totp_code,
 )
@@ -45,28 +45,6 @@ MULTI_ROLE_APP = "aws-multi"
 LONG_SESSION_SECONDS = 7200
 ENGINEER = f"arn:aws:iam::{ACCOUNT}:role/Engineer"
 READER = f"arn:aws:iam::{ACCOUNT}:role/Reader"
-EXISTING = (
-    "# My own profiles, kept as they are.\n[work]\naws_access_key_id = AKIAKEEPME\nregion = eu-west-1\n"
-)
-
-
-@pytest.fixture
-def aws_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    """The shared credentials and config files, in the test's own directory, with one profile
-    of the user's that must survive."""
-    credentials, config = tmp_path / "aws" / "credentials", tmp_path / "aws" / "config"
-    credentials.parent.mkdir()
-    credentials.write_text(EXISTING, encoding="utf-8")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    return credentials, config
-
-
-@pytest.fixture
-def totp_secret(sso: Sso) -> str:
-    """alice, in the engineers group of both AWS apps, with an authenticator app; returns its secret."""
-    add_user("alice", sso.clock)
-    return give_totp(sso, "alice")
 
 
 def aws_cli(sso: Sso, *args: str, stdin: str, clock: FakeClock | None = None) -> tuple[int, str, str]:
@@ -77,28 +55,8 @@ def aws_cli(sso: Sso, *args: str, stdin: str, clock: FakeClock | None = None) ->
     return code, out.getvalue(), err.getvalue()
 
 
-def caller_arn(access_key: str, secret_key: str, token: str) -> str:
-    sts = boto3.client(
-        "sts", aws_access_key_id=access_key, aws_secret_access_key=secret_key, aws_session_token=token
-    )
-    return str(sts.get_caller_identity()["Arn"])
-
-
 def sessions_of(username: str) -> list[Session]:
     return list(Session.by_user.query(username))
-
-
-def profile_lines(credentials: Path, profile: str) -> dict[str, str]:
-    """The keys of ``[profile]`` in the file, read line by line (as the AWS tools read them)."""
-    found: dict[str, str] = {}
-    section = None
-    for line in credentials.read_text(encoding="utf-8").splitlines():
-        if line.startswith("["):
-            section = line.strip("[] ")
-        elif section == profile and "=" in line:
-            key, value = line.split("=", 1)
-            found[key.strip()] = value.strip()
-    return found
 
 
 def test_login_with_password_and_code_writes_the_profile_and_keeps_the_others(
@@ -113,7 +71,7 @@ def test_login_with_password_and_code_writes_the_profile_and_keeps_the_others(
 
     assert (status, err) == (0, ""), err
     assert "Signed in as arn:aws:sts::123456789012:assumed-role/Engineer/alice" in out
-    keys = profile_lines(credentials, "dev")
+    keys = profile_lines(credentials.read_text(encoding="utf-8"), "dev")
     assert caller_arn(
         keys["aws_access_key_id"], keys["aws_secret_access_key"], keys["aws_session_token"]
     ) == (f"arn:aws:sts::{ACCOUNT}:assumed-role/Engineer/alice")
@@ -191,7 +149,7 @@ def test_a_code_sent_by_email_is_asked_for_once_sent(sso: Sso, aws_files: tuple[
     )
 
     assert (status, err.getvalue()) == (0, "")
-    assert profile_lines(credentials, "default")["aws_session_token"]
+    assert profile_lines(credentials.read_text(encoding="utf-8"), "default")["aws_session_token"]
 
 
 def test_a_saved_profile_needs_no_options_again(
@@ -200,7 +158,7 @@ def test_a_saved_profile_needs_no_options_again(
     credentials, _ = aws_files
     first = aws_cli(sso, "login", "--app", OPEN_APP, "--profile", "dev", stdin=f"alice\n{PASSWORD}\n")
     assert first[0] == 0, first[2]
-    before = profile_lines(credentials, "dev")
+    before = profile_lines(credentials.read_text(encoding="utf-8"), "dev")
 
     out, err = io.StringIO(), io.StringIO()
     status = main(
@@ -208,7 +166,7 @@ def test_a_saved_profile_needs_no_options_again(
     )
 
     assert (status, err.getvalue()) == (0, "")
-    after = profile_lines(credentials, "dev")
+    after = profile_lines(credentials.read_text(encoding="utf-8"), "dev")
     assert after["aws_access_key_id"] != before["aws_access_key_id"]
     assert credentials.read_text(encoding="utf-8").count("[dev]") == 1
 

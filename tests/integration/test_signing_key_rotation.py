@@ -27,10 +27,10 @@ from idp_core.saml.certificate import signing_identity, stored_certificate
 from idp_core.saml.signing_keys import RotationRefused
 from idp_core.saml.xml import NAMESPACES, parse_xml
 from idp_local.aws_emulator import AwsSignInEmulator
-from tests.helpers.cli import idp_from_env
+from tests.helpers.cli import act_on, idp_from_env
 from tests.helpers.mfa import password_only
 from tests.helpers.saml_sp import posted_form
-from tests.helpers.sso import PASSWORD, Sso, new_signing_key, running_sso
+from tests.helpers.sso import PASSWORD, Sso, new_signing_key, running_sso, with_next_signing_key
 
 pytestmark = pytest.mark.sso_setup("password_only")
 
@@ -52,9 +52,7 @@ class Rotating:
 @pytest.fixture
 def rotating(sso: Sso, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rotating]:
     """The functions, in this process, with the deployment's second signing key."""
-    settings = dataclasses.replace(sso.settings, next_signing_key_id=new_signing_key())
-    sso.handler.configure(settings, sso.clock)
-    yield _arranged(dataclasses.replace(sso, settings=settings), monkeypatch)
+    yield _arranged(with_next_signing_key(sso), monkeypatch)
     signing_keys.forget_cached_keys()
 
 
@@ -62,8 +60,7 @@ def _arranged(sso: Sso, monkeypatch: pytest.MonkeyPatch) -> Rotating:
     """Two AWS apps of ``sso`` (each with its own IAM SAML provider, registered with the
     metadata of the first sign-in) and alice in their group; the CLI's environment names the
     same stack."""
-    for name, value in sso.settings.to_env().items():
-        monkeypatch.setenv(name, value)
+    act_on(sso.settings, monkeypatch)
     signing_keys.forget_cached_keys()
     accounts.create_group("engineers", clock=sso.clock)
     accounts.create_user(accounts.NewUser("alice", password=PASSWORD, groups=["engineers"]), clock=sso.clock)

@@ -73,6 +73,7 @@ DEFERRED_MODULES = {
         *UNUSED_POWERTOOLS,
         "idp_core.signin",
         "idp_core.launch",
+        "idp_core.device_login",
         "idp_core.guard",
         "idp_core.mfa",
         "idp_core.password_change",

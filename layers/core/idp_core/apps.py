@@ -266,8 +266,10 @@ def update_aws_app(
 
     The app as it would be is checked whole, exactly as creation checks it (a new account id
     must suit the role ARNs kept, a role must name a group that exists), before anything is
-    written; the write is conditional on the app still existing. The audit event names each
-    changed field with its old and new value. Nothing changed: nothing written, no event.
+    written; the write is conditional on the app still existing. The ``app.updated`` event
+    names each changed setting with its old and new value; a change of status is its own
+    ``app.disabled`` or ``app.enabled`` event, whichever way it is made (``set_app_disabled``).
+    Nothing changed: nothing written, no event.
     """
     app = get_app(name)
     given = {field: value for field, value in vars(changes).items() if value is not None}
@@ -306,13 +308,19 @@ def update_aws_app(
         for attribute, value in changed.items()
     }
     update_app(app, [getattr(App, attribute).set(value) for attribute, value in changed.items()])
-    audit.record_changes(
-        audit.EventType.APP_UPDATED,
-        shown,
-        subject=app.name,
-        context=context,
-        clock=clock,
-    )
+    settings = {attribute: values for attribute, values in shown.items() if attribute != "disabled"}
+    if settings:
+        audit.record_changes(
+            audit.EventType.APP_UPDATED, settings, subject=app.name, context=context, clock=clock
+        )
+    if "disabled" in changed:
+        audit.record(
+            audit.EventType.APP_DISABLED if changed["disabled"] else audit.EventType.APP_ENABLED,
+            "success",
+            context=context,
+            subject=app.name,
+            clock=clock,
+        )
     return app
 
 
@@ -364,16 +372,10 @@ def list_apps() -> list[App]:
 def set_app_disabled(
     name: str, disabled: bool, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> App:
-    app = get_app(name)
-    update_app(app, [App.disabled.set(disabled)])
-    audit.record(
-        audit.EventType.APP_DISABLED if disabled else audit.EventType.APP_ENABLED,
-        "success",
-        context=context,
-        subject=app.name,
-        clock=clock,
-    )
-    return app
+    """Disable or enable an app of any kind (the console's buttons): the very change, and
+    event, of ``idp app update --disable|--enable``, so the audit trail tells one change one
+    way whoever made it."""
+    return update_aws_app(name, AwsAppChoices(), disabled=disabled, context=context, clock=clock)
 
 
 def delete_app(name: str, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK) -> None:

@@ -12,6 +12,8 @@ from idp_core.clock import SYSTEM_CLOCK, Clock
 from idp_core.models import AuditEvent
 
 RETENTION_SECONDS = 400 * 24 * 3600
+# A change and its event are written one after the other, well within this.
+STEP_EVENT_SECONDS = 60.0
 
 
 @unique
@@ -50,6 +52,10 @@ class EventType(StrEnum):
     GROUP_CREATED = "group.created"
     GROUP_DISABLED = "group.disabled"
     GROUP_ENABLED = "group.enabled"
+    HANDOFF_APPROVED = "handoff.approved"
+    HANDOFF_DENIED = "handoff.denied"
+    HANDOFF_PICKED_UP = "handoff.picked_up"
+    HANDOFF_STARTED = "handoff.started"
     MFA_BACKUP_CODES_GENERATED = "mfa.backup_codes.generated"
     MFA_CHALLENGE = "mfa.challenge"
     MFA_FACTOR_ACTIVATED = "mfa.factor.activated"
@@ -179,6 +185,26 @@ def new_event(
         details={key: str(value) for key, value in (details or {}).items()} or None,
         expires_at=int(now + RETENTION_SECONDS),
     )
+
+
+def event_near(
+    event_type: EventType, *, at: float, subject: str, within: float = STEP_EVENT_SECONDS
+) -> AuditEvent | None:
+    """The first successful ``event_type`` event about ``subject`` written in the ``within``
+    seconds from ``at``: the event of a change whose item keeps its time (a signing key
+    rotation's steps), found by reading those seconds of the trail, not its days."""
+    start, end = f"{int(at * 1000):013d}", f"{int((at + within) * 1000):013d}~"
+    days = dict.fromkeys(time.strftime("%Y-%m-%d", time.gmtime(moment)) for moment in (at, at + within))
+    for day in days:
+        for event in AuditEvent.query(
+            day,
+            AuditEvent.event_id.between(start, end),
+            filter_condition=(AuditEvent.type == event_type.value)
+            & (AuditEvent.subject == subject)
+            & (AuditEvent.outcome == "success"),
+        ):
+            return event
+    return None
 
 
 def recent(days: int = 1, limit: int = 100, clock: Clock = SYSTEM_CLOCK) -> list[AuditEvent]:

@@ -500,6 +500,12 @@ class Transaction(SharedConnectionModel):
     # A service provider's AuthnRequest being answered (purpose "saml-sso"), as JSON: its ID,
     # the ACS URL chosen from metadata and the RelayState (idp_core.sp_sso.PendingRequest).
     sp_request = UnicodeAttribute(null=True)
+    # A browser hand-off of `idp aws login --browser` (idp_core.device_login), as JSON: the
+    # app, and where and when the command line asked. Its user code's item names the hand-off.
+    handoff = UnicodeAttribute(null=True)
+    # The hand-off's SAMLResponse once approved, for one pick-up; and when it may next be polled.
+    saml_response = UnicodeAttribute(null=True)
+    next_poll_at = NumberAttribute(null=True)
 
 
 class RateCounter(SharedConnectionModel):

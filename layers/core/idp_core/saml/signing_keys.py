@@ -57,12 +57,15 @@ class SigningKeyStateRefused(ConfigurationError):
 @dataclass(frozen=True)
 class SigningKeys:
     """The key that signs, the next one while a rotation is under way, and the one the last
-    rotation retired (still held by providers until their admins remove its certificate)."""
+    rotation retired (still held by providers until their admins remove its certificate).
+    ``started_at`` is when the last rotation started (None before rotations kept it): with
+    ``switched_at``, it finds the steps' audit events for the console's signing key page."""
 
     signing: str
     next: str | None = None
     retired: str | None = None
     switched_at: float | None = None
+    started_at: float | None = None
 
     @property
     def published(self) -> tuple[str, ...]:
@@ -76,6 +79,7 @@ class SigningKeys:
                 "next": self.next,
                 "retired": self.retired,
                 "switched_at": self.switched_at,
+                "started_at": self.started_at,
             },
             sort_keys=True,
         )
@@ -85,12 +89,13 @@ class SigningKeys:
         data = json.loads(text)
         if not isinstance(data, dict) or not isinstance(data.get("signing"), str):
             raise ValueError("not an object with a signing key")
-        switched_at = data.get("switched_at")
+        switched_at, started_at = data.get("switched_at"), data.get("started_at")
         return cls(
             signing=data["signing"],
             next=data.get("next") or None,
             retired=data.get("retired") or None,
             switched_at=float(switched_at) if switched_at is not None else None,
+            started_at=float(started_at) if started_at is not None else None,
         )
 
 
@@ -174,7 +179,12 @@ def start_rotation(
             f"The deployment's other signing key {following} is {state}, not Enabled: cancel its "
             f"deletion and enable it (aws kms cancel-key-deletion, aws kms enable-key) to rotate to it."
         )
-    started = replace(keys, next=following, retired=None if keys.retired == following else keys.retired)
+    started = replace(
+        keys,
+        next=following,
+        retired=None if keys.retired == following else keys.retired,
+        started_at=clock.now(),
+    )
     _save(started, stored, clock)
     audit.record(
         audit.EventType.SIGNING_KEY_ROTATION_STARTED,
@@ -215,7 +225,9 @@ def finish_rotation(
             f"yet ({', '.join(lacking)}), and AWS would refuse every sign-in through them. Upload the "
             "metadata (idp metadata) to each, or finish with --force to accept that."
         )
-    finished = SigningKeys(signing=keys.next, retired=keys.signing, switched_at=clock.now())
+    finished = SigningKeys(
+        signing=keys.next, retired=keys.signing, switched_at=clock.now(), started_at=keys.started_at
+    )
     _save(finished, stored, clock)
     audit.record(
         audit.EventType.SIGNING_KEY_ROTATION_FINISHED,

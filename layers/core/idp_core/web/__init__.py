@@ -28,6 +28,7 @@ from idp_core.web.forms import (
     UnsupportedMediaType,
     login_csrf_token,
     posted_values,
+    read_api_form,
     read_form,
     read_login_form,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "login_csrf_token",
     "not_found_response",
     "posted_values",
+    "read_api_form",
     "read_form",
     "read_login_form",
     "redirect",

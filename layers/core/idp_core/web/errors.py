@@ -11,6 +11,7 @@ reveals nothing (S26).
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 
 from idp_core import observability
@@ -20,7 +21,7 @@ from idp_core.resolver import Response
 from idp_core.web.auth import RedirectRequired
 from idp_core.web.context import request_or_none
 from idp_core.web.pages import render
-from idp_core.web.responses import redirect
+from idp_core.web.responses import json_response, redirect
 
 logger = observability.logger
 
@@ -47,6 +48,8 @@ def error_response(exc: Exception) -> Response[str]:
                 extra={**where, "failed": known.failed},
                 exc_info=exc,
             )
+        if known is not None and req.json_errors:
+            return _with_retry_after(_json_error(known), known)
         if known is not None:
             if req.error_page is not None:
                 template, context = req.error_page() if callable(req.error_page) else req.error_page
@@ -71,6 +74,13 @@ def known_error(exc: Exception) -> IdpError | None:
         return exc
     failed = transient_failure(exc)
     return ServiceUnavailable(failed) if failed is not None else None
+
+
+def _json_error(error: IdpError) -> Response[str]:
+    """OAuth's error answer (RFC 6749 5.2): a code a program acts on, and the sentence."""
+    server_side = error.status >= HTTPStatus.INTERNAL_SERVER_ERROR
+    code = getattr(error, "code", None) or ("temporarily_unavailable" if server_side else "invalid_request")
+    return json_response(json.dumps({"error": code, "error_description": error.message}), status=error.status)
 
 
 def _plain(exc: Exception) -> Response[str]:

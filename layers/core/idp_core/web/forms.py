@@ -120,6 +120,12 @@ def read_login_form(req: WebRequest, fields: Mapping[str, Field]) -> dict[str, s
     return _declared(values, fields)
 
 
+def read_api_form(req: WebRequest, fields: Mapping[str, Field]) -> dict[str, str]:
+    """Like ``read_form`` for a program's post without cookies (the command line's hand-off):
+    no session, so no CSRF token; what it sends (a device code) is its credential."""
+    return _declared(_parse(req), fields)
+
+
 def login_csrf_token(req: WebRequest) -> tuple[str, list[str]]:
     """The double-submit token for the sign-in form, and the Set-Cookie to send when it is new."""
     existing = req.cookies.get(cookie_name(req, LOGIN_CSRF_COOKIE))

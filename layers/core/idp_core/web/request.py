@@ -48,6 +48,8 @@ class WebRequest:
     # The page to show again (with the error message) when the request fails with an IdpError.
     # A callable is called only when the request is refused: building the page may read data.
     error_page: tuple[str, dict[str, Any]] | Callable[[], tuple[str, dict[str, Any]]] | None = None
+    # An API for programs rather than a page: a refusal is JSON (OAuth's error and description).
+    json_errors: bool = False
     # Cached result of the session lookup (idp_core.guard), so a request reads its session once.
     signed_in_cache: SignedIn | None = None
     # The same lookup when the session is half-way (only the MFA pages accept it, S14).
