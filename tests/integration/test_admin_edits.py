@@ -212,6 +212,61 @@ def test_the_console_and_the_cli_audit_an_apps_status_change_alike(
 # ---------------------------------------------------------------- users
 
 
+# A change of what a user may reach, each as the console's button and as the CLI's option.
+USER_ACCESS_CHANGES = [
+    (
+        "disable",
+        ["--disable"],
+        accounts.UserChanges(disabled=False),
+        ("user.disabled", {"sessions_ended": "0"}),
+    ),
+    ("enable", ["--enable"], accounts.UserChanges(disabled=True), ("user.enabled", {})),
+    (
+        "grant-admin",
+        ["--admin"],
+        accounts.UserChanges(is_admin=False),
+        ("user.admin_changed", {"admin": "True"}),
+    ),
+    (
+        "revoke-admin",
+        ["--no-admin"],
+        accounts.UserChanges(is_admin=True),
+        ("user.admin_changed", {"admin": "False"}),
+    ),
+]
+
+
+@pytest.mark.parametrize(("button", "options", "before", "recorded"), USER_ACCESS_CHANGES)
+def test_the_console_and_the_cli_audit_a_users_access_change_alike(
+    sso: Sso,
+    admin: requests.Session,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    button: str,
+    options: list[str],
+    before: accounts.UserChanges,
+    recorded: tuple[str, dict[str, str]],
+) -> None:
+    """As for apps: an operator filtering the trail on user.disabled or user.admin_changed
+    finds the CLI's changes (``idp user update``) as well as the console's buttons'."""
+    act_on(sso.settings, monkeypatch)
+    accounts.create_user(accounts.NewUser("bob", password=PASSWORD))
+    made_by = {}
+    for how in ("console", "cli"):
+        accounts.update_user("bob", before)
+        seen = {event.event_id for event in audit_trail()}
+        if how == "console":
+            assert submit(sso, admin, f"/admin/users/bob/{button}").status_code == 303
+        else:
+            code, _, err = idp_from_env(capsys, "user", "update", "bob", *options)
+            assert (code, err) == (0, "")
+        made_by[how] = [event for event in audit_trail() if event.event_id not in seen]
+
+    event_type, details = recorded
+    assert what_was_recorded(made_by["console"]) == what_was_recorded(made_by["cli"])
+    assert what_was_recorded(made_by["cli"]) == [(event_type, "success", "bob", details)]
+
+
 @pytest.fixture
 def old_address() -> str:
     """A new address per test: moto's SES keeps the messages of every test of the process."""

@@ -129,18 +129,9 @@ def _update_user(
     context: AuditContext | None,
     clock: Clock,
     *,
-    refuse_self: str | None = None,
-    refuse_deleting: bool = False,
     then: Callable[[User], Mapping[str, object]] | None = None,
-    **details: object,
 ) -> User:
     user = get_user(username)
-    if refuse_self is not None:
-        refuse_on_self(user, context, refuse_self)
-    if refuse_deleting and user.deleting_since is not None:
-        raise BadRequest(
-            f"The user {user.display_username!r} is being deleted; delete them again to finish the deletion."
-        )
     try:
         user.update(
             actions=[*actions, User.updated_at.set(clock.now())],
@@ -150,8 +141,8 @@ def _update_user(
         if condition_failed(exc):
             raise NotFound(f"There is no user {username!r}.") from exc
         raise
-    # ``then`` follows the update up (e.g. ends sessions) and adds what it did to the event.
-    details.update(then(user) if then is not None else {})
+    # ``then`` follows the update up (e.g. ends sessions) and says what it did in the event.
+    details = then(user) if then is not None else {}
     audit.record(event, "success", context=context, subject=user.username, details=details, clock=clock)
     return user
 
@@ -165,36 +156,17 @@ def refuse_on_self(user: User, context: AuditContext | None, action: str) -> Non
 def set_user_disabled(
     username: str, disabled: bool, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> User:
-    # Disabling also ends the trust of the user's devices (it stays ended after re-enabling).
-    actions: list[Action] = [User.disabled.set(disabled), *([User.trust_epoch.add(1)] if disabled else [])]
-    user = _update_user(
-        username,
-        actions,
-        audit.EventType.USER_DISABLED if disabled else audit.EventType.USER_ENABLED,
-        context,
-        clock,
-        refuse_self="disable" if disabled else None,
-        # A half-deleted user has lost some of their factors; enabling them would hand out
-        # an account in that state.
-        refuse_deleting=not disabled,
-    )
-    if disabled:
-        end_user_sessions(user.username)
-    return user
+    """Disable or enable a user (the console's buttons, ``idp user disable|enable``): the very
+    change, and event, of ``idp user update --disable|--enable``."""
+    return update_user(username, UserChanges(disabled=disabled), context=context, clock=clock)
 
 
 def set_admin(
     username: str, is_admin: bool, *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> User:
-    return _update_user(
-        username,
-        [User.is_admin.set(is_admin)],
-        audit.EventType.USER_ADMIN_CHANGED,
-        context,
-        clock,
-        refuse_self=None if is_admin else "revoke administrator rights from",
-        admin=is_admin,
-    )
+    """Grant or revoke administrator rights: the very change, and event, of ``idp user update
+    --admin|--no-admin``."""
+    return update_user(username, UserChanges(is_admin=is_admin), context=context, clock=clock)
 
 
 def reset_password(
@@ -230,16 +202,9 @@ def reset_password(
 def set_user_groups(
     username: str, groups: Iterable[str], *, context: AuditContext | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> User:
-    group_names = existing_groups(groups)
-    action = User.groups.set(group_names) if group_names else User.groups.remove()
-    return _update_user(
-        username,
-        [action],
-        audit.EventType.USER_GROUPS_CHANGED,
-        context,
-        clock,
-        groups=",".join(sorted(group_names)),
-    )
+    """Set a user's groups (the console's group boxes): the very change, and event, of ``idp
+    user update --group``."""
+    return update_user(username, UserChanges(groups=list(groups)), context=context, clock=clock)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,6 +226,8 @@ class UserChanges:
 DIRECTORY_OWNED = {"email": "e-mail address", "display_name": "display name"}
 # The changes the user is told of at their old address (``mail.contact_changed``).
 CONTACT_ATTRIBUTES = {"email": "e-mail address", "phone": "phone number"}
+# What the user may reach: each change of it is an event of its own, not ``user.updated``.
+ACCESS_ATTRIBUTES = ("disabled", "is_admin", "groups")
 
 
 def _wanted(changes: UserChanges) -> dict[str, object]:
@@ -385,10 +352,47 @@ def update_user(
             user, changed=contact, old_email=old_email, mailer=mailer, context=context, clock=clock
         )
         more["notice"] = "sent" if sent else "not sent"
-    audit.record_changes(
-        audit.EventType.USER_UPDATED, shown, subject=user.username, context=context, more=more, clock=clock
-    )
+    _audit_update(user, changed, shown, more, context, clock)
     return user
+
+
+def _audit_update(
+    user: User,
+    changed: Mapping[str, object],
+    shown: Mapping[str, tuple[str, str]],
+    more: dict[str, object],
+    context: AuditContext | None,
+    clock: Clock,
+) -> None:
+    """A change of what the user may reach (status, administrator rights, groups) is its own
+    event (``user.disabled``, ``user.enabled``, ``user.admin_changed``, ``user.groups_changed``),
+    whichever way it was made, so that a filter on it finds them all; the other details are
+    one ``user.updated`` event."""
+    access: list[tuple[audit.EventType, dict[str, object]]] = []
+    if "disabled" in changed:
+        if changed["disabled"]:
+            access.append((audit.EventType.USER_DISABLED, {"sessions_ended": more.pop("sessions_ended")}))
+        else:
+            access.append((audit.EventType.USER_ENABLED, {}))
+    if "is_admin" in changed:
+        access.append((audit.EventType.USER_ADMIN_CHANGED, {"admin": changed["is_admin"]}))
+    if "groups" in changed:
+        groups = ",".join(sorted(cast(Iterable[str], changed["groups"] or ())))
+        access.append((audit.EventType.USER_GROUPS_CHANGED, {"groups": groups}))
+    for event, details in access:
+        audit.record(event, "success", context=context, subject=user.username, details=details, clock=clock)
+    settings = {
+        attribute: values for attribute, values in shown.items() if attribute not in ACCESS_ATTRIBUTES
+    }
+    if settings:
+        audit.record_changes(
+            audit.EventType.USER_UPDATED,
+            settings,
+            subject=user.username,
+            context=context,
+            more=more,
+            clock=clock,
+        )
 
 
 def sign_out_everywhere(
