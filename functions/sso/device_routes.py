@@ -1,8 +1,10 @@
 """The browser hand-off of ``idp aws login --browser`` (``idp_core.device_login``, after RFC 8628).
 
 For the command line, two JSON endpoints without a session: ``/device/authorize`` starts a
-hand-off and ``/device/token`` is polled for its SAMLResponse (the device code travels in the
-POST body only, never in a URL). For the signed-in user, ``/device`` asks for the code (filled
+hand-off (with the command line's X25519 public key, ``client_public_key``) and ``/device/token``
+is polled for its SAMLResponse, sealed to that key (``sealed_saml_response``: ``idp_public_key``,
+``nonce``, ``ciphertext``; ``idp_core.handoff_seal``). The device code travels in the POST body
+only, never in a URL. For the signed-in user, ``/device`` asks for the code (filled
 in from the command line's link, never approved by itself) and shows what asked for it, with
 "Approve" (the handler's ``/device/approve``: the app's launch) and "Deny".
 """
@@ -24,7 +26,13 @@ router = APIGatewayRouter()
 PAGE = "/device"
 CODE_FIELD = "user_code"
 CODE_FIELDS = {CODE_FIELD: web.Field("Code", 32)}
-AUTHORIZE_FIELDS = {"app": web.Field("The app", MAX_APP_NAME_CHARS)}
+# idp_core.handoff_seal.CLIENT_KEY_FIELD (not imported here: it loads cryptography), which
+# checks the key and says what it must be.
+CLIENT_KEY_FIELD = "client_public_key"
+AUTHORIZE_FIELDS = {
+    "app": web.Field("The app", MAX_APP_NAME_CHARS),
+    CLIENT_KEY_FIELD: web.Field(CLIENT_KEY_FIELD, 64, required=False),
+}
 TOKEN_FIELDS = {"grant_type": web.Field("grant_type", 64), "device_code": web.Field("device_code", 64)}
 CODE_TEMPLATE = "device.html"
 CONFIRM_TEMPLATE = "device_confirm.html"
@@ -42,7 +50,7 @@ def authorize() -> Response[str]:
 
     req = web.request()
     form = _api_form(req, AUTHORIZE_FIELDS)
-    started = device_login.start(form["app"], req.scope())
+    started = device_login.start(form["app"], req.scope(), client_public_key=form.get(CLIENT_KEY_FIELD, ""))
     page = req.absolute_url(device_login.VERIFICATION_PATH)
     return web.json_response(
         json.dumps(
@@ -68,8 +76,8 @@ def token() -> Response[str]:
         raise device_login.HandoffRefused(
             "unsupported_grant_type", f"This endpoint answers grant_type {device_login.GRANT_TYPE} only."
         )
-    saml_response = device_login.pick_up(form["device_code"], req.scope())
-    return web.json_response(json.dumps({"saml_response": saml_response}))
+    sealed = device_login.pick_up(form["device_code"], req.scope())
+    return web.json_response(json.dumps({"sealed_saml_response": sealed}))
 
 
 @router.get(PAGE)

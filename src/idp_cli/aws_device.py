@@ -2,10 +2,12 @@
 (OAuth's device authorization grant, RFC 8628), for users and apps whose second factor only a
 browser can give (security keys and passkeys).
 
-The command line asks the IdP for a hand-off, shows the code and the page to type it at (and
-opens that page), then polls with its device code, which never leaves the POST bodies, until
-the user approved or denied in the browser, or the code expired. The SAMLResponse it picks up
-then goes the way of a terminal sign-in's (roles, STS, the credentials file).
+The command line asks the IdP for a hand-off with a public key made for it, shows the code and
+the page to type it at (and opens that page), then polls with its device code, which never
+leaves the POST bodies, until the user approved or denied in the browser, or the code expired.
+The SAMLResponse it picks up is sealed to that key (``idp_core.handoff_seal``: the IdP's table
+never holds it in a usable form); opened with the private key, which lives only in this
+process's memory, it goes the way of a terminal sign-in's (roles, STS, the credentials file).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from idp_cli.aws_credentials import AssertionUnusable, read_assertion
 from idp_cli.aws_signin import Browser, Posted, SignInImpossible, SignInRefused, origin_of
+from idp_core import handoff_seal
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
 # RFC 8628 3.5: after "slow_down", every later poll waits this much longer.
@@ -46,7 +49,8 @@ def hand_off(
     """The SAMLResponse of the user's approval in the browser for ``app``. ``tell`` shows the
     user what to do, ``open_page`` (if given) opens the page with the code filled in, and
     ``wait`` waits between two polls."""
-    started = _start(browser, app)
+    client_key, client_public_key = handoff_seal.new_client_key()
+    started = _start(browser, app, client_public_key)
     tell(
         f"To sign in, open {started.verification_uri} in your browser and enter the code "
         f"{started.user_code}\n(or open {started.verification_uri_complete}).\n"
@@ -54,7 +58,14 @@ def hand_off(
     )
     if open_page is not None:
         open_page(started.verification_uri_complete)
-    saml_response = _poll(browser, started, wait)
+    sealed = _poll(browser, started, wait)
+    try:
+        opened = handoff_seal.open_sealed(
+            handoff_seal.Sealed.from_fields(sealed), client_key, handoff_seal.handoff_key(started.device_code)
+        )
+    except handoff_seal.SealUnopenable as exc:
+        raise SignInImpossible(str(exc)) from exc
+    saml_response = opened.decode("ascii", errors="replace")
     try:
         recipient = read_assertion(saml_response).recipient
     except AssertionUnusable as exc:
@@ -63,8 +74,10 @@ def hand_off(
     return Posted(recipient, saml_response)
 
 
-def _start(browser: Browser, app: str) -> Started:
-    status, answer = browser.post_json("/device/authorize", {"app": app})
+def _start(browser: Browser, app: str, client_public_key: str) -> Started:
+    status, answer = browser.post_json(
+        "/device/authorize", {"app": app, handoff_seal.CLIENT_KEY_FIELD: client_public_key}
+    )
     if status != _HTTP_OK:
         raise SignInRefused(_description(answer, status))
     try:
@@ -85,15 +98,16 @@ def _start(browser: Browser, app: str) -> Started:
     return started
 
 
-def _poll(browser: Browser, started: Started, wait: Callable[[float], None]) -> str:
+def _poll(browser: Browser, started: Started, wait: Callable[[float], None]) -> object:
+    """The sealed SAMLResponse's fields, once the user approved."""
     interval = started.interval
     for _ in range(started.expires_in // started.interval + EXTRA_POLLS):
         wait(interval)
         status, answer = browser.post_json(
             "/device/token", {"grant_type": GRANT_TYPE, "device_code": started.device_code}
         )
-        if status == _HTTP_OK and isinstance(answer.get("saml_response"), str):
-            return str(answer["saml_response"])
+        if status == _HTTP_OK and "sealed_saml_response" in answer:
+            return answer["sealed_saml_response"]
         error = answer.get("error")
         if error == "authorization_pending":
             continue

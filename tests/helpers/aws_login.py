@@ -8,6 +8,7 @@ import re
 import boto3
 import requests
 
+from idp_core import handoff_seal
 from idp_core.device_login import GRANT_TYPE
 from tests.helpers.sso import Sso, csrf_token
 
@@ -16,6 +17,8 @@ EXISTING = (
     "# My own profiles, kept as they are.\n[work]\naws_access_key_id = AKIAKEEPME\nregion = eu-west-1\n"
 )
 _USER_CODE = re.compile(r"\b([B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4})\b")
+# The key pair of the command line these steps stand in for: their hand-offs are sealed to it.
+CLIENT_KEY, CLIENT_PUBLIC_KEY = handoff_seal.new_client_key()
 
 
 def caller_arn(access_key: str, secret_key: str, token: str) -> str:
@@ -47,10 +50,22 @@ def user_code_in(text: str) -> str:
 
 
 def start_handoff(sso: Sso, app: str, **headers: str) -> dict[str, object]:
-    """What the command line gets when it starts a hand-off."""
-    answer = requests.post(f"{sso.url}/device/authorize", data={"app": app}, headers=headers, timeout=30)
+    """What the command line gets when it starts a hand-off (with ``CLIENT_KEY``'s public key)."""
+    answer = requests.post(
+        f"{sso.url}/device/authorize",
+        data={"app": app, handoff_seal.CLIENT_KEY_FIELD: CLIENT_PUBLIC_KEY},
+        headers=headers,
+        timeout=30,
+    )
     assert answer.status_code == 200, answer.text[:500]
     return dict(answer.json())
+
+
+def picked_saml_response(picked: requests.Response, device_code: str) -> str:
+    """The SAMLResponse of a pick-up's answer, opened with ``CLIENT_KEY`` as the command line does."""
+    sealed = handoff_seal.Sealed.from_fields(picked.json()["sealed_saml_response"])
+    opened = handoff_seal.open_sealed(sealed, CLIENT_KEY, handoff_seal.handoff_key(device_code))
+    return opened.decode("ascii")
 
 
 def poll(sso: Sso, device_code: str) -> requests.Response:

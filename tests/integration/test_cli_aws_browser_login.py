@@ -6,6 +6,7 @@ test's clock: the command line's waits between polls advance it."""
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import json
@@ -15,21 +16,26 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
 import requests
+from botocore.exceptions import BotoCoreError, ClientError
 
+from idp_cli.aws_credentials import read_assertion
 from idp_cli.main import main
-from idp_core import device_login
+from idp_core import device_login, handoff_seal
 from idp_core.clock import FakeClock
 from idp_core.device_login import EXPIRES_SECONDS, INTERVAL_SECONDS, USER_CODE_ALPHABET
 from idp_core.mfa import policy
-from idp_core.models import AuditEvent, Transaction
+from idp_core.models import AuditEvent, RateCounter, Transaction
 from idp_core.scope import RequestScope
 from tests.helpers.aws_login import (
+    CLIENT_PUBLIC_KEY,
     EXISTING,
     caller_arn,
     code_page,
     decide,
+    picked_saml_response,
     poll,
     profile_lines,
     start_handoff,
@@ -45,6 +51,10 @@ pytestmark = pytest.mark.sso_setup("two_apps", "password_only")
 
 ENGINEER_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/Engineer/alice"
 READER_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/Reader/alice"
+
+
+def _encode_key(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def browser_login(sso: Sso, *args: str, in_the_browser: Callable[[str], None]) -> tuple[int, str, str]:
@@ -144,7 +154,7 @@ def test_the_endpoints_answer_as_rfc_8628_says(sso: Sso, totp_secret: str) -> No
     assert 'id="asked-by">idp-cli (test)<' in confirmation.text
     assert 'id="asked-at">2027-01-15 08:00 UTC<' in confirmation.text
     assert approved.status_code == 200
-    assert picked.status_code == 200 and picked.json()["saml_response"]
+    assert picked.status_code == 200 and read_assertion(picked_saml_response(picked, device_code)).roles
     assert picked.headers["Cache-Control"] == "no-store"
     assert (again.status_code, again.json()["error"]) == (400, "invalid_grant")  # Once only.
 
@@ -344,7 +354,8 @@ def test_attack_a_phishing_resistant_app_still_needs_the_security_key_in_the_bro
     # The key's answer goes back to the code's page, not to AWS.
     assert verified.status_code == 303 and verified.headers["Location"] == f"/device?user_code={user_code}"
     assert approved.status_code == 200, approved.text[:800]
-    assert picked.status_code == 200 and picked.json()["saml_response"]
+    assert picked.status_code == 200
+    assert read_assertion(picked_saml_response(picked, str(started["device_code"]))).roles
 
 
 def step_up_with_key(sso: Sso, browser: requests.Session, key: SoftKey, challenge: str) -> requests.Response:
@@ -384,3 +395,114 @@ def test_attack_the_device_code_is_in_no_url_no_log_and_no_audit_event(
     assert {"handoff.started", "handoff.approved", "handoff.picked_up"} <= {
         json.loads(audited)[index]["type"] for index in range(len(json.loads(audited)))
     }
+
+
+def test_attack_a_reader_of_the_table_gets_no_usable_assertion(sso: Sso, totp_secret: str) -> None:
+    """Between the approval and the pick-up, whoever reads the transactions table (a backup, an
+    over-broad IAM reader; the audit table too) finds only the SAMLResponse sealed to the
+    command line's key: no assertion in any form, and nothing STS takes."""
+    started = start_handoff(sso, OPEN_APP)
+    device_code = str(started["device_code"])
+    assert decide(sso, signed_in(sso, "alice"), str(started["user_code"]), "approve").status_code == 200
+
+    items = [*Transaction.scan(), *AuditEvent.scan()]
+    stored = [str(value) for item in items for value in item.attribute_values.values()]
+    sts = boto3.client("sts")
+    sso.clock.advance(INTERVAL_SECONDS)
+    saml_response = picked_saml_response(poll(sso, device_code), device_code)
+    offer = read_assertion(saml_response).roles[0]
+
+    def assume(saml_assertion: str) -> str:
+        try:
+            answer = sts.assume_role_with_saml(
+                RoleArn=offer.role_arn, PrincipalArn=offer.provider_arn, SAMLAssertion=saml_assertion
+            )
+        except (ClientError, BotoCoreError) as exc:
+            return f"refused: {type(exc).__name__}"
+        return str(answer["AssumedRoleUser"]["Arn"])
+
+    xml = base64.b64decode(saml_response)
+    assert b"<saml:Assertion" in xml and assume(saml_response) == READER_ARN  # The opened one works.
+    kept = "\n".join(stored)
+    assert saml_response not in kept and saml_response[:64] not in kept
+    for value in stored:
+        assert "Assertion" not in value and "urn:oasis:names:tc:SAML" not in value
+        assert b"Assertion" not in _any_base64_decoding(value)
+        assert assume(value).startswith("refused"), value[:200]
+    sealed = json.loads(next(value for value in stored if "ciphertext" in value))
+    assert sealed.keys() == {"idp_public_key", "nonce", "ciphertext"}
+    for blob in (json.dumps(sealed), sealed["ciphertext"], _std_base64(sealed["ciphertext"])):
+        assert assume(blob).startswith("refused")
+
+
+def _std_base64(base64url: str) -> str:
+    return base64.b64encode(base64.urlsafe_b64decode(base64url + "=" * (-len(base64url) % 4))).decode()
+
+
+def _any_base64_decoding(value: str) -> bytes:
+    """What ``value`` decodes to as base64 or base64url (empty when it is neither)."""
+    decoded = b""
+    for decode in (base64.b64decode, base64.urlsafe_b64decode):
+        try:
+            decoded += decode(value + "=" * (-len(value) % 4))
+        except ValueError:
+            continue
+    return decoded
+
+
+@pytest.mark.parametrize(
+    ("sent", "message"),
+    [
+        (None, "client_public_key is required: the command line's X25519 public key"),
+        ("", "client_public_key is required"),
+        (_encode_key(bytes(range(1, 32))), "must be an X25519 public key: 32 bytes in unpadded base64url"),
+        (_encode_key(bytes(range(1, 34))), "must be an X25519 public key"),
+        (_encode_key(bytes(range(1, 33))) + "=", "must be an X25519 public key"),
+        ("+/" + CLIENT_PUBLIC_KEY[2:], "must be an X25519 public key"),
+        ("K" * 65, "client_public_key must be at most 64 characters long"),
+        # A low-order point: every shared secret with it is zero.
+        (_encode_key(bytes(32)), "client_public_key is not a usable X25519 public key"),
+    ],
+)
+def test_attack_a_missing_or_malformed_client_key_is_refused_and_nothing_is_stored(
+    sso: Sso, sent: str | None, message: str
+) -> None:
+    fields = {"app": OPEN_APP, **({"client_public_key": sent} if sent is not None else {})}
+
+    answer = requests.post(f"{sso.url}/device/authorize", data=fields, timeout=30)
+
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_request"
+    assert message in answer.json()["error_description"]
+    assert Transaction.count() == 0 and RateCounter.count() == 0
+    assert not [event for event in AuditEvent.scan() if event.type.startswith("handoff.")]
+
+
+def test_attack_a_handoff_sealed_to_another_key_is_not_opened_and_writes_nothing(
+    sso: Sso, totp_secret: str, aws_files: tuple[Path, Path]
+) -> None:
+    """Someone who can change the hand-off puts their own public key on it before the approval:
+    the SAMLResponse is sealed to them, so the command line cannot open it and writes nothing."""
+    credentials, _ = aws_files
+    browser = signed_in(sso, "alice")
+    _, other_public_key = handoff_seal.new_client_key()
+
+    def swap_the_key_and_approve(user_code: str) -> None:
+        for item in Transaction.scan(Transaction.handoff.exists()):
+            details = json.loads(str(item.handoff))
+            item.update(
+                actions=[
+                    Transaction.handoff.set(json.dumps({**details, "client_public_key": other_public_key}))
+                ]
+            )
+        approver(sso, browser)(user_code)
+
+    status, out, err = browser_login(sso, "login", "--app", OPEN_APP, in_the_browser=swap_the_key_and_approve)
+
+    assert (status, out) == (2, "")
+    assert err.endswith(
+        "The IdP's answer does not open with this command's key: it was sealed for another sign-in "
+        "or changed on the way. Nothing was written; run the command again.\n"
+    ), err
+    assert credentials.read_text(encoding="utf-8") == EXISTING
+    assert [event.type for event in AuditEvent.scan()].count("handoff.picked_up") == 1

@@ -1,12 +1,13 @@
 """The browser hand-off of ``idp aws login --browser``, after OAuth's device authorization grant
 (RFC 8628), as ``aws sso login`` does it.
 
-The command line starts a hand-off for an app and gets a device code (its secret, 256 bits,
-stored only as a hash) and a short user code. The user signs in in a browser as usual, types
-the user code at /device, sees where and when the command line asked, and approves: the
-approval is the app's launch (``idp_core.launch.launch_app``: assignment, the app's second
-factor and adaptive policies, step-up, audit), whose SAMLResponse is kept on the hand-off
-instead of posted to AWS. The command line polls with its device code and gets the
+The command line starts a hand-off for an app with a public key of its own and gets a device
+code (its secret, 256 bits, stored only as a hash) and a short user code. The user signs in in a
+browser as usual, types the user code at /device, sees where and when the command line asked,
+and approves: the approval is the app's launch (``idp_core.launch.launch_app``: assignment, the
+app's second factor and adaptive policies, step-up, audit), whose SAMLResponse is sealed to the
+command line's key (``idp_core.handoff_seal``) and kept on the hand-off in that form only,
+instead of posted to AWS. The command line polls with its device code and gets the sealed
 SAMLResponse once: the pick-up is a conditional delete, so a second one gets nothing.
 
 A hand-off is two login transaction items (short-lived, with DynamoDB TTL): the hand-off under
@@ -53,7 +54,6 @@ STARTS_PER_ADDRESS = 60
 MAX_CODE_DRAWS = 3
 
 PENDING, APPROVED, DENIED = "handoff-pending", "handoff-approved", "handoff-denied"
-_HANDOFF_PREFIX = "handoff:"
 _USER_CODE_PREFIX = "handoff-code:"
 # The by_user key of a hand-off nobody approved yet (account deletion finds approved ones).
 _WAITING_OWNER = "handoff-app:"
@@ -86,7 +86,8 @@ class Started:
 @dataclass(frozen=True)
 class Handoff:
     """A waiting hand-off, as its confirmation page shows it: the app and where and when the
-    command line asked (its source address and user agent)."""
+    command line asked (its source address and user agent); and the command line's public key,
+    to which the SAMLResponse is sealed."""
 
     key: str
     user_code: str
@@ -95,6 +96,7 @@ class Handoff:
     user_agent: str | None
     created_at: float
     expires_at: float
+    client_public_key: str
 
 
 def shown_code(code: str) -> str:
@@ -116,15 +118,19 @@ def _hash(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def start(app_name: str, scope: RequestScope) -> Started:
-    """A new hand-off for the AWS app ``app_name``, asked for from ``scope``'s address."""
+def start(app_name: str, scope: RequestScope, *, client_public_key: str) -> Started:
+    """A new hand-off for the AWS app ``app_name``, asked for from ``scope``'s address by a
+    command line whose public key is ``client_public_key`` (checked before anything is stored)."""
+    from idp_core import handoff_seal
+
     app = get_app(canonical_app_name(app_name))
     if app.kind == KIND:
         raise BadRequest(f"The app {app.name!r} is not an AWS app: `idp aws login` signs in to AWS only.")
+    handoff_seal.client_public_key(client_public_key)
     _consume([_limit("start", scope.browser.source_ip, STARTS_PER_ADDRESS, 3600)], scope)
     now = scope.clock.now()
     device_code = secrets.token_urlsafe(DEVICE_CODE_BYTES)
-    key = _HANDOFF_PREFIX + _hash(device_code)
+    key = handoff_seal.handoff_key(device_code)
     for _ in range(MAX_CODE_DRAWS):
         code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
         details = {
@@ -133,6 +139,7 @@ def start(app_name: str, scope: RequestScope) -> Started:
             "source_ip": scope.browser.source_ip,
             "user_agent": (scope.browser.user_agent or "")[:200],
             "created_at": now,
+            "client_public_key": client_public_key,
         }
         if _store_new(key, code, json.dumps(details), now):
             break
@@ -220,17 +227,25 @@ def find(typed_code: str, user: User, scope: RequestScope) -> Handoff:
         user_agent=details.get("user_agent") or None,
         created_at=float(details["created_at"]),
         expires_at=float(item.expires_at),
+        client_public_key=str(details.get("client_public_key", "")),
     )
 
 
 def approve(
     handoff: Handoff, user: User, saml_response_b64: str, events: list[AuditEvent], scope: RequestScope
 ) -> None:
-    """Keep the SAMLResponse the app's launch issued for one pick-up, with the launch's audit
-    ``events`` and the approval's own, all or nothing: a hand-off answered or expired meanwhile
-    keeps nothing."""
+    """Keep the SAMLResponse the app's launch issued, sealed to the command line's key, for one
+    pick-up, with the launch's audit ``events`` and the approval's own, all or nothing: a
+    hand-off answered or expired meanwhile keeps nothing."""
+    from idp_core import handoff_seal
+
+    sealed = handoff_seal.seal(
+        saml_response_b64.encode("ascii"),
+        handoff_seal.client_public_key(handoff.client_public_key),
+        handoff.key,
+    )
     approved = _answer_event(audit.EventType.HANDOFF_APPROVED, "success", handoff, user, scope)
-    keep = [Transaction.saml_response.set(saml_response_b64)]
+    keep = [Transaction.sealed_saml_response.set(json.dumps(sealed.fields()))]
     _answer(handoff, user, scope, (APPROVED, keep), [*events, approved])
 
 
@@ -280,12 +295,15 @@ def _answer(
         raise
 
 
-def pick_up(device_code: str, scope: RequestScope) -> str:
-    """The approved hand-off's SAMLResponse, once; otherwise ``HandoffRefused`` with RFC 8628's
-    answer: still waiting, polled sooner than the interval, denied, expired, or no such code."""
+def pick_up(device_code: str, scope: RequestScope) -> dict[str, str]:
+    """The approved hand-off's sealed SAMLResponse (``idp_core.handoff_seal.Sealed``'s fields),
+    once; otherwise ``HandoffRefused`` with RFC 8628's answer: still waiting, polled sooner than
+    the interval, denied, expired, or no such code."""
+    from idp_core import handoff_seal
+
     if not device_code or len(device_code) > MAX_DEVICE_CODE_CHARS:
         raise HandoffRefused(INVALID_GRANT, "The device code is unknown or was used already.")
-    key = _HANDOFF_PREFIX + _hash(device_code)
+    key = handoff_seal.handoff_key(device_code)
     now = scope.clock.now()
     try:
         item = Transaction.get(key, consistent_read=True)
@@ -295,7 +313,7 @@ def pick_up(device_code: str, scope: RequestScope) -> str:
         raise HandoffRefused(EXPIRED_TOKEN, "The code expired before it was approved; run the command again.")
     if item.purpose == DENIED:
         raise HandoffRefused(ACCESS_DENIED, "The sign-in was denied in the browser.")
-    if item.purpose == APPROVED and item.saml_response:
+    if item.purpose == APPROVED and item.sealed_saml_response:
         return _take(item, scope)
     _count_poll(key, now)
     raise HandoffRefused(AUTHORIZATION_PENDING, "Waiting for the code to be approved in the browser.")
@@ -315,9 +333,9 @@ def _count_poll(key: str, now: float) -> None:
         raise
 
 
-def _take(item: Transaction, scope: RequestScope) -> str:
+def _take(item: Transaction, scope: RequestScope) -> dict[str, str]:
     """Delete the approved hand-off on the condition that it still is: of two pick-ups, even at
-    the same moment, only the one whose delete succeeds gets the SAMLResponse."""
+    the same moment, only the one whose delete succeeds gets the sealed SAMLResponse."""
     try:
         Transaction(item.id_hash).delete(condition=Transaction.purpose == APPROVED)
     except DeleteError as exc:
@@ -333,4 +351,5 @@ def _take(item: Transaction, scope: RequestScope) -> str:
         details={"app": details.get("app", "")},
         clock=scope.clock,
     )
-    return str(item.saml_response)
+    sealed: dict[str, str] = json.loads(str(item.sealed_saml_response))
+    return sealed

@@ -503,8 +503,10 @@ class Transaction(SharedConnectionModel):
     # A browser hand-off of `idp aws login --browser` (idp_core.device_login), as JSON: the
     # app, and where and when the command line asked. Its user code's item names the hand-off.
     handoff = UnicodeAttribute(null=True)
-    # The hand-off's SAMLResponse once approved, for one pick-up; and when it may next be polled.
-    saml_response = UnicodeAttribute(null=True)
+    # The hand-off's SAMLResponse once approved, for one pick-up, as JSON: sealed to the command
+    # line's key only (idp_core.handoff_seal), so a reader of the table cannot use it. And when
+    # the hand-off may next be polled.
+    sealed_saml_response = UnicodeAttribute(null=True)
     next_poll_at = NumberAttribute(null=True)
 
 
