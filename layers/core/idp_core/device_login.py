@@ -25,7 +25,7 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
 
-from idp_core import audit
+from idp_core import audit, handoff_seal
 from idp_core.apps import get_app
 from idp_core.errors import BadRequest
 from idp_core.mfa import ratelimit
@@ -121,8 +121,6 @@ def _hash(value: str) -> str:
 def start(app_name: str, scope: RequestScope, *, client_public_key: str) -> Started:
     """A new hand-off for the AWS app ``app_name``, asked for from ``scope``'s address by a
     command line whose public key is ``client_public_key`` (checked before anything is stored)."""
-    from idp_core import handoff_seal
-
     app = get_app(canonical_app_name(app_name))
     if app.kind == KIND:
         raise BadRequest(f"The app {app.name!r} is not an AWS app: `idp aws login` signs in to AWS only.")
@@ -237,8 +235,6 @@ def approve(
     """Keep the SAMLResponse the app's launch issued, sealed to the command line's key, for one
     pick-up, with the launch's audit ``events`` and the approval's own, all or nothing: a
     hand-off answered or expired meanwhile keeps nothing."""
-    from idp_core import handoff_seal
-
     sealed = handoff_seal.seal(
         saml_response_b64.encode("ascii"),
         handoff_seal.client_public_key(handoff.client_public_key),
@@ -299,8 +295,6 @@ def pick_up(device_code: str, scope: RequestScope) -> dict[str, str]:
     """The approved hand-off's sealed SAMLResponse (``idp_core.handoff_seal.Sealed``'s fields),
     once; otherwise ``HandoffRefused`` with RFC 8628's answer: still waiting, polled sooner than
     the interval, denied, expired, or no such code."""
-    from idp_core import handoff_seal
-
     if not device_code or len(device_code) > MAX_DEVICE_CODE_CHARS:
         raise HandoffRefused(INVALID_GRANT, "The device code is unknown or was used already.")
     key = handoff_seal.handoff_key(device_code)
