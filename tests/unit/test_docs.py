@@ -1,9 +1,11 @@
 """The design, the security requirements and the benchmarks travel with the code in docs/:
 every requirement the code, the tests, the benchmarks or the README cite as ``S<number>``
-exists in docs/SECURITY.md, and the README links the three documents."""
+exists in docs/SECURITY.md, the README links the three documents, and DESIGN.md's public
+surface names exactly the CLI's commands."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -86,3 +88,53 @@ def test_the_readme_links_the_documents_in_docs() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     for name in ("DESIGN.md", "SECURITY.md", "BENCHMARKS.md"):
         assert f"(docs/{name})" in readme, f"README.md does not link docs/{name}"
+
+
+# A command as DESIGN.md's public surface names it: `idp user add|list|...`, `idp metadata`,
+# `idp policy set|show APP ...` (what follows the alternatives is its arguments).
+_COMMAND_SPAN = re.compile(r"`(idp [^`]+)`")
+
+
+def documented_commands(text: str) -> set[str]:
+    """The ``idp`` commands that ``text``'s code spans name, each alternative apart."""
+    found: set[str] = set()
+    for span in _COMMAND_SPAN.findall(text):
+        words = span.split()
+        if words[1].startswith("-"):
+            continue  # A global option shown with "...", e.g. `idp --local ...`.
+        path = ["idp"]
+        for word in words[1:]:
+            if "|" in word:
+                found.update(" ".join([*path, alternative]) for alternative in word.split("|"))
+                break
+            if not word[0].islower():
+                break
+            path.append(word)
+        else:
+            found.add(" ".join(path))
+    return found
+
+
+def test_the_design_names_every_cli_command_and_no_other() -> None:
+    """docs/DESIGN.md's public surface is the CLI as tests/unit/cli_surface.json pins it."""
+    surface = json.loads((REPO / "tests" / "unit" / "cli_surface.json").read_text(encoding="utf-8"))
+    commands = {name for name in surface if not any(other.startswith(f"{name} ") for other in surface)}
+    named = documented_commands((DOCS / "DESIGN.md").read_text(encoding="utf-8"))
+    assert sorted(commands - named) == [], "commands that docs/DESIGN.md does not name"
+    assert sorted(named - commands) == [], "commands docs/DESIGN.md names that do not exist"
+
+
+def test_the_command_reader_splits_alternatives_and_leaves_out_arguments() -> None:
+    text = (
+        "`idp user add|list`, `idp policy set|show APP ...`, `idp signing-key rotate\n  start|finish`, "
+        "`idp doctor`, `idp --local ...`"
+    )
+    assert documented_commands(text) == {
+        "idp user add",
+        "idp user list",
+        "idp policy set",
+        "idp policy show",
+        "idp signing-key rotate start",
+        "idp signing-key rotate finish",
+        "idp doctor",
+    }
