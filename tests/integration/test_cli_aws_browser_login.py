@@ -27,7 +27,7 @@ from idp_core import device_login, handoff_seal
 from idp_core.clock import FakeClock
 from idp_core.device_login import EXPIRES_SECONDS, INTERVAL_SECONDS, USER_CODE_ALPHABET
 from idp_core.mfa import policy
-from idp_core.models import AuditEvent, RateCounter, Transaction
+from idp_core.models import AuditEvent, RateCounter, Transaction, User
 from idp_core.scope import RequestScope
 from tests.helpers.aws_login import (
     EXISTING,
@@ -269,6 +269,40 @@ def test_attack_a_device_code_is_picked_up_once_even_by_two_at_the_same_moment(
 
     assert sorted(outcome == "invalid_grant" for outcome in outcomes) == [False, True, True, True], outcomes
     assert [event.type for event in AuditEvent.scan()].count("handoff.picked_up") == 1
+
+
+def test_attack_answers_at_the_same_moment_leave_one_answer(sso: Sso, totp_secret: str) -> None:
+    """Two approvals and a denial of one code, each past the code's check before any is
+    written, then written at the same moment: one answer stands, and only it is audited."""
+    started = start_handoff(sso, OPEN_APP)
+    scope = RequestScope(settings=sso.settings, clock=sso.clock)
+    alice = User.get("alice")
+    found = [device_login.find(str(started["user_code"]), alice, scope) for _ in range(3)]
+    approved_with = base64.b64encode(b"<samlp:Response/>").decode()
+
+    def answer(handoff: device_login.Handoff, approve: bool) -> Callable[[], str]:
+        def run() -> str:
+            try:
+                if approve:
+                    device_login.approve(handoff, alice, approved_with, [], scope)
+                else:
+                    device_login.deny(handoff, alice, scope)
+            except device_login.HandoffRefused as exc:
+                return exc.code
+            return "approved" if approve else "denied"
+
+        return run
+
+    outcomes = all_at_once([answer(found[0], True), answer(found[1], True), answer(found[2], False)])
+
+    assert sorted(outcome == "invalid_grant" for outcome in outcomes) == [False, True, True], outcomes
+    [standing] = [outcome for outcome in outcomes if outcome != "invalid_grant"]
+    types = [event.type for event in AuditEvent.scan()]
+    assert (types.count("handoff.approved"), types.count("handoff.denied")) == (
+        (1, 0) if standing == "approved" else (0, 1)
+    ), types
+    picked = poll(sso, str(started["device_code"]))
+    assert picked.status_code == (200 if standing == "approved" else 400), picked.text
 
 
 def test_attack_a_wrong_device_code_gets_nothing(sso: Sso, totp_secret: str) -> None:

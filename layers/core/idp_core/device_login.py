@@ -17,7 +17,6 @@ waits. Approving and denying change the first and delete the second in one trans
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from idp_core.models import AuditEvent, Transaction, User, condition_failed, new
 from idp_core.names import canonical_app_name
 from idp_core.saml_apps import KIND
 from idp_core.scope import RequestScope
+from idp_core.sessions import hash_token
 
 VERIFICATION_PATH = "/device"
 # RFC 8628 6.1: 20 consonants, no vowels (no words) and no letters read as digits; 8 of them
@@ -114,8 +114,9 @@ def normalised_code(typed: str) -> str:
     return code
 
 
-def _hash(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+def _code_key(code: str) -> str:
+    """The key of a user code's item: the code's hash, as sessions keep a token's."""
+    return _USER_CODE_PREFIX + hash_token(code)
 
 
 def start(app_name: str, scope: RequestScope, *, client_public_key: str) -> Started:
@@ -129,17 +130,17 @@ def start(app_name: str, scope: RequestScope, *, client_public_key: str) -> Star
     now = scope.clock.now()
     device_code = secrets.token_urlsafe(DEVICE_CODE_BYTES)
     key = handoff_seal.handoff_key(device_code)
+    details = {
+        "key": key,
+        "app": app.name,
+        "source_ip": scope.browser.source_ip,
+        "user_agent": (scope.browser.user_agent or "")[:200],
+        "created_at": now,
+        "client_public_key": client_public_key,
+    }
     for _ in range(MAX_CODE_DRAWS):
         code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
-        details = {
-            "key": key,
-            "app": app.name,
-            "source_ip": scope.browser.source_ip,
-            "user_agent": (scope.browser.user_agent or "")[:200],
-            "created_at": now,
-            "client_public_key": client_public_key,
-        }
-        if _store_new(key, code, json.dumps(details), now):
+        if _store_new(key, code, details, now):
             break
     else:
         raise BadRequest("No free code could be drawn; try again.")
@@ -154,15 +155,16 @@ def start(app_name: str, scope: RequestScope, *, client_public_key: str) -> Star
     return Started(device_code, shown_code(code), EXPIRES_SECONDS, INTERVAL_SECONDS)
 
 
-def _store_new(key: str, code: str, details: str, now: float) -> bool:
+def _store_new(key: str, code: str, details: dict[str, Any], now: float) -> bool:
     """Both items of a new hand-off, or neither; False when the user code is taken."""
     expires = int(now + EXPIRES_SECONDS)
-    owner = _WAITING_OWNER + json.loads(details)["app"]
+    owner = _WAITING_OWNER + details["app"]
+    stored = json.dumps(details)
     waiting, code_item = (
         Transaction(
-            item_key, username=owner, purpose=PENDING, handoff=details, created_at=now, expires_at=expires
+            item_key, username=owner, purpose=PENDING, handoff=stored, created_at=now, expires_at=expires
         )
-        for item_key in (key, _USER_CODE_PREFIX + _hash(code))
+        for item_key in (key, _code_key(code))
     )
     # An expired code's item (its TTL lags) may be drawn again.
     free = Transaction.id_hash.does_not_exist() | (Transaction.expires_at <= now)
@@ -211,7 +213,7 @@ def find(typed_code: str, user: User, scope: RequestScope) -> Handoff:
         scope,
     )
     try:
-        item = Transaction.get(_USER_CODE_PREFIX + _hash(code), consistent_read=True)
+        item = Transaction.get(_code_key(code), consistent_read=True)
     except Transaction.DoesNotExist:
         item = None
     if item is None or item.purpose != PENDING or item.expires_at <= scope.clock.now() or not item.handoff:
@@ -282,7 +284,7 @@ def _answer(
                 [Transaction.purpose.set(purpose), Transaction.username.set(user.username), *more],
                 condition=waiting,
             )
-            transaction.delete(Transaction(_USER_CODE_PREFIX + _hash(handoff.user_code)), condition=waiting)
+            transaction.delete(Transaction(_code_key(handoff.user_code)), condition=waiting)
             for event in events:
                 transaction.save(event)
     except TransactWriteError as exc:
